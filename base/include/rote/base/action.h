@@ -1,0 +1,51 @@
+#pragma once
+
+// rote's own action vocabulary: what a planner (an LLM, a person, a step hint) decides and what a trace
+// records. Provider wire formats are translated to and from this in llm-client; nothing else knows them.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <rote/base/geometry.h>
+
+namespace rote {
+
+enum class ActionKind {
+    click,
+    double_click,
+    triple_click,
+    right_click,
+    middle_click,
+    move,
+    drag,
+    scroll,
+    type,
+    key,
+    wait,
+    done,    // the planner says the goal is reached; text holds its result
+    give_up, // the planner cannot go on; text holds the reason
+};
+
+struct Action {
+    ActionKind kind = ActionKind::wait;
+    Point at;          // pointer actions and scroll: where
+    Point to;          // drag: where the button is released
+    int scroll_dx = 0; // scroll: wheel clicks, positive right
+    int scroll_dy = 0; // scroll: wheel clicks, positive down
+    std::string text;  // type: text or template ({{company}}, {{secret:name}}); key: combo ("ctrl+l");
+                       // done: the result; give_up: the reason
+    int wait_ms = 0;   // wait
+
+    friend bool operator==(const Action&, const Action&) = default;
+};
+
+std::string_view to_string(ActionKind kind);
+std::optional<ActionKind> parse_action_kind(std::string_view name);
+
+// True for the kinds that act at a screen point (clicks, move, drag, scroll).
+bool acts_at_point(ActionKind kind);
+// True for the kinds a trace may record; done and give_up end a planner's turn and are never replayed.
+bool is_replayable(ActionKind kind);
+
+} // namespace rote

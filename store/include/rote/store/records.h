@@ -1,0 +1,236 @@
+#pragma once
+
+// What the store holds, as plain values. See ../shared/design.md ("Workflows, traces, runs").
+// Timestamps are UTC ISO-8601 strings ("2026-11-22T14:50:00Z"), which sort as they read.
+// Money is integer micro-dollars so totals are exact; reports divide by 1e6 only to print.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rote/base/action.h>
+#include <rote/base/geometry.h>
+
+namespace rote::store {
+
+// A content address: lowercase hex SHA-256 of an artifact's bytes.
+using Hash = std::string;
+
+struct Artifact {
+    Hash hash;
+    std::string media_type; // "image/png"
+    std::vector<std::uint8_t> data;
+};
+
+// Who produced a trace step.
+enum class Provenance { llm, human, script, repair };
+
+struct Landmark {
+    std::string text;
+    int dx = 0; // offset from the landmark's centre to the target point
+    int dy = 0;
+    friend bool operator==(const Landmark&, const Landmark&) = default;
+};
+
+// What identifies an action's target on screen (filled by vision through the recorder).
+struct Anchor {
+    std::optional<Hash> patch; // image patch around the point (artifact)
+    std::string label;         // OCR'd text of the element under the point
+    std::optional<Rect> label_box;
+    std::vector<Landmark> landmarks;
+    friend bool operator==(const Anchor&, const Anchor&) = default;
+};
+
+struct Step {
+    int index = 0;
+    Action action;
+    std::optional<Hash> pre_artifact;           // stable screenshot before the action (PNG)
+    std::vector<std::uint8_t> pre_fingerprint;  // vision's compact fingerprint of it
+    std::vector<Rect> mask;                     // regions of the pre-state known to be dynamic
+    Anchor anchor;
+    std::optional<Rect> effect_region;          // where the screen changed after the action
+    std::optional<Hash> post_artifact;
+    std::vector<std::uint8_t> post_fingerprint;
+    int settle_ms = 0;                          // how long the screen took to become stable again
+    Provenance provenance = Provenance::llm;
+    friend bool operator==(const Step&, const Step&) = default;
+};
+
+// A trace to be written. Versions are assigned by the store (1, 2, ... per workflow); traces are
+// immutable once written, so a failed run can never overwrite the last good one.
+struct NewTrace {
+    std::string workflow;                    // created if the store does not know it yet
+    std::string workflow_goal;               // the goal given to a workflow created here
+    std::optional<std::int64_t> parent_id;   // the trace this one repairs
+    std::optional<std::int64_t> source_run_id;
+    std::string note;
+    std::vector<Step> steps;
+    std::vector<Artifact> artifacts;         // bytes for hashes the steps use that the store may lack
+};
+
+struct Trace {
+    std::int64_t id = 0;
+    std::string workflow;
+    int version = 0;
+    std::optional<std::int64_t> parent_id;
+    std::optional<std::int64_t> source_run_id;
+    std::string note;
+    std::string created_at;
+    std::vector<Step> steps;
+};
+
+struct TraceSummary {
+    std::int64_t id = 0;
+    int version = 0;
+    int steps = 0;
+    std::string created_at;
+};
+
+struct Workflow {
+    std::string name;
+    std::string goal;
+    std::string definition; // the workflow file's text, as last run
+};
+
+enum class RunStatus { running, succeeded, failed, cancelled };
+
+struct RunSummary {
+    std::int64_t id = 0;
+    RunStatus status = RunStatus::running;
+    std::string started_at;
+};
+
+struct WorkflowSummary {
+    std::string name;
+    std::string goal;
+    std::vector<TraceSummary> traces; // oldest first
+    std::optional<RunSummary> last_run;
+};
+
+struct NewRun {
+    std::string workflow;
+    std::optional<std::int64_t> trace_id;
+    std::map<std::string, std::string> inputs; // never secret values: the runtime strips them
+    std::string provider;                      // "local", "qemu"
+    std::string planner;                       // "llm", "hints", "human"
+    std::string started_at;                    // empty: now
+};
+
+// How one step of a run was carried out.
+enum class StepOutcome {
+    replayed,  // the trace's step, at the recorded point
+    relocated, // the trace's step, at a point vision found elsewhere
+    planned,   // decided by a planner (LLM, hints, person) because the screen diverged or there is no trace
+    failed,
+};
+
+struct RunStep {
+    int index = 0;
+    std::optional<int> trace_step;
+    StepOutcome outcome = StepOutcome::replayed;
+    Action action;
+    std::string method;          // how the target was found ("recorded", "template", "ocr", ...)
+    std::optional<double> confidence;
+    std::int64_t duration_ms = 0;
+    std::optional<Hash> artifact; // screenshot kept at a divergence
+    std::string detail;
+};
+
+struct LlmCall {
+    std::optional<std::int64_t> run_id;
+    std::optional<int> run_step;
+    std::string provider;
+    std::string model;
+    std::int64_t input_tokens = 0;
+    std::int64_t output_tokens = 0;
+    std::int64_t cache_read_tokens = 0;
+    std::int64_t cache_write_tokens = 0;
+    std::int64_t cost_microusd = 0;
+    std::int64_t latency_ms = 0;
+    std::string created_at; // empty: now
+};
+
+struct RunEnd {
+    RunStatus status = RunStatus::succeeded;
+    std::string error;
+    std::map<std::string, std::string> outputs;
+    std::optional<std::int64_t> new_trace_id;
+    std::int64_t wall_ms = 0;
+    std::int64_t sandbox_ms = 0;
+    std::string finished_at; // empty: now
+};
+
+struct Schedule {
+    std::int64_t id = 0;
+    std::string workflow;
+    std::string cron; // five-field cron expression
+    std::map<std::string, std::string> inputs;
+    bool enabled = true;
+    std::optional<std::string> next_run_at;
+};
+
+struct ReportQuery {
+    std::optional<std::string> workflow;
+    std::optional<std::string> since; // a timestamp; runs started at or after it
+};
+
+// Cost and effect of runs. Every figure is summed from stored rows, never estimated.
+struct CostFigures {
+    std::int64_t runs = 0;
+    std::int64_t succeeded = 0;
+    std::int64_t llm_calls = 0;
+    std::int64_t input_tokens = 0;
+    std::int64_t output_tokens = 0;
+    std::int64_t cache_read_tokens = 0;
+    std::int64_t cache_write_tokens = 0;
+    std::int64_t cost_microusd = 0;
+    std::int64_t steps = 0;
+    std::int64_t steps_replayed = 0; // replayed or relocated: no planner needed
+    std::int64_t wall_ms = 0;
+    std::int64_t sandbox_ms = 0;
+    // steps_replayed / steps, or nothing when no step ran.
+    std::optional<double> replay_share() const
+    {
+        if (steps == 0)
+            return std::nullopt;
+        return static_cast<double>(steps_replayed) / static_cast<double>(steps);
+    }
+};
+
+struct RunReport {
+    std::int64_t id = 0;
+    std::string workflow;
+    RunStatus status = RunStatus::running;
+    std::string started_at;
+    CostFigures figures; // runs == 1
+};
+
+struct WorkflowReport {
+    std::string workflow;
+    CostFigures figures;
+};
+
+struct Report {
+    ReportQuery query;
+    std::vector<RunReport> runs;           // oldest first
+    std::vector<WorkflowReport> workflows; // by name
+    CostFigures total;
+};
+
+struct ArtifactStats {
+    std::int64_t artifacts = 0;        // distinct blobs stored
+    std::int64_t stored_bytes = 0;     // bytes of those blobs
+    std::int64_t references = 0;       // uses by steps and run steps
+    std::int64_t referenced_bytes = 0; // bytes those uses would take if each stored its own copy
+};
+
+std::string_view to_string(Provenance p);
+std::optional<Provenance> parse_provenance(std::string_view s);
+std::string_view to_string(RunStatus s);
+std::optional<RunStatus> parse_run_status(std::string_view s);
+std::string_view to_string(StepOutcome o);
+std::optional<StepOutcome> parse_step_outcome(std::string_view s);
+
+} // namespace rote::store

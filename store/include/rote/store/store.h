@@ -1,0 +1,108 @@
+#pragma once
+
+// rote's store: one SQLite file holding workflows, trace versions, steps, content-addressed artifacts,
+// runs, run steps, LLM calls and schedules.
+//
+// Contract:
+// - Every write is one transaction: after a crash (even SIGKILL mid-write) the file holds either all
+//   of a write or none of it.
+// - The file is identified by its SQLite application_id; a file that is not a rote store is refused
+//   and left untouched, a file written by a newer rote is refused, an older one is migrated in place.
+// - A Store is not thread-safe: use one per thread. Several processes may share a file (WAL mode,
+//   writers wait up to busy_timeout for each other).
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rote/base/result.h>
+#include <rote/store/records.h>
+
+struct sqlite3;
+
+namespace rote::store {
+
+// "ROTE" in ASCII, written at offset 68 of the SQLite header.
+inline constexpr std::int32_t kApplicationId = 0x524f5445;
+// The schema this build writes. Files at a lower version are migrated; higher ones are refused.
+inline constexpr int kSchemaVersion = 2;
+
+// Called while a long write proceeds: (items done, items in all).
+using Progress = std::function<void(std::size_t done, std::size_t total)>;
+
+class Store {
+public:
+    // Opens (creating if absent) the store at path, creating parent directories as needed.
+    static Result<std::unique_ptr<Store>> open(const std::filesystem::path& path);
+    // A private in-memory store, for tools that validate without writing (the import fuzzer).
+    static Result<std::unique_ptr<Store>> open_in_memory();
+
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    int schema_version() const { return m_schema_version; }
+    const std::filesystem::path& path() const { return m_path; }
+
+    // Artifacts. put_artifact stores bytes once per content and returns their hash.
+    Result<Hash> put_artifact(std::span<const std::uint8_t> data, std::string_view media_type);
+    Result<Artifact> get_artifact(const Hash& hash);
+    Result<ArtifactStats> artifact_stats();
+
+    // Workflows: created or updated by name.
+    Result<void> put_workflow(const Workflow& workflow);
+    Result<std::vector<WorkflowSummary>> list_workflows();
+
+    // Traces. save_trace validates the steps (indices 0..n-1, replayable actions, every referenced
+    // artifact present in the store or in trace.artifacts), assigns the next version for the
+    // workflow, and writes everything in one transaction. Returns the new trace id.
+    Result<std::int64_t> save_trace(const NewTrace& trace, const Progress& progress = {});
+    Result<Trace> load_trace(std::int64_t id);
+    Result<std::vector<TraceSummary>> list_traces(const std::string& workflow);
+
+    // Runs, written as they happen so a crash leaves the run as far as it got.
+    Result<std::int64_t> begin_run(const NewRun& run);
+    Result<void> add_run_step(std::int64_t run_id, const RunStep& step);
+    Result<std::int64_t> add_llm_call(const LlmCall& call);
+    Result<void> finish_run(std::int64_t run_id, const RunEnd& end);
+
+    // Schedules.
+    Result<std::int64_t> add_schedule(const Schedule& schedule);
+    Result<std::vector<Schedule>> list_schedules();
+
+    Result<Report> report(const ReportQuery& query);
+
+    // A trace as a self-contained JSON document (steps and the artifacts they use, base64).
+    Result<std::string> export_trace(std::int64_t id);
+    // Reads such a document and stores it as a new version of its workflow. Anything malformed,
+    // including an artifact whose bytes do not match its hash, is refused before anything is written.
+    Result<std::int64_t> import_trace(std::string_view json_text, const Progress& progress = {});
+
+    // PRAGMA integrity_check and foreign_key_check; an error names what failed.
+    Result<void> check_integrity();
+
+private:
+    Store(sqlite3* db, std::filesystem::path path);
+    Result<void> configure();
+    Result<void> migrate();
+
+    sqlite3* m_db = nullptr;
+    std::filesystem::path m_path;
+    int m_schema_version = 0;
+};
+
+// The content address of bytes: lowercase hex SHA-256, as artifacts are named.
+Hash content_hash(std::span<const std::uint8_t> data);
+
+// Normalises a --since argument: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" to the latter.
+Result<std::string> parse_timestamp(std::string_view text);
+// The current time as "YYYY-MM-DDTHH:MM:SSZ".
+std::string now_timestamp();
+
+} // namespace rote::store

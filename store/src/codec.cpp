@@ -1,0 +1,266 @@
+#include "codec.h"
+
+#include <array>
+
+#include <openssl/evp.h>
+
+namespace rote::store::codec {
+
+using nlohmann::json;
+
+namespace {
+
+Error invalid(std::string_view where, std::string_view what)
+{
+    return Error(Error::Code::invalid_argument, std::string(where) + ": " + std::string(what));
+}
+
+Result<int> int_field(const json& j, const char* key, std::string_view where, int lo, int hi)
+{
+    auto it = j.find(key);
+    if (it == j.end())
+        return invalid(where, std::string("missing \"") + key + "\"");
+    if (!it->is_number_integer())
+        return invalid(where, std::string("\"") + key + "\" must be an integer");
+    const auto v = it->get<std::int64_t>();
+    if (v < lo || v > hi)
+        return invalid(where, std::string("\"") + key + "\" out of range (" + std::to_string(v) + ")");
+    return static_cast<int>(v);
+}
+
+Result<std::string> string_field(const json& j, const char* key, std::string_view where)
+{
+    auto it = j.find(key);
+    if (it == j.end())
+        return invalid(where, std::string("missing \"") + key + "\"");
+    if (!it->is_string())
+        return invalid(where, std::string("\"") + key + "\" must be a string");
+    return it->get<std::string>();
+}
+
+} // namespace
+
+std::string sha256_hex(std::span<const std::uint8_t> data)
+{
+    std::array<unsigned char, EVP_MAX_MD_SIZE> md {};
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha256(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(len * 2);
+    for (unsigned int i = 0; i < len; ++i) {
+        out.push_back(kHex[md[i] >> 4]);
+        out.push_back(kHex[md[i] & 0xf]);
+    }
+    return out;
+}
+
+bool is_hash(std::string_view s)
+{
+    if (s.size() != 64)
+        return false;
+    for (char c : s) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+std::string base64_encode(std::span<const std::uint8_t> data)
+{
+    std::string out(4 * ((data.size() + 2) / 3), '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+Result<std::vector<std::uint8_t>> base64_decode(std::string_view text)
+{
+    // EVP_DecodeBlock accepts some sloppiness (leading/trailing whitespace) and reports padding as
+    // zero bytes, so validate the alphabet and length here and strip the padding ourselves.
+    if (text.size() % 4 != 0)
+        return Error(Error::Code::invalid_argument, "base64 length is not a multiple of 4");
+    std::size_t padding = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+        if (c == '=' && i + 2 >= text.size()) {
+            ++padding;
+            continue;
+        }
+        if (!alpha || padding > 0)
+            return Error(Error::Code::invalid_argument, "base64 has a character outside its alphabet");
+    }
+    std::vector<std::uint8_t> out(3 * text.size() / 4);
+    if (text.empty())
+        return out;
+    const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+    if (n < 0)
+        return Error(Error::Code::invalid_argument, "base64 does not decode");
+    out.resize(static_cast<std::size_t>(n) - padding);
+    return out;
+}
+
+json to_json(const Action& a)
+{
+    json j {{"kind", std::string(to_string(a.kind))}};
+    if (acts_at_point(a.kind)) {
+        j["x"] = a.at.x;
+        j["y"] = a.at.y;
+    }
+    switch (a.kind) {
+    case ActionKind::drag:
+        j["to_x"] = a.to.x;
+        j["to_y"] = a.to.y;
+        break;
+    case ActionKind::scroll:
+        j["dx"] = a.scroll_dx;
+        j["dy"] = a.scroll_dy;
+        break;
+    case ActionKind::type:
+    case ActionKind::key:
+    case ActionKind::done:
+    case ActionKind::give_up: j["text"] = a.text; break;
+    case ActionKind::wait: j["ms"] = a.wait_ms; break;
+    default: break;
+    }
+    return j;
+}
+
+Result<Action> action_from_json(const json& j, std::string_view where)
+{
+    if (!j.is_object())
+        return invalid(where, "an action must be an object");
+    const auto kind_name = ROTE_TRY(string_field(j, "kind", where));
+    const auto kind = parse_action_kind(kind_name);
+    if (!kind)
+        return invalid(where, "unknown action \"" + kind_name + "\"");
+    Action a;
+    a.kind = *kind;
+    if (acts_at_point(a.kind)) {
+        a.at.x = ROTE_TRY(int_field(j, "x", where, 0, kMaxCoordinate));
+        a.at.y = ROTE_TRY(int_field(j, "y", where, 0, kMaxCoordinate));
+    }
+    switch (a.kind) {
+    case ActionKind::drag:
+        a.to.x = ROTE_TRY(int_field(j, "to_x", where, 0, kMaxCoordinate));
+        a.to.y = ROTE_TRY(int_field(j, "to_y", where, 0, kMaxCoordinate));
+        break;
+    case ActionKind::scroll:
+        a.scroll_dx = ROTE_TRY(int_field(j, "dx", where, -1000, 1000));
+        a.scroll_dy = ROTE_TRY(int_field(j, "dy", where, -1000, 1000));
+        break;
+    case ActionKind::type:
+    case ActionKind::key:
+    case ActionKind::done:
+    case ActionKind::give_up: a.text = ROTE_TRY(string_field(j, "text", where)); break;
+    case ActionKind::wait: a.wait_ms = ROTE_TRY(int_field(j, "ms", where, 0, 600'000)); break;
+    default: break;
+    }
+    if ((a.kind == ActionKind::key || a.kind == ActionKind::type) && a.text.empty())
+        return invalid(where, std::string(to_string(a.kind)) + " needs a non-empty \"text\"");
+    return a;
+}
+
+json to_json(const Rect& r) { return json::array({r.x, r.y, r.w, r.h}); }
+
+json to_json(const std::vector<Rect>& rects)
+{
+    json j = json::array();
+    for (const auto& r : rects)
+        j.push_back(to_json(r));
+    return j;
+}
+
+Result<Rect> rect_from_json(const json& j, std::string_view where)
+{
+    if (!j.is_array() || j.size() != 4)
+        return invalid(where, "a rectangle must be [x, y, w, h]");
+    std::array<int, 4> v {};
+    for (std::size_t i = 0; i < 4; ++i) {
+        if (!j[i].is_number_integer())
+            return invalid(where, "rectangle values must be integers");
+        const auto n = j[i].get<std::int64_t>();
+        if (n < 0 || n > kMaxCoordinate)
+            return invalid(where, "rectangle value out of range");
+        v[i] = static_cast<int>(n);
+    }
+    return Rect {v[0], v[1], v[2], v[3]};
+}
+
+Result<std::vector<Rect>> rects_from_json(const json& j, std::string_view where)
+{
+    if (!j.is_array())
+        return invalid(where, "expected a list of rectangles");
+    std::vector<Rect> out;
+    for (const auto& r : j)
+        out.push_back(ROTE_TRY(rect_from_json(r, where)));
+    return out;
+}
+
+json anchor_to_json(const Anchor& a)
+{
+    json j {{"label", a.label}};
+    if (a.label_box)
+        j["box"] = to_json(*a.label_box);
+    json landmarks = json::array();
+    for (const auto& l : a.landmarks)
+        landmarks.push_back({{"text", l.text}, {"dx", l.dx}, {"dy", l.dy}});
+    j["landmarks"] = std::move(landmarks);
+    return j;
+}
+
+Result<Anchor> anchor_from_json(const json& j, std::string_view where)
+{
+    if (!j.is_object())
+        return invalid(where, "an anchor must be an object");
+    Anchor a;
+    a.label = ROTE_TRY(string_field(j, "label", where));
+    if (auto it = j.find("box"); it != j.end() && !it->is_null())
+        a.label_box = ROTE_TRY(rect_from_json(*it, where));
+    if (auto it = j.find("landmarks"); it != j.end()) {
+        if (!it->is_array())
+            return invalid(where, "\"landmarks\" must be a list");
+        for (const auto& l : *it) {
+            if (!l.is_object())
+                return invalid(where, "a landmark must be an object");
+            Landmark m;
+            m.text = ROTE_TRY(string_field(l, "text", where));
+            m.dx = ROTE_TRY(int_field(l, "dx", where, -kMaxCoordinate, kMaxCoordinate));
+            m.dy = ROTE_TRY(int_field(l, "dy", where, -kMaxCoordinate, kMaxCoordinate));
+            a.landmarks.push_back(std::move(m));
+        }
+    }
+    return a;
+}
+
+json to_json(const std::map<std::string, std::string>& map)
+{
+    json j = json::object();
+    for (const auto& [k, v] : map)
+        j[k] = v;
+    return j;
+}
+
+Result<std::map<std::string, std::string>> map_from_json(const json& j, std::string_view where)
+{
+    if (!j.is_object())
+        return invalid(where, "expected an object of strings");
+    std::map<std::string, std::string> out;
+    for (const auto& [k, v] : j.items()) {
+        if (!v.is_string())
+            return invalid(where, "\"" + k + "\" must be a string");
+        out[k] = v.get<std::string>();
+    }
+    return out;
+}
+
+Result<json> parse_stored(const std::string& text, std::string_view where)
+{
+    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded())
+        return Error(Error::Code::corrupt, std::string(where) + ": stored JSON does not parse");
+    return j;
+}
+
+} // namespace rote::store::codec

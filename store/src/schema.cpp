@@ -1,0 +1,138 @@
+#include "schema.h"
+
+#include <array>
+
+#include <rote/store/store.h>
+
+namespace rote::store {
+
+namespace {
+
+// Version 1: workflows, content-addressed artifacts, immutable traces and their steps, runs, run steps
+// and LLM calls. Structured values that are read whole (actions, anchors, rectangles) are JSON text;
+// anything a query filters or sums on is a column.
+constexpr const char* kV1 = R"sql(
+CREATE TABLE workflows (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    goal        TEXT NOT NULL DEFAULT '',
+    definition  TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE artifacts (
+    hash        TEXT PRIMARY KEY,            -- lowercase hex SHA-256 of data
+    media_type  TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    data        BLOB NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE runs (
+    id           INTEGER PRIMARY KEY,
+    workflow_id  INTEGER NOT NULL REFERENCES workflows(id),
+    trace_id     INTEGER REFERENCES traces(id),
+    inputs       TEXT NOT NULL DEFAULT '{}',
+    provider     TEXT NOT NULL,
+    planner      TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled')),
+    error        TEXT NOT NULL DEFAULT '',
+    outputs      TEXT NOT NULL DEFAULT '{}',
+    new_trace_id INTEGER REFERENCES traces(id),
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    wall_ms      INTEGER NOT NULL DEFAULT 0,
+    sandbox_ms   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_start ON runs(started_at);
+CREATE INDEX runs_by_workflow ON runs(workflow_id, started_at);
+
+CREATE TABLE traces (
+    id            INTEGER PRIMARY KEY,
+    workflow_id   INTEGER NOT NULL REFERENCES workflows(id),
+    version       INTEGER NOT NULL CHECK (version >= 1),
+    parent_id     INTEGER REFERENCES traces(id),
+    source_run_id INTEGER REFERENCES runs(id),
+    note          TEXT NOT NULL DEFAULT '',
+    created_at    TEXT NOT NULL,
+    UNIQUE (workflow_id, version)
+);
+
+CREATE TABLE steps (
+    trace_id          INTEGER NOT NULL REFERENCES traces(id) ON DELETE CASCADE,
+    idx               INTEGER NOT NULL CHECK (idx >= 0),
+    action            TEXT NOT NULL,          -- JSON
+    pre_artifact      TEXT REFERENCES artifacts(hash),
+    pre_fingerprint   BLOB NOT NULL,
+    mask              TEXT NOT NULL,          -- JSON [[x,y,w,h],...]
+    anchor            TEXT NOT NULL,          -- JSON {label, box, landmarks}
+    anchor_patch      TEXT REFERENCES artifacts(hash),
+    effect_region     TEXT,                   -- JSON [x,y,w,h]
+    post_artifact     TEXT REFERENCES artifacts(hash),
+    post_fingerprint  BLOB NOT NULL,
+    settle_ms         INTEGER NOT NULL CHECK (settle_ms >= 0),
+    provenance        TEXT NOT NULL CHECK (provenance IN ('llm', 'human', 'script', 'repair')),
+    PRIMARY KEY (trace_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX steps_by_pre ON steps(pre_artifact);
+
+-- A trace is a recording of what happened: it is never edited, only superseded by a new version.
+CREATE TRIGGER steps_are_immutable BEFORE UPDATE ON steps
+BEGIN
+    SELECT RAISE(ABORT, 'trace steps are immutable; write a new trace version');
+END;
+
+CREATE TABLE run_steps (
+    run_id       INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    idx          INTEGER NOT NULL CHECK (idx >= 0),
+    trace_step   INTEGER,
+    outcome      TEXT NOT NULL CHECK (outcome IN ('replayed', 'relocated', 'planned', 'failed')),
+    action       TEXT NOT NULL,               -- JSON
+    method       TEXT NOT NULL DEFAULT '',
+    confidence   REAL,
+    duration_ms  INTEGER NOT NULL DEFAULT 0,
+    artifact     TEXT REFERENCES artifacts(hash),
+    detail       TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE llm_calls (
+    id                  INTEGER PRIMARY KEY,
+    run_id              INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+    run_step            INTEGER,
+    provider            TEXT NOT NULL,
+    model               TEXT NOT NULL,
+    input_tokens        INTEGER NOT NULL CHECK (input_tokens >= 0),
+    output_tokens       INTEGER NOT NULL CHECK (output_tokens >= 0),
+    cache_read_tokens   INTEGER NOT NULL DEFAULT 0 CHECK (cache_read_tokens >= 0),
+    cache_write_tokens  INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_tokens >= 0),
+    cost_microusd       INTEGER NOT NULL CHECK (cost_microusd >= 0),
+    latency_ms          INTEGER NOT NULL CHECK (latency_ms >= 0),
+    created_at          TEXT NOT NULL
+);
+CREATE INDEX llm_calls_by_run ON llm_calls(run_id);
+)sql";
+
+// Version 2: schedules. Kept as its own migration so that the upgrade path (an older file opened by a
+// newer rote) is exercised by the tests from the first release on.
+constexpr const char* kV2 = R"sql(
+CREATE TABLE schedules (
+    id           INTEGER PRIMARY KEY,
+    workflow_id  INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    cron         TEXT NOT NULL,
+    inputs       TEXT NOT NULL DEFAULT '{}',
+    enabled      INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    next_run_at  TEXT,
+    last_run_id  INTEGER REFERENCES runs(id),
+    created_at   TEXT NOT NULL
+);
+)sql";
+
+constexpr std::array<const char*, 2> kMigrations {kV1, kV2};
+static_assert(kMigrations.size() == kSchemaVersion, "every schema version needs its migration");
+
+} // namespace
+
+std::span<const char* const> migrations() { return kMigrations; }
+
+} // namespace rote::store

@@ -1,0 +1,26 @@
+#pragma once
+
+// Helpers shared by the store's translation units (store.cpp, report.cpp, exchange.cpp).
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <sqlite3.h>
+
+#include <rote/base/result.h>
+#include <rote/store/records.h>
+
+namespace rote::store::internal {
+
+Result<void> insert_artifact(sqlite3* db, const Hash& hash, std::string_view media_type, std::span<const std::uint8_t> data);
+Result<bool> artifact_exists(sqlite3* db, const Hash& hash);
+Result<void> validate_workflow_name(const std::string& name);
+// The id of the named workflow, creating it if absent. Call inside a transaction.
+Result<std::int64_t> ensure_workflow(sqlite3* db, const std::string& name, const std::string& goal = {});
+Result<std::int64_t> workflow_id(sqlite3* db, const std::string& name);
+// The first column of the first row of a query with one integer parameter.
+Result<std::int64_t> single_int_bound(sqlite3* db, const char* query, std::int64_t param);
+
+} // namespace rote::store::internal

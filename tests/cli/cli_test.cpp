@@ -1,0 +1,204 @@
+// The rote binary, run as a user runs it, over stores the fixture filled.
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+
+#include "store/store_fixture.h"
+
+
+using namespace rote::store;
+using fixture::TempDir;
+using nlohmann::json;
+
+namespace {
+
+struct Outcome {
+    int rc = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string slurp(const std::filesystem::path& p)
+{
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// Runs `rote ARGS` with a clean ROTE_HOME under dir; args are passed through the shell verbatim.
+Outcome run_rote(const TempDir& dir, const std::string& args)
+{
+    const auto out = dir / "stdout.txt";
+    const auto err = dir / "stderr.txt";
+    const std::string cmd = "export ROTE_HOME='" + (dir / "home").string() + "'; ( " ROTE_BINARY " " + args + " ) <" "/dev/null >'"
+        + out.string() + "' 2>'" + err.string() + "'";
+    const int status = std::system(cmd.c_str());
+    Outcome o;
+    o.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    o.out = slurp(out);
+    o.err = slurp(err);
+    return o;
+}
+
+std::string filled_store(const TempDir& dir)
+{
+    const auto path = dir / "fixture.db";
+    auto s = Store::open(path);
+    REQUIRE(s.ok());
+    fixture::fill_report_fixture(**s);
+    return path.string();
+}
+
+} // namespace
+
+TEST_CASE("rote report --json prints the hand-computed totals")
+{
+    TempDir dir;
+    const auto db = filled_store(dir);
+    auto o = run_rote(dir, "--db " + db + " report --json");
+    INFO(o.err);
+    REQUIRE(o.rc == 0);
+    const json r = json::parse(o.out);
+    const json& t = r["total"];
+    CHECK(t["runs"] == 4);
+    CHECK(t["succeeded"] == 3);
+    CHECK(t["llm_calls"] == 6);
+    CHECK(t["tokens"]["input"] == 6400);
+    CHECK(t["tokens"]["output"] == 950);
+    CHECK(t["tokens"]["cache_read"] == 2500);
+    CHECK(t["tokens"]["cache_write"] == 1500);
+    CHECK(t["cost_microusd"] == 28450);
+    CHECK(t["cost_usd"].get<double>() == doctest::Approx(0.02845));
+    CHECK(t["steps"] == 22);
+    CHECK(t["steps_replayed"] == 13);
+    CHECK(t["replay_share"].get<double>() == doctest::Approx(13.0 / 22.0));
+    CHECK(t["wall_ms"] == 31000);
+    REQUIRE(r["runs"].size() == 4);
+    CHECK(r["runs"][0]["cost_microusd"] == 12750);
+    CHECK(r["runs"][0]["replay_share"] == 0.0);
+    CHECK(r["runs"][1]["llm_calls"] == 0);
+    REQUIRE(r["workflows"].size() == 2);
+    CHECK(r["workflows"][1]["workflow"] == "registry-lookup");
+    CHECK(r["workflows"][1]["cost_microusd"] == 14750);
+
+    auto since = run_rote(dir, "--db " + db + " report --workflow registry-lookup --since 2026-11-10 --json");
+    REQUIRE(since.rc == 0);
+    const json s = json::parse(since.out);
+    CHECK(s["query"]["since"] == "2026-11-10T00:00:00Z");
+    CHECK(s["total"]["runs"] == 2);
+    CHECK(s["total"]["cost_microusd"] == 2000);
+    CHECK(s["total"]["steps_replayed"] == 7);
+
+    auto table = run_rote(dir, "--db " + db + " report");
+    REQUIRE(table.rc == 0);
+    CHECK(table.out.find("registry-lookup") != std::string::npos);
+    CHECK(table.out.find("$0.0285") != std::string::npos); // total $0.02845, 4 decimals
+    CHECK(table.out.find("59% of 22 steps replayed") != std::string::npos);
+}
+
+TEST_CASE("list, show, export and import work end to end")
+{
+    TempDir dir;
+    const auto db = (dir / "a.db").string();
+    std::int64_t trace_id = 0;
+    {
+        auto s = Store::open(db);
+        REQUIRE(s.ok());
+        fixture::fill_report_fixture(**s);
+        trace_id = *(*s)->save_trace(fixture::sample_trace("registry-lookup", 6));
+    }
+    auto list = run_rote(dir, "--db " + db + " list --json");
+    REQUIRE(list.rc == 0);
+    const json l = json::parse(list.out);
+    REQUIRE(l["workflows"].size() == 2);
+    CHECK(l["workflows"][1]["name"] == "registry-lookup");
+    CHECK(l["workflows"][1]["traces"][0]["steps"] == 6);
+    CHECK(l["workflows"][1]["last_run"]["status"] == "failed");
+
+    auto show = run_rote(dir, "--db " + db + " show " + std::to_string(trace_id));
+    REQUIRE(show.rc == 0);
+    CHECK(show.out.find("registry-lookup v1") != std::string::npos);
+    CHECK(show.out.find("type \"{{company}}\"") != std::string::npos);
+    auto show_json = run_rote(dir, "--db " + db + " show " + std::to_string(trace_id) + " --json");
+    REQUIRE(show_json.rc == 0);
+    CHECK(json::parse(show_json.out)["steps"].size() == 6);
+
+    const auto file = (dir / "trace.json").string();
+    auto exported = run_rote(dir, "--db " + db + " export " + std::to_string(trace_id) + " -o " + file);
+    REQUIRE(exported.rc == 0);
+    const auto other = (dir / "b.db").string();
+    auto imported = run_rote(dir, "--db " + other + " import " + file + " --json");
+    INFO(imported.err);
+    REQUIRE(imported.rc == 0);
+    const json i = json::parse(imported.out);
+    CHECK(i["workflow"] == "registry-lookup");
+    CHECK(i["version"] == 1);
+    CHECK(i["steps"] == 6);
+    // Through a pipe too.
+    auto piped = run_rote(dir, "--db " + db + " export " + std::to_string(trace_id) + " | " ROTE_BINARY " --db " + other + " import -");
+    CHECK(piped.rc == 0);
+    CHECK(piped.out.find("registry-lookup v2") != std::string::npos);
+}
+
+TEST_CASE("the default store is $ROTE_HOME/rote.db")
+{
+    TempDir dir;
+    auto o = run_rote(dir, "list");
+    REQUIRE(o.rc == 0);
+    CHECK(o.out.find("No workflows yet") != std::string::npos);
+    CHECK(std::filesystem::exists(dir / "home/rote.db"));
+}
+
+TEST_CASE("errors are clear and the exit status tells usage from failure")
+{
+    TempDir dir;
+    const auto db = filled_store(dir);
+
+    auto missing = run_rote(dir, "--db " + db + " show 999");
+    CHECK(missing.rc == 1);
+    CHECK(missing.err.find("rote: error: no trace 999") != std::string::npos);
+
+    auto bad_date = run_rote(dir, "--db " + db + " report --since last-week");
+    CHECK(bad_date.rc == 2);
+    CHECK(bad_date.err.find("is not a date") != std::string::npos);
+
+    auto unknown = run_rote(dir, "frobnicate");
+    CHECK(unknown.rc == 2);
+
+    auto no_id = run_rote(dir, "show");
+    CHECK(no_id.rc == 2);
+    CHECK(no_id.err.find("TRACE_ID") != std::string::npos);
+
+    fixture::write_file(dir / "notes.txt", fixture::bytes("shopping list\n"));
+    auto foreign = run_rote(dir, "--db " + (dir / "notes.txt").string() + " list");
+    CHECK(foreign.rc == 1);
+    CHECK(foreign.err.find("not a rote store") != std::string::npos);
+    CHECK(fixture::read_file(dir / "notes.txt") == fixture::bytes("shopping list\n"));
+
+    fixture::write_file(dir / "bad.json", fixture::bytes("{\"format\": \"rote-trace\"}"));
+    auto bad_import = run_rote(dir, "--db " + db + " import " + (dir / "bad.json").string());
+    CHECK(bad_import.rc == 2);
+    CHECK(bad_import.err.find("missing \"format_version\"") != std::string::npos);
+}
+
+TEST_CASE("--help lists exactly the subcommands that work")
+{
+    TempDir dir;
+    auto help = run_rote(dir, "--help");
+    REQUIRE(help.rc == 0);
+    for (const char* cmd : {"version", "list", "show", "report", "export", "import"})
+        CHECK(help.out.find(std::string("  ") + cmd) != std::string::npos);
+    for (const char* absent : {"  run", "  demo", "  sandbox"})
+        CHECK(help.out.find(absent) == std::string::npos);
+    auto version = run_rote(dir, "version --json");
+    REQUIRE(version.rc == 0);
+    CHECK(json::parse(version.out)["store_schema"] == kSchemaVersion);
+}

@@ -1,0 +1,43 @@
+#include <doctest/doctest.h>
+
+#include <rote/recorder/templatize.h>
+#include <rote/replayer/render.h>
+
+using rote::recorder::templatize;
+using rote::replayer::render;
+
+TEST_CASE("typed inputs and secrets become placeholders, and render back")
+{
+    const std::map<std::string, std::string> inputs {{"company", "ACME Ltd"}, {"short", "ACME"}, {"empty", ""}};
+    const std::map<std::string, std::string> secrets {{"crm_password", "hunter2ACME"}};
+
+    CHECK(templatize("ACME Ltd", inputs, secrets) == "{{company}}");
+    CHECK(templatize("find ACME Ltd and ACME", inputs, secrets) == "find {{company}} and {{short}}");
+    // The secret wins over the input that is part of it, so no piece of it survives.
+    CHECK(templatize("hunter2ACME", inputs, secrets) == "{{secret:crm_password}}");
+    CHECK(templatize("a {{literal}}", inputs, secrets) == "a {{{{literal}}");
+
+    for (const std::string typed : {"find ACME Ltd and ACME", "hunter2ACME", "a {{literal}}", "plain"}) {
+        CAPTURE(typed);
+        auto r = render(templatize(typed, inputs, secrets), inputs, secrets);
+        REQUIRE(r.ok());
+        CHECK(*r == typed);
+    }
+    // Other inputs on replay.
+    CHECK(render("{{company}}", {{"company", "Globex GmbH"}}, {}).value() == "Globex GmbH");
+}
+
+TEST_CASE("rendering fails clearly, and never shows a secret")
+{
+    auto missing = render("{{company}}", {}, {});
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().message().find("no input company") != std::string::npos);
+    auto missing_secret = render("{{secret:pw}}", {{"pw", "not-a-secret-input"}}, {});
+    REQUIRE_FALSE(missing_secret.ok());
+    CHECK(missing_secret.error().message().find("no secret pw") != std::string::npos);
+    CHECK_FALSE(render("{{unterminated", {}, {}).ok());
+    CHECK_FALSE(render("{{}}", {}, {}).ok());
+    auto ok = render("{{secret:pw}}", {}, {{"pw", "s3cret"}});
+    REQUIRE(ok.ok());
+    CHECK(*ok == "s3cret");
+}

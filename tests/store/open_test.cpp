@@ -1,0 +1,192 @@
+// Opening a store: creation, refusal of foreign and newer files (untouched), migration of older ones.
+
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include "schema.h"
+#include "store/store_fixture.h"
+
+using namespace rote;
+using namespace rote::store;
+using fixture::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs SQL on a file directly, bypassing the store, as another program would.
+void raw_exec(const fs::path& path, const std::string& sql)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    INFO((err ? err : ""));
+    sqlite3_free(err);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+}
+
+std::int64_t raw_int(const fs::path& path, const std::string& sql)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    const auto v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+// Everything a refusal must leave as it was: the bytes, the mtime, and no -wal/-shm beside the file.
+struct Snapshot {
+    std::vector<std::uint8_t> bytes;
+    fs::file_time_type mtime;
+    explicit Snapshot(const fs::path& p) : bytes(fixture::read_file(p)), mtime(fs::last_write_time(p)) {}
+    void check_unchanged(const fs::path& p) const
+    {
+        CHECK(fixture::read_file(p) == bytes);
+        CHECK(fs::last_write_time(p) == mtime);
+        CHECK_FALSE(fs::exists(p.string() + "-wal"));
+        CHECK_FALSE(fs::exists(p.string() + "-shm"));
+        CHECK_FALSE(fs::exists(p.string() + "-journal"));
+    }
+};
+
+} // namespace
+
+TEST_CASE("a new store is created with parents, WAL mode, the rote id and the current schema")
+{
+    TempDir dir;
+    const auto path = dir / "nested/deeper/rote.db";
+    {
+        auto s = Store::open(path);
+        REQUIRE(s.ok());
+        CHECK((*s)->schema_version() == kSchemaVersion);
+        CHECK((*s)->check_integrity().ok());
+    }
+    const auto header = fixture::read_file(path);
+    REQUIRE(header.size() >= 100);
+    const std::uint32_t app_id = (std::uint32_t(header[68]) << 24) | (header[69] << 16) | (header[70] << 8) | header[71];
+    CHECK(app_id == static_cast<std::uint32_t>(kApplicationId));
+    CHECK(raw_int(path, "PRAGMA user_version") == kSchemaVersion);
+    CHECK(header[18] == 2); // WAL: file format write version 2
+    // Reopening an existing store works and changes nothing in the schema.
+    auto again = Store::open(path);
+    REQUIRE(again.ok());
+    CHECK((*again)->schema_version() == kSchemaVersion);
+}
+
+TEST_CASE("foreign keys are enforced")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    RunStep step;
+    step.action.kind = ActionKind::wait;
+    auto r = (*s)->add_run_step(12345, step); // no such run
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message().find("FOREIGN KEY") != std::string::npos);
+}
+
+TEST_CASE("a file that is not SQLite is refused and left untouched")
+{
+    TempDir dir;
+    const auto path = dir / "notes.db";
+    for (const std::string& content : {std::string("just some text, not a database\n"), std::string(5000, '\x42')}) {
+        fixture::write_file(path, fixture::bytes(content));
+        const Snapshot before(path);
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error().code() == Error::Code::unsupported);
+        CHECK(s.error().message().find("not a rote store") != std::string::npos);
+        before.check_unchanged(path);
+    }
+}
+
+TEST_CASE("an SQLite database of another application is refused and left untouched")
+{
+    TempDir dir;
+    SUBCASE("with tables and no application id")
+    {
+        const auto path = dir / "other.db";
+        raw_exec(path, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('x');");
+        const Snapshot before(path);
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error().message().find("another application") != std::string::npos);
+        before.check_unchanged(path);
+        CHECK(raw_int(path, "SELECT count(*) FROM customers") == 1);
+    }
+    SUBCASE("with another application id")
+    {
+        const auto path = dir / "fossil.db";
+        raw_exec(path, "PRAGMA application_id = 252006674;"); // 0x0f055112, a Fossil checkout
+        const Snapshot before(path);
+        auto s = Store::open(path);
+        REQUIRE_FALSE(s.ok());
+        CHECK(s.error().message().find("0x0f055112") != std::string::npos);
+        before.check_unchanged(path);
+    }
+}
+
+TEST_CASE("an empty file or an empty SQLite database becomes a store")
+{
+    TempDir dir;
+    const auto empty = dir / "empty.db";
+    fixture::write_file(empty, {});
+    CHECK(Store::open(empty).ok());
+
+    const auto blank = dir / "blank.db";
+    raw_exec(blank, "PRAGMA user_version = 0; VACUUM;");
+    CHECK(Store::open(blank).ok());
+}
+
+TEST_CASE("a store written by a newer rote is refused with a clear message and left untouched")
+{
+    TempDir dir;
+    const auto path = dir / "rote.db";
+    { REQUIRE(Store::open(path).ok()); }
+    raw_exec(path, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA user_version = " + std::to_string(kSchemaVersion + 1) + ";");
+    const Snapshot before(path);
+    auto s = Store::open(path);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().code() == Error::Code::unsupported);
+    CHECK(s.error().message().find("newer rote") != std::string::npos);
+    CHECK(s.error().message().find("schema " + std::to_string(kSchemaVersion + 1)) != std::string::npos);
+    before.check_unchanged(path);
+}
+
+TEST_CASE("a store at an older schema is upgraded in place and keeps its data")
+{
+    TempDir dir;
+    const auto path = dir / "rote.db";
+    // A version-1 file as the first release wrote it, with data in it.
+    raw_exec(path, std::string(migrations()[0]) + "PRAGMA application_id = " + std::to_string(kApplicationId) + "; PRAGMA user_version = 1;"
+        "INSERT INTO workflows (name, goal, created_at) VALUES ('registry-lookup', 'find a company', '2026-01-01T00:00:00Z');"
+        "INSERT INTO runs (workflow_id, provider, planner, status, started_at, wall_ms) VALUES (1, 'local', 'llm', 'succeeded', '2026-01-02T00:00:00Z', 5000);");
+    CHECK(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'schedules'") == 0);
+
+    auto s = Store::open(path);
+    REQUIRE(s.ok());
+    CHECK((*s)->schema_version() == kSchemaVersion);
+    CHECK((*s)->check_integrity().ok());
+    auto workflows = (*s)->list_workflows();
+    REQUIRE(workflows.ok());
+    REQUIRE(workflows->size() == 1);
+    CHECK((*workflows)[0].goal == "find a company");
+    REQUIRE((*workflows)[0].last_run.has_value());
+    // The version-2 table exists and works.
+    REQUIRE((*s)->add_schedule({0, "registry-lookup", "0 9 * * 1-5", {{"company", "ACME"}}, true, std::nullopt}).ok());
+    CHECK(raw_int(path, "PRAGMA user_version") == kSchemaVersion);
+}
+
+TEST_CASE("a path that is a directory is refused")
+{
+    TempDir dir;
+    auto s = Store::open(dir.path());
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message().find("not a regular file") != std::string::npos);
+}

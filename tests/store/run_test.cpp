@@ -1,0 +1,204 @@
+// Runs, LLM calls, schedules and the cost report, checked against hand-computed figures.
+
+#include <doctest/doctest.h>
+
+#include "store/store_fixture.h"
+
+using namespace rote;
+using namespace rote::store;
+using fixture::TempDir;
+
+TEST_CASE("the report sums runs, steps and LLM calls exactly")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    fixture::fill_report_fixture(**s);
+
+    SUBCASE("everything")
+    {
+        auto r = (*s)->report({});
+        REQUIRE(r.ok());
+        REQUIRE(r->runs.size() == 4);
+        // Oldest first: A, B, D, C.
+        CHECK(r->runs[0].started_at == "2026-11-01T09:00:00Z");
+        CHECK(r->runs[2].workflow == "crm-add-lead");
+        CHECK(r->runs[3].status == RunStatus::failed);
+
+        const auto& a = r->runs[0].figures;
+        CHECK(a.llm_calls == 3);
+        CHECK(a.input_tokens == 3000);
+        CHECK(a.output_tokens == 450);
+        CHECK(a.cache_read_tokens == 1000);
+        CHECK(a.cache_write_tokens == 500);
+        CHECK(a.cost_microusd == 12750);
+        CHECK(a.steps == 5);
+        CHECK(a.steps_replayed == 0);
+        CHECK(a.replay_share() == 0.0);
+
+        const auto& b = r->runs[1].figures;
+        CHECK(b.llm_calls == 0);
+        CHECK(b.cost_microusd == 0);
+        CHECK(b.steps_replayed == 5); // relocated counts as replayed: no planner needed
+        CHECK(b.replay_share() == 1.0);
+
+        REQUIRE(r->workflows.size() == 2);
+        const auto& crm = r->workflows[0];
+        CHECK(crm.workflow == "crm-add-lead");
+        CHECK(crm.figures.runs == 1);
+        CHECK(crm.figures.llm_calls == 2);
+        CHECK(crm.figures.input_tokens == 2500);
+        CHECK(crm.figures.output_tokens == 420);
+        CHECK(crm.figures.cache_read_tokens == 1000);
+        CHECK(crm.figures.cache_write_tokens == 1000);
+        CHECK(crm.figures.cost_microusd == 13700);
+        CHECK(crm.figures.steps == 8);
+        CHECK(crm.figures.steps_replayed == 6);
+
+        const auto& reg = r->workflows[1];
+        CHECK(reg.workflow == "registry-lookup");
+        CHECK(reg.figures.runs == 3);
+        CHECK(reg.figures.succeeded == 2);
+        CHECK(reg.figures.llm_calls == 4);
+        CHECK(reg.figures.input_tokens == 3900);
+        CHECK(reg.figures.output_tokens == 530);
+        CHECK(reg.figures.cache_read_tokens == 1500);
+        CHECK(reg.figures.cache_write_tokens == 500);
+        CHECK(reg.figures.cost_microusd == 14750);
+        CHECK(reg.figures.steps == 14);
+        CHECK(reg.figures.steps_replayed == 7);
+        CHECK(reg.figures.wall_ms == 22000);
+        CHECK(reg.figures.sandbox_ms == 18500);
+
+        const auto& t = r->total;
+        CHECK(t.runs == 4);
+        CHECK(t.succeeded == 3);
+        CHECK(t.llm_calls == 6);
+        CHECK(t.input_tokens == 6400);
+        CHECK(t.output_tokens == 950);
+        CHECK(t.cache_read_tokens == 2500);
+        CHECK(t.cache_write_tokens == 1500);
+        CHECK(t.cost_microusd == 28450);
+        CHECK(t.steps == 22);
+        CHECK(t.steps_replayed == 13);
+        CHECK(t.replay_share().value() == doctest::Approx(13.0 / 22.0));
+        CHECK(t.wall_ms == 31000);
+        CHECK(t.sandbox_ms == 26500);
+    }
+    SUBCASE("since a date")
+    {
+        auto r = (*s)->report({std::nullopt, "2026-11-10"});
+        REQUIRE(r.ok());
+        CHECK(r->query.since == "2026-11-10T00:00:00Z");
+        CHECK(r->total.runs == 3);
+        CHECK(r->total.llm_calls == 3);
+        CHECK(r->total.input_tokens == 3400);
+        CHECK(r->total.output_tokens == 500);
+        CHECK(r->total.cost_microusd == 15700);
+        CHECK(r->total.steps == 17);
+        CHECK(r->total.steps_replayed == 13);
+        CHECK(r->total.wall_ms == 19000);
+    }
+    SUBCASE("one workflow since a time of day")
+    {
+        auto r = (*s)->report({"registry-lookup", "2026-11-10T09:00:00Z"});
+        REQUIRE(r.ok());
+        REQUIRE(r->workflows.size() == 1);
+        CHECK(r->total.runs == 2);
+        CHECK(r->total.llm_calls == 1);
+        CHECK(r->total.cost_microusd == 2000);
+        CHECK(r->total.steps == 9);
+        CHECK(r->total.steps_replayed == 7);
+        CHECK(r->total.wall_ms == 10000);
+    }
+    SUBCASE("an unknown workflow or a bad date is an error, not an empty report")
+    {
+        auto unknown = (*s)->report({"no-such-flow", std::nullopt});
+        REQUIRE_FALSE(unknown.ok());
+        CHECK(unknown.error().message().find("no workflow named \"no-such-flow\"") != std::string::npos);
+        for (const char* bad : {"yesterday", "2026-13-01", "2026-02-30", "2026-11-10T25:00:00Z", "2026-11-10 09:00"}) {
+            CAPTURE(bad);
+            auto r = (*s)->report({std::nullopt, std::string(bad)});
+            REQUIRE_FALSE(r.ok());
+            CHECK(r.error().code() == Error::Code::invalid_argument);
+        }
+    }
+}
+
+TEST_CASE("an empty store reports zeros and no replay share")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    auto r = (*s)->report({});
+    REQUIRE(r.ok());
+    CHECK(r->runs.empty());
+    CHECK(r->total.runs == 0);
+    CHECK_FALSE(r->total.replay_share().has_value());
+}
+
+TEST_CASE("a run is finished once, with a final status")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", ""});
+    REQUIRE(id.ok());
+    RunEnd running;
+    running.status = RunStatus::running;
+    CHECK_FALSE((*s)->finish_run(*id, running).ok());
+    RunEnd done;
+    done.outputs = {{"registration_number", "HRB 12345"}};
+    REQUIRE((*s)->finish_run(*id, done).ok());
+    auto again = (*s)->finish_run(*id, done);
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.error().code() == Error::Code::not_found);
+
+    auto workflows = (*s)->list_workflows();
+    REQUIRE(workflows.ok());
+    REQUIRE(workflows->size() == 1);
+    REQUIRE((*workflows)[0].last_run.has_value());
+    CHECK((*workflows)[0].last_run->status == RunStatus::succeeded);
+
+    // A run step index is unique within its run.
+    RunStep step;
+    step.action.kind = ActionKind::wait;
+    step.action.wait_ms = 200;
+    REQUIRE((*s)->add_run_step(*id, step).ok());
+    CHECK((*s)->add_run_step(*id, step).error().code() == Error::Code::conflict);
+}
+
+TEST_CASE("a run cannot name a trace of another workflow, and LLM figures cannot be negative")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    auto trace = (*s)->save_trace(fixture::sample_trace("crm-add-lead", 2));
+    REQUIRE(trace.ok());
+    auto r = (*s)->begin_run({"registry-lookup", *trace, {}, "local", "llm", ""});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message().find("not a trace of registry-lookup") != std::string::npos);
+
+    LlmCall c;
+    c.provider = "anthropic";
+    c.model = "m";
+    c.output_tokens = -1;
+    CHECK((*s)->add_llm_call(c).error().code() == Error::Code::invalid_argument);
+}
+
+TEST_CASE("schedules are kept with their inputs")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    REQUIRE((*s)->put_workflow({"registry-lookup", "", ""}).ok());
+    auto id = (*s)->add_schedule({0, "registry-lookup", "30 8 * * 1-5", {{"company", "ACME Ltd"}}, true, "2026-11-23T08:30:00Z"});
+    REQUIRE(id.ok());
+    CHECK((*s)->add_schedule({0, "registry-lookup", "every morning", {}, true, std::nullopt}).error().code() == Error::Code::invalid_argument);
+    CHECK((*s)->add_schedule({0, "unknown", "* * * * *", {}, true, std::nullopt}).error().code() == Error::Code::not_found);
+    auto all = (*s)->list_schedules();
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 1);
+    CHECK((*all)[0].inputs.at("company") == "ACME Ltd");
+    CHECK((*all)[0].next_run_at == "2026-11-23T08:30:00Z");
+}

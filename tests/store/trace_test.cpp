@@ -1,0 +1,230 @@
+// Traces: round trip, versions, immutability, validation, content-addressed artifacts.
+
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include "store/store_fixture.h"
+
+using namespace rote;
+using namespace rote::store;
+using fixture::TempDir;
+
+namespace {
+
+std::int64_t count(const std::filesystem::path& path, const char* table)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, (std::string("SELECT count(*) FROM ") + table).c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    const auto n = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return n;
+}
+
+int raw_exec_rc(const std::filesystem::path& path, const char* sql)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    return rc;
+}
+
+} // namespace
+
+TEST_CASE("a saved trace loads back exactly")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    const NewTrace t = fixture::sample_trace("registry-lookup", 12);
+    std::size_t last_progress = 0;
+    auto id = (*s)->save_trace(t, [&](std::size_t done, std::size_t total) {
+        CHECK(total == 12);
+        last_progress = done;
+    });
+    REQUIRE(id.ok());
+    CHECK(last_progress == 12);
+
+    auto loaded = (*s)->load_trace(*id);
+    REQUIRE(loaded.ok());
+    CHECK(loaded->workflow == "registry-lookup");
+    CHECK(loaded->version == 1);
+    REQUIRE(loaded->steps.size() == t.steps.size());
+    for (std::size_t i = 0; i < t.steps.size(); ++i) {
+        CAPTURE(i);
+        CHECK(loaded->steps[i] == t.steps[i]);
+    }
+    // The artifacts the steps name are retrievable and intact.
+    auto pre = (*s)->get_artifact(*loaded->steps[0].pre_artifact);
+    REQUIRE(pre.ok());
+    CHECK(pre->data == fixture::screen(0));
+    CHECK(pre->media_type == "image/png");
+}
+
+TEST_CASE("versions count up per workflow and a repair names its parent; old versions stay")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    auto v1 = (*s)->save_trace(fixture::sample_trace("registry-lookup", 3));
+    REQUIRE(v1.ok());
+    auto other = (*s)->save_trace(fixture::sample_trace("crm-add-lead", 2));
+    REQUIRE(other.ok());
+    NewTrace repair = fixture::sample_trace("registry-lookup", 4);
+    repair.parent_id = *v1;
+    repair.note = "repaired step 2 after the site moved its search button";
+    auto v2 = (*s)->save_trace(repair);
+    REQUIRE(v2.ok());
+
+    auto loaded = (*s)->load_trace(*v2);
+    REQUIRE(loaded.ok());
+    CHECK(loaded->version == 2);
+    CHECK(loaded->parent_id == *v1);
+    CHECK(loaded->note == repair.note);
+    CHECK((*s)->load_trace(*other)->version == 1);
+
+    auto versions = (*s)->list_traces("registry-lookup");
+    REQUIRE(versions.ok());
+    REQUIRE(versions->size() == 2);
+    CHECK((*versions)[0].steps == 3);
+    CHECK((*versions)[1].steps == 4);
+
+    NewTrace wrong_parent = fixture::sample_trace("crm-add-lead", 1);
+    wrong_parent.parent_id = *v1;
+    auto r = (*s)->save_trace(wrong_parent);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message().find("another workflow") != std::string::npos);
+}
+
+TEST_CASE("trace steps cannot be edited in place")
+{
+    TempDir dir;
+    const auto path = dir / "rote.db";
+    {
+        auto s = Store::open(path);
+        REQUIRE(s.ok());
+        REQUIRE((*s)->save_trace(fixture::sample_trace("registry-lookup", 2)).ok());
+    }
+    CHECK(raw_exec_rc(path, "UPDATE steps SET settle_ms = 0") == SQLITE_CONSTRAINT);
+}
+
+TEST_CASE("an invalid trace is refused before anything is written")
+{
+    TempDir dir;
+    const auto path = dir / "rote.db";
+    auto s = Store::open(path);
+    REQUIRE(s.ok());
+
+    SUBCASE("a step refers to an artifact that exists nowhere")
+    {
+        NewTrace t = fixture::sample_trace("registry-lookup", 3);
+        t.steps[2].post_artifact = content_hash(fixture::bytes("never stored"));
+        auto r = (*s)->save_trace(t);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message().find("step 2") != std::string::npos);
+        CHECK(r.error().message().find("neither in the trace nor in the store") != std::string::npos);
+    }
+    SUBCASE("indices out of order")
+    {
+        NewTrace t = fixture::sample_trace("registry-lookup", 3);
+        t.steps[1].index = 5;
+        auto r = (*s)->save_trace(t);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message().find("step 1: index is 5") != std::string::npos);
+    }
+    SUBCASE("an action a trace cannot hold")
+    {
+        NewTrace t = fixture::sample_trace("registry-lookup", 3);
+        t.steps[0].action.kind = ActionKind::done;
+        auto r = (*s)->save_trace(t);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message().find("cannot record \"done\"") != std::string::npos);
+    }
+    SUBCASE("artifact bytes that do not match their hash")
+    {
+        NewTrace t = fixture::sample_trace("registry-lookup", 3);
+        t.artifacts[0].data[0] ^= 0xff;
+        auto r = (*s)->save_trace(t);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message().find("does not match its bytes") != std::string::npos);
+    }
+    SUBCASE("a parent that does not exist")
+    {
+        NewTrace t = fixture::sample_trace("registry-lookup", 3);
+        t.parent_id = 77;
+        auto r = (*s)->save_trace(t);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code() == Error::Code::not_found);
+    }
+    CHECK(count(path, "traces") == 0);
+    CHECK(count(path, "steps") == 0);
+    CHECK(count(path, "artifacts") == 0);
+    CHECK(count(path, "workflows") == 0);
+}
+
+TEST_CASE("artifacts are stored once however many steps use them")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+
+    auto h1 = (*s)->put_artifact(fixture::screen(1), "image/png");
+    auto h2 = (*s)->put_artifact(fixture::screen(1), "image/png");
+    REQUIRE(h1.ok());
+    REQUIRE(h2.ok());
+    CHECK(*h1 == *h2);
+    CHECK(*h1 == content_hash(fixture::screen(1)));
+
+    // 200 steps over 3 distinct screens and 5 distinct patches: 3 + 5 blobs (screen 1 already there).
+    REQUIRE((*s)->save_trace(fixture::sample_trace("registry-lookup", 200, 3)).ok());
+    // A second trace over the same screens adds no blob at all.
+    REQUIRE((*s)->save_trace(fixture::sample_trace("registry-lookup", 200, 3)).ok());
+    auto stats = (*s)->artifact_stats();
+    REQUIRE(stats.ok());
+    CHECK(stats->artifacts == 8);
+    CHECK(stats->stored_bytes == 3 * 4096 + 5 * 512);
+    CHECK(stats->references == 2 * 200 * 3);
+    CHECK(stats->referenced_bytes == 2 * 200 * (4096 + 4096 + 512));
+}
+
+TEST_CASE("a trace whose stored JSON was damaged is reported as corrupt, not crashed on")
+{
+    TempDir dir;
+    const auto path = dir / "rote.db";
+    std::int64_t id = 0;
+    {
+        auto s = Store::open(path);
+        REQUIRE(s.ok());
+        id = *(*s)->save_trace(fixture::sample_trace("registry-lookup", 3));
+    }
+    REQUIRE(raw_exec_rc(path, "DROP TRIGGER steps_are_immutable; UPDATE steps SET action = '{\"kind\": \"teleport\"}' WHERE idx = 1;") == SQLITE_OK);
+    auto s = Store::open(path);
+    REQUIRE(s.ok());
+    auto t = (*s)->load_trace(id);
+    REQUIRE_FALSE(t.ok());
+    CHECK(t.error().code() == Error::Code::corrupt);
+    CHECK(t.error().message().find("step 1") != std::string::npos);
+    CHECK(t.error().message().find("teleport") != std::string::npos);
+    CHECK((*s)->load_trace(999).error().code() == Error::Code::not_found);
+}
+
+TEST_CASE("a step that could not be read back is refused when written")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    NewTrace t = fixture::sample_trace("registry-lookup", 2);
+    t.steps[0].anchor.label_box = Rect {-20, 5, 60, 16};
+    auto r = (*s)->save_trace(t);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message().find("step 0: anchor") != std::string::npos);
+    t = fixture::sample_trace("registry-lookup", 2);
+    t.steps[1].action.kind = ActionKind::key;
+    t.steps[1].action.text.clear();
+    CHECK_FALSE((*s)->save_trace(t).ok());
+}

@@ -1,0 +1,444 @@
+// rote: the command line. Each subcommand opens what it needs, prints data as a table (or JSON with
+// --json), and exits 0 on success, 1 when the work failed, 2 when the command line was wrong.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include <rote/base/log.h>
+#include <rote/runtime/paths.h>
+#include <rote/store/json.h>
+#include <rote/store/store.h>
+
+#include "table.h"
+
+namespace {
+
+using nlohmann::json;
+using rote::Error;
+using rote::Result;
+namespace store = rote::store;
+
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+struct Globals {
+    std::string db;
+    int verbosity = 0;
+};
+
+int fail(const Error& e)
+{
+    std::cerr << "rote: error: " << e.message() << "\n";
+    return e.code() == Error::Code::invalid_argument ? kExitUsage : kExitFailed;
+}
+
+Result<std::unique_ptr<store::Store>> open_store(const Globals& g)
+{
+    std::filesystem::path path = g.db;
+    if (path.empty())
+        path = ROTE_TRY(rote::runtime::default_db_path());
+    return store::Store::open(path);
+}
+
+void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
+
+// Dollars to four decimals, rounded half up in integers (a double would print $0.02845 as $0.0284).
+std::string dollars(std::int64_t microusd)
+{
+    const std::int64_t ten_thousandths = (microusd + 50) / 100;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "$%lld.%04lld", static_cast<long long>(ten_thousandths / 10000),
+        static_cast<long long>(ten_thousandths % 10000));
+    return buf;
+}
+
+std::string seconds(std::int64_t ms)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+    return buf;
+}
+
+std::string percent(std::optional<double> share)
+{
+    if (!share)
+        return "-";
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.0f%%", *share * 100.0);
+    return buf;
+}
+
+// ---- version ---------------------------------------------------------------------------------------
+
+int cmd_version(bool as_json)
+{
+    if (as_json) {
+        print_json({{"version", ROTE_VERSION_STRING}, {"store_schema", store::kSchemaVersion}, {"sqlite", sqlite3_libversion()}});
+    } else {
+        std::cout << "rote " << ROTE_VERSION_STRING << " (store schema " << store::kSchemaVersion << ", SQLite "
+                  << sqlite3_libversion() << ")\n";
+    }
+    return 0;
+}
+
+// ---- list ------------------------------------------------------------------------------------------
+
+json trace_summary_json(const store::TraceSummary& t)
+{
+    return {{"id", t.id}, {"version", t.version}, {"steps", t.steps}, {"created_at", t.created_at}};
+}
+
+int cmd_list(const Globals& g, bool as_json)
+{
+    auto s = open_store(g);
+    if (!s.ok())
+        return fail(s.error());
+    auto workflows = (*s)->list_workflows();
+    if (!workflows.ok())
+        return fail(workflows.error());
+
+    if (as_json) {
+        json out = json::array();
+        for (const auto& w : *workflows) {
+            json traces = json::array();
+            for (const auto& t : w.traces)
+                traces.push_back(trace_summary_json(t));
+            json last = nullptr;
+            if (w.last_run)
+                last = {{"id", w.last_run->id}, {"status", store::to_string(w.last_run->status)}, {"started_at", w.last_run->started_at}};
+            out.push_back({{"name", w.name}, {"goal", w.goal}, {"traces", traces}, {"last_run", last}});
+        }
+        print_json({{"workflows", out}});
+        return 0;
+    }
+    if (workflows->empty()) {
+        std::cout << "No workflows yet in " << (*s)->path().string() << ".\n";
+        return 0;
+    }
+    Table table({"WORKFLOW", "TRACES", "LATEST", "LAST RUN"});
+    for (const auto& w : *workflows) {
+        std::string latest = "-";
+        if (!w.traces.empty()) {
+            const auto& t = w.traces.back();
+            latest = "v" + std::to_string(t.version) + " (trace " + std::to_string(t.id) + ", " + std::to_string(t.steps) + " steps)";
+        }
+        std::string last = "-";
+        if (w.last_run)
+            last = "#" + std::to_string(w.last_run->id) + " " + std::string(store::to_string(w.last_run->status)) + " " + w.last_run->started_at;
+        table.add({w.name, std::to_string(w.traces.size()), latest, last});
+    }
+    table.print(std::cout);
+    return 0;
+}
+
+// ---- show ------------------------------------------------------------------------------------------
+
+std::string describe(const rote::Action& a)
+{
+    using rote::ActionKind;
+    std::ostringstream out;
+    out << rote::to_string(a.kind);
+    if (rote::acts_at_point(a.kind))
+        out << " (" << a.at.x << ", " << a.at.y << ")";
+    switch (a.kind) {
+    case ActionKind::drag: out << " to (" << a.to.x << ", " << a.to.y << ")"; break;
+    case ActionKind::scroll: out << " by " << a.scroll_dx << "," << a.scroll_dy; break;
+    case ActionKind::type:
+    case ActionKind::key: out << " " << json(a.text).dump(); break;
+    case ActionKind::wait: out << " " << a.wait_ms << " ms"; break;
+    default: break;
+    }
+    return out.str();
+}
+
+int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
+{
+    auto s = open_store(g);
+    if (!s.ok())
+        return fail(s.error());
+    auto trace = (*s)->load_trace(trace_id);
+    if (!trace.ok())
+        return fail(trace.error());
+    auto versions = (*s)->list_traces(trace->workflow);
+    if (!versions.ok())
+        return fail(versions.error());
+
+    if (as_json) {
+        json steps = json::array();
+        for (const auto& step : trace->steps)
+            steps.push_back(store::to_json(step));
+        json all = json::array();
+        for (const auto& v : *versions)
+            all.push_back(trace_summary_json(v));
+        print_json({{"id", trace->id}, {"workflow", trace->workflow}, {"version", trace->version},
+            {"parent_id", trace->parent_id ? json(*trace->parent_id) : json(nullptr)},
+            {"source_run_id", trace->source_run_id ? json(*trace->source_run_id) : json(nullptr)}, {"note", trace->note},
+            {"created_at", trace->created_at}, {"versions", all}, {"steps", steps}});
+        return 0;
+    }
+    std::cout << "Trace " << trace->id << ": " << trace->workflow << " v" << trace->version << ", " << trace->steps.size()
+              << " steps, recorded " << trace->created_at;
+    if (trace->parent_id)
+        std::cout << ", repairs trace " << *trace->parent_id;
+    std::cout << "\n";
+    if (!trace->note.empty())
+        std::cout << "Note: " << trace->note << "\n";
+    std::cout << "Versions of " << trace->workflow << ":";
+    for (const auto& v : *versions)
+        std::cout << " v" << v.version << " (trace " << v.id << ")" << (v.id == trace->id ? "*" : "");
+    std::cout << "\n\n";
+    Table table({"#", "ACTION", "TARGET LABEL", "BY", "SETTLE"});
+    for (const auto& step : trace->steps) {
+        table.add({std::to_string(step.index), describe(step.action), step.anchor.label.empty() ? "-" : step.anchor.label,
+            std::string(store::to_string(step.provenance)), std::to_string(step.settle_ms) + " ms"});
+    }
+    table.print(std::cout);
+    return 0;
+}
+
+// ---- report ----------------------------------------------------------------------------------------
+
+json figures_json(const store::CostFigures& f)
+{
+    const auto share = f.replay_share();
+    return {
+        {"runs", f.runs},
+        {"succeeded", f.succeeded},
+        {"llm_calls", f.llm_calls},
+        {"tokens", {{"input", f.input_tokens}, {"output", f.output_tokens}, {"cache_read", f.cache_read_tokens},
+                       {"cache_write", f.cache_write_tokens}}},
+        {"cost_microusd", f.cost_microusd},
+        {"cost_usd", static_cast<double>(f.cost_microusd) / 1e6},
+        {"steps", f.steps},
+        {"steps_replayed", f.steps_replayed},
+        {"replay_share", share ? json(*share) : json(nullptr)},
+        {"wall_ms", f.wall_ms},
+        {"sandbox_ms", f.sandbox_ms},
+    };
+}
+
+std::vector<std::string> figure_cells(const store::CostFigures& f)
+{
+    return {std::to_string(f.llm_calls), std::to_string(f.input_tokens), std::to_string(f.output_tokens),
+        std::to_string(f.cache_read_tokens), dollars(f.cost_microusd), percent(f.replay_share()), seconds(f.wall_ms)};
+}
+
+int cmd_report(const Globals& g, const std::optional<std::string>& workflow, const std::optional<std::string>& since, bool as_json)
+{
+    store::ReportQuery query {workflow, since};
+    if (since) {
+        auto normalised = store::parse_timestamp(*since);
+        if (!normalised.ok())
+            return fail(normalised.error());
+    }
+    auto s = open_store(g);
+    if (!s.ok())
+        return fail(s.error());
+    auto report = (*s)->report(query);
+    if (!report.ok())
+        return fail(report.error());
+
+    if (as_json) {
+        json runs = json::array();
+        for (const auto& r : report->runs) {
+            json j = figures_json(r.figures);
+            j.erase("runs");
+            j.erase("succeeded");
+            j["id"] = r.id;
+            j["workflow"] = r.workflow;
+            j["status"] = store::to_string(r.status);
+            j["started_at"] = r.started_at;
+            runs.push_back(std::move(j));
+        }
+        json workflows = json::array();
+        for (const auto& w : report->workflows) {
+            json j = figures_json(w.figures);
+            j["workflow"] = w.workflow;
+            workflows.push_back(std::move(j));
+        }
+        const auto& q = report->query;
+        print_json({{"query", {{"workflow", q.workflow ? json(*q.workflow) : json(nullptr)}, {"since", q.since ? json(*q.since) : json(nullptr)}}},
+            {"runs", runs}, {"workflows", workflows}, {"total", figures_json(report->total)}});
+        return 0;
+    }
+    if (report->runs.empty()) {
+        std::cout << "No runs" << (workflow ? " of " + *workflow : std::string()) << (since ? " since " + *report->query.since : std::string())
+                  << ".\n";
+        return 0;
+    }
+    const std::vector<std::string> figure_headers {"LLM CALLS", "TOKENS IN", "OUT", "CACHED", "COST", "REPLAYED", "WALL"};
+    std::vector<std::string> run_headers {"RUN", "WORKFLOW", "STARTED", "STATUS"};
+    run_headers.insert(run_headers.end(), figure_headers.begin(), figure_headers.end());
+    Table runs(run_headers);
+    for (const auto& r : report->runs) {
+        std::vector<std::string> row {std::to_string(r.id), r.workflow, r.started_at, std::string(store::to_string(r.status))};
+        auto cells = figure_cells(r.figures);
+        row.insert(row.end(), cells.begin(), cells.end());
+        runs.add(row);
+    }
+    std::cout << "Runs\n";
+    runs.print(std::cout);
+
+    std::vector<std::string> wf_headers {"WORKFLOW", "RUNS", "SUCCEEDED"};
+    wf_headers.insert(wf_headers.end(), figure_headers.begin(), figure_headers.end());
+    Table workflows(wf_headers);
+    for (const auto& w : report->workflows) {
+        std::vector<std::string> row {w.workflow, std::to_string(w.figures.runs), std::to_string(w.figures.succeeded)};
+        auto cells = figure_cells(w.figures);
+        row.insert(row.end(), cells.begin(), cells.end());
+        workflows.add(row);
+    }
+    std::cout << "\nWorkflows\n";
+    workflows.print(std::cout);
+    const auto& t = report->total;
+    std::cout << "\nTotal: " << t.runs << " runs (" << t.succeeded << " succeeded), " << t.llm_calls << " LLM calls, "
+              << dollars(t.cost_microusd) << ", " << percent(t.replay_share()) << " of " << t.steps
+              << " steps replayed without a planner, " << seconds(t.wall_ms) << " wall time\n";
+    return 0;
+}
+
+// ---- export / import -------------------------------------------------------------------------------
+
+int cmd_export(const Globals& g, std::int64_t trace_id, const std::string& out_path)
+{
+    auto s = open_store(g);
+    if (!s.ok())
+        return fail(s.error());
+    auto doc = (*s)->export_trace(trace_id);
+    if (!doc.ok())
+        return fail(doc.error());
+    if (out_path.empty() || out_path == "-") {
+        std::cout << *doc << "\n";
+        return 0;
+    }
+    // Write beside the target and rename, so an interrupted export never leaves half a file under the name.
+    const std::string tmp = out_path + ".partial";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << *doc << "\n";
+        if (!out.flush())
+            return fail(Error(Error::Code::io, "cannot write " + tmp));
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, out_path, ec);
+    if (ec)
+        return fail(Error(Error::Code::io, "cannot write " + out_path + ": " + ec.message()));
+    std::cerr << "exported trace " << trace_id << " to " << out_path << "\n";
+    return 0;
+}
+
+int cmd_import(const Globals& g, const std::string& in_path, bool as_json)
+{
+    std::string text;
+    if (in_path == "-") {
+        text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+        std::ifstream in(in_path, std::ios::binary);
+        if (!in)
+            return fail(Error(Error::Code::io, "cannot read " + in_path));
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    auto s = open_store(g);
+    if (!s.ok())
+        return fail(s.error());
+    const bool show_progress = isatty(STDERR_FILENO) != 0 && !as_json;
+    auto progress = [&](std::size_t done, std::size_t total) {
+        if (show_progress && (done % 50 == 0 || done == total))
+            std::cerr << "\rimporting: " << done << "/" << total << " steps" << (done == total ? "\n" : "") << std::flush;
+    };
+    auto id = (*s)->import_trace(text, progress);
+    if (!id.ok())
+        return fail(id.error().with_context(in_path == "-" ? "standard input" : in_path));
+    auto trace = (*s)->load_trace(*id);
+    if (!trace.ok())
+        return fail(trace.error());
+    if (as_json) {
+        print_json({{"trace_id", *id}, {"workflow", trace->workflow}, {"version", trace->version}, {"steps", trace->steps.size()}});
+    } else {
+        std::cout << "imported trace " << *id << ": " << trace->workflow << " v" << trace->version << ", " << trace->steps.size() << " steps\n";
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    CLI::App app {"rote: a runtime for computer-using AI agents. It runs each task in a sandboxed desktop, records\n"
+                  "a successful run as a trace, and replays it with vision checks, calling an LLM only where the\n"
+                  "screen diverged from the recording. Every run's LLM calls, tokens and cost are kept."};
+    app.name("rote");
+    app.require_subcommand(1, 1);
+    app.fallthrough();
+    app.footer("Exit status: 0 success, 1 the command failed, 2 the command line or an input file was wrong.\n"
+               "Data lives in one SQLite file: --db, or $ROTE_HOME/rote.db (ROTE_HOME defaults to ~/.local/share/rote).");
+
+    Globals g;
+    app.add_option("--db", g.db, "The store file to use (default $ROTE_HOME/rote.db)");
+    app.add_flag("-v,--verbose", g.verbosity, "Log more to stderr (repeat for debug)");
+    app.set_version_flag("--version", std::string("rote ") + ROTE_VERSION_STRING);
+
+    bool as_json = false;
+    auto add_json = [&](CLI::App* sub) { sub->add_flag("--json", as_json, "Print the result as JSON"); };
+
+    auto* version = app.add_subcommand("version", "Print rote's version and the store schema it writes");
+    add_json(version);
+
+    auto* list = app.add_subcommand("list", "List workflows with their trace versions and last run");
+    add_json(list);
+
+    std::int64_t trace_id = 0;
+    auto* show = app.add_subcommand("show", "Show a trace's steps and the other versions of its workflow");
+    show->add_option("TRACE_ID", trace_id, "The trace to show (ids are in `rote list`)")->required();
+    add_json(show);
+
+    std::optional<std::string> workflow;
+    std::optional<std::string> since;
+    auto* report = app.add_subcommand("report",
+        "Cost per run and per workflow: LLM calls, tokens, dollars, share of steps replayed without a planner, wall time");
+    report->add_option("--workflow", workflow, "Only runs of this workflow");
+    report->add_option("--since", since, "Only runs started at or after this UTC date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+    add_json(report);
+
+    std::string out_path;
+    auto* exp = app.add_subcommand("export", "Write a trace, with the screenshots it uses, as a JSON document");
+    exp->add_option("TRACE_ID", trace_id, "The trace to export")->required();
+    exp->add_option("-o,--output", out_path, "File to write (default: standard output)");
+
+    std::string in_path;
+    auto* imp = app.add_subcommand("import", "Read a JSON trace document (from rote export) as a new trace version");
+    imp->add_option("FILE", in_path, "The document, or - for standard input")->required();
+    add_json(imp);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : kExitUsage;
+    }
+
+    spdlog::set_level(g.verbosity >= 2 ? spdlog::level::debug : g.verbosity == 1 ? spdlog::level::info : spdlog::level::warn);
+
+    if (version->parsed())
+        return cmd_version(as_json);
+    if (list->parsed())
+        return cmd_list(g, as_json);
+    if (show->parsed())
+        return cmd_show(g, trace_id, as_json);
+    if (report->parsed())
+        return cmd_report(g, workflow, since, as_json);
+    if (exp->parsed())
+        return cmd_export(g, trace_id, out_path);
+    if (imp->parsed())
+        return cmd_import(g, in_path, as_json);
+    return kExitUsage;
+}
