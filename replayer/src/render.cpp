@@ -20,7 +20,8 @@ Result<std::string> render(std::string_view tpl, const std::map<std::string, std
         }
         const auto end = tpl.find("}}", i + 2);
         if (end == std::string_view::npos)
-            return Error(Error::Code::invalid_argument, "unterminated placeholder in \"" + std::string(tpl.substr(i, 40)) + "\"");
+            return Error(Error::Code::invalid_argument,
+                "unterminated placeholder in \"" + std::string(tpl.substr(i, 40)) + "\"");
         const std::string_view name = tpl.substr(i + 2, end - i - 2);
         const bool secret = name.substr(0, kSecret.size()) == kSecret;
         const std::string key(secret ? name.substr(kSecret.size()) : name);
@@ -30,7 +31,8 @@ Result<std::string> render(std::string_view tpl, const std::map<std::string, std
         const auto it = source.find(key);
         if (it == source.end())
             return Error(Error::Code::not_found,
-                std::string("the trace types {{") + std::string(name) + "}} but the run has no " + (secret ? "secret " : "input ") + key);
+                std::string("the trace types {{") + std::string(name) + "}} but the run has no "
+                    + (secret ? "secret " : "input ") + key);
         out += it->second;
         i = end + 2;
     }

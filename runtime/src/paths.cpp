@@ -16,7 +16,8 @@ Result<std::filesystem::path> rote_home()
         user_home = pw != nullptr ? pw->pw_dir : nullptr;
     }
     if (user_home == nullptr || *user_home == '\0')
-        return Error(Error::Code::not_found, "cannot tell where rote's data lives: set ROTE_HOME or HOME, or pass --db");
+        return Error(
+            Error::Code::not_found, "cannot tell where rote's data lives: set ROTE_HOME or HOME, or pass --db");
     return std::filesystem::path(user_home) / ".local" / "share" / "rote";
 }
 

@@ -69,7 +69,8 @@ bool is_hash(std::string_view s)
 std::string base64_encode(std::span<const std::uint8_t> data)
 {
     std::string out(4 * ((data.size() + 2) / 3), '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
+    const int n
+        = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
     out.resize(static_cast<std::size_t>(n));
     return out;
 }
@@ -83,7 +84,8 @@ Result<std::vector<std::uint8_t>> base64_decode(std::string_view text)
     std::size_t padding = 0;
     for (std::size_t i = 0; i < text.size(); ++i) {
         const char c = text[i];
-        const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+        const bool alpha
+            = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
         if (c == '=' && i + 2 >= text.size()) {
             ++padding;
             continue;
@@ -94,7 +96,8 @@ Result<std::vector<std::uint8_t>> base64_decode(std::string_view text)
     std::vector<std::uint8_t> out(3 * text.size() / 4);
     if (text.empty())
         return out;
-    const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+    const int n = EVP_DecodeBlock(
+        out.data(), reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
     if (n < 0)
         return Error(Error::Code::invalid_argument, "base64 does not decode");
     out.resize(static_cast<std::size_t>(n) - padding);
@@ -120,9 +123,14 @@ json to_json(const Action& a)
     case ActionKind::type:
     case ActionKind::key:
     case ActionKind::done:
-    case ActionKind::give_up: j["text"] = a.text; break;
-    case ActionKind::wait: j["ms"] = a.wait_ms; break;
-    default: break;
+    case ActionKind::give_up:
+        j["text"] = a.text;
+        break;
+    case ActionKind::wait:
+        j["ms"] = a.wait_ms;
+        break;
+    default:
+        break;
     }
     return j;
 }
@@ -153,9 +161,14 @@ Result<Action> action_from_json(const json& j, std::string_view where)
     case ActionKind::type:
     case ActionKind::key:
     case ActionKind::done:
-    case ActionKind::give_up: a.text = ROTE_TRY(string_field(j, "text", where)); break;
-    case ActionKind::wait: a.wait_ms = ROTE_TRY(int_field(j, "ms", where, 0, 600'000)); break;
-    default: break;
+    case ActionKind::give_up:
+        a.text = ROTE_TRY(string_field(j, "text", where));
+        break;
+    case ActionKind::wait:
+        a.wait_ms = ROTE_TRY(int_field(j, "ms", where, 0, 600'000));
+        break;
+    default:
+        break;
     }
     if ((a.kind == ActionKind::key || a.kind == ActionKind::type) && a.text.empty())
         return invalid(where, std::string(to_string(a.kind)) + " needs a non-empty \"text\"");

@@ -141,14 +141,16 @@ json to_json(const Step& s)
         {"action", codec::to_json(s.action)},
         {"provenance", std::string(to_string(s.provenance))},
         {"settle_ms", s.settle_ms},
-        {"pre", {{"artifact", hash_or_null(s.pre_artifact)}, {"fingerprint", codec::base64_encode(s.pre_fingerprint)},
-                    {"mask", codec::to_json(s.mask)}}},
+        {"pre",
+            {{"artifact", hash_or_null(s.pre_artifact)}, {"fingerprint", codec::base64_encode(s.pre_fingerprint)},
+                {"mask", codec::to_json(s.mask)}}},
         {"anchor", std::move(anchor)},
-        {"effect", {{"region", s.effect_region ? codec::to_json(*s.effect_region) : json(nullptr)},
-                       {"artifact", hash_or_null(s.post_artifact)}, {"fingerprint", codec::base64_encode(s.post_fingerprint)}}},
+        {"effect",
+            {{"region", s.effect_region ? codec::to_json(*s.effect_region) : json(nullptr)},
+                {"artifact", hash_or_null(s.post_artifact)},
+                {"fingerprint", codec::base64_encode(s.post_fingerprint)}}},
     };
 }
-
 
 Result<std::string> Store::export_trace(std::int64_t id)
 {
@@ -200,7 +202,8 @@ Result<std::int64_t> Store::import_trace(std::string_view text, const Progress& 
     if (!version->is_number_integer())
         return invalid("top level", "\"format_version\" must be an integer");
     if (version->get<std::int64_t>() > kFormatVersion)
-        return Error(Error::Code::unsupported, "trace document has format version " + std::to_string(version->get<std::int64_t>())
+        return Error(Error::Code::unsupported,
+            "trace document has format version " + std::to_string(version->get<std::int64_t>())
                 + ", this rote reads up to " + std::to_string(kFormatVersion) + "; upgrade rote");
     if (version->get<std::int64_t>() < 1)
         return invalid("top level", "\"format_version\" must be at least 1");

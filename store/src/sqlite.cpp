@@ -10,16 +10,25 @@ Error error_from(sqlite3* db, int rc, std::string_view what)
     Error::Code code = Error::Code::internal;
     switch (primary) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: code = Error::Code::busy; break;
+    case SQLITE_LOCKED:
+        code = Error::Code::busy;
+        break;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: code = Error::Code::corrupt; break;
+    case SQLITE_NOTADB:
+        code = Error::Code::corrupt;
+        break;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_FULL:
     case SQLITE_READONLY:
-    case SQLITE_PERM: code = Error::Code::io; break;
-    case SQLITE_CONSTRAINT: code = Error::Code::conflict; break;
-    default: break;
+    case SQLITE_PERM:
+        code = Error::Code::io;
+        break;
+    case SQLITE_CONSTRAINT:
+        code = Error::Code::conflict;
+        break;
+    default:
+        break;
     }
     std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     return Error(code, std::string(what) + ": " + detail);
@@ -47,7 +56,10 @@ Result<Stmt> Stmt::prepare(sqlite3* db, std::string_view sql)
     return Stmt(db, stmt);
 }
 
-Stmt::Stmt(Stmt&& other) noexcept : m_db(other.m_db), m_stmt(other.m_stmt), m_bind_rc(other.m_bind_rc)
+Stmt::Stmt(Stmt&& other) noexcept
+    : m_db(other.m_db)
+    , m_stmt(other.m_stmt)
+    , m_bind_rc(other.m_bind_rc)
 {
     other.m_stmt = nullptr;
 }
@@ -106,8 +118,7 @@ Result<bool> Stmt::step()
 
 Result<void> Stmt::run()
 {
-    while (ROTE_TRY(step())) {
-    }
+    while (ROTE_TRY(step())) { }
     return {};
 }
 

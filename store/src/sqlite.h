@@ -39,11 +39,7 @@ public:
     Stmt& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
     Stmt& bind_blob(int i, std::span<const std::uint8_t> v);
     Stmt& bind_null(int i);
-    template<typename T>
-    Stmt& bind(int i, const std::optional<T>& v)
-    {
-        return v ? bind(i, *v) : bind_null(i);
-    }
+    template<typename T> Stmt& bind(int i, const std::optional<T>& v) { return v ? bind(i, *v) : bind_null(i); }
 
     // Advances: true when a row is ready, false when done.
     Result<bool> step();
@@ -60,7 +56,11 @@ public:
     std::optional<std::string> opt_text(int col) const;
 
 private:
-    Stmt(sqlite3* db, sqlite3_stmt* stmt) : m_db(db), m_stmt(stmt) {}
+    Stmt(sqlite3* db, sqlite3_stmt* stmt)
+        : m_db(db)
+        , m_stmt(stmt)
+    {
+    }
     void note_bind(int rc);
 
     sqlite3* m_db = nullptr;
@@ -73,14 +73,21 @@ private:
 class Transaction {
 public:
     static Result<Transaction> begin(sqlite3* db);
-    Transaction(Transaction&& other) noexcept : m_db(other.m_db) { other.m_db = nullptr; }
+    Transaction(Transaction&& other) noexcept
+        : m_db(other.m_db)
+    {
+        other.m_db = nullptr;
+    }
     Transaction& operator=(Transaction&&) = delete;
     Transaction(const Transaction&) = delete;
     ~Transaction();
     Result<void> commit();
 
 private:
-    explicit Transaction(sqlite3* db) : m_db(db) {}
+    explicit Transaction(sqlite3* db)
+        : m_db(db)
+    {
+    }
     sqlite3* m_db = nullptr;
 };
 

@@ -1,9 +1,9 @@
 #include <rote/store/store.h>
 
 #include <array>
-#include <cstring>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <set>
@@ -43,7 +43,8 @@ Result<void> probe_existing(const fs::path& path)
     static constexpr char kMagic[] = "SQLite format 3"; // 16 bytes with its NUL
     if (got < 100 || std::memcmp(header.data(), kMagic, sizeof kMagic) != 0)
         return Error(Error::Code::unsupported,
-            path.string() + " is not a rote store (not an SQLite database); refusing to open it, it was left untouched");
+            path.string()
+                + " is not a rote store (not an SQLite database); refusing to open it, it was left untouched");
 
     const auto application_id = static_cast<std::int32_t>(read_be32(&header[68]));
     const auto user_version = static_cast<int>(read_be32(&header[60]));
@@ -80,7 +81,8 @@ Result<void> probe_existing(const fs::path& path)
         return {};
     if (objects < 0)
         return Error(Error::Code::unsupported,
-            path.string() + " is not a rote store (an unreadable SQLite file); refusing to open it, it was left untouched");
+            path.string()
+                + " is not a rote store (an unreadable SQLite file); refusing to open it, it was left untouched");
     return Error(Error::Code::unsupported,
         path.string() + " is an SQLite database of another application (" + std::to_string(objects)
             + " schema objects, no rote id), not a rote store; refusing to open it, it was left untouched");
@@ -102,7 +104,11 @@ std::string step_where(std::size_t i) { return "step " + std::to_string(i); }
 
 // ---- opening ---------------------------------------------------------------------------------------
 
-Store::Store(sqlite3* db, fs::path path) : m_db(db), m_path(std::move(path)) {}
+Store::Store(sqlite3* db, fs::path path)
+    : m_db(db)
+    , m_path(std::move(path))
+{
+}
 
 Store::~Store() { sqlite3_close(m_db); }
 
@@ -204,7 +210,8 @@ Result<void> Store::check_integrity()
     }
     auto fk = ROTE_TRY(sql::Stmt::prepare(m_db, "PRAGMA foreign_key_check"));
     if (ROTE_TRY(fk.step()))
-        return Error(Error::Code::corrupt, m_path.string() + ": a row in " + fk.text(0) + " refers to a missing " + fk.text(2));
+        return Error(
+            Error::Code::corrupt, m_path.string() + ": a row in " + fk.text(0) + " refers to a missing " + fk.text(2));
     return {};
 }
 
@@ -212,12 +219,17 @@ Result<void> Store::check_integrity()
 
 namespace internal {
 
-Result<void> insert_artifact(sqlite3* db, const Hash& hash, std::string_view media_type, std::span<const std::uint8_t> data)
+Result<void> insert_artifact(
+    sqlite3* db, const Hash& hash, std::string_view media_type, std::span<const std::uint8_t> data)
 {
     auto stmt = ROTE_TRY(sql::Stmt::prepare(db,
         "INSERT INTO artifacts (hash, media_type, size, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
         " ON CONFLICT (hash) DO NOTHING"));
-    stmt.bind(1, hash).bind(2, media_type).bind(3, static_cast<std::int64_t>(data.size())).bind_blob(4, data).bind(5, now_timestamp());
+    stmt.bind(1, hash)
+        .bind(2, media_type)
+        .bind(3, static_cast<std::int64_t>(data.size()))
+        .bind_blob(4, data)
+        .bind(5, now_timestamp());
     return stmt.run();
 }
 
@@ -240,8 +252,8 @@ Result<bool> artifact_exists(sqlite3* db, const Hash& hash)
 Result<std::int64_t> ensure_workflow(sqlite3* db, const std::string& name, const std::string& goal)
 {
     ROTE_TRY(validate_workflow_name(name));
-    auto insert = ROTE_TRY(sql::Stmt::prepare(db,
-        "INSERT INTO workflows (name, goal, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING"));
+    auto insert = ROTE_TRY(sql::Stmt::prepare(
+        db, "INSERT INTO workflows (name, goal, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING"));
     insert.bind(1, name).bind(2, goal).bind(3, now_timestamp());
     ROTE_TRY(insert.run());
     return workflow_id(db, name);
@@ -379,7 +391,8 @@ Result<void> validate_steps(const NewTrace& trace)
     }
     for (const auto& a : trace.artifacts) {
         if (codec::sha256_hex(a.data) != a.hash)
-            return invalid("artifact " + a.hash + " does not match its bytes (SHA-256 " + codec::sha256_hex(a.data) + ")");
+            return invalid(
+                "artifact " + a.hash + " does not match its bytes (SHA-256 " + codec::sha256_hex(a.data) + ")");
         if (a.media_type.empty())
             return invalid("artifact " + a.hash + " has no media type");
     }
@@ -398,15 +411,18 @@ Result<std::int64_t> Store::save_trace(const NewTrace& trace, const Progress& pr
         auto parent = ROTE_TRY(sql::Stmt::prepare(m_db, "SELECT workflow_id FROM traces WHERE id = ?1"));
         parent.bind(1, *trace.parent_id);
         if (!ROTE_TRY(parent.step()))
-            return Error(Error::Code::not_found, "parent trace " + std::to_string(*trace.parent_id) + " does not exist");
+            return Error(
+                Error::Code::not_found, "parent trace " + std::to_string(*trace.parent_id) + " does not exist");
         if (parent.i64(0) != workflow_id)
-            return Error(Error::Code::conflict, "parent trace " + std::to_string(*trace.parent_id) + " belongs to another workflow");
+            return Error(Error::Code::conflict,
+                "parent trace " + std::to_string(*trace.parent_id) + " belongs to another workflow");
     }
     if (trace.source_run_id) {
         auto run = ROTE_TRY(sql::Stmt::prepare(m_db, "SELECT 1 FROM runs WHERE id = ?1"));
         run.bind(1, *trace.source_run_id);
         if (!ROTE_TRY(run.step()))
-            return Error(Error::Code::not_found, "source run " + std::to_string(*trace.source_run_id) + " does not exist");
+            return Error(
+                Error::Code::not_found, "source run " + std::to_string(*trace.source_run_id) + " does not exist");
     }
 
     std::set<Hash> available;
@@ -420,15 +436,23 @@ Result<std::int64_t> Store::save_trace(const NewTrace& trace, const Progress& pr
             if (!*h || available.count(**h))
                 continue;
             if (!ROTE_TRY(internal::artifact_exists(m_db, **h)))
-                return Error(Error::Code::not_found, step_where(i) + ": artifact " + **h + " is neither in the trace nor in the store");
+                return Error(Error::Code::not_found,
+                    step_where(i) + ": artifact " + **h + " is neither in the trace nor in the store");
             available.insert(**h);
         }
     }
 
-    const auto version = ROTE_TRY(internal::single_int_bound(m_db, "SELECT coalesce(max(version), 0) + 1 FROM traces WHERE workflow_id = ?1", workflow_id));
+    const auto version = ROTE_TRY(internal::single_int_bound(
+        m_db, "SELECT coalesce(max(version), 0) + 1 FROM traces WHERE workflow_id = ?1", workflow_id));
     auto insert_trace = ROTE_TRY(sql::Stmt::prepare(m_db,
-        "INSERT INTO traces (workflow_id, version, parent_id, source_run_id, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
-    insert_trace.bind(1, workflow_id).bind(2, version).bind(3, trace.parent_id).bind(4, trace.source_run_id).bind(5, trace.note).bind(6, now_timestamp());
+        "INSERT INTO traces (workflow_id, version, parent_id, source_run_id, note, created_at) VALUES (?1, ?2, ?3, ?4, "
+        "?5, ?6)"));
+    insert_trace.bind(1, workflow_id)
+        .bind(2, version)
+        .bind(3, trace.parent_id)
+        .bind(4, trace.source_run_id)
+        .bind(5, trace.note)
+        .bind(6, now_timestamp());
     ROTE_TRY(insert_trace.run());
     const std::int64_t trace_id = sqlite3_last_insert_rowid(m_db);
 
@@ -461,7 +485,7 @@ Result<std::int64_t> Store::save_trace(const NewTrace& trace, const Progress& pr
             progress(i + 1, trace.steps.size());
     }
     ROTE_TRY(tx.commit());
-    logger("store")->info("saved trace {} ({} v{}, {} steps)", trace_id, trace.workflow, version, trace.steps.size());
+    logger("store")->debug("saved trace {} ({} v{}, {} steps)", trace_id, trace.workflow, version, trace.steps.size());
     return trace_id;
 }
 
@@ -547,14 +571,21 @@ Result<std::int64_t> Store::begin_run(const NewRun& run)
     auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
     const auto workflow_id = ROTE_TRY(internal::ensure_workflow(m_db, run.workflow));
     if (run.trace_id) {
-        const auto owner = ROTE_TRY(internal::single_int_bound(m_db, "SELECT coalesce((SELECT workflow_id FROM traces WHERE id = ?1), -1)", *run.trace_id));
+        const auto owner = ROTE_TRY(internal::single_int_bound(
+            m_db, "SELECT coalesce((SELECT workflow_id FROM traces WHERE id = ?1), -1)", *run.trace_id));
         if (owner != workflow_id)
-            return Error(Error::Code::not_found, "trace " + std::to_string(*run.trace_id) + " is not a trace of " + run.workflow);
+            return Error(Error::Code::not_found,
+                "trace " + std::to_string(*run.trace_id) + " is not a trace of " + run.workflow);
     }
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
         "INSERT INTO runs (workflow_id, trace_id, inputs, provider, planner, status, started_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)"));
-    stmt.bind(1, workflow_id).bind(2, run.trace_id).bind(3, codec::to_json(run.inputs).dump()).bind(4, run.provider).bind(5, run.planner).bind(6, started_at);
+    stmt.bind(1, workflow_id)
+        .bind(2, run.trace_id)
+        .bind(3, codec::to_json(run.inputs).dump())
+        .bind(4, run.provider)
+        .bind(5, run.planner)
+        .bind(6, started_at);
     ROTE_TRY(stmt.run());
     const std::int64_t id = sqlite3_last_insert_rowid(m_db);
     ROTE_TRY(tx.commit());
@@ -568,7 +599,8 @@ Result<void> Store::add_run_step(std::int64_t run_id, const RunStep& step)
     if (step.artifact && !codec::is_hash(*step.artifact))
         return invalid("\"" + *step.artifact + "\" is not an artifact hash");
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
-        "INSERT INTO run_steps (run_id, idx, trace_step, outcome, action, method, confidence, duration_ms, artifact, detail)"
+        "INSERT INTO run_steps (run_id, idx, trace_step, outcome, action, method, confidence, duration_ms, artifact, "
+        "detail)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
     stmt.bind(1, run_id)
         .bind(2, step.index)
@@ -589,12 +621,14 @@ Result<std::int64_t> Store::add_llm_call(const LlmCall& c)
 {
     if (c.provider.empty() || c.model.empty())
         return invalid("an LLM call needs a provider and a model");
-    if (c.input_tokens < 0 || c.output_tokens < 0 || c.cache_read_tokens < 0 || c.cache_write_tokens < 0 || c.cost_microusd < 0 || c.latency_ms < 0)
+    if (c.input_tokens < 0 || c.output_tokens < 0 || c.cache_read_tokens < 0 || c.cache_write_tokens < 0
+        || c.cost_microusd < 0 || c.latency_ms < 0)
         return invalid("LLM call figures must not be negative");
     const auto created_at = c.created_at.empty() ? now_timestamp() : ROTE_TRY(parse_timestamp(c.created_at));
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
         "INSERT INTO llm_calls (run_id, run_step, provider, model, input_tokens, output_tokens, cache_read_tokens,"
-        " cache_write_tokens, cost_microusd, latency_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
+        " cache_write_tokens, cost_microusd, latency_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11)"));
     stmt.bind(1, c.run_id)
         .bind(2, c.run_step)
         .bind(3, c.provider)
@@ -651,8 +685,14 @@ Result<std::int64_t> Store::add_schedule(const Schedule& s)
     auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
     const auto workflow_id = ROTE_TRY(internal::workflow_id(m_db, s.workflow));
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
-        "INSERT INTO schedules (workflow_id, cron, inputs, enabled, next_run_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
-    stmt.bind(1, workflow_id).bind(2, s.cron).bind(3, codec::to_json(s.inputs).dump()).bind(4, s.enabled ? 1 : 0).bind(5, s.next_run_at).bind(6, now_timestamp());
+        "INSERT INTO schedules (workflow_id, cron, inputs, enabled, next_run_at, created_at) VALUES (?1, ?2, ?3, ?4, "
+        "?5, ?6)"));
+    stmt.bind(1, workflow_id)
+        .bind(2, s.cron)
+        .bind(3, codec::to_json(s.inputs).dump())
+        .bind(4, s.enabled ? 1 : 0)
+        .bind(5, s.next_run_at)
+        .bind(6, now_timestamp());
     ROTE_TRY(stmt.run());
     const std::int64_t id = sqlite3_last_insert_rowid(m_db);
     ROTE_TRY(tx.commit());
@@ -703,8 +743,8 @@ std::string_view enum_name(const std::array<std::pair<E, std::string_view>, N>& 
     return "unknown";
 }
 
-constexpr std::array<std::pair<Provenance, std::string_view>, 4> kProvenance {
-    {{Provenance::llm, "llm"}, {Provenance::human, "human"}, {Provenance::script, "script"}, {Provenance::repair, "repair"}}};
+constexpr std::array<std::pair<Provenance, std::string_view>, 4> kProvenance {{{Provenance::llm, "llm"},
+    {Provenance::human, "human"}, {Provenance::script, "script"}, {Provenance::repair, "repair"}}};
 constexpr std::array<std::pair<RunStatus, std::string_view>, 4> kRunStatus {{{RunStatus::running, "running"},
     {RunStatus::succeeded, "succeeded"}, {RunStatus::failed, "failed"}, {RunStatus::cancelled, "cancelled"}}};
 constexpr std::array<std::pair<StepOutcome, std::string_view>, 4> kStepOutcome {{{StepOutcome::replayed, "replayed"},

@@ -14,7 +14,8 @@
 
 namespace rote::store::internal {
 
-Result<void> insert_artifact(sqlite3* db, const Hash& hash, std::string_view media_type, std::span<const std::uint8_t> data);
+Result<void> insert_artifact(
+    sqlite3* db, const Hash& hash, std::string_view media_type, std::span<const std::uint8_t> data);
 Result<bool> artifact_exists(sqlite3* db, const Hash& hash);
 Result<void> validate_workflow_name(const std::string& name);
 // The id of the named workflow, creating it if absent. Call inside a transaction.

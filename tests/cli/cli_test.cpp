@@ -12,7 +12,6 @@
 
 #include "store/store_fixture.h"
 
-
 using namespace rote::store;
 using fixture::TempDir;
 using nlohmann::json;
@@ -38,7 +37,9 @@ Outcome run_rote(const TempDir& dir, const std::string& args)
 {
     const auto out = dir / "stdout.txt";
     const auto err = dir / "stderr.txt";
-    const std::string cmd = "export ROTE_HOME='" + (dir / "home").string() + "'; ( " ROTE_BINARY " " + args + " ) <" "/dev/null >'"
+    const std::string cmd = "export ROTE_HOME='" + (dir / "home").string() + "'; ( " ROTE_BINARY " " + args
+        + " ) <"
+          "/dev/null >'"
         + out.string() + "' 2>'" + err.string() + "'";
     const int status = std::system(cmd.c_str());
     Outcome o;
@@ -143,7 +144,8 @@ TEST_CASE("list, show, export and import work end to end")
     CHECK(i["version"] == 1);
     CHECK(i["steps"] == 6);
     // Through a pipe too.
-    auto piped = run_rote(dir, "--db " + db + " export " + std::to_string(trace_id) + " | " ROTE_BINARY " --db " + other + " import -");
+    auto piped = run_rote(
+        dir, "--db " + db + " export " + std::to_string(trace_id) + " | " ROTE_BINARY " --db " + other + " import -");
     CHECK(piped.rc == 0);
     CHECK(piped.out.find("registry-lookup v2") != std::string::npos);
 }

@@ -13,7 +13,8 @@ namespace {
 // Sets an environment variable for one scope and restores it after.
 class EnvGuard {
 public:
-    EnvGuard(const char* name, const char* value) : m_name(name)
+    EnvGuard(const char* name, const char* value)
+        : m_name(name)
     {
         if (const char* old = std::getenv(name))
             m_old = old;

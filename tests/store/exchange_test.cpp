@@ -84,15 +84,27 @@ TEST_CASE("a malformed or tampered document is refused with a message naming the
         {"newer format", edit([](json& j) { j["format_version"] = 9; }), "upgrade rote"},
         {"no steps", edit([](json& j) { j.erase("steps"); }), "missing \"steps\""},
         {"step index", edit([](json& j) { j["steps"][1]["index"] = 7; }), "steps[1]: \"index\" must be 1"},
-        {"unknown action", edit([](json& j) { j["steps"][0]["action"]["kind"] = "teleport"; }), "unknown action \"teleport\""},
+        {"unknown action", edit([](json& j) { j["steps"][0]["action"]["kind"] = "teleport"; }),
+            "unknown action \"teleport\""},
         {"off-range point", edit([](json& j) { j["steps"][0]["action"]["x"] = -5; }), "\"x\" out of range"},
-        {"give up in a trace", edit([](json& j) { j["steps"][0]["action"] = {{"kind", "give_up"}, {"text", "no"}}; }), "cannot record"},
+        {"give up in a trace", edit([](json& j) {
+             j["steps"][0]["action"] = {{"kind", "give_up"}, {"text", "no"}};
+         }),
+            "cannot record"},
         {"bad provenance", edit([](json& j) { j["steps"][2]["provenance"] = "oracle"; }), "\"provenance\""},
         {"bad fingerprint", edit([](json& j) { j["steps"][0]["pre"]["fingerprint"] = "###"; }), "fingerprint"},
-        {"bad hash key", edit([](json& j) { j["artifacts"]["xyz"] = {{"media_type", "image/png"}, {"data", ""}}; }), "not a SHA-256"},
-        {"tampered artifact", edit([&](json& j) { j["artifacts"][some_hash]["data"] = "AAAA"; }), "do not match the hash"},
-        {"missing artifact", edit([&](json& j) { j["artifacts"].erase(some_hash); }), "neither in the trace nor in the store"},
-        {"bad rectangle", edit([](json& j) { j["steps"][0]["pre"]["mask"] = json::array({json::array({1, 2, 3})}); }), "[x, y, w, h]"},
+        {"bad hash key", edit([](json& j) {
+             j["artifacts"]["xyz"] = {{"media_type", "image/png"}, {"data", ""}};
+         }),
+            "not a SHA-256"},
+        {"tampered artifact", edit([&](json& j) { j["artifacts"][some_hash]["data"] = "AAAA"; }),
+            "do not match the hash"},
+        {"missing artifact", edit([&](json& j) { j["artifacts"].erase(some_hash); }),
+            "neither in the trace nor in the store"},
+        {"bad rectangle", edit([](json& j) {
+             j["steps"][0]["pre"]["mask"] = json::array({json::array({1, 2, 3})});
+         }),
+            "[x, y, w, h]"},
     };
     for (const auto& c : cases) {
         CAPTURE(std::string(c.name));

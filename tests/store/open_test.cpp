@@ -44,7 +44,11 @@ std::int64_t raw_int(const fs::path& path, const std::string& sql)
 struct Snapshot {
     std::vector<std::uint8_t> bytes;
     fs::file_time_type mtime;
-    explicit Snapshot(const fs::path& p) : bytes(fixture::read_file(p)), mtime(fs::last_write_time(p)) {}
+    explicit Snapshot(const fs::path& p)
+        : bytes(fixture::read_file(p))
+        , mtime(fs::last_write_time(p))
+    {
+    }
     void check_unchanged(const fs::path& p) const
     {
         CHECK(fixture::read_file(p) == bytes);
@@ -69,7 +73,8 @@ TEST_CASE("a new store is created with parents, WAL mode, the rote id and the cu
     }
     const auto header = fixture::read_file(path);
     REQUIRE(header.size() >= 100);
-    const std::uint32_t app_id = (std::uint32_t(header[68]) << 24) | (header[69] << 16) | (header[70] << 8) | header[71];
+    const std::uint32_t app_id
+        = (std::uint32_t(header[68]) << 24) | (header[69] << 16) | (header[70] << 8) | header[71];
     CHECK(app_id == static_cast<std::uint32_t>(kApplicationId));
     CHECK(raw_int(path, "PRAGMA user_version") == kSchemaVersion);
     CHECK(header[18] == 2); // WAL: file format write version 2
@@ -112,7 +117,8 @@ TEST_CASE("an SQLite database of another application is refused and left untouch
     SUBCASE("with tables and no application id")
     {
         const auto path = dir / "other.db";
-        raw_exec(path, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('x');");
+        raw_exec(path,
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('x');");
         const Snapshot before(path);
         auto s = Store::open(path);
         REQUIRE_FALSE(s.ok());
@@ -148,8 +154,12 @@ TEST_CASE("a store written by a newer rote is refused with a clear message and l
 {
     TempDir dir;
     const auto path = dir / "rote.db";
-    { REQUIRE(Store::open(path).ok()); }
-    raw_exec(path, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA user_version = " + std::to_string(kSchemaVersion + 1) + ";");
+    {
+        REQUIRE(Store::open(path).ok());
+    }
+    raw_exec(path,
+        "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA user_version = "
+            + std::to_string(kSchemaVersion + 1) + ";");
     const Snapshot before(path);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
@@ -164,9 +174,13 @@ TEST_CASE("a store at an older schema is upgraded in place and keeps its data")
     TempDir dir;
     const auto path = dir / "rote.db";
     // A version-1 file as the first release wrote it, with data in it.
-    raw_exec(path, std::string(migrations()[0]) + "PRAGMA application_id = " + std::to_string(kApplicationId) + "; PRAGMA user_version = 1;"
-        "INSERT INTO workflows (name, goal, created_at) VALUES ('registry-lookup', 'find a company', '2026-01-01T00:00:00Z');"
-        "INSERT INTO runs (workflow_id, provider, planner, status, started_at, wall_ms) VALUES (1, 'local', 'llm', 'succeeded', '2026-01-02T00:00:00Z', 5000);");
+    raw_exec(path,
+        std::string(migrations()[0]) + "PRAGMA application_id = " + std::to_string(kApplicationId)
+            + "; PRAGMA user_version = 1;"
+              "INSERT INTO workflows (name, goal, created_at) VALUES ('registry-lookup', 'find a company', "
+              "'2026-01-01T00:00:00Z');"
+              "INSERT INTO runs (workflow_id, provider, planner, status, started_at, wall_ms) VALUES (1, 'local', "
+              "'llm', 'succeeded', '2026-01-02T00:00:00Z', 5000);");
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'schedules'") == 0);
 
     auto s = Store::open(path);

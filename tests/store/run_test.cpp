@@ -192,10 +192,13 @@ TEST_CASE("schedules are kept with their inputs")
     auto s = Store::open(dir / "rote.db");
     REQUIRE(s.ok());
     REQUIRE((*s)->put_workflow({"registry-lookup", "", ""}).ok());
-    auto id = (*s)->add_schedule({0, "registry-lookup", "30 8 * * 1-5", {{"company", "ACME Ltd"}}, true, "2026-11-23T08:30:00Z"});
+    auto id = (*s)->add_schedule(
+        {0, "registry-lookup", "30 8 * * 1-5", {{"company", "ACME Ltd"}}, true, "2026-11-23T08:30:00Z"});
     REQUIRE(id.ok());
-    CHECK((*s)->add_schedule({0, "registry-lookup", "every morning", {}, true, std::nullopt}).error().code() == Error::Code::invalid_argument);
-    CHECK((*s)->add_schedule({0, "unknown", "* * * * *", {}, true, std::nullopt}).error().code() == Error::Code::not_found);
+    CHECK((*s)->add_schedule({0, "registry-lookup", "every morning", {}, true, std::nullopt}).error().code()
+        == Error::Code::invalid_argument);
+    CHECK((*s)->add_schedule({0, "unknown", "* * * * *", {}, true, std::nullopt}).error().code()
+        == Error::Code::not_found);
     auto all = (*s)->list_schedules();
     REQUIRE(all.ok());
     REQUIRE(all->size() == 1);

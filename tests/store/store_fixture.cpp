@@ -66,7 +66,8 @@ NewTrace sample_trace(const std::string& workflow, int steps, int screens)
         t.artifacts.push_back(std::move(a));
         return h;
     };
-    const ActionKind kinds[] = {ActionKind::click, ActionKind::type, ActionKind::key, ActionKind::scroll, ActionKind::drag};
+    const ActionKind kinds[]
+        = {ActionKind::click, ActionKind::type, ActionKind::key, ActionKind::scroll, ActionKind::drag};
     for (int i = 0; i < steps; ++i) {
         Step s;
         s.index = i;
@@ -120,7 +121,8 @@ void add_steps(Store& store, std::int64_t run, std::initializer_list<StepOutcome
     }
 }
 
-void add_call(Store& store, std::int64_t run, std::int64_t in, std::int64_t out, std::int64_t cache_read, std::int64_t cache_write, std::int64_t cost)
+void add_call(Store& store, std::int64_t run, std::int64_t in, std::int64_t out, std::int64_t cache_read,
+    std::int64_t cache_write, std::int64_t cost)
 {
     LlmCall c;
     c.run_id = run;
@@ -177,7 +179,8 @@ void fill_report_fixture(Store& store)
     finish(store, b, RunStatus::succeeded, 4000, 3500);
 
     const auto d = run(store, "crm-add-lead", "2026-11-12T08:30:00Z");
-    add_steps(store, d, {O::replayed, O::replayed, O::planned, O::replayed, O::replayed, O::planned, O::replayed, O::replayed});
+    add_steps(store, d,
+        {O::replayed, O::replayed, O::planned, O::replayed, O::replayed, O::planned, O::replayed, O::replayed});
     add_call(store, d, 1500, 300, 0, 1000, 9000);
     add_call(store, d, 1000, 120, 1000, 0, 4700);
     finish(store, d, RunStatus::succeeded, 9000, 8000);

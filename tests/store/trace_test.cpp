@@ -17,7 +17,8 @@ std::int64_t count(const std::filesystem::path& path, const char* table)
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
     sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, (std::string("SELECT count(*) FROM ") + table).c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_prepare_v2(db, (std::string("SELECT count(*) FROM ") + table).c_str(), -1, &stmt, nullptr)
+        == SQLITE_OK);
     REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
     const auto n = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
@@ -202,7 +203,9 @@ TEST_CASE("a trace whose stored JSON was damaged is reported as corrupt, not cra
         REQUIRE(s.ok());
         id = *(*s)->save_trace(fixture::sample_trace("registry-lookup", 3));
     }
-    REQUIRE(raw_exec_rc(path, "DROP TRIGGER steps_are_immutable; UPDATE steps SET action = '{\"kind\": \"teleport\"}' WHERE idx = 1;") == SQLITE_OK);
+    REQUIRE(raw_exec_rc(path,
+                "DROP TRIGGER steps_are_immutable; UPDATE steps SET action = '{\"kind\": \"teleport\"}' WHERE idx = 1;")
+        == SQLITE_OK);
     auto s = Store::open(path);
     REQUIRE(s.ok());
     auto t = (*s)->load_trace(id);

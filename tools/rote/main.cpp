@@ -82,7 +82,8 @@ std::string percent(std::optional<double> share)
 int cmd_version(bool as_json)
 {
     if (as_json) {
-        print_json({{"version", ROTE_VERSION_STRING}, {"store_schema", store::kSchemaVersion}, {"sqlite", sqlite3_libversion()}});
+        print_json({{"version", ROTE_VERSION_STRING}, {"store_schema", store::kSchemaVersion},
+            {"sqlite", sqlite3_libversion()}});
     } else {
         std::cout << "rote " << ROTE_VERSION_STRING << " (store schema " << store::kSchemaVersion << ", SQLite "
                   << sqlite3_libversion() << ")\n";
@@ -114,7 +115,8 @@ int cmd_list(const Globals& g, bool as_json)
                 traces.push_back(trace_summary_json(t));
             json last = nullptr;
             if (w.last_run)
-                last = {{"id", w.last_run->id}, {"status", store::to_string(w.last_run->status)}, {"started_at", w.last_run->started_at}};
+                last = {{"id", w.last_run->id}, {"status", store::to_string(w.last_run->status)},
+                    {"started_at", w.last_run->started_at}};
             out.push_back({{"name", w.name}, {"goal", w.goal}, {"traces", traces}, {"last_run", last}});
         }
         print_json({{"workflows", out}});
@@ -129,11 +131,13 @@ int cmd_list(const Globals& g, bool as_json)
         std::string latest = "-";
         if (!w.traces.empty()) {
             const auto& t = w.traces.back();
-            latest = "v" + std::to_string(t.version) + " (trace " + std::to_string(t.id) + ", " + std::to_string(t.steps) + " steps)";
+            latest = "v" + std::to_string(t.version) + " (trace " + std::to_string(t.id) + ", "
+                + std::to_string(t.steps) + " steps)";
         }
         std::string last = "-";
         if (w.last_run)
-            last = "#" + std::to_string(w.last_run->id) + " " + std::string(store::to_string(w.last_run->status)) + " " + w.last_run->started_at;
+            last = "#" + std::to_string(w.last_run->id) + " " + std::string(store::to_string(w.last_run->status)) + " "
+                + w.last_run->started_at;
         table.add({w.name, std::to_string(w.traces.size()), latest, last});
     }
     table.print(std::cout);
@@ -150,12 +154,21 @@ std::string describe(const rote::Action& a)
     if (rote::acts_at_point(a.kind))
         out << " (" << a.at.x << ", " << a.at.y << ")";
     switch (a.kind) {
-    case ActionKind::drag: out << " to (" << a.to.x << ", " << a.to.y << ")"; break;
-    case ActionKind::scroll: out << " by " << a.scroll_dx << "," << a.scroll_dy; break;
+    case ActionKind::drag:
+        out << " to (" << a.to.x << ", " << a.to.y << ")";
+        break;
+    case ActionKind::scroll:
+        out << " by " << a.scroll_dx << "," << a.scroll_dy;
+        break;
     case ActionKind::type:
-    case ActionKind::key: out << " " << json(a.text).dump(); break;
-    case ActionKind::wait: out << " " << a.wait_ms << " ms"; break;
-    default: break;
+    case ActionKind::key:
+        out << " " << json(a.text).dump();
+        break;
+    case ActionKind::wait:
+        out << " " << a.wait_ms << " ms";
+        break;
+    default:
+        break;
     }
     return out.str();
 }
@@ -181,12 +194,12 @@ int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
             all.push_back(trace_summary_json(v));
         print_json({{"id", trace->id}, {"workflow", trace->workflow}, {"version", trace->version},
             {"parent_id", trace->parent_id ? json(*trace->parent_id) : json(nullptr)},
-            {"source_run_id", trace->source_run_id ? json(*trace->source_run_id) : json(nullptr)}, {"note", trace->note},
-            {"created_at", trace->created_at}, {"versions", all}, {"steps", steps}});
+            {"source_run_id", trace->source_run_id ? json(*trace->source_run_id) : json(nullptr)},
+            {"note", trace->note}, {"created_at", trace->created_at}, {"versions", all}, {"steps", steps}});
         return 0;
     }
-    std::cout << "Trace " << trace->id << ": " << trace->workflow << " v" << trace->version << ", " << trace->steps.size()
-              << " steps, recorded " << trace->created_at;
+    std::cout << "Trace " << trace->id << ": " << trace->workflow << " v" << trace->version << ", "
+              << trace->steps.size() << " steps, recorded " << trace->created_at;
     if (trace->parent_id)
         std::cout << ", repairs trace " << *trace->parent_id;
     std::cout << "\n";
@@ -198,8 +211,9 @@ int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
     std::cout << "\n\n";
     Table table({"#", "ACTION", "TARGET LABEL", "BY", "SETTLE"});
     for (const auto& step : trace->steps) {
-        table.add({std::to_string(step.index), describe(step.action), step.anchor.label.empty() ? "-" : step.anchor.label,
-            std::string(store::to_string(step.provenance)), std::to_string(step.settle_ms) + " ms"});
+        table.add(
+            {std::to_string(step.index), describe(step.action), step.anchor.label.empty() ? "-" : step.anchor.label,
+                std::string(store::to_string(step.provenance)), std::to_string(step.settle_ms) + " ms"});
     }
     table.print(std::cout);
     return 0;
@@ -214,8 +228,9 @@ json figures_json(const store::CostFigures& f)
         {"runs", f.runs},
         {"succeeded", f.succeeded},
         {"llm_calls", f.llm_calls},
-        {"tokens", {{"input", f.input_tokens}, {"output", f.output_tokens}, {"cache_read", f.cache_read_tokens},
-                       {"cache_write", f.cache_write_tokens}}},
+        {"tokens",
+            {{"input", f.input_tokens}, {"output", f.output_tokens}, {"cache_read", f.cache_read_tokens},
+                {"cache_write", f.cache_write_tokens}}},
         {"cost_microusd", f.cost_microusd},
         {"cost_usd", static_cast<double>(f.cost_microusd) / 1e6},
         {"steps", f.steps},
@@ -232,7 +247,8 @@ std::vector<std::string> figure_cells(const store::CostFigures& f)
         std::to_string(f.cache_read_tokens), dollars(f.cost_microusd), percent(f.replay_share()), seconds(f.wall_ms)};
 }
 
-int cmd_report(const Globals& g, const std::optional<std::string>& workflow, const std::optional<std::string>& since, bool as_json)
+int cmd_report(
+    const Globals& g, const std::optional<std::string>& workflow, const std::optional<std::string>& since, bool as_json)
 {
     store::ReportQuery query {workflow, since};
     if (since) {
@@ -266,21 +282,25 @@ int cmd_report(const Globals& g, const std::optional<std::string>& workflow, con
             workflows.push_back(std::move(j));
         }
         const auto& q = report->query;
-        print_json({{"query", {{"workflow", q.workflow ? json(*q.workflow) : json(nullptr)}, {"since", q.since ? json(*q.since) : json(nullptr)}}},
+        print_json({{"query",
+                        {{"workflow", q.workflow ? json(*q.workflow) : json(nullptr)},
+                            {"since", q.since ? json(*q.since) : json(nullptr)}}},
             {"runs", runs}, {"workflows", workflows}, {"total", figures_json(report->total)}});
         return 0;
     }
     if (report->runs.empty()) {
-        std::cout << "No runs" << (workflow ? " of " + *workflow : std::string()) << (since ? " since " + *report->query.since : std::string())
-                  << ".\n";
+        std::cout << "No runs" << (workflow ? " of " + *workflow : std::string())
+                  << (since ? " since " + *report->query.since : std::string()) << ".\n";
         return 0;
     }
-    const std::vector<std::string> figure_headers {"LLM CALLS", "TOKENS IN", "OUT", "CACHED", "COST", "REPLAYED", "WALL"};
+    const std::vector<std::string> figure_headers {
+        "LLM CALLS", "TOKENS IN", "OUT", "CACHED", "COST", "REPLAYED", "WALL"};
     std::vector<std::string> run_headers {"RUN", "WORKFLOW", "STARTED", "STATUS"};
     run_headers.insert(run_headers.end(), figure_headers.begin(), figure_headers.end());
     Table runs(run_headers);
     for (const auto& r : report->runs) {
-        std::vector<std::string> row {std::to_string(r.id), r.workflow, r.started_at, std::string(store::to_string(r.status))};
+        std::vector<std::string> row {
+            std::to_string(r.id), r.workflow, r.started_at, std::string(store::to_string(r.status))};
         auto cells = figure_cells(r.figures);
         row.insert(row.end(), cells.begin(), cells.end());
         runs.add(row);
@@ -353,7 +373,8 @@ int cmd_import(const Globals& g, const std::string& in_path, bool as_json)
     const bool show_progress = isatty(STDERR_FILENO) != 0 && !as_json;
     auto progress = [&](std::size_t done, std::size_t total) {
         if (show_progress && (done % 50 == 0 || done == total))
-            std::cerr << "\rimporting: " << done << "/" << total << " steps" << (done == total ? "\n" : "") << std::flush;
+            std::cerr << "\rimporting: " << done << "/" << total << " steps" << (done == total ? "\n" : "")
+                      << std::flush;
     };
     auto id = (*s)->import_trace(text, progress);
     if (!id.ok())
@@ -362,9 +383,11 @@ int cmd_import(const Globals& g, const std::string& in_path, bool as_json)
     if (!trace.ok())
         return fail(trace.error());
     if (as_json) {
-        print_json({{"trace_id", *id}, {"workflow", trace->workflow}, {"version", trace->version}, {"steps", trace->steps.size()}});
+        print_json({{"trace_id", *id}, {"workflow", trace->workflow}, {"version", trace->version},
+            {"steps", trace->steps.size()}});
     } else {
-        std::cout << "imported trace " << *id << ": " << trace->workflow << " v" << trace->version << ", " << trace->steps.size() << " steps\n";
+        std::cout << "imported trace " << *id << ": " << trace->workflow << " v" << trace->version << ", "
+                  << trace->steps.size() << " steps\n";
     }
     return 0;
 }
@@ -379,8 +402,9 @@ int main(int argc, char** argv)
     app.name("rote");
     app.require_subcommand(1, 1);
     app.fallthrough();
-    app.footer("Exit status: 0 success, 1 the command failed, 2 the command line or an input file was wrong.\n"
-               "Data lives in one SQLite file: --db, or $ROTE_HOME/rote.db (ROTE_HOME defaults to ~/.local/share/rote).");
+    app.footer(
+        "Exit status: 0 success, 1 the command failed, 2 the command line or an input file was wrong.\n"
+        "Data lives in one SQLite file: --db, or $ROTE_HOME/rote.db (ROTE_HOME defaults to ~/.local/share/rote).");
 
     Globals g;
     app.add_option("--db", g.db, "The store file to use (default $ROTE_HOME/rote.db)");
@@ -404,9 +428,11 @@ int main(int argc, char** argv)
     std::optional<std::string> workflow;
     std::optional<std::string> since;
     auto* report = app.add_subcommand("report",
-        "Cost per run and per workflow: LLM calls, tokens, dollars, share of steps replayed without a planner, wall time");
+        "Cost per run and per workflow: LLM calls, tokens, dollars, share of steps replayed without a planner, wall "
+        "time");
     report->add_option("--workflow", workflow, "Only runs of this workflow");
-    report->add_option("--since", since, "Only runs started at or after this UTC date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+    report->add_option(
+        "--since", since, "Only runs started at or after this UTC date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
     add_json(report);
 
     std::string out_path;
@@ -426,7 +452,9 @@ int main(int argc, char** argv)
         return rc == 0 ? 0 : kExitUsage;
     }
 
-    spdlog::set_level(g.verbosity >= 2 ? spdlog::level::debug : g.verbosity == 1 ? spdlog::level::info : spdlog::level::warn);
+    spdlog::set_level(g.verbosity >= 2 ? spdlog::level::debug
+            : g.verbosity == 1         ? spdlog::level::info
+                                       : spdlog::level::warn);
 
     if (version->parsed())
         return cmd_version(as_json);

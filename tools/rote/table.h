@@ -9,7 +9,10 @@
 
 class Table {
 public:
-    explicit Table(std::vector<std::string> headers) : m_rows {std::move(headers)} {}
+    explicit Table(std::vector<std::string> headers)
+        : m_rows {std::move(headers)}
+    {
+    }
 
     void add(std::vector<std::string> row) { m_rows.push_back(std::move(row)); }
 

@@ -6,7 +6,8 @@ namespace rote::vision {
 
 Result<std::vector<std::uint8_t>> encode_png(const cv::Mat& image, int compression)
 {
-    if (image.empty() || image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3 && image.channels() != 4))
+    if (image.empty() || image.depth() != CV_8U
+        || (image.channels() != 1 && image.channels() != 3 && image.channels() != 4))
         return Error(Error::Code::invalid_argument, "encode_png needs a non-empty 8-bit image with 1, 3 or 4 channels");
     if (compression < 0 || compression > 9)
         return Error(Error::Code::invalid_argument, "PNG compression level must be 0-9");

@@ -23,19 +23,19 @@ enum class ActionKind {
     type,
     key,
     wait,
-    done,    // the planner says the goal is reached; text holds its result
+    done, // the planner says the goal is reached; text holds its result
     give_up, // the planner cannot go on; text holds the reason
 };
 
 struct Action {
     ActionKind kind = ActionKind::wait;
-    Point at;          // pointer actions and scroll: where
-    Point to;          // drag: where the button is released
+    Point at; // pointer actions and scroll: where
+    Point to; // drag: where the button is released
     int scroll_dx = 0; // scroll: wheel clicks, positive right
     int scroll_dy = 0; // scroll: wheel clicks, positive down
-    std::string text;  // type: text or template ({{company}}, {{secret:name}}); key: combo ("ctrl+l");
-                       // done: the result; give_up: the reason
-    int wait_ms = 0;   // wait
+    std::string text; // type: text or template ({{company}}, {{secret:name}}); key: combo ("ctrl+l");
+                      // done: the result; give_up: the reason
+    int wait_ms = 0; // wait
 
     friend bool operator==(const Action&, const Action&) = default;
 };

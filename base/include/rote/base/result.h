@@ -15,17 +15,21 @@ class Error {
 public:
     enum class Code {
         invalid_argument, // the caller's input is malformed (a bad flag, a bad file)
-        not_found,        // the thing asked for does not exist
-        io,               // the file system or a socket failed
-        corrupt,          // stored data failed validation
-        unsupported,      // a file or peer speaks a version we do not know
-        conflict,         // the request contradicts what is stored
-        busy,             // a resource is held by someone else; retrying may help
+        not_found, // the thing asked for does not exist
+        io, // the file system or a socket failed
+        corrupt, // stored data failed validation
+        unsupported, // a file or peer speaks a version we do not know
+        conflict, // the request contradicts what is stored
+        busy, // a resource is held by someone else; retrying may help
         timeout,
-        internal,         // a library failed in a way we did not expect
+        internal, // a library failed in a way we did not expect
     };
 
-    Error(Code code, std::string message) : m_code(code), m_message(std::move(message)) {}
+    Error(Code code, std::string message)
+        : m_code(code)
+        , m_message(std::move(message))
+    {
+    }
 
     Code code() const { return m_code; }
     const std::string& message() const { return m_message; }
@@ -43,11 +47,16 @@ private:
 
 std::string_view to_string(Error::Code code);
 
-template<typename T>
-class [[nodiscard]] Result {
+template<typename T> class [[nodiscard]] Result {
 public:
-    Result(T value) : m_value(std::move(value)) {}
-    Result(Error error) : m_value(std::move(error)) {}
+    Result(T value)
+        : m_value(std::move(value))
+    {
+    }
+    Result(Error error)
+        : m_value(std::move(error))
+    {
+    }
 
     bool ok() const { return m_value.index() == 0; }
     explicit operator bool() const { return ok(); }
@@ -87,11 +96,14 @@ private:
     std::variant<T, Error> m_value;
 };
 
-template<>
-class [[nodiscard]] Result<void> {
+template<> class [[nodiscard]] Result<void> {
 public:
     Result() = default;
-    Result(Error error) : m_error(std::move(error)), m_failed(true) {}
+    Result(Error error)
+        : m_error(std::move(error))
+        , m_failed(true)
+    {
+    }
 
     bool ok() const { return !m_failed; }
     explicit operator bool() const { return ok(); }
@@ -116,10 +128,10 @@ private:
 
 // ROTE_TRY(expr): evaluates to the value of a Result, or returns its error from the enclosing function.
 // A GNU statement expression, as in Ladybird's TRY; GCC and Clang both support it.
-#define ROTE_TRY(expr)                                      \
-    ({                                                      \
-        auto&& rote_try_result_ = (expr);                   \
-        if (!rote_try_result_.ok())                         \
-            return rote_try_result_.release_error();        \
-        std::move(rote_try_result_).value();                \
+#define ROTE_TRY(expr)                                                                                                 \
+    ({                                                                                                                 \
+        auto&& rote_try_result_ = (expr);                                                                              \
+        if (!rote_try_result_.ok())                                                                                    \
+            return rote_try_result_.release_error();                                                                   \
+        std::move(rote_try_result_).value();                                                                           \
     })

@@ -37,7 +37,7 @@ struct Landmark {
 // What identifies an action's target on screen (filled by vision through the recorder).
 struct Anchor {
     std::optional<Hash> patch; // image patch around the point (artifact)
-    std::string label;         // OCR'd text of the element under the point
+    std::string label; // OCR'd text of the element under the point
     std::optional<Rect> label_box;
     std::vector<Landmark> landmarks;
     friend bool operator==(const Anchor&, const Anchor&) = default;
@@ -46,14 +46,14 @@ struct Anchor {
 struct Step {
     int index = 0;
     Action action;
-    std::optional<Hash> pre_artifact;           // stable screenshot before the action (PNG)
-    std::vector<std::uint8_t> pre_fingerprint;  // vision's compact fingerprint of it
-    std::vector<Rect> mask;                     // regions of the pre-state known to be dynamic
+    std::optional<Hash> pre_artifact; // stable screenshot before the action (PNG)
+    std::vector<std::uint8_t> pre_fingerprint; // vision's compact fingerprint of it
+    std::vector<Rect> mask; // regions of the pre-state known to be dynamic
     Anchor anchor;
-    std::optional<Rect> effect_region;          // where the screen changed after the action
+    std::optional<Rect> effect_region; // where the screen changed after the action
     std::optional<Hash> post_artifact;
     std::vector<std::uint8_t> post_fingerprint;
-    int settle_ms = 0;                          // how long the screen took to become stable again
+    int settle_ms = 0; // how long the screen took to become stable again
     Provenance provenance = Provenance::llm;
     friend bool operator==(const Step&, const Step&) = default;
 };
@@ -61,13 +61,13 @@ struct Step {
 // A trace to be written. Versions are assigned by the store (1, 2, ... per workflow); traces are
 // immutable once written, so a failed run can never overwrite the last good one.
 struct NewTrace {
-    std::string workflow;                    // created if the store does not know it yet
-    std::string workflow_goal;               // the goal given to a workflow created here
-    std::optional<std::int64_t> parent_id;   // the trace this one repairs
+    std::string workflow; // created if the store does not know it yet
+    std::string workflow_goal; // the goal given to a workflow created here
+    std::optional<std::int64_t> parent_id; // the trace this one repairs
     std::optional<std::int64_t> source_run_id;
     std::string note;
     std::vector<Step> steps;
-    std::vector<Artifact> artifacts;         // bytes for hashes the steps use that the store may lack
+    std::vector<Artifact> artifacts; // bytes for hashes the steps use that the store may lack
 };
 
 struct Trace {
@@ -113,16 +113,16 @@ struct NewRun {
     std::string workflow;
     std::optional<std::int64_t> trace_id;
     std::map<std::string, std::string> inputs; // never secret values: the runtime strips them
-    std::string provider;                      // "local", "qemu"
-    std::string planner;                       // "llm", "hints", "human"
-    std::string started_at;                    // empty: now
+    std::string provider; // "local", "qemu"
+    std::string planner; // "llm", "hints", "human"
+    std::string started_at; // empty: now
 };
 
 // How one step of a run was carried out.
 enum class StepOutcome {
-    replayed,  // the trace's step, at the recorded point
+    replayed, // the trace's step, at the recorded point
     relocated, // the trace's step, at a point vision found elsewhere
-    planned,   // decided by a planner (LLM, hints, person) because the screen diverged or there is no trace
+    planned, // decided by a planner (LLM, hints, person) because the screen diverged or there is no trace
     failed,
 };
 
@@ -131,7 +131,7 @@ struct RunStep {
     std::optional<int> trace_step;
     StepOutcome outcome = StepOutcome::replayed;
     Action action;
-    std::string method;          // how the target was found ("recorded", "template", "ocr", ...)
+    std::string method; // how the target was found ("recorded", "template", "ocr", ...)
     std::optional<double> confidence;
     std::int64_t duration_ms = 0;
     std::optional<Hash> artifact; // screenshot kept at a divergence
@@ -214,15 +214,15 @@ struct WorkflowReport {
 
 struct Report {
     ReportQuery query;
-    std::vector<RunReport> runs;           // oldest first
+    std::vector<RunReport> runs; // oldest first
     std::vector<WorkflowReport> workflows; // by name
     CostFigures total;
 };
 
 struct ArtifactStats {
-    std::int64_t artifacts = 0;        // distinct blobs stored
-    std::int64_t stored_bytes = 0;     // bytes of those blobs
-    std::int64_t references = 0;       // uses by steps and run steps
+    std::int64_t artifacts = 0; // distinct blobs stored
+    std::int64_t stored_bytes = 0; // bytes of those blobs
+    std::int64_t references = 0; // uses by steps and run steps
     std::int64_t referenced_bytes = 0; // bytes those uses would take if each stored its own copy
 };
 
