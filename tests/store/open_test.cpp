@@ -14,32 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Runs SQL on a file directly, bypassing the store, as another program would.
-void raw_exec(const fs::path& path, const std::string& sql)
-{
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    INFO((err ? err : ""));
-    sqlite3_free(err);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
-}
-
-std::int64_t raw_int(const fs::path& path, const std::string& sql)
-{
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-    const auto v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return v;
-}
-
 // Everything a refusal must leave as it was: the bytes, the mtime, and no -wal/-shm beside the file.
 struct Snapshot {
     std::vector<std::uint8_t> bytes;
@@ -76,7 +50,7 @@ TEST_CASE("a new store is created with parents, WAL mode, the rote id and the cu
     const std::uint32_t app_id
         = (std::uint32_t(header[68]) << 24) | (header[69] << 16) | (header[70] << 8) | header[71];
     CHECK(app_id == static_cast<std::uint32_t>(kApplicationId));
-    CHECK(raw_int(path, "PRAGMA user_version") == kSchemaVersion);
+    CHECK(fixture::raw_int(path, "PRAGMA user_version") == kSchemaVersion);
     CHECK(header[18] == 2); // WAL: file format write version 2
     // Reopening an existing store works and changes nothing in the schema.
     auto again = Store::open(path);
@@ -117,19 +91,22 @@ TEST_CASE("an SQLite database of another application is refused and left untouch
     SUBCASE("with tables and no application id")
     {
         const auto path = dir / "other.db";
-        raw_exec(path,
-            "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('x');");
+        REQUIRE(fixture::raw_exec(path,
+                    "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES "
+                    "('x');")
+            == SQLITE_OK);
         const Snapshot before(path);
         auto s = Store::open(path);
         REQUIRE_FALSE(s.ok());
         CHECK(s.error().message().find("another application") != std::string::npos);
         before.check_unchanged(path);
-        CHECK(raw_int(path, "SELECT count(*) FROM customers") == 1);
+        CHECK(fixture::raw_int(path, "SELECT count(*) FROM customers") == 1);
     }
     SUBCASE("with another application id")
     {
         const auto path = dir / "fossil.db";
-        raw_exec(path, "PRAGMA application_id = 252006674;"); // 0x0f055112, a Fossil checkout
+        REQUIRE(fixture::raw_exec(path, "PRAGMA application_id = 252006674;")
+            == SQLITE_OK); // 0x0f055112, a Fossil checkout
         const Snapshot before(path);
         auto s = Store::open(path);
         REQUIRE_FALSE(s.ok());
@@ -146,7 +123,7 @@ TEST_CASE("an empty file or an empty SQLite database becomes a store")
     CHECK(Store::open(empty).ok());
 
     const auto blank = dir / "blank.db";
-    raw_exec(blank, "PRAGMA user_version = 0; VACUUM;");
+    REQUIRE(fixture::raw_exec(blank, "PRAGMA user_version = 0; VACUUM;") == SQLITE_OK);
     CHECK(Store::open(blank).ok());
 }
 
@@ -157,9 +134,10 @@ TEST_CASE("a store written by a newer rote is refused with a clear message and l
     {
         REQUIRE(Store::open(path).ok());
     }
-    raw_exec(path,
-        "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA user_version = "
-            + std::to_string(kSchemaVersion + 1) + ";");
+    REQUIRE(fixture::raw_exec(path,
+                "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE; PRAGMA user_version = "
+                    + std::to_string(kSchemaVersion + 1) + ";")
+        == SQLITE_OK);
     const Snapshot before(path);
     auto s = Store::open(path);
     REQUIRE_FALSE(s.ok());
@@ -174,14 +152,16 @@ TEST_CASE("a store at an older schema is upgraded in place and keeps its data")
     TempDir dir;
     const auto path = dir / "rote.db";
     // A version-1 file as the first release wrote it, with data in it.
-    raw_exec(path,
-        std::string(migrations()[0]) + "PRAGMA application_id = " + std::to_string(kApplicationId)
-            + "; PRAGMA user_version = 1;"
-              "INSERT INTO workflows (name, goal, created_at) VALUES ('registry-lookup', 'find a company', "
-              "'2026-01-01T00:00:00Z');"
-              "INSERT INTO runs (workflow_id, provider, planner, status, started_at, wall_ms) VALUES (1, 'local', "
-              "'llm', 'succeeded', '2026-01-02T00:00:00Z', 5000);");
-    CHECK(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'schedules'") == 0);
+    REQUIRE(
+        fixture::raw_exec(path,
+            std::string(migrations()[0]) + "PRAGMA application_id = " + std::to_string(kApplicationId)
+                + "; PRAGMA user_version = 1;"
+                  "INSERT INTO workflows (name, goal, created_at) VALUES ('registry-lookup', 'find a company', "
+                  "'2026-01-01T00:00:00Z');"
+                  "INSERT INTO runs (workflow_id, provider, planner, status, started_at, wall_ms) VALUES (1, 'local', "
+                  "'llm', 'succeeded', '2026-01-02T00:00:00Z', 5000);")
+        == SQLITE_OK);
+    CHECK(fixture::raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'schedules'") == 0);
 
     auto s = Store::open(path);
     REQUIRE(s.ok());
@@ -194,7 +174,7 @@ TEST_CASE("a store at an older schema is upgraded in place and keeps its data")
     REQUIRE((*workflows)[0].last_run.has_value());
     // The version-2 table exists and works.
     REQUIRE((*s)->add_schedule({0, "registry-lookup", "0 9 * * 1-5", {{"company", "ACME"}}, true, std::nullopt}).ok());
-    CHECK(raw_int(path, "PRAGMA user_version") == kSchemaVersion);
+    CHECK(fixture::raw_int(path, "PRAGMA user_version") == kSchemaVersion);
 }
 
 TEST_CASE("a path that is a directory is refused")

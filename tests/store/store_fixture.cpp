@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+
 #include <random>
+#include <sqlite3.h>
 #include <stdexcept>
 
 #include <unistd.h>
@@ -40,6 +42,32 @@ void write_file(const fs::path& path, const std::vector<std::uint8_t>& data)
 {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+int raw_exec(const fs::path& path, const std::string& sql)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    if (err != nullptr)
+        MESSAGE(err);
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return rc;
+}
+
+std::int64_t raw_int(const fs::path& path, const std::string& sql)
+{
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    const auto v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
 }
 
 std::vector<std::uint8_t> screen(int n, std::size_t size)

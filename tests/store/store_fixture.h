@@ -30,6 +30,11 @@ std::vector<std::uint8_t> bytes(const std::string& s);
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path);
 void write_file(const std::filesystem::path& path, const std::vector<std::uint8_t>& data);
 
+// SQL run on a file directly, bypassing the store, as another program would. raw_exec returns SQLite's
+// result code; raw_int returns the first column of the first row (the file is opened read-only).
+int raw_exec(const std::filesystem::path& path, const std::string& sql);
+std::int64_t raw_int(const std::filesystem::path& path, const std::string& sql);
+
 // A fake "screenshot": deterministic bytes of the given size for screen number n.
 std::vector<std::uint8_t> screen(int n, std::size_t size = 4096);
 

@@ -10,33 +10,6 @@ using namespace rote;
 using namespace rote::store;
 using fixture::TempDir;
 
-namespace {
-
-std::int64_t count(const std::filesystem::path& path, const char* table)
-{
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, (std::string("SELECT count(*) FROM ") + table).c_str(), -1, &stmt, nullptr)
-        == SQLITE_OK);
-    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-    const auto n = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return n;
-}
-
-int raw_exec_rc(const std::filesystem::path& path, const char* sql)
-{
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-    sqlite3_close(db);
-    return rc;
-}
-
-} // namespace
-
 TEST_CASE("a saved trace loads back exactly")
 {
     TempDir dir;
@@ -111,7 +84,7 @@ TEST_CASE("trace steps cannot be edited in place")
         REQUIRE(s.ok());
         REQUIRE((*s)->save_trace(fixture::sample_trace("registry-lookup", 2)).ok());
     }
-    CHECK(raw_exec_rc(path, "UPDATE steps SET settle_ms = 0") == SQLITE_CONSTRAINT);
+    CHECK(fixture::raw_exec(path, "UPDATE steps SET settle_ms = 0") == SQLITE_CONSTRAINT);
 }
 
 TEST_CASE("an invalid trace is refused before anything is written")
@@ -162,10 +135,10 @@ TEST_CASE("an invalid trace is refused before anything is written")
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().code() == Error::Code::not_found);
     }
-    CHECK(count(path, "traces") == 0);
-    CHECK(count(path, "steps") == 0);
-    CHECK(count(path, "artifacts") == 0);
-    CHECK(count(path, "workflows") == 0);
+    CHECK(fixture::raw_int(path, "SELECT count(*) FROM traces") == 0);
+    CHECK(fixture::raw_int(path, "SELECT count(*) FROM steps") == 0);
+    CHECK(fixture::raw_int(path, "SELECT count(*) FROM artifacts") == 0);
+    CHECK(fixture::raw_int(path, "SELECT count(*) FROM workflows") == 0);
 }
 
 TEST_CASE("artifacts are stored once however many steps use them")
@@ -203,7 +176,7 @@ TEST_CASE("a trace whose stored JSON was damaged is reported as corrupt, not cra
         REQUIRE(s.ok());
         id = *(*s)->save_trace(fixture::sample_trace("registry-lookup", 3));
     }
-    REQUIRE(raw_exec_rc(path,
+    REQUIRE(fixture::raw_exec(path,
                 "DROP TRIGGER steps_are_immutable; UPDATE steps SET action = '{\"kind\": \"teleport\"}' WHERE idx = 1;")
         == SQLITE_OK);
     auto s = Store::open(path);
