@@ -8,6 +8,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   # libraries (style.md 3: Debian packages, found by CMake, never fetched)
   libsqlite3-dev libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev doctest-dev libopencv-dev
+  libtesseract-dev tesseract-ocr-eng
 )
 
 missing=()

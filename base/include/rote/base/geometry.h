@@ -1,5 +1,8 @@
 #pragma once
 
+#include <algorithm>
+#include <string>
+
 namespace rote {
 
 // Screen coordinates in pixels, origin top left.
@@ -16,7 +19,18 @@ struct Rect {
     int h = 0;
     bool contains(Point p) const { return p.x >= x && p.y >= y && p.x < x + w && p.y < y + h; }
     bool empty() const { return w <= 0 || h <= 0; }
+    Point center() const { return {x + w / 2, y + h / 2}; }
+    bool intersects(const Rect& o) const { return x < o.x + o.w && o.x < x + w && y < o.y + o.h && o.y < y + h; }
     friend bool operator==(const Rect&, const Rect&) = default;
+};
+
+// A piece of text near a target, and where the target lies from the text's centre. The replayer finds
+// the text again and predicts the target from it.
+struct Landmark {
+    std::string text;
+    int dx = 0;
+    int dy = 0;
+    friend bool operator==(const Landmark&, const Landmark&) = default;
 };
 
 } // namespace rote

@@ -27,12 +27,6 @@ struct Artifact {
 // Who produced a trace step.
 enum class Provenance { llm, human, script, repair };
 
-struct Landmark {
-    std::string text;
-    int dx = 0; // offset from the landmark's centre to the target point
-    int dy = 0;
-    friend bool operator==(const Landmark&, const Landmark&) = default;
-};
 
 // What identifies an action's target on screen (filled by vision through the recorder).
 struct Anchor {

@@ -1,0 +1,483 @@
+#include <rote/vision/target.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include <opencv2/imgproc.hpp>
+
+#include <rote/base/log.h>
+
+namespace rote::vision {
+
+namespace {
+
+// Thresholds, chosen on the corpus (tests/vision/data) and reported with it in docs/benchmarks.md.
+constexpr double kSameScreen = 0.995; // fingerprint similarity for the recorded-point fast path
+constexpr double kRecordedPatch = 0.90; // patch score at the recorded point on that path
+constexpr double kTemplateFound = 0.90; // element patch score to accept a template match at scale 1
+constexpr double kScaledFound = 0.86; // ... at other scales (resampling costs a little score)
+constexpr double kCandidate = 0.70; // peaks below this are not candidates at all
+constexpr double kTie = 0.05; // two candidates closer than this in score are equally good
+constexpr double kTextFound = 0.80; // OCR text similarity to accept a label match
+constexpr int kNear = 200; // px: a template match this close to the recorded point is "near"
+
+cv::Mat to_grey(const cv::Mat& m)
+{
+    if (m.channels() == 1)
+        return m;
+    cv::Mat g;
+    cv::cvtColor(m, g, m.channels() == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
+    return g;
+}
+
+cv::Rect to_cv(const Rect& r) { return {r.x, r.y, r.w, r.h}; }
+Rect from_cv(const cv::Rect& r) { return {r.x, r.y, r.width, r.height}; }
+
+double distance(Point a, Point b) { return std::hypot(double(a.x - b.x), double(a.y - b.y)); }
+
+// A run of words on one line with small gaps: a label, a link text, a heading.
+struct Phrase {
+    std::string text;
+    Rect box;
+};
+
+std::vector<Phrase> phrases(const std::vector<Word>& words)
+{
+    std::vector<Phrase> out;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        const Word& w = words[i];
+        if (!out.empty() && i > 0 && words[i - 1].line == w.line) {
+            Phrase& p = out.back();
+            const int gap = w.box.x - (p.box.x + p.box.w);
+            if (gap >= -2 && gap <= std::max(10, w.box.h)) {
+                const int x1 = std::max(p.box.x + p.box.w, w.box.x + w.box.w);
+                const int y1 = std::max(p.box.y + p.box.h, w.box.y + w.box.h);
+                p.box.x = std::min(p.box.x, w.box.x);
+                p.box.y = std::min(p.box.y, w.box.y);
+                p.box.w = x1 - p.box.x;
+                p.box.h = y1 - p.box.y;
+                p.text += " " + w.text;
+                continue;
+            }
+        }
+        out.push_back({w.text, w.box});
+    }
+    return out;
+}
+
+Rect unite(const Rect& a, const Rect& b);
+
+std::size_t word_count(std::string_view s)
+{
+    std::size_t n = 0;
+    bool in_word = false;
+    for (char c : s) {
+        const bool space = c == ' ';
+        if (!space && !in_word)
+            ++n;
+        in_word = !space;
+    }
+    return n;
+}
+
+// Every run of 1..max_words consecutive words within a phrase: OCR often reads a label together with its
+// neighbours ("Signin 3 Forgot password?"), and the label is then one of these runs.
+std::vector<Phrase> spans(const std::vector<Word>& words, std::size_t max_words)
+{
+    std::vector<Phrase> out;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        Phrase run {words[i].text, words[i].box};
+        out.push_back(run);
+        for (std::size_t j = i + 1; j < words.size() && j - i < max_words; ++j) {
+            const Word& w = words[j];
+            const int gap = w.box.x - (run.box.x + run.box.w);
+            if (w.line != words[j - 1].line || gap < -2 || gap > std::max(10, w.box.h))
+                break;
+            run.text += " " + w.text;
+            run.box = unite(run.box, w.box);
+            out.push_back(run);
+        }
+    }
+    return out;
+}
+
+Rect unite(const Rect& a, const Rect& b)
+{
+    const int x0 = std::min(a.x, b.x), y0 = std::min(a.y, b.y);
+    return {x0, y0, std::max(a.x + a.w, b.x + b.w) - x0, std::max(a.y + a.h, b.y + b.h) - y0};
+}
+
+Rect clamp_to(const Rect& r, int width, int height) { return from_cv(to_cv(r) & cv::Rect(0, 0, width, height)); }
+
+Rect inflate(const Rect& r, int dx, int dy) { return {r.x - dx, r.y - dy, r.w + 2 * dx, r.h + 2 * dy}; }
+
+struct Candidate {
+    Point point;
+    double score;
+    double scale;
+};
+
+// Peaks of a TM_CCOEFF_NORMED map, best first, each suppressing its neighbourhood.
+std::vector<Candidate> peaks(cv::Mat& map, cv::Size patch, Point offset, double scale, int max_peaks = 6)
+{
+    cv::patchNaNs(map, -1.0);
+    std::vector<Candidate> out;
+    for (int i = 0; i < max_peaks; ++i) {
+        double best = 0;
+        cv::Point at;
+        cv::minMaxLoc(map, nullptr, &best, nullptr, &at);
+        if (best < kCandidate)
+            break;
+        out.push_back({{at.x + offset.x, at.y + offset.y}, best, scale});
+        const cv::Rect suppress = cv::Rect(at.x - patch.width / 2, at.y - patch.height / 2, patch.width, patch.height)
+            & cv::Rect(0, 0, map.cols, map.rows);
+        map(suppress).setTo(-1.0);
+    }
+    return out;
+}
+
+std::vector<Candidate> match_at_scale(const cv::Mat& grey, const cv::Mat& patch, Point offset, double scale)
+{
+    cv::Mat scaled = patch;
+    if (scale != 1.0)
+        cv::resize(patch, scaled, {}, scale, scale, scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+    if (scaled.cols > grey.cols || scaled.rows > grey.rows || scaled.cols < 4 || scaled.rows < 4)
+        return {};
+    cv::Mat map;
+    cv::matchTemplate(grey, scaled, map, cv::TM_CCOEFF_NORMED);
+    const Point scaled_offset {
+        static_cast<int>(std::lround(offset.x * scale)), static_cast<int>(std::lround(offset.y * scale))};
+    return peaks(map, scaled.size(), scaled_offset, scale);
+}
+
+// From candidates (any order), the verdict: found, ambiguous, or nothing good enough (nullopt).
+std::optional<Location> decide(
+    std::vector<Candidate> candidates, double threshold, int min_separation, Point recorded, bool scaled)
+{
+    std::sort(
+        candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    if (candidates.empty() || candidates[0].score < threshold)
+        return std::nullopt;
+    const Candidate& best = candidates[0];
+    Location loc;
+    double runner_up = kCandidate;
+    for (std::size_t i = 1; i < candidates.size(); ++i) {
+        if (distance(candidates[i].point, best.point) < min_separation)
+            continue; // the same place, found again at a neighbouring scale
+        runner_up = std::max(runner_up, candidates[i].score);
+        if (candidates[i].score >= best.score - kTie && candidates[i].score >= threshold)
+            loc.candidates.push_back(candidates[i].point);
+    }
+    if (!loc.candidates.empty()) {
+        loc.candidates.insert(loc.candidates.begin(), best.point);
+        loc.status = LocateStatus::ambiguous;
+        loc.detail = std::to_string(loc.candidates.size()) + " equally good matches of the target's image (best "
+            + std::to_string(best.score).substr(0, 5) + ")";
+        return loc;
+    }
+    loc.status = LocateStatus::found;
+    loc.point = best.point;
+    loc.method = scaled                           ? LocateMethod::template_scaled
+        : distance(best.point, recorded) <= kNear ? LocateMethod::template_near
+                                                  : LocateMethod::template_screen;
+    // Confidence grows with the match score and with the margin over the next candidate.
+    const double score_part = std::clamp((best.score - threshold) / (1.0 - threshold), 0.0, 1.0);
+    const double margin_part = std::clamp((best.score - runner_up) / 0.3, 0.0, 1.0);
+    loc.confidence = 0.75 + 0.15 * score_part + 0.1 * margin_part;
+    loc.detail = "image match " + std::to_string(best.score).substr(0, 5) + " at scale "
+        + std::to_string(best.scale).substr(0, 4);
+    return loc;
+}
+
+// Score of the patch placed with its top-left at `at` (or -1 if it does not fit).
+double score_at(const cv::Mat& grey, const cv::Mat& patch, Point at)
+{
+    const cv::Rect r(at.x, at.y, patch.cols, patch.rows);
+    if ((r & cv::Rect(0, 0, grey.cols, grey.rows)) != r)
+        return -1;
+    cv::Mat map;
+    cv::matchTemplate(grey(r), patch, map, cv::TM_CCOEFF_NORMED);
+    const float v = map.at<float>(0, 0);
+    return std::isfinite(v) ? v : -1;
+}
+
+// A point predicted from text is only as precise as OCR's boxes; if the element's image (in either
+// polarity, at the text's scale) agrees well within a few pixels, its position is the better answer.
+Point refine(const cv::Mat& grey, const cv::Mat& patch, Point offset, Point predicted, double scale)
+{
+    cv::Mat scaled = patch;
+    if (std::abs(scale - 1.0) > 0.02)
+        cv::resize(patch, scaled, {}, scale, scale, cv::INTER_LINEAR);
+    const Point scaled_offset {
+        static_cast<int>(std::lround(offset.x * scale)), static_cast<int>(std::lround(offset.y * scale))};
+    constexpr int kSlack = 20;
+    const cv::Rect window = cv::Rect(predicted.x - scaled_offset.x - kSlack, predicted.y - scaled_offset.y - kSlack,
+                                scaled.cols + 2 * kSlack, scaled.rows + 2 * kSlack)
+        & cv::Rect(0, 0, grey.cols, grey.rows);
+    if (window.width < scaled.cols || window.height < scaled.rows)
+        return predicted;
+    cv::Mat inverted;
+    cv::bitwise_not(scaled, inverted);
+    double best = 0;
+    Point best_point = predicted;
+    for (const cv::Mat* p : {&scaled, &inverted}) {
+        cv::Mat map;
+        cv::matchTemplate(grey(window), *p, map, cv::TM_CCOEFF_NORMED);
+        cv::patchNaNs(map, -1.0);
+        double score = 0;
+        cv::Point at;
+        cv::minMaxLoc(map, nullptr, &score, nullptr, &at);
+        if (score > best) {
+            best = score;
+            best_point = {window.x + at.x + scaled_offset.x, window.y + at.y + scaled_offset.y};
+        }
+    }
+    return best >= 0.6 ? best_point : predicted;
+}
+
+std::string normalise(std::string_view s)
+{
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c))
+            out.push_back(static_cast<char>(std::tolower(c)));
+        else if (c >= 0x80)
+            out.push_back(static_cast<char>(c));
+    }
+    return out;
+}
+
+} // namespace
+
+double text_similarity(std::string_view a, std::string_view b)
+{
+    const std::string x = normalise(a), y = normalise(b);
+    if (x.empty() && y.empty())
+        return 1.0;
+    if (x.empty() || y.empty())
+        return 0.0;
+    std::vector<std::size_t> prev(y.size() + 1), cur(y.size() + 1);
+    for (std::size_t j = 0; j <= y.size(); ++j)
+        prev[j] = j;
+    for (std::size_t i = 1; i <= x.size(); ++i) {
+        cur[0] = i;
+        for (std::size_t j = 1; j <= y.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)});
+        std::swap(prev, cur);
+    }
+    return 1.0 - static_cast<double>(prev[y.size()]) / static_cast<double>(std::max(x.size(), y.size()));
+}
+
+std::string_view to_string(LocateStatus s)
+{
+    switch (s) {
+    case LocateStatus::found:
+        return "found";
+    case LocateStatus::ambiguous:
+        return "ambiguous";
+    case LocateStatus::not_found:
+        return "not_found";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(LocateMethod m)
+{
+    switch (m) {
+    case LocateMethod::recorded:
+        return "recorded";
+    case LocateMethod::template_near:
+        return "template_near";
+    case LocateMethod::template_screen:
+        return "template_screen";
+    case LocateMethod::template_scaled:
+        return "template_scaled";
+    case LocateMethod::ocr_text:
+        return "ocr_text";
+    case LocateMethod::none:
+        return "none";
+    }
+    return "unknown";
+}
+
+Result<TargetAnchor> build_anchor(const cv::Mat& screen, Point point, Ocr& ocr, std::vector<Rect> mask)
+{
+    if (screen.empty() || screen.depth() != CV_8U)
+        return Error(Error::Code::invalid_argument, "an anchor needs a non-empty 8-bit screenshot");
+    if (point.x < 0 || point.y < 0 || point.x >= screen.cols || point.y >= screen.rows)
+        return Error(Error::Code::invalid_argument,
+            "the point (" + std::to_string(point.x) + ", " + std::to_string(point.y) + ") is off the screen");
+
+    TargetAnchor a;
+    a.point = point;
+    a.mask = std::move(mask);
+    a.screen = fingerprint(screen);
+
+    // Text around the point: the label under it, and landmarks nearby.
+    const Rect around = clamp_to({point.x - 320, point.y - 120, 640, 240}, screen.cols, screen.rows);
+    const auto words = ROTE_TRY(ocr.read(screen, around));
+    const auto all = phrases(words);
+    const Phrase* label = nullptr;
+    double label_distance = 1e9;
+    for (const auto& p : all) {
+        const Rect hit = inflate(p.box, 8, 8);
+        const double d = distance(p.box.center(), point);
+        if (hit.contains(point) && d < label_distance) {
+            label = &p;
+            label_distance = d;
+        }
+    }
+    Rect element {point.x - 48, point.y - 20, 96, 40};
+    if (label != nullptr) {
+        a.label = label->text;
+        a.label_box = label->box;
+        element = unite(inflate(label->box, 14, 10), {point.x - 10, point.y - 10, 20, 20});
+        element.w = std::min(element.w, 360);
+        element.h = std::min(element.h, 100);
+    }
+    element = clamp_to(element, screen.cols, screen.rows);
+    for (const auto& p : all) {
+        if (&p == label || normalise(p.text).size() < 3)
+            continue;
+        const Point c = p.box.center();
+        a.landmarks.push_back({p.text, point.x - c.x, point.y - c.y});
+    }
+    std::sort(a.landmarks.begin(), a.landmarks.end(),
+        [](const Landmark& l, const Landmark& r) { return std::hypot(l.dx, l.dy) < std::hypot(r.dx, r.dy); });
+    if (a.landmarks.size() > 6)
+        a.landmarks.resize(6);
+
+    const Rect context = clamp_to(inflate(element, 120, 40), screen.cols, screen.rows);
+    a.context_origin = {context.x, context.y};
+    a.context = to_grey(screen)(to_cv(context)).clone();
+    a.element = {element.x - context.x, element.y - context.y, element.w, element.h};
+    return a;
+}
+
+Location locate(const TargetAnchor& anchor, const cv::Mat& screen, const LocateOptions& options)
+{
+    Location none;
+    none.detail = "the target's image and label were not found";
+    if (screen.empty() || anchor.context.empty())
+        return none;
+    const cv::Mat grey = to_grey(screen);
+    const cv::Mat patch = anchor.element_patch();
+    const Point offset = anchor.element_offset();
+    const int separation = std::max(8, std::min(patch.cols, patch.rows) / 2);
+
+    // 1. The recorded screen, unchanged outside its dynamic regions: the target is where it was.
+    if (anchor.screen.width == screen.cols && anchor.screen.height == screen.rows) {
+        const Comparison same = compare(anchor.screen, fingerprint(screen), anchor.mask);
+        if (same.similarity >= kSameScreen) {
+            const double s = score_at(grey, patch, {anchor.point.x - offset.x, anchor.point.y - offset.y});
+            if (s >= kRecordedPatch) {
+                Location loc;
+                loc.status = LocateStatus::found;
+                loc.point = anchor.point;
+                loc.method = LocateMethod::recorded;
+                loc.confidence = 0.99;
+                loc.detail = "unchanged screen, patch score " + std::to_string(s).substr(0, 5);
+                return loc;
+            }
+        }
+    }
+
+    // 2. The element's image anywhere on the screen, at its recorded size. The whole screen is searched
+    // even when a match is near, so that a look-alike elsewhere is never missed.
+    if (auto loc = decide(match_at_scale(grey, patch, offset, 1.0), kTemplateFound, separation, anchor.point, false))
+        return *loc;
+
+    // 3. The same at other scales: a page zoomed in or out.
+    std::vector<Candidate> scaled;
+    for (double s : options.scales) {
+        auto found = match_at_scale(grey, patch, offset, s);
+        scaled.insert(scaled.end(), found.begin(), found.end());
+    }
+    if (auto loc = decide(std::move(scaled), kScaledFound, separation, anchor.point, true))
+        return *loc;
+
+    // 4. The label, read again, confirmed by a landmark at its expected offset.
+    if (!options.use_ocr || options.ocr == nullptr || anchor.label.empty() || !anchor.label_box)
+        return none;
+    auto words = options.ocr->read(screen);
+    if (!words.ok()) {
+        none.detail = "OCR failed: " + words.error().message();
+        return none;
+    }
+    std::size_t landmark_words = 1;
+    for (const auto& l : anchor.landmarks)
+        landmark_words = std::max(landmark_words, word_count(l.text));
+    const auto all = spans(*words, std::max(word_count(anchor.label), landmark_words) + 1);
+    const Point label_centre = anchor.label_box->center();
+    struct TextCandidate {
+        Point point;
+        double similarity;
+        int confirmations;
+    };
+    std::vector<TextCandidate> text_candidates;
+    for (const auto& p : all) {
+        const double similarity = text_similarity(p.text, anchor.label);
+        if (similarity < kTextFound)
+            continue;
+        const double ratio = std::clamp(double(p.box.h) / std::max(1, anchor.label_box->h), 0.7, 1.5);
+        const Point c = p.box.center();
+        const Point predicted {c.x + static_cast<int>(std::lround((anchor.point.x - label_centre.x) * ratio)),
+            c.y + static_cast<int>(std::lround((anchor.point.y - label_centre.y) * ratio))};
+        int confirmations = 0;
+        for (const auto& l : anchor.landmarks) {
+            const Point expected {predicted.x - static_cast<int>(std::lround(l.dx * ratio)),
+                predicted.y - static_cast<int>(std::lround(l.dy * ratio))};
+            const double tolerance = std::max(20.0, 0.2 * std::hypot(l.dx, l.dy) * ratio);
+            for (const auto& q : all) {
+                if (&q != &p && distance(q.box.center(), expected) <= tolerance
+                    && text_similarity(q.text, l.text) >= kTextFound) {
+                    ++confirmations;
+                    break;
+                }
+            }
+        }
+        if (anchor.landmarks.empty()) {
+            // Nothing to confirm with: the element's image must agree at the predicted point (either polarity).
+            cv::Mat inverted;
+            cv::bitwise_not(patch, inverted);
+            const Point at {predicted.x - offset.x, predicted.y - offset.y};
+            if (std::max(score_at(grey, patch, at), score_at(grey, inverted, at)) >= 0.6)
+                confirmations = 1;
+        }
+        if (confirmations > 0)
+            text_candidates.push_back({refine(grey, patch, offset, predicted, ratio), similarity, confirmations});
+    }
+    if (text_candidates.empty()) {
+        none.detail = "label \"" + anchor.label + "\" not found where its landmarks are";
+        return none;
+    }
+    std::sort(text_candidates.begin(), text_candidates.end(), [](const TextCandidate& a, const TextCandidate& b) {
+        return a.confirmations != b.confirmations ? a.confirmations > b.confirmations : a.similarity > b.similarity;
+    });
+    const TextCandidate& best = text_candidates[0];
+    Location loc;
+    for (std::size_t i = 1; i < text_candidates.size(); ++i) {
+        const auto& c = text_candidates[i];
+        if (distance(c.point, best.point) >= separation && c.confirmations == best.confirmations
+            && c.similarity >= best.similarity - kTie)
+            loc.candidates.push_back(c.point);
+    }
+    if (!loc.candidates.empty()) {
+        loc.candidates.insert(loc.candidates.begin(), best.point);
+        loc.status = LocateStatus::ambiguous;
+        loc.detail = "label \"" + anchor.label + "\" read in " + std::to_string(loc.candidates.size())
+            + " places, equally confirmed";
+        return loc;
+    }
+    loc.status = LocateStatus::found;
+    loc.point = best.point;
+    loc.method = LocateMethod::ocr_text;
+    loc.confidence = 0.6 + 0.2 * (best.similarity - kTextFound) / (1 - kTextFound)
+        + 0.1 * std::min<std::size_t>(best.confirmations, 2) / 2.0;
+    loc.detail = "label read again (similarity " + std::to_string(best.similarity).substr(0, 4) + "), "
+        + std::to_string(best.confirmations) + " landmark(s) agree";
+    return loc;
+}
+
+} // namespace rote::vision
