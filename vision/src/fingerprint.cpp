@@ -35,42 +35,62 @@ Fingerprint fingerprint(const cv::Mat& screen)
     f.cols = (screen.cols + kCell - 1) / kCell;
     f.rows = (screen.rows + kCell - 1) / kCell;
 
+    // One pass over the frame computes both the exact hash of every cell and, for its 2x2 thumbnail, the
+    // sum of every byte in each 16x16 block (the mean of the channels is the thumbnail's grey: no colour
+    // conversion, no second pass; an INTER_AREA resize alone cost more than the whole of this).
+    const int thumb_cols = f.cols * kThumbPerCell;
+    const int thumb_rows = f.rows * kThumbPerCell;
+    constexpr int kThumbBlock = kCell / kThumbPerCell;
     std::vector<std::uint64_t> h(static_cast<std::size_t>(f.cols) * f.rows, 0x243f6a8885a308d3ULL);
+    std::vector<std::uint64_t> sums(static_cast<std::size_t>(thumb_cols) * thumb_rows, 0);
     const std::size_t pixel = screen.elemSize();
     const std::size_t row_bytes = static_cast<std::size_t>(screen.cols) * pixel;
     const std::size_t cell_bytes = static_cast<std::size_t>(kCell) * pixel;
+    const std::size_t half_bytes = cell_bytes / 2; // 16, 48 or 64 bytes: whole 8-byte words
+    constexpr std::uint64_t kLow = 0x00ff00ff00ff00ffULL;
+    auto byte_sum = [](std::uint64_t v) {
+        const std::uint64_t pairs = (v & kLow) + ((v >> 8) & kLow);
+        return (pairs * 0x0001000100010001ULL) >> 48;
+    };
     for (int y = 0; y < screen.rows; ++y) {
         const auto* p = screen.ptr<std::uint8_t>(y);
         std::uint64_t* cell_row = &h[static_cast<std::size_t>(y / kCell) * f.cols];
+        std::uint64_t* sum_row = &sums[static_cast<std::size_t>(y / kThumbBlock) * thumb_cols];
         for (int cx = 0; cx < f.cols; ++cx) {
             const std::size_t begin = cx * cell_bytes;
             const std::size_t end = std::min(begin + cell_bytes, row_bytes);
             std::uint64_t acc = cell_row[cx];
+            std::uint64_t sum[2] = {0, 0};
             std::size_t i = begin;
             for (; i + 8 <= end; i += 8) {
                 std::uint64_t v;
                 std::memcpy(&v, p + i, 8);
                 acc = mix(acc, v);
+                sum[i - begin >= half_bytes] += byte_sum(v);
             }
-            for (; i < end; ++i)
+            for (; i < end; ++i) {
                 acc = mix(acc, p[i]);
+                sum[i - begin >= half_bytes] += p[i];
+            }
             cell_row[cx] = acc;
+            sum_row[cx * 2] += sum[0];
+            sum_row[cx * 2 + 1] += sum[1];
         }
     }
     f.hashes.resize(h.size());
     for (std::size_t i = 0; i < h.size(); ++i)
         f.hashes[i] = static_cast<std::uint32_t>(h[i] ^ (h[i] >> 32));
-
-    // Downscale first, in colour, then make the tiny result grey: far cheaper than the other way round.
-    cv::Mat small, grey;
-    cv::resize(screen, small, cv::Size(f.cols * kThumbPerCell, f.rows * kThumbPerCell), 0, 0, cv::INTER_AREA);
-    if (small.channels() == 3)
-        cv::cvtColor(small, grey, cv::COLOR_BGR2GRAY);
-    else if (small.channels() == 4)
-        cv::cvtColor(small, grey, cv::COLOR_BGRA2GRAY);
-    else
-        grey = small;
-    f.thumb.assign(grey.begin<std::uint8_t>(), grey.end<std::uint8_t>());
+    f.thumb.resize(sums.size());
+    const int channels = screen.channels();
+    for (int ty = 0; ty < thumb_rows; ++ty) {
+        const int block_h = std::max(0, std::min(kThumbBlock, screen.rows - ty * kThumbBlock));
+        for (int tx = 0; tx < thumb_cols; ++tx) {
+            const int block_w = std::max(0, std::min(kThumbBlock, screen.cols - tx * kThumbBlock));
+            const std::size_t n = static_cast<std::size_t>(block_w) * block_h * channels;
+            const std::size_t t = static_cast<std::size_t>(ty) * thumb_cols + tx;
+            f.thumb[t] = n == 0 ? 0 : static_cast<std::uint8_t>(sums[t] / n);
+        }
+    }
     return f;
 }
 

@@ -4,7 +4,7 @@
 // changed", cheaply and tolerating regions known to be dynamic (a clock, an ad, a spinner).
 //
 // The screen is cut into 32x32-pixel cells. Per cell the fingerprint keeps an exact content hash and a
-// 2x2 grey thumbnail: equal hashes mean an identical cell, close thumbnails a cell that changed only
+// 2x2 thumbnail (mean of the channels): equal hashes mean an identical cell, close thumbnails a cell that changed only
 // slightly (anti-aliasing, a caret), anything else a different cell. About 8 KiB at 1280x800.
 
 #include <cstdint>
