@@ -112,7 +112,7 @@ int main(int argc, char** argv)
         median_ms(std::max(3, reps / 5), [&] { (void)locate(*anchor, zoomed, no_ocr); }), "report");
     const int ocr_reps = std::max(3, reps / 10);
     row("OCR of a 200x40 label",
-        median_ms(ocr_reps,
+        median_ms(std::max(5, reps / 2),
             [&] {
                 (void)(*ocr)->read(base, Rect {161, 302, 200, 40});
             }),
