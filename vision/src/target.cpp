@@ -42,31 +42,32 @@ struct Phrase {
     Rect box;
 };
 
+Rect unite(const Rect& a, const Rect& b)
+{
+    const int x0 = std::min(a.x, b.x), y0 = std::min(a.y, b.y);
+    return {x0, y0, std::max(a.x + a.w, b.x + b.w) - x0, std::max(a.y + a.h, b.y + b.h) - y0};
+}
+
+// Whether `next` continues the run of text that ends with `previous` and spans `run`: same line, small gap.
+bool continues(const Word& previous, const Rect& run, const Word& next)
+{
+    const int gap = next.box.x - (run.x + run.w);
+    return previous.line == next.line && gap >= -2 && gap <= std::max(10, next.box.h);
+}
+
 std::vector<Phrase> phrases(const std::vector<Word>& words)
 {
     std::vector<Phrase> out;
     for (std::size_t i = 0; i < words.size(); ++i) {
-        const Word& w = words[i];
-        if (!out.empty() && i > 0 && words[i - 1].line == w.line) {
-            Phrase& p = out.back();
-            const int gap = w.box.x - (p.box.x + p.box.w);
-            if (gap >= -2 && gap <= std::max(10, w.box.h)) {
-                const int x1 = std::max(p.box.x + p.box.w, w.box.x + w.box.w);
-                const int y1 = std::max(p.box.y + p.box.h, w.box.y + w.box.h);
-                p.box.x = std::min(p.box.x, w.box.x);
-                p.box.y = std::min(p.box.y, w.box.y);
-                p.box.w = x1 - p.box.x;
-                p.box.h = y1 - p.box.y;
-                p.text += " " + w.text;
-                continue;
-            }
+        if (!out.empty() && continues(words[i - 1], out.back().box, words[i])) {
+            out.back().text += " " + words[i].text;
+            out.back().box = unite(out.back().box, words[i].box);
+        } else {
+            out.push_back({words[i].text, words[i].box});
         }
-        out.push_back({w.text, w.box});
     }
     return out;
 }
-
-Rect unite(const Rect& a, const Rect& b);
 
 std::size_t word_count(std::string_view s)
 {
@@ -90,22 +91,14 @@ std::vector<Phrase> spans(const std::vector<Word>& words, std::size_t max_words)
         Phrase run {words[i].text, words[i].box};
         out.push_back(run);
         for (std::size_t j = i + 1; j < words.size() && j - i < max_words; ++j) {
-            const Word& w = words[j];
-            const int gap = w.box.x - (run.box.x + run.box.w);
-            if (w.line != words[j - 1].line || gap < -2 || gap > std::max(10, w.box.h))
+            if (!continues(words[j - 1], run.box, words[j]))
                 break;
-            run.text += " " + w.text;
-            run.box = unite(run.box, w.box);
+            run.text += " " + words[j].text;
+            run.box = unite(run.box, words[j].box);
             out.push_back(run);
         }
     }
     return out;
-}
-
-Rect unite(const Rect& a, const Rect& b)
-{
-    const int x0 = std::min(a.x, b.x), y0 = std::min(a.y, b.y);
-    return {x0, y0, std::max(a.x + a.w, b.x + b.w) - x0, std::max(a.y + a.h, b.y + b.h) - y0};
 }
 
 Rect clamp_to(const Rect& r, int width, int height) { return from_cv(to_cv(r) & cv::Rect(0, 0, width, height)); }
