@@ -1,0 +1,49 @@
+#pragma once
+
+// The two web sites a go-to-market workflow touches, served for rote's tests and demo: a company
+// registry (search → results → company page) and a small CRM (login → new lead → confirmation). Each
+// page can be rendered in one of several variants, the ways real sites drift between two runs of a
+// workflow; the replay engine is tested against them.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace httplib {
+class Server;
+}
+
+namespace rote::demo {
+
+enum class Variant {
+    baseline,
+    moved, // buttons and fields shift by tens of pixels
+    restyled, // other colours, fonts and sizes
+    renamed, // labels and button texts changed
+    banner, // a cookie banner that must be dismissed first
+    slow, // responses delayed, a spinner shown
+    dynamic, // a clock and a rotating ad that change every second
+    extra_step, // a confirmation dialog before submit
+    removed, // the registry's search field is gone
+};
+
+std::string_view to_string(Variant variant);
+std::optional<Variant> parse_variant(std::string_view name);
+const std::vector<Variant>& all_variants();
+
+struct SiteOptions {
+    Variant variant = Variant::baseline; // the default; `?variant=NAME` on any URL overrides it (kept in a cookie)
+    std::string crm_user = "demo";
+    std::string crm_password = "demo-pass";
+    int slow_ms = 1500; // the delay of the `slow` variant
+};
+
+// Registers the registry's routes on `server`.
+void mount_registry(httplib::Server& server, const SiteOptions& options);
+
+// Registers the CRM's routes on `server`. Leads live in memory for the server's lifetime and are listed
+// as JSON at GET /api/leads.
+void mount_crm(httplib::Server& server, const SiteOptions& options);
+
+} // namespace rote::demo
