@@ -1,0 +1,92 @@
+#pragma once
+
+// The agent's screen, mouse and keyboard, reached over VNC (design.md, "Desktop"). Everything above a
+// Sandbox speaks only this, so a VM, a container or a remote machine look the same.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include <rote/base/geometry.h>
+#include <rote/base/result.h>
+
+namespace rote::runtime {
+
+// Where a VNC server listens: a unix socket path, or a loopback TCP port.
+struct VncEndpoint {
+    std::string unix_path; // set for a unix socket
+    std::string host = "127.0.0.1"; // else host and port
+    int port = 0;
+
+    std::string to_string() const; // "unix:/path" or "host:port"
+    static Result<VncEndpoint> parse(std::string_view text); // the inverse of to_string
+};
+
+enum class MouseButton { left, middle, right };
+
+struct DesktopOptions {
+    // libvncclient's encodings, in order of preference. Raw is the right default for a unix socket or
+    // loopback (no compression to pay for, and some servers hang with others on a unix socket).
+    std::string encodings = "copyrect raw";
+    std::chrono::milliseconds connect_timeout { 5000 };
+    std::chrono::milliseconds key_delay { 0 }; // between the key events of type(); 0 sends them back to back
+};
+
+// A connection to one VNC server. A background thread keeps the framebuffer current from incremental
+// updates; every method may be called from any thread (one lock serialises the socket). A dropped
+// connection is retried once; if that fails, the methods return Error::Code::io from then on.
+// Non-copyable, non-movable: the update thread holds `this`.
+class Desktop {
+public:
+    static Result<std::unique_ptr<Desktop>> connect(const VncEndpoint& endpoint, DesktopOptions options = {});
+    ~Desktop();
+    Desktop(const Desktop&) = delete;
+    Desktop& operator=(const Desktop&) = delete;
+
+    int width() const;
+    int height() const;
+
+    // A copy of the current framebuffer, 8-bit BGR.
+    Result<cv::Mat> screenshot();
+    // Number of framebuffer updates received so far; it grows whenever the screen may have changed.
+    std::uint64_t update_count() const;
+    // Waits until the screen has not changed for `quiet` (a blinking cursor and the masked regions do
+    // not count), and returns that screen; Error::Code::timeout if it is still changing at `timeout`.
+    Result<cv::Mat> wait_stable(std::chrono::milliseconds quiet, std::chrono::milliseconds timeout,
+        std::vector<Rect> mask = {});
+    // Waits until an update arrives after `since` (an update_count()), or the timeout passes.
+    bool wait_update(std::uint64_t since, std::chrono::milliseconds timeout);
+
+    Result<void> move(Point to);
+    Result<void> click(Point at, MouseButton button = MouseButton::left, int count = 1);
+    // Press at `from`, move in steps, release at `to`.
+    Result<void> drag(Point from, Point to, MouseButton button = MouseButton::left);
+    // Wheel clicks at `at`: positive dy scrolls down, positive dx right.
+    Result<void> scroll(Point at, int dx, int dy);
+    // A key or a combination by name: "Return", "ctrl+l", "shift+Tab", "ctrl+alt+Delete", "a", "F5",
+    // "0xff0d" (a keysym in hex). Modifiers are pressed in order and released in reverse.
+    Result<void> key(std::string_view combo);
+    // Types printable text (UTF-8), including characters that need shift; '\n' is Return, '\t' Tab.
+    Result<void> type(std::string_view text);
+    // One key event by X keysym.
+    Result<void> key_event(std::uint32_t keysym, bool down);
+
+private:
+    struct Impl;
+    explicit Desktop(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// The X keysyms of a combination ("ctrl+shift+t" → Control_L, Shift_L, t); Error::Code::invalid_argument
+// naming the part that is not a key.
+Result<std::vector<std::uint32_t>> parse_key_combo(std::string_view combo);
+
+// The keysym that types one Unicode code point (Latin-1 directly, others as 0x01000000 + code point).
+std::uint32_t keysym_for(char32_t code_point);
+
+} // namespace rote::runtime

@@ -1,0 +1,67 @@
+#pragma once
+
+// A sandbox's only route out (design.md, "Network"): an HTTP proxy on a unix socket that forwards
+// absolute-URI requests and CONNECT tunnels to the hosts of an allowlist, refuses everything else with a
+// 403 page that says why, and logs every request.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rote/base/result.h>
+
+namespace rote::runtime {
+
+// True when `host` is on the allowlist: an exact name ("registry.example.test", "127.0.0.1") or a wildcard
+// ("*.example.test" matches any name below example.test, not example.test itself). Case-insensitive; a
+// trailing dot on the host is ignored.
+bool host_allowed(const std::vector<std::string>& allowlist, std::string_view host);
+
+struct ProxyRequest {
+    std::string time; // ISO 8601, UTC
+    std::string method; // GET, POST, CONNECT, ...
+    std::string host;
+    int port = 0;
+    std::string path; // origin-form path and query; empty for CONNECT
+    int status = 0; // what the client got: the upstream's status, 200 for an opened tunnel, 403, 502, ...
+    std::uint64_t bytes_in = 0; // body bytes (or tunnel bytes) from the sandbox
+    std::uint64_t bytes_out = 0; // body bytes (or tunnel bytes) to the sandbox
+    double ms = 0; // from the request's headers to the end of the exchange
+};
+
+struct EgressProxyOptions {
+    std::filesystem::path socket_path; // created with mode 0666 (the sandbox's user must connect to it)
+    std::vector<std::string> allowlist;
+    // Where an allowed name is really served: "registry.example.test" -> "127.0.0.1:8081". Names without a
+    // route are resolved by DNS; a name that resolves to a loopback address is refused unless routed, so the
+    // host's own services are reachable only when a route names them.
+    std::map<std::string, std::string> routes;
+    std::filesystem::path log_path; // JSON lines, one per request; empty: in memory only
+    std::chrono::milliseconds upstream_timeout { 30000 };
+};
+
+// Non-copyable. Serves on its own threads from start() until destruction; requests() may be called from
+// any thread.
+class EgressProxy {
+public:
+    static Result<std::unique_ptr<EgressProxy>> start(EgressProxyOptions options);
+    ~EgressProxy();
+    EgressProxy(const EgressProxy&) = delete;
+    EgressProxy& operator=(const EgressProxy&) = delete;
+
+    const std::filesystem::path& socket_path() const;
+    std::vector<ProxyRequest> requests() const;
+
+    struct Impl;
+
+private:
+    explicit EgressProxy(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace rote::runtime

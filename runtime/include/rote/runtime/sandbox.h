@@ -1,0 +1,66 @@
+#pragma once
+
+// A computer of the agent's own (design.md, "Sandboxes"): an isolated desktop with a browser, reached
+// only over VNC. Everything above this interface speaks VNC, so providers (local, qemu) are swappable.
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
+
+#include <rote/base/result.h>
+#include <rote/runtime/desktop.h>
+
+namespace rote::runtime {
+
+struct SandboxOptions {
+    std::string start_url = "about:blank";
+    int width = 1280;
+    int height = 800;
+    // The egress proxy's unix socket on the host (EgressProxy::socket_path). Inside the sandbox it is
+    // reached at 127.0.0.1:3128, where the browser is pointed. Empty: the sandbox has no network at all.
+    std::filesystem::path proxy_socket;
+    // Where the sandbox's own directory (its VNC socket and logs) is made; empty: runtime_root().
+    std::filesystem::path runtime_root;
+    std::chrono::milliseconds start_timeout { 20000 };
+};
+
+// A running sandbox. Destroying it (destroy() or the destructor) kills every process in it and removes its
+// directory; if the owning process dies instead, the kernel kills the processes (die-with-parent) and a
+// small reaper removes the directory. Non-copyable; methods are not thread-safe.
+class Sandbox {
+public:
+    virtual ~Sandbox() = default;
+    Sandbox() = default;
+    Sandbox(const Sandbox&) = delete;
+    Sandbox& operator=(const Sandbox&) = delete;
+
+    virtual std::string_view provider() const = 0;
+    virtual const std::string& id() const = 0;
+    virtual const VncEndpoint& vnc() const = 0;
+    // The sandbox's directory on the host (VNC socket, logs).
+    virtual const std::filesystem::path& directory() const = 0;
+    // Host pids of every process in the sandbox, the outermost first.
+    virtual std::vector<pid_t> pids() const = 0;
+    // False once the sandbox's processes have exited (crashed or killed from outside).
+    virtual bool alive() = 0;
+    // Kills everything and removes the directory; waits until no process is left. Idempotent.
+    virtual Result<void> destroy() = 0;
+};
+
+// The local provider: bubblewrap (new user, pid, ipc, uts and net namespaces; read-only system directories;
+// a tmpfs home; no host files) running TigerVNC's Xvnc on a unix socket, a window manager and Chromium
+// with a fresh profile on the start URL. When rote runs as root the sandbox runs as `nobody` on the host.
+Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& options);
+
+// The default parent of sandbox directories and proxy sockets: $ROTE_RUNTIME_DIR, else
+// $XDG_RUNTIME_DIR/rote, else /tmp/rote-UID. Created 0711 and checked to be ours (not a planted symlink).
+Result<std::filesystem::path> runtime_root();
+
+// Proportional set size of the given processes, in bytes (their shared pages counted once overall).
+std::uint64_t pss_bytes(const std::vector<pid_t>& pids);
+
+} // namespace rote::runtime

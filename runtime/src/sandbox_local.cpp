@@ -1,0 +1,446 @@
+#include <rote/runtime/sandbox.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <limits>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rote/base/log.h>
+
+extern char** environ;
+
+namespace rote::runtime {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+spdlog::logger& log()
+{
+    static auto logger = rote::logger("runtime.sandbox");
+    return *logger;
+}
+
+constexpr uid_t nobody = 65534;
+
+std::string random_id()
+{
+    std::random_device random;
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id = "sbx-";
+    for (int i = 0; i < 8; ++i)
+        id += hex[random() % 16];
+    return id;
+}
+
+Error errno_error(const std::string& what)
+{
+    return Error(Error::Code::io, what + ": " + std::strerror(errno));
+}
+
+// Starts a program with stdin from /dev/null and stdout and stderr appended to `log_path`.
+Result<pid_t> spawn(const std::vector<std::string>& argv, const fs::path& log_path)
+{
+    std::vector<char*> args;
+    for (const std::string& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        return Error(Error::Code::io, "cannot start " + argv[0] + ": " + std::strerror(rc));
+    return pid;
+}
+
+// True once `pid` (our child) has exited; reaps it.
+bool reaped(pid_t pid)
+{
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    return r == pid || (r < 0 && errno == ECHILD);
+}
+
+std::string tail_of(const fs::path& file, size_t bytes = 1500)
+{
+    std::ifstream in(file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.size() > bytes)
+        text = "..." + text.substr(text.size() - bytes);
+    return text;
+}
+
+// Every process below `root` (and `root` itself), from /proc's parent links.
+std::vector<pid_t> process_tree(pid_t root)
+{
+    std::multimap<pid_t, pid_t> children;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+        const std::string name = entry.path().filename();
+        if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0])))
+            continue;
+        std::ifstream stat(entry.path() / "stat");
+        std::string line;
+        if (!std::getline(stat, line))
+            continue;
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
+        size_t close = line.rfind(')');
+        if (close == std::string::npos)
+            continue;
+        std::istringstream rest(line.substr(close + 1));
+        char state;
+        pid_t ppid;
+        if (rest >> state >> ppid)
+            children.emplace(ppid, static_cast<pid_t>(std::stol(name)));
+    }
+    std::vector<pid_t> tree;
+    if (::kill(root, 0) == 0 || errno == EPERM)
+        tree.push_back(root);
+    for (size_t i = 0; i < tree.size(); ++i) {
+        auto [begin, end] = children.equal_range(tree[i]);
+        for (auto it = begin; it != end; ++it)
+            tree.push_back(it->second);
+    }
+    return tree;
+}
+
+bool process_exists(pid_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line))
+        return false;
+    size_t close = line.rfind(')');
+    return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
+}
+
+// True once a server listens on the unix socket at `path` (the file appears a moment before it listens).
+bool accepts_connections(const std::string& path)
+{
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address {};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    ::close(fd);
+    return ok;
+}
+
+// Our own children are reaped by us, and so are orphans from our sandboxes: the supervisor is a subreaper, so
+// that a killed bwrap's inner process does not linger as a zombie of whatever init the host has.
+void become_subreaper()
+{
+    static std::once_flag once;
+    std::call_once(once, [] { ::prctl(PR_SET_CHILD_SUBREAPER, 1); });
+}
+
+// Reaps `pid` if it is a zombie child of ours; true once it is gone.
+bool gone(pid_t pid)
+{
+    ::waitpid(pid, nullptr, WNOHANG);
+    return !process_exists(pid);
+}
+
+// What runs inside the namespaces, as pid 1's child: Xvnc on the bind-mounted directory, then the
+// window manager, the proxy forwarder and Chromium. `wait` keeps it alive as long as any of them runs.
+std::string init_script(const SandboxOptions& options, bool network)
+{
+    std::string size = std::to_string(options.width) + "x" + std::to_string(options.height);
+    std::string script = "Xvnc :0 -geometry " + size
+        + " -depth 24 -rfbunixpath /run/rote/vnc.sock -rfbunixmode 0600 -rfbport -1 -SecurityTypes None"
+          " -nolisten tcp -AlwaysShared -DisconnectClients=0 -AcceptSetDesktopSize=0 >/run/rote/xvnc.log 2>&1 &\n"
+          "for i in $(seq 500); do [ -S /tmp/.X11-unix/X0 ] && break; sleep 0.01; done\n"
+          "export DISPLAY=:0\n"
+          "matchbox-window-manager -use_titlebar no -use_cursor yes >/run/rote/wm.log 2>&1 &\n";
+    if (network) {
+        script += "socat TCP-LISTEN:3128,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/run/rote/proxy.sock "
+                  ">/run/rote/forward.log 2>&1 &\n";
+    }
+    // Chromium's own sandbox works here (the namespaces are unprivileged), so no --no-sandbox and no
+    // warning bar. The flags close every connection Chromium makes on its own (the proxy would refuse
+    // them anyway) and keep the process count down.
+    script += "chromium --user-data-dir=$HOME/chromium --no-first-run --no-default-browser-check"
+              " --disable-background-networking --disable-component-update --disable-sync --disable-breakpad"
+              " --disable-default-apps --disable-session-crashed-bubble --password-store=basic --disable-gpu"
+              " --disable-features=Translate,MediaRouter,OptimizationHints,SpareRendererForSitePerProcess"
+              " --renderer-process-limit=2 --in-process-gpu --no-pings --lang=en-US"
+              " --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
+              " --window-position=0,0 --window-size="
+        + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized \"$1\""
+        + " >/run/rote/chromium.log 2>&1 &\n";
+    script += "wait\n";
+    return script;
+}
+
+class LocalSandbox final : public Sandbox {
+public:
+    LocalSandbox(std::string id, fs::path dir)
+        : m_id(std::move(id))
+        , m_dir(std::move(dir))
+    {
+        m_vnc.unix_path = (m_dir / "vnc.sock").string();
+    }
+
+    ~LocalSandbox() override { (void)destroy(); }
+
+    std::string_view provider() const override { return "local"; }
+    const std::string& id() const override { return m_id; }
+    const VncEndpoint& vnc() const override { return m_vnc; }
+    const fs::path& directory() const override { return m_dir; }
+    std::vector<pid_t> pids() const override { return m_bwrap > 0 ? process_tree(m_bwrap) : std::vector<pid_t> {}; }
+
+    bool alive() override
+    {
+        if (m_bwrap <= 0)
+            return false;
+        if (reaped(m_bwrap)) {
+            m_exited = true;
+            return false;
+        }
+        return !m_exited;
+    }
+
+    Result<void> launch(const SandboxOptions& options)
+    {
+        fs::path log_path = m_dir / "sandbox.log";
+        bool network = !options.proxy_socket.empty();
+        bool as_root = ::geteuid() == 0;
+        std::vector<std::string> argv;
+        if (as_root) {
+            // Root on the host stays outside: inside, the sandbox's user maps to `nobody`, so even an escape
+            // from every namespace lands without privilege.
+            argv = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all" };
+        }
+        std::vector<std::string> bwrap = {
+            "bwrap",
+            "--unshare-user",
+            "--uid",
+            "1000",
+            "--gid",
+            "1000",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-net",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--die-with-parent",
+            "--new-session",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/home/agent",
+            "--tmpfs",
+            "/run",
+            "--bind",
+            m_dir.string(),
+            "/run/rote",
+            "--setenv",
+            "HOME",
+            "/home/agent",
+            "--setenv",
+            "USER",
+            "agent",
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+            "--unsetenv",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "--unsetenv",
+            "XDG_RUNTIME_DIR",
+            "--unsetenv",
+            "ROTE_HOME",
+            "--unsetenv",
+            "ROTE_RUNTIME_DIR",
+        };
+        // Only the parts of /etc that programs need to start and draw text: not passwd, shadow, ssh keys,
+        // or anything of the host's configuration beyond fonts and the linker.
+        for (const char* etc : { "/etc/fonts", "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
+                 "/etc/ld.so.conf.d", "/etc/chromium", "/etc/chromium.d", "/etc/X11", "/etc/ssl", "/etc/ca-certificates",
+                 "/etc/localtime", "/etc/mime.types" }) {
+            bwrap.insert(bwrap.end(), { "--ro-bind-try", etc, etc });
+        }
+        if (network)
+            bwrap.insert(bwrap.end(), { "--bind", options.proxy_socket.string(), "/run/rote/proxy.sock" });
+        bwrap.insert(bwrap.end(), { "--", "/bin/sh", "-c", init_script(options, network), "sh", options.start_url });
+        argv.insert(argv.end(), bwrap.begin(), bwrap.end());
+        m_bwrap = ROTE_TRY(spawn(argv, log_path));
+
+        // The reaper removes the directory if we die without destroying the sandbox (die-with-parent already
+        // takes care of the processes). PR_SET_PDEATHSIG fires when the spawning thread exits, so sandboxes
+        // belong to long-lived threads.
+        m_reaper = ROTE_TRY(spawn({ "setpriv", "--pdeathsig", "TERM", "--", "sh", "-c",
+                                       "trap 'kill $! 2>/dev/null; wait $!; rm -rf -- \"$0\"; exit 0' TERM; "
+                                       "while :; do sleep 3600 & wait $!; done",
+                                       m_dir.string() },
+            "/dev/null"));
+
+        const auto deadline = Clock::now() + options.start_timeout;
+        while (!accepts_connections(m_vnc.unix_path)) {
+            if (!alive()) {
+                return Error(Error::Code::io,
+                    "sandbox " + m_id + " exited while starting; its log:\n" + tail_of(log_path)
+                        + tail_of(m_dir / "xvnc.log"));
+            }
+            if (Clock::now() > deadline) {
+                return Error(Error::Code::timeout,
+                    "sandbox " + m_id + " had no VNC server after "
+                        + std::to_string(options.start_timeout.count()) + " ms; Xvnc's log:\n"
+                        + tail_of(m_dir / "xvnc.log"));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        log().info("sandbox {} started (pid {}, {})", m_id, m_bwrap, m_vnc.to_string());
+        return {};
+    }
+
+    Result<void> destroy() override
+    {
+        if (m_destroyed)
+            return {};
+        m_destroyed = true;
+        std::vector<pid_t> tree = pids();
+        if (m_bwrap > 0 && !m_exited) {
+            ::kill(m_bwrap, SIGKILL); // its child, the namespace's init, dies with it and takes the namespace along
+            ::waitpid(m_bwrap, nullptr, 0);
+        }
+        for (pid_t p : tree) {
+            if (p != m_bwrap)
+                ::kill(p, SIGKILL); // belt and braces: they are in a namespace whose init is gone
+        }
+        const auto deadline = Clock::now() + std::chrono::seconds(5);
+        bool all_gone = false;
+        while (!all_gone && Clock::now() < deadline) {
+            all_gone = std::all_of(tree.begin(), tree.end(), gone);
+            if (!all_gone)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        if (m_reaper > 0) {
+            ::kill(m_reaper, SIGTERM); // its trap kills its `sleep` and removes the directory too
+            ::waitpid(m_reaper, nullptr, 0);
+        }
+        std::error_code ec;
+        fs::remove_all(m_dir, ec);
+        if (!all_gone)
+            return Error(Error::Code::timeout, "sandbox " + m_id + " left processes behind after 5 s");
+        if (ec)
+            return Error(Error::Code::io, "cannot remove " + m_dir.string() + ": " + ec.message());
+        log().info("sandbox {} destroyed", m_id);
+        return {};
+    }
+
+private:
+    std::string m_id;
+    fs::path m_dir;
+    VncEndpoint m_vnc;
+    pid_t m_bwrap = -1;
+    pid_t m_reaper = -1;
+    bool m_exited = false;
+    bool m_destroyed = false;
+};
+
+} // namespace
+
+Result<fs::path> runtime_root()
+{
+    fs::path root;
+    if (const char* dir = std::getenv("ROTE_RUNTIME_DIR"); dir && *dir)
+        root = dir;
+    else if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg)
+        root = fs::path(xdg) / "rote";
+    else
+        root = "/tmp/rote-" + std::to_string(::geteuid());
+    if (::mkdir(root.c_str(), 0711) != 0 && errno != EEXIST)
+        return errno_error("cannot create " + root.string());
+    struct stat st {};
+    if (::lstat(root.c_str(), &st) != 0)
+        return errno_error("cannot stat " + root.string());
+    if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+        return Error(Error::Code::conflict, root.string() + " is not a directory of ours (a planted link?); refusing it");
+    ::chmod(root.c_str(), 0711);
+    return root;
+}
+
+Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& options)
+{
+    if (options.width < 320 || options.height < 240 || options.width > 7680 || options.height > 4320)
+        return Error(Error::Code::invalid_argument, "sandbox screen size must be between 320x240 and 7680x4320");
+    if (!options.proxy_socket.empty() && !fs::exists(options.proxy_socket))
+        return Error(Error::Code::not_found, "egress proxy socket " + options.proxy_socket.string() + " does not exist");
+    fs::path root = options.runtime_root;
+    if (root.empty())
+        root = ROTE_TRY(runtime_root());
+    std::string id = random_id();
+    fs::path dir = root / id;
+    if (::mkdir(dir.c_str(), 0700) != 0)
+        return errno_error("cannot create " + dir.string());
+    if (::geteuid() == 0 && ::chown(dir.c_str(), nobody, nobody) != 0)
+        return errno_error("cannot hand " + dir.string() + " to nobody");
+    become_subreaper();
+    auto sandbox = std::make_unique<LocalSandbox>(id, dir);
+    ROTE_TRY(sandbox->launch(options));
+    return std::unique_ptr<Sandbox>(std::move(sandbox));
+}
+
+std::uint64_t pss_bytes(const std::vector<pid_t>& pids)
+{
+    std::uint64_t total = 0;
+    for (pid_t pid : pids) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+        std::string key;
+        std::uint64_t kb = 0;
+        while (in >> key) {
+            if (key == "Pss:" && in >> kb) {
+                total += kb * 1024;
+                break;
+            }
+            in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+        }
+    }
+    return total;
+}
+
+} // namespace rote::runtime

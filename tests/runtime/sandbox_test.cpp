@@ -1,0 +1,206 @@
+// The local sandbox with a real Xvnc, Chromium and the egress proxy, driven over VNC as an agent drives it.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rote/runtime/desktop.h>
+#include <rote/runtime/egress_proxy.h>
+#include <rote/runtime/sandbox.h>
+
+#include "support.h"
+
+using namespace rote;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path proxy_socket_path(const char* name)
+{
+    auto root = runtime::runtime_root();
+    REQUIRE(root);
+    return *root / (std::string("test-") + name + "-" + std::to_string(::getpid()) + ".sock");
+}
+
+// A TCP listener on host loopback that counts the connections it is offered.
+class CountingListener {
+public:
+    CountingListener()
+    {
+        m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address {};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        REQUIRE(::listen(m_fd, 8) == 0);
+        socklen_t length = sizeof address;
+        ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&address), &length);
+        port = ntohs(address.sin_port);
+        m_thread = std::thread([this] {
+            while (!m_stop) {
+                pollfd p { m_fd, POLLIN, 0 };
+                if (::poll(&p, 1, 50) > 0) {
+                    int c = ::accept(m_fd, nullptr, nullptr);
+                    if (c >= 0) {
+                        ++accepted;
+                        ::close(c);
+                    }
+                }
+            }
+        });
+    }
+    ~CountingListener()
+    {
+        m_stop = true;
+        m_thread.join();
+        ::close(m_fd);
+    }
+    int port = 0;
+    std::atomic<int> accepted = 0;
+
+private:
+    int m_fd = -1;
+    std::atomic<bool> m_stop = false;
+    std::thread m_thread;
+};
+
+void go_to(runtime::Desktop& desktop, const std::string& url)
+{
+    REQUIRE(desktop.key("ctrl+l"));
+    std::this_thread::sleep_for(100ms);
+    REQUIRE(desktop.type(url));
+    REQUIRE(desktop.key("Return"));
+}
+
+} // namespace
+
+TEST_CASE("a sandbox on the registry shows the page, and clicks and typing over VNC act as a person's")
+{
+    auto site = test::DemoSite::start();
+    REQUIRE_MESSAGE(site, (site ? "" : site.error().message()));
+    runtime::EgressProxyOptions proxy_options;
+    proxy_options.socket_path = proxy_socket_path("registry");
+    proxy_options.allowlist = { "registry.example.test" };
+    proxy_options.routes = { { "registry.example.test", site->registry_route() } };
+    auto proxy = runtime::EgressProxy::start(proxy_options);
+    REQUIRE_MESSAGE(proxy, (proxy ? "" : proxy.error().message()));
+
+    runtime::SandboxOptions options;
+    options.start_url = "http://registry.example.test/";
+    options.proxy_socket = (*proxy)->socket_path();
+    auto sandbox = runtime::start_local_sandbox(options);
+    REQUIRE_MESSAGE(sandbox, (sandbox ? "" : sandbox.error().message()));
+    auto desktop = runtime::Desktop::connect((*sandbox)->vnc());
+    REQUIRE_MESSAGE(desktop, (desktop ? "" : desktop.error().message()));
+    CHECK((*desktop)->width() == 1280);
+    CHECK((*desktop)->height() == 800);
+
+    // The page as VNC shows it, read by OCR: not Chromium's word for it.
+    auto seen = test::wait_for_text(**desktop, "Company name", 30s);
+    REQUIRE_MESSAGE(seen.where, "the registry's search page never appeared");
+    Rect label = *seen.where;
+    // The text field lies under its label.
+    REQUIRE((*desktop)->click({ label.x + 20, label.y + label.h + 30 }));
+    REQUIRE((*desktop)->type("Acme"));
+    REQUIRE((*desktop)->key("Return"));
+    seen = test::wait_for_text(**desktop, "Acme Robotics Ltd", 15s);
+    REQUIRE_MESSAGE(seen.where, "typing a name and pressing Return did not show the results");
+    CHECK(test::find_text(seen.screen, "Acme Holdings"));
+
+    REQUIRE((*desktop)->click(seen.where->center()));
+    seen = test::wait_for_text(**desktop, "08431277", 15s);
+    REQUIRE_MESSAGE(seen.where, "clicking the result did not open the company page");
+
+    bool searched = false;
+    for (const auto& r : (*proxy)->requests())
+        searched |= r.method == "GET" && r.host == "registry.example.test" && r.path == "/search?q=Acme" && r.status == 200;
+    CHECK(searched);
+    CHECK((*sandbox)->destroy());
+}
+
+TEST_CASE("inside the sandbox, host files and host loopback are out of reach, and the proxy refuses and logs")
+{
+    const std::string token = "HOSTSECRET" + std::to_string(::getpid());
+    fs::path tmp_file = fs::path("/tmp") / ("rote-isolation-" + std::to_string(::getpid()) + ".txt");
+    const char* home = std::getenv("HOME");
+    REQUIRE(home);
+    fs::path home_file = fs::path(home) / ("rote-isolation-" + std::to_string(::getpid()) + ".txt");
+    std::ofstream(tmp_file) << token << "\n";
+    std::ofstream(home_file) << token << "\n";
+    CountingListener listener;
+
+    runtime::EgressProxyOptions proxy_options;
+    proxy_options.socket_path = proxy_socket_path("isolation");
+    proxy_options.allowlist = { "registry.example.test" };
+    auto proxy = runtime::EgressProxy::start(proxy_options);
+    REQUIRE(proxy);
+    runtime::SandboxOptions options;
+    options.start_url = "file://" + tmp_file.string();
+    options.proxy_socket = (*proxy)->socket_path();
+    auto sandbox = runtime::start_local_sandbox(options);
+    REQUIRE_MESSAGE(sandbox, (sandbox ? "" : sandbox.error().message()));
+    auto desktop = runtime::Desktop::connect((*sandbox)->vnc());
+    REQUIRE(desktop);
+
+    auto seen = test::wait_for_text(**desktop, "ERR_FILE_NOT_FOUND", 30s);
+    CHECK_MESSAGE(seen.where, "the host's /tmp file should not exist inside");
+    CHECK_FALSE(test::find_text(seen.screen, token));
+
+    go_to(**desktop, "http://127.0.0.1:" + std::to_string(listener.port) + "/");
+    seen = test::wait_for_text(**desktop, "127.0.0.1 is not on", 15s);
+    CHECK_MESSAGE(seen.where, "host loopback must go through the proxy, which refuses it");
+
+    go_to(**desktop, "file://" + home_file.string());
+    seen = test::wait_for_text(**desktop, "ERR_FILE_NOT_FOUND", 15s);
+    CHECK_MESSAGE(seen.where, "the host's home should not exist inside");
+    CHECK_FALSE(test::find_text(seen.screen, token));
+
+    go_to(**desktop, "http://evil.example.org/steal");
+    seen = test::wait_for_text(**desktop, "evil.example.org is not on", 15s);
+    CHECK(seen.where);
+    CHECK(test::find_text(seen.screen, "Blocked by rote"));
+
+    CHECK(listener.accepted == 0);
+    bool refused_evil = false;
+    bool refused_loopback = false;
+    for (const auto& r : (*proxy)->requests()) {
+        refused_evil |= r.host == "evil.example.org" && r.status == 403 && r.path == "/steal";
+        refused_loopback |= r.host == "127.0.0.1" && r.port == listener.port && r.status == 403;
+    }
+    CHECK(refused_evil);
+    CHECK(refused_loopback);
+    fs::remove(tmp_file);
+    fs::remove(home_file);
+}
+
+TEST_CASE("destroying a sandbox leaves no process and no directory")
+{
+    runtime::SandboxOptions options;
+    auto sandbox = runtime::start_local_sandbox(options);
+    REQUIRE_MESSAGE(sandbox, (sandbox ? "" : sandbox.error().message()));
+    auto desktop = runtime::Desktop::connect((*sandbox)->vnc());
+    REQUIRE(desktop);
+    // Chromium's processes take a moment to appear; wait for the browser proper.
+    std::vector<pid_t> pids;
+    for (int i = 0; i < 100 && pids.size() < 6; ++i) {
+        std::this_thread::sleep_for(50ms);
+        pids = (*sandbox)->pids();
+    }
+    REQUIRE(pids.size() >= 4); // bwrap, its init, the shell, Xvnc, and more
+    fs::path dir = (*sandbox)->directory();
+    REQUIRE(fs::exists(dir));
+    desktop->reset();
+    REQUIRE((*sandbox)->destroy());
+    for (pid_t p : pids)
+        CHECK_MESSAGE(!fs::exists("/proc/" + std::to_string(p)), "process ", p, " survived");
+    CHECK_FALSE(fs::exists(dir));
+}

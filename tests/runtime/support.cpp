@@ -1,0 +1,139 @@
+#include "support.h"
+
+#include <algorithm>
+#include <cctype>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <rote/vision/ocr.h>
+
+extern char** environ;
+
+namespace rote::test {
+
+Result<DemoSite> DemoSite::start(std::string_view variant)
+{
+    int out[2];
+    if (::pipe(out) != 0)
+        return Error(Error::Code::io, "pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    std::string variant_arg(variant);
+    const char* argv[] = { ROTE_DEMO_SITE, "--variant", variant_arg.c_str(), nullptr };
+    DemoSite site;
+    int rc = posix_spawn(&site.m_pid, ROTE_DEMO_SITE, &actions, nullptr, const_cast<char**>(argv), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    if (rc != 0) {
+        ::close(out[0]);
+        return Error(Error::Code::io, "cannot start rote-demo-site");
+    }
+    std::string line;
+    char c;
+    while (::read(out[0], &c, 1) == 1 && c != '\n')
+        line += c;
+    ::close(out[0]);
+    auto ready = nlohmann::json::parse(line, nullptr, false);
+    if (ready.is_discarded())
+        return Error(Error::Code::io, "rote-demo-site did not report its ports: '" + line + "'");
+    auto port_of = [](const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); };
+    site.registry_port = port_of(ready["registry"].get<std::string>());
+    site.crm_port = port_of(ready["crm"].get<std::string>());
+    return site;
+}
+
+DemoSite::DemoSite(DemoSite&& other) noexcept
+    : registry_port(other.registry_port)
+    , crm_port(other.crm_port)
+    , m_pid(std::exchange(other.m_pid, -1))
+{
+}
+
+DemoSite::~DemoSite()
+{
+    if (m_pid > 0) {
+        ::kill(m_pid, SIGTERM);
+        ::waitpid(m_pid, nullptr, 0);
+    }
+}
+
+namespace {
+
+std::string lower(std::string_view text)
+{
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    return out;
+}
+
+} // namespace
+
+std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase)
+{
+    auto ocr = vision::Ocr::for_this_thread();
+    if (!ocr)
+        return std::nullopt;
+    auto words = (*ocr)->read(screen, std::nullopt, 30);
+    if (!words)
+        return std::nullopt;
+    // Match the phrase against runs of consecutive words on one line.
+    std::string want = lower(phrase);
+    for (size_t i = 0; i < words->size(); ++i) {
+        std::string run;
+        Rect box = (*words)[i].box;
+        for (size_t j = i; j < words->size() && (*words)[j].line == (*words)[i].line; ++j) {
+            run += (j > i ? " " : "") + lower((*words)[j].text);
+            const Rect& b = (*words)[j].box;
+            int right = std::max(box.x + box.w, b.x + b.w);
+            int bottom = std::max(box.y + box.h, b.y + b.h);
+            box.y = std::min(box.y, b.y);
+            box.w = right - box.x;
+            box.h = bottom - box.y;
+            if (run.find(want) != std::string::npos)
+                return box;
+            if (run.size() > want.size() + 40)
+                break;
+        }
+    }
+    return std::nullopt;
+}
+
+Sighting wait_for_text(runtime::Desktop& desktop, std::string_view phrase, std::chrono::milliseconds timeout)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    Sighting sighting;
+    while (true) {
+        auto screen = desktop.wait_stable(std::chrono::milliseconds(150), std::chrono::milliseconds(3000));
+        auto shot = screen ? *screen : desktop.screenshot();
+        if (shot) {
+            sighting.screen = *shot;
+            sighting.where = find_text(sighting.screen, phrase);
+            if (sighting.where)
+                return sighting;
+        }
+        if (std::chrono::steady_clock::now() > deadline)
+            return sighting;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
+Result<std::string> http_get(int port, const std::string& path)
+{
+    httplib::Client client("127.0.0.1", port);
+    auto response = client.Get(path.c_str());
+    if (!response)
+        return Error(Error::Code::io, "GET " + path + " failed: " + httplib::to_string(response.error()));
+    return response->body;
+}
+
+} // namespace rote::test

@@ -1,0 +1,50 @@
+#pragma once
+
+// What the runtime's integration tests share: the demo sites as a real process, and reading the screen.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+
+#include <opencv2/core.hpp>
+
+#include <rote/base/geometry.h>
+#include <rote/base/result.h>
+#include <rote/runtime/desktop.h>
+
+namespace rote::test {
+
+// rote-demo-site on loopback ports of its choosing, killed on destruction.
+class DemoSite {
+public:
+    static Result<DemoSite> start(std::string_view variant = "baseline");
+    DemoSite(DemoSite&& other) noexcept;
+    DemoSite& operator=(DemoSite&&) = delete;
+    ~DemoSite();
+
+    int registry_port = 0;
+    int crm_port = 0;
+    std::string registry_route() const { return "127.0.0.1:" + std::to_string(registry_port); }
+    std::string crm_route() const { return "127.0.0.1:" + std::to_string(crm_port); }
+
+private:
+    DemoSite() = default;
+    pid_t m_pid = -1;
+};
+
+// Where `phrase` (one or more words, case-insensitive) is on the screen, by full-screen OCR.
+std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase);
+
+// Polls the desktop until `phrase` is on screen; the screen it was found on, or the last one and nullopt.
+struct Sighting {
+    std::optional<Rect> where;
+    cv::Mat screen;
+};
+Sighting wait_for_text(runtime::Desktop& desktop, std::string_view phrase, std::chrono::milliseconds timeout);
+
+// A plain HTTP GET over loopback TCP; the body, or an error.
+Result<std::string> http_get(int port, const std::string& path);
+
+} // namespace rote::test
