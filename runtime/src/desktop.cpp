@@ -93,6 +93,7 @@ struct Desktop::Impl {
     std::uint64_t updates = 0;
     std::uint64_t generation = 0; // counts connections made
     int buttons = 0; // the pointer buttons held down
+    bool unsynced = false; // input sent since the last sync()
     Point pointer;
     std::string failure; // set once the connection is lost for good
     std::atomic<bool> stopping = false;
@@ -216,8 +217,10 @@ struct Desktop::Impl {
             if (!client)
                 return Error(Error::Code::timeout, "the VNC connection to " + endpoint.to_string() + " is not back");
             std::uint64_t before = generation;
-            if (send(client))
+            if (send(client)) {
+                unsynced = true;
                 return {};
+            }
             changed.wait_for(lock, options.connect_timeout, [&] { return generation != before || !failure.empty(); });
         }
         return Error(Error::Code::io, "cannot send input to the VNC server at " + endpoint.to_string());
@@ -238,7 +241,29 @@ Desktop::Desktop(std::unique_ptr<Impl> impl)
 {
 }
 
-Desktop::~Desktop() = default;
+Desktop::~Desktop()
+{
+    bool unsynced;
+    {
+        std::lock_guard lock(m_impl->mutex);
+        unsynced = m_impl->unsynced && m_impl->failure.empty();
+    }
+    if (unsynced)
+        (void)sync();
+}
+
+Result<void> Desktop::sync(std::chrono::milliseconds timeout)
+{
+    std::uint64_t before = update_count();
+    // Xvnc handles a client's messages in order and answers a non-incremental request at once, so its
+    // answer means the input before it has been delivered to the X server.
+    ROTE_TRY(m_impl->with_client([](rfbClient* c) { return SendFramebufferUpdateRequest(c, 0, 0, 1, 1, FALSE) != 0; }));
+    if (!wait_update(before, timeout))
+        return Error(Error::Code::timeout, "the VNC server did not answer within " + std::to_string(timeout.count()) + " ms");
+    std::lock_guard lock(m_impl->mutex);
+    m_impl->unsynced = false;
+    return {};
+}
 
 Result<std::unique_ptr<Desktop>> Desktop::connect(const VncEndpoint& endpoint, DesktopOptions options)
 {

@@ -68,8 +68,20 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const fs::path& log_pa
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    // Children start with every signal at its default and none blocked, whatever the caller did (a supervisor
+    // blocks SIGTERM to wait for it; the VNC client ignores SIGPIPE).
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t none;
+    sigemptyset(&none);
+    sigset_t all;
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &all);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = 0;
-    int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+    int rc = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
+    posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0)
         return Error(Error::Code::io, "cannot start " + argv[0] + ": " + std::strerror(rc));
@@ -312,11 +324,14 @@ public:
         // The reaper removes the directory if we die without destroying the sandbox (die-with-parent already
         // takes care of the processes). PR_SET_PDEATHSIG fires when the spawning thread exits, so sandboxes
         // belong to long-lived threads.
-        m_reaper = ROTE_TRY(spawn({ "setpriv", "--pdeathsig", "TERM", "--", "sh", "-c",
-                                       "trap 'kill $! 2>/dev/null; wait $!; rm -rf -- \"$0\"; exit 0' TERM; "
-                                       "while :; do sleep 3600 & wait $!; done",
-                                       m_dir.string() },
-            "/dev/null"));
+        std::vector<std::string> reaper = { "setpriv", "--pdeathsig", "TERM", "--", "sh", "-c",
+            "trap 'kill $! 2>/dev/null; wait $!; rm -rf -- \"$0\" \"$@\"; exit 0' TERM; "
+            "while :; do sleep 3600 & wait $!; done",
+            m_dir.string() };
+        for (const fs::path& p : options.cleanup_paths)
+            reaper.push_back(p.string());
+        m_cleanup = options.cleanup_paths;
+        m_reaper = ROTE_TRY(spawn(reaper, "/dev/null"));
 
         const auto deadline = Clock::now() + options.start_timeout;
         while (!accepts_connections(m_vnc.unix_path)) {
@@ -363,6 +378,10 @@ public:
             ::waitpid(m_reaper, nullptr, 0);
         }
         std::error_code ec;
+        for (const fs::path& p : m_cleanup) {
+            std::error_code ignored;
+            fs::remove_all(p, ignored);
+        }
         fs::remove_all(m_dir, ec);
         if (!all_gone)
             return Error(Error::Code::timeout, "sandbox " + m_id + " left processes behind after 5 s");
@@ -378,6 +397,7 @@ private:
     VncEndpoint m_vnc;
     pid_t m_bwrap = -1;
     pid_t m_reaper = -1;
+    std::vector<fs::path> m_cleanup;
     bool m_exited = false;
     bool m_destroyed = false;
 };

@@ -18,6 +18,7 @@
 #include <rote/store/json.h>
 #include <rote/store/store.h>
 
+#include "sandbox_cmd.h"
 #include "table.h"
 
 namespace {
@@ -445,6 +446,8 @@ int main(int argc, char** argv)
     imp->add_option("FILE", in_path, "The document, or - for standard input")->required();
     add_json(imp);
 
+    rote::cli::SandboxCommands sandbox(app, as_json);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -468,5 +471,7 @@ int main(int argc, char** argv)
         return cmd_export(g, trace_id, out_path);
     if (imp->parsed())
         return cmd_import(g, in_path, as_json);
+    if (sandbox.parsed())
+        return sandbox.run(g.verbosity);
     return kExitUsage;
 }

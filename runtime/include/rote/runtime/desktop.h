@@ -62,6 +62,11 @@ public:
     // Waits until an update arrives after `since` (an update_count()), or the timeout passes.
     bool wait_update(std::uint64_t since, std::chrono::milliseconds timeout);
 
+    // Returns once the server has taken in every input event sent so far (a round trip: a small full
+    // update request, answered after the events before it). The destructor does this too, so input sent
+    // just before disconnecting is not lost.
+    Result<void> sync(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+
     Result<void> move(Point to);
     Result<void> click(Point at, MouseButton button = MouseButton::left, int count = 1);
     // Press at `from`, move in steps, release at `to`.

@@ -1,0 +1,424 @@
+// `rote sandbox ...`: start a sandbox that outlives the command (a supervisor process keeps it), list, drive
+// and stop it. A supervisor's state is a JSON file in the runtime root, removed when it stops.
+
+#include "sandbox_cmd.h"
+
+#include <csignal>
+#include <cstring>
+#include <sstream>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <rote/runtime/desktop.h>
+#include <rote/runtime/session.h>
+#include <rote/store/store.h>
+#include <rote/vision/image.h>
+
+#include "table.h"
+
+extern char** environ;
+
+namespace rote::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+int fail(const Error& e)
+{
+    std::cerr << "rote: error: " << e.message() << "\n";
+    return e.code() == Error::Code::invalid_argument ? kExitUsage : kExitFailed;
+}
+
+Result<fs::path> state_path(const std::string& id)
+{
+    if (!id.starts_with("sbx-") || id.find('/') != std::string::npos || id.size() > 40)
+        return Error(Error::Code::invalid_argument, "'" + id + "' is not a sandbox id (see `rote sandbox list`)");
+    return ROTE_TRY(runtime::runtime_root()) / (id + ".json");
+}
+
+bool pid_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
+Result<json> read_state(const std::string& id)
+{
+    fs::path path = ROTE_TRY(state_path(id));
+    std::ifstream in(path);
+    if (!in)
+        return Error(Error::Code::not_found, "no sandbox " + id + " (see `rote sandbox list`)");
+    json state = json::parse(in, nullptr, false);
+    if (state.is_discarded() || !state.contains("pid") || !state.contains("vnc"))
+        return Error(Error::Code::corrupt, "sandbox state " + path.string() + " is unreadable");
+    if (!pid_alive(state["pid"].get<pid_t>())) {
+        std::error_code ec;
+        fs::remove(path, ec); // its supervisor was killed: the sandbox went with it
+        return Error(Error::Code::not_found, "sandbox " + id + " is no longer running");
+    }
+    return state;
+}
+
+Result<std::unique_ptr<runtime::Desktop>> connect_to(const std::string& id)
+{
+    json state = ROTE_TRY(read_state(id));
+    auto endpoint = ROTE_TRY(runtime::VncEndpoint::parse(state["vnc"].get<std::string>()));
+    return runtime::Desktop::connect(endpoint);
+}
+
+json state_json(runtime::Session& session, const std::string& started)
+{
+    return json { { "id", session.sandbox().id() }, { "provider", session.sandbox().provider() },
+        { "pid", ::getpid() }, { "vnc", session.sandbox().vnc().to_string() }, { "url", session.spec().start_url },
+        { "allow", session.spec().allowlist }, { "routes", session.spec().routes },
+        { "size", std::to_string(session.spec().width) + "x" + std::to_string(session.spec().height) },
+        { "proxy_log", session.proxy_log().string() }, { "started", started } };
+}
+
+// The supervisor: starts the session, reports one JSON line on stdout (the state, or {"error": ...}), then
+// keeps the sandbox until SIGTERM, SIGINT or SIGHUP, or until the sandbox dies on its own.
+int supervise(const runtime::SessionSpec& spec)
+{
+    ::setsid(); // a terminal's Ctrl-C or hang-up is for the start command, not for us
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    for (int s : { SIGTERM, SIGINT, SIGHUP })
+        sigaddset(&stop_signals, s);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr); // before any thread starts, so all inherit it
+
+    auto session = runtime::Session::start(spec);
+    if (!session) {
+        std::cout << json { { "error", session.error().message() } }.dump() << std::endl;
+        return kExitFailed;
+    }
+    auto path = state_path((*session)->sandbox().id());
+    json state = state_json(**session, store::now_timestamp());
+    {
+        std::ofstream out(*path);
+        out << state.dump(2) << "\n";
+    }
+    std::cout << state.dump() << std::endl;
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+
+    timespec tick { 0, 300'000'000 };
+    while (true) {
+        int signal = sigtimedwait(&stop_signals, nullptr, &tick);
+        if (signal > 0 || !(*session)->sandbox().alive())
+            break;
+    }
+    std::error_code ec;
+    fs::remove(*path, ec);
+    return (*session)->stop() ? 0 : kExitFailed;
+}
+
+int start(const runtime::SessionSpec& spec, bool as_json, bool verbose)
+{
+    // The supervisor is this same program, detached; we relay its first line and leave it running.
+    int out[2];
+    if (::pipe(out) != 0)
+        return fail(Error(Error::Code::io, "pipe failed"));
+    json spec_json { { "url", spec.start_url }, { "allow", spec.allowlist }, { "routes", spec.routes },
+        { "width", spec.width }, { "height", spec.height }, { "provider", spec.provider } };
+    std::string spec_text = spec_json.dump();
+    std::vector<std::string> args = { "rote", "sandbox", "supervise", spec_text };
+    if (verbose)
+        args.insert(args.begin() + 1, "-v");
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    if (rc != 0) {
+        ::close(out[0]);
+        return fail(Error(Error::Code::io, std::string("cannot start the supervisor: ") + std::strerror(rc)));
+    }
+    std::string line;
+    char c;
+    while (::read(out[0], &c, 1) == 1 && c != '\n')
+        line += c;
+    ::close(out[0]);
+    json state = json::parse(line, nullptr, false);
+    if (state.is_discarded() || state.contains("error")) {
+        ::waitpid(pid, nullptr, 0);
+        std::string why = state.is_discarded() ? "the supervisor exited without a word" : state["error"].get<std::string>();
+        return fail(Error(Error::Code::io, "sandbox did not start: " + why));
+    }
+    if (as_json) {
+        std::cout << state.dump(2) << "\n";
+    } else {
+        std::cout << state["id"].get<std::string>() << "  " << state["vnc"].get<std::string>() << "\n";
+        std::cerr << "rote: sandbox running on " << state["url"].get<std::string>() << "; stop it with `rote sandbox stop "
+                  << state["id"].get<std::string>() << "`\n";
+    }
+    return 0;
+}
+
+int list(bool as_json)
+{
+    auto root = runtime::runtime_root();
+    if (!root)
+        return fail(root.error());
+    json all = json::array();
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(*root, ec)) {
+        std::string name = entry.path().filename();
+        if (!name.starts_with("sbx-") || entry.path().extension() != ".json")
+            continue;
+        auto state = read_state(entry.path().stem());
+        if (state)
+            all.push_back(*state);
+    }
+    if (as_json) {
+        std::cout << all.dump(2) << "\n";
+        return 0;
+    }
+    if (all.empty()) {
+        std::cout << "No sandboxes running. Start one with `rote sandbox start --url URL`.\n";
+        return 0;
+    }
+    Table table({ "ID", "PROVIDER", "SIZE", "URL", "VNC", "STARTED" });
+    for (const auto& s : all) {
+        table.add({ s["id"].get<std::string>(), s["provider"].get<std::string>(), s["size"].get<std::string>(),
+            s["url"].get<std::string>(), s["vnc"].get<std::string>(), s["started"].get<std::string>() });
+    }
+    table.print(std::cout);
+    return 0;
+}
+
+int stop(const std::string& id, bool as_json)
+{
+    auto state = read_state(id);
+    if (!state)
+        return fail(state.error());
+    pid_t pid = (*state)["pid"].get<pid_t>();
+    ::kill(pid, SIGTERM);
+    auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (pid_alive(pid) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    bool forced = false;
+    if (pid_alive(pid)) {
+        ::kill(pid, SIGKILL); // its sandbox dies with it (die-with-parent) and the reaper clears the files
+        forced = true;
+    }
+    std::error_code ec;
+    fs::remove(*state_path(id), ec);
+    if (as_json)
+        std::cout << json { { "id", id }, { "stopped", true }, { "forced", forced } }.dump(2) << "\n";
+    else
+        std::cout << "stopped " << id << (forced ? " (killed: it did not stop within 15 s)" : "") << "\n";
+    return 0;
+}
+
+int screenshot(const std::string& id, const std::string& file, bool as_json)
+{
+    auto desktop = connect_to(id);
+    if (!desktop)
+        return fail(desktop.error());
+    auto frame = (*desktop)->wait_stable(200ms, 5s);
+    if (!frame)
+        frame = (*desktop)->screenshot(); // a page that never settles (an animation) still gets its picture
+    if (!frame)
+        return fail(frame.error());
+    auto png = vision::encode_png(*frame);
+    if (!png)
+        return fail(png.error());
+    std::string tmp = file + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary);
+        out.write(reinterpret_cast<const char*>(png->data()), static_cast<std::streamsize>(png->size()));
+        if (!out)
+            return fail(Error(Error::Code::io, "cannot write " + file));
+    }
+    fs::rename(tmp, file);
+    if (as_json)
+        std::cout << json { { "file", file }, { "width", frame->cols }, { "height", frame->rows } }.dump(2) << "\n";
+    else
+        std::cout << file << " (" << frame->cols << "x" << frame->rows << ")\n";
+    return 0;
+}
+
+int act(const std::string& id, const std::function<Result<void>(runtime::Desktop&)>& action)
+{
+    auto desktop = connect_to(id);
+    if (!desktop)
+        return fail(desktop.error());
+    if (auto done = action(**desktop); !done)
+        return fail(done.error());
+    return 0;
+}
+
+int view(const std::string& id, int port)
+{
+    auto state = read_state(id);
+    if (!state)
+        return fail(state.error());
+    auto endpoint = runtime::VncEndpoint::parse((*state)["vnc"].get<std::string>());
+    if (!endpoint)
+        return fail(endpoint.error());
+    const char* web = "/usr/share/novnc";
+    if (!fs::exists(std::string(web) + "/vnc.html"))
+        return fail(Error(Error::Code::not_found, "noVNC is not installed (Debian package novnc)"));
+    std::string listen = "127.0.0.1:" + std::to_string(port);
+    std::vector<std::string> args = { "websockify", "--web", web };
+    if (!endpoint->unix_path.empty())
+        args.insert(args.end(), { "--unix-target=" + endpoint->unix_path, listen });
+    else
+        args.insert(args.end(), { listen, endpoint->host + ":" + std::to_string(endpoint->port) });
+    std::cout << "Live view of " << id << ": http://" << listen << "/vnc.html?autoconnect=1&resize=scale\n"
+              << "(serving on 127.0.0.1 only; Ctrl-C ends the view, not the sandbox)" << std::endl;
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execvp("websockify", argv.data());
+    return fail(Error(Error::Code::not_found, "cannot run websockify (Debian package websockify)"));
+}
+
+runtime::MouseButton parse_button(const std::string& name)
+{
+    if (name == "right")
+        return runtime::MouseButton::right;
+    if (name == "middle")
+        return runtime::MouseButton::middle;
+    return runtime::MouseButton::left;
+}
+
+} // namespace
+
+SandboxCommands::SandboxCommands(CLI::App& app, bool& as_json)
+    : m_as_json(as_json)
+{
+    m_root = app.add_subcommand("sandbox", "Start, drive and stop sandboxed desktops (a browser rote drives over VNC)");
+    m_root->require_subcommand(1, 1);
+    auto add_json = [&](CLI::App* sub) { sub->add_flag("--json", m_as_json, "Print the result as JSON"); };
+
+    m_start = m_root->add_subcommand("start",
+        "Start a sandbox in the background and print its id and VNC endpoint; it runs until `rote sandbox stop`");
+    m_start->add_option("--url", m_spec.start_url, "The page the browser opens")->capture_default_str();
+    m_start->add_option("--allow", m_spec.allowlist,
+        "A host the sandbox may reach: a name or *.domain (repeatable; default: the start URL's host)");
+    m_start->add_option("--route", m_routes,
+        "HOST=ADDR:PORT: serve an allowed host from this address (repeatable), e.g. a local demo site");
+    m_start->add_option("--size", m_size, "Screen size, WxH")->capture_default_str();
+    m_start->add_option("--provider", m_spec.provider, "Sandbox provider")->check(CLI::IsMember({ "local" }))->capture_default_str();
+    add_json(m_start);
+
+    m_supervise = m_root->add_subcommand("supervise", "");
+    m_supervise->group(""); // internal: the background process `start` launches
+    m_supervise->add_option("SPEC", m_spec_json)->required();
+
+    m_list = m_root->add_subcommand("list", "List running sandboxes");
+    add_json(m_list);
+
+    m_stop = m_root->add_subcommand("stop", "Stop a sandbox: every process in it ends and its files are removed");
+    m_stop->add_option("ID", m_id, "The sandbox (from `rote sandbox list`)")->required();
+    add_json(m_stop);
+
+    m_screenshot = m_root->add_subcommand("screenshot", "Save the sandbox's screen as a PNG (once it is still)");
+    m_screenshot->add_option("ID", m_id, "The sandbox")->required();
+    m_screenshot->add_option("FILE", m_file, "The PNG file to write")->required();
+    add_json(m_screenshot);
+
+    m_click = m_root->add_subcommand("click", "Click at a screen point");
+    m_click->add_option("ID", m_id, "The sandbox")->required();
+    m_click->add_option("X", m_x, "Pixels from the left")->required();
+    m_click->add_option("Y", m_y, "Pixels from the top")->required();
+    m_click->add_option("--button", m_button, "left, right or middle")
+        ->check(CLI::IsMember({ "left", "right", "middle" }))
+        ->capture_default_str();
+    m_click->add_option("--count", m_count, "1 click, 2 double, 3 triple")->check(CLI::Range(1, 3))->capture_default_str();
+
+    m_type = m_root->add_subcommand("type", "Type text as key presses: any printable text, shifted characters included; a newline presses Return");
+    m_type->add_option("ID", m_id, "The sandbox")->required();
+    m_type->add_option("TEXT", m_text, "The text")->required();
+
+    m_key = m_root->add_subcommand("key", "Press a key or combination: Return, ctrl+l, shift+Tab, ctrl+alt+Delete");
+    m_key->add_option("ID", m_id, "The sandbox")->required();
+    m_key->add_option("COMBO", m_text, "The key combination")->required();
+
+    m_view = m_root->add_subcommand("view",
+        "Serve a live view for a person (noVNC in a web browser, on 127.0.0.1) and print its URL; runs until Ctrl-C");
+    m_view->add_option("ID", m_id, "The sandbox")->required();
+    m_view->add_option("--port", m_port, "Local port for the view")->check(CLI::Range(1, 65535))->capture_default_str();
+}
+
+bool SandboxCommands::parsed() const { return m_root->parsed(); }
+
+int SandboxCommands::run(int verbosity)
+{
+    if (m_supervise->parsed()) {
+        json spec = json::parse(m_spec_json, nullptr, false);
+        if (spec.is_discarded())
+            return fail(Error(Error::Code::invalid_argument, "supervise: the spec is not JSON"));
+        runtime::SessionSpec s;
+        s.start_url = spec.value("url", s.start_url);
+        s.allowlist = spec.value("allow", s.allowlist);
+        s.routes = spec.value("routes", s.routes);
+        s.width = spec.value("width", s.width);
+        s.height = spec.value("height", s.height);
+        s.provider = spec.value("provider", s.provider);
+        return supervise(s);
+    }
+    if (m_start->parsed()) {
+        int w = 0, h = 0;
+        char x = 0;
+        std::istringstream size(m_size);
+        if (!(size >> w >> x >> h) || x != 'x' || !size.eof())
+            return fail(Error(Error::Code::invalid_argument, "--size must be WxH, e.g. 1280x800"));
+        m_spec.width = w;
+        m_spec.height = h;
+        for (const std::string& r : m_routes) {
+            size_t eq = r.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == r.size())
+                return fail(Error(Error::Code::invalid_argument, "--route must be HOST=ADDR:PORT, not '" + r + "'"));
+            m_spec.routes[r.substr(0, eq)] = r.substr(eq + 1);
+        }
+        return start(m_spec, m_as_json, verbosity > 0);
+    }
+    if (m_list->parsed())
+        return list(m_as_json);
+    if (m_stop->parsed())
+        return stop(m_id, m_as_json);
+    if (m_screenshot->parsed())
+        return screenshot(m_id, m_file, m_as_json);
+    if (m_click->parsed()) {
+        return act(m_id,
+            [&](runtime::Desktop& d) -> Result<void> {
+                if (m_x < 0 || m_y < 0 || m_x >= d.width() || m_y >= d.height()) {
+                    return Error(Error::Code::invalid_argument,
+                        "(" + std::to_string(m_x) + ", " + std::to_string(m_y) + ") is off the "
+                            + std::to_string(d.width()) + "x" + std::to_string(d.height()) + " screen");
+                }
+                return d.click({ m_x, m_y }, parse_button(m_button), m_count);
+            });
+    }
+    if (m_type->parsed())
+        return act(m_id, [&](runtime::Desktop& d) { return d.type(m_text); });
+    if (m_key->parsed())
+        return act(m_id, [&](runtime::Desktop& d) { return d.key(m_text); });
+    if (m_view->parsed())
+        return view(m_id, m_port);
+    return kExitUsage;
+}
+
+} // namespace rote::cli
