@@ -424,8 +424,12 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::start(EgressProxyOptions optio
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);
     for (auto& [host, target] : std::map(impl->options.routes)) {
-        if (!split_authority(target, 80))
-            return Error(Error::Code::invalid_argument, "route for " + host + ": '" + target + "' is not HOST:PORT");
+        auto routed = split_authority(target, 80);
+        boost::system::error_code ec;
+        if (routed)
+            asio::ip::make_address(routed->host, ec);
+        if (!routed || ec)
+            return Error(Error::Code::invalid_argument, "route for " + host + ": '" + target + "' is not ADDRESS:PORT");
         impl->options.routes.erase(host);
         impl->options.routes[lower(host)] = target;
     }

@@ -105,7 +105,8 @@ std::string tail_of(const fs::path& file, size_t bytes = 1500)
     return text;
 }
 
-// Every process below `root` (and `root` itself), from /proc's parent links.
+} // namespace
+
 std::vector<pid_t> process_tree(pid_t root)
 {
     std::multimap<pid_t, pid_t> children;
@@ -139,7 +140,7 @@ std::vector<pid_t> process_tree(pid_t root)
     return tree;
 }
 
-bool process_exists(pid_t pid)
+bool process_running(pid_t pid)
 {
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
@@ -148,6 +149,8 @@ bool process_exists(pid_t pid)
     size_t close = line.rfind(')');
     return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
 }
+
+namespace {
 
 // True once a server listens on the unix socket at `path` (the file appears a moment before it listens).
 bool accepts_connections(const std::string& path)
@@ -173,7 +176,7 @@ void become_subreaper()
 bool gone(pid_t pid)
 {
     ::waitpid(pid, nullptr, WNOHANG);
-    return !process_exists(pid);
+    return !process_running(pid);
 }
 
 // What runs inside the namespaces, as pid 1's child: Xvnc on the bind-mounted directory, then the

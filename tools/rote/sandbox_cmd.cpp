@@ -7,6 +7,7 @@
 #include <cstring>
 #include <sstream>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <thread>
 
@@ -50,7 +51,16 @@ Result<fs::path> state_path(const std::string& id)
     return ROTE_TRY(runtime::runtime_root()) / (id + ".json");
 }
 
-bool pid_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+// True while the supervisor runs: the pid is alive (not a zombie awaiting an init that reaps slowly) and is
+// still a supervisor (not a reused pid).
+bool pid_alive(pid_t pid)
+{
+    if (pid <= 0 || !runtime::process_running(pid))
+        return false;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return cmdline.find(std::string("sandbox\0supervise", 17)) != std::string::npos;
+}
 
 Result<json> read_state(const std::string& id)
 {

@@ -62,6 +62,11 @@ Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& optio
 // $XDG_RUNTIME_DIR/rote, else /tmp/rote-UID. Created 0711 and checked to be ours (not a planted symlink).
 Result<std::filesystem::path> runtime_root();
 
+// Every process below `root` (and `root` itself, if it exists), from /proc's parent links.
+std::vector<pid_t> process_tree(pid_t root);
+// True while `pid` runs (exists and is not a zombie).
+bool process_running(pid_t pid);
+
 // Proportional set size of the given processes, in bytes (their shared pages counted once overall).
 std::uint64_t pss_bytes(const std::vector<pid_t>& pids);
 

@@ -1,0 +1,132 @@
+// `rote sandbox ...` as a user runs it: a supervisor in the background, driven and stopped by later commands.
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <rote/runtime/sandbox.h>
+
+#include "support.h"
+
+using namespace rote;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+    int status = -1;
+    std::string out;
+};
+
+Run rote_cli(const std::string& args)
+{
+    Run run;
+    std::string command = std::string(ROTE_BINARY) + " " + args + " 2>/dev/null";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe);
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
+        run.out.append(buffer, n);
+    int status = ::pclose(pipe);
+    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return run;
+}
+
+bool all_gone(const std::vector<pid_t>& pids)
+{
+    for (pid_t p : pids) {
+        if (runtime::process_running(p))
+            return false;
+    }
+    return true;
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout)
+{
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline)
+            return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+} // namespace
+
+TEST_CASE("rote sandbox: start, list, screenshot, act, stop; a killed supervisor takes its sandbox along")
+{
+    auto site = test::DemoSite::start();
+    REQUIRE(site);
+    const std::string start = "sandbox start --json --url http://registry.example.test/ --route registry.example.test="
+        + site->registry_route();
+
+    Run started = rote_cli(start);
+    REQUIRE(started.status == 0);
+    auto state = nlohmann::json::parse(started.out);
+    const std::string id = state["id"];
+    const pid_t supervisor = state["pid"];
+    CHECK(state["allow"] == nlohmann::json::array({ "registry.example.test" }));
+
+    Run listed = rote_cli("sandbox list --json");
+    REQUIRE(listed.status == 0);
+    bool found = false;
+    for (const auto& s : nlohmann::json::parse(listed.out))
+        found |= s["id"] == id;
+    CHECK(found);
+
+    fs::path png = fs::temp_directory_path() / ("rote-cli-" + id + ".png");
+    Run shot = rote_cli("sandbox screenshot " + id + " " + png.string());
+    REQUIRE(shot.status == 0);
+    cv::Mat screen = cv::imread(png.string());
+    CHECK(screen.cols == 1280);
+    CHECK(screen.rows == 800);
+    fs::remove(png);
+
+    CHECK(rote_cli("sandbox key " + id + " ctrl+nonsense").status == 2);
+    CHECK(rote_cli("sandbox click " + id + " 5000 10").status == 2);
+    CHECK(rote_cli("sandbox click sbx-00000000 1 1").status == 1);
+    CHECK(rote_cli("sandbox stop ../etc").status == 2);
+
+    std::vector<pid_t> tree = runtime::process_tree(supervisor);
+    CHECK(tree.size() >= 5);
+    Run stopped = rote_cli("sandbox stop " + id);
+    CHECK(stopped.status == 0);
+    CHECK(wait_until([&] { return all_gone(tree); }, 5s));
+    auto root = runtime::runtime_root();
+    REQUIRE(root);
+    CHECK_FALSE(fs::exists(*root / id));
+    CHECK_FALSE(fs::exists(*root / (id + ".json")));
+
+    // SIGKILL of the supervisor: die-with-parent ends the processes, the reaper removes the files.
+    started = rote_cli(start);
+    REQUIRE(started.status == 0);
+    state = nlohmann::json::parse(started.out);
+    const std::string id2 = state["id"];
+    fs::path proxy_log = state["proxy_log"].get<std::string>();
+    fs::path proxy_socket = proxy_log;
+    proxy_socket.replace_extension(".sock");
+    REQUIRE(fs::exists(proxy_socket));
+    // Wait for Chromium's processes, so that they are in the tree we check.
+    std::vector<pid_t> tree2;
+    wait_until([&] { return (tree2 = runtime::process_tree(state["pid"])).size() >= 8; }, 10s);
+    ::kill(state["pid"].get<pid_t>(), SIGKILL);
+    CHECK_MESSAGE(wait_until([&] { return all_gone(tree2); }, 5s), "processes outlived their supervisor");
+    CHECK(wait_until([&] { return !fs::exists(*root / id2); }, 5s));
+    CHECK_FALSE(fs::exists(proxy_socket));
+    CHECK_FALSE(fs::exists(proxy_log));
+    // The state file is left behind by a killed supervisor; `list` notices and clears it.
+    Run after = rote_cli("sandbox list --json");
+    CHECK(nlohmann::json::parse(after.out).empty());
+    CHECK_FALSE(fs::exists(*root / (id2 + ".json")));
+}

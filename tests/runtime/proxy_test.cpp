@@ -1,0 +1,173 @@
+// The egress proxy over its unix socket, with the demo sites as the world behind it.
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <rote/runtime/egress_proxy.h>
+#include <rote/runtime/sandbox.h>
+
+#include "support.h"
+
+using namespace rote;
+namespace fs = std::filesystem;
+
+namespace {
+
+// (Not named `exchange`: with std arguments, ADL would pick std::exchange.)
+// Sends `request` on a fresh connection to the proxy and returns everything it answers until it closes.
+std::string ask_proxy(const fs::path& socket_path, const std::string& request)
+{
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address {};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
+    int connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    REQUIRE(connected == 0);
+    REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
+    timeval tv { 5, 0 };
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string answer;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
+        answer.append(buffer, static_cast<size_t>(n));
+    ::close(fd);
+    return answer;
+}
+
+struct ProxyFixture {
+    ProxyFixture()
+        : site(test::DemoSite::start().value())
+    {
+        auto root = runtime::runtime_root();
+        REQUIRE(root);
+        options.socket_path = *root / ("test-proxy-" + std::to_string(::getpid()) + ".sock");
+        options.log_path = *root / ("test-proxy-" + std::to_string(::getpid()) + ".log");
+        options.allowlist = { "registry.example.test", "*.crm.test", "localhost" };
+        options.routes = { { "registry.example.test", site.registry_route() }, { "app.crm.test", site.crm_route() } };
+        auto started = runtime::EgressProxy::start(options);
+        REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
+        proxy = std::move(*started);
+    }
+    ~ProxyFixture()
+    {
+        proxy.reset();
+        fs::remove(options.log_path);
+    }
+    test::DemoSite site;
+    runtime::EgressProxyOptions options;
+    std::unique_ptr<runtime::EgressProxy> proxy;
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(ProxyFixture, "absolute-URI requests to an allowed host are forwarded to its route")
+{
+    std::string answer = ask_proxy(options.socket_path,
+        "GET http://registry.example.test/search?q=globex HTTP/1.1\r\nHost: registry.example.test\r\n"
+        "Proxy-Connection: close\r\nConnection: close\r\n\r\n");
+    CHECK(answer.starts_with("HTTP/1.1 200"));
+    CHECK(answer.find("Globex Corporation Ltd") != std::string::npos);
+
+    // A POST with a body, to a wildcard-allowed host: the CRM's login answers with a session cookie.
+    std::string body = "user=demo&password=demo-pass";
+    answer = ask_proxy(options.socket_path,
+        "POST http://app.crm.test/login HTTP/1.1\r\nHost: app.crm.test\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    CHECK(answer.starts_with("HTTP/1.1 303"));
+    CHECK(answer.find("Set-Cookie: session=") != std::string::npos);
+
+    // HEAD has no body to wait for.
+    answer = ask_proxy(options.socket_path,
+        "HEAD http://registry.example.test/ HTTP/1.1\r\nHost: registry.example.test\r\nConnection: close\r\n\r\n");
+    CHECK(answer.starts_with("HTTP/1.1 200"));
+
+    auto log = proxy->requests();
+    REQUIRE(log.size() == 3);
+    CHECK(log[0].method == "GET");
+    CHECK(log[0].host == "registry.example.test");
+    CHECK(log[0].path == "/search?q=globex");
+    CHECK(log[0].status == 200);
+    CHECK(log[0].bytes_out > 500);
+    CHECK(log[1].method == "POST");
+    CHECK(log[1].bytes_in == body.size());
+    CHECK(log[1].status == 303);
+}
+
+TEST_CASE_FIXTURE(ProxyFixture, "CONNECT opens a tunnel to an allowed host and carries bytes both ways")
+{
+    std::string answer = ask_proxy(options.socket_path,
+        "CONNECT registry.example.test:443 HTTP/1.1\r\nHost: registry.example.test:443\r\n\r\n"
+        "GET /company/05583120 HTTP/1.1\r\nHost: registry.example.test\r\nConnection: close\r\n\r\n");
+    CHECK(answer.starts_with("HTTP/1.1 200 Connection Established\r\n\r\nHTTP/1.1 200"));
+    CHECK(answer.find("88 Harbour Road") != std::string::npos);
+    // The tunnel is logged when both directions have ended, a moment after our side closed.
+    auto log = proxy->requests();
+    for (int i = 0; i < 200 && log.empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        log = proxy->requests();
+    }
+    REQUIRE(log.size() == 1);
+    CHECK(log[0].method == "CONNECT");
+    CHECK(log[0].port == 443);
+    CHECK(log[0].status == 200);
+    CHECK(log[0].bytes_out > 500);
+}
+
+TEST_CASE_FIXTURE(ProxyFixture, "hosts off the allowlist get a 403 page that says why, and the refusal is logged")
+{
+    std::string answer = ask_proxy(options.socket_path,
+        "GET http://evil.example.org/x HTTP/1.1\r\nHost: evil.example.org\r\n\r\n");
+    CHECK(answer.starts_with("HTTP/1.1 403"));
+    CHECK(answer.find("evil.example.org is not on this sandbox&#39;s allowlist") == std::string::npos);
+    CHECK(answer.find("evil.example.org is not on this sandbox's allowlist") != std::string::npos);
+    answer = ask_proxy(options.socket_path, "CONNECT crm.test:443 HTTP/1.1\r\nHost: crm.test:443\r\n\r\n");
+    CHECK(answer.starts_with("HTTP/1.1 403"));
+
+    // Allowed by name but resolving to this machine, with no route: refused, so DNS cannot open the host.
+    answer = ask_proxy(options.socket_path, "GET http://localhost:22/ HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    CHECK(answer.starts_with("HTTP/1.1 502"));
+    CHECK(answer.find("loopback") != std::string::npos);
+
+    // Not a proxy request at all.
+    answer = ask_proxy(options.socket_path, "GET /relative HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(answer.starts_with("HTTP/1.1 400"));
+
+    auto log = proxy->requests();
+    REQUIRE(log.size() == 4);
+    CHECK(log[0].host == "evil.example.org");
+    CHECK(log[0].status == 403);
+    CHECK(log[1].method == "CONNECT");
+    CHECK(log[1].status == 403);
+    CHECK(log[2].status == 502);
+
+    // The JSON-lines log holds the same.
+    std::ifstream in(options.log_path);
+    std::string line;
+    REQUIRE(std::getline(in, line));
+    auto first = nlohmann::json::parse(line);
+    CHECK(first["host"] == "evil.example.org");
+    CHECK(first["status"] == 403);
+    CHECK(first["path"] == "/x");
+}
+
+TEST_CASE("a route that is not HOST:PORT is refused at start")
+{
+    runtime::EgressProxyOptions options;
+    options.socket_path = fs::temp_directory_path() / "rote-bad-route.sock";
+    options.routes = { { "a.test", "nowhere" } };
+    auto proxy = runtime::EgressProxy::start(options);
+    REQUIRE_FALSE(proxy);
+    CHECK(proxy.error().code() == Error::Code::invalid_argument);
+}
