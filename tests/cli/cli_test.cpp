@@ -196,10 +196,15 @@ TEST_CASE("--help lists exactly the subcommands that work")
     TempDir dir;
     auto help = run_rote(dir, "--help");
     REQUIRE(help.rc == 0);
-    for (const char* cmd : {"version", "list", "show", "report", "export", "import"})
+    for (const char* cmd : {"version", "list", "show", "report", "export", "import", "sandbox"})
         CHECK(help.out.find(std::string("  ") + cmd) != std::string::npos);
-    for (const char* absent : {"  run", "  demo", "  sandbox"})
+    for (const char* absent : {"  run", "  demo"})
         CHECK(help.out.find(absent) == std::string::npos);
+    auto sandbox_help = run_rote(dir, "sandbox --help");
+    REQUIRE(sandbox_help.rc == 0);
+    for (const char* cmd : {"start", "list", "stop", "screenshot", "click", "type", "key", "view"})
+        CHECK(sandbox_help.out.find(std::string("  ") + cmd) != std::string::npos);
+    CHECK(sandbox_help.out.find("supervise") == std::string::npos); // internal: what `start` runs
     auto version = run_rote(dir, "version --json");
     REQUIRE(version.rc == 0);
     CHECK(json::parse(version.out)["store_schema"] == kSchemaVersion);
