@@ -91,6 +91,8 @@ struct Desktop::Impl {
     std::condition_variable changed; // an update arrived, or the connection changed state
     rfbClient* client = nullptr;
     std::uint64_t updates = 0;
+    std::uint64_t full_frames = 0; // updates whose rectangles covered the whole screen
+    std::uint64_t pixels_in_update = 0;
     std::uint64_t generation = 0; // counts connections made
     int buttons = 0; // the pointer buttons held down
     bool unsynced = false; // input sent since the last sync()
@@ -140,9 +142,25 @@ struct Desktop::Impl {
         auto seconds = std::chrono::ceil<std::chrono::seconds>(options.connect_timeout).count();
         c->connectTimeout = static_cast<unsigned>(std::max<long>(1, seconds));
         c->readTimeout = 30; // a server that stops mid-message is dead, not slow
+        // Our own allocation, zeroed: malloc may hand back a buffer freed by an earlier connection, and its
+        // old picture would pass for this server's until the first pixels arrive.
+        c->MallocFrameBuffer = [](rfbClient* cl) -> rfbBool {
+            std::free(cl->frameBuffer);
+            auto bytes = static_cast<std::size_t>(cl->width) * cl->height * (cl->format.bitsPerPixel / 8);
+            cl->frameBuffer = static_cast<uint8_t*>(std::calloc(bytes, 1));
+            return cl->frameBuffer ? TRUE : FALSE;
+        };
+        // Both run under the mutex: HandleRFBServerMessage is only called with it held.
+        c->GotFrameBufferUpdate = [](rfbClient* cl, int, int, int w, int h) {
+            auto* self = static_cast<Impl*>(rfbClientGetClientData(cl, &tag));
+            self->pixels_in_update += static_cast<std::uint64_t>(w) * h;
+        };
         c->FinishedFrameBufferUpdate = [](rfbClient* cl) {
             auto* self = static_cast<Impl*>(rfbClientGetClientData(cl, &tag));
-            ++self->updates; // under the mutex: HandleRFBServerMessage is only called with it held
+            ++self->updates;
+            if (self->pixels_in_update >= static_cast<std::uint64_t>(cl->width) * cl->height)
+                ++self->full_frames;
+            self->pixels_in_update = 0;
         };
         rfbClientSetClientData(c, &tag, this);
         int argc = 0;
@@ -254,13 +272,35 @@ Desktop::~Desktop()
 
 Result<void> Desktop::sync(std::chrono::milliseconds timeout)
 {
-    std::uint64_t before = update_count();
     // Xvnc handles a client's messages in order and answers a non-incremental request at once, so its
     // answer means the input before it has been delivered to the X server.
-    ROTE_TRY(m_impl->with_client([](rfbClient* c) { return SendFramebufferUpdateRequest(c, 0, 0, 1, 1, FALSE) != 0; }));
-    if (!wait_update(before, timeout))
+    return request_update(false, timeout);
+}
+
+Result<void> Desktop::refresh(std::chrono::milliseconds timeout) { return request_update(true, timeout); }
+
+Result<void> Desktop::request_update(bool full_screen, std::chrono::milliseconds timeout)
+{
+    std::uint64_t before = 0;
+    {
+        std::lock_guard lock(m_impl->mutex);
+        before = full_screen ? m_impl->full_frames : m_impl->updates;
+    }
+    ROTE_TRY(m_impl->with_client([&](rfbClient* c) {
+        int w = full_screen ? c->width : 1;
+        int h = full_screen ? c->height : 1;
+        return SendFramebufferUpdateRequest(c, 0, 0, w, h, FALSE) != 0;
+    }));
+    std::unique_lock wait_lock(m_impl->mutex);
+    auto& counter = full_screen ? m_impl->full_frames : m_impl->updates;
+    bool answered = m_impl->changed.wait_for(
+        wait_lock, timeout, [&] { return counter > before || !m_impl->failure.empty(); });
+    wait_lock.unlock();
+    if (!answered)
         return Error(Error::Code::timeout, "the VNC server did not answer within " + std::to_string(timeout.count()) + " ms");
     std::lock_guard lock(m_impl->mutex);
+    if (!m_impl->failure.empty())
+        return Error(Error::Code::io, m_impl->failure);
     m_impl->unsynced = false;
     return {};
 }

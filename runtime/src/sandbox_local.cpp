@@ -197,11 +197,15 @@ std::string init_script(const SandboxOptions& options, bool network)
     // Chromium's own sandbox works here (the namespaces are unprivileged), so no --no-sandbox and no
     // warning bar. The flags close every connection Chromium makes on its own (the proxy would refuse
     // them anyway) and keep the process count down.
-    script += "chromium --user-data-dir=$HOME/chromium --no-first-run --no-default-browser-check"
+    // Chromium's own binary, not Debian's wrapper script (which adds flags for extensions and exports API
+    // keys of no use offline).
+    script += "/usr/lib/chromium/chromium --user-data-dir=$HOME/chromium --no-first-run --no-default-browser-check"
               " --disable-background-networking --disable-component-update --disable-sync --disable-breakpad"
-              " --disable-default-apps --disable-session-crashed-bubble --password-store=basic --disable-gpu"
-              " --disable-features=Translate,MediaRouter,OptimizationHints,SpareRendererForSitePerProcess"
-              " --renderer-process-limit=2 --in-process-gpu --no-pings --lang=en-US"
+              " --disable-default-apps --disable-extensions --disable-session-crashed-bubble --password-store=basic"
+              " --disable-gpu --in-process-gpu --no-pings --media-router=0 --lang=en-US"
+              " --disable-features=Translate,MediaRouter,OptimizationHints,SpareRendererForSitePerProcess,"
+              "IsolateOrigins,site-per-process,PreloadTopChromeWebUI --enable-features=NetworkServiceInProcess2"
+              " --renderer-process-limit=1"
               " --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
               " --window-position=0,0 --window-size="
         + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized \"$1\""

@@ -66,6 +66,9 @@ public:
     // update request, answered after the events before it). The destructor does this too, so input sent
     // just before disconnecting is not lost.
     Result<void> sync(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+    // Asks the server for the whole screen again (not only what changed) and waits for it: what a fresh
+    // capture costs on an open connection.
+    Result<void> refresh(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
     Result<void> move(Point to);
     Result<void> click(Point at, MouseButton button = MouseButton::left, int count = 1);
@@ -82,6 +85,7 @@ public:
     Result<void> key_event(std::uint32_t keysym, bool down);
 
 private:
+    Result<void> request_update(bool full_screen, std::chrono::milliseconds timeout);
     struct Impl;
     explicit Desktop(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
