@@ -5,19 +5,52 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 rote=build/tools/rote/rote
+out=rote-demo
+mkdir -p "$out"
 
-# `rote demo` arrives with the replay engine. Until then this says so, and shows what works today,
-# rather than pretend.
+# `rote demo` (teach a task once, replay it, show the cost) arrives with the replay engine. Until then this
+# shows what works today, for real: a sandboxed browser that rote drives over VNC, behind its egress proxy.
 cat <<'MSG'
+The full rote demo (teach a registry lookup once, replay it for several companies and on changed versions
+of the site, then the cost report) arrives with the replay engine. What runs now:
 
-The rote demo is not here yet. It arrives with the replay engine, and will then run offline with no API
-key: start local demo sites (a company registry and a small CRM), teach a registry lookup once, replay it
-for three companies, replay it again on changed versions of the site (moved buttons, a cookie banner,
-renamed labels), and end with the cost report of those runs.
-
-What works today is rote's store and its command line:
+  1. the demo sites (a company registry and a CRM) on 127.0.0.1
+  2. a sandbox: Chromium in bubblewrap namespaces with its own Xvnc, no network but rote's egress proxy,
+     which lets it reach only the registry
+  3. rote drives it over VNC as a person would: click the search field, type a company, press Return
+  4. a screenshot of the result, and the proxy's log of what the sandbox asked for
 
 MSG
-"$rote" version
+
+build/tools/demo-site/rote-demo-site --registry-port 0 --crm-port 0 >"$out/sites.json" &
+site_pid=$!
+sandbox=""
+cleanup() {
+  [ -n "$sandbox" ] && "$rote" sandbox stop "$sandbox" >/dev/null 2>&1 || true
+  kill "$site_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 50); do [ -s "$out/sites.json" ] && break; sleep 0.1; done
+registry_port=$(sed -n 's/.*"registry":"http:\/\/127.0.0.1:\([0-9]*\)".*/\1/p' "$out/sites.json")
+echo "demo sites: $(cat "$out/sites.json")"
+
+read -r sandbox endpoint < <("$rote" sandbox start --url http://registry.example.test/ \
+  --route "registry.example.test=127.0.0.1:$registry_port")
+echo "sandbox $sandbox, VNC at $endpoint"
+sleep 3   # Chromium's first paint takes about 1.5 s here
+
+# The search field of the registry's baseline page at 1280x800 (the replay engine will find it by itself).
+"$rote" sandbox click "$sandbox" 200 278
+"$rote" sandbox type "$sandbox" "Northwind"
+"$rote" sandbox key "$sandbox" Return
+sleep 1
+"$rote" sandbox screenshot "$sandbox" "$out/registry-search.png"
+state="${ROTE_RUNTIME_DIR:-${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/rote}}"
+state="${state:-/tmp/rote-$(id -u)}/$sandbox.json"
+proxy_log=$(sed -n 's/.*"proxy_log": "\(.*\)".*/\1/p' "$state")
 echo
-"$rote" --help
+echo "what the sandbox asked the egress proxy for (Chromium's own calls home are refused):"
+sed 's/^/  /' "$proxy_log"
+echo
+echo "Look at $out/registry-search.png: the registry's results for \"Northwind\", as the sandbox's screen showed them."
+echo "For a live view of a sandbox: $rote sandbox start ... then $rote sandbox view ID"

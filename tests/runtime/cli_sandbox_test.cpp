@@ -98,6 +98,26 @@ TEST_CASE("rote sandbox: start, list, screenshot, act, stop; a killed supervisor
     CHECK(rote_cli("sandbox click sbx-00000000 1 1").status == 1);
     CHECK(rote_cli("sandbox stop ../etc").status == 2);
 
+    // The live view: noVNC's page and, behind its websocket, the sandbox's VNC server.
+    {
+        const int port = 20000 + ::getpid() % 20000;
+        FILE* view = ::popen((std::string(ROTE_BINARY) + " sandbox view " + id + " --port " + std::to_string(port)
+                                 + " >/dev/null 2>&1 & echo $!").c_str(), "r");
+        REQUIRE(view);
+        pid_t view_pid = 0;
+        REQUIRE(std::fscanf(view, "%d", &view_pid) == 1);
+        ::pclose(view);
+        std::string page;
+        wait_until([&] {
+            auto got = test::http_get(port, "/vnc.html");
+            page = got ? *got : "";
+            return !page.empty();
+        }, 10s);
+        CHECK(page.find("noVNC") != std::string::npos);
+        CHECK(test::websocket_greeting(port, "/websockify").starts_with("RFB 003.008"));
+        ::kill(view_pid, SIGTERM);
+    }
+
     std::vector<pid_t> tree = runtime::process_tree(supervisor);
     CHECK(tree.size() >= 5);
     Run stopped = rote_cli("sandbox stop " + id);

@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <thread>
 
+#include <netinet/in.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,6 +136,47 @@ Result<std::string> http_get(int port, const std::string& path)
     if (!response)
         return Error(Error::Code::io, "GET " + path + " failed: " + httplib::to_string(response.error()));
     return response->body;
+}
+
+std::string websocket_greeting(int port, const std::string& path)
+{
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address {};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        ::close(fd);
+        return {};
+    }
+    // The key is any 16 bytes in base64; the server's accept hash is not what this checks.
+    std::string request = "GET " + path
+        + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Key: cm90ZS10ZXN0LWtleS0wMQ==\r\nSec-WebSocket-Version: 13\r\n"
+          "Sec-WebSocket-Protocol: binary\r\n\r\n";
+    (void)!::write(fd, request.data(), request.size());
+    timeval tv { 5, 0 };
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string data;
+    char buffer[1024];
+    size_t header_end = std::string::npos;
+    while (true) {
+        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n <= 0)
+            break;
+        data.append(buffer, static_cast<size_t>(n));
+        header_end = data.find("\r\n\r\n");
+        if (header_end != std::string::npos && data.size() >= header_end + 4 + 2) {
+            size_t length = static_cast<unsigned char>(data[header_end + 5]) & 0x7f;
+            if (data.size() >= header_end + 6 + length)
+                break;
+        }
+    }
+    ::close(fd);
+    if (header_end == std::string::npos || !data.starts_with("HTTP/1.1 101") || data.size() < header_end + 6)
+        return {};
+    size_t length = static_cast<unsigned char>(data[header_end + 5]) & 0x7f;
+    return data.substr(header_end + 6, length);
 }
 
 } // namespace rote::test

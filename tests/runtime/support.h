@@ -47,4 +47,8 @@ Sighting wait_for_text(runtime::Desktop& desktop, std::string_view phrase, std::
 // A plain HTTP GET over loopback TCP; the body, or an error.
 Result<std::string> http_get(int port, const std::string& path);
 
+// Opens a websocket on loopback (binary subprotocol) and returns the payload of the first frame it receives
+// (unmasked, under 126 bytes: a VNC server's version greeting), or "" on failure.
+std::string websocket_greeting(int port, const std::string& path);
+
 } // namespace rote::test
