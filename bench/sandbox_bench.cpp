@@ -29,7 +29,10 @@ using namespace rote;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point start) { return std::chrono::duration<double, std::milli>(Clock::now() - start).count(); }
+double ms_since(Clock::time_point start)
+{
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
 
 double median(std::vector<double> v)
 {
@@ -103,8 +106,8 @@ int main(int argc, char** argv)
     auto root = must(runtime::runtime_root(), "runtime root");
     runtime::EgressProxyOptions proxy_options;
     proxy_options.socket_path = root / ("bench-proxy-" + std::to_string(::getpid()) + ".sock");
-    proxy_options.allowlist = { "registry.example.test" };
-    proxy_options.routes = { { "registry.example.test", site.registry_route() } };
+    proxy_options.allowlist = {"registry.example.test"};
+    proxy_options.routes = {{"registry.example.test", site.registry_route()}};
     auto proxy = must(runtime::EgressProxy::start(proxy_options), "proxy");
 
     std::printf("sandbox_bench: local sandbox (bwrap + Xvnc + matchbox + Chromium), 1280x800, %ld cores\n\n",
@@ -123,12 +126,12 @@ int main(int argc, char** argv)
             die("destroy failed");
     }
     std::printf("start to first paint      median %7.0f ms   (min %.0f, max %.0f, n=%d; target <= 1000)\n",
-        median(paints), *std::min_element(paints.begin(), paints.end()), *std::max_element(paints.begin(), paints.end()),
-        starts);
+        median(paints), *std::min_element(paints.begin(), paints.end()),
+        *std::max_element(paints.begin(), paints.end()), starts);
     std::printf("memory per sandbox (PSS)  median %7.0f MiB  (all its processes; target <= 350)\n\n", median(pss));
 
     // 2. A full-frame capture on an open connection, per encoding; and the copy into a cv::Mat.
-    for (const char* encodings : { "raw", "copyrect raw", "hextile raw", "zlib raw", "zrle raw", "tight raw" }) {
+    for (const char* encodings : {"raw", "copyrect raw", "hextile raw", "zlib raw", "zrle raw", "tight raw"}) {
         runtime::DesktopOptions desktop_options;
         desktop_options.encodings = encodings;
         Started s = start_one(*proxy, desktop_options);
@@ -152,7 +155,7 @@ int main(int argc, char** argv)
             auto label = test::find_text(must(s.desktop->screenshot(), "screenshot"), "Company name");
             if (!label)
                 die("no search field on the page");
-            (void)s.desktop->click({ label->x + 20, label->y + label->h + 30 });
+            (void)s.desktop->click({label->x + 20, label->y + label->h + 30});
             (void)s.desktop->wait_stable(300ms, 5s);
             std::vector<double> latency;
             for (int i = 0; i < 30; ++i) {
@@ -173,7 +176,8 @@ int main(int argc, char** argv)
                 latency.push_back(ms_since(t));
                 std::this_thread::sleep_for(100ms); // past the caret's blink reset
             }
-            std::printf("\ninput to screen change    median %7.1f ms   (a key into the focused field; target <= 50)\n\n",
+            std::printf(
+                "\ninput to screen change    median %7.1f ms   (a key into the focused field; target <= 50)\n\n",
                 median(latency));
         }
         s.desktop.reset();
@@ -199,7 +203,7 @@ int main(int argc, char** argv)
             stopped_because = "connect failed";
             break;
         }
-        running.push_back({ std::move(*sandbox), std::move(*desktop), 0 });
+        running.push_back({std::move(*sandbox), std::move(*desktop), 0});
         // Give the newest time to paint, then ask every one of them.
         const auto t0 = Clock::now();
         while (!page_painted(*running.back().desktop->screenshot()) && ms_since(t0) < 30000)

@@ -71,7 +71,8 @@ Result<VncEndpoint> VncEndpoint::parse(std::string_view text)
     }
     size_t colon = text.rfind(':');
     if (colon == std::string_view::npos || colon == 0)
-        return Error(Error::Code::invalid_argument, "VNC endpoint '" + std::string(text) + "' is not unix:PATH or HOST:PORT");
+        return Error(
+            Error::Code::invalid_argument, "VNC endpoint '" + std::string(text) + "' is not unix:PATH or HOST:PORT");
     endpoint.host = std::string(text.substr(0, colon));
     std::string port(text.substr(colon + 1));
     char* end = nullptr;
@@ -293,11 +294,12 @@ Result<void> Desktop::request_update(bool full_screen, std::chrono::milliseconds
     }));
     std::unique_lock wait_lock(m_impl->mutex);
     auto& counter = full_screen ? m_impl->full_frames : m_impl->updates;
-    bool answered = m_impl->changed.wait_for(
-        wait_lock, timeout, [&] { return counter > before || !m_impl->failure.empty(); });
+    bool answered
+        = m_impl->changed.wait_for(wait_lock, timeout, [&] { return counter > before || !m_impl->failure.empty(); });
     wait_lock.unlock();
     if (!answered)
-        return Error(Error::Code::timeout, "the VNC server did not answer within " + std::to_string(timeout.count()) + " ms");
+        return Error(
+            Error::Code::timeout, "the VNC server did not answer within " + std::to_string(timeout.count()) + " ms");
     std::lock_guard lock(m_impl->mutex);
     if (!m_impl->failure.empty())
         return Error(Error::Code::io, m_impl->failure);
@@ -348,8 +350,7 @@ std::uint64_t Desktop::update_count() const
 bool Desktop::wait_update(std::uint64_t since, std::chrono::milliseconds timeout)
 {
     std::unique_lock lock(m_impl->mutex);
-    return m_impl->changed.wait_for(
-        lock, timeout, [&] { return m_impl->updates > since || !m_impl->failure.empty(); })
+    return m_impl->changed.wait_for(lock, timeout, [&] { return m_impl->updates > since || !m_impl->failure.empty(); })
         && m_impl->updates > since;
 }
 
@@ -382,8 +383,8 @@ Result<cv::Mat> Desktop::wait_stable(
         if (tracker.stable(quiet, now))
             return frame;
         if (now >= deadline)
-            return Error(Error::Code::timeout,
-                "the screen was still changing after " + std::to_string(timeout.count()) + " ms");
+            return Error(
+                Error::Code::timeout, "the screen was still changing after " + std::to_string(timeout.count()) + " ms");
         auto until_quiet = tracker.last_change() + quiet - now;
         auto wait = std::min<Clock::duration>(until_quiet, deadline - now);
         wait_update(seen, std::chrono::ceil<std::chrono::milliseconds>(wait) + std::chrono::milliseconds(1));
@@ -405,9 +406,12 @@ namespace {
 int button_mask(MouseButton button)
 {
     switch (button) {
-    case MouseButton::left: return rfbButton1Mask;
-    case MouseButton::middle: return rfbButton2Mask;
-    case MouseButton::right: return rfbButton3Mask;
+    case MouseButton::left:
+        return rfbButton1Mask;
+    case MouseButton::middle:
+        return rfbButton2Mask;
+    case MouseButton::right:
+        return rfbButton3Mask;
     }
     return rfbButton1Mask;
 }
@@ -431,7 +435,7 @@ Result<void> Desktop::drag(Point from, Point to, MouseButton button)
     // Intermediate moves: pages that implement dragging listen for motion, not only for the release.
     constexpr int steps = 10;
     for (int i = 1; i <= steps; ++i) {
-        Point p { from.x + (to.x - from.x) * i / steps, from.y + (to.y - from.y) * i / steps };
+        Point p {from.x + (to.x - from.x) * i / steps, from.y + (to.y - from.y) * i / steps};
         ROTE_TRY(m_impl->pointer_event(p, button_mask(button)));
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -495,7 +499,9 @@ Result<std::u32string> decode_utf8(std::string_view text)
 
 bool needs_shift(char32_t cp)
 {
-    return (cp >= 'A' && cp <= 'Z') || (cp < 0x80 && std::string_view("~!@#$%^&*()_+{}|:\"<>?").find(static_cast<char>(cp)) != std::string_view::npos);
+    return (cp >= 'A' && cp <= 'Z')
+        || (cp < 0x80
+            && std::string_view("~!@#$%^&*()_+{}|:\"<>?").find(static_cast<char>(cp)) != std::string_view::npos);
 }
 
 } // namespace
@@ -537,18 +543,48 @@ Result<std::vector<std::uint32_t>> parse_key_combo(std::string_view combo)
         std::uint32_t keysym;
     };
     static constexpr std::array names {
-        Name { "ctrl", XK_Control_L }, Name { "control", XK_Control_L }, Name { "shift", XK_Shift_L },
-        Name { "alt", XK_Alt_L }, Name { "meta", XK_Meta_L }, Name { "super", XK_Super_L }, Name { "win", XK_Super_L },
-        Name { "cmd", XK_Super_L }, Name { "return", XK_Return }, Name { "enter", XK_Return }, Name { "tab", XK_Tab },
-        Name { "escape", XK_Escape }, Name { "esc", XK_Escape }, Name { "backspace", XK_BackSpace },
-        Name { "delete", XK_Delete }, Name { "del", XK_Delete }, Name { "insert", XK_Insert }, Name { "home", XK_Home },
-        Name { "end", XK_End }, Name { "page_up", XK_Page_Up }, Name { "pageup", XK_Page_Up },
-        Name { "page_down", XK_Page_Down }, Name { "pagedown", XK_Page_Down }, Name { "left", XK_Left },
-        Name { "right", XK_Right }, Name { "up", XK_Up }, Name { "down", XK_Down }, Name { "space", XK_space },
-        Name { "plus", XK_plus }, Name { "minus", XK_minus }, Name { "f1", XK_F1 }, Name { "f2", XK_F2 },
-        Name { "f3", XK_F3 }, Name { "f4", XK_F4 }, Name { "f5", XK_F5 }, Name { "f6", XK_F6 }, Name { "f7", XK_F7 },
-        Name { "f8", XK_F8 }, Name { "f9", XK_F9 }, Name { "f10", XK_F10 }, Name { "f11", XK_F11 },
-        Name { "f12", XK_F12 },
+        Name {"ctrl", XK_Control_L},
+        Name {"control", XK_Control_L},
+        Name {"shift", XK_Shift_L},
+        Name {"alt", XK_Alt_L},
+        Name {"meta", XK_Meta_L},
+        Name {"super", XK_Super_L},
+        Name {"win", XK_Super_L},
+        Name {"cmd", XK_Super_L},
+        Name {"return", XK_Return},
+        Name {"enter", XK_Return},
+        Name {"tab", XK_Tab},
+        Name {"escape", XK_Escape},
+        Name {"esc", XK_Escape},
+        Name {"backspace", XK_BackSpace},
+        Name {"delete", XK_Delete},
+        Name {"del", XK_Delete},
+        Name {"insert", XK_Insert},
+        Name {"home", XK_Home},
+        Name {"end", XK_End},
+        Name {"page_up", XK_Page_Up},
+        Name {"pageup", XK_Page_Up},
+        Name {"page_down", XK_Page_Down},
+        Name {"pagedown", XK_Page_Down},
+        Name {"left", XK_Left},
+        Name {"right", XK_Right},
+        Name {"up", XK_Up},
+        Name {"down", XK_Down},
+        Name {"space", XK_space},
+        Name {"plus", XK_plus},
+        Name {"minus", XK_minus},
+        Name {"f1", XK_F1},
+        Name {"f2", XK_F2},
+        Name {"f3", XK_F3},
+        Name {"f4", XK_F4},
+        Name {"f5", XK_F5},
+        Name {"f6", XK_F6},
+        Name {"f7", XK_F7},
+        Name {"f8", XK_F8},
+        Name {"f9", XK_F9},
+        Name {"f10", XK_F10},
+        Name {"f11", XK_F11},
+        Name {"f12", XK_F12},
     };
     std::vector<std::uint32_t> keys;
     std::string_view rest = combo;

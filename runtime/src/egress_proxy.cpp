@@ -179,13 +179,13 @@ struct EgressProxy::Impl {
     {
         entry.ms = std::chrono::duration<double, std::milli>(Clock::now() - began).count();
         entry.time = store::now_timestamp();
-        log().info("{} {}:{}{} -> {} (in {} B, out {} B, {:.1f} ms)", entry.method, entry.host, entry.port,
-            entry.path, entry.status, entry.bytes_in, entry.bytes_out, entry.ms);
+        log().info("{} {}:{}{} -> {} (in {} B, out {} B, {:.1f} ms)", entry.method, entry.host, entry.port, entry.path,
+            entry.status, entry.bytes_in, entry.bytes_out, entry.ms);
         std::lock_guard lock(mutex);
         if (log_file.is_open()) {
-            nlohmann::json line { { "time", entry.time }, { "method", entry.method }, { "host", entry.host },
-                { "port", entry.port }, { "path", entry.path }, { "status", entry.status },
-                { "bytes_in", entry.bytes_in }, { "bytes_out", entry.bytes_out }, { "ms", entry.ms } };
+            nlohmann::json line {{"time", entry.time}, {"method", entry.method}, {"host", entry.host},
+                {"port", entry.port}, {"path", entry.path}, {"status", entry.status}, {"bytes_in", entry.bytes_in},
+                {"bytes_out", entry.bytes_out}, {"ms", entry.ms}};
             log_file << line.dump() << '\n' << std::flush;
         }
         log_entries.push_back(std::move(entry));
@@ -218,20 +218,34 @@ struct EgressProxy::Impl {
         return endpoint;
     }
 
-    void send_page(local::socket& client, unsigned version, http::status status, std::string_view title,
-        std::string_view why)
+    void send_page(
+        local::socket& client, unsigned version, http::status status, std::string_view title, std::string_view why)
     {
-        http::response<http::string_body> res { status, version };
+        http::response<http::string_body> res {status, version};
         res.set(http::field::content_type, "text/html; charset=utf-8");
         res.set(http::field::connection, "close");
         res.set("X-Rote-Proxy", "refused");
         res.body() = "<!doctype html><html><head><title>" + html_escape(title)
-            + "</title></head><body style=\"font-family:sans-serif;margin:40px\"><h1>" + html_escape(title)
-            + "</h1><p>" + html_escape(why) + "</p><p>This sandbox can only reach the sites its workflow allows.</p>"
+            + "</title></head><body style=\"font-family:sans-serif;margin:40px\"><h1>" + html_escape(title) + "</h1><p>"
+            + html_escape(why)
+            + "</p><p>This sandbox can only reach the sites its workflow allows.</p>"
               "</body></html>";
         res.keep_alive(false);
         res.prepare_payload();
         http::write(client, res);
+    }
+
+    // Answers with an error page that says why, and logs the request with that status.
+    void refuse(local::socket& client, unsigned version, http::status status, std::string_view title,
+        std::string_view why, ProxyRequest entry, Clock::time_point began)
+    {
+        entry.status = static_cast<int>(status);
+        try {
+            send_page(client, version, status, title, why);
+        } catch (const std::exception&) {
+            // the browser went away; the refusal is still logged
+        }
+        record(std::move(entry), began);
     }
 
     void serve_requests(local::socket& client)
@@ -249,51 +263,33 @@ struct EgressProxy::Impl {
             ProxyRequest entry;
             entry.method = std::string(req.method_string());
 
-            if (req.method() == http::verb::connect) {
-                auto a = split_authority(std::string_view(req.target().data(), req.target().size()), 443);
-                if (!a) {
-                    entry.status = 400;
-                    send_page(client, req.version(), http::status::bad_request, "Bad request",
-                        "CONNECT needs HOST:PORT");
-                    return record(std::move(entry), began);
-                }
-                entry.host = a->host;
-                entry.port = a->port;
-                if (!host_allowed(options.allowlist, a->host)) {
-                    entry.status = 403;
-                    send_page(client, req.version(), http::status::forbidden, "Blocked by rote",
-                        a->host + " is not on this sandbox's allowlist.");
-                    return record(std::move(entry), began);
-                }
-                return tunnel(client, buffer, *a, std::move(entry), began);
-            }
-
-            // Absolute form: http://host[:port]/path. Anything else is not a proxy request.
+            // CONNECT host:port, or the absolute form http://host[:port]/path; anything else is not for a proxy.
+            const bool connect = req.method() == http::verb::connect;
             std::string_view target(req.target().data(), req.target().size());
-            if (!target.starts_with("http://")) {
-                entry.status = 400;
-                send_page(client, req.version(), http::status::bad_request, "Bad request",
-                    "rote's egress proxy takes absolute http:// URLs and CONNECT only");
-                return record(std::move(entry), began);
+            std::optional<Authority> a;
+            std::string path;
+            if (connect) {
+                a = split_authority(target, 443);
+            } else if (target.starts_with("http://")) {
+                target.remove_prefix(7);
+                size_t slash = target.find('/');
+                a = split_authority(target.substr(0, slash), 80);
+                path = slash == std::string_view::npos ? "/" : std::string(target.substr(slash));
             }
-            target.remove_prefix(7);
-            size_t slash = target.find('/');
-            auto a = split_authority(target.substr(0, slash), 80);
-            std::string path = slash == std::string_view::npos ? "/" : std::string(target.substr(slash));
             entry.path = path;
             if (!a) {
-                entry.status = 400;
-                send_page(client, req.version(), http::status::bad_request, "Bad request", "no host in the URL");
-                return record(std::move(entry), began);
+                return refuse(client, req.version(), http::status::bad_request, "Bad request",
+                    "rote's egress proxy takes CONNECT HOST:PORT and absolute http:// URLs only", std::move(entry),
+                    began);
             }
             entry.host = a->host;
             entry.port = a->port;
             if (!host_allowed(options.allowlist, a->host)) {
-                entry.status = 403;
-                send_page(client, req.version(), http::status::forbidden, "Blocked by rote",
-                    a->host + " is not on this sandbox's allowlist.");
-                return record(std::move(entry), began);
+                return refuse(client, req.version(), http::status::forbidden, "Blocked by rote",
+                    a->host + " is not on this sandbox's allowlist.", std::move(entry), began);
             }
+            if (connect)
+                return tunnel(client, buffer, *a, std::move(entry), began);
             http::read(client, buffer, parser, ec);
             if (ec)
                 return;
@@ -301,18 +297,14 @@ struct EgressProxy::Impl {
             bool keep_alive = req.keep_alive();
 
             auto where = destination(*a);
-            if (auto* why = std::get_if<std::string>(&where)) {
-                entry.status = 502;
-                send_page(client, req.version(), http::status::bad_gateway, "Cannot reach the site", *why);
-                return record(std::move(entry), began);
-            }
+            if (auto* why = std::get_if<std::string>(&where))
+                return refuse(client, req.version(), http::status::bad_gateway, "Cannot reach the site", *why,
+                    std::move(entry), began);
             tcp::socket upstream(io);
             upstream.connect(std::get<tcp::endpoint>(where), ec);
             if (ec) {
-                entry.status = 502;
-                send_page(client, req.version(), http::status::bad_gateway, "Cannot reach the site",
-                    "connecting to " + a->host + " failed: " + ec.message());
-                return record(std::move(entry), began);
+                return refuse(client, req.version(), http::status::bad_gateway, "Cannot reach the site",
+                    "connecting to " + a->host + " failed: " + ec.message(), std::move(entry), began);
             }
             set_timeouts(upstream.native_handle());
             req.target(path);
@@ -327,10 +319,8 @@ struct EgressProxy::Impl {
             if (!ec)
                 http::read(upstream, upstream_buffer, response_parser, ec);
             if (ec) {
-                entry.status = 502;
-                send_page(client, req.version(), http::status::bad_gateway, "The site did not answer",
-                    a->host + ": " + ec.message());
-                return record(std::move(entry), began);
+                return refuse(client, req.version(), http::status::bad_gateway, "The site did not answer",
+                    a->host + ": " + ec.message(), std::move(entry), began);
             }
             auto& res = response_parser.get();
             entry.status = res.result_int();
@@ -361,10 +351,8 @@ struct EgressProxy::Impl {
         if (auto* endpoint = std::get_if<tcp::endpoint>(&where))
             upstream.connect(*endpoint, ec);
         if (std::holds_alternative<std::string>(where) || ec) {
-            entry.status = 502;
             std::string why = std::holds_alternative<std::string>(where) ? std::get<std::string>(where) : ec.message();
-            send_page(client, 11, http::status::bad_gateway, "Cannot reach the site", why);
-            return record(std::move(entry), began);
+            return refuse(client, 11, http::status::bad_gateway, "Cannot reach the site", why, std::move(entry), began);
         }
         set_timeouts(upstream.native_handle());
         asio::write(client, asio::buffer(std::string_view("HTTP/1.1 200 Connection Established\r\n\r\n")), ec);

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <limits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -51,10 +51,7 @@ std::string random_id()
     return id;
 }
 
-Error errno_error(const std::string& what)
-{
-    return Error(Error::Code::io, what + ": " + std::strerror(errno));
-}
+Error errno_error(const std::string& what) { return Error(Error::Code::io, what + ": " + std::strerror(errno)); }
 
 // Starts a program with stdin from /dev/null and stdout and stderr appended to `log_path`.
 Result<pid_t> spawn(const std::vector<std::string>& argv, const fs::path& log_path)
@@ -251,7 +248,7 @@ public:
         if (as_root) {
             // Root on the host stays outside: inside, the sandbox's user maps to `nobody`, so even an escape
             // from every namespace lands without privilege.
-            argv = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all" };
+            argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"};
         }
         std::vector<std::string> bwrap = {
             "bwrap",
@@ -317,24 +314,24 @@ public:
         };
         // Only the parts of /etc that programs need to start and draw text: not passwd, shadow, ssh keys,
         // or anything of the host's configuration beyond fonts and the linker.
-        for (const char* etc : { "/etc/fonts", "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
-                 "/etc/ld.so.conf.d", "/etc/chromium", "/etc/chromium.d", "/etc/X11", "/etc/ssl", "/etc/ca-certificates",
-                 "/etc/localtime", "/etc/mime.types" }) {
-            bwrap.insert(bwrap.end(), { "--ro-bind-try", etc, etc });
+        for (const char* etc : {"/etc/fonts", "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
+                 "/etc/ld.so.conf.d", "/etc/chromium", "/etc/chromium.d", "/etc/X11", "/etc/ssl",
+                 "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types"}) {
+            bwrap.insert(bwrap.end(), {"--ro-bind-try", etc, etc});
         }
         if (network)
-            bwrap.insert(bwrap.end(), { "--bind", options.proxy_socket.string(), "/run/rote/proxy.sock" });
-        bwrap.insert(bwrap.end(), { "--", "/bin/sh", "-c", init_script(options, network), "sh", options.start_url });
+            bwrap.insert(bwrap.end(), {"--bind", options.proxy_socket.string(), "/run/rote/proxy.sock"});
+        bwrap.insert(bwrap.end(), {"--", "/bin/sh", "-c", init_script(options, network), "sh", options.start_url});
         argv.insert(argv.end(), bwrap.begin(), bwrap.end());
         m_bwrap = ROTE_TRY(spawn(argv, log_path));
 
         // The reaper removes the directory if we die without destroying the sandbox (die-with-parent already
         // takes care of the processes). PR_SET_PDEATHSIG fires when the spawning thread exits, so sandboxes
         // belong to long-lived threads.
-        std::vector<std::string> reaper = { "setpriv", "--pdeathsig", "TERM", "--", "sh", "-c",
+        std::vector<std::string> reaper = {"setpriv", "--pdeathsig", "TERM", "--", "sh", "-c",
             "trap 'kill $! 2>/dev/null; wait $!; rm -rf -- \"$0\" \"$@\"; exit 0' TERM; "
             "while :; do sleep 3600 & wait $!; done",
-            m_dir.string() };
+            m_dir.string()};
         for (const fs::path& p : options.cleanup_paths)
             reaper.push_back(p.string());
         m_cleanup = options.cleanup_paths;
@@ -349,9 +346,8 @@ public:
             }
             if (Clock::now() > deadline) {
                 return Error(Error::Code::timeout,
-                    "sandbox " + m_id + " had no VNC server after "
-                        + std::to_string(options.start_timeout.count()) + " ms; Xvnc's log:\n"
-                        + tail_of(m_dir / "xvnc.log"));
+                    "sandbox " + m_id + " had no VNC server after " + std::to_string(options.start_timeout.count())
+                        + " ms; Xvnc's log:\n" + tail_of(m_dir / "xvnc.log"));
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
@@ -422,11 +418,12 @@ Result<fs::path> runtime_root()
         root = "/tmp/rote-" + std::to_string(::geteuid());
     if (::mkdir(root.c_str(), 0711) != 0 && errno != EEXIST)
         return errno_error("cannot create " + root.string());
-    struct stat st {};
+    struct stat st { };
     if (::lstat(root.c_str(), &st) != 0)
         return errno_error("cannot stat " + root.string());
     if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
-        return Error(Error::Code::conflict, root.string() + " is not a directory of ours (a planted link?); refusing it");
+        return Error(
+            Error::Code::conflict, root.string() + " is not a directory of ours (a planted link?); refusing it");
     ::chmod(root.c_str(), 0711);
     return root;
 }
@@ -436,7 +433,8 @@ Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& optio
     if (options.width < 320 || options.height < 240 || options.width > 7680 || options.height > 4320)
         return Error(Error::Code::invalid_argument, "sandbox screen size must be between 320x240 and 7680x4320");
     if (!options.proxy_socket.empty() && !fs::exists(options.proxy_socket))
-        return Error(Error::Code::not_found, "egress proxy socket " + options.proxy_socket.string() + " does not exist");
+        return Error(
+            Error::Code::not_found, "egress proxy socket " + options.proxy_socket.string() + " does not exist");
     fs::path root = options.runtime_root;
     if (root.empty())
         root = ROTE_TRY(runtime_root());

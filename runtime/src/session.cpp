@@ -8,7 +8,7 @@ namespace fs = std::filesystem;
 
 std::string url_host(std::string_view url)
 {
-    for (std::string_view scheme : { "http://", "https://" }) {
+    for (std::string_view scheme : {"http://", "https://"}) {
         if (!url.starts_with(scheme))
             continue;
         std::string_view rest = url.substr(scheme.size());
@@ -25,7 +25,8 @@ std::string url_host(std::string_view url)
 Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
 {
     if (spec.provider != "local")
-        return Error(Error::Code::unsupported, "sandbox provider '" + spec.provider + "' is not available (only 'local')");
+        return Error(
+            Error::Code::unsupported, "sandbox provider '" + spec.provider + "' is not available (only 'local')");
     std::unique_ptr<Session> session(new Session);
     session->m_spec = spec;
     if (session->m_spec.allowlist.empty()) {
@@ -50,7 +51,7 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     options.height = spec.height;
     options.proxy_socket = session->m_proxy->socket_path();
     // If we die without stopping, the sandbox's reaper removes the proxy's files with the sandbox's own.
-    options.cleanup_paths = { proxy.socket_path, proxy.log_path };
+    options.cleanup_paths = {proxy.socket_path, proxy.log_path};
     session->m_sandbox = ROTE_TRY(start_local_sandbox(options));
     return session;
 }

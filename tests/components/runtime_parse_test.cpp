@@ -13,16 +13,16 @@ using namespace rote::runtime;
 
 TEST_CASE("key combinations name X keysyms, modifiers first")
 {
-    CHECK(*parse_key_combo("Return") == std::vector<std::uint32_t> { XK_Return });
-    CHECK(*parse_key_combo("ctrl+l") == std::vector<std::uint32_t> { XK_Control_L, 'l' });
-    CHECK(*parse_key_combo("shift+Tab") == std::vector<std::uint32_t> { XK_Shift_L, XK_Tab });
-    CHECK(*parse_key_combo("CTRL+ALT+Delete") == std::vector<std::uint32_t> { XK_Control_L, XK_Alt_L, XK_Delete });
-    CHECK(*parse_key_combo("ctrl++") == std::vector<std::uint32_t> { XK_Control_L, '+' });
-    CHECK(*parse_key_combo("F5") == std::vector<std::uint32_t> { XK_F5 });
-    CHECK(*parse_key_combo("0xff0d") == std::vector<std::uint32_t> { 0xff0d });
-    CHECK(*parse_key_combo("A") == std::vector<std::uint32_t> { 'A' });
+    CHECK(*parse_key_combo("Return") == std::vector<std::uint32_t> {XK_Return});
+    CHECK(*parse_key_combo("ctrl+l") == std::vector<std::uint32_t> {XK_Control_L, 'l'});
+    CHECK(*parse_key_combo("shift+Tab") == std::vector<std::uint32_t> {XK_Shift_L, XK_Tab});
+    CHECK(*parse_key_combo("CTRL+ALT+Delete") == std::vector<std::uint32_t> {XK_Control_L, XK_Alt_L, XK_Delete});
+    CHECK(*parse_key_combo("ctrl++") == std::vector<std::uint32_t> {XK_Control_L, '+'});
+    CHECK(*parse_key_combo("F5") == std::vector<std::uint32_t> {XK_F5});
+    CHECK(*parse_key_combo("0xff0d") == std::vector<std::uint32_t> {0xff0d});
+    CHECK(*parse_key_combo("A") == std::vector<std::uint32_t> {'A'});
 
-    for (const char* bad : { "", "ctrl+", "hyper+x", "ctrl+nothing", "0xzz", "ctrl+l+" }) {
+    for (const char* bad : {"", "ctrl+", "hyper+x", "ctrl+nothing", "0xzz", "ctrl+l+"}) {
         auto r = parse_key_combo(bad);
         CHECK_MESSAGE(!r, bad);
         if (!r)
@@ -53,13 +53,13 @@ TEST_CASE("VNC endpoints round-trip as unix:PATH or HOST:PORT")
     CHECK(t->host == "127.0.0.1");
     CHECK(t->port == 5901);
     CHECK(t->to_string() == "127.0.0.1:5901");
-    for (const char* bad : { "unix:", "localhost", ":5900", "host:0", "host:70000", "host:59x" })
+    for (const char* bad : {"unix:", "localhost", ":5900", "host:0", "host:70000", "host:59x"})
         CHECK_MESSAGE(!VncEndpoint::parse(bad), bad);
 }
 
 TEST_CASE("the allowlist takes exact names and *.domain wildcards, case-insensitively")
 {
-    std::vector<std::string> allow { "registry.example.test", "*.crm.test", "127.0.0.1" };
+    std::vector<std::string> allow {"registry.example.test", "*.crm.test", "127.0.0.1"};
     CHECK(host_allowed(allow, "registry.example.test"));
     CHECK(host_allowed(allow, "Registry.Example.TEST."));
     CHECK(host_allowed(allow, "app.crm.test"));

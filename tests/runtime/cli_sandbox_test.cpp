@@ -76,7 +76,7 @@ TEST_CASE("rote sandbox: start, list, screenshot, act, stop; a killed supervisor
     auto state = nlohmann::json::parse(started.out);
     const std::string id = state["id"];
     const pid_t supervisor = state["pid"];
-    CHECK(state["allow"] == nlohmann::json::array({ "registry.example.test" }));
+    CHECK(state["allow"] == nlohmann::json::array({"registry.example.test"}));
 
     Run listed = rote_cli("sandbox list --json");
     REQUIRE(listed.status == 0);
@@ -102,17 +102,21 @@ TEST_CASE("rote sandbox: start, list, screenshot, act, stop; a killed supervisor
     {
         const int port = 20000 + ::getpid() % 20000;
         FILE* view = ::popen((std::string(ROTE_BINARY) + " sandbox view " + id + " --port " + std::to_string(port)
-                                 + " >/dev/null 2>&1 & echo $!").c_str(), "r");
+                                 + " >/dev/null 2>&1 & echo $!")
+                                 .c_str(),
+            "r");
         REQUIRE(view);
         pid_t view_pid = 0;
         REQUIRE(std::fscanf(view, "%d", &view_pid) == 1);
         ::pclose(view);
         std::string page;
-        wait_until([&] {
-            auto got = test::http_get(port, "/vnc.html");
-            page = got ? *got : "";
-            return !page.empty();
-        }, 10s);
+        wait_until(
+            [&] {
+                auto got = test::http_get(port, "/vnc.html");
+                page = got ? *got : "";
+                return !page.empty();
+            },
+            10s);
         CHECK(page.find("noVNC") != std::string::npos);
         CHECK(test::websocket_greeting(port, "/websockify").starts_with("RFB 003.008"));
         ::kill(view_pid, SIGTERM);

@@ -2,9 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <cstring>
 #include <string>
 #include <thread>
 
@@ -35,7 +35,7 @@ std::string ask_proxy(const fs::path& socket_path, const std::string& request)
     int connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
     REQUIRE(connected == 0);
     REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
-    timeval tv { 5, 0 };
+    timeval tv {5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string answer;
     char buffer[4096];
@@ -54,8 +54,8 @@ struct ProxyFixture {
         REQUIRE(root);
         options.socket_path = *root / ("test-proxy-" + std::to_string(::getpid()) + ".sock");
         options.log_path = *root / ("test-proxy-" + std::to_string(::getpid()) + ".log");
-        options.allowlist = { "registry.example.test", "*.crm.test", "localhost" };
-        options.routes = { { "registry.example.test", site.registry_route() }, { "app.crm.test", site.crm_route() } };
+        options.allowlist = {"registry.example.test", "*.crm.test", "localhost"};
+        options.routes = {{"registry.example.test", site.registry_route()}, {"app.crm.test", site.crm_route()}};
         auto started = runtime::EgressProxy::start(options);
         REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
         proxy = std::move(*started);
@@ -83,8 +83,10 @@ TEST_CASE_FIXTURE(ProxyFixture, "absolute-URI requests to an allowed host are fo
     // A POST with a body, to a wildcard-allowed host: the CRM's login answers with a session cookie.
     std::string body = "user=demo&password=demo-pass";
     answer = ask_proxy(options.socket_path,
-        "POST http://app.crm.test/login HTTP/1.1\r\nHost: app.crm.test\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+        "POST http://app.crm.test/login HTTP/1.1\r\nHost: app.crm.test\r\nContent-Type: "
+        "application/x-www-form-urlencoded\r\n"
+        "Content-Length: "
+            + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
     CHECK(answer.starts_with("HTTP/1.1 303"));
     CHECK(answer.find("Set-Cookie: session=") != std::string::npos);
 
@@ -127,8 +129,8 @@ TEST_CASE_FIXTURE(ProxyFixture, "CONNECT opens a tunnel to an allowed host and c
 
 TEST_CASE_FIXTURE(ProxyFixture, "hosts off the allowlist get a 403 page that says why, and the refusal is logged")
 {
-    std::string answer = ask_proxy(options.socket_path,
-        "GET http://evil.example.org/x HTTP/1.1\r\nHost: evil.example.org\r\n\r\n");
+    std::string answer
+        = ask_proxy(options.socket_path, "GET http://evil.example.org/x HTTP/1.1\r\nHost: evil.example.org\r\n\r\n");
     CHECK(answer.starts_with("HTTP/1.1 403"));
     CHECK(answer.find("evil.example.org is not on this sandbox&#39;s allowlist") == std::string::npos);
     CHECK(answer.find("evil.example.org is not on this sandbox's allowlist") != std::string::npos);
@@ -166,7 +168,7 @@ TEST_CASE("a route that is not HOST:PORT is refused at start")
 {
     runtime::EgressProxyOptions options;
     options.socket_path = fs::temp_directory_path() / "rote-bad-route.sock";
-    options.routes = { { "a.test", "nowhere" } };
+    options.routes = {{"a.test", "nowhere"}};
     auto proxy = runtime::EgressProxy::start(options);
     REQUIRE_FALSE(proxy);
     CHECK(proxy.error().code() == Error::Code::invalid_argument);

@@ -47,7 +47,7 @@ public:
         port = ntohs(address.sin_port);
         m_thread = std::thread([this] {
             while (!m_stop) {
-                pollfd p { m_fd, POLLIN, 0 };
+                pollfd p {m_fd, POLLIN, 0};
                 if (::poll(&p, 1, 50) > 0) {
                     int c = ::accept(m_fd, nullptr, nullptr);
                     if (c >= 0) {
@@ -89,8 +89,8 @@ TEST_CASE("a sandbox on the registry shows the page, and clicks and typing over 
     REQUIRE_MESSAGE(site, (site ? "" : site.error().message()));
     runtime::EgressProxyOptions proxy_options;
     proxy_options.socket_path = proxy_socket_path("registry");
-    proxy_options.allowlist = { "registry.example.test" };
-    proxy_options.routes = { { "registry.example.test", site->registry_route() } };
+    proxy_options.allowlist = {"registry.example.test"};
+    proxy_options.routes = {{"registry.example.test", site->registry_route()}};
     auto proxy = runtime::EgressProxy::start(proxy_options);
     REQUIRE_MESSAGE(proxy, (proxy ? "" : proxy.error().message()));
 
@@ -109,7 +109,7 @@ TEST_CASE("a sandbox on the registry shows the page, and clicks and typing over 
     REQUIRE_MESSAGE(seen.where, "the registry's search page never appeared");
     Rect label = *seen.where;
     // The text field lies under its label.
-    REQUIRE((*desktop)->click({ label.x + 20, label.y + label.h + 30 }));
+    REQUIRE((*desktop)->click({label.x + 20, label.y + label.h + 30}));
     REQUIRE((*desktop)->type("Acme"));
     REQUIRE((*desktop)->key("Return"));
     seen = test::wait_for_text(**desktop, "Acme Robotics Ltd", 15s);
@@ -122,7 +122,8 @@ TEST_CASE("a sandbox on the registry shows the page, and clicks and typing over 
 
     bool searched = false;
     for (const auto& r : (*proxy)->requests())
-        searched |= r.method == "GET" && r.host == "registry.example.test" && r.path == "/search?q=Acme" && r.status == 200;
+        searched
+            |= r.method == "GET" && r.host == "registry.example.test" && r.path == "/search?q=Acme" && r.status == 200;
     CHECK(searched);
     CHECK((*sandbox)->destroy());
 }
@@ -140,7 +141,7 @@ TEST_CASE("inside the sandbox, host files and host loopback are out of reach, an
 
     runtime::EgressProxyOptions proxy_options;
     proxy_options.socket_path = proxy_socket_path("isolation");
-    proxy_options.allowlist = { "registry.example.test" };
+    proxy_options.allowlist = {"registry.example.test"};
     auto proxy = runtime::EgressProxy::start(proxy_options);
     REQUIRE(proxy);
     runtime::SandboxOptions options;

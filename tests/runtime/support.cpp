@@ -31,7 +31,7 @@ Result<DemoSite> DemoSite::start(std::string_view variant)
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_addclose(&actions, out[0]);
     std::string variant_arg(variant);
-    const char* argv[] = { ROTE_DEMO_SITE, "--variant", variant_arg.c_str(), nullptr };
+    const char* argv[] = {ROTE_DEMO_SITE, "--variant", variant_arg.c_str(), nullptr};
     DemoSite site;
     int rc = posix_spawn(&site.m_pid, ROTE_DEMO_SITE, &actions, nullptr, const_cast<char**>(argv), environ);
     posix_spawn_file_actions_destroy(&actions);
@@ -155,7 +155,7 @@ std::string websocket_greeting(int port, const std::string& path)
           "Sec-WebSocket-Key: cm90ZS10ZXN0LWtleS0wMQ==\r\nSec-WebSocket-Version: 13\r\n"
           "Sec-WebSocket-Protocol: binary\r\n\r\n";
     (void)!::write(fd, request.data(), request.size());
-    timeval tv { 5, 0 };
+    timeval tv {5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string data;
     char buffer[1024];

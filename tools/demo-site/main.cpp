@@ -27,9 +27,9 @@ void stop_servers(int)
 
 int main(int argc, char** argv)
 {
-    CLI::App app { "Serves rote's demo sites on 127.0.0.1: a company registry (search, results, company page) and a "
-                   "small CRM (login, new lead, confirmation; leads listed as JSON at /api/leads). Prints one JSON "
-                   "line with both base URLs once they listen, and runs until SIGINT or SIGTERM." };
+    CLI::App app {"Serves rote's demo sites on 127.0.0.1: a company registry (search, results, company page) and a "
+                  "small CRM (login, new lead, confirmation; leads listed as JSON at /api/leads). Prints one JSON "
+                  "line with both base URLs once they listen, and runs until SIGINT or SIGTERM."};
     std::string variant_name = "baseline";
     int registry_port = 0;
     int crm_port = 0;
@@ -71,8 +71,8 @@ int main(int argc, char** argv)
     std::signal(SIGTERM, stop_servers);
 
     std::thread crm_thread([&] { crm.listen_after_bind(); });
-    nlohmann::json ready { { "registry", "http://127.0.0.1:" + std::to_string(registry_bound) },
-        { "crm", "http://127.0.0.1:" + std::to_string(crm_bound) }, { "variant", variant_name } };
+    nlohmann::json ready {{"registry", "http://127.0.0.1:" + std::to_string(registry_bound)},
+        {"crm", "http://127.0.0.1:" + std::to_string(crm_bound)}, {"variant", variant_name}};
     std::cout << ready.dump() << std::endl;
     registry.listen_after_bind();
     crm.stop();

@@ -17,15 +17,15 @@ namespace rote::demo {
 namespace {
 
 constexpr std::array variant_names {
-    std::pair { Variant::baseline, "baseline" },
-    std::pair { Variant::moved, "moved" },
-    std::pair { Variant::restyled, "restyled" },
-    std::pair { Variant::renamed, "renamed" },
-    std::pair { Variant::banner, "banner" },
-    std::pair { Variant::slow, "slow" },
-    std::pair { Variant::dynamic, "dynamic" },
-    std::pair { Variant::extra_step, "extra-step" },
-    std::pair { Variant::removed, "removed" },
+    std::pair {Variant::baseline, "baseline"},
+    std::pair {Variant::moved, "moved"},
+    std::pair {Variant::restyled, "restyled"},
+    std::pair {Variant::renamed, "renamed"},
+    std::pair {Variant::banner, "banner"},
+    std::pair {Variant::slow, "slow"},
+    std::pair {Variant::dynamic, "dynamic"},
+    std::pair {Variant::extra_step, "extra-step"},
+    std::pair {Variant::removed, "removed"},
 };
 
 std::string escape(std::string_view text)
@@ -34,12 +34,23 @@ std::string escape(std::string_view text)
     out.reserve(text.size());
     for (char c : text) {
         switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        case '\'': out += "&#39;"; break;
-        default: out += c;
+        case '&':
+            out += "&amp;";
+            break;
+        case '<':
+            out += "&lt;";
+            break;
+        case '>':
+            out += "&gt;";
+            break;
+        case '"':
+            out += "&quot;";
+            break;
+        case '\'':
+            out += "&#39;";
+            break;
+        default:
+            out += c;
         }
     }
     return out;
@@ -77,12 +88,15 @@ struct Context {
 
     bool is(Variant v) const { return variant == v; }
     // The label a page shows: `renamed` swaps the baseline words for others a redesign might pick.
-    const char* word(const char* baseline, const char* renamed) const { return is(Variant::renamed) ? renamed : baseline; }
+    const char* word(const char* baseline, const char* renamed) const
+    {
+        return is(Variant::renamed) ? renamed : baseline;
+    }
 };
 
 Context context_for(const httplib::Request& request, httplib::Response& response, const SiteOptions& options)
 {
-    Context context { options.variant };
+    Context context {options.variant};
     std::string chosen = request.has_param("variant") ? request.get_param_value("variant") : cookie(request, "variant");
     if (auto parsed = parse_variant(chosen)) {
         context.variant = *parsed;
@@ -184,7 +198,8 @@ update(); setInterval(update, 1000);
 </div></div>)html";
     }
     if (context.is(Variant::slow)) {
-        html += R"html(<div class="overlay hidden" id="spinner"><div class="box"><div class="spin"></div>Loading&hellip;</div></div>
+        html
+            += R"html(<div class="overlay hidden" id="spinner"><div class="box"><div class="spin"></div>Loading&hellip;</div></div>
 <script>for (const f of document.forms) f.addEventListener("submit", () => document.getElementById("spinner").classList.remove("hidden"));</script>)html";
     }
     html += "</body></html>";
@@ -229,16 +244,16 @@ struct Company {
 };
 
 constexpr std::array companies {
-    Company { "08431277", "Acme Robotics Ltd", "12 Foundry Lane, Sheffield S1 4PQ", "Active", "14 March 2013" },
-    Company { "11904532", "Acme Holdings plc", "1 Canal Street, Manchester M1 3HE", "Active", "2 April 2019" },
-    Company { "05583120", "Northwind Traders Ltd", "88 Harbour Road, Bristol BS1 5TY", "Active", "27 Sept 2005" },
-    Company { "09917744", "Globex Corporation Ltd", "4 Tower Place, London EC3R 5BU", "Active", "9 Dec 2015" },
-    Company { "07266019", "Initech Software Ltd", "230 Station Road, Reading RG1 1LX", "Dissolved", "1 June 2010" },
-    Company { "12650871", "Umbrella Analytics plc", "Unit 7, Science Park, Cambridge CB4 0WS", "Active", "17 June 2020" },
-    Company { "06112398", "Stark Logistics Ltd", "Dock 3, Port of Tilbury, Essex RM18 7EH", "Active", "21 Feb 2007" },
-    Company { "10045562", "Wayne Foods Ltd", "45 Market Square, Leeds LS1 6DT", "Active", "3 March 2016" },
-    Company { "13378204", "Hooli Cloud Ltd", "9 Silicon Way, Edinburgh EH3 9QG", "Active", "30 April 2021" },
-    Company { "04790012", "Soylent Nutrition Ltd", "16 Mill Street, Norwich NR3 1DE", "Dissolved", "11 June 2003" },
+    Company {"08431277", "Acme Robotics Ltd", "12 Foundry Lane, Sheffield S1 4PQ", "Active", "14 March 2013"},
+    Company {"11904532", "Acme Holdings plc", "1 Canal Street, Manchester M1 3HE", "Active", "2 April 2019"},
+    Company {"05583120", "Northwind Traders Ltd", "88 Harbour Road, Bristol BS1 5TY", "Active", "27 Sept 2005"},
+    Company {"09917744", "Globex Corporation Ltd", "4 Tower Place, London EC3R 5BU", "Active", "9 Dec 2015"},
+    Company {"07266019", "Initech Software Ltd", "230 Station Road, Reading RG1 1LX", "Dissolved", "1 June 2010"},
+    Company {"12650871", "Umbrella Analytics plc", "Unit 7, Science Park, Cambridge CB4 0WS", "Active", "17 June 2020"},
+    Company {"06112398", "Stark Logistics Ltd", "Dock 3, Port of Tilbury, Essex RM18 7EH", "Active", "21 Feb 2007"},
+    Company {"10045562", "Wayne Foods Ltd", "45 Market Square, Leeds LS1 6DT", "Active", "3 March 2016"},
+    Company {"13378204", "Hooli Cloud Ltd", "9 Silicon Way, Edinburgh EH3 9QG", "Active", "30 April 2021"},
+    Company {"04790012", "Soylent Nutrition Ltd", "16 Mill Street, Norwich NR3 1DE", "Dissolved", "11 June 2003"},
 };
 
 const Company* find_company(std::string_view number)
@@ -272,8 +287,8 @@ std::string results_table(const Context& context, const std::vector<const Compan
 void registry_home(const httplib::Request& request, httplib::Response& response, const SiteOptions& options)
 {
     Context context = context_for(request, response, options);
-    std::string body = "<div class=\"card\"><h1>" + std::string(context.word("Find a company", "Look up a business"))
-        + "</h1>";
+    std::string body
+        = "<div class=\"card\"><h1>" + std::string(context.word("Find a company", "Look up a business")) + "</h1>";
     if (context.is(Variant::removed)) {
         body += "<p class=\"muted\">Search is unavailable while we upgrade the register. Browse companies by "
                 "letter instead:</p><p>";
@@ -330,15 +345,15 @@ void registry_company(const httplib::Request& request, httplib::Response& respon
     Context context = context_for(request, response, options);
     const Company* c = find_company(request.matches[1].str());
     if (!c) {
-        send_html(response, page(context, registry_brand, "Not found", "<div class=\"card\"><h1>No such company</h1></div>"),
-            404);
+        send_html(response,
+            page(context, registry_brand, "Not found", "<div class=\"card\"><h1>No such company</h1></div>"), 404);
         return;
     }
     std::string body = "<div class=\"card\"><h1>" + escape(c->name) + "</h1><dl>";
     body += "<dt>" + std::string(context.word("Registration number", "Company number")) + "</dt><dd id=\"number\">"
         + c->number + "</dd>";
-    body += "<dt>" + std::string(context.word("Registered address", "Office address")) + "</dt><dd>" + escape(c->address)
-        + "</dd>";
+    body += "<dt>" + std::string(context.word("Registered address", "Office address")) + "</dt><dd>"
+        + escape(c->address) + "</dd>";
     body += "<dt>" + std::string(context.word("Status", "Company status")) + "</dt><dd id=\"status\">" + status_span(*c)
         + "</dd>";
     body += "<dt>Incorporated</dt><dd>" + std::string(c->incorporated) + "</dd></dl>";
@@ -363,7 +378,7 @@ constexpr const char* crm_brand = "Pipeline CRM";
 
 std::string random_token()
 {
-    static thread_local std::mt19937_64 generator { std::random_device {}() };
+    static thread_local std::mt19937_64 generator {std::random_device {}()};
     static constexpr char hex[] = "0123456789abcdef";
     std::string token;
     for (int i = 0; i < 32; ++i)
@@ -376,8 +391,8 @@ std::string login_page(const Context& context, std::string_view error)
     std::string fields = "<label for=\"user\">" + std::string(context.word("User name", "Login"))
         + "</label><input type=\"text\" id=\"user\" name=\"user\" autocomplete=\"off\">"
         + "<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\">";
-    std::string body = "<div class=\"card\"><h1>" + std::string(context.word("Sign in to Pipeline", "Welcome back"))
-        + "</h1>";
+    std::string body
+        = "<div class=\"card\"><h1>" + std::string(context.word("Sign in to Pipeline", "Welcome back")) + "</h1>";
     if (!error.empty())
         body += "<p class=\"error\">" + escape(error) + "</p>";
     body += form(context, "/login", "post", fields, context.word("Sign in", "Log in"), "Sign in on this device?");
@@ -392,7 +407,8 @@ std::string lead_form(const Context& context, std::string_view error)
         if (std::string_view(type) == "textarea")
             fields += "<textarea id=\"" + std::string(id) + "\" name=\"" + id + "\"></textarea>";
         else
-            fields += "<input type=\"" + std::string(type) + "\" id=\"" + id + "\" name=\"" + id + "\" autocomplete=\"off\">";
+            fields += "<input type=\"" + std::string(type) + "\" id=\"" + id + "\" name=\"" + id
+                + "\" autocomplete=\"off\">";
     };
     field("name", "Full name", "Contact name", "text");
     field("email", "Email", "Email address", "text");
@@ -452,8 +468,8 @@ void mount_registry(httplib::Server& server, const SiteOptions& options)
     server.Get("/api/companies", [](const httplib::Request&, httplib::Response& response) {
         nlohmann::json list = nlohmann::json::array();
         for (const Company& c : companies) {
-            list.push_back({ { "number", c.number }, { "name", c.name }, { "address", c.address },
-                { "status", c.status }, { "incorporated", c.incorporated } });
+            list.push_back({{"number", c.number}, {"name", c.name}, {"address", c.address}, {"status", c.status},
+                {"incorporated", c.incorporated}});
         }
         response.set_content(list.dump(2), "application/json");
     });
@@ -497,8 +513,8 @@ void mount_crm(httplib::Server& server, const SiteOptions& options)
         Context context = context_for(request, response, options);
         if (!signed_in(request))
             return redirect(response, "/");
-        Lead lead { "", request.get_param_value("name"), request.get_param_value("email"),
-            request.get_param_value("company"), request.get_param_value("notes"), options.crm_user };
+        Lead lead {"", request.get_param_value("name"), request.get_param_value("email"),
+            request.get_param_value("company"), request.get_param_value("notes"), options.crm_user};
         if (lead.name.empty() || lead.email.find('@') == std::string::npos)
             return send_html(response, lead_form(context, "A lead needs a name and a valid email address."), 422);
         {
@@ -508,28 +524,30 @@ void mount_crm(httplib::Server& server, const SiteOptions& options)
         }
         redirect(response, "/leads/" + lead.id);
     });
-    server.Get(R"(/leads/(L-\d+))", [options, state, signed_in](const httplib::Request& request, httplib::Response& response) {
-        Context context = context_for(request, response, options);
-        if (!signed_in(request))
-            return redirect(response, "/");
-        std::string id = request.matches[1].str();
-        std::lock_guard lock(state->mutex);
-        auto it = std::find_if(state->leads.begin(), state->leads.end(), [&](const Lead& l) { return l.id == id; });
-        if (it == state->leads.end())
-            return send_html(response, page(context, crm_brand, "Not found", "<div class=\"card\"><h1>No such lead</h1></div>"), 404);
-        std::string body = "<div class=\"card\"><h1>" + std::string(context.word("Lead saved", "Prospect created"))
-            + "</h1><dl><dt>Lead ID</dt><dd id=\"lead-id\">" + it->id + "</dd><dt>Name</dt><dd>" + escape(it->name)
-            + "</dd><dt>Email</dt><dd>" + escape(it->email) + "</dd><dt>Company</dt><dd>" + escape(it->company)
-            + "</dd></dl><p><a class=\"button\" href=\"/leads/new\">" + context.word("New lead", "Add a prospect")
-            + "</a></p></div>";
-        send_html(response, page(context, crm_brand, "Lead saved", body));
-    });
+    server.Get(
+        R"(/leads/(L-\d+))", [options, state, signed_in](const httplib::Request& request, httplib::Response& response) {
+            Context context = context_for(request, response, options);
+            if (!signed_in(request))
+                return redirect(response, "/");
+            std::string id = request.matches[1].str();
+            std::lock_guard lock(state->mutex);
+            auto it = std::find_if(state->leads.begin(), state->leads.end(), [&](const Lead& l) { return l.id == id; });
+            if (it == state->leads.end())
+                return send_html(response,
+                    page(context, crm_brand, "Not found", "<div class=\"card\"><h1>No such lead</h1></div>"), 404);
+            std::string body = "<div class=\"card\"><h1>" + std::string(context.word("Lead saved", "Prospect created"))
+                + "</h1><dl><dt>Lead ID</dt><dd id=\"lead-id\">" + it->id + "</dd><dt>Name</dt><dd>" + escape(it->name)
+                + "</dd><dt>Email</dt><dd>" + escape(it->email) + "</dd><dt>Company</dt><dd>" + escape(it->company)
+                + "</dd></dl><p><a class=\"button\" href=\"/leads/new\">" + context.word("New lead", "Add a prospect")
+                + "</a></p></div>";
+            send_html(response, page(context, crm_brand, "Lead saved", body));
+        });
     server.Get("/api/leads", [state](const httplib::Request&, httplib::Response& response) {
         nlohmann::json list = nlohmann::json::array();
         std::lock_guard lock(state->mutex);
         for (const Lead& l : state->leads) {
-            list.push_back({ { "id", l.id }, { "name", l.name }, { "email", l.email }, { "company", l.company },
-                { "notes", l.notes }, { "created_by", l.created_by } });
+            list.push_back({{"id", l.id}, {"name", l.name}, {"email", l.email}, {"company", l.company},
+                {"notes", l.notes}, {"created_by", l.created_by}});
         }
         response.set_content(list.dump(2), "application/json");
     });

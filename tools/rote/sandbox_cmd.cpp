@@ -5,10 +5,10 @@
 
 #include <csignal>
 #include <cstring>
-#include <sstream>
 #include <fstream>
-#include <iterator>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include <fcntl.h>
@@ -88,11 +88,11 @@ Result<std::unique_ptr<runtime::Desktop>> connect_to(const std::string& id)
 
 json state_json(runtime::Session& session, const std::string& started)
 {
-    return json { { "id", session.sandbox().id() }, { "provider", session.sandbox().provider() },
-        { "pid", ::getpid() }, { "vnc", session.sandbox().vnc().to_string() }, { "url", session.spec().start_url },
-        { "allow", session.spec().allowlist }, { "routes", session.spec().routes },
-        { "size", std::to_string(session.spec().width) + "x" + std::to_string(session.spec().height) },
-        { "proxy_log", session.proxy_log().string() }, { "started", started } };
+    return json {{"id", session.sandbox().id()}, {"provider", session.sandbox().provider()}, {"pid", ::getpid()},
+        {"vnc", session.sandbox().vnc().to_string()}, {"url", session.spec().start_url},
+        {"allow", session.spec().allowlist}, {"routes", session.spec().routes},
+        {"size", std::to_string(session.spec().width) + "x" + std::to_string(session.spec().height)},
+        {"proxy_log", session.proxy_log().string()}, {"started", started}};
 }
 
 // The supervisor: starts the session, reports one JSON line on stdout (the state, or {"error": ...}), then
@@ -102,13 +102,13 @@ int supervise(const runtime::SessionSpec& spec)
     ::setsid(); // a terminal's Ctrl-C or hang-up is for the start command, not for us
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
-    for (int s : { SIGTERM, SIGINT, SIGHUP })
+    for (int s : {SIGTERM, SIGINT, SIGHUP})
         sigaddset(&stop_signals, s);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr); // before any thread starts, so all inherit it
 
     auto session = runtime::Session::start(spec);
     if (!session) {
-        std::cout << json { { "error", session.error().message() } }.dump() << std::endl;
+        std::cout << json {{"error", session.error().message()}}.dump() << std::endl;
         return kExitFailed;
     }
     auto path = state_path((*session)->sandbox().id());
@@ -122,7 +122,7 @@ int supervise(const runtime::SessionSpec& spec)
     ::dup2(null, 1);
     ::dup2(null, 2);
 
-    timespec tick { 0, 300'000'000 };
+    timespec tick {0, 300'000'000};
     while (true) {
         int signal = sigtimedwait(&stop_signals, nullptr, &tick);
         if (signal > 0 || !(*session)->sandbox().alive())
@@ -139,10 +139,10 @@ int start(const runtime::SessionSpec& spec, bool as_json, bool verbose)
     int out[2];
     if (::pipe(out) != 0)
         return fail(Error(Error::Code::io, "pipe failed"));
-    json spec_json { { "url", spec.start_url }, { "allow", spec.allowlist }, { "routes", spec.routes },
-        { "width", spec.width }, { "height", spec.height }, { "provider", spec.provider } };
+    json spec_json {{"url", spec.start_url}, {"allow", spec.allowlist}, {"routes", spec.routes}, {"width", spec.width},
+        {"height", spec.height}, {"provider", spec.provider}};
     std::string spec_text = spec_json.dump();
-    std::vector<std::string> args = { "rote", "sandbox", "supervise", spec_text };
+    std::vector<std::string> args = {"rote", "sandbox", "supervise", spec_text};
     if (verbose)
         args.insert(args.begin() + 1, "-v");
     std::vector<char*> argv;
@@ -170,15 +170,16 @@ int start(const runtime::SessionSpec& spec, bool as_json, bool verbose)
     json state = json::parse(line, nullptr, false);
     if (state.is_discarded() || state.contains("error")) {
         ::waitpid(pid, nullptr, 0);
-        std::string why = state.is_discarded() ? "the supervisor exited without a word" : state["error"].get<std::string>();
+        std::string why
+            = state.is_discarded() ? "the supervisor exited without a word" : state["error"].get<std::string>();
         return fail(Error(Error::Code::io, "sandbox did not start: " + why));
     }
     if (as_json) {
         std::cout << state.dump(2) << "\n";
     } else {
         std::cout << state["id"].get<std::string>() << "  " << state["vnc"].get<std::string>() << "\n";
-        std::cerr << "rote: sandbox running on " << state["url"].get<std::string>() << "; stop it with `rote sandbox stop "
-                  << state["id"].get<std::string>() << "`\n";
+        std::cerr << "rote: sandbox running on " << state["url"].get<std::string>()
+                  << "; stop it with `rote sandbox stop " << state["id"].get<std::string>() << "`\n";
     }
     return 0;
 }
@@ -206,10 +207,10 @@ int list(bool as_json)
         std::cout << "No sandboxes running. Start one with `rote sandbox start --url URL`.\n";
         return 0;
     }
-    Table table({ "ID", "PROVIDER", "SIZE", "URL", "VNC", "STARTED" });
+    Table table({"ID", "PROVIDER", "SIZE", "URL", "VNC", "STARTED"});
     for (const auto& s : all) {
-        table.add({ s["id"].get<std::string>(), s["provider"].get<std::string>(), s["size"].get<std::string>(),
-            s["url"].get<std::string>(), s["vnc"].get<std::string>(), s["started"].get<std::string>() });
+        table.add({s["id"].get<std::string>(), s["provider"].get<std::string>(), s["size"].get<std::string>(),
+            s["url"].get<std::string>(), s["vnc"].get<std::string>(), s["started"].get<std::string>()});
     }
     table.print(std::cout);
     return 0;
@@ -233,7 +234,7 @@ int stop(const std::string& id, bool as_json)
     std::error_code ec;
     fs::remove(*state_path(id), ec);
     if (as_json)
-        std::cout << json { { "id", id }, { "stopped", true }, { "forced", forced } }.dump(2) << "\n";
+        std::cout << json {{"id", id}, {"stopped", true}, {"forced", forced}}.dump(2) << "\n";
     else
         std::cout << "stopped " << id << (forced ? " (killed: it did not stop within 15 s)" : "") << "\n";
     return 0;
@@ -261,7 +262,7 @@ int screenshot(const std::string& id, const std::string& file, bool as_json)
     }
     fs::rename(tmp, file);
     if (as_json)
-        std::cout << json { { "file", file }, { "width", frame->cols }, { "height", frame->rows } }.dump(2) << "\n";
+        std::cout << json {{"file", file}, {"width", frame->cols}, {"height", frame->rows}}.dump(2) << "\n";
     else
         std::cout << file << " (" << frame->cols << "x" << frame->rows << ")\n";
     return 0;
@@ -289,11 +290,11 @@ int view(const std::string& id, int port)
     if (!fs::exists(std::string(web) + "/vnc.html"))
         return fail(Error(Error::Code::not_found, "noVNC is not installed (Debian package novnc)"));
     std::string listen = "127.0.0.1:" + std::to_string(port);
-    std::vector<std::string> args = { "websockify", "--web", web };
+    std::vector<std::string> args = {"websockify", "--web", web};
     if (!endpoint->unix_path.empty())
-        args.insert(args.end(), { "--unix-target=" + endpoint->unix_path, listen });
+        args.insert(args.end(), {"--unix-target=" + endpoint->unix_path, listen});
     else
-        args.insert(args.end(), { listen, endpoint->host + ":" + std::to_string(endpoint->port) });
+        args.insert(args.end(), {listen, endpoint->host + ":" + std::to_string(endpoint->port)});
     std::cout << "Live view of " << id << ": http://" << listen << "/vnc.html?autoconnect=1&resize=scale\n"
               << "(serving on 127.0.0.1 only; Ctrl-C ends the view, not the sandbox)" << std::endl;
     std::vector<char*> argv;
@@ -330,7 +331,9 @@ SandboxCommands::SandboxCommands(CLI::App& app, bool& as_json)
     m_start->add_option("--route", m_routes,
         "HOST=ADDR:PORT: serve an allowed host from this address (repeatable), e.g. a local demo site");
     m_start->add_option("--size", m_size, "Screen size, WxH")->capture_default_str();
-    m_start->add_option("--provider", m_spec.provider, "Sandbox provider")->check(CLI::IsMember({ "local" }))->capture_default_str();
+    m_start->add_option("--provider", m_spec.provider, "Sandbox provider")
+        ->check(CLI::IsMember({"local"}))
+        ->capture_default_str();
     add_json(m_start);
 
     m_supervise = m_root->add_subcommand("supervise", "");
@@ -354,11 +357,14 @@ SandboxCommands::SandboxCommands(CLI::App& app, bool& as_json)
     m_click->add_option("X", m_x, "Pixels from the left")->required();
     m_click->add_option("Y", m_y, "Pixels from the top")->required();
     m_click->add_option("--button", m_button, "left, right or middle")
-        ->check(CLI::IsMember({ "left", "right", "middle" }))
+        ->check(CLI::IsMember({"left", "right", "middle"}))
         ->capture_default_str();
-    m_click->add_option("--count", m_count, "1 click, 2 double, 3 triple")->check(CLI::Range(1, 3))->capture_default_str();
+    m_click->add_option("--count", m_count, "1 click, 2 double, 3 triple")
+        ->check(CLI::Range(1, 3))
+        ->capture_default_str();
 
-    m_type = m_root->add_subcommand("type", "Type text as key presses: any printable text, shifted characters included; a newline presses Return");
+    m_type = m_root->add_subcommand(
+        "type", "Type text as key presses: any printable text, shifted characters included; a newline presses Return");
     m_type->add_option("ID", m_id, "The sandbox")->required();
     m_type->add_option("TEXT", m_text, "The text")->required();
 
@@ -412,15 +418,14 @@ int SandboxCommands::run(int verbosity)
     if (m_screenshot->parsed())
         return screenshot(m_id, m_file, m_as_json);
     if (m_click->parsed()) {
-        return act(m_id,
-            [&](runtime::Desktop& d) -> Result<void> {
-                if (m_x < 0 || m_y < 0 || m_x >= d.width() || m_y >= d.height()) {
-                    return Error(Error::Code::invalid_argument,
-                        "(" + std::to_string(m_x) + ", " + std::to_string(m_y) + ") is off the "
-                            + std::to_string(d.width()) + "x" + std::to_string(d.height()) + " screen");
-                }
-                return d.click({ m_x, m_y }, parse_button(m_button), m_count);
-            });
+        return act(m_id, [&](runtime::Desktop& d) -> Result<void> {
+            if (m_x < 0 || m_y < 0 || m_x >= d.width() || m_y >= d.height()) {
+                return Error(Error::Code::invalid_argument,
+                    "(" + std::to_string(m_x) + ", " + std::to_string(m_y) + ") is off the " + std::to_string(d.width())
+                        + "x" + std::to_string(d.height()) + " screen");
+            }
+            return d.click({m_x, m_y}, parse_button(m_button), m_count);
+        });
     }
     if (m_type->parsed())
         return act(m_id, [&](runtime::Desktop& d) { return d.type(m_text); });

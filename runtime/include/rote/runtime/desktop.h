@@ -33,8 +33,8 @@ struct DesktopOptions {
     // libvncclient's encodings, in order of preference. Raw is the right default for a unix socket or
     // loopback (no compression to pay for, and some servers hang with others on a unix socket).
     std::string encodings = "copyrect raw";
-    std::chrono::milliseconds connect_timeout { 5000 };
-    std::chrono::milliseconds key_delay { 0 }; // between the key events of type(); 0 sends them back to back
+    std::chrono::milliseconds connect_timeout {5000};
+    std::chrono::milliseconds key_delay {0}; // between the key events of type(); 0 sends them back to back
 };
 
 // A connection to one VNC server. A background thread keeps the framebuffer current from incremental
@@ -57,8 +57,8 @@ public:
     std::uint64_t update_count() const;
     // Waits until the screen has not changed for `quiet` (a blinking cursor and the masked regions do
     // not count), and returns that screen; Error::Code::timeout if it is still changing at `timeout`.
-    Result<cv::Mat> wait_stable(std::chrono::milliseconds quiet, std::chrono::milliseconds timeout,
-        std::vector<Rect> mask = {});
+    Result<cv::Mat> wait_stable(
+        std::chrono::milliseconds quiet, std::chrono::milliseconds timeout, std::vector<Rect> mask = {});
     // Waits until an update arrives after `since` (an update_count()), or the timeout passes.
     bool wait_update(std::uint64_t since, std::chrono::milliseconds timeout);
 

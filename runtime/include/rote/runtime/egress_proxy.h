@@ -42,7 +42,7 @@ struct EgressProxyOptions {
     // host's own services are reachable only when a route names them.
     std::map<std::string, std::string> routes;
     std::filesystem::path log_path; // JSON lines, one per request; empty: in memory only
-    std::chrono::milliseconds upstream_timeout { 30000 };
+    std::chrono::milliseconds upstream_timeout {30000};
 };
 
 // Non-copyable. Serves on its own threads from start() until destruction; requests() may be called from

@@ -25,7 +25,7 @@ struct SandboxOptions {
     std::filesystem::path proxy_socket;
     // Where the sandbox's own directory (its VNC socket and logs) is made; empty: runtime_root().
     std::filesystem::path runtime_root;
-    std::chrono::milliseconds start_timeout { 20000 };
+    std::chrono::milliseconds start_timeout {20000};
     // More host paths that belong to this sandbox and go with it (removed by destroy() and by the reaper).
     std::vector<std::filesystem::path> cleanup_paths;
 };
