@@ -181,9 +181,10 @@ bool gone(pid_t pid)
 std::string init_script(const SandboxOptions& options, bool network)
 {
     std::string size = std::to_string(options.width) + "x" + std::to_string(options.height);
+    // No GLX: Chromium draws without the GPU, and Mesa's software renderer cost Xvnc 50 MiB.
     std::string script = "Xvnc :0 -geometry " + size
         + " -depth 24 -rfbunixpath /run/rote/vnc.sock -rfbunixmode 0600 -rfbport -1 -SecurityTypes None"
-          " -nolisten tcp -AlwaysShared -DisconnectClients=0 -AcceptSetDesktopSize=0 >/run/rote/xvnc.log 2>&1 &\n"
+          " -nolisten tcp -extension GLX -AlwaysShared -DisconnectClients=0 -AcceptSetDesktopSize=0 >/run/rote/xvnc.log 2>&1 &\n"
           "for i in $(seq 500); do [ -S /tmp/.X11-unix/X0 ] && break; sleep 0.01; done\n"
           "export DISPLAY=:0\n"
           "matchbox-window-manager -use_titlebar no -use_cursor yes >/run/rote/wm.log 2>&1 &\n";
