@@ -184,7 +184,8 @@ std::string init_script(const SandboxOptions& options, bool network)
     // No GLX: Chromium draws without the GPU, and Mesa's software renderer cost Xvnc 50 MiB.
     std::string script = "Xvnc :0 -geometry " + size
         + " -depth 24 -rfbunixpath /run/rote/vnc.sock -rfbunixmode 0600 -rfbport -1 -SecurityTypes None"
-          " -nolisten tcp -extension GLX -AlwaysShared -DisconnectClients=0 -AcceptSetDesktopSize=0 >/run/rote/xvnc.log 2>&1 &\n"
+          " -nolisten tcp -extension GLX -AlwaysShared -DisconnectClients=0 -AcceptSetDesktopSize=0 "
+          ">/run/rote/xvnc.log 2>&1 &\n"
           "for i in $(seq 500); do [ -S /tmp/.X11-unix/X0 ] && break; sleep 0.01; done\n"
           "export DISPLAY=:0\n"
           "matchbox-window-manager -use_titlebar no -use_cursor yes >/run/rote/wm.log 2>&1 &\n";
@@ -206,8 +207,8 @@ std::string init_script(const SandboxOptions& options, bool network)
               " --renderer-process-limit=1"
               " --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
               " --window-position=0,0 --window-size="
-        + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized \"$1\""
-        + " >/run/rote/chromium.log 2>&1 &\n";
+        + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized "
+        + (options.window == BrowserWindow::app ? "--app=\"$1\"" : "\"$1\"") + " >/run/rote/chromium.log 2>&1 &\n";
     script += "wait\n";
     return script;
 }

@@ -49,6 +49,7 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     options.start_url = spec.start_url;
     options.width = spec.width;
     options.height = spec.height;
+    options.window = spec.window;
     options.proxy_socket = session->m_proxy->socket_path();
     // If we die without stopping, the sandbox's reaper removes the proxy's files with the sandbox's own.
     options.cleanup_paths = {proxy.socket_path, proxy.log_path};

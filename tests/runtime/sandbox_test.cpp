@@ -205,3 +205,28 @@ TEST_CASE("destroying a sandbox leaves no process and no directory")
         CHECK_MESSAGE(!fs::exists("/proc/" + std::to_string(p)), "process ", p, " survived");
     CHECK_FALSE(fs::exists(dir));
 }
+
+TEST_CASE("an app window shows the page alone, from the top of the screen")
+{
+    auto site = test::DemoSite::start();
+    REQUIRE(site);
+    runtime::EgressProxyOptions proxy_options;
+    proxy_options.socket_path = proxy_socket_path("app");
+    proxy_options.allowlist = {"registry.example.test"};
+    proxy_options.routes = {{"registry.example.test", site->registry_route()}};
+    auto proxy = runtime::EgressProxy::start(proxy_options);
+    REQUIRE(proxy);
+    runtime::SandboxOptions options;
+    options.start_url = "http://registry.example.test/";
+    options.proxy_socket = (*proxy)->socket_path();
+    options.window = runtime::BrowserWindow::app;
+    auto sandbox = runtime::start_local_sandbox(options);
+    REQUIRE(sandbox);
+    auto desktop = runtime::Desktop::connect((*sandbox)->vnc());
+    REQUIRE(desktop);
+    auto seen = test::wait_for_text(**desktop, "Company Registry", 30s);
+    REQUIRE(seen.where);
+    // No tab strip or address bar above it: the site's header starts at the top of the screen.
+    CHECK(seen.where->y < 40);
+    CHECK_FALSE(test::find_text(seen.screen, "registry.example.test"));
+}

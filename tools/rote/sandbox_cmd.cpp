@@ -92,6 +92,7 @@ json state_json(runtime::Session& session, const std::string& started)
         {"vnc", session.sandbox().vnc().to_string()}, {"url", session.spec().start_url},
         {"allow", session.spec().allowlist}, {"routes", session.spec().routes},
         {"size", std::to_string(session.spec().width) + "x" + std::to_string(session.spec().height)},
+        {"window", session.spec().window == runtime::BrowserWindow::app ? "app" : "normal"},
         {"proxy_log", session.proxy_log().string()}, {"started", started}};
 }
 
@@ -140,7 +141,7 @@ int start(const runtime::SessionSpec& spec, bool as_json, bool verbose)
     if (::pipe(out) != 0)
         return fail(Error(Error::Code::io, "pipe failed"));
     json spec_json {{"url", spec.start_url}, {"allow", spec.allowlist}, {"routes", spec.routes}, {"width", spec.width},
-        {"height", spec.height}, {"provider", spec.provider}};
+        {"height", spec.height}, {"provider", spec.provider}, {"app", spec.window == runtime::BrowserWindow::app}};
     std::string spec_text = spec_json.dump();
     std::vector<std::string> args = {"rote", "sandbox", "supervise", spec_text};
     if (verbose)
@@ -331,6 +332,8 @@ SandboxCommands::SandboxCommands(CLI::App& app, bool& as_json)
     m_start->add_option("--route", m_routes,
         "HOST=ADDR:PORT: serve an allowed host from this address (repeatable), e.g. a local demo site");
     m_start->add_option("--size", m_size, "Screen size, WxH")->capture_default_str();
+    m_start->add_flag("--app", m_app,
+        "Show the page alone, without tabs or address bar (uses less memory; nothing to type a URL into)");
     m_start->add_option("--provider", m_spec.provider, "Sandbox provider")
         ->check(CLI::IsMember({"local"}))
         ->capture_default_str();
@@ -393,6 +396,7 @@ int SandboxCommands::run(int verbosity)
         s.width = spec.value("width", s.width);
         s.height = spec.value("height", s.height);
         s.provider = spec.value("provider", s.provider);
+        s.window = spec.value("app", false) ? runtime::BrowserWindow::app : runtime::BrowserWindow::normal;
         return supervise(s);
     }
     if (m_start->parsed()) {
@@ -403,6 +407,7 @@ int SandboxCommands::run(int verbosity)
             return fail(Error(Error::Code::invalid_argument, "--size must be WxH, e.g. 1280x800"));
         m_spec.width = w;
         m_spec.height = h;
+        m_spec.window = m_app ? runtime::BrowserWindow::app : runtime::BrowserWindow::normal;
         for (const std::string& r : m_routes) {
             size_t eq = r.find('=');
             if (eq == std::string::npos || eq == 0 || eq + 1 == r.size())

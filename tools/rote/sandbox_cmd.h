@@ -42,6 +42,7 @@ private:
     int m_y = 0;
     int m_count = 1;
     int m_port = 6080;
+    bool m_app = false;
 };
 
 } // namespace rote::cli

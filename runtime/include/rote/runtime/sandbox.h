@@ -16,6 +16,11 @@
 
 namespace rote::runtime {
 
+enum class BrowserWindow {
+    normal, // tabs and an address bar, as a person's browser
+    app, // the page alone (Chromium's --app): no address bar to type URLs into, 45 MiB less
+};
+
 struct SandboxOptions {
     std::string start_url = "about:blank";
     int width = 1280;
@@ -26,6 +31,7 @@ struct SandboxOptions {
     // Where the sandbox's own directory (its VNC socket and logs) is made; empty: runtime_root().
     std::filesystem::path runtime_root;
     std::chrono::milliseconds start_timeout {20000};
+    BrowserWindow window = BrowserWindow::normal;
     // More host paths that belong to this sandbox and go with it (removed by destroy() and by the reaper).
     std::vector<std::filesystem::path> cleanup_paths;
 };

@@ -23,6 +23,7 @@ struct SessionSpec {
     std::map<std::string, std::string> routes; // see EgressProxyOptions::routes
     int width = 1280;
     int height = 800;
+    BrowserWindow window = BrowserWindow::normal;
 };
 
 // The host of an http(s) URL ("http://registry.example.test:8080/x" -> "registry.example.test"); empty for
