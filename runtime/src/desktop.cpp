@@ -22,6 +22,8 @@
 #include <rote/base/log.h>
 #include <rote/vision/diff.h>
 
+#include "ascii.h"
+
 namespace rote::runtime {
 
 namespace {
@@ -97,7 +99,6 @@ struct Desktop::Impl {
     std::uint64_t generation = 0; // counts connections made
     int buttons = 0; // the pointer buttons held down
     bool unsynced = false; // input sent since the last sync()
-    Point pointer;
     std::string failure; // set once the connection is lost for good
     std::atomic<bool> stopping = false;
     std::thread reader;
@@ -248,7 +249,6 @@ struct Desktop::Impl {
     Result<void> pointer_event(Point at, int mask)
     {
         return with_client([&](rfbClient* c) {
-            pointer = at;
             buttons = mask;
             return SendPointerEvent(c, at.x, at.y, mask) != 0;
         });
@@ -375,11 +375,19 @@ Result<cv::Mat> Desktop::wait_stable(
 {
     vision::StabilityTracker tracker(std::move(mask));
     const auto deadline = Clock::now() + timeout;
+    cv::Mat frame;
+    std::optional<std::uint64_t> copied; // the update count of `frame`
     while (true) {
-        std::uint64_t seen = update_count();
-        cv::Mat frame = ROTE_TRY(screenshot());
+        // A new copy only when an update arrived: waking up to a quiet screen costs no frame copy or diff.
+        std::uint64_t count = update_count();
+        if (copied != count) {
+            frame = ROTE_TRY(screenshot());
+            tracker.update(frame, Clock::now());
+            copied = count;
+        } else if (auto lost = connection_error()) {
+            return *lost;
+        }
         auto now = Clock::now();
-        tracker.update(frame, now);
         if (tracker.stable(quiet, now))
             return frame;
         if (now >= deadline)
@@ -387,8 +395,16 @@ Result<cv::Mat> Desktop::wait_stable(
                 Error::Code::timeout, "the screen was still changing after " + std::to_string(timeout.count()) + " ms");
         auto until_quiet = tracker.last_change() + quiet - now;
         auto wait = std::min<Clock::duration>(until_quiet, deadline - now);
-        wait_update(seen, std::chrono::ceil<std::chrono::milliseconds>(wait) + std::chrono::milliseconds(1));
+        wait_update(count, std::chrono::ceil<std::chrono::milliseconds>(wait) + std::chrono::milliseconds(1));
     }
+}
+
+std::optional<Error> Desktop::connection_error() const
+{
+    std::lock_guard lock(m_impl->mutex);
+    if (m_impl->failure.empty())
+        return std::nullopt;
+    return Error(Error::Code::io, m_impl->failure);
 }
 
 Result<void> Desktop::move(Point to)
@@ -594,9 +610,7 @@ Result<std::vector<std::uint32_t>> parse_key_combo(std::string_view combo)
         // "ctrl++" is ctrl and plus: a '+' right after a separator is the key itself.
         size_t plus = rest.size() > 1 ? rest.find('+', 1) : std::string_view::npos;
         std::string_view part = rest.substr(0, plus);
-        std::string lowered(part);
-        for (char& c : lowered)
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string lowered = ascii_lower(part);
         std::uint32_t keysym = 0;
         for (const Name& n : names) {
             if (lowered == n.name)

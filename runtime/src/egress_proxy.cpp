@@ -22,6 +22,8 @@
 #include <rote/base/log.h>
 #include <rote/store/store.h>
 
+#include "ascii.h"
+
 namespace rote::runtime {
 
 namespace asio = boost::asio;
@@ -36,13 +38,6 @@ spdlog::logger& log()
 {
     static auto logger = rote::logger("runtime.proxy");
     return *logger;
-}
-
-std::string lower(std::string_view text)
-{
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
 }
 
 struct Authority {
@@ -107,13 +102,13 @@ std::string html_escape(std::string_view text)
 
 bool host_allowed(const std::vector<std::string>& allowlist, std::string_view host)
 {
-    std::string name = lower(host);
+    std::string name = ascii_lower(host);
     if (!name.empty() && name.back() == '.')
         name.pop_back();
     if (name.empty())
         return false;
     for (const std::string& entry : allowlist) {
-        std::string rule = lower(entry);
+        std::string rule = ascii_lower(entry);
         if (rule.starts_with("*.")) {
             std::string_view suffix = std::string_view(rule).substr(1); // ".example.test"
             if (name.size() > suffix.size() && name.ends_with(suffix))
@@ -195,7 +190,7 @@ struct EgressProxy::Impl {
     std::variant<tcp::endpoint, std::string> destination(const Authority& a)
     {
         std::string target;
-        if (auto route = options.routes.find(lower(a.host)); route != options.routes.end()) {
+        if (auto route = options.routes.find(ascii_lower(a.host)); route != options.routes.end()) {
             auto routed = split_authority(route->second, a.port);
             if (!routed)
                 return "the route for " + a.host + " ('" + route->second + "') is not HOST:PORT";
@@ -419,7 +414,7 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::start(EgressProxyOptions optio
         if (!routed || ec)
             return Error(Error::Code::invalid_argument, "route for " + host + ": '" + target + "' is not ADDRESS:PORT");
         impl->options.routes.erase(host);
-        impl->options.routes[lower(host)] = target;
+        impl->options.routes[ascii_lower(host)] = target;
     }
     const auto& path = impl->options.socket_path;
     std::error_code remove_error;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,7 @@ public:
     Result<void> key_event(std::uint32_t keysym, bool down);
 
 private:
+    std::optional<Error> connection_error() const; // set once the connection is lost for good
     Result<void> request_update(bool full_screen, std::chrono::milliseconds timeout);
     struct Impl;
     explicit Desktop(std::unique_ptr<Impl> impl);

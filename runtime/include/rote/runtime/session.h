@@ -33,8 +33,8 @@ std::string url_host(std::string_view url);
 // Non-copyable. Destroying it destroys the sandbox, then stops the proxy.
 class Session {
 public:
-    // Starts the proxy on a socket beside the sandbox's directory, then the sandbox. `name` prefixes the
-    // proxy's files (socket, JSON-lines log) in the runtime root.
+    // Starts the proxy (its socket and JSON-lines log in the runtime root, removed with the sandbox), then
+    // the sandbox.
     static Result<std::unique_ptr<Session>> start(const SessionSpec& spec);
     ~Session();
     Session(const Session&) = delete;
