@@ -14,7 +14,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,8 +22,7 @@
 #include <unistd.h>
 
 #include <rote/base/log.h>
-
-extern char** environ;
+#include <rote/runtime/process.h>
 
 namespace rote::runtime {
 
@@ -52,38 +50,6 @@ std::string random_id()
 }
 
 Error errno_error(const std::string& what) { return Error(Error::Code::io, what + ": " + std::strerror(errno)); }
-
-// Starts a program with stdin from /dev/null and stdout and stderr appended to `log_path`.
-Result<pid_t> spawn(const std::vector<std::string>& argv, const fs::path& log_path)
-{
-    std::vector<char*> args;
-    for (const std::string& a : argv)
-        args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    // Children start with every signal at its default and none blocked, whatever the caller did (a supervisor
-    // blocks SIGTERM to wait for it; the VNC client ignores SIGPIPE).
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t none;
-    sigemptyset(&none);
-    sigset_t all;
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setsigdefault(&attributes, &all);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = 0;
-    int rc = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0)
-        return Error(Error::Code::io, "cannot start " + argv[0] + ": " + std::strerror(rc));
-    return pid;
-}
 
 // True once `pid` (our child) has exited; reaps it.
 bool reaped(pid_t pid)

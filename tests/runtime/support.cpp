@@ -7,7 +7,6 @@
 #include <thread>
 
 #include <netinet/in.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,39 +14,19 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <rote/runtime/process.h>
 #include <rote/vision/ocr.h>
-
-extern char** environ;
 
 namespace rote::test {
 
 Result<DemoSite> DemoSite::start(std::string_view variant)
 {
-    int out[2];
-    if (::pipe(out) != 0)
-        return Error(Error::Code::io, "pipe failed");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    std::string variant_arg(variant);
-    const char* argv[] = {ROTE_DEMO_SITE, "--variant", variant_arg.c_str(), nullptr};
+    auto spawned = ROTE_TRY(runtime::spawn_and_read_line({ROTE_DEMO_SITE, "--variant", std::string(variant)}));
     DemoSite site;
-    int rc = posix_spawn(&site.m_pid, ROTE_DEMO_SITE, &actions, nullptr, const_cast<char**>(argv), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    if (rc != 0) {
-        ::close(out[0]);
-        return Error(Error::Code::io, "cannot start rote-demo-site");
-    }
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n')
-        line += c;
-    ::close(out[0]);
-    auto ready = nlohmann::json::parse(line, nullptr, false);
+    site.m_pid = spawned.pid;
+    auto ready = nlohmann::json::parse(spawned.first_line, nullptr, false);
     if (ready.is_discarded())
-        return Error(Error::Code::io, "rote-demo-site did not report its ports: '" + line + "'");
+        return Error(Error::Code::io, "rote-demo-site did not report its ports: '" + spawned.first_line + "'");
     auto port_of = [](const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); };
     site.registry_port = port_of(ready["registry"].get<std::string>());
     site.crm_port = port_of(ready["crm"].get<std::string>());

@@ -12,20 +12,18 @@
 #include <thread>
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <rote/runtime/desktop.h>
+#include <rote/runtime/process.h>
 #include <rote/runtime/session.h>
 #include <rote/store/store.h>
 #include <rote/vision/image.h>
 
 #include "table.h"
-
-extern char** environ;
 
 namespace rote::cli {
 
@@ -137,37 +135,20 @@ int supervise(const runtime::SessionSpec& spec)
 int start(const runtime::SessionSpec& spec, bool as_json, bool verbose)
 {
     // The supervisor is this same program, detached; we relay its first line and leave it running.
-    int out[2];
-    if (::pipe(out) != 0)
-        return fail(Error(Error::Code::io, "pipe failed"));
     json spec_json {{"url", spec.start_url}, {"allow", spec.allowlist}, {"routes", spec.routes}, {"width", spec.width},
         {"height", spec.height}, {"provider", spec.provider}, {"app", spec.window == runtime::BrowserWindow::app}};
-    std::string spec_text = spec_json.dump();
-    std::vector<std::string> args = {"rote", "sandbox", "supervise", spec_text};
+    std::error_code ec;
+    fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    if (ec)
+        return fail(Error(Error::Code::io, "cannot find the rote executable: " + ec.message()));
+    std::vector<std::string> args = {self.string(), "sandbox", "supervise", spec_json.dump()};
     if (verbose)
         args.insert(args.begin() + 1, "-v");
-    std::vector<char*> argv;
-    for (auto& a : args)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    if (rc != 0) {
-        ::close(out[0]);
-        return fail(Error(Error::Code::io, std::string("cannot start the supervisor: ") + std::strerror(rc)));
-    }
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n')
-        line += c;
-    ::close(out[0]);
+    auto spawned = runtime::spawn_and_read_line(args);
+    if (!spawned)
+        return fail(spawned.error().with_context("cannot start the supervisor"));
+    pid_t pid = spawned->pid;
+    const std::string& line = spawned->first_line;
     json state = json::parse(line, nullptr, false);
     if (state.is_discarded() || state.contains("error")) {
         ::waitpid(pid, nullptr, 0);

@@ -1,0 +1,28 @@
+#pragma once
+
+// Starting helper programs (bwrap, a supervisor, a test server). Children start with stdin from /dev/null,
+// every signal at its default and none blocked, whatever the caller did (a supervisor blocks SIGTERM to wait
+// for it; the VNC client ignores SIGPIPE). Reaping them is the caller's job.
+
+#include <filesystem>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include <rote/base/result.h>
+
+namespace rote::runtime {
+
+// Starts argv[0] (looked up in PATH) with stdout and stderr appended to `output`.
+Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem::path& output);
+
+struct Spawned {
+    pid_t pid = -1;
+    std::string first_line; // without its newline; empty if the program closed stdout without one
+};
+
+// Starts argv[0] with stdout on a pipe, stderr inherited, and returns once it has printed its first line
+// (a readiness report) or closed stdout. The program keeps running; later output goes nowhere.
+Result<Spawned> spawn_and_read_line(const std::vector<std::string>& argv);
+
+} // namespace rote::runtime
