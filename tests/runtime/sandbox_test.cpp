@@ -81,51 +81,68 @@ void go_to(runtime::Desktop& desktop, const std::string& url)
     REQUIRE(desktop.key("Return"));
 }
 
-} // namespace
+// The demo registry behind an egress proxy that allows it, a sandbox on its start page, and a desktop on that
+// sandbox. Members go in reverse: the desktop first, the site last.
+struct RegistrySandbox {
+    test::DemoSite site;
+    std::unique_ptr<runtime::EgressProxy> proxy;
+    std::unique_ptr<runtime::Sandbox> sandbox;
+    std::unique_ptr<runtime::Desktop> desktop;
+};
 
-TEST_CASE("a sandbox on the registry shows the page, and clicks and typing over VNC act as a person's")
+RegistrySandbox open_registry(const char* name, runtime::BrowserWindow window = runtime::BrowserWindow::normal)
 {
     auto site = test::DemoSite::start();
     REQUIRE_MESSAGE(site, (site ? "" : site.error().message()));
     runtime::EgressProxyOptions proxy_options;
-    proxy_options.socket_path = proxy_socket_path("registry");
+    proxy_options.socket_path = proxy_socket_path(name);
     proxy_options.allowlist = {"registry.example.test"};
     proxy_options.routes = {{"registry.example.test", site->registry_route()}};
     auto proxy = runtime::EgressProxy::start(proxy_options);
     REQUIRE_MESSAGE(proxy, (proxy ? "" : proxy.error().message()));
-
     runtime::SandboxOptions options;
     options.start_url = "http://registry.example.test/";
     options.proxy_socket = (*proxy)->socket_path();
+    options.window = window;
     auto sandbox = runtime::start_local_sandbox(options);
     REQUIRE_MESSAGE(sandbox, (sandbox ? "" : sandbox.error().message()));
     auto desktop = runtime::Desktop::connect((*sandbox)->vnc());
     REQUIRE_MESSAGE(desktop, (desktop ? "" : desktop.error().message()));
-    CHECK((*desktop)->width() == 1280);
-    CHECK((*desktop)->height() == 800);
+    return {std::move(site).value(), std::move(*proxy), std::move(*sandbox), std::move(*desktop)};
+}
+
+} // namespace
+
+TEST_CASE("a sandbox on the registry shows the page, and clicks and typing over VNC act as a person's")
+{
+    auto r = open_registry("registry");
+    auto& desktop = r.desktop;
+    CHECK(desktop->width() == 1280);
+    CHECK(desktop->height() == 800);
 
     // The page as VNC shows it, read by OCR: not Chromium's word for it.
-    auto seen = test::wait_for_text(**desktop, "Company name", 30s);
+    auto seen = test::wait_for_text(*desktop, "Company name", 30s);
     REQUIRE_MESSAGE(seen.where, "the registry's search page never appeared");
     Rect label = *seen.where;
     // The text field lies under its label.
-    REQUIRE((*desktop)->click({label.x + 20, label.y + label.h + 30}));
-    REQUIRE((*desktop)->type("Acme"));
-    REQUIRE((*desktop)->key("Return"));
-    seen = test::wait_for_text(**desktop, "Acme Robotics Ltd", 15s);
+    REQUIRE(desktop->click({label.x + 20, label.y + label.h + 30}));
+    REQUIRE(desktop->type("Acme"));
+    REQUIRE(desktop->key("Return"));
+    seen = test::wait_for_text(*desktop, "Acme Robotics Ltd", 15s);
     REQUIRE_MESSAGE(seen.where, "typing a name and pressing Return did not show the results");
     CHECK(test::find_text(seen.screen, "Acme Holdings"));
 
-    REQUIRE((*desktop)->click(seen.where->center()));
-    seen = test::wait_for_text(**desktop, "08431277", 15s);
+    REQUIRE(desktop->click(seen.where->center()));
+    seen = test::wait_for_text(*desktop, "08431277", 15s);
     REQUIRE_MESSAGE(seen.where, "clicking the result did not open the company page");
 
     bool searched = false;
-    for (const auto& r : (*proxy)->requests())
-        searched
-            |= r.method == "GET" && r.host == "registry.example.test" && r.path == "/search?q=Acme" && r.status == 200;
+    for (const auto& request : r.proxy->requests()) {
+        searched |= request.method == "GET" && request.host == "registry.example.test"
+            && request.path == "/search?q=Acme" && request.status == 200;
+    }
     CHECK(searched);
-    CHECK((*sandbox)->destroy());
+    CHECK(r.sandbox->destroy());
 }
 
 TEST_CASE("inside the sandbox, host files and host loopback are out of reach, and the proxy refuses and logs")
@@ -208,23 +225,8 @@ TEST_CASE("destroying a sandbox leaves no process and no directory")
 
 TEST_CASE("an app window shows the page alone, from the top of the screen")
 {
-    auto site = test::DemoSite::start();
-    REQUIRE(site);
-    runtime::EgressProxyOptions proxy_options;
-    proxy_options.socket_path = proxy_socket_path("app");
-    proxy_options.allowlist = {"registry.example.test"};
-    proxy_options.routes = {{"registry.example.test", site->registry_route()}};
-    auto proxy = runtime::EgressProxy::start(proxy_options);
-    REQUIRE(proxy);
-    runtime::SandboxOptions options;
-    options.start_url = "http://registry.example.test/";
-    options.proxy_socket = (*proxy)->socket_path();
-    options.window = runtime::BrowserWindow::app;
-    auto sandbox = runtime::start_local_sandbox(options);
-    REQUIRE(sandbox);
-    auto desktop = runtime::Desktop::connect((*sandbox)->vnc());
-    REQUIRE(desktop);
-    auto seen = test::wait_for_text(**desktop, "Company Registry", 30s);
+    auto r = open_registry("app", runtime::BrowserWindow::app);
+    auto seen = test::wait_for_text(*r.desktop, "Company Registry", 30s);
     REQUIRE(seen.where);
     // No tab strip or address bar above it: the site's header starts at the top of the screen.
     CHECK(seen.where->y < 40);
