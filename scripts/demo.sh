@@ -34,10 +34,12 @@ for _ in $(seq 50); do [ -s "$out/sites.json" ] && break; sleep 0.1; done
 registry_port=$(sed -n 's/.*"registry":"http:\/\/127.0.0.1:\([0-9]*\)".*/\1/p' "$out/sites.json")
 echo "demo sites: $(cat "$out/sites.json")"
 
-read -r sandbox endpoint < <("$rote" sandbox start --url http://registry.example.test/ \
+started=$("$rote" sandbox start --json --url http://registry.example.test/ \
   --route "registry.example.test=127.0.0.1:$registry_port")
-echo "sandbox $sandbox, VNC at $endpoint"
-sleep 3   # Chromium's first paint takes about 1.5 s here
+field() { printf '%s\n' "$started" | sed -n "s/^ *\"$1\": \"\(.*\)\",\{0,1\}$/\1/p"; }
+sandbox=$(field id)
+echo "sandbox $sandbox, VNC at $(field vnc)"
+sleep 2   # first paint takes about 0.7 s here (docs/benchmarks.md); the rest is margin
 
 # The search field of the registry's baseline page at 1280x800 (the replay engine will find it by itself).
 "$rote" sandbox click "$sandbox" 200 278
@@ -45,9 +47,7 @@ sleep 3   # Chromium's first paint takes about 1.5 s here
 "$rote" sandbox key "$sandbox" Return
 sleep 1
 "$rote" sandbox screenshot "$sandbox" "$out/registry-search.png"
-state="${ROTE_RUNTIME_DIR:-${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/rote}}"
-state="${state:-/tmp/rote-$(id -u)}/$sandbox.json"
-proxy_log=$(sed -n 's/.*"proxy_log": "\(.*\)".*/\1/p' "$state")
+proxy_log=$(field proxy_log)
 echo
 echo "what the sandbox asked the egress proxy for (Chromium's own calls home are refused):"
 sed 's/^/  /' "$proxy_log"
