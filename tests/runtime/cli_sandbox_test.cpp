@@ -97,6 +97,9 @@ TEST_CASE("rote sandbox: start, list, screenshot, act, stop; a killed supervisor
     CHECK(rote_cli("sandbox click " + id + " 5000 10").status == 2);
     CHECK(rote_cli("sandbox click sbx-00000000 1 1").status == 1);
     CHECK(rote_cli("sandbox stop ../etc").status == 2);
+    CHECK(rote_cli("sandbox start --route registry.example.test=nowhere").status == 2);
+    CHECK(rote_cli("sandbox start --size 10x10").status == 2);
+    CHECK(rote_cli("sandbox start --size wide").status == 2);
 
     // The live view: noVNC's page and, behind its websocket, the sandbox's VNC server.
     {

@@ -107,7 +107,9 @@ int supervise(const runtime::SessionSpec& spec)
 
     auto session = runtime::Session::start(spec);
     if (!session) {
-        std::cout << json {{"error", session.error().message()}}.dump() << std::endl;
+        // The kind travels too, so that `start` exits 2 for a bad argument (a malformed route) and 1 otherwise.
+        bool usage = session.error().code() == Error::Code::invalid_argument;
+        std::cout << json {{"error", session.error().message()}, {"usage", usage}}.dump() << std::endl;
         return kExitFailed;
     }
     auto path = state_path((*session)->sandbox().id());
@@ -154,7 +156,8 @@ int start(const runtime::SessionSpec& spec, bool as_json, bool verbose)
         ::waitpid(pid, nullptr, 0);
         std::string why
             = state.is_discarded() ? "the supervisor exited without a word" : state["error"].get<std::string>();
-        return fail(Error(Error::Code::io, "sandbox did not start: " + why));
+        bool usage = !state.is_discarded() && state.value("usage", false);
+        return fail(Error(usage ? Error::Code::invalid_argument : Error::Code::io, "sandbox did not start: " + why));
     }
     if (as_json) {
         std::cout << state.dump(2) << "\n";
