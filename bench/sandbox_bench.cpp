@@ -2,14 +2,16 @@
 // input-to-screen latency, memory (PSS of every process in the sandbox), and how many sandboxes run at once
 // with each still answering. Prints medians; the demo registry (loopback) is the page.
 //
-//   sandbox_bench [--starts N] [--max-sandboxes N]
+//   sandbox_bench [--starts N] [--max-sandboxes N] [--breakdown]
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +40,31 @@ double median(std::vector<double> v)
 {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// One line per process of a sandbox, biggest first: "chromium --type=renderer 44 MiB".
+void print_breakdown(const std::vector<pid_t>& pids)
+{
+    std::vector<std::pair<double, std::string>> rows;
+    for (pid_t pid : pids) {
+        std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+        std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+        // Chromium rewrites its command line into one string, so arguments end at a space or a NUL.
+        std::replace(args.begin(), args.end(), '\0', ' ');
+        std::string name = args.substr(0, args.find(' '));
+        name = name.substr(name.rfind('/') + 1);
+        for (const char* kind : {"--type=", "--top-chrome-webui", "--utility-sub-type="}) {
+            size_t at = args.find(kind);
+            if (at != std::string::npos)
+                name += " " + args.substr(at, args.find(' ', at) - at);
+        }
+        rows.emplace_back(static_cast<double>(runtime::pss_bytes({pid})) / (1024 * 1024), name.substr(0, 70));
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    for (const auto& [mib, name] : rows) {
+        if (mib >= 1)
+            std::printf("    %6.1f MiB  %s\n", mib, name.c_str());
+    }
 }
 
 [[noreturn]] void die(const std::string& what)
@@ -102,12 +129,15 @@ int main(int argc, char** argv)
 {
     int starts = 5;
     int max_sandboxes = 24;
+    bool breakdown = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--starts"))
             starts = std::atoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--max-sandboxes"))
             max_sandboxes = std::atoi(argv[i + 1]);
     }
+    for (int i = 1; i < argc; ++i)
+        breakdown |= !std::strcmp(argv[i], "--breakdown");
     spdlog::set_level(spdlog::level::warn);
     auto site = must(test::DemoSite::start(), "demo site");
     auto root = must(runtime::runtime_root(), "runtime root");
@@ -129,6 +159,11 @@ int main(int argc, char** argv)
             paints.push_back(s.first_paint_ms);
             std::this_thread::sleep_for(1500ms); // let Chromium finish its start-up work before weighing it
             pss.push_back(static_cast<double>(runtime::pss_bytes(s.sandbox->pids())) / (1024 * 1024));
+            if (breakdown && i == starts - 1) {
+                std::printf("  PSS by process, the last %s sandbox:\n",
+                    window == runtime::BrowserWindow::app ? "app-window" : "normal-window");
+                print_breakdown(s.sandbox->pids());
+            }
             s.desktop.reset();
             if (!s.sandbox->destroy())
                 die("destroy failed");
