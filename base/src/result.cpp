@@ -21,6 +21,8 @@ std::string_view to_string(Error::Code code)
         return "busy";
     case Error::Code::timeout:
         return "timeout";
+    case Error::Code::cancelled:
+        return "cancelled";
     case Error::Code::internal:
         return "internal error";
     }

@@ -1,8 +1,70 @@
 #include <rote/vision/image.h>
 
+#include <csetjmp>
+
 #include <opencv2/imgcodecs.hpp>
+#include <png.h>
 
 namespace rote::vision {
+
+namespace {
+
+// libpng reports errors by longjmp. Everything between setjmp and the jump is trivially destructible: the
+// output vector lives in the caller, reached through the io pointer.
+struct PngSink {
+    std::vector<std::uint8_t>* out;
+    std::jmp_buf jump;
+};
+
+void on_png_error(png_structp png, png_const_charp)
+{
+    auto* sink = static_cast<PngSink*>(png_get_error_ptr(png));
+    std::longjmp(sink->jump, 1);
+}
+
+void on_png_warning(png_structp, png_const_charp) { }
+
+void on_png_write(png_structp png, png_bytep data, png_size_t size)
+{
+    auto* sink = static_cast<PngSink*>(png_get_io_ptr(png));
+    sink->out->insert(sink->out->end(), data, data + size);
+}
+
+void on_png_flush(png_structp) { }
+
+bool write_png(const cv::Mat& image, int compression, PngSink& sink)
+{
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, on_png_error, on_png_warning);
+    if (png == nullptr)
+        return false;
+    png_infop info = png_create_info_struct(png);
+    if (info == nullptr || setjmp(sink.jump) != 0) {
+        png_destroy_write_struct(&png, &info);
+        return false;
+    }
+    png_set_write_fn(png, &sink, on_png_write, on_png_flush);
+    const int color_type = image.channels() == 1 ? PNG_COLOR_TYPE_GRAY
+        : image.channels() == 3                  ? PNG_COLOR_TYPE_RGB
+                                                 : PNG_COLOR_TYPE_RGB_ALPHA;
+    png_set_IHDR(png, info, static_cast<png_uint_32>(image.cols), static_cast<png_uint_32>(image.rows), 8, color_type,
+        PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_compression_level(png, compression);
+    // No row filters. libpng's default tries all five per row, which is what made OpenCV's encoder take
+    // ~45 ms for a 1280x800 screenshot; unfiltered rows of flat UI compress nearly as well and take ~11 ms
+    // (bench/llm_bench, docs/benchmarks.md).
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
+    png_set_compression_buffer_size(png, 1 << 18);
+    if (image.channels() > 1)
+        png_set_bgr(png);
+    png_write_info(png, info);
+    for (int y = 0; y < image.rows; ++y)
+        png_write_row(png, image.ptr<png_byte>(y));
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    return true;
+}
+
+} // namespace
 
 Result<std::vector<std::uint8_t>> encode_png(const cv::Mat& image, int compression)
 {
@@ -12,12 +74,11 @@ Result<std::vector<std::uint8_t>> encode_png(const cv::Mat& image, int compressi
     if (compression < 0 || compression > 9)
         return Error(Error::Code::invalid_argument, "PNG compression level must be 0-9");
     std::vector<std::uint8_t> out;
-    try {
-        if (!cv::imencode(".png", image, out, {cv::IMWRITE_PNG_COMPRESSION, compression}))
-            return Error(Error::Code::internal, "PNG encoding failed");
-    } catch (const cv::Exception& e) {
-        return Error(Error::Code::internal, std::string("PNG encoding failed: ") + e.what());
-    }
+    // Flat UI compresses ~30x; a first guess that avoids most regrowth.
+    out.reserve(image.total() * image.elemSize() / 16);
+    PngSink sink {&out, {}};
+    if (!write_png(image, compression, sink))
+        return Error(Error::Code::internal, "PNG encoding failed");
     return out;
 }
 

@@ -22,6 +22,7 @@ public:
         conflict, // the request contradicts what is stored
         busy, // a resource is held by someone else; retrying may help
         timeout,
+        cancelled, // the caller asked to stop
         internal, // a library failed in a way we did not expect
     };
 
