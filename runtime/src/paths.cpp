@@ -23,4 +23,6 @@ Result<std::filesystem::path> rote_home()
 
 Result<std::filesystem::path> default_db_path() { return ROTE_TRY(rote_home()) / "rote.db"; }
 
+Result<std::filesystem::path> default_config_path() { return ROTE_TRY(rote_home()) / "config.yaml"; }
+
 } // namespace rote::runtime

@@ -196,7 +196,7 @@ TEST_CASE("--help lists exactly the subcommands that work")
     TempDir dir;
     auto help = run_rote(dir, "--help");
     REQUIRE(help.rc == 0);
-    for (const char* cmd : {"version", "list", "show", "report", "export", "import", "sandbox"})
+    for (const char* cmd : {"version", "list", "show", "report", "export", "import", "sandbox", "llm"})
         CHECK(help.out.find(std::string("  ") + cmd) != std::string::npos);
     for (const char* absent : {"  run", "  demo"})
         CHECK(help.out.find(absent) == std::string::npos);
@@ -208,4 +208,59 @@ TEST_CASE("--help lists exactly the subcommands that work")
     auto version = run_rote(dir, "version --json");
     REQUIRE(version.rc == 0);
     CHECK(json::parse(version.out)["store_schema"] == kSchemaVersion);
+}
+
+TEST_CASE("rote llm: the config file's prices and settings are in effect, and the key is never printed")
+{
+    TempDir dir;
+    std::filesystem::create_directories(dir / "home");
+    std::ofstream(dir / "home" / "config.yaml") << "llm:\n"
+                                                   "  provider: openai\n"
+                                                   "  max_attempts: 2\n"
+                                                   "  prices:\n"
+                                                   "    computer-use-preview: {output: 11.5}\n"
+                                                   "    my-local-vl: {input: 0.1, output: 0.2}\n";
+    auto prices = run_rote(dir, "llm prices --json");
+    REQUIRE(prices.rc == 0);
+    bool overridden = false;
+    bool added = false;
+    const json table = json::parse(prices.out); // kept: a range-for over a temporary's member would dangle
+    for (const auto& row : table["prices"]) {
+        if (row["model"] == "computer-use-preview") {
+            overridden = row["output"] == 11'500'000 && row["input"] == 3'000'000 && row["source"] == "config";
+        }
+        if (row["model"] == "my-local-vl")
+            added = row["input"] == 100'000 && row["output"] == 200'000;
+        if (row["model"] == "claude-sonnet-4-5")
+            CHECK(row["source"] == "built-in");
+    }
+    CHECK(overridden);
+    CHECK(added);
+
+    auto config = run_rote(dir, "llm config --json");
+    REQUIRE(config.rc == 0);
+    auto c = json::parse(config.out);
+    CHECK(c["provider"] == "openai");
+    CHECK(c["model"] == "computer-use-preview");
+    CHECK(c["max_attempts"] == 2);
+    CHECK(c["api_key_set"] == false);
+    CHECK(c["price_per_mtok_microusd"]["output"] == 11'500'000);
+
+    ::setenv("OPENAI_API_KEY", "sk-cli-secret-42", 1);
+    auto with_key = run_rote(dir, "llm config");
+    ::unsetenv("OPENAI_API_KEY");
+    REQUIRE(with_key.rc == 0);
+    CHECK(with_key.out.find("set (never shown)") != std::string::npos);
+    CHECK(with_key.out.find("sk-cli-secret-42") == std::string::npos);
+    CHECK(with_key.err.find("sk-cli-secret-42") == std::string::npos);
+    auto as_anthropic = run_rote(dir, "llm config --provider anthropic --json");
+    CHECK(json::parse(as_anthropic.out)["model"] == "claude-sonnet-4-5");
+
+    std::ofstream(dir / "home" / "config.yaml") << "llm:\n  provider: openai\n  max_screen: huge\n";
+    auto bad = run_rote(dir, "llm config");
+    CHECK(bad.rc == 2);
+    CHECK(bad.err.find("config.yaml:3: llm.max_screen must be WIDTHxHEIGHT") != std::string::npos);
+    auto missing = run_rote(dir, "--config /nonexistent/rote.yaml llm prices");
+    CHECK(missing.rc == 2);
+    CHECK(missing.err.find("does not exist") != std::string::npos);
 }

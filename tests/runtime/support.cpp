@@ -50,21 +50,25 @@ DemoSite::~DemoSite()
 
 namespace {
 
+// Lower case, without the punctuation OCR sprinkles on small or underlined text ("Acme." for "Acme").
 std::string lower(std::string_view text)
 {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    std::string out;
+    for (unsigned char ch : text) {
+        if (std::isalnum(ch) || ch == ' ' || ch >= 0x80)
+            out += static_cast<char>(std::tolower(ch));
+    }
     return out;
 }
 
 } // namespace
 
-std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase)
+std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase, float min_confidence)
 {
     auto ocr = vision::Ocr::for_this_thread();
     if (!ocr)
         return std::nullopt;
-    auto words = (*ocr)->read(screen, std::nullopt, 30);
+    auto words = (*ocr)->read(screen, std::nullopt, min_confidence);
     if (!words)
         return std::nullopt;
     // Match the phrase against runs of consecutive words on one line.

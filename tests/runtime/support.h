@@ -34,8 +34,9 @@ private:
     pid_t m_pid = -1;
 };
 
-// Where `phrase` (one or more words, case-insensitive) is on the screen, by full-screen OCR.
-std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase);
+// Where `phrase` (one or more words, case and punctuation ignored) is on the screen, by full-screen OCR of the
+// words read with at least `min_confidence`.
+std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase, float min_confidence = 30);
 
 // Polls the desktop until `phrase` is on screen; the screen it was found on, or the last one and nullopt.
 struct Sighting {

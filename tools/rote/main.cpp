@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include <rote/base/log.h>
+#include <rote/llm/config.h>
 #include <rote/runtime/paths.h>
 #include <rote/store/json.h>
 #include <rote/store/store.h>
@@ -33,6 +34,7 @@ constexpr int kExitUsage = 2;
 
 struct Globals {
     std::string db;
+    std::string config;
     int verbosity = 0;
 };
 
@@ -393,6 +395,97 @@ int cmd_import(const Globals& g, const std::string& in_path, bool as_json)
     return 0;
 }
 
+Result<std::filesystem::path> config_path(const Globals& g)
+{
+    if (!g.config.empty())
+        return std::filesystem::path(g.config);
+    return rote::runtime::default_config_path();
+}
+
+// USD per million tokens, from micro-dollars per million.
+std::string per_mtok(std::int64_t micro)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "$%.2f", static_cast<double>(micro) / 1e6);
+    return buf;
+}
+
+Result<rote::llm::LlmConfig> load_llm(const Globals& g, const std::string& provider_name)
+{
+    const auto path = ROTE_TRY(config_path(g));
+    if (!g.config.empty() && !std::filesystem::exists(path))
+        return Error(Error::Code::invalid_argument, "config file " + path.string() + " does not exist");
+    std::optional<rote::llm::ProviderKind> provider;
+    if (!provider_name.empty())
+        provider = rote::llm::parse_provider_kind(provider_name); // CLI11 has checked the name
+    return rote::llm::load_llm_config(path, provider);
+}
+
+int cmd_llm_config(const Globals& g, const std::string& provider_name, bool as_json)
+{
+    auto config = load_llm(g, provider_name);
+    if (!config.ok())
+        return fail(config.error());
+    const auto path = *config_path(g);
+    const std::string model = config->effective_model();
+    const auto price = config->prices.find(model);
+    json out = {{"config_file", path.string()}, {"config_file_exists", std::filesystem::exists(path)},
+        {"provider", std::string(rote::llm::to_string(config->provider))}, {"model", model},
+        {"base_url", config->effective_base_url()}, {"api_key_set", !config->api_key.empty()},
+        {"timeout_ms", config->request_timeout.count()}, {"deadline_ms", config->deadline.count()},
+        {"max_attempts", config->retry.max_attempts},
+        {"max_screen", std::to_string(config->max_model_screen.width) + "x" + std::to_string(config->max_model_screen.height)},
+        {"max_output_tokens", config->max_output_tokens}};
+    if (price)
+        out["price_per_mtok_microusd"]
+            = {{"input", price->input}, {"output", price->output}, {"cache_write", price->cache_write}, {"cache_read", price->cache_read}};
+    if (as_json) {
+        print_json(out);
+        return 0;
+    }
+    std::cout << "config file   " << path.string() << (std::filesystem::exists(path) ? "" : " (absent: defaults)") << "\n"
+              << "provider      " << rote::llm::to_string(config->provider) << "\n"
+              << "model         " << model << "\n"
+              << "endpoint      " << config->effective_base_url() << "\n"
+              << "api key       " << (config->api_key.empty() ? "not set" : "set (never shown)") << "\n"
+              << "timeout       " << seconds(config->request_timeout.count()) << " per attempt, "
+              << seconds(config->deadline.count()) << " per call, " << config->retry.max_attempts << " attempts\n"
+              << "screen        " << out["max_screen"].get<std::string>() << " at most, as the model sees it\n"
+              << "price         "
+              << (price ? per_mtok(price->input) + " in, " + per_mtok(price->output) + " out, " + per_mtok(price->cache_write)
+                          + " cache write, " + per_mtok(price->cache_read) + " cache read per MTok"
+                        : std::string("unknown: add it under llm.prices"))
+              << "\n";
+    return 0;
+}
+
+int cmd_llm_prices(const Globals& g, bool as_json)
+{
+    auto config = load_llm(g, "");
+    if (!config.ok())
+        return fail(config.error());
+    const auto builtin = rote::llm::PriceTable::builtin();
+    json rows = json::array();
+    Table table({"MODEL", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "SOURCE"});
+    for (const auto& [model, price] : config->prices.entries()) {
+        const auto original = builtin.entries().find(model);
+        const bool from_config = original == builtin.entries().end() || original->second.input != price.input
+            || original->second.output != price.output || original->second.cache_write != price.cache_write
+            || original->second.cache_read != price.cache_read;
+        rows.push_back({{"model", model}, {"input", price.input}, {"output", price.output}, {"cache_write", price.cache_write},
+            {"cache_read", price.cache_read}, {"source", from_config ? "config" : "built-in"}});
+        table.add({model, per_mtok(price.input), per_mtok(price.output), per_mtok(price.cache_write),
+            per_mtok(price.cache_read), from_config ? "config" : "built-in"});
+    }
+    if (as_json) {
+        print_json({{"unit", "micro-USD per million tokens"}, {"prices", rows}});
+        return 0;
+    }
+    table.print(std::cout);
+    std::cout << "USD per million tokens. Override or add models under llm.prices in " << config_path(g)->string() << "\n";
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -409,6 +502,7 @@ int main(int argc, char** argv)
 
     Globals g;
     app.add_option("--db", g.db, "The store file to use (default $ROTE_HOME/rote.db)");
+    app.add_option("--config", g.config, "The config file to use (default $ROTE_HOME/config.yaml; see docs/llm.md)");
     app.add_flag("-v,--verbose", g.verbosity, "Log more to stderr (repeat for debug)");
     app.set_version_flag("--version", std::string("rote ") + ROTE_VERSION_STRING);
 
@@ -448,6 +542,17 @@ int main(int argc, char** argv)
 
     rote::cli::SandboxCommands sandbox(app, as_json);
 
+    auto* llm = app.add_subcommand("llm", "The model rote calls when a screen diverges: its settings and prices");
+    llm->require_subcommand(1, 1);
+    std::string llm_provider;
+    auto* llm_config = llm->add_subcommand("config",
+        "Show the provider, model, endpoint, limits and price in effect (config file, then environment); never the key");
+    llm_config->add_option("--provider", llm_provider, "As if this provider were chosen")
+        ->check(CLI::IsMember({"anthropic", "openai", "openai-compatible"}));
+    add_json(llm_config);
+    auto* llm_prices = llm->add_subcommand("prices", "The price table: built-in prices and the config file's overrides");
+    add_json(llm_prices);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -473,5 +578,9 @@ int main(int argc, char** argv)
         return cmd_import(g, in_path, as_json);
     if (sandbox.parsed())
         return sandbox.run(g.verbosity);
+    if (llm_config->parsed())
+        return cmd_llm_config(g, llm_provider, as_json);
+    if (llm_prices->parsed())
+        return cmd_llm_prices(g, as_json);
     return kExitUsage;
 }

@@ -15,4 +15,7 @@ Result<std::filesystem::path> rote_home();
 // rote_home()/rote.db: the store used when no --db is given.
 Result<std::filesystem::path> default_db_path();
 
+// rote_home()/config.yaml: the config file used when no --config is given (it need not exist).
+Result<std::filesystem::path> default_config_path();
+
 } // namespace rote::runtime
