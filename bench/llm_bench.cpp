@@ -63,6 +63,7 @@ cv::Mat real_screenshot(int width, int height)
         return {};
     auto desktop = runtime::Desktop::connect((*sandbox)->vnc());
     auto seen = test::wait_for_text(**desktop, "Acme Holdings", 30s);
+    desktop->reset(); // disconnect before the server goes
     (void)(*sandbox)->destroy();
     return seen.where ? seen.screen : cv::Mat();
 }

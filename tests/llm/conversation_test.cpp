@@ -121,6 +121,12 @@ TEST_CASE("retries give up with a clear error after max_attempts, and a 400 is n
         REQUIRE_FALSE(turn.ok());
         CHECK(turn.error().message().find("failed 3 times; last: HTTP 503") != std::string::npos);
         CHECK(server->requests().size() == 3);
+
+        auto refusing = test::StandIn::start(kKey, {status(400), step(Kind::done, "unused")});
+        auto refused = start(config_for(kind, *refusing))->next({corpus("registry-search.baseline.png"), {}});
+        REQUIRE_FALSE(refused.ok());
+        CHECK(refused.error().message().find("HTTP 400") != std::string::npos);
+        CHECK(refusing->requests().size() == 1);
     }
 }
 
@@ -360,7 +366,12 @@ void drive_registry(ProviderKind kind, Screen size)
         {step(Kind::click, "Company name"), step(Kind::type, "Acme"), step(Kind::key, "return"),
             step(Kind::click, "Acme Robotics Ltd"), step(Kind::done, "08431277")},
         usage);
-    auto conversation = start(config_for(kind, *server), {"Open Acme Robotics Ltd's page in the registry", {}});
+    auto config = config_for(kind, *server);
+    // The stand-in's OCR of a downscaled screen may read it at three sizes (seconds each on a loaded machine);
+    // a client timeout would retry and the retry would consume the script's next step.
+    config.request_timeout = 120s;
+    config.deadline = 300s;
+    auto conversation = start(config, {"Open Acme Robotics Ltd's page in the registry", {}});
     Observation observation {seen.screen, {}};
     const char* labels[] = {"Company name", "Acme Robotics Ltd"};
     int clicks = 0;
@@ -371,7 +382,7 @@ void drive_registry(ProviderKind kind, Screen size)
         REQUIRE_MESSAGE(turn.ok(), (turn.ok() ? "" : turn.error().message()));
         for (const Action& action : turn->actions)
             history += "turn " + std::to_string(turn_number) + ": " + std::string(to_string(action.kind)) + " " + action.text
-                + " (" + std::to_string(turn->call.attempts) + " attempts); ";
+                + " (" + std::to_string(turn->call.attempts) + " attempts, " + std::to_string(turn->call.latency_ms) + " ms); ";
         for (const Action& action : turn->actions) {
             switch (action.kind) {
             case ActionKind::click: {
