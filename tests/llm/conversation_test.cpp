@@ -6,6 +6,9 @@
 #include <chrono>
 #include <sstream>
 #include <thread>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -78,6 +81,20 @@ Step status(int code, int retry_after_s = -1)
     return s;
 }
 
+// A loopback port with nothing listening on it.
+int closed_port()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t length = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
 const ProviderKind kAll[] = {ProviderKind::anthropic, ProviderKind::openai, ProviderKind::openai_compatible};
 
 } // namespace
@@ -121,6 +138,13 @@ TEST_CASE("retries give up with a clear error after max_attempts, and a 400 is n
         REQUIRE_FALSE(turn.ok());
         CHECK(turn.error().message().find("failed 3 times; last: HTTP 503") != std::string::npos);
         CHECK(server->requests().size() == 3);
+
+        // Nobody listening: connection errors are retried like 5xx, then reported.
+        LlmConfig closed = config;
+        closed.base_url = "http://127.0.0.1:" + std::to_string(closed_port());
+        auto unreachable = start(closed)->next({corpus("registry-search.baseline.png"), {}});
+        REQUIRE_FALSE(unreachable.ok());
+        CHECK(unreachable.error().message().find("failed 3 times; last: Couldn't connect") != std::string::npos);
 
         auto refusing = test::StandIn::start(kKey, {status(400), step(Kind::done, "unused")});
         auto refused = start(config_for(kind, *refusing))->next({corpus("registry-search.baseline.png"), {}});
@@ -425,7 +449,13 @@ void drive_registry(ProviderKind kind, Screen size)
         const auto scale = ScreenScale::fit({size.width, size.height}, {1280, 800});
         CHECK(request.image == cv::Size(scale.model().width, scale.model().height));
     }
+    // Hand-computed, 1000 tokens in and 50 out per call: Sonnet 4.5 1000*3 + 50*15 = 3,750 micro-dollars;
+    // computer-use-preview 1000*3 + 50*12 = 3,600; the local model at the test's config prices $0.10/$0.40,
+    // 1000*0.10 + 50*0.40 = 120.
+    const std::int64_t per_call = kind == ProviderKind::anthropic ? 3'750 : kind == ProviderKind::openai ? 3'600 : 120;
     CHECK(conversation->calls().size() == 5);
+    for (const auto& call : conversation->calls())
+        CHECK(call.cost_microusd == per_call);
     CHECK((*sandbox)->destroy());
 }
 
