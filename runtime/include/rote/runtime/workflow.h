@@ -1,0 +1,99 @@
+#pragma once
+
+// A workflow file: what a task is, what it takes and gives, where it starts, how success looks, what it may
+// do, and optionally how to do it (step hints). YAML, documented in docs/workflows.md; every malformed file
+// is an error naming the file, the line and the key.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rote/base/result.h>
+
+namespace rote::runtime {
+
+enum class InputType {
+    string,
+    number,
+    secret, // typed into the page by the runtime; never stored in a trace, logged, or shown to a model
+};
+
+struct InputSpec {
+    std::string name;
+    InputType type = InputType::string;
+    std::string description;
+    std::optional<std::string> example; // never set for a secret
+};
+
+// Where an output is read on the final screen: the text next to (right of, or below) an anchor text, and/or
+// the first text that matches a pattern (ECMAScript regex, whole-word match).
+struct OutputSpec {
+    std::string name;
+    std::string anchor; // may be empty when a pattern is given
+    std::string pattern; // may be empty when an anchor is given
+};
+
+// A step hint: what a person would write as an RPA step. Grounded by OCR at run time.
+struct StepHint {
+    enum class Kind {
+        click, // click "Label"
+        double_click, // double_click "Label"
+        type, // type "text" [into "Label"]
+        key, // key ctrl+l
+        wait, // wait 500ms | wait for "text"
+        scroll, // scroll down 3 | scroll up 3
+    };
+    Kind kind = Kind::click;
+    std::string target; // the label to find (click, double_click, type into, wait for)
+    std::string text; // type: a template ({{company}}, {{secret:password}}); key: the combination
+    int amount = 0; // wait: milliseconds; scroll: wheel clicks, positive down
+    int line = 0; // in the workflow file, for errors at run time
+};
+
+struct Policy {
+    std::vector<std::string> allow; // domains the browser may reach ("example.com", "*.example.com")
+    std::map<std::string, std::string> routes; // host → 127.0.0.1:PORT, for local test sites
+    int max_steps = 50;
+    int max_planner_calls = 10;
+    std::int64_t max_cost_microusd = 1'000'000; // $1.00
+};
+
+struct Workflow {
+    std::filesystem::path file;
+    std::string name; // [a-z0-9-], what the store calls it
+    std::string goal;
+    std::vector<InputSpec> inputs;
+    std::vector<OutputSpec> outputs;
+    std::string provider = "local"; // the sandbox provider
+    std::string start_url;
+    int width = 1280;
+    int height = 800;
+    std::string success_text; // text on the final screen that means success; empty: the outputs were read
+    Policy policy;
+    std::vector<StepHint> hints;
+
+    const InputSpec* input(std::string_view name) const;
+};
+
+// Reads and validates a workflow file.
+Result<Workflow> load_workflow(const std::filesystem::path& file);
+// The same from text; `file` only names it in errors.
+Result<Workflow> parse_workflow(std::string_view text, const std::filesystem::path& file);
+
+// The values for one run, checked against the workflow's inputs: every input given, none unknown, numbers
+// that parse. Secrets come apart from the other inputs. Errors name the input, never a secret's value.
+struct RunInputs {
+    std::map<std::string, std::string> values;
+    std::map<std::string, std::string> secrets;
+};
+Result<RunInputs> check_inputs(const Workflow& workflow, const std::map<std::string, std::string>& given);
+
+std::string_view to_string(InputType type);
+std::string_view to_string(StepHint::Kind kind);
+
+} // namespace rote::runtime

@@ -1,0 +1,146 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include <rote/runtime/workflow.h>
+
+using namespace rote;
+using namespace rote::runtime;
+
+namespace {
+
+const std::string kValid = R"(name: lookup
+goal: Find the company and read its number.
+inputs:
+  company: string
+  count: {type: number}
+  password: secret
+outputs:
+  number: {anchor: Registration number, pattern: "[0-9]{8}"}
+start: {url: "http://registry.example.test/search", size: 1920x1080}
+success: {text: Registered address}
+hints:
+  - click "Company name"
+  - type "{{company}}" into "Company name"
+  - type "{{secret:password}}"
+  - key ctrl+l
+  - wait 500ms
+  - wait 2s
+  - wait for "Search results"
+  - scroll up 3
+  - double_click "Acme \"Robotics\""
+)";
+
+Error parse_error(const std::string& text)
+{
+    auto w = parse_workflow(text, "bad.yaml");
+    REQUIRE_FALSE(w.ok());
+    return w.error();
+}
+
+} // namespace
+
+TEST_CASE("every workflow in workflows/ loads")
+{
+    int count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(ROTE_WORKFLOWS)) {
+        CAPTURE(entry.path());
+        auto w = load_workflow(entry.path());
+        REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message()));
+        CHECK(w->name == entry.path().stem().string());
+        CHECK_FALSE(w->hints.empty());
+        ++count;
+    }
+    CHECK(count >= 2);
+    auto crm = load_workflow(std::filesystem::path(ROTE_WORKFLOWS) / "crm-add-lead.yaml");
+    REQUIRE(crm.ok());
+    CHECK(crm->input("crm_password")->type == InputType::secret);
+    CHECK_FALSE(crm->input("crm_password")->example);
+}
+
+TEST_CASE("a workflow file reads into its parts")
+{
+    auto w = parse_workflow(kValid, "lookup.yaml");
+    REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message()));
+    CHECK(w->name == "lookup");
+    REQUIRE(w->inputs.size() == 3);
+    CHECK(w->inputs[1].type == InputType::number);
+    CHECK(w->inputs[2].type == InputType::secret);
+    CHECK(w->outputs[0].pattern == "[0-9]{8}");
+    CHECK(w->width == 1920);
+    CHECK(w->height == 1080);
+    CHECK(w->policy.allow == std::vector<std::string> {"registry.example.test"}); // from the start URL
+    CHECK(w->policy.max_cost_microusd == 1'000'000);
+    REQUIRE(w->hints.size() == 9);
+    CHECK(w->hints[1].kind == StepHint::Kind::type);
+    CHECK(w->hints[1].text == "{{company}}");
+    CHECK(w->hints[1].target == "Company name");
+    CHECK(w->hints[3].text == "ctrl+l");
+    CHECK(w->hints[4].amount == 500);
+    CHECK(w->hints[5].amount == 2000);
+    CHECK(w->hints[6].target == "Search results");
+    CHECK(w->hints[7].amount == -3);
+    CHECK(w->hints[8].target == "Acme \"Robotics\"");
+    CHECK(w->hints[0].line == 12);
+}
+
+TEST_CASE("every malformed workflow is an error naming the file, the line and the problem")
+{
+    struct Bad {
+        std::string text;
+        const char* expect;
+    };
+    const std::string head = "name: x\ngoal: Find the company.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\n";
+    const Bad bad[] = {
+        {"name: [1\n", "bad.yaml:2: not valid YAML: end of sequence flow not found"},
+        {"- a\n", "must be a mapping"},
+        {"goal: Find the company.\nstart: {url: http://a.test/}\n", "has no name"},
+        {"name: Lookup Thing\ngoal: Find the company.\nstart: {url: http://a.test/}\n", "bad.yaml:1: name must be lower-case"},
+        {head + "colour: blue\n", "bad.yaml:5: unknown key 'colour'"},
+        {head + "inputs:\n  company: text\n", "bad.yaml:6: input company has unknown type 'text'"},
+        {head + "inputs:\n  pw: {type: secret, example: hunter2}\n", "must not have an example"},
+        {head + "outputs:\n  n: {pattern: \"[0-9\"}\n", "bad.yaml:6: output n: pattern is not a valid regex"},
+        {head + "outputs:\n  n: {}\n", "needs anchor: and/or pattern:"},
+        {"name: x\ngoal: Find the company.\nstart: {url: ftp://a.test/}\nsuccess: {text: Done}\n", "bad.yaml:3: start.url must be"},
+        {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/, size: big}\nsuccess: {text: Done}\n", "start.size must be"},
+        {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/}\n", "needs success: text: or outputs:"},
+        {head + "policy: {max_steps: 0}\n", "bad.yaml:5: policy.max_steps must be a whole number from 1"},
+        {head + "policy: {max_cost_usd: lots}\n", "policy.max_cost_usd must be dollars"},
+        {head + "hints:\n  - press \"Search\"\n", "bad.yaml:6: step hint: unknown step 'press'"},
+        {head + "hints:\n  - click Search\n", "write click \"Label\""},
+        {head + "hints:\n  - click \"Search\n", "is not closed"},
+        {head + "hints:\n  - type \"{{company}}\"\n", "has no input company"},
+        {head + "inputs: {pw: secret}\nhints:\n  - type \"{{pw}}\"\n", "input pw is a secret: write {{secret:pw}}"},
+        {head + "hints:\n  - wait 90s\n", "at most 60 s"},
+        {head + "hints:\n  - scroll sideways 2\n", "scroll down N"},
+        {head + "hints:\n  - type \"x\" onto \"Field\"\n", "type \"text\" into \"Label\""},
+    };
+    for (const auto& b : bad) {
+        CAPTURE(b.text);
+        const Error e = parse_error(b.text);
+        CHECK(e.code() == Error::Code::invalid_argument);
+        CHECK(e.message().find(b.expect) != std::string::npos);
+        CHECK(e.message().starts_with("bad.yaml"));
+    }
+    auto missing = load_workflow("/nonexistent/flow.yaml");
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().message().find("cannot be read") != std::string::npos);
+}
+
+TEST_CASE("run inputs are checked against the workflow, and secrets kept apart")
+{
+    auto w = parse_workflow(kValid, "lookup.yaml");
+    REQUIRE(w.ok());
+    auto ok = check_inputs(*w, {{"company", "Acme"}, {"count", "3"}, {"password", "hunter2"}});
+    REQUIRE(ok.ok());
+    CHECK(ok->values.at("company") == "Acme");
+    CHECK(ok->secrets.at("password") == "hunter2");
+    CHECK_FALSE(ok->values.contains("password"));
+    auto missing = check_inputs(*w, {{"company", "Acme"}, {"count", "3"}});
+    CHECK(missing.error().message().find("needs input 'password' (secret)") != std::string::npos);
+    auto unknown = check_inputs(*w, {{"company", "Acme"}, {"count", "3"}, {"password", "x"}, {"colour", "red"}});
+    CHECK(unknown.error().message().find("no input 'colour'") != std::string::npos);
+    auto nan = check_inputs(*w, {{"company", "Acme"}, {"count", "three"}, {"password", "hunter2"}});
+    CHECK(nan.error().message().find("must be a number") != std::string::npos);
+    CHECK(nan.error().message().find("hunter2") == std::string::npos);
+}
