@@ -18,6 +18,7 @@
 #include <rote/base/log.h>
 #include <rote/llm/provider.h>
 #include <rote/runtime/egress_proxy.h>
+#include <rote/runtime/planner.h>
 #include <rote/runtime/sandbox.h>
 
 #include "llm/standin.h"
@@ -474,4 +475,46 @@ TEST_CASE("OpenAI drives a 1366x768 sandbox through the registry from a 1280x720
 TEST_CASE("an OpenAI-compatible model drives a 1280x800 sandbox through the registry")
 {
     drive_registry(ProviderKind::openai_compatible, {1280, 800});
+}
+
+// ---- the LLM planner over llm-client ------------------------------------------------------------------
+
+TEST_CASE("the LLM planner tells the model the goal and inputs, never a secret, and stops on a safety check")
+{
+    auto workflow = runtime::parse_workflow("name: crm\ngoal: Sign in and add a lead.\ninputs: {name: string, crm_password: secret}\n"
+                                            "start: {url: http://crm.example.test/}\nsuccess: {text: Lead ID}\n",
+        "crm.yaml");
+    REQUIRE(workflow.ok());
+    runtime::RunInputs inputs {{{"name", "Ada Lovelace"}}, {{"crm_password", "hunter2-very-secret"}}};
+    {
+        auto server = test::StandIn::start(kKey, {step(Kind::type, "{{secret:crm_password}}"), step(Kind::done, "L-1001")});
+        auto provider = make_provider(config_for(ProviderKind::anthropic, *server));
+        REQUIRE(provider.ok());
+        auto planner = runtime::make_llm_planner(**provider, *workflow, inputs);
+        CHECK(planner->kind() == "llm");
+        auto first = planner->next(corpus("crm-login.baseline.png"), "");
+        REQUIRE_MESSAGE(first.ok(), (first.ok() ? "" : first.error().message()));
+        CHECK(first->actions[0].text == "{{secret:crm_password}}");
+        auto last = planner->next(corpus("crm-login.baseline.png"), "");
+        REQUIRE(last.ok());
+        CHECK(last->actions.back().kind == ActionKind::done);
+        CHECK(planner->calls().size() == 2);
+        for (const auto& request : server->requests()) {
+            CHECK(request.body.find("hunter2-very-secret") == std::string::npos);
+            CHECK(request.body.find("Ada Lovelace") != std::string::npos);
+            CHECK(request.body.find("{{secret:crm_password}}") != std::string::npos);
+        }
+    }
+    {
+        Step checked = step(Kind::click, "Sign in");
+        checked.safety_check = true;
+        auto server = test::StandIn::start(kKey, {checked});
+        auto provider = make_provider(config_for(ProviderKind::openai, *server));
+        auto planner = runtime::make_llm_planner(**provider, *workflow, inputs);
+        auto turn = planner->next(corpus("crm-login.baseline.png"), "");
+        REQUIRE_FALSE(turn.ok());
+        CHECK(turn.error().code() == Error::Code::conflict);
+        CHECK(turn.error().message().find("malicious_instructions") != std::string::npos);
+        CHECK(planner->calls().size() == 1); // the call was made and is costed
+    }
 }

@@ -292,6 +292,43 @@ double text_similarity(std::string_view a, std::string_view b)
     return 1.0 - static_cast<double>(prev[y.size()]) / static_cast<double>(std::max(x.size(), y.size()));
 }
 
+TextMatch find_text(const std::vector<Word>& words, std::string_view phrase)
+{
+    TextMatch match;
+    const std::size_t n = std::max<std::size_t>(1, word_count(phrase));
+    struct Hit {
+        Rect box;
+        double similarity;
+    };
+    std::vector<Hit> hits;
+    for (const auto& span : spans(words, n + 1)) {
+        const double s = text_similarity(span.text, phrase);
+        if (s >= kTextFound)
+            hits.push_back({span.box, s});
+    }
+    std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) { return a.similarity > b.similarity; });
+    // Runs over the same words are one place; keep the best run of each place.
+    std::vector<Hit> places;
+    for (const auto& h : hits) {
+        if (std::none_of(places.begin(), places.end(), [&](const Hit& p) { return p.box.intersects(h.box); }))
+            places.push_back(h);
+    }
+    if (places.empty())
+        return match;
+    if (places.size() > 1 && places[0].similarity - places[1].similarity < kTie) {
+        match.status = LocateStatus::ambiguous;
+        for (const auto& p : places) {
+            if (places[0].similarity - p.similarity < kTie)
+                match.candidates.push_back(p.box);
+        }
+        return match;
+    }
+    match.status = LocateStatus::found;
+    match.box = places[0].box;
+    match.similarity = places[0].similarity;
+    return match;
+}
+
 std::string_view to_string(LocateStatus s)
 {
     switch (s) {

@@ -74,6 +74,17 @@ struct LocateOptions {
 
 Location locate(const TargetAnchor& anchor, const cv::Mat& screen, const LocateOptions& options);
 
+// Where a phrase is written on the screen, from words OCR read on it: the run of words that reads as the
+// phrase (case and punctuation ignored, similarity >= 0.8). Two equally good places are `ambiguous` (never a
+// guess); none is `not_found`.
+struct TextMatch {
+    LocateStatus status = LocateStatus::not_found;
+    Rect box; // valid when found
+    double similarity = 0;
+    std::vector<Rect> candidates; // when ambiguous
+};
+TextMatch find_text(const std::vector<Word>& words, std::string_view phrase);
+
 // Normalised similarity of two strings, case- and punctuation-insensitive: 1 - edit distance / length.
 double text_similarity(std::string_view a, std::string_view b);
 
