@@ -1,7 +1,7 @@
 #include <rote/runtime/planner.h>
 
 #include <rote/base/log.h>
-#include <rote/replayer/render.h>
+#include <rote/base/text_template.h>
 #include <rote/vision/ocr.h>
 #include <rote/vision/target.h>
 
@@ -106,7 +106,7 @@ private:
 
     Result<std::string> label(const StepHint& hint) const
     {
-        auto rendered = replayer::render(hint.target, m_inputs.values, {});
+        auto rendered = render_template(hint.target, m_inputs.values, {});
         if (!rendered.ok())
             return fail(hint, rendered.error().message());
         return *rendered;

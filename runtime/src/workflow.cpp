@@ -9,7 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <rote/replayer/render.h>
+#include <rote/base/text_template.h>
 
 namespace rote::runtime {
 
@@ -400,7 +400,7 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
             for (const std::string* t : {&hint.text, &hint.target}) {
                 if (hint.kind == StepHint::Kind::key)
                     break;
-                auto rendered = replayer::render(*t, values, secrets);
+                auto rendered = render_template(*t, values, secrets);
                 if (!rendered.ok()) {
                     for (const auto& [name, _] : secrets) {
                         if (t->find("{{" + name + "}}") != std::string::npos)

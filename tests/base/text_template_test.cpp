@@ -1,10 +1,9 @@
 #include <doctest/doctest.h>
 
-#include <rote/recorder/templatize.h>
-#include <rote/replayer/render.h>
+#include <rote/base/text_template.h>
 
-using rote::recorder::templatize;
-using rote::replayer::render;
+using rote::render_template;
+using rote::templatize;
 
 TEST_CASE("typed inputs and secrets become placeholders, and render back")
 {
@@ -19,25 +18,25 @@ TEST_CASE("typed inputs and secrets become placeholders, and render back")
 
     for (const std::string typed : {"find ACME Ltd and ACME", "hunter2ACME", "a {{literal}}", "plain"}) {
         CAPTURE(typed);
-        auto r = render(templatize(typed, inputs, secrets), inputs, secrets);
+        auto r = render_template(templatize(typed, inputs, secrets), inputs, secrets);
         REQUIRE(r.ok());
         CHECK(*r == typed);
     }
     // Other inputs on replay.
-    CHECK(render("{{company}}", {{"company", "Globex GmbH"}}, {}).value() == "Globex GmbH");
+    CHECK(render_template("{{company}}", {{"company", "Globex GmbH"}}, {}).value() == "Globex GmbH");
 }
 
 TEST_CASE("rendering fails clearly, and never shows a secret")
 {
-    auto missing = render("{{company}}", {}, {});
+    auto missing = render_template("{{company}}", {}, {});
     REQUIRE_FALSE(missing.ok());
     CHECK(missing.error().message().find("no input company") != std::string::npos);
-    auto missing_secret = render("{{secret:pw}}", {{"pw", "not-a-secret-input"}}, {});
+    auto missing_secret = render_template("{{secret:pw}}", {{"pw", "not-a-secret-input"}}, {});
     REQUIRE_FALSE(missing_secret.ok());
     CHECK(missing_secret.error().message().find("no secret pw") != std::string::npos);
-    CHECK_FALSE(render("{{unterminated", {}, {}).ok());
-    CHECK_FALSE(render("{{}}", {}, {}).ok());
-    auto ok = render("{{secret:pw}}", {}, {{"pw", "s3cret"}});
+    CHECK_FALSE(render_template("{{unterminated", {}, {}).ok());
+    CHECK_FALSE(render_template("{{}}", {}, {}).ok());
+    auto ok = render_template("{{secret:pw}}", {}, {{"pw", "s3cret"}});
     REQUIRE(ok.ok());
     CHECK(*ok == "s3cret");
 }

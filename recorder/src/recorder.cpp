@@ -1,0 +1,102 @@
+#include <rote/recorder/recorder.h>
+
+#include <set>
+
+#include <opencv2/imgproc.hpp>
+
+#include <rote/base/text_template.h>
+#include <rote/store/store.h>
+#include <rote/vision/diff.h>
+#include <rote/vision/fingerprint.h>
+#include <rote/vision/image.h>
+#include <rote/vision/target.h>
+
+namespace rote::recorder {
+
+namespace {
+
+// Adds the image as a PNG artifact once (by content) and returns its hash.
+Result<store::Hash> add_artifact(const cv::Mat& image, store::NewTrace& trace, std::set<store::Hash>& seen)
+{
+    auto png = ROTE_TRY(vision::encode_png(image));
+    store::Hash hash = store::content_hash(png);
+    if (seen.insert(hash).second)
+        trace.artifacts.push_back({hash, "image/png", std::move(png)});
+    return hash;
+}
+
+Rect bounding(const std::vector<Rect>& rects)
+{
+    Rect all = rects.front();
+    for (const auto& r : rects) {
+        const int x0 = std::min(all.x, r.x);
+        const int y0 = std::min(all.y, r.y);
+        const int x1 = std::max(all.x + all.w, r.x + r.w);
+        const int y1 = std::max(all.y + all.h, r.y + r.h);
+        all = {x0, y0, x1 - x0, y1 - y0};
+    }
+    return all;
+}
+
+} // namespace
+
+Result<std::string> text_template(const std::string& typed, const std::map<std::string, std::string>& inputs,
+    const std::map<std::string, std::string>& secrets)
+{
+    // Render what the planner wrote (its placeholders become values), then templatize the literal text: both
+    // "{{company}}" and "Acme Ltd" typed for input company end as "{{company}}".
+    std::string literal = typed;
+    if (typed.find("{{") != std::string::npos)
+        literal = ROTE_TRY(render_template(typed, inputs, secrets));
+    return templatize(literal, inputs, secrets);
+}
+
+Result<store::NewTrace> record(const std::vector<Observed>& observed, const RecordOptions& options, vision::Ocr& ocr)
+{
+    store::NewTrace trace;
+    trace.workflow = options.workflow;
+    trace.workflow_goal = options.goal;
+    trace.note = options.note;
+    std::set<store::Hash> seen;
+    for (const auto& o : observed) {
+        if (!is_replayable(o.action.kind))
+            continue;
+        const std::string where = "step " + std::to_string(trace.steps.size());
+        if (o.before.empty() || o.after.empty() || o.before.size() != o.after.size() || o.before.type() != CV_8UC3
+            || o.after.type() != CV_8UC3)
+            return Error(Error::Code::invalid_argument,
+                where + ": the screens before and after must be non-empty 8-bit BGR images of one size");
+        store::Step step;
+        step.index = static_cast<int>(trace.steps.size());
+        step.action = o.action;
+        step.settle_ms = o.settle_ms;
+        step.provenance = o.provenance;
+        step.mask = o.mask;
+        if (step.action.kind == ActionKind::type) {
+            auto tpl = text_template(o.action.text, options.inputs, options.secrets);
+            if (!tpl.ok())
+                return tpl.error().with_context(where);
+            step.action.text = *tpl;
+        }
+        step.pre_artifact = ROTE_TRY(add_artifact(o.before, trace, seen));
+        step.post_artifact = ROTE_TRY(add_artifact(o.after, trace, seen));
+        step.pre_fingerprint = vision::serialize(vision::fingerprint(o.before));
+        step.post_fingerprint = vision::serialize(vision::fingerprint(o.after));
+        if (acts_at_point(step.action.kind)) {
+            auto anchor = vision::build_anchor(o.before, step.action.at, ocr, o.mask);
+            if (!anchor.ok())
+                return anchor.error().with_context(where);
+            step.anchor.patch = ROTE_TRY(add_artifact(anchor->element_patch().clone(), trace, seen));
+            step.anchor.label = anchor->label;
+            step.anchor.label_box = anchor->label_box;
+            step.anchor.landmarks = anchor->landmarks;
+        }
+        const auto changed = vision::changed_regions(o.before, o.after, o.mask);
+        if (!changed.empty())
+            step.effect_region = bounding(changed);
+        trace.steps.push_back(std::move(step));
+    }
+    return trace;
+}
+
+} // namespace rote::recorder
