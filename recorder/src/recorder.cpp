@@ -38,7 +38,28 @@ Rect bounding(const std::vector<Rect>& rects)
     return all;
 }
 
+// True when `text` shows one of the inputs' values within it ("3 results for “Acme”").
+bool shows_input(const std::string& text, const std::map<std::string, std::string>& inputs)
+{
+    for (const auto& [name, value] : inputs) {
+        if (value.size() >= 3 && text.find(value) != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
 } // namespace
+
+std::string label_template(const std::string& label, const std::map<std::string, std::string>& inputs)
+{
+    // OCR reads a value the way it is shown, not always letter for letter: "Acme Robotics Ltd" may come back
+    // as "Acme Robotics Ltd." Close enough is the input.
+    for (const auto& [name, value] : inputs) {
+        if (value.size() >= 3 && vision::text_similarity(label, value) >= 0.8)
+            return "{{" + name + "}}";
+    }
+    return label;
+}
 
 Result<std::string> text_template(const std::string& typed, const std::map<std::string, std::string>& inputs,
     const std::map<std::string, std::string>& secrets)
@@ -87,9 +108,13 @@ Result<store::NewTrace> record(const std::vector<Observed>& observed, const Reco
             if (!anchor.ok())
                 return anchor.error().with_context(where);
             step.anchor.patch = ROTE_TRY(add_artifact(anchor->element_patch().clone(), trace, seen));
-            step.anchor.label = anchor->label;
+            step.anchor.label = label_template(anchor->label, options.inputs);
             step.anchor.label_box = anchor->label_box;
-            step.anchor.landmarks = anchor->landmarks;
+            for (const auto& l : anchor->landmarks) {
+                // Text that shows an input's value changes with the inputs: no use as a landmark.
+                if (label_template(l.text, options.inputs) == l.text && !shows_input(l.text, options.inputs))
+                    step.anchor.landmarks.push_back(l);
+            }
         }
         const auto changed = vision::changed_regions(o.before, o.after, o.mask);
         if (!changed.empty())

@@ -139,6 +139,9 @@ struct Desktop::Impl {
         c->format.blueShift = 0;
         c->appData.encodingsString = options.encodings.c_str();
         c->appData.shareDesktop = TRUE;
+        // Ask for the pointer's shape as a pseudo-encoding: the server then leaves the pointer out of the
+        // framebuffer, so screenshots (and the OCR and template matching on them) never show it over a word.
+        c->appData.useRemoteCursor = TRUE;
         c->serverHost = strdup(endpoint.unix_path.empty() ? endpoint.host.c_str() : endpoint.unix_path.c_str());
         c->serverPort = endpoint.unix_path.empty() ? endpoint.port : 0;
         auto seconds = std::chrono::ceil<std::chrono::seconds>(options.connect_timeout).count();

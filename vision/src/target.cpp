@@ -271,6 +271,24 @@ std::string normalise(std::string_view s)
     return out;
 }
 
+// The element patch (the label's box with a margin, else a fixed box around the point) and the context patch
+// around it, both cut from the screen the anchor was made on.
+void cut_patches(const cv::Mat& screen, TargetAnchor& a)
+{
+    const Point point = a.point;
+    Rect element {point.x - 48, point.y - 20, 96, 40};
+    if (a.label_box) {
+        element = unite(inflate(*a.label_box, 14, 10), {point.x - 10, point.y - 10, 20, 20});
+        element.w = std::min(element.w, 360);
+        element.h = std::min(element.h, 100);
+    }
+    element = clamp_to(element, screen.cols, screen.rows);
+    const Rect context = clamp_to(inflate(element, 120, 40), screen.cols, screen.rows);
+    a.context_origin = {context.x, context.y};
+    a.context = to_grey(screen)(to_cv(context)).clone();
+    a.element = {element.x - context.x, element.y - context.y, element.w, element.h};
+}
+
 } // namespace
 
 double text_similarity(std::string_view a, std::string_view b)
@@ -388,15 +406,10 @@ Result<TargetAnchor> build_anchor(const cv::Mat& screen, Point point, Ocr& ocr, 
             label_distance = d;
         }
     }
-    Rect element {point.x - 48, point.y - 20, 96, 40};
     if (label != nullptr) {
         a.label = label->text;
         a.label_box = label->box;
-        element = unite(inflate(label->box, 14, 10), {point.x - 10, point.y - 10, 20, 20});
-        element.w = std::min(element.w, 360);
-        element.h = std::min(element.h, 100);
     }
-    element = clamp_to(element, screen.cols, screen.rows);
     for (const auto& p : all) {
         if (&p == label || normalise(p.text).size() < 3)
             continue;
@@ -408,10 +421,26 @@ Result<TargetAnchor> build_anchor(const cv::Mat& screen, Point point, Ocr& ocr, 
     if (a.landmarks.size() > 6)
         a.landmarks.resize(6);
 
-    const Rect context = clamp_to(inflate(element, 120, 40), screen.cols, screen.rows);
-    a.context_origin = {context.x, context.y};
-    a.context = to_grey(screen)(to_cv(context)).clone();
-    a.element = {element.x - context.x, element.y - context.y, element.w, element.h};
+    cut_patches(screen, a);
+    return a;
+}
+
+Result<TargetAnchor> anchor_from_record(const cv::Mat& screen, Point point, std::string label,
+    std::optional<Rect> label_box, std::vector<Landmark> landmarks, std::vector<Rect> mask)
+{
+    if (screen.empty() || screen.depth() != CV_8U)
+        return Error(Error::Code::invalid_argument, "an anchor needs a non-empty 8-bit screenshot");
+    if (point.x < 0 || point.y < 0 || point.x >= screen.cols || point.y >= screen.rows)
+        return Error(Error::Code::invalid_argument,
+            "the point (" + std::to_string(point.x) + ", " + std::to_string(point.y) + ") is off the screen");
+    TargetAnchor a;
+    a.point = point;
+    a.label = std::move(label);
+    a.label_box = label_box;
+    a.landmarks = std::move(landmarks);
+    a.mask = std::move(mask);
+    a.screen = fingerprint(screen);
+    cut_patches(screen, a);
     return a;
 }
 

@@ -48,4 +48,8 @@ Result<store::NewTrace> record(const std::vector<Observed>& observed, const Reco
 Result<std::string> text_template(const std::string& typed, const std::map<std::string, std::string>& inputs,
     const std::map<std::string, std::string>& secrets);
 
+// An anchor label as a trace keeps it: a label that reads as an input's value (a search result named after
+// the company searched for) becomes that input's placeholder, so replay looks for this run's value instead.
+std::string label_template(const std::string& label, const std::map<std::string, std::string>& inputs);
+
 } // namespace rote::recorder

@@ -51,6 +51,11 @@ struct TargetAnchor {
 // Builds the anchor for an action at `point` on `screen` (8-bit BGR). OCR reads a region around the point.
 Result<TargetAnchor> build_anchor(const cv::Mat& screen, Point point, Ocr& ocr, std::vector<Rect> mask = {});
 
+// The same anchor again from what a trace stored (the recorded screen, the point, the label and its box, the
+// landmarks), without OCR: the patches are cut exactly as build_anchor cut them.
+Result<TargetAnchor> anchor_from_record(const cv::Mat& screen, Point point, std::string label,
+    std::optional<Rect> label_box, std::vector<Landmark> landmarks, std::vector<Rect> mask = {});
+
 enum class LocateStatus { found, ambiguous, not_found };
 enum class LocateMethod { recorded, template_near, template_screen, template_scaled, ocr_text, none };
 

@@ -1,0 +1,86 @@
+#pragma once
+
+// Replay, step by step (design.md): for a trace step and the current stable screen, the replayer answers
+// "act here" (with how the target was found and how sure it is), "wait" (the screen may not have caught up
+// yet), or "diverged" (and why); after an action it judges the effect. Pure logic: it never touches the
+// desktop or the store, and it never turns a doubt into a guess. A step with no confident target is
+// `diverged`, for a planner to decide.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include <rote/base/action.h>
+#include <rote/base/result.h>
+#include <rote/store/records.h>
+#include <rote/vision/fingerprint.h>
+#include <rote/vision/ocr.h>
+#include <rote/vision/target.h>
+
+namespace rote::replayer {
+
+// A trace step ready to replay: its fingerprints parsed and its anchor rebuilt from the recorded screen.
+struct PreparedStep {
+    store::Step step;
+    vision::Fingerprint pre; // the recorded screen before the action
+    // Pointer steps whose target is identified by its image and label.
+    std::optional<vision::TargetAnchor> anchor;
+    // Pointer steps whose label shows an input's value ("{{company}}"): found by reading this run's value.
+    std::string label_template;
+};
+
+// `pre_screen` is the step's recorded pre-state (its pre_artifact, decoded). Errors: a corrupt fingerprint, a
+// screen of another size than the fingerprint, a pointer step with no anchor to find its target by.
+Result<PreparedStep> prepare(const store::Step& step, const cv::Mat& pre_screen);
+
+enum class Verdict { act, wait, diverged };
+std::string_view to_string(Verdict v);
+
+struct Decision {
+    Verdict verdict = Verdict::diverged;
+    Action action; // act: the step's action, moved to where the target is now (typed text still a template)
+    std::string method; // recorded, template_near, template_screen, template_scaled, ocr_text, input_text, keyboard
+    double confidence = 0;
+    bool relocated = false; // acting elsewhere than the recorded point
+    Point offset; // act: from the recorded point to the point acted at
+    std::string why; // wait and diverged: what was expected and not seen
+};
+
+struct Situation {
+    // The previous action of this run was a replayed step whose effect was as recorded: a keyboard step
+    // that follows it acts on the element that step focused, wherever the page put it.
+    bool follows_verified = false;
+    // The target may still be on its way (less time has passed since the last action than the page took
+    // to settle when recorded, with a margin): not finding it is `wait`, not `diverged`.
+    bool may_wait = false;
+    const std::map<std::string, std::string>* inputs = nullptr; // renders label templates
+    vision::Ocr* ocr = nullptr; // for the OCR stages; without it those stages are skipped
+};
+
+// Similarity of a screen to a recorded pre-state at which a keyboard step with no verified predecessor, or a
+// re-synchronisation, accepts it as the same screen.
+inline constexpr double kSameState = 0.97;
+
+Decision decide(const PreparedStep& step, const cv::Mat& screen, const Situation& situation);
+
+struct EffectJudgement {
+    bool as_recorded = false;
+    std::string why; // when not as recorded
+    std::vector<Rect> changed;
+};
+
+// Did the action change the screen as it did when recorded? A step that changed the screen when recorded
+// must change it now (in its effect region moved by `offset`, or elsewhere: a page that moved its content
+// also moves where the effect shows); a step that changed nothing may change nothing.
+EffectJudgement judge_effect(const PreparedStep& step, const cv::Mat& before, const cv::Mat& after, Point offset);
+
+// After a planner acted: the first step at or after `from` that the screen is ready for, i.e. its pre-state
+// matches (similarity >= kSameState) and, for a pointer step, its target is found with confidence.
+// Nothing: the planner is not done yet.
+std::optional<int> resync(
+    const std::vector<PreparedStep>& steps, int from, const cv::Mat& screen, const Situation& situation);
+
+} // namespace rote::replayer

@@ -1,0 +1,185 @@
+#include <rote/replayer/replayer.h>
+
+#include <cmath>
+
+#include <rote/base/text_template.h>
+#include <rote/vision/diff.h>
+
+namespace rote::replayer {
+
+namespace {
+
+Decision diverged(std::string why)
+{
+    Decision d;
+    d.verdict = Verdict::diverged;
+    d.why = std::move(why);
+    return d;
+}
+
+// Not found yet: worth another look while the page may still be coming, a divergence after that.
+Decision missing(const Situation& situation, std::string why)
+{
+    Decision d = diverged(std::move(why));
+    if (situation.may_wait)
+        d.verdict = Verdict::wait;
+    return d;
+}
+
+Decision act_at(const store::Step& step, Point at, std::string method, double confidence)
+{
+    Decision d;
+    d.verdict = Verdict::act;
+    d.action = step.action;
+    d.offset = {at.x - step.action.at.x, at.y - step.action.at.y};
+    d.action.at = at;
+    if (d.action.kind == ActionKind::drag)
+        d.action.to = {step.action.to.x + d.offset.x, step.action.to.y + d.offset.y};
+    d.relocated = d.offset.x != 0 || d.offset.y != 0;
+    d.method = std::move(method);
+    d.confidence = confidence;
+    return d;
+}
+
+// A target named by an input's value: this run's value, read on the screen, found exactly once.
+Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, const Situation& situation)
+{
+    if (situation.ocr == nullptr || situation.inputs == nullptr)
+        return diverged("the target is the text of an input, and no OCR was available to read it");
+    auto label = render_template(prepared.label_template, *situation.inputs, {});
+    if (!label.ok())
+        return diverged(label.error().message());
+    auto words = situation.ocr->read(screen);
+    if (!words.ok())
+        return diverged("OCR failed: " + words.error().message());
+    const auto match = vision::find_text(*words, *label);
+    if (match.status == vision::LocateStatus::ambiguous)
+        return diverged("\"" + *label + "\" is on the screen " + std::to_string(match.candidates.size())
+            + " times; which one the trace meant cannot be told");
+    if (match.status == vision::LocateStatus::not_found)
+        return missing(situation, "\"" + *label + "\" is not on the screen");
+    return act_at(prepared.step, match.box.center(), "input_text", match.similarity);
+}
+
+Rect moved(Rect r, Point by) { return {r.x + by.x, r.y + by.y, r.w, r.h}; }
+
+} // namespace
+
+std::string_view to_string(Verdict v)
+{
+    switch (v) {
+    case Verdict::act:
+        return "act";
+    case Verdict::wait:
+        return "wait";
+    case Verdict::diverged:
+        return "diverged";
+    }
+    return "?";
+}
+
+Result<PreparedStep> prepare(const store::Step& step, const cv::Mat& pre_screen)
+{
+    const std::string where = "trace step " + std::to_string(step.index);
+    PreparedStep out;
+    out.step = step;
+    auto pre = vision::parse_fingerprint(step.pre_fingerprint);
+    if (!pre.ok())
+        return pre.error().with_context(where + ": its pre-state fingerprint");
+    out.pre = std::move(*pre);
+    if (pre_screen.cols != out.pre.width || pre_screen.rows != out.pre.height)
+        return Error(Error::Code::corrupt, where + ": its pre-state screenshot is " + std::to_string(pre_screen.cols)
+                + "x" + std::to_string(pre_screen.rows) + " but its fingerprint is of a "
+                + std::to_string(out.pre.width) + "x" + std::to_string(out.pre.height) + " screen");
+    if (!acts_at_point(step.action.kind))
+        return out;
+    if (step.anchor.label.find("{{") != std::string::npos) {
+        out.label_template = step.anchor.label;
+        return out;
+    }
+    auto anchor = vision::anchor_from_record(
+        pre_screen, step.action.at, step.anchor.label, step.anchor.label_box, step.anchor.landmarks, step.mask);
+    if (!anchor.ok())
+        return anchor.error().with_context(where);
+    out.anchor = std::move(*anchor);
+    return out;
+}
+
+Decision decide(const PreparedStep& prepared, const cv::Mat& screen, const Situation& situation)
+{
+    const store::Step& step = prepared.step;
+    if (step.action.kind == ActionKind::wait)
+        return act_at(step, step.action.at, "wait", 1.0);
+    if (!acts_at_point(step.action.kind)) {
+        // Keys go to whatever has the focus: safe right after a verified step, or on the recorded screen.
+        if (situation.follows_verified)
+            return act_at(step, step.action.at, "keyboard", 0.95);
+        const auto same = vision::compare(prepared.pre, vision::fingerprint(screen), step.mask);
+        if (same.similarity >= kSameState)
+            return act_at(step, step.action.at, "keyboard", same.similarity);
+        return missing(situation,
+            "the screen is not the one this " + std::string(to_string(step.action.kind))
+                + " step was recorded on (similarity " + std::to_string(same.similarity).substr(0, 4) + ")");
+    }
+    if (!prepared.label_template.empty())
+        return find_input_text(prepared, screen, situation);
+    vision::LocateOptions options;
+    options.use_ocr = situation.ocr != nullptr;
+    options.ocr = situation.ocr;
+    const auto loc = vision::locate(*prepared.anchor, screen, options);
+    const std::string target = step.anchor.label.empty() ? "the target" : "\"" + step.anchor.label + "\"";
+    switch (loc.status) {
+    case vision::LocateStatus::found:
+        return act_at(step, loc.point, std::string(vision::to_string(loc.method)), loc.confidence);
+    case vision::LocateStatus::ambiguous:
+        return diverged(target + " matches " + std::to_string(loc.candidates.size()) + " places equally well ("
+            + loc.detail + ")");
+    case vision::LocateStatus::not_found:
+        break;
+    }
+    return missing(situation, target + " was not found (" + loc.detail + ")");
+}
+
+EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before, const cv::Mat& after, Point offset)
+{
+    const store::Step& step = prepared.step;
+    EffectJudgement out;
+    std::optional<Rect> expected;
+    if (step.effect_region)
+        expected = moved(*step.effect_region, offset);
+    const auto check = vision::check_effect(before, after, expected, step.mask);
+    out.changed = check.changed;
+    if (!step.effect_region || check.effect != vision::Effect::none) {
+        out.as_recorded = true;
+        return out;
+    }
+    const Rect& r = *step.effect_region;
+    out.why = "the action changed nothing on the screen; when recorded it changed the region at (" + std::to_string(r.x)
+        + ", " + std::to_string(r.y) + ") " + std::to_string(r.w) + "x" + std::to_string(r.h);
+    return out;
+}
+
+std::optional<int> resync(
+    const std::vector<PreparedStep>& steps, int from, const cv::Mat& screen, const Situation& situation)
+{
+    const auto now = vision::fingerprint(screen);
+    Situation strict = situation;
+    strict.follows_verified = false;
+    strict.may_wait = false;
+    std::optional<int> best;
+    double best_similarity = 0;
+    for (int j = std::max(0, from); j < static_cast<int>(steps.size()); ++j) {
+        const auto& s = steps[static_cast<size_t>(j)];
+        const double similarity = vision::compare(s.pre, now, s.step.mask).similarity;
+        // The most similar pre-state wins; among equals the later step (the work before it is done).
+        if (similarity < kSameState || similarity + 0.002 < best_similarity)
+            continue;
+        if (acts_at_point(s.step.action.kind) && decide(s, screen, strict).verdict != Verdict::act)
+            continue;
+        best = j;
+        best_similarity = std::max(best_similarity, similarity);
+    }
+    return best;
+}
+
+} // namespace rote::replayer
