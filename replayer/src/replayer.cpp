@@ -52,13 +52,13 @@ Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, co
     auto words = situation.ocr->read(screen);
     if (!words.ok())
         return diverged("OCR failed: " + words.error().message());
-    const auto match = vision::find_text(*words, *label);
-    if (match.status == vision::LocateStatus::ambiguous)
-        return diverged("\"" + *label + "\" is on the screen " + std::to_string(match.candidates.size())
-            + " times; which one the trace meant cannot be told");
-    if (match.status == vision::LocateStatus::not_found)
-        return missing(situation, "\"" + *label + "\" is not on the screen");
-    return act_at(prepared.step, match.box.center(), "input_text", match.similarity);
+    const store::Step& step = prepared.step;
+    const auto loc = vision::locate_text(*words, *label, step.action.at, step.anchor.label_box, step.anchor.landmarks);
+    if (loc.status == vision::LocateStatus::ambiguous)
+        return diverged(loc.detail + "; which one the trace meant cannot be told");
+    if (loc.status == vision::LocateStatus::not_found)
+        return missing(situation, loc.detail);
+    return act_at(step, loc.point, "input_text", loc.confidence);
 }
 
 Rect moved(Rect r, Point by) { return {r.x + by.x, r.y + by.y, r.w, r.h}; }
@@ -149,11 +149,27 @@ EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before
         expected = moved(*step.effect_region, offset);
     const auto check = vision::check_effect(before, after, expected, step.mask);
     out.changed = check.changed;
-    if (!step.effect_region || check.effect != vision::Effect::none) {
+    if (!step.effect_region) {
         out.as_recorded = true;
         return out;
     }
     const Rect& r = *step.effect_region;
+    const std::int64_t recorded_area = std::int64_t(r.w) * r.h;
+    std::int64_t changed_area = 0;
+    for (const auto& c : check.changed)
+        changed_area += std::int64_t(c.w) * c.h;
+    // A step that changed a large part of the screen when recorded (a new page) has not had its effect while
+    // only a small part changed: a link's hover or a focus ring is not the page that follows.
+    const bool large = recorded_area * 4 >= std::int64_t(after.cols) * after.rows;
+    if (check.effect != vision::Effect::none && (!large || changed_area * 4 >= recorded_area)) {
+        out.as_recorded = true;
+        return out;
+    }
+    if (check.effect != vision::Effect::none) {
+        out.why = "only " + std::to_string(changed_area * 100 / recorded_area)
+            + "% of the screen area that changed when recorded has changed";
+        return out;
+    }
     out.why = "the action changed nothing on the screen; when recorded it changed the region at (" + std::to_string(r.x)
         + ", " + std::to_string(r.y) + ") " + std::to_string(r.w) + "x" + std::to_string(r.h);
     return out;

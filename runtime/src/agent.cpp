@@ -559,7 +559,7 @@ private:
         int i = 0;
         while (i < static_cast<int>(steps.size())) {
             const auto& s = steps[static_cast<size_t>(i)];
-            const auto patience = milliseconds(std::max(3000, 2 * s.step.settle_ms + 1500));
+            const auto patience = patience_after(s.step.settle_ms);
             situation.may_wait = Clock::now() - last_action < patience;
             const auto start = Clock::now();
             const auto d = replayer::decide(s, screen, situation);
@@ -614,7 +614,7 @@ private:
             ++i;
         }
         // Past the last step: the success check decides whether the planner must finish the job.
-        if (auto ok = success_seen(screen, milliseconds(std::max(3000, 2 * last_settle(steps) + 1500))); !ok.ok())
+        if (auto ok = success_seen(screen, patience_after(steps.empty() ? 0 : steps.back().step.settle_ms)); !ok.ok())
             return ok.error();
         else if (!*ok)
             screen = ROTE_TRY(diverge(steps, static_cast<int>(steps.size()),
@@ -622,10 +622,9 @@ private:
         return screen;
     }
 
-    static int last_settle(const std::vector<replayer::PreparedStep>& steps)
-    {
-        return steps.empty() ? 0 : steps.back().step.settle_ms;
-    }
+    // How long a step's screen may take to show what replay expects after the previous action: the time the
+    // page took when recorded, with a generous margin for a slower server.
+    static milliseconds patience_after(int settle_ms) { return milliseconds(std::max(5000, 3 * settle_ms + 2000)); }
 
     // Whether the success text shows, looking again for up to `patience` while the page may still load.
     // `screen` is updated to the last screen looked at.

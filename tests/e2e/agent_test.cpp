@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
 #include <rote/runtime/agent.h>
 #include <rote/store/store.h>
 
@@ -48,6 +51,32 @@ RunResult run(store::Store& s, const Workflow& w, const std::map<std::string, st
     return *result;
 }
 
+// Rows of the run's stored steps with this outcome, read straight from the store file.
+int stored_steps(const std::filesystem::path& db, std::int64_t run_id, const char* outcome)
+{
+    sqlite3* handle = nullptr;
+    REQUIRE(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(handle, "SELECT count(*) FROM run_steps WHERE run_id = ? AND outcome = ?", -1, &st,
+                nullptr)
+        == SQLITE_OK);
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(handle);
+    return n;
+}
+
+// What the registry served: {"searches": [...], "opened": [...]}.
+nlohmann::json registry_log(const test::DemoSite& site)
+{
+    auto body = test::http_get(site.registry_port, "/api/searches");
+    REQUIRE(body.ok());
+    return nlohmann::json::parse(*body);
+}
+
 } // namespace
 
 TEST_CASE("registry-lookup: taught with step hints, replayed for another company with no planner call")
@@ -71,4 +100,58 @@ TEST_CASE("registry-lookup: taught with step hints, replayed for another company
     CHECK(replayed.outputs["registration_number"] == "05583120");
     CHECK(replayed.outputs["status"] == "Active");
     CHECK_FALSE(replayed.new_trace_id.has_value());
+}
+
+TEST_CASE("registry-lookup: vision alone replays moved, restyled, dynamic and slow pages; a removed field stops the run")
+{
+    Fixture f;
+    const Workflow w = load("registry-lookup");
+    {
+        auto site = test::DemoSite::start("baseline");
+        REQUIRE(site.ok());
+        RunOptions options;
+        options.routes["registry.example.test"] = site->registry_route();
+        auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
+        REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
+    }
+    for (const char* variant : {"moved", "restyled", "dynamic", "slow"}) {
+        CAPTURE(variant);
+        auto site = test::DemoSite::start(variant);
+        REQUIRE(site.ok());
+        RunOptions options;
+        options.routes["registry.example.test"] = site->registry_route();
+        auto replayed = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, options);
+        CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
+        CHECK(replayed.planner_calls == 0);
+        CHECK(replayed.outputs["registration_number"] == "09917744");
+        CHECK(replayed.outputs["status"] == "Active");
+        const auto served = registry_log(*site);
+        CHECK(served["searches"] == nlohmann::json::array({"Globex Corporation Ltd"}));
+        CHECK(served["opened"] == nlohmann::json::array({"09917744"}));
+    }
+
+    auto site = test::DemoSite::start("removed");
+    REQUIRE(site.ok());
+    RunOptions options;
+    options.routes["registry.example.test"] = site->registry_route();
+    auto removed = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, options);
+    CHECK(removed.status == store::RunStatus::failed);
+    CHECK_MESSAGE(removed.error.find("replay diverged at step 0") != std::string::npos, removed.error);
+    CHECK_MESSAGE(removed.error.find("\"Company name\"") != std::string::npos, removed.error);
+    REQUIRE(removed.divergences.size() == 1);
+    CHECK(removed.divergences[0].trace_step == 0);
+    CHECK(removed.divergences[0].expected.find("click \"Company name\"") == 0);
+    REQUIRE(removed.divergences[0].screenshot.has_value());
+    auto shot = f.store->get_artifact(*removed.divergences[0].screenshot);
+    REQUIRE(shot.ok());
+    CHECK(shot->media_type == "image/png");
+    // No action on a wrong target: none performed, none stored, nothing searched or opened on the server.
+    CHECK(removed.steps == 0);
+    CHECK(stored_steps(f.dir / "rote.db", removed.run_id, "replayed") == 0);
+    CHECK(stored_steps(f.dir / "rote.db", removed.run_id, "relocated") == 0);
+    CHECK(stored_steps(f.dir / "rote.db", removed.run_id, "planned") == 0);
+    CHECK(stored_steps(f.dir / "rote.db", removed.run_id, "failed") >= 1);
+    const auto served = registry_log(*site);
+    CHECK(served["searches"].empty());
+    CHECK(served["opened"].empty());
 }

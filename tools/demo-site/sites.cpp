@@ -462,9 +462,34 @@ const std::vector<Variant>& all_variants()
 void mount_registry(httplib::Server& server, const SiteOptions& options)
 {
     server.Get("/", [options](const auto& rq, auto& rs) { registry_home(rq, rs, options); });
-    server.Get("/search", [options](const auto& rq, auto& rs) { registry_search(rq, rs, options); });
+    // Every search and company page served, in order: the server-side record that tests check a run against
+    // (a replay that searched for the wrong thing, or opened the wrong company, shows here).
+    struct Log {
+        std::mutex mutex;
+        std::vector<std::string> searches;
+        std::vector<std::string> opened;
+    };
+    auto log = std::make_shared<Log>();
+    server.Get("/search", [options, log](const auto& rq, auto& rs) {
+        {
+            std::lock_guard lock(log->mutex);
+            log->searches.push_back(rq.get_param_value("q"));
+        }
+        registry_search(rq, rs, options);
+    });
+    server.Get("/api/searches", [log](const httplib::Request&, httplib::Response& response) {
+        std::lock_guard lock(log->mutex);
+        response.set_content(
+            nlohmann::json {{"searches", log->searches}, {"opened", log->opened}}.dump(2), "application/json");
+    });
     server.Get("/browse", [options](const auto& rq, auto& rs) { registry_browse(rq, rs, options); });
-    server.Get(R"(/company/(\d+))", [options](const auto& rq, auto& rs) { registry_company(rq, rs, options); });
+    server.Get(R"(/company/(\d+))", [options, log](const auto& rq, auto& rs) {
+        {
+            std::lock_guard lock(log->mutex);
+            log->opened.push_back(rq.matches[1].str());
+        }
+        registry_company(rq, rs, options);
+    });
     server.Get("/api/companies", [](const httplib::Request&, httplib::Response& response) {
         nlohmann::json list = nlohmann::json::array();
         for (const Company& c : companies) {

@@ -39,7 +39,8 @@ struct SiteOptions {
     int slow_ms = 1500; // the delay of the `slow` variant
 };
 
-// Registers the registry's routes on `server`.
+// Registers the registry's routes on `server`. The searches made and company pages opened are listed, in
+// order, as JSON at GET /api/searches.
 void mount_registry(httplib::Server& server, const SiteOptions& options);
 
 // Registers the CRM's routes on `server`. Leads live in memory for the server's lifetime and are listed

@@ -64,21 +64,29 @@ Result<std::vector<Word>> Ocr::read(const cv::Mat& screen, std::optional<Rect> r
     if (roi.width < 4 || roi.height < 4)
         return std::vector<Word>();
 
-    cv::Mat grey;
-    const cv::Mat crop = screen(roi);
-    if (crop.channels() == 3)
-        cv::cvtColor(crop, grey, cv::COLOR_BGR2GRAY);
-    else if (crop.channels() == 4)
-        cv::cvtColor(crop, grey, cv::COLOR_BGRA2GRAY);
-    else
-        grey = crop;
     // Screens mix polarities: dark text on a light page, white text on a blue button, light text in a dark
     // theme. Tesseract binarises the whole image one way, so it loses whichever polarity is in the
     // minority. Normalising every pixel against its local background (a wide median) makes all text dark
-    // on white: |grey - background|, stretched and inverted.
-    cv::Mat background, contrast;
-    cv::medianBlur(grey, background, kBackgroundKernel);
-    cv::absdiff(grey, background, contrast);
+    // on white: |pixel - background|, stretched and inverted. Per colour channel, keeping the largest: a
+    // blue link on a dark grey page has almost no contrast in grey (blue weighs 11% of it) but plenty in blue.
+    const cv::Mat crop = screen(roi);
+    cv::Mat colour;
+    if (crop.channels() == 4)
+        cv::cvtColor(crop, colour, cv::COLOR_BGRA2BGR);
+    else
+        colour = crop;
+    std::vector<cv::Mat> channels;
+    cv::split(colour, channels);
+    cv::Mat contrast;
+    for (const cv::Mat& channel : channels) {
+        cv::Mat background, difference;
+        cv::medianBlur(channel, background, kBackgroundKernel);
+        cv::absdiff(channel, background, difference);
+        if (contrast.empty())
+            contrast = difference;
+        else
+            cv::max(contrast, difference, contrast);
+    }
     contrast.convertTo(contrast, CV_8U, -2.0, 255.0);
     cv::Mat scaled;
     cv::resize(contrast, scaled, {}, kScale, kScale, cv::INTER_CUBIC);

@@ -271,6 +271,27 @@ std::string normalise(std::string_view s)
     return out;
 }
 
+// How many landmarks are where they were, relative to a target predicted at `predicted`: each one's text
+// read (by another span than the target's own) within a tolerance of its recorded offset.
+int confirmed_by(
+    const std::vector<Phrase>& all, const Phrase& target, Point predicted, const std::vector<Landmark>& landmarks, double ratio)
+{
+    int confirmations = 0;
+    for (const auto& l : landmarks) {
+        const Point expected {predicted.x - static_cast<int>(std::lround(l.dx * ratio)),
+            predicted.y - static_cast<int>(std::lround(l.dy * ratio))};
+        const double tolerance = std::max(20.0, 0.2 * std::hypot(l.dx, l.dy) * ratio);
+        for (const auto& q : all) {
+            if (&q != &target && distance(q.box.center(), expected) <= tolerance
+                && text_similarity(q.text, l.text) >= kTextFound) {
+                ++confirmations;
+                break;
+            }
+        }
+    }
+    return confirmations;
+}
+
 // The element patch (the label's box with a margin, else a fixed box around the point) and the context patch
 // around it, both cut from the screen the anchor was made on.
 void cut_patches(const cv::Mat& screen, TargetAnchor& a)
@@ -516,19 +537,7 @@ Location locate(const TargetAnchor& anchor, const cv::Mat& screen, const LocateO
         const Point c = p.box.center();
         const Point predicted {c.x + static_cast<int>(std::lround((anchor.point.x - label_centre.x) * ratio)),
             c.y + static_cast<int>(std::lround((anchor.point.y - label_centre.y) * ratio))};
-        int confirmations = 0;
-        for (const auto& l : anchor.landmarks) {
-            const Point expected {predicted.x - static_cast<int>(std::lround(l.dx * ratio)),
-                predicted.y - static_cast<int>(std::lround(l.dy * ratio))};
-            const double tolerance = std::max(20.0, 0.2 * std::hypot(l.dx, l.dy) * ratio);
-            for (const auto& q : all) {
-                if (&q != &p && distance(q.box.center(), expected) <= tolerance
-                    && text_similarity(q.text, l.text) >= kTextFound) {
-                    ++confirmations;
-                    break;
-                }
-            }
-        }
+        int confirmations = confirmed_by(all, p, predicted, anchor.landmarks, ratio);
         if (anchor.landmarks.empty()) {
             // Nothing to confirm with: the element's image must agree at the predicted point (either polarity).
             cv::Mat inverted;
@@ -568,6 +577,75 @@ Location locate(const TargetAnchor& anchor, const cv::Mat& screen, const LocateO
     loc.confidence = 0.6 + 0.2 * (best.similarity - kTextFound) / (1 - kTextFound)
         + 0.1 * std::min<std::size_t>(best.confirmations, 2) / 2.0;
     loc.detail = "label read again (similarity " + std::to_string(best.similarity).substr(0, 4) + "), "
+        + std::to_string(best.confirmations) + " landmark(s) agree";
+    return loc;
+}
+
+Location locate_text(const std::vector<Word>& words, std::string_view phrase, Point recorded_point,
+    std::optional<Rect> recorded_label_box, const std::vector<Landmark>& landmarks)
+{
+    Location none;
+    none.detail = "\"" + std::string(phrase) + "\" is not on the screen";
+    std::size_t longest = word_count(phrase);
+    for (const auto& l : landmarks)
+        longest = std::max(longest, word_count(l.text));
+    const auto all = spans(words, longest + 1);
+    // The target's offset from its label's centre when recorded (a value of another length moves its centre,
+    // not that offset).
+    const Point from_label = recorded_label_box
+        ? Point {recorded_point.x - recorded_label_box->center().x, recorded_point.y - recorded_label_box->center().y}
+        : Point {0, 0};
+    struct TextCandidate {
+        Point point;
+        double similarity;
+        int confirmations;
+    };
+    std::vector<TextCandidate> candidates;
+    for (const auto& p : all) {
+        const double similarity = text_similarity(p.text, phrase);
+        if (similarity < kTextFound)
+            continue;
+        const Point c = p.box.center();
+        const Point predicted {std::clamp(c.x + from_label.x, p.box.x, p.box.x + p.box.w - 1),
+            std::clamp(c.y + from_label.y, p.box.y, p.box.y + p.box.h - 1)};
+        candidates.push_back({predicted, similarity, confirmed_by(all, p, predicted, landmarks, 1.0)});
+    }
+    // A span and the span one word longer can both read as the phrase: keep the better of overlapping ones.
+    std::sort(candidates.begin(), candidates.end(), [](const TextCandidate& a, const TextCandidate& b) {
+        return a.confirmations != b.confirmations ? a.confirmations > b.confirmations : a.similarity > b.similarity;
+    });
+    std::vector<TextCandidate> distinct;
+    for (const auto& c : candidates) {
+        const bool near = std::any_of(distinct.begin(), distinct.end(),
+            [&](const TextCandidate& d) { return std::abs(d.point.y - c.point.y) < 8 && distance(d.point, c.point) < 60; });
+        if (!near)
+            distinct.push_back(c);
+    }
+    if (distinct.empty())
+        return none;
+    const TextCandidate& best = distinct[0];
+    if (!landmarks.empty() && best.confirmations == 0) {
+        none.detail = "\"" + std::string(phrase) + "\" is on the screen, but none of its landmarks is where it was";
+        return none;
+    }
+    Location loc;
+    for (std::size_t i = 1; i < distinct.size(); ++i) {
+        if (distinct[i].confirmations == best.confirmations)
+            loc.candidates.push_back(distinct[i].point);
+    }
+    if (!loc.candidates.empty()) {
+        loc.candidates.insert(loc.candidates.begin(), best.point);
+        loc.status = LocateStatus::ambiguous;
+        loc.detail = "\"" + std::string(phrase) + "\" read in " + std::to_string(loc.candidates.size())
+            + " places, equally confirmed";
+        return loc;
+    }
+    loc.status = LocateStatus::found;
+    loc.point = best.point;
+    loc.method = LocateMethod::ocr_text;
+    loc.confidence = 0.6 + 0.2 * (best.similarity - kTextFound) / (1 - kTextFound)
+        + 0.1 * std::min(best.confirmations, 2) / 2.0;
+    loc.detail = "read (similarity " + std::to_string(best.similarity).substr(0, 4) + "), "
         + std::to_string(best.confirmations) + " landmark(s) agree";
     return loc;
 }

@@ -79,6 +79,14 @@ struct LocateOptions {
 
 Location locate(const TargetAnchor& anchor, const cv::Mat& screen, const LocateOptions& options);
 
+// Where a target whose label changes from run to run is (a search result named after the company searched
+// for): the places where `phrase` (this run's value) is read, each confirmed by the landmarks at their
+// recorded offsets from the target. The best-confirmed place wins; equally confirmed places are `ambiguous`;
+// a place no landmark confirms is `not_found` when there are landmarks (the echo "3 results for “Acme”" is
+// not the result). With no landmarks, a phrase read once is found.
+Location locate_text(const std::vector<Word>& words, std::string_view phrase, Point recorded_point,
+    std::optional<Rect> recorded_label_box, const std::vector<Landmark>& landmarks);
+
 // Where a phrase is written on the screen, from words OCR read on it: the run of words that reads as the
 // phrase (case and punctuation ignored, similarity >= 0.8). Two equally good places are `ambiguous` (never a
 // guess); none is `not_found`.
