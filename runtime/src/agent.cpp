@@ -208,7 +208,7 @@ private:
         if (trace) {
             screen = ROTE_TRY(replay(*trace, screen));
         } else {
-            auto planner = ROTE_TRY(make_planner(std::nullopt, 0));
+            auto planner = ROTE_TRY(make_planner(std::nullopt, 0, false));
             progress("no trace yet: the " + std::string(to_string(m_options.planner)) + " planner teaches");
             screen = ROTE_TRY(plan(*planner, nullptr, 0, screen));
         }
@@ -366,7 +366,7 @@ private:
     }
 
     // A planner for the whole task (teaching) or for a divergence at a trace step.
-    Result<std::unique_ptr<Planner>> make_planner(std::optional<llm::ExpectedStep> expected, int first_hint)
+    Result<std::unique_ptr<Planner>> make_planner(std::optional<llm::ExpectedStep> expected, int first_hint, bool diverged)
     {
         m_calls_seen = 0;
         if (m_options.planner == PlannerKind::hints) {
@@ -376,7 +376,7 @@ private:
             if (first_hint < 0)
                 return Error(Error::Code::not_found, "no step hint of " + m_workflow.file.string()
                         + " produced this step, so the hints cannot take over here");
-            return make_hint_planner(m_workflow, m_inputs, first_hint);
+            return make_hint_planner(m_workflow, m_inputs, first_hint, {}, diverged);
         }
         if (m_options.llm == nullptr)
             return Error(Error::Code::invalid_argument, "the llm planner needs a model (see rote llm config)");
@@ -387,14 +387,16 @@ private:
     // Returns the screen, and sets m_resume to the trace step to go on from (steps->size() when done).
     Result<cv::Mat> plan(Planner& planner, const std::vector<replayer::PreparedStep>* steps, int from, cv::Mat screen)
     {
+        const std::size_t planned_from = m_observed.size();
         std::string failure;
         while (true) {
             ROTE_TRY(check_budget(true));
-            ++m_result.planner_calls;
             auto turn = planner.next(screen, failure);
             ROTE_TRY(take_calls(planner));
             if (!turn.ok())
                 return turn.error().with_context("the " + std::string(planner.kind()) + " planner");
+            if (!turn->poll)
+                ++m_result.planner_calls;
             failure.clear();
             bool done = false;
             for (const Action& a : turn->actions) {
@@ -423,11 +425,13 @@ private:
                 step.duration_ms = ms_since(start);
                 step.detail = turn->note;
                 ROTE_TRY(add_step(step));
-                if (a.kind != ActionKind::wait)
+                if (a.kind != ActionKind::wait) {
                     m_observed.push_back({screen, a, *after, settle_ms,
                         steps ? store::Provenance::repair
                               : (planner.kind() == "hints" ? store::Provenance::script : store::Provenance::llm),
                         {}});
+                    m_observed_step.push_back(-1);
+                }
                 screen = *after;
             }
             if (done) {
@@ -440,11 +444,26 @@ private:
                 replayer::Situation situation;
                 situation.inputs = &m_inputs.values;
                 situation.ocr = m_ocr;
-                if (auto at = replayer::resync(*steps, from, screen, situation)) {
+                // From the step before the one that diverged: its effect may be undone (a click that landed
+                // on a banner, dismissed since).
+                if (auto at = replayer::resync(*steps, std::max(0, from - 1), screen, situation)) {
                     progress("back on the trace at step " + std::to_string(*at));
                     m_resume = *at;
+                    forget_replayed_from(*at, planned_from);
                     return screen;
                 }
+            }
+        }
+    }
+
+    // Replay goes back to trace step `step`: the replayed steps from there on, observed before the planner's
+    // actions (which start at `planned_from`), had no lasting effect and are no part of a repaired trace.
+    void forget_replayed_from(int step, std::size_t planned_from)
+    {
+        for (std::size_t k = planned_from; k-- > 0;) {
+            if (m_observed_step[k] >= step) {
+                m_observed.erase(m_observed.begin() + static_cast<std::ptrdiff_t>(k));
+                m_observed_step.erase(m_observed_step.begin() + static_cast<std::ptrdiff_t>(k));
             }
         }
     }
@@ -537,7 +556,7 @@ private:
             hint = ROTE_TRY(expected_for(steps[static_cast<size_t>(at)]));
             first_hint = hint_for_step(m_workflow, steps[static_cast<size_t>(at)].step, m_inputs);
         }
-        auto planner = make_planner(std::move(hint), first_hint);
+        auto planner = make_planner(std::move(hint), first_hint, true);
         if (!planner.ok())
             return Error(planner.error().code(), "replay diverged at step " + std::to_string(at) + " (expected " + expected
                     + "; " + why + ") and " + planner.error().message());
@@ -601,9 +620,11 @@ private:
                 + describe(d.action, s.step.anchor.label) + " [" + d.method + " "
                 + std::to_string(d.confidence).substr(0, 4) + "]");
             m_observed.push_back({before, d.action, screen, settle_ms, s.step.provenance, s.step.mask});
+            m_observed_step.push_back(i);
             if (!effect.as_recorded) {
                 // An action that did nothing is no step of a repaired trace.
                 m_observed.pop_back();
+                m_observed_step.pop_back();
                 screen = ROTE_TRY(diverge(steps, i, effect.why, std::move(screen)));
                 i = m_resume;
                 situation.follows_verified = false;
@@ -708,6 +729,7 @@ private:
     vision::Ocr* m_ocr = nullptr;
     std::vector<vision::Word> m_words; // read on the last screen the success check looked at
     std::vector<recorder::Observed> m_observed;
+    std::vector<int> m_observed_step; // per observed action: the trace step it replayed, -1 if planned
     int m_run_step = 0;
     std::size_t m_calls_seen = 0;
     int m_resume = 0;
@@ -761,9 +783,13 @@ int hint_for_step(const Workflow& workflow, const store::Step& step, const RunIn
         switch (step.action.kind) {
         case ActionKind::click:
         case ActionKind::double_click:
-            same = (hint.kind == StepHint::Kind::click || hint.kind == StepHint::Kind::double_click
-                       || (hint.kind == StepHint::Kind::type && !hint.target.empty()))
-                && !label.empty() && vision::text_similarity(render(hint.target), label) >= 0.8;
+            if ((hint.kind == StepHint::Kind::click || hint.kind == StepHint::Kind::double_click
+                    || (hint.kind == StepHint::Kind::type && !hint.target.empty()))
+                && !label.empty()) {
+                same = vision::text_similarity(render(hint.target), label) >= 0.8;
+                for (const auto& other : hint.also)
+                    same = same || vision::text_similarity(render(other), label) >= 0.8;
+            }
             break;
         case ActionKind::type:
             same = hint.kind == StepHint::Kind::type && hint.text == step.action.text;
@@ -777,8 +803,13 @@ int hint_for_step(const Workflow& workflow, const store::Step& step, const RunIn
         default:
             break;
         }
-        if (same)
+        if (same) {
+            // Optional hints just before it ("click "Accept cookies" if present") are tried again too: what
+            // they deal with may have appeared since the trace was recorded.
+            while (h > 0 && workflow.hints[h - 1].optional)
+                --h;
             return static_cast<int>(h);
+        }
     }
     return -1;
 }

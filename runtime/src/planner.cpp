@@ -11,11 +11,13 @@ namespace {
 
 class HintPlanner final : public Planner {
 public:
-    HintPlanner(const Workflow& workflow, const RunInputs& inputs, int first, HintPlannerOptions options)
+    HintPlanner(const Workflow& workflow, const RunInputs& inputs, int first, HintPlannerOptions options,
+        bool interruptions_first)
         : m_workflow(workflow)
         , m_inputs(inputs)
         , m_next(first)
         , m_options(options)
+        , m_interruptions(interruptions_first)
     {
     }
 
@@ -26,6 +28,24 @@ public:
         if (!failure.empty() && m_next > 0)
             return fail(m_workflow.hints[static_cast<size_t>(m_next - 1)], "the step failed: " + failure);
         PlannerTurn turn;
+        if (m_interruptions) {
+            m_interruptions = false;
+            for (size_t h = 0; h < m_workflow.hints.size(); ++h) {
+                const StepHint& hint = m_workflow.hints[h];
+                if (!hint.optional)
+                    continue;
+                if (auto box = ROTE_TRY(find(screen, hint))) {
+                    Action a;
+                    a.kind = hint.kind == StepHint::Kind::double_click ? ActionKind::double_click : ActionKind::click;
+                    a.at = box->center();
+                    turn.actions.push_back(a);
+                    turn.hint = static_cast<int>(h);
+                    turn.note = "hint line " + std::to_string(hint.line) + ": " + std::string(to_string(hint.kind))
+                        + " (present)";
+                    return turn;
+                }
+            }
+        }
         if (m_next >= static_cast<int>(m_workflow.hints.size())) {
             turn.actions.push_back(Action {ActionKind::done, {}, {}, 0, 0, "all step hints done", 0});
             turn.note = "all step hints done";
@@ -37,6 +57,10 @@ public:
         switch (hint.kind) {
         case StepHint::Kind::click:
         case StepHint::Kind::double_click: {
+            if (hint.optional && !ROTE_TRY(find(screen, hint))) {
+                turn.note += " (not present: nothing to do)";
+                break;
+            }
             const Rect box = ROTE_TRY(ground(screen, hint));
             Action a;
             a.kind = hint.kind == StepHint::Kind::click ? ActionKind::click : ActionKind::double_click;
@@ -68,16 +92,17 @@ public:
             }
             {
                 auto seen = ROTE_TRY(find(screen, hint));
-                if (seen.status == vision::LocateStatus::not_found) {
+                if (!seen) {
                     const auto now = std::chrono::steady_clock::now();
                     if (!m_waiting_since)
                         m_waiting_since = now;
                     if (now - *m_waiting_since > m_options.wait_for_timeout)
-                        return fail(hint, "waited " + std::to_string(m_options.wait_for_timeout.count() / 1000) + " s for \""
-                                + ROTE_TRY(label(hint)) + "\" to appear");
+                        return fail(hint, "waited " + std::to_string(m_options.wait_for_timeout.count() / 1000) + " s for "
+                                + quoted_list(ROTE_TRY(labels(hint))) + " to appear");
                     turn.actions.push_back(
                         Action {ActionKind::wait, {}, {}, 0, 0, {}, static_cast<int>(m_options.poll.count())});
                     turn.hint = -1; // not done yet: the same hint next time
+                    turn.poll = true;
                     return turn;
                 }
                 m_waiting_since.reset();
@@ -104,31 +129,51 @@ private:
                 + "': " + what);
     }
 
-    Result<std::string> label(const StepHint& hint) const
+    // The hint's labels for this run (placeholders rendered), in the order they are tried.
+    Result<std::vector<std::string>> labels(const StepHint& hint) const
     {
-        auto rendered = render_template(hint.target, m_inputs.values, {});
-        if (!rendered.ok())
-            return fail(hint, rendered.error().message());
-        return *rendered;
+        std::vector<std::string> out;
+        std::vector<std::string> all {hint.target};
+        all.insert(all.end(), hint.also.begin(), hint.also.end());
+        for (const auto& text : all) {
+            auto rendered = render_template(text, m_inputs.values, {});
+            if (!rendered.ok())
+                return fail(hint, rendered.error().message());
+            out.push_back(*rendered);
+        }
+        return out;
     }
 
-    Result<vision::TextMatch> find(const cv::Mat& screen, const StepHint& hint)
+    static std::string quoted_list(const std::vector<std::string>& labels)
+    {
+        std::string out;
+        for (const auto& l : labels)
+            out += (out.empty() ? "\"" : " or \"") + l + "\"";
+        return out;
+    }
+
+    // The first of the hint's labels found on the screen, once; nothing when none is there.
+    Result<std::optional<Rect>> find(const cv::Mat& screen, const StepHint& hint)
     {
         auto ocr = ROTE_TRY(vision::Ocr::for_this_thread());
         auto words = ROTE_TRY(ocr->read(screen));
-        return vision::find_text(words, ROTE_TRY(label(hint)));
+        for (const auto& text : ROTE_TRY(labels(hint))) {
+            const auto match = vision::find_text(words, text);
+            if (match.status == vision::LocateStatus::found)
+                return std::optional(match.box);
+            if (match.status == vision::LocateStatus::ambiguous)
+                return fail(hint, "\"" + text + "\" is on the screen " + std::to_string(match.candidates.size())
+                        + " times; the hint cannot say which");
+        }
+        return std::optional<Rect>();
     }
 
     Result<Rect> ground(const cv::Mat& screen, const StepHint& hint)
     {
-        const std::string text = ROTE_TRY(label(hint));
-        auto match = ROTE_TRY(find(screen, hint));
-        if (match.status == vision::LocateStatus::found)
-            return match.box;
-        if (match.status == vision::LocateStatus::ambiguous)
-            return fail(hint, "\"" + text + "\" is on the screen " + std::to_string(match.candidates.size())
-                    + " times; the hint cannot say which");
-        return fail(hint, "\"" + text + "\" is not on the screen");
+        if (auto box = ROTE_TRY(find(screen, hint)))
+            return *box;
+        const auto all = ROTE_TRY(labels(hint));
+        return fail(hint, quoted_list(all) + (all.size() == 1 ? " is not on the screen" : ": none of them is on the screen"));
     }
 
     const Workflow& m_workflow;
@@ -136,6 +181,7 @@ private:
     int m_next;
     HintPlannerOptions m_options;
     std::optional<std::chrono::steady_clock::time_point> m_waiting_since;
+    bool m_interruptions;
 };
 
 std::string goal_for_model(const Workflow& workflow, const RunInputs& inputs)
@@ -194,9 +240,9 @@ private:
 } // namespace
 
 std::unique_ptr<Planner> make_hint_planner(
-    const Workflow& workflow, const RunInputs& inputs, int first_hint, HintPlannerOptions options)
+    const Workflow& workflow, const RunInputs& inputs, int first_hint, HintPlannerOptions options, bool interruptions_first)
 {
-    return std::make_unique<HintPlanner>(workflow, inputs, first_hint, options);
+    return std::make_unique<HintPlanner>(workflow, inputs, first_hint, options, interruptions_first);
 }
 
 std::unique_ptr<Planner> make_llm_planner(

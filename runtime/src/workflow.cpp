@@ -161,11 +161,26 @@ Result<StepHint> parse_hint(const std::string& line, int line_number, const std:
     StepHint h;
     h.line = line_number;
     const std::string& verb = t[0];
+    // A label list from token i: "A" [or "B"]...; the index after it, or 0 when there is none.
+    auto labels = [&](size_t i) -> size_t {
+        if (i >= t.size() || !quoted(t[i]) || unquote(t[i]).empty())
+            return 0;
+        h.target = unquote(t[i++]);
+        while (i + 1 < t.size() && t[i] == "or" && quoted(t[i + 1]) && !unquote(t[i + 1]).empty()) {
+            h.also.push_back(unquote(t[i + 1]));
+            i += 2;
+        }
+        return i;
+    };
     auto one_label = [&](StepHint::Kind kind) -> Result<StepHint> {
-        if (t.size() != 2 || !quoted(t[1]) || unquote(t[1]).empty())
-            return fail("write " + verb + " \"Label\" (the text to " + verb + " on)");
         h.kind = kind;
-        h.target = unquote(t[1]);
+        size_t end = labels(1);
+        if (end != 0 && end + 2 == t.size() && t[end] == "if" && t[end + 1] == "present") {
+            h.optional = true;
+            end = t.size();
+        }
+        if (end == 0 || end != t.size())
+            return fail("write " + verb + " \"Label\", " + verb + " \"Label\" or \"Other label\", or add if present");
         return h;
     };
     if (verb == "click")
@@ -173,12 +188,12 @@ Result<StepHint> parse_hint(const std::string& line, int line_number, const std:
     if (verb == "double_click")
         return one_label(StepHint::Kind::double_click);
     if (verb == "type") {
-        if ((t.size() != 2 && t.size() != 4) || !quoted(t[1]) || (t.size() == 4 && (t[2] != "into" || !quoted(t[3]))))
-            return fail("write type \"text\" or type \"text\" into \"Label\"");
+        const bool plain = t.size() == 2 && quoted(t[1]);
+        const bool into = t.size() >= 4 && quoted(t[1]) && t[2] == "into" && labels(3) == t.size();
+        if (!plain && !into)
+            return fail("write type \"text\" or type \"text\" into \"Label\" (or \"Other label\")");
         h.kind = StepHint::Kind::type;
         h.text = unquote(t[1]);
-        if (t.size() == 4)
-            h.target = unquote(t[3]);
         if (h.text.empty())
             return fail("type needs text to type");
         return h;
@@ -192,10 +207,8 @@ Result<StepHint> parse_hint(const std::string& line, int line_number, const std:
     }
     if (verb == "wait") {
         h.kind = StepHint::Kind::wait;
-        if (t.size() == 3 && t[1] == "for" && quoted(t[2]) && !unquote(t[2]).empty()) {
-            h.target = unquote(t[2]);
+        if (t.size() >= 3 && t[1] == "for" && labels(2) == t.size())
             return h;
-        }
         std::smatch m;
         static const std::regex duration("([0-9]{1,6})(ms|s)");
         if (t.size() == 2 && std::regex_match(t[1], m, duration)) {
@@ -397,7 +410,10 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
             auto fail = [&](std::string what) { return r.error(node, "step hint: " + what); };
             auto line_text = ROTE_TRY(r.text(node, "a step hint"));
             auto hint = ROTE_TRY(parse_hint(line_text, line, fail));
-            for (const std::string* t : {&hint.text, &hint.target}) {
+            std::vector<const std::string*> texts {&hint.text, &hint.target};
+            for (const auto& other : hint.also)
+                texts.push_back(&other);
+            for (const std::string* t : texts) {
                 if (hint.kind == StepHint::Kind::key)
                     break;
                 auto rendered = render_template(*t, values, secrets);

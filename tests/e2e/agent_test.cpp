@@ -114,7 +114,7 @@ TEST_CASE("registry-lookup: vision alone replays moved, restyled, dynamic and sl
         auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
         REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
     }
-    for (const char* variant : {"moved", "restyled", "dynamic", "slow"}) {
+    for (const std::string variant : {"moved", "restyled", "dynamic", "slow"}) {
         CAPTURE(variant);
         auto site = test::DemoSite::start(variant);
         REQUIRE(site.ok());
@@ -154,4 +154,47 @@ TEST_CASE("registry-lookup: vision alone replays moved, restyled, dynamic and sl
     const auto served = registry_log(*site);
     CHECK(served["searches"].empty());
     CHECK(served["opened"].empty());
+}
+
+TEST_CASE("registry-lookup: the step hints repair banner and renamed pages only where they diverged, and the repair replays")
+{
+    const Workflow w = load("registry-lookup");
+    for (const std::string variant : {"banner", "renamed"}) {
+        CAPTURE(variant);
+        Fixture f;
+        {
+            auto site = test::DemoSite::start("baseline");
+            REQUIRE(site.ok());
+            RunOptions options;
+            options.routes["registry.example.test"] = site->registry_route();
+            auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
+            REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
+        }
+        auto site = test::DemoSite::start(variant);
+        REQUIRE(site.ok());
+        RunOptions options;
+        options.routes["registry.example.test"] = site->registry_route();
+        auto repaired = run(*f.store, w, {{"company", "Hooli Cloud Ltd"}}, options);
+        CHECK_MESSAGE(repaired.status == store::RunStatus::succeeded, repaired.error);
+        CHECK(repaired.planner_calls >= 1);
+        CHECK(repaired.planned >= 1);
+        CHECK(repaired.replayed + repaired.relocated >= 2); // the steps that did not diverge were replayed
+        CHECK(repaired.outputs["registration_number"] == "13378204");
+        REQUIRE(repaired.new_trace_id.has_value());
+        auto traces = f.store->list_traces("registry-lookup");
+        REQUIRE(traces.ok());
+        CHECK(traces->size() == 2); // the old version is kept
+        auto trace = f.store->load_trace(*repaired.new_trace_id);
+        REQUIRE(trace.ok());
+        CHECK(trace->parent_id == repaired.trace_id);
+
+        auto again = run(*f.store, w, {{"company", "Wayne Foods Ltd"}}, options);
+        CHECK_MESSAGE(again.status == store::RunStatus::succeeded, again.error);
+        CHECK(again.planner_calls == 0);
+        CHECK(again.trace_id == repaired.new_trace_id);
+        CHECK(again.outputs["registration_number"] == "10045562");
+        const auto served = registry_log(*site);
+        CHECK(served["searches"] == nlohmann::json::array({"Hooli Cloud Ltd", "Wayne Foods Ltd"}));
+        CHECK(served["opened"] == nlohmann::json::array({"13378204", "10045562"}));
+    }
 }

@@ -90,8 +90,9 @@ TEST_CASE("a hint whose label is missing or there twice is an error naming the h
     RunInputs inputs {{{"company", "Acme"}}, {{"pw", "x"}}};
     auto missing = make_hint_planner(w, inputs)->next(page("registry-search.baseline.png"), "");
     REQUIRE_FALSE(missing.ok());
-    CHECK(missing.error().message().find("t.yaml:7: step hint 'click': \"Dissolve company\" is not on the screen")
-        != std::string::npos);
+    CHECK_MESSAGE(missing.error().message().find("t.yaml:7: step hint 'click': \"Dissolve company\" is not on the screen")
+            != std::string::npos,
+        missing.error().message());
     auto twice = make_hint_planner(w, inputs, 1)->next(page("registry-results.baseline.png"), "");
     REQUIRE_FALSE(twice.ok());
     CHECK_MESSAGE(twice.error().message().find("times; the hint cannot say which") != std::string::npos, twice.error().message());
@@ -121,4 +122,26 @@ TEST_CASE("wait for text polls until the text is there, and gives up after its t
     auto gave_up = impatient->next(page("registry-search.baseline.png"), "");
     REQUIRE_FALSE(gave_up.ok());
     CHECK(gave_up.error().message().find("waited 0 s for \"Search results\"") != std::string::npos);
+}
+
+TEST_CASE("a hint may name other labels that will do, and may be optional")
+{
+    auto w = workflow_with("  - click \"Accept all cookies\" if present\n  - click \"Business name\" or \"Company name\"\n"
+                           "  - click \"Business name\" or \"Dissolve company\"\n");
+    RunInputs inputs {{{"company", "Acme"}}, {{"pw", "x"}}};
+    const cv::Mat search = page("registry-search.baseline.png");
+    auto planner = make_hint_planner(w, inputs);
+    auto skipped = planner->next(search, "");
+    REQUIRE(skipped.ok());
+    CHECK(skipped->actions.empty()); // not present: nothing to do
+    auto other = planner->next(search, "");
+    REQUIRE_MESSAGE(other.ok(), (other.ok() ? "" : other.error().message()));
+    const auto label = words_box(search, "Company", "name");
+    REQUIRE(label);
+    CHECK(label->contains(other->actions.at(0).at));
+    auto none = planner->next(search, "");
+    REQUIRE_FALSE(none.ok());
+    CHECK_MESSAGE(none.error().message().find("\"Business name\" or \"Dissolve company\": none of them is on the screen")
+            != std::string::npos,
+        none.error().message());
 }

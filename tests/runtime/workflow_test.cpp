@@ -144,3 +144,26 @@ TEST_CASE("run inputs are checked against the workflow, and secrets kept apart")
     CHECK(nan.error().message().find("must be a number") != std::string::npos);
     CHECK(nan.error().message().find("hunter2") == std::string::npos);
 }
+
+TEST_CASE("hint labels with alternatives and if present")
+{
+    auto ok = parse_workflow("name: t\ngoal: Look a thing up.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\nhints:\n"
+                             "  - click \"A\" or \"B\" or \"C\" if present\n  - type \"x\" into \"F\" or \"G\"\n"
+                             "  - wait for \"R\" or \"S\"\n",
+        "t.yaml");
+    REQUIRE_MESSAGE(ok.ok(), (ok.ok() ? "" : ok.error().message()));
+    CHECK(ok->hints[0].target == "A");
+    CHECK(ok->hints[0].also == std::vector<std::string> {"B", "C"});
+    CHECK(ok->hints[0].optional);
+    CHECK(ok->hints[1].target == "F");
+    CHECK(ok->hints[1].also == std::vector<std::string> {"G"});
+    CHECK_FALSE(ok->hints[1].optional);
+    CHECK(ok->hints[2].also == std::vector<std::string> {"S"});
+    for (const char* bad : {"click \"A\" or", "click \"A\" if", "click \"A\" or B", "type \"x\" into \"F\" if present",
+             "click \"A\" if present now"}) {
+        CAPTURE(bad);
+        auto w = parse_workflow(std::string("name: t\ngoal: Look a thing up.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\nhints:\n  - ") + bad + "\n", "t.yaml");
+        REQUIRE_FALSE(w.ok());
+        CHECK_MESSAGE(w.error().message().find("t.yaml:6") != std::string::npos, w.error().message());
+    }
+}

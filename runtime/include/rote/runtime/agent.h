@@ -74,8 +74,8 @@ Result<RunResult> run_workflow(
 // neither finds it.
 std::optional<std::string> read_output(const std::vector<vision::Word>& words, const OutputSpec& spec);
 
-// The step hint that produced a trace step (by kind and label, typed text or key), or -1. Used to restart the
-// step-hint planner where replay diverged.
+// The step hint that produced a trace step (by kind and label, typed text or key), or -1; moved back over the
+// optional hints right before it. Used to restart the step-hint planner where replay diverged.
 int hint_for_step(const Workflow& workflow, const store::Step& step, const RunInputs& inputs);
 
 } // namespace rote::runtime

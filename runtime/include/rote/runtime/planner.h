@@ -28,6 +28,7 @@ struct PlannerTurn {
     std::vector<Action> actions;
     std::string note; // what the planner meant, for logs and run reports
     int hint = -1; // the step hint this turn carries out (hint planner), for the recorder's provenance
+    bool poll = false; // only waiting for the screen to show something (a hint's `wait for`): no decision made
 };
 
 // Not thread-safe: a planner belongs to one run.
@@ -59,8 +60,10 @@ struct HintPlannerOptions {
 
 // Carries out the workflow's step hints in order, from `first_hint`. Labels are found by OCR (vision's
 // find_text): a label that is not on the screen, or is there twice, is an error naming the hint's line.
-std::unique_ptr<Planner> make_hint_planner(
-    const Workflow& workflow, const RunInputs& inputs, int first_hint = 0, HintPlannerOptions options = {});
+// With `interruptions_first` (replay diverged), the optional hints anywhere in the workflow (`click "Accept
+// cookies" if present`) are dealt with first: what they handle can appear on any page.
+std::unique_ptr<Planner> make_hint_planner(const Workflow& workflow, const RunInputs& inputs, int first_hint = 0,
+    HintPlannerOptions options = {}, bool interruptions_first = false);
 
 // Asks a model. The model is told the goal, the non-secret inputs' values, and how to type a secret (the
 // placeholder, which the runtime replaces); never a secret's value. `expected` is what the trace expected

@@ -41,7 +41,7 @@ struct OutputSpec {
 // A step hint: what a person would write as an RPA step. Grounded by OCR at run time.
 struct StepHint {
     enum class Kind {
-        click, // click "Label"
+        click, // click "Label" [or "Other label"]... [if present]
         double_click, // double_click "Label"
         type, // type "text" [into "Label"]
         key, // key ctrl+l
@@ -50,6 +50,8 @@ struct StepHint {
     };
     Kind kind = Kind::click;
     std::string target; // the label to find (click, double_click, type into, wait for)
+    std::vector<std::string> also; // other labels that will do, tried in order after `target` ("A" or "B")
+    bool optional = false; // click "Label" if present: nothing to do when no label is on the screen
     std::string text; // type: a template ({{company}}, {{secret:password}}); key: the combination
     int amount = 0; // wait: milliseconds; scroll: wheel clicks, positive down
     int line = 0; // in the workflow file, for errors at run time
