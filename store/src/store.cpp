@@ -46,8 +46,29 @@ Result<void> probe_existing(const fs::path& path)
             path.string()
                 + " is not a rote store (not an SQLite database); refusing to open it, it was left untouched");
 
-    const auto application_id = static_cast<std::int32_t>(read_be32(&header[68]));
-    const auto user_version = static_cast<int>(read_be32(&header[60]));
+    auto application_id = static_cast<std::int32_t>(read_be32(&header[68]));
+    auto user_version = static_cast<int>(read_be32(&header[60]));
+    // No id in the file's header: either none was ever set, or it is still in the write-ahead log of a
+    // store another connection has open (a `rote report` during a `rote run`). SQLite, read-only, sees both.
+    std::int64_t objects = -1;
+    if (application_id == 0) {
+        sqlite3* db = nullptr;
+        if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+            auto read = [&](const char* query) -> std::optional<std::int64_t> {
+                auto stmt = sql::Stmt::prepare(db, query);
+                if (!stmt.ok())
+                    return std::nullopt;
+                auto row = stmt->step();
+                if (!row.ok() || !*row)
+                    return std::nullopt;
+                return stmt->i64(0);
+            };
+            application_id = static_cast<std::int32_t>(read("PRAGMA application_id").value_or(0));
+            user_version = static_cast<int>(read("PRAGMA user_version").value_or(0));
+            objects = read("SELECT count(*) FROM sqlite_schema").value_or(-1);
+        }
+        sqlite3_close(db);
+    }
     if (application_id == kApplicationId) {
         if (user_version > kSchemaVersion)
             return Error(Error::Code::unsupported,
@@ -65,18 +86,6 @@ Result<void> probe_existing(const fs::path& path)
     }
 
     // No application id: adopt it only if it holds nothing at all (a file SQLite created empty).
-    sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-    std::int64_t objects = -1;
-    if (rc == SQLITE_OK) {
-        auto stmt = sql::Stmt::prepare(db, "SELECT count(*) FROM sqlite_schema");
-        if (stmt.ok()) {
-            auto row = stmt->step();
-            if (row.ok() && *row)
-                objects = stmt->i64(0);
-        }
-    }
-    sqlite3_close(db);
     if (objects == 0)
         return {};
     if (objects < 0)

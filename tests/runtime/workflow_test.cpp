@@ -167,3 +167,30 @@ TEST_CASE("hint labels with alternatives and if present")
         CHECK_MESSAGE(w.error().message().find("t.yaml:6") != std::string::npos, w.error().message());
     }
 }
+
+TEST_CASE("input rows from CSV: quoted fields, and errors that name the row")
+{
+    auto rows = parse_inputs_csv("company,note\n\"Acme, Robotics Ltd\",\"says \"\"hi\"\"\"\nGlobex,\r\n", "in.csv");
+    REQUIRE_MESSAGE(rows.ok(), (rows.ok() ? "" : rows.error().message()));
+    REQUIRE(rows->size() == 2);
+    CHECK((*rows)[0].at("company") == "Acme, Robotics Ltd");
+    CHECK((*rows)[0].at("note") == "says \"hi\"");
+    CHECK((*rows)[1].at("company") == "Globex");
+    CHECK((*rows)[1].at("note") == "");
+
+    const std::pair<const char*, const char*> bad[] = {
+        {"company\nA,B\n", "in.csv: row 2 has 2 fields, the header 1"},
+        {"company,company\nA,B\n", "names input company twice"},
+        {"company,\nA,B\n", "empty input name"},
+        {"", "in.csv is empty"},
+        {"company\n", "no rows"},
+        {"company\n\"Acme\n", "in.csv: row 2 is not valid CSV"},
+        {"company\nA\"b\"\n", "is not valid CSV"},
+    };
+    for (const auto& [text, expected] : bad) {
+        CAPTURE(std::string(text));
+        auto r = parse_inputs_csv(text, "in.csv");
+        REQUIRE_FALSE(r.ok());
+        CHECK_MESSAGE(r.error().message().find(expected) != std::string::npos, r.error().message());
+    }
+}

@@ -19,24 +19,16 @@
 #include <rote/store/json.h>
 #include <rote/store/store.h>
 
+#include "common.h"
+#include "run_cmd.h"
 #include "sandbox_cmd.h"
 #include "table.h"
 
-namespace {
+// The helpers common.h declares, and the subcommands that need nothing else, live in rote::cli.
+namespace rote::cli {
 
 using nlohmann::json;
-using rote::Error;
-using rote::Result;
 namespace store = rote::store;
-
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
-struct Globals {
-    std::string db;
-    std::string config;
-    int verbosity = 0;
-};
 
 int fail(const Error& e)
 {
@@ -53,6 +45,18 @@ Result<std::unique_ptr<store::Store>> open_store(const Globals& g)
 }
 
 void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
+
+Result<std::map<std::string, std::string>> parse_routes(const std::vector<std::string>& routes)
+{
+    std::map<std::string, std::string> out;
+    for (const std::string& r : routes) {
+        size_t eq = r.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == r.size())
+            return Error(Error::Code::invalid_argument, "--route must be HOST=ADDR:PORT, not '" + r + "'");
+        out[r.substr(0, eq)] = r.substr(eq + 1);
+    }
+    return out;
+}
 
 // Dollars to four decimals, rounded half up in integers (a double would print $0.02845 as $0.0284).
 std::string dollars(std::int64_t microusd)
@@ -486,7 +490,9 @@ int cmd_llm_prices(const Globals& g, bool as_json)
     return 0;
 }
 
-} // namespace
+} // namespace rote::cli
+
+using namespace rote::cli;
 
 int main(int argc, char** argv)
 {
@@ -540,6 +546,7 @@ int main(int argc, char** argv)
     imp->add_option("FILE", in_path, "The document, or - for standard input")->required();
     add_json(imp);
 
+    rote::cli::RunCommands runs(app, as_json);
     rote::cli::SandboxCommands sandbox(app, as_json);
 
     auto* llm = app.add_subcommand("llm", "The model rote calls when a screen diverges: its settings and prices");
@@ -576,6 +583,8 @@ int main(int argc, char** argv)
         return cmd_export(g, trace_id, out_path);
     if (imp->parsed())
         return cmd_import(g, in_path, as_json);
+    if (runs.parsed())
+        return runs.run(g);
     if (sandbox.parsed())
         return sandbox.run(g.verbosity);
     if (llm_config->parsed())

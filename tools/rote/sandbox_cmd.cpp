@@ -23,6 +23,7 @@
 #include <rote/store/store.h>
 #include <rote/vision/image.h>
 
+#include "common.h"
 #include "table.h"
 
 namespace rote::cli {
@@ -32,15 +33,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
-int fail(const Error& e)
-{
-    std::cerr << "rote: error: " << e.message() << "\n";
-    return e.code() == Error::Code::invalid_argument ? kExitUsage : kExitFailed;
-}
 
 Result<fs::path> state_path(const std::string& id)
 {
@@ -392,12 +384,10 @@ int SandboxCommands::run(int verbosity)
         m_spec.width = w;
         m_spec.height = h;
         m_spec.window = m_app ? runtime::BrowserWindow::app : runtime::BrowserWindow::normal;
-        for (const std::string& r : m_routes) {
-            size_t eq = r.find('=');
-            if (eq == std::string::npos || eq == 0 || eq + 1 == r.size())
-                return fail(Error(Error::Code::invalid_argument, "--route must be HOST=ADDR:PORT, not '" + r + "'"));
-            m_spec.routes[r.substr(0, eq)] = r.substr(eq + 1);
-        }
+        auto routes = parse_routes(m_routes);
+        if (!routes.ok())
+            return fail(routes.error());
+        m_spec.routes = *routes;
         return start(m_spec, m_as_json, verbosity > 0);
     }
     if (m_list->parsed())

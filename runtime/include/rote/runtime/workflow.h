@@ -95,6 +95,13 @@ struct RunInputs {
 };
 Result<RunInputs> check_inputs(const Workflow& workflow, const std::map<std::string, std::string>& given);
 
+// The rows of a CSV file (RFC 4180; the first row names the inputs) as one set of values per row, for one
+// run each. Errors name the file and the row: a malformed quote, a row with more or fewer fields than the
+// header, a header with an empty or repeated name, no rows at all.
+Result<std::vector<std::map<std::string, std::string>>> read_inputs_csv(const std::filesystem::path& file);
+Result<std::vector<std::map<std::string, std::string>>> parse_inputs_csv(
+    std::string_view text, const std::filesystem::path& file);
+
 std::string_view to_string(InputType type);
 std::string_view to_string(StepHint::Kind kind);
 

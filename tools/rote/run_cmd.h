@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "common.h"
+
+namespace rote::cli {
+
+// `rote run` (a workflow, once or once per CSV row) and `rote demo` (the whole idea, offline, in minutes).
+class RunCommands {
+public:
+    RunCommands(CLI::App& app, bool& as_json);
+    bool parsed() const;
+    int run(const Globals& g);
+
+private:
+    int run_workflow_cmd(const Globals& g);
+    int demo(const Globals& g);
+
+    bool& m_as_json;
+    CLI::App* m_run = nullptr;
+    CLI::App* m_demo = nullptr;
+    std::string m_workflow;
+    std::vector<std::string> m_inputs;
+    std::string m_inputs_csv;
+    std::string m_planner = "hints";
+    std::string m_provider;
+    std::vector<std::string> m_routes;
+    bool m_teach = false;
+};
+
+} // namespace rote::cli
