@@ -452,6 +452,13 @@ private:
                     forget_replayed_from(*at, planned_from);
                     return screen;
                 }
+                // Not a screen the trace knows: perhaps the planner has finished the task (a cheap OCR
+                // instead of another model call to hear it say so).
+                if (ROTE_TRY(success_seen(screen, milliseconds(0)))) {
+                    progress("the success check holds: the planner finished the task");
+                    m_resume = static_cast<int>(steps->size());
+                    return screen;
+                }
             }
         }
     }

@@ -2,82 +2,12 @@
 
 #include <doctest/doctest.h>
 
-#include <filesystem>
-#include <iostream>
-
-#include <nlohmann/json.hpp>
-#include <sqlite3.h>
-
-#include <rote/runtime/agent.h>
-#include <rote/store/store.h>
-
-#include "runtime/support.h"
+#include "e2e/support.h"
 
 using namespace rote;
 using namespace rote::runtime;
 
-namespace {
-
-struct Fixture {
-    std::filesystem::path dir;
-    std::unique_ptr<store::Store> store;
-
-    Fixture()
-    {
-        dir = std::filesystem::temp_directory_path() / ("rote-e2e-" + std::to_string(::getpid()));
-        std::filesystem::remove_all(dir);
-        std::filesystem::create_directories(dir);
-        auto s = store::Store::open(dir / "rote.db");
-        REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message()));
-        store = std::move(*s);
-    }
-    ~Fixture() { std::filesystem::remove_all(dir); }
-};
-
-Workflow load(const char* name)
-{
-    auto w = load_workflow(std::string(ROTE_WORKFLOWS) + "/" + name + ".yaml");
-    REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message()));
-    return *w;
-}
-
-RunResult run(store::Store& s, const Workflow& w, const std::map<std::string, std::string>& given, RunOptions options)
-{
-    auto inputs = check_inputs(w, given);
-    REQUIRE_MESSAGE(inputs.ok(), (inputs.ok() ? "" : inputs.error().message()));
-    options.progress = [](const std::string& line) { MESSAGE(line); };
-    auto result = run_workflow(s, w, *inputs, options);
-    REQUIRE_MESSAGE(result.ok(), (result.ok() ? "" : result.error().message()));
-    return *result;
-}
-
-// Rows of the run's stored steps with this outcome, read straight from the store file.
-int stored_steps(const std::filesystem::path& db, std::int64_t run_id, const char* outcome)
-{
-    sqlite3* handle = nullptr;
-    REQUIRE(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(handle, "SELECT count(*) FROM run_steps WHERE run_id = ? AND outcome = ?", -1, &st,
-                nullptr)
-        == SQLITE_OK);
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
-    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-    const int n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(handle);
-    return n;
-}
-
-// What the registry served: {"searches": [...], "opened": [...]}.
-nlohmann::json registry_log(const test::DemoSite& site)
-{
-    auto body = test::http_get(site.registry_port, "/api/searches");
-    REQUIRE(body.ok());
-    return nlohmann::json::parse(*body);
-}
-
-} // namespace
+using namespace rote::e2e;
 
 TEST_CASE("registry-lookup: taught with step hints, replayed for another company with no planner call")
 {

@@ -373,13 +373,13 @@ StandIn::Answer StandIn::handle(
     case StandInStep::Kind::click:
     case StandInStep::Kind::double_click: {
         lock.unlock(); // OCR takes a while; the server may take other requests meanwhile
-        auto box = find_text(image, step.text);
+        auto box = find_text(image, step.text, 30, step.occurrence);
         // Text in a downscaled screenshot can be too small for Tesseract, though not for a model: read it again
         // larger and bring the box back to the screenshot's pixels.
         for (int factor = 2; factor <= 3 && !box; ++factor) {
             cv::Mat larger;
             cv::resize(image, larger, {}, factor, factor, cv::INTER_CUBIC);
-            if (auto big = find_text(larger, step.text, 0))
+            if (auto big = find_text(larger, step.text, 0, step.occurrence))
                 box = Rect {big->x / factor, big->y / factor, (big->w + factor - 1) / factor, (big->h + factor - 1) / factor};
         }
         lock.lock();

@@ -45,6 +45,7 @@ struct StandInStep {
     int status = 0;
     int retry_after_s = -1;
     int delay_ms = 0; // answer this slowly
+    int occurrence = 0; // click: the text's n-th place on the screen in reading order (0: the first)
     bool safety_check = false; // OpenAI: attach a pending safety check to this computer_call
 };
 

@@ -63,7 +63,7 @@ std::string lower(std::string_view text)
 
 } // namespace
 
-std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase, float min_confidence)
+std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase, float min_confidence, int occurrence)
 {
     auto ocr = vision::Ocr::for_this_thread();
     if (!ocr)
@@ -84,8 +84,12 @@ std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase, fl
             box.y = std::min(box.y, b.y);
             box.w = right - box.x;
             box.h = bottom - box.y;
-            if (run.find(want) != std::string::npos)
-                return box;
+            if (run.find(want) != std::string::npos) {
+                if (occurrence-- == 0)
+                    return box;
+                i = j; // this place is skipped: look again after its last word
+                break;
+            }
             if (run.size() > want.size() + 40)
                 break;
         }

@@ -35,8 +35,9 @@ private:
 };
 
 // Where `phrase` (one or more words, case and punctuation ignored) is on the screen, by full-screen OCR of the
-// words read with at least `min_confidence`.
-std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase, float min_confidence = 30);
+// words read with at least `min_confidence`; its `occurrence`-th place in reading order (0: the first).
+std::optional<Rect> find_text(
+    const cv::Mat& screen, std::string_view phrase, float min_confidence = 30, int occurrence = 0);
 
 // Polls the desktop until `phrase` is on screen; the screen it was found on, or the last one and nullopt.
 struct Sighting {

@@ -1,0 +1,97 @@
+#include "e2e/support.h"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+namespace rote::e2e {
+
+Fixture::Fixture()
+{
+    static int counter = 0;
+    dir = std::filesystem::temp_directory_path()
+        / ("rote-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    auto s = store::Store::open(db());
+    REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message()));
+    store = std::move(*s);
+}
+
+Fixture::~Fixture()
+{
+    store.reset();
+    std::filesystem::remove_all(dir);
+}
+
+runtime::Workflow load(const char* name)
+{
+    auto w = runtime::load_workflow(std::string(ROTE_WORKFLOWS) + "/" + name + ".yaml");
+    REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message()));
+    return *w;
+}
+
+runtime::RunResult run(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given,
+    runtime::RunOptions options)
+{
+    auto inputs = runtime::check_inputs(w, given);
+    REQUIRE_MESSAGE(inputs.ok(), (inputs.ok() ? "" : inputs.error().message()));
+    auto outer = options.progress;
+    options.progress = [outer](const std::string& line) {
+        MESSAGE(line);
+        if (outer)
+            outer(line);
+    };
+    auto result = runtime::run_workflow(s, w, *inputs, options);
+    REQUIRE_MESSAGE(result.ok(), (result.ok() ? "" : result.error().message()));
+    return *result;
+}
+
+int stored_steps(const std::filesystem::path& db, std::int64_t run_id, const char* outcome)
+{
+    sqlite3* handle = nullptr;
+    REQUIRE(sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(handle, "SELECT count(*) FROM run_steps WHERE run_id = ? AND outcome = ?", -1, &st,
+                nullptr)
+        == SQLITE_OK);
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, outcome, -1, SQLITE_STATIC);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    const int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(handle);
+    return n;
+}
+
+bool store_contains(const std::filesystem::path& db, const std::string& needle)
+{
+    for (const auto& file : {db, std::filesystem::path(db.string() + "-wal")}) {
+        std::ifstream in(file, std::ios::binary);
+        std::stringstream bytes;
+        bytes << in.rdbuf();
+        if (bytes.str().find(needle) != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
+nlohmann::json registry_log(const test::DemoSite& site)
+{
+    auto body = test::http_get(site.registry_port, "/api/searches");
+    REQUIRE(body.ok());
+    return nlohmann::json::parse(*body);
+}
+
+nlohmann::json crm_leads(const test::DemoSite& site)
+{
+    auto body = test::http_get(site.crm_port, "/api/leads");
+    REQUIRE(body.ok());
+    return nlohmann::json::parse(*body);
+}
+
+} // namespace rote::e2e

@@ -1,0 +1,45 @@
+#pragma once
+
+// What the end-to-end tests share: a store in a fresh directory, the example workflows, a run that reports
+// each step as a test message, and the demo sites' server-side records.
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <rote/runtime/agent.h>
+#include <rote/store/store.h>
+
+#include "runtime/support.h"
+
+namespace rote::e2e {
+
+struct Fixture {
+    std::filesystem::path dir;
+    std::unique_ptr<store::Store> store;
+    Fixture();
+    ~Fixture();
+    std::filesystem::path db() const { return dir / "rote.db"; }
+};
+
+// workflows/NAME.yaml.
+runtime::Workflow load(const char* name);
+
+runtime::RunResult run(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given,
+    runtime::RunOptions options);
+
+// Rows of the run's stored steps with this outcome, read straight from the store file.
+int stored_steps(const std::filesystem::path& db, std::int64_t run_id, const char* outcome);
+
+// Whether `needle` occurs anywhere in the store's files (the database, its WAL) as raw bytes.
+bool store_contains(const std::filesystem::path& db, const std::string& needle);
+
+// What the registry served: {"searches": [...], "opened": [...]}.
+nlohmann::json registry_log(const test::DemoSite& site);
+// The CRM's leads: [{"id", "name", "email", "company", ...}].
+nlohmann::json crm_leads(const test::DemoSite& site);
+
+} // namespace rote::e2e
