@@ -31,6 +31,11 @@ std::int64_t ms_since(Clock::time_point start)
     return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
 }
 
+std::int64_t us(Clock::time_point from, Clock::time_point to)
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+}
+
 std::string point_text(Point p) { return "(" + std::to_string(p.x) + ", " + std::to_string(p.y) + ")"; }
 
 // An action as a person reads it; typed text stays a template, so a secret never shows.
@@ -589,6 +594,7 @@ private:
             situation.may_wait = Clock::now() - last_action < patience;
             const auto start = Clock::now();
             const auto d = replayer::decide(s, screen, situation);
+            const auto decided = Clock::now();
             if (d.verdict == replayer::Verdict::wait) {
                 std::this_thread::sleep_for(milliseconds(200));
                 screen = ROTE_TRY(stable());
@@ -607,6 +613,8 @@ private:
             screen = ROTE_TRY(perform(d.action, settle_ms));
             last_action = Clock::now();
             auto effect = replayer::judge_effect(s, before, screen, d.offset);
+            const auto judged = Clock::now();
+            m_result.timings.push_back({i, us(start, decided) + us(last_action, judged), us(decided, last_action)});
             while (!effect.as_recorded && Clock::now() - last_action < patience) {
                 // The page may answer late (a slow server): look again before calling it a divergence.
                 std::this_thread::sleep_for(milliseconds(200));

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace rote::e2e {
@@ -92,6 +93,28 @@ nlohmann::json crm_leads(const test::DemoSite& site)
     auto body = test::http_get(site.crm_port, "/api/leads");
     REQUIRE(body.ok());
     return nlohmann::json::parse(*body);
+}
+
+} // namespace rote::e2e
+
+namespace rote::e2e {
+
+Shell rote_cli(const std::filesystem::path& dir, const std::string& args)
+{
+    const auto out = dir / "cli.out";
+    const auto err = dir / "cli.err";
+    const std::string cmd = "ROTE_HOME='" + (dir / "home").string() + "' " ROTE_BINARY " " + args + " </dev/null >'"
+        + out.string() + "' 2>'" + err.string() + "'";
+    const int status = std::system(cmd.c_str());
+    Shell s;
+    s.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    for (auto [file, text] : {std::pair {&out, &s.out}, std::pair {&err, &s.err}}) {
+        std::ifstream in(*file);
+        std::stringstream bytes;
+        bytes << in.rdbuf();
+        *text = bytes.str();
+    }
+    return s;
 }
 
 } // namespace rote::e2e

@@ -43,3 +43,15 @@ nlohmann::json registry_log(const test::DemoSite& site);
 nlohmann::json crm_leads(const test::DemoSite& site);
 
 } // namespace rote::e2e
+
+namespace rote::e2e {
+
+struct Shell {
+    int rc = -1;
+    std::string out;
+    std::string err;
+};
+// Runs `rote ARGS` (through the shell, ARGS verbatim) with ROTE_HOME in `dir`.
+Shell rote_cli(const std::filesystem::path& dir, const std::string& args);
+
+} // namespace rote::e2e

@@ -46,6 +46,14 @@ struct Divergence {
     std::optional<store::Hash> screenshot; // the screen at that moment (an artifact in the store)
 };
 
+// Where a replayed step's time went: rote's own checks (finding the target, judging the effect) and the
+// action with the page settling after it.
+struct StepTiming {
+    int trace_step = 0;
+    std::int64_t check_us = 0;
+    std::int64_t act_and_settle_us = 0;
+};
+
 struct RunResult {
     std::int64_t run_id = 0;
     store::RunStatus status = store::RunStatus::failed;
@@ -61,6 +69,7 @@ struct RunResult {
     std::int64_t cost_microusd = 0;
     std::int64_t wall_ms = 0;
     std::vector<Divergence> divergences;
+    std::vector<StepTiming> timings; // per replayed step, in order
 };
 
 // Runs `workflow` once with `inputs`. The Result fails only when the store cannot record the run; a run that

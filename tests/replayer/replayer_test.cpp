@@ -1,0 +1,178 @@
+// The replayer's decisions on real screenshots (Chromium-rendered corpus pages): act, wait or diverged, and
+// the effect judgement. Steps are made by the recorder, as in a real run.
+
+#include <doctest/doctest.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <rote/recorder/recorder.h>
+#include <rote/replayer/replayer.h>
+#include <rote/vision/ocr.h>
+#include <rote/vision/target.h>
+
+using namespace rote;
+using namespace rote::replayer;
+
+namespace {
+
+cv::Mat page(const char* name)
+{
+    cv::Mat image = cv::imread(std::string(ROTE_VISION_DATA) + "/" + name);
+    REQUIRE_MESSAGE(!image.empty(), name);
+    return image;
+}
+
+vision::Ocr& ocr()
+{
+    auto o = vision::Ocr::for_this_thread();
+    REQUIRE(o.ok());
+    return **o;
+}
+
+Point centre_of(const cv::Mat& screen, const char* phrase)
+{
+    auto words = ocr().read(screen);
+    REQUIRE(words.ok());
+    auto match = vision::find_text(*words, phrase);
+    REQUIRE(match.status == vision::LocateStatus::found);
+    return match.box.center();
+}
+
+// One recorded step: `action` on `before`, which became `after`.
+PreparedStep recorded(const cv::Mat& before, Action action, const cv::Mat& after,
+    const std::map<std::string, std::string>& inputs = {})
+{
+    recorder::RecordOptions options;
+    options.workflow = "t";
+    options.inputs = inputs;
+    auto trace = recorder::record({{before, action, after, 120, store::Provenance::script, {}}}, options, ocr());
+    REQUIRE_MESSAGE(trace.ok(), (trace.ok() ? "" : trace.error().message()));
+    REQUIRE(trace->steps.size() == 1);
+    auto prepared = prepare(trace->steps[0], before);
+    REQUIRE_MESSAGE(prepared.ok(), (prepared.ok() ? "" : prepared.error().message()));
+    return *prepared;
+}
+
+Action click_at(Point p)
+{
+    Action a;
+    a.kind = ActionKind::click;
+    a.at = p;
+    return a;
+}
+
+} // namespace
+
+TEST_CASE("a pointer step acts where its target is now, waits for it, or reports why it diverged")
+{
+    const cv::Mat search = page("registry-search.baseline.png");
+    const Point label = centre_of(search, "Company name");
+    const auto step = recorded(search, click_at(label), page("registry-results.baseline.png"));
+    Situation situation;
+    situation.ocr = &ocr();
+
+    auto same = decide(step, search, situation);
+    REQUIRE(same.verdict == Verdict::act);
+    CHECK(same.method == "recorded");
+    CHECK(same.action.at == label);
+    CHECK_FALSE(same.relocated);
+
+    auto shifted = decide(step, page("registry-search.shift-45.png"), situation);
+    REQUIRE_MESSAGE(shifted.verdict == Verdict::act, shifted.why);
+    CHECK(shifted.relocated);
+    CHECK(shifted.offset == Point {shifted.action.at.x - label.x, shifted.action.at.y - label.y});
+
+    auto absent = decide(step, page("crm-login.baseline.png"), situation);
+    CHECK(absent.verdict == Verdict::diverged);
+    CHECK_MESSAGE(absent.why.find("\"Company name\" was not found") != std::string::npos, absent.why);
+    situation.may_wait = true;
+    CHECK(decide(step, page("crm-login.baseline.png"), situation).verdict == Verdict::wait);
+}
+
+TEST_CASE("a keyboard step acts after a verified step or on its recorded screen, and nowhere else")
+{
+    const cv::Mat search = page("registry-search.baseline.png");
+    Action type;
+    type.kind = ActionKind::type;
+    type.text = "Acme";
+    cv::Mat typed = search.clone();
+    cv::putText(typed, "Acme", {60, 300}, cv::FONT_HERSHEY_SIMPLEX, 0.6, {0, 0, 0});
+    const auto step = recorded(search, type, typed, {{"company", "Acme"}});
+    CHECK(step.step.action.text == "{{company}}");
+    Situation situation;
+    auto here = decide(step, search, situation);
+    CHECK(here.verdict == Verdict::act);
+    CHECK(here.method == "keyboard");
+    auto elsewhere = decide(step, page("crm-login.baseline.png"), situation);
+    CHECK(elsewhere.verdict == Verdict::diverged);
+    CHECK(elsewhere.why.find("not the one this type step was recorded on") != std::string::npos);
+    situation.follows_verified = true;
+    CHECK(decide(step, page("crm-login.baseline.png"), situation).verdict == Verdict::act);
+}
+
+TEST_CASE("the effect: a step that changed the screen must change it again, a new page more than a hover")
+{
+    const cv::Mat search = page("registry-search.baseline.png");
+    const cv::Mat results = page("registry-results.baseline.png");
+    const auto step = recorded(search, click_at(centre_of(search, "Company name")), results);
+    REQUIRE(step.step.effect_region.has_value());
+
+    CHECK(judge_effect(step, search, results, {}).as_recorded);
+    auto nothing = judge_effect(step, search, search, {});
+    CHECK_FALSE(nothing.as_recorded);
+    CHECK(nothing.why.find("changed nothing") != std::string::npos);
+    cv::Mat hover = search.clone();
+    cv::rectangle(hover, {40, 130}, {180, 160}, {200, 200, 200}, cv::FILLED); // a small change only
+    auto small = judge_effect(step, search, hover, {});
+    CHECK_FALSE(small.as_recorded);
+    CHECK_MESSAGE(small.why.find("% of the screen area") != std::string::npos, small.why);
+}
+
+TEST_CASE("a target named by an input is found by this run's value, confirmed by its landmarks")
+{
+    const cv::Mat results = page("registry-results.baseline.png");
+    auto words = ocr().read(results);
+    REQUIRE(words.ok());
+    // The corpus page lists several companies; the first row's name is the input when recorded.
+    auto first = vision::find_text(*words, "ACME Trading Ltd");
+    REQUIRE(first.status == vision::LocateStatus::found);
+    const auto step = recorded(results, click_at(first.box.center()), page("registry-search.baseline.png"),
+        {{"company", "ACME Trading Ltd"}});
+    CHECK(step.step.anchor.label == "{{company}}");
+    CHECK(step.label_template == "{{company}}");
+    // Read by its value, at its place among its landmarks (the e2e tests replay other values in that place).
+    const std::map<std::string, std::string> same {{"company", "ACME Trading Ltd"}};
+    Situation situation;
+    situation.ocr = &ocr();
+    situation.inputs = &same;
+    auto found = decide(step, results, situation);
+    REQUIRE_MESSAGE(found.verdict == Verdict::act, found.why);
+    CHECK(found.method == "input_text");
+    CHECK(first.box.contains(found.action.at));
+    // Another company's name on another row is not where the landmarks put the target: never clicked.
+    const std::map<std::string, std::string> other {{"company", "Initech Solutions AG"}};
+    situation.inputs = &other;
+    auto elsewhere = decide(step, results, situation);
+    CHECK(elsewhere.verdict == Verdict::diverged);
+    CHECK(elsewhere.why.find("none of its landmarks") != std::string::npos);
+    const std::map<std::string, std::string> absent {{"company", "Vandelay Industries"}};
+    situation.inputs = &absent;
+    CHECK(decide(step, results, situation).verdict == Verdict::diverged);
+}
+
+TEST_CASE("a corrupt step is an error, not a decision")
+{
+    const cv::Mat search = page("registry-search.baseline.png");
+    auto step = recorded(search, click_at(centre_of(search, "Company name")), page("registry-results.baseline.png"));
+    store::Step broken = step.step;
+    broken.pre_fingerprint = {1, 2, 3};
+    auto corrupt = prepare(broken, search);
+    REQUIRE_FALSE(corrupt.ok());
+    CHECK(corrupt.error().message().find("trace step 0") != std::string::npos);
+    cv::Mat small;
+    cv::resize(search, small, {640, 400});
+    auto wrong_size = prepare(step.step, small);
+    REQUIRE_FALSE(wrong_size.ok());
+    CHECK(wrong_size.error().message().find("640x400") != std::string::npos);
+}

@@ -1,0 +1,57 @@
+// The agent loop's pure parts: reading outputs from OCR'd words, and finding the hint behind a trace step.
+
+#include <doctest/doctest.h>
+
+#include <rote/runtime/agent.h>
+
+using namespace rote;
+using namespace rote::runtime;
+
+namespace {
+
+vision::Word word(const char* text, int x, int y, int line)
+{
+    return {text, Rect {x, y, 8 * static_cast<int>(std::string(text).size()), 16}, 95.0F, line};
+}
+
+} // namespace
+
+TEST_CASE("outputs: the text right of the anchor, matched by the pattern; else the pattern anywhere")
+{
+    const std::vector<vision::Word> words {word("Acme", 50, 100, 0), word("Robotics", 90, 100, 0),
+        word("Registration", 50, 140, 1), word("number", 150, 140, 1), word("08431277", 310, 141, 2),
+        word("Status", 50, 170, 3), word("Active", 310, 169, 4), word("Filed", 50, 200, 5), word("12345678", 310, 200, 6)};
+    CHECK(read_output(words, {"n", "Registration number", "[0-9]{8}"}) == "08431277");
+    CHECK(read_output(words, {"s", "Status", "Active|Dissolved"}) == "Active");
+    CHECK(read_output(words, {"s", "Status", ""}) == "Active");
+    // No such anchor: the first text anywhere that matches.
+    CHECK(read_output(words, {"n", "Company number", "[0-9]{8}"}) == "08431277");
+    CHECK(read_output(words, {"n", "", "[0-9]{8}"}) == "08431277");
+    CHECK_FALSE(read_output(words, {"x", "Lead ID", "L-[0-9]+"}).has_value());
+    CHECK_FALSE(read_output(words, {"x", "Incorporated", ""}).has_value());
+}
+
+TEST_CASE("the hint behind a trace step, moved back over the optional hints before it")
+{
+    auto w = parse_workflow("name: t\ngoal: Find the company.\ninputs: {company: string}\nstart: {url: http://a.test/}\n"
+                            "success: {text: Done}\nhints:\n  - click \"Accept cookies\" if present\n"
+                            "  - click \"Company name\" or \"Business name\"\n  - type \"{{company}}\"\n  - key return\n"
+                            "  - click \"{{company}}\"\n",
+        "t.yaml");
+    REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message()));
+    RunInputs inputs {{{"company", "Acme Ltd"}}, {}};
+    store::Step step;
+    step.action.kind = ActionKind::click;
+    step.anchor.label = "Business name";
+    CHECK(hint_for_step(*w, step, inputs) == 0); // hint 1, and the optional hint 0 before it
+    step.anchor.label = "{{company}}";
+    CHECK(hint_for_step(*w, step, inputs) == 4);
+    step.anchor.label = "Search";
+    CHECK(hint_for_step(*w, step, inputs) == -1);
+    step.action.kind = ActionKind::type;
+    step.action.text = "{{company}}";
+    CHECK(hint_for_step(*w, step, inputs) == 2);
+    step.action.kind = ActionKind::key;
+    step.action.text = "Return";
+    CHECK(hint_for_step(*w, step, inputs) == 3);
+}
