@@ -95,8 +95,8 @@ int main(int argc, char** argv)
     std::printf("%-44s %8.1f s   (1 run)\n", "taught run, wall (step hints)", taught_s);
     std::printf("%-44s %8.1f s   (%d runs)  ratio %.2f\n", "replayed run, wall", median(replay_s), runs,
         median(replay_s) / taught_s);
-    std::printf("%-44s %8.1f ms  (%zu steps)\n", "per step: rote's checks (locate + effect)", median(check_ms),
-        check_ms.size());
+    std::printf("%-44s %8.1f ms  (%zu steps; max %.0f ms: a full-screen OCR)\n", "per step: rote's checks (locate + effect)",
+        median(check_ms), check_ms.size(), check_ms.empty() ? 0.0 : *std::max_element(check_ms.begin(), check_ms.end()));
     std::printf("%-44s %8.1f ms\n", "per step: action + page settling", median(settle_ms));
     std::printf("%-44s %8.2f\n", "checks / (action + settling), medians", median(check_ms) / median(settle_ms));
 

@@ -196,10 +196,24 @@ TEST_CASE("--help lists exactly the subcommands that work")
     TempDir dir;
     auto help = run_rote(dir, "--help");
     REQUIRE(help.rc == 0);
-    for (const char* cmd : {"version", "list", "show", "report", "export", "import", "sandbox", "llm"})
+    for (const char* cmd : {"version", "list", "show", "report", "export", "import", "run", "demo", "sandbox", "llm"})
         CHECK(help.out.find(std::string("  ") + cmd) != std::string::npos);
-    for (const char* absent : {"  run", "  demo"})
+    for (const char* absent : {"  schedule", "  image"})
         CHECK(help.out.find(absent) == std::string::npos);
+    auto run_help = run_rote(dir, "run --help");
+    REQUIRE(run_help.rc == 0);
+    for (const char* option : {"--input", "--inputs", "--planner", "--route", "--teach", "--json"})
+        CHECK(run_help.out.find(option) != std::string::npos);
+    // Wrong command lines and inputs exit 2 before any sandbox starts.
+    auto unknown = run_rote(dir, "run no-such-workflow");
+    CHECK(unknown.rc == 2);
+    CHECK(unknown.err.find("no workflow file no-such-workflow") != std::string::npos);
+    auto missing = run_rote(dir, "run registry-lookup");
+    CHECK(missing.rc == 2);
+    CHECK(missing.err.find("company") != std::string::npos);
+    auto badly = run_rote(dir, "run registry-lookup -i company");
+    CHECK(badly.rc == 2);
+    CHECK(badly.err.find("--input must be NAME=VALUE") != std::string::npos);
     auto sandbox_help = run_rote(dir, "sandbox --help");
     REQUIRE(sandbox_help.rc == 0);
     for (const char* cmd : {"start", "list", "stop", "screenshot", "click", "type", "key", "view"})

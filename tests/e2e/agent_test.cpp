@@ -36,14 +36,7 @@ TEST_CASE("registry-lookup: vision alone replays moved, restyled, dynamic and sl
 {
     Fixture f;
     const Workflow w = load("registry-lookup");
-    {
-        auto site = test::DemoSite::start("baseline");
-        REQUIRE(site.ok());
-        RunOptions options;
-        options.routes["registry.example.test"] = site->registry_route();
-        auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
-        REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
-    }
+    teach_with_hints(*f.store, w, {{"company", "Acme Robotics Ltd"}});
     for (const std::string variant : {"moved", "restyled", "dynamic", "slow"}) {
         CAPTURE(variant);
         auto site = test::DemoSite::start(variant);
@@ -92,14 +85,7 @@ TEST_CASE("registry-lookup: the step hints repair banner and renamed pages only 
     for (const std::string variant : {"banner", "renamed"}) {
         CAPTURE(variant);
         Fixture f;
-        {
-            auto site = test::DemoSite::start("baseline");
-            REQUIRE(site.ok());
-            RunOptions options;
-            options.routes["registry.example.test"] = site->registry_route();
-            auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
-            REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
-        }
+        teach_with_hints(*f.store, w, {{"company", "Acme Robotics Ltd"}});
         auto site = test::DemoSite::start(variant);
         REQUIRE(site.ok());
         RunOptions options;

@@ -56,14 +56,6 @@ RunOptions llm_options(llm::LlmProvider& provider, const test::DemoSite& site)
     return options;
 }
 
-RunOptions hint_options(const test::DemoSite& site)
-{
-    RunOptions options;
-    options.routes["registry.example.test"] = site.registry_route();
-    options.routes["crm.example.test"] = site.crm_route();
-    return options;
-}
-
 // Every log line of the components a run goes through, for as long as it lives.
 class CapturedLogs {
 public:
@@ -227,12 +219,7 @@ TEST_CASE("registry-lookup on renamed labels: the model only for the diverged st
 {
     Fixture f;
     const Workflow w = load("registry-lookup");
-    {
-        auto site = test::DemoSite::start("baseline");
-        REQUIRE(site.ok());
-        auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, hint_options(*site));
-        REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
-    }
+    teach_with_hints(*f.store, w, {{"company", "Acme Robotics Ltd"}});
     auto site = test::DemoSite::start("renamed");
     REQUIRE(site.ok());
     // Step 0's label is gone ("Business name" now); later the results table's headings are renamed, so the
@@ -258,12 +245,7 @@ TEST_CASE("crm-add-lead with an extra confirmation step: the model confirms, the
 {
     Fixture f;
     const Workflow w = load("crm-add-lead");
-    {
-        auto site = test::DemoSite::start("baseline");
-        REQUIRE(site.ok());
-        auto taught = run(*f.store, w, kAda, hint_options(*site));
-        REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
-    }
+    teach_with_hints(*f.store, w, kAda);
     auto site = test::DemoSite::start("extra-step");
     REQUIRE(site.ok());
     // Signing in now takes the button (Return no longer submits the form) and a confirmation; saving the lead

@@ -52,6 +52,18 @@ runtime::RunResult run(store::Store& s, const runtime::Workflow& w, const std::m
     return *result;
 }
 
+void teach_with_hints(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given)
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    runtime::RunOptions options;
+    options.routes["registry.example.test"] = site->registry_route();
+    options.routes["crm.example.test"] = site->crm_route();
+    auto taught = run(s, w, given, options);
+    REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
+    REQUIRE(taught.new_trace_id.has_value());
+}
+
 int stored_steps(const std::filesystem::path& db, std::int64_t run_id, const char* outcome)
 {
     sqlite3* handle = nullptr;

@@ -31,6 +31,9 @@ runtime::Workflow load(const char* name);
 runtime::RunResult run(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given,
     runtime::RunOptions options);
 
+// Teaches `w` with its step hints on the baseline demo sites (served for this run only); the run must succeed.
+void teach_with_hints(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given);
+
 // Rows of the run's stored steps with this outcome, read straight from the store file.
 int stored_steps(const std::filesystem::path& db, std::int64_t run_id, const char* outcome);
 

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "vision/page.h"
+
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -34,12 +36,7 @@ namespace {
 
 const std::string kKey = "sk-rote-test-5f2c9a1e7b";
 
-cv::Mat corpus(const char* name)
-{
-    cv::Mat image = cv::imread(std::string(ROTE_VISION_DATA) + "/" + name);
-    REQUIRE_MESSAGE(!image.empty(), name);
-    return image;
-}
+cv::Mat corpus(const char* name) { return test::corpus_page(name); }
 
 LlmConfig config_for(ProviderKind kind, const test::StandIn& server)
 {

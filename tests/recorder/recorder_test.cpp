@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "vision/page.h"
+
 #include <opencv2/imgcodecs.hpp>
 
 #include <rote/recorder/recorder.h>
@@ -16,12 +18,7 @@ using namespace rote::recorder;
 
 namespace {
 
-cv::Mat page(const char* name)
-{
-    cv::Mat image = cv::imread(std::string(ROTE_VISION_DATA) + "/" + name);
-    REQUIRE_MESSAGE(!image.empty(), name);
-    return image;
-}
+cv::Mat page(const char* name) { return test::corpus_page(name); }
 
 Action make(ActionKind kind, Point at = {}, std::string text = {})
 {

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "vision/page.h"
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -16,12 +18,7 @@ using namespace rote::replayer;
 
 namespace {
 
-cv::Mat page(const char* name)
-{
-    cv::Mat image = cv::imread(std::string(ROTE_VISION_DATA) + "/" + name);
-    REQUIRE_MESSAGE(!image.empty(), name);
-    return image;
-}
+cv::Mat page(const char* name) { return test::corpus_page(name); }
 
 vision::Ocr& ocr()
 {

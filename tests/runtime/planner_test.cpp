@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "vision/page.h"
+
 #include <thread>
 
 #include <opencv2/imgcodecs.hpp>
@@ -14,12 +16,7 @@ using namespace rote::runtime;
 
 namespace {
 
-cv::Mat page(const char* name)
-{
-    cv::Mat image = cv::imread(std::string(ROTE_VISION_DATA) + "/" + name);
-    REQUIRE_MESSAGE(!image.empty(), name);
-    return image;
-}
+cv::Mat page(const char* name) { return test::corpus_page(name); }
 
 Workflow workflow_with(const std::string& hints)
 {

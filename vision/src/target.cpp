@@ -292,6 +292,55 @@ int confirmed_by(
     return confirmations;
 }
 
+// A place where a label was read again, and how many landmarks agree with it.
+struct TextCandidate {
+    Point point;
+    double similarity;
+    int confirmations;
+};
+
+// More confirmations first, then the closer reading.
+bool better_confirmed(const TextCandidate& a, const TextCandidate& b)
+{
+    return a.confirmations != b.confirmations ? a.confirmations > b.confirmations : a.similarity > b.similarity;
+}
+
+// The confidence of a label read again: its similarity, and up to two confirming landmarks.
+double text_confidence(const TextCandidate& c)
+{
+    return 0.6 + 0.2 * (c.similarity - kTextFound) / (1 - kTextFound) + 0.1 * std::min(c.confirmations, 2) / 2.0;
+}
+
+// The answer for a label read again: `ambiguous` when `loc` holds other, equally good candidates, else
+// found at the best one.
+Location text_location(Location loc, const TextCandidate& best, const std::string& what)
+{
+    if (!loc.candidates.empty()) {
+        loc.candidates.insert(loc.candidates.begin(), best.point);
+        loc.status = LocateStatus::ambiguous;
+        loc.detail = what + " read in " + std::to_string(loc.candidates.size()) + " places, equally confirmed";
+        return loc;
+    }
+    loc.status = LocateStatus::found;
+    loc.point = best.point;
+    loc.method = LocateMethod::ocr_text;
+    loc.confidence = text_confidence(best);
+    loc.detail = what + " read again (similarity " + std::to_string(best.similarity).substr(0, 4) + "), "
+        + std::to_string(best.confirmations) + " landmark(s) agree";
+    return loc;
+}
+
+// An anchor is made on a non-empty 8-bit screen, at a point on it.
+Result<void> check_anchor_input(const cv::Mat& screen, Point point)
+{
+    if (screen.empty() || screen.depth() != CV_8U)
+        return Error(Error::Code::invalid_argument, "an anchor needs a non-empty 8-bit screenshot");
+    if (point.x < 0 || point.y < 0 || point.x >= screen.cols || point.y >= screen.rows)
+        return Error(Error::Code::invalid_argument,
+            "the point (" + std::to_string(point.x) + ", " + std::to_string(point.y) + ") is off the screen");
+    return {};
+}
+
 // The element patch (the label's box with a margin, else a fixed box around the point) and the context patch
 // around it, both cut from the screen the anchor was made on.
 void cut_patches(const cv::Mat& screen, TargetAnchor& a)
@@ -402,11 +451,7 @@ std::string_view to_string(LocateMethod m)
 
 Result<TargetAnchor> build_anchor(const cv::Mat& screen, Point point, Ocr& ocr, std::vector<Rect> mask)
 {
-    if (screen.empty() || screen.depth() != CV_8U)
-        return Error(Error::Code::invalid_argument, "an anchor needs a non-empty 8-bit screenshot");
-    if (point.x < 0 || point.y < 0 || point.x >= screen.cols || point.y >= screen.rows)
-        return Error(Error::Code::invalid_argument,
-            "the point (" + std::to_string(point.x) + ", " + std::to_string(point.y) + ") is off the screen");
+    ROTE_TRY(check_anchor_input(screen, point));
 
     TargetAnchor a;
     a.point = point;
@@ -449,11 +494,7 @@ Result<TargetAnchor> build_anchor(const cv::Mat& screen, Point point, Ocr& ocr, 
 Result<TargetAnchor> anchor_from_record(const cv::Mat& screen, Point point, std::string label,
     std::optional<Rect> label_box, std::vector<Landmark> landmarks, std::vector<Rect> mask)
 {
-    if (screen.empty() || screen.depth() != CV_8U)
-        return Error(Error::Code::invalid_argument, "an anchor needs a non-empty 8-bit screenshot");
-    if (point.x < 0 || point.y < 0 || point.x >= screen.cols || point.y >= screen.rows)
-        return Error(Error::Code::invalid_argument,
-            "the point (" + std::to_string(point.x) + ", " + std::to_string(point.y) + ") is off the screen");
+    ROTE_TRY(check_anchor_input(screen, point));
     TargetAnchor a;
     a.point = point;
     a.label = std::move(label);
@@ -523,11 +564,6 @@ Location locate(const TargetAnchor& anchor, const cv::Mat& screen, const LocateO
         landmark_words = std::max(landmark_words, word_count(l.text));
     const auto all = spans(*words, std::max(word_count(anchor.label), landmark_words) + 1);
     const Point label_centre = anchor.label_box->center();
-    struct TextCandidate {
-        Point point;
-        double similarity;
-        int confirmations;
-    };
     std::vector<TextCandidate> text_candidates;
     for (const auto& p : all) {
         const double similarity = text_similarity(p.text, anchor.label);
@@ -553,9 +589,7 @@ Location locate(const TargetAnchor& anchor, const cv::Mat& screen, const LocateO
         none.detail = "label \"" + anchor.label + "\" not found where its landmarks are";
         return none;
     }
-    std::sort(text_candidates.begin(), text_candidates.end(), [](const TextCandidate& a, const TextCandidate& b) {
-        return a.confirmations != b.confirmations ? a.confirmations > b.confirmations : a.similarity > b.similarity;
-    });
+    std::sort(text_candidates.begin(), text_candidates.end(), better_confirmed);
     const TextCandidate& best = text_candidates[0];
     Location loc;
     for (std::size_t i = 1; i < text_candidates.size(); ++i) {
@@ -564,21 +598,7 @@ Location locate(const TargetAnchor& anchor, const cv::Mat& screen, const LocateO
             && c.similarity >= best.similarity - kTie)
             loc.candidates.push_back(c.point);
     }
-    if (!loc.candidates.empty()) {
-        loc.candidates.insert(loc.candidates.begin(), best.point);
-        loc.status = LocateStatus::ambiguous;
-        loc.detail = "label \"" + anchor.label + "\" read in " + std::to_string(loc.candidates.size())
-            + " places, equally confirmed";
-        return loc;
-    }
-    loc.status = LocateStatus::found;
-    loc.point = best.point;
-    loc.method = LocateMethod::ocr_text;
-    loc.confidence = 0.6 + 0.2 * (best.similarity - kTextFound) / (1 - kTextFound)
-        + 0.1 * std::min<std::size_t>(best.confirmations, 2) / 2.0;
-    loc.detail = "label read again (similarity " + std::to_string(best.similarity).substr(0, 4) + "), "
-        + std::to_string(best.confirmations) + " landmark(s) agree";
-    return loc;
+    return text_location(std::move(loc), best, "label \"" + anchor.label + "\"");
 }
 
 Location locate_text(const std::vector<Word>& words, std::string_view phrase, Point recorded_point,
@@ -595,11 +615,6 @@ Location locate_text(const std::vector<Word>& words, std::string_view phrase, Po
     const Point from_label = recorded_label_box
         ? Point {recorded_point.x - recorded_label_box->center().x, recorded_point.y - recorded_label_box->center().y}
         : Point {0, 0};
-    struct TextCandidate {
-        Point point;
-        double similarity;
-        int confirmations;
-    };
     std::vector<TextCandidate> candidates;
     for (const auto& p : all) {
         const double similarity = text_similarity(p.text, phrase);
@@ -611,9 +626,7 @@ Location locate_text(const std::vector<Word>& words, std::string_view phrase, Po
         candidates.push_back({predicted, similarity, confirmed_by(all, p, predicted, landmarks, 1.0)});
     }
     // A span and the span one word longer can both read as the phrase: keep the better of overlapping ones.
-    std::sort(candidates.begin(), candidates.end(), [](const TextCandidate& a, const TextCandidate& b) {
-        return a.confirmations != b.confirmations ? a.confirmations > b.confirmations : a.similarity > b.similarity;
-    });
+    std::sort(candidates.begin(), candidates.end(), better_confirmed);
     std::vector<TextCandidate> distinct;
     for (const auto& c : candidates) {
         const bool near = std::any_of(distinct.begin(), distinct.end(),
@@ -633,21 +646,7 @@ Location locate_text(const std::vector<Word>& words, std::string_view phrase, Po
         if (distinct[i].confirmations == best.confirmations)
             loc.candidates.push_back(distinct[i].point);
     }
-    if (!loc.candidates.empty()) {
-        loc.candidates.insert(loc.candidates.begin(), best.point);
-        loc.status = LocateStatus::ambiguous;
-        loc.detail = "\"" + std::string(phrase) + "\" read in " + std::to_string(loc.candidates.size())
-            + " places, equally confirmed";
-        return loc;
-    }
-    loc.status = LocateStatus::found;
-    loc.point = best.point;
-    loc.method = LocateMethod::ocr_text;
-    loc.confidence = 0.6 + 0.2 * (best.similarity - kTextFound) / (1 - kTextFound)
-        + 0.1 * std::min(best.confirmations, 2) / 2.0;
-    loc.detail = "read (similarity " + std::to_string(best.similarity).substr(0, 4) + "), "
-        + std::to_string(best.confirmations) + " landmark(s) agree";
-    return loc;
+    return text_location(std::move(loc), best, "\"" + std::string(phrase) + "\"");
 }
 
 } // namespace rote::vision
