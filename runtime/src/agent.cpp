@@ -218,7 +218,7 @@ private:
             screen = ROTE_TRY(plan(*planner, nullptr, 0, screen));
         }
         screen = ROTE_TRY(check_success(screen));
-        ROTE_TRY(read_outputs(screen));
+        ROTE_TRY(read_outputs());
         if (!trace || m_result.planned > 0)
             ROTE_TRY(save_trace(trace));
         return {};
@@ -696,9 +696,9 @@ private:
         return screen;
     }
 
-    Result<void> read_outputs(const cv::Mat& screen)
+    // From the words the success check read on the final screen (m_words).
+    Result<void> read_outputs()
     {
-        (void)screen; // m_words holds what success_seen read on it
         for (const auto& out : m_workflow.outputs) {
             auto value = read_output(m_words, out);
             if (!value)

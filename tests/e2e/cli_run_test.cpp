@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "e2e/support.h"
+#include "llm/standin.h"
 
 using namespace rote;
 using namespace rote::e2e;
@@ -70,4 +71,35 @@ TEST_CASE("rote demo: teach, replay, three site changes and the report, offline"
     for (size_t at = demo.out.find(" 0 planner calls"); at != std::string::npos; at = demo.out.find(" 0 planner calls", at + 1))
         ++zero;
     CHECK(zero == 6);
+}
+
+TEST_CASE("rote demo --planner llm: the model teaches and repairs, and every call is costed in the report")
+{
+    Fixture f;
+    using Kind = test::StandInStep::Kind;
+    auto say = [](Kind kind, std::string text = {}, int occurrence = 0) {
+        test::StandInStep s;
+        s.kind = kind;
+        s.text = std::move(text);
+        s.occurrence = occurrence;
+        return s;
+    };
+    const std::string key = "sk-ant-demo-e2e-51f0";
+    // Teaching (the result link is the company's second place on the results page), the banner, then the
+    // renamed label and the result whose headings were renamed.
+    auto server = test::StandIn::start(key,
+        {say(Kind::click, "Company name"), say(Kind::type, "Acme Robotics Ltd"), say(Kind::key, "Return"),
+            say(Kind::click, "Acme Robotics Ltd", 1), say(Kind::done, "08431277 Active"),
+            say(Kind::click, "Accept all cookies"), say(Kind::click, "Business name"),
+            say(Kind::click, "Umbrella Analytics plc", 1)});
+    auto demo = rote_cli(f.dir,
+        "--db '" + f.db().string() + "' demo --planner llm",
+        {{"ANTHROPIC_API_KEY", key}, {"ROTE_LLM_BASE_URL", server->base_url()}});
+    CHECK_MESSAGE(demo.rc == 0, std::string(demo.out + demo.err));
+    CHECK(server->violation().empty());
+    CHECK(server->steps_left() == 0);
+    CHECK(demo.out.find("the model drives the browser") != std::string::npos);
+    CHECK(demo.out.find("Total: 9 runs (9 succeeded), 8 LLM calls") != std::string::npos);
+    CHECK(demo.out.find(key) == std::string::npos);
+    CHECK(demo.err.find(key) == std::string::npos);
 }

@@ -111,12 +111,14 @@ nlohmann::json crm_leads(const test::DemoSite& site)
 
 namespace rote::e2e {
 
-Shell rote_cli(const std::filesystem::path& dir, const std::string& args)
+Shell rote_cli(const std::filesystem::path& dir, const std::string& args, const std::map<std::string, std::string>& env)
 {
     const auto out = dir / "cli.out";
     const auto err = dir / "cli.err";
-    const std::string cmd = "ROTE_HOME='" + (dir / "home").string() + "' " ROTE_BINARY " " + args + " </dev/null >'"
-        + out.string() + "' 2>'" + err.string() + "'";
+    std::string vars = "ROTE_HOME='" + (dir / "home").string() + "' ";
+    for (const auto& [name, value] : env)
+        vars += name + "='" + value + "' ";
+    const std::string cmd = vars + ROTE_BINARY " " + args + " </dev/null >'" + out.string() + "' 2>'" + err.string() + "'";
     const int status = std::system(cmd.c_str());
     Shell s;
     s.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

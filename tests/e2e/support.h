@@ -54,7 +54,8 @@ struct Shell {
     std::string out;
     std::string err;
 };
-// Runs `rote ARGS` (through the shell, ARGS verbatim) with ROTE_HOME in `dir`.
-Shell rote_cli(const std::filesystem::path& dir, const std::string& args);
+// Runs `rote ARGS` (through the shell, ARGS verbatim) with ROTE_HOME in `dir` and `env` added.
+Shell rote_cli(
+    const std::filesystem::path& dir, const std::string& args, const std::map<std::string, std::string>& env = {});
 
 } // namespace rote::e2e
