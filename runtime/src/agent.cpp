@@ -75,23 +75,17 @@ std::string lower(std::string s)
     return s;
 }
 
-// Words grouped into lines (by Tesseract's line numbers), in reading order, with their boxes.
-struct Line {
-    std::string text;
-    std::vector<const vision::Word*> words;
-};
-
-std::vector<Line> lines_of(const std::vector<vision::Word>& words)
+// The text of each line (by Tesseract's line numbers), in reading order.
+std::vector<std::string> lines_of(const std::vector<vision::Word>& words)
 {
-    std::vector<Line> lines;
+    std::vector<std::string> lines;
     int current = -1;
     for (const auto& w : words) {
         if (lines.empty() || w.line != current) {
             lines.emplace_back();
             current = w.line;
         }
-        lines.back().text += (lines.back().text.empty() ? "" : " ") + w.text;
-        lines.back().words.push_back(&w);
+        lines.back() += (lines.back().empty() ? "" : " ") + w.text;
     }
     return lines;
 }
@@ -107,10 +101,6 @@ std::optional<std::string> match(const std::string& text, const std::string& pat
         return m.str();
     return std::nullopt;
 }
-
-struct RunFailure {
-    std::string message;
-};
 
 class AgentRun {
 public:
@@ -779,7 +769,7 @@ std::optional<std::string> read_output(const std::vector<vision::Word>& words, c
     if (spec.pattern.empty())
         return std::nullopt;
     for (const auto& line : lines_of(words)) {
-        if (auto value = match(line.text, spec.pattern))
+        if (auto value = match(line, spec.pattern))
             return value;
     }
     return std::nullopt;

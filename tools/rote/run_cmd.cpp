@@ -163,10 +163,14 @@ private:
     std::vector<std::thread> m_threads;
 };
 
-Result<std::unique_ptr<llm::LlmProvider>> model_for(const Globals& g)
+// The model for --planner llm, from the config in effect, wired into `options`; `model` keeps it alive.
+Result<void> use_model(const Globals& g, runtime::RunOptions& options, std::unique_ptr<llm::LlmProvider>& model)
 {
     auto config = ROTE_TRY(load_llm(g, ""));
-    return llm::make_provider(config);
+    model = ROTE_TRY(llm::make_provider(config));
+    options.planner = runtime::PlannerKind::llm;
+    options.llm = model.get();
+    return {};
 }
 
 } // namespace
@@ -253,11 +257,8 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     options.teach = m_teach;
     std::unique_ptr<llm::LlmProvider> model;
     if (options.planner == runtime::PlannerKind::llm) {
-        auto made = model_for(g);
-        if (!made.ok())
-            return fail(made.error().with_context("the llm planner"));
-        model = std::move(*made);
-        options.llm = model.get();
+        if (auto used = use_model(g, options, model); !used.ok())
+            return fail(used.error().with_context("the llm planner"));
     }
     const bool many = checked.size() > 1;
     if (!m_as_json && (!many || g.verbosity > 0))
@@ -304,12 +305,9 @@ int RunCommands::demo(const Globals& given)
     runtime::RunOptions options;
     std::unique_ptr<llm::LlmProvider> model;
     if (m_planner == "llm") {
-        auto made = model_for(g);
-        if (!made.ok())
-            return fail(made.error().with_context("rote demo --planner llm needs a model (set ANTHROPIC_API_KEY; see rote llm config)"));
-        model = std::move(*made);
-        options.planner = runtime::PlannerKind::llm;
-        options.llm = model.get();
+        if (auto used = use_model(g, options, model); !used.ok())
+            return fail(used.error().with_context(
+                "rote demo --planner llm needs a model (set ANTHROPIC_API_KEY; see rote llm config)"));
     }
     if (g.verbosity > 0)
         options.progress = [](const std::string& line) { std::cerr << "      " << line << "\n"; };
