@@ -226,12 +226,18 @@ private:
         spec.width = m_workflow.width;
         spec.height = m_workflow.height;
         spec.window = BrowserWindow::app;
+        spec.image = m_options.image;
+        spec.keep = m_options.keep;
+        spec.progress = [this](const std::string& line) { progress(line); };
+        if (!spec.keep.empty() && spec.provider != "qemu")
+            return Error(Error::Code::invalid_argument, "a kept sandbox (--keep) needs the qemu provider");
         progress("starting a " + spec.provider + " sandbox on " + spec.start_url);
         m_session_started = Clock::now();
         auto session = Session::start(spec);
         if (!session.ok())
             return session.error().with_context("starting the sandbox");
         m_session = std::move(*session);
+        m_time_scale = std::max(1.0, m_session->sandbox().time_scale());
         auto desktop = Desktop::connect(m_session->sandbox().vnc());
         if (!desktop.ok())
             return desktop.error().with_context("connecting to the sandbox's desktop");
@@ -241,7 +247,7 @@ private:
 
     Result<cv::Mat> stable()
     {
-        auto screen = m_desktop->wait_stable(m_options.quiet, m_options.settle_timeout);
+        auto screen = m_desktop->wait_stable(scaled(m_options.quiet, 2.0), scaled(m_options.settle_timeout));
         if (!screen.ok())
             return screen.error().with_context("waiting for the screen to settle");
         return screen;
@@ -249,7 +255,7 @@ private:
 
     Result<cv::Mat> first_page()
     {
-        const auto deadline = Clock::now() + m_options.start_timeout;
+        const auto deadline = Clock::now() + scaled(m_options.start_timeout);
         while (true) {
             cv::Mat screen = ROTE_TRY(stable());
             if (!blank(screen))
@@ -257,7 +263,7 @@ private:
             if (Clock::now() > deadline)
                 return Error(Error::Code::timeout,
                     "the start page " + m_workflow.start_url + " did not show within "
-                        + std::to_string(m_options.start_timeout.count() / 1000) + " s");
+                        + std::to_string(scaled(m_options.start_timeout).count() / 1000) + " s");
             std::this_thread::sleep_for(milliseconds(200));
         }
     }
@@ -326,7 +332,7 @@ private:
         ++m_result.steps;
         ROTE_TRY(m_desktop->sync());
         cv::Mat after = ROTE_TRY(stable());
-        settle_ms = static_cast<int>(std::max<std::int64_t>(0, ms_since(start) - m_options.quiet.count()));
+        settle_ms = static_cast<int>(std::max<std::int64_t>(0, ms_since(start) - scaled(m_options.quiet, 2.0).count()));
         return after;
     }
 
@@ -650,7 +656,13 @@ private:
 
     // How long a step's screen may take to show what replay expects after the previous action: the time the
     // page took when recorded, with a generous margin for a slower server.
-    static milliseconds patience_after(int settle_ms) { return milliseconds(std::max(5000, 3 * settle_ms + 2000)); }
+    milliseconds patience_after(int settle_ms) const { return scaled(milliseconds(std::max(5000, 3 * settle_ms + 2000))); }
+
+    // A wait stretched by how slowly this sandbox answers (Sandbox::time_scale), at most by `cap`.
+    milliseconds scaled(milliseconds wait, double cap = 1e9) const
+    {
+        return milliseconds(static_cast<std::int64_t>(static_cast<double>(wait.count()) * std::min(m_time_scale, cap)));
+    }
 
     // Whether the success text shows, looking again for up to `patience` while the page may still load.
     // `screen` is updated to the last screen looked at.
@@ -677,7 +689,7 @@ private:
 
     Result<cv::Mat> check_success(cv::Mat screen)
     {
-        if (!ROTE_TRY(success_seen(screen, milliseconds(5000))))
+        if (!ROTE_TRY(success_seen(screen, scaled(milliseconds(5000)))))
             return Error(Error::Code::not_found,
                 m_workflow.success_text.empty()
                     ? std::string("the success check failed: not every output could be read on the final screen")
@@ -725,6 +737,7 @@ private:
     const Workflow& m_workflow;
     const RunInputs& m_inputs;
     const RunOptions& m_options;
+    double m_time_scale = 1.0; // the sandbox's (Sandbox::time_scale)
     std::shared_ptr<spdlog::logger> m_log;
     RunResult m_result;
     std::optional<Error> m_store_error;

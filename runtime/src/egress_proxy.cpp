@@ -132,6 +132,7 @@ struct EgressProxy::Impl {
     int connections = 0;
     bool stopping = false;
     std::vector<ProxyRequest> log_entries;
+    int start_redirects = 0;
     std::ofstream log_file;
 
     void accept_loop()
@@ -243,6 +244,47 @@ struct EgressProxy::Impl {
         record(std::move(entry), began);
     }
 
+    // The waiting page's two requests (EgressProxyOptions::start_url): not logged, they never leave rote.
+    void answer_start(local::socket& client, const http::request<http::string_body>& req, const std::string& path)
+    {
+        // The smallest GIF: one transparent pixel.
+        static constexpr unsigned char pixel[] = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00,
+            0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
+        http::response<http::string_body> res {http::status::ok, req.version()};
+        res.set(http::field::cache_control, "no-store");
+        bool served;
+        {
+            std::lock_guard lock(mutex);
+            served = start_redirects > 0;
+        }
+        if (served) {
+            // Once only: a kept VM put back on its waiting page before it is saved must wait there for the
+            // next run's proxy.
+            res.result(http::status::not_found);
+        } else if (path.starts_with("/ping")) {
+            res.set(http::field::content_type, "image/gif");
+            res.body().assign(reinterpret_cast<const char*>(pixel), sizeof pixel);
+        } else if (!options.start_url.starts_with("http://") && !options.start_url.starts_with("https://")) {
+            // about:blank and the like cannot be redirected to: an empty page is the same thing.
+            res.set(http::field::content_type, "text/html");
+            res.body() = "<!doctype html><title></title>";
+            std::lock_guard lock(mutex);
+            ++start_redirects;
+        } else {
+            res.result(http::status::found);
+            res.set(http::field::location, options.start_url);
+            std::lock_guard lock(mutex);
+            ++start_redirects;
+        }
+        // Never kept alive: a kept VM is saved while its waiting page polls, and a pooled connection would
+        // come back dead after the restore (the new QEMU knows nothing of it) and stall the next poll.
+        res.keep_alive(false);
+        res.prepare_payload();
+        boost::system::error_code ec;
+        http::write(client, res, ec);
+    }
+
     void serve_requests(local::socket& client)
     {
         boost::beast::flat_buffer buffer;
@@ -279,6 +321,12 @@ struct EgressProxy::Impl {
             }
             entry.host = a->host;
             entry.port = a->port;
+            if (!connect && !options.start_url.empty() && ascii_lower(a->host) == kStartHost) {
+                http::read(client, buffer, parser, ec);
+                if (!ec)
+                    answer_start(client, req, path);
+                return;
+            }
             if (!host_allowed(options.allowlist, a->host)) {
                 return refuse(client, req.version(), http::status::forbidden, "Blocked by rote",
                     a->host + " is not on this sandbox's allowlist.", std::move(entry), began);
@@ -465,6 +513,12 @@ std::vector<ProxyRequest> EgressProxy::requests() const
 {
     std::lock_guard lock(m_impl->mutex);
     return m_impl->log_entries;
+}
+
+int EgressProxy::start_redirects() const
+{
+    std::lock_guard lock(m_impl->mutex);
+    return m_impl->start_redirects;
 }
 
 } // namespace rote::runtime

@@ -40,13 +40,20 @@ Result<pid_t> start(const std::vector<std::string>& argv, posix_spawn_file_actio
 
 } // namespace
 
-Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem::path& output)
+Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem::path& output, const std::vector<int>& pass_fds)
 {
+    // The copies go to 3, 4, ...: a source among those numbers would be overwritten before it is copied.
+    for (int fd : pass_fds) {
+        if (fd < 3 + static_cast<int>(pass_fds.size()))
+            return Error(Error::Code::invalid_argument, "spawn: descriptor " + std::to_string(fd) + " is too low to pass");
+    }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    for (size_t i = 0; i < pass_fds.size(); ++i)
+        posix_spawn_file_actions_adddup2(&actions, pass_fds[i], 3 + static_cast<int>(i)); // the copy stays open
     return start(argv, actions);
 }
 

@@ -24,9 +24,12 @@
 #include <rote/base/log.h>
 #include <rote/runtime/process.h>
 
+#include "sandbox_util.h"
+
 namespace rote::runtime {
 
 namespace fs = std::filesystem;
+using namespace detail;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -38,35 +41,6 @@ spdlog::logger& log()
 }
 
 constexpr uid_t nobody = 65534;
-
-std::string random_id()
-{
-    std::random_device random;
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string id = "sbx-";
-    for (int i = 0; i < 8; ++i)
-        id += hex[random() % 16];
-    return id;
-}
-
-Error errno_error(const std::string& what) { return Error(Error::Code::io, what + ": " + std::strerror(errno)); }
-
-// True once `pid` (our child) has exited; reaps it.
-bool reaped(pid_t pid)
-{
-    int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    return r == pid || (r < 0 && errno == ECHILD);
-}
-
-std::string tail_of(const fs::path& file, size_t bytes = 1500)
-{
-    std::ifstream in(file, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (text.size() > bytes)
-        text = "..." + text.substr(text.size() - bytes);
-    return text;
-}
 
 } // namespace
 
@@ -115,33 +89,6 @@ bool process_running(pid_t pid)
 
 namespace {
 
-// True once a server listens on the unix socket at `path` (the file appears a moment before it listens).
-bool accepts_connections(const std::string& path)
-{
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address {};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-    ::close(fd);
-    return ok;
-}
-
-// Our own children are reaped by us, and so are orphans from our sandboxes: the supervisor is a subreaper, so
-// that a killed bwrap's inner process does not linger as a zombie of whatever init the host has.
-void become_subreaper()
-{
-    static std::once_flag once;
-    std::call_once(once, [] { ::prctl(PR_SET_CHILD_SUBREAPER, 1); });
-}
-
-// Reaps `pid` if it is a zombie child of ours; true once it is gone.
-bool gone(pid_t pid)
-{
-    ::waitpid(pid, nullptr, WNOHANG);
-    return !process_running(pid);
-}
-
 // What runs inside the namespaces, as pid 1's child: Xvnc on the bind-mounted directory, then the
 // window manager, the proxy forwarder and Chromium. `wait` keeps it alive as long as any of them runs.
 std::string init_script(const SandboxOptions& options, bool network)
@@ -160,24 +107,34 @@ std::string init_script(const SandboxOptions& options, bool network)
                   ">/run/rote/forward.log 2>&1 &\n";
     }
     // Chromium's own sandbox works here (the namespaces are unprivileged), so no --no-sandbox and no
-    // warning bar. The flags close every connection Chromium makes on its own (the proxy would refuse
-    // them anyway) and keep the process count down.
+    // warning bar.
     // Chromium's own binary, not Debian's wrapper script (which adds flags for extensions and exports API
     // keys of no use offline).
-    script += "/usr/lib/chromium/chromium --user-data-dir=$HOME/chromium --no-first-run --no-default-browser-check"
-              " --disable-background-networking --disable-component-update --disable-sync --disable-breakpad"
-              " --disable-default-apps --disable-extensions --disable-session-crashed-bubble --password-store=basic"
-              " --disable-gpu --in-process-gpu --no-pings --media-router=0 --lang=en-US"
-              " --disable-features=Translate,MediaRouter,OptimizationHints,SpareRendererForSitePerProcess,"
-              "IsolateOrigins,site-per-process,PreloadTopChromeWebUI --enable-features=NetworkServiceInProcess2"
-              " --renderer-process-limit=1"
-              " --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
+    script += "/usr/lib/chromium/chromium --user-data-dir=$HOME/chromium " + chromium_flags()
+        + " --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
               " --window-position=0,0 --window-size="
         + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized "
         + (options.window == BrowserWindow::app ? "--app=\"$1\"" : "\"$1\"") + " >/run/rote/chromium.log 2>&1 &\n";
     script += "wait\n";
     return script;
 }
+
+} // namespace
+
+std::string chromium_flags()
+{
+    // The flags close every connection Chromium makes on its own (the proxy would refuse them anyway) and
+    // keep the process count down.
+    return "--no-first-run --no-default-browser-check"
+           " --disable-background-networking --disable-component-update --disable-sync --disable-breakpad"
+           " --disable-default-apps --disable-extensions --disable-session-crashed-bubble --password-store=basic"
+           " --disable-gpu --in-process-gpu --no-pings --media-router=0 --lang=en-US"
+           " --disable-features=Translate,MediaRouter,OptimizationHints,SpareRendererForSitePerProcess,"
+           "IsolateOrigins,site-per-process,PreloadTopChromeWebUI --enable-features=NetworkServiceInProcess2"
+           " --renderer-process-limit=1";
+}
+
+namespace {
 
 class LocalSandbox final : public Sandbox {
 public:
@@ -295,16 +252,11 @@ public:
         m_bwrap = ROTE_TRY(spawn(argv, log_path));
 
         // The reaper removes the directory if we die without destroying the sandbox (die-with-parent already
-        // takes care of the processes). PR_SET_PDEATHSIG fires when the spawning thread exits, so sandboxes
-        // belong to long-lived threads.
-        std::vector<std::string> reaper = {"setpriv", "--pdeathsig", "TERM", "--", "sh", "-c",
-            "trap 'kill $! 2>/dev/null; wait $!; rm -rf -- \"$0\" \"$@\"; exit 0' TERM; "
-            "while :; do sleep 3600 & wait $!; done",
-            m_dir.string()};
-        for (const fs::path& p : options.cleanup_paths)
-            reaper.push_back(p.string());
+        // takes care of the processes).
+        std::vector<fs::path> owned = {m_dir};
+        owned.insert(owned.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
         m_cleanup = options.cleanup_paths;
-        m_reaper = ROTE_TRY(spawn(reaper, "/dev/null"));
+        m_reaper = ROTE_TRY(spawn_reaper(owned));
 
         const auto deadline = Clock::now() + options.start_timeout;
         while (!accepts_connections(m_vnc.unix_path)) {
@@ -345,10 +297,7 @@ public:
             if (!all_gone)
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
-        if (m_reaper > 0) {
-            ::kill(m_reaper, SIGTERM); // its trap kills its `sleep` and removes the directory too
-            ::waitpid(m_reaper, nullptr, 0);
-        }
+        finish_reaper(m_reaper);
         std::error_code ec;
         for (const fs::path& p : m_cleanup) {
             std::error_code ignored;
@@ -407,7 +356,7 @@ Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& optio
     fs::path root = options.runtime_root;
     if (root.empty())
         root = ROTE_TRY(runtime_root());
-    std::string id = random_id();
+    std::string id = random_sandbox_id();
     fs::path dir = root / id;
     if (::mkdir(dir.c_str(), 0700) != 0)
         return errno_error("cannot create " + dir.string());

@@ -1,6 +1,9 @@
 #include <rote/runtime/session.h>
 
 #include <random>
+#include <thread>
+
+#include <rote/runtime/qemu.h>
 
 namespace rote::runtime {
 
@@ -24,9 +27,10 @@ std::string url_host(std::string_view url)
 
 Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
 {
-    if (spec.provider != "local")
-        return Error(
-            Error::Code::unsupported, "sandbox provider '" + spec.provider + "' is not available (only 'local')");
+    if (spec.provider != "local" && spec.provider != "qemu")
+        return Error(Error::Code::unsupported,
+            "sandbox provider '" + spec.provider + "' is not available (local or qemu)");
+    const bool vm = spec.provider == "qemu";
     std::unique_ptr<Session> session(new Session);
     session->m_spec = spec;
     if (session->m_spec.allowlist.empty()) {
@@ -42,6 +46,8 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     proxy.log_path = root / (name + ".log");
     proxy.allowlist = session->m_spec.allowlist;
     proxy.routes = spec.routes;
+    if (vm)
+        proxy.start_url = spec.start_url; // a restored VM's waiting page asks the proxy where to go
     session->m_proxy_log = proxy.log_path;
     session->m_proxy = ROTE_TRY(EgressProxy::start(proxy));
 
@@ -53,7 +59,24 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     options.proxy_socket = session->m_proxy->socket_path();
     // If we die without stopping, the sandbox's reaper removes the proxy's files with the sandbox's own.
     options.cleanup_paths = {proxy.socket_path, proxy.log_path};
-    session->m_sandbox = ROTE_TRY(start_local_sandbox(options));
+    if (!vm) {
+        session->m_sandbox = ROTE_TRY(start_local_sandbox(options));
+        return session;
+    }
+    options.image = spec.image;
+    options.keep = spec.keep;
+    options.progress = spec.progress;
+    session->m_sandbox = ROTE_TRY(start_qemu_sandbox(options));
+    // Hand it out once the browser has left its waiting page for the start URL (well within a second of the
+    // restore; the page then loads as in any browser).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (session->m_proxy->start_redirects() == 0) {
+        if (!session->m_sandbox->alive())
+            return Error(Error::Code::io, "the VM " + session->m_sandbox->id() + " exited while starting");
+        if (std::chrono::steady_clock::now() > deadline)
+            return Error(Error::Code::timeout, "the VM's browser did not ask for its start page within 30 s");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     return session;
 }
 

@@ -31,47 +31,6 @@ fs::path proxy_socket_path(const char* name)
     return *root / (std::string("test-") + name + "-" + std::to_string(::getpid()) + ".sock");
 }
 
-// A TCP listener on host loopback that counts the connections it is offered.
-class CountingListener {
-public:
-    CountingListener()
-    {
-        m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in address {};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-        REQUIRE(::listen(m_fd, 8) == 0);
-        socklen_t length = sizeof address;
-        ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&address), &length);
-        port = ntohs(address.sin_port);
-        m_thread = std::thread([this] {
-            while (!m_stop) {
-                pollfd p {m_fd, POLLIN, 0};
-                if (::poll(&p, 1, 50) > 0) {
-                    int c = ::accept(m_fd, nullptr, nullptr);
-                    if (c >= 0) {
-                        ++accepted;
-                        ::close(c);
-                    }
-                }
-            }
-        });
-    }
-    ~CountingListener()
-    {
-        m_stop = true;
-        m_thread.join();
-        ::close(m_fd);
-    }
-    int port = 0;
-    std::atomic<int> accepted = 0;
-
-private:
-    int m_fd = -1;
-    std::atomic<bool> m_stop = false;
-    std::thread m_thread;
-};
 
 void go_to(runtime::Desktop& desktop, const std::string& url)
 {
@@ -154,7 +113,7 @@ TEST_CASE("inside the sandbox, host files and host loopback are out of reach, an
     fs::path home_file = fs::path(home) / ("rote-isolation-" + std::to_string(::getpid()) + ".txt");
     std::ofstream(tmp_file) << token << "\n";
     std::ofstream(home_file) << token << "\n";
-    CountingListener listener;
+    test::CountingListener listener;
 
     runtime::EgressProxyOptions proxy_options;
     proxy_options.socket_path = proxy_socket_path("isolation");

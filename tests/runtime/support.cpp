@@ -1,5 +1,7 @@
 #include "support.h"
 
+#include <stdexcept>
+
 #include <algorithm>
 #include <cctype>
 #include <csignal>
@@ -7,6 +9,7 @@
 #include <thread>
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +21,38 @@
 #include <rote/vision/ocr.h>
 
 namespace rote::test {
+
+CountingListener::CountingListener()
+{
+    m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address {};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(m_fd, 8) != 0)
+        throw std::runtime_error("cannot listen on a loopback port");
+    socklen_t length = sizeof address;
+    ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&address), &length);
+    port = ntohs(address.sin_port);
+    m_thread = std::thread([this] {
+        while (!m_stop) {
+            pollfd p {m_fd, POLLIN, 0};
+            if (::poll(&p, 1, 50) > 0) {
+                int c = ::accept(m_fd, nullptr, nullptr);
+                if (c >= 0) {
+                    ++accepted;
+                    ::close(c);
+                }
+            }
+        }
+    });
+}
+
+CountingListener::~CountingListener()
+{
+    m_stop = true;
+    m_thread.join();
+    ::close(m_fd);
+}
 
 Result<DemoSite> DemoSite::start(std::string_view variant)
 {

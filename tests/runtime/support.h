@@ -2,10 +2,12 @@
 
 // What the runtime's integration tests share: the demo sites as a real process, and reading the screen.
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <sys/types.h>
 
 #include <opencv2/core.hpp>
@@ -32,6 +34,22 @@ public:
 private:
     DemoSite() = default;
     pid_t m_pid = -1;
+};
+
+// A TCP listener on host loopback that counts the connections it is offered (a sandbox must reach none).
+class CountingListener {
+public:
+    CountingListener();
+    ~CountingListener();
+    CountingListener(const CountingListener&) = delete;
+    CountingListener& operator=(const CountingListener&) = delete;
+    int port = 0;
+    std::atomic<int> accepted = 0;
+
+private:
+    int m_fd = -1;
+    std::atomic<bool> m_stop = false;
+    std::thread m_thread;
 };
 
 // Where `phrase` (one or more words, case and punctuation ignored) is on the screen, by full-screen OCR of the

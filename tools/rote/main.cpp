@@ -21,6 +21,7 @@
 
 #include "common.h"
 #include "run_cmd.h"
+#include "image_cmd.h"
 #include "sandbox_cmd.h"
 #include "table.h"
 
@@ -548,6 +549,7 @@ int main(int argc, char** argv)
 
     rote::cli::RunCommands runs(app, as_json);
     rote::cli::SandboxCommands sandbox(app, as_json);
+    rote::cli::ImageCommands images(app, as_json);
 
     auto* llm = app.add_subcommand("llm", "The model rote calls when a screen diverges: its settings and prices");
     llm->require_subcommand(1, 1);
@@ -587,6 +589,8 @@ int main(int argc, char** argv)
         return runs.run(g);
     if (sandbox.parsed())
         return sandbox.run(g.verbosity);
+    if (images.parsed())
+        return images.run();
     if (llm_config->parsed())
         return cmd_llm_config(g, llm_provider, as_json);
     if (llm_prices->parsed())

@@ -196,8 +196,13 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
               "model (rote llm config)")
         ->check(CLI::IsMember({"hints", "llm"}))
         ->capture_default_str();
-    m_run->add_option("--provider", m_provider, "Sandbox provider (default: the workflow's)")
-        ->check(CLI::IsMember({"local"}));
+    m_run->add_option("--provider", m_provider,
+               "Sandbox provider (default: the workflow's): local, or qemu for a VM (`rote image build` first)")
+        ->check(CLI::IsMember({"local", "qemu"}));
+    m_run->add_option("--image", m_image, "qemu: the guest image's directory (default: the built one)");
+    m_run->add_option("--keep", m_keep,
+        "qemu: run in the kept sandbox of this name, made on first use: its files and browser profile survive "
+        "between runs (default: a fresh VM each run)");
     m_run->add_option("--route", m_routes, "HOST=ADDR:PORT: serve an allowed host from this address (repeatable)");
     m_run->add_flag("--teach", m_teach, "Teach afresh even if a trace exists (older versions are kept)");
     m_run->add_flag("--json", m_as_json, "Print the runs as JSON");
@@ -253,6 +258,8 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     runtime::RunOptions options;
     options.planner = m_planner == "llm" ? runtime::PlannerKind::llm : runtime::PlannerKind::hints;
     options.provider = m_provider;
+    options.image = m_image;
+    options.keep = m_keep;
     options.routes = *routes;
     options.teach = m_teach;
     std::unique_ptr<llm::LlmProvider> model;

@@ -28,6 +28,8 @@ private:
     std::string m_inputs_csv;
     std::string m_planner = "hints";
     std::string m_provider;
+    std::string m_image;
+    std::string m_keep;
     std::vector<std::string> m_routes;
     bool m_teach = false;
 };

@@ -76,6 +76,15 @@ Result<std::unique_ptr<runtime::Desktop>> connect_to(const std::string& id)
     return runtime::Desktop::connect(endpoint);
 }
 
+// What the provider chose (the qemu provider: accelerator, image, ready state, restore time).
+json details(runtime::Sandbox& sandbox)
+{
+    json out = json::object();
+    for (const auto& [key, value] : sandbox.details())
+        out[key] = value;
+    return out;
+}
+
 json state_json(runtime::Session& session, const std::string& started)
 {
     return json {{"id", session.sandbox().id()}, {"provider", session.sandbox().provider()}, {"pid", ::getpid()},
@@ -83,7 +92,7 @@ json state_json(runtime::Session& session, const std::string& started)
         {"allow", session.spec().allowlist}, {"routes", session.spec().routes},
         {"size", std::to_string(session.spec().width) + "x" + std::to_string(session.spec().height)},
         {"window", session.spec().window == runtime::BrowserWindow::app ? "app" : "normal"},
-        {"proxy_log", session.proxy_log().string()}, {"started", started}};
+        {"proxy_log", session.proxy_log().string()}, {"started", started}, {"details", details(session.sandbox())}};
 }
 
 // The supervisor: starts the session, reports one JSON line on stdout (the state, or {"error": ...}), then
@@ -130,7 +139,8 @@ int start(const runtime::SessionSpec& spec, bool as_json, bool verbose)
 {
     // The supervisor is this same program, detached; we relay its first line and leave it running.
     json spec_json {{"url", spec.start_url}, {"allow", spec.allowlist}, {"routes", spec.routes}, {"width", spec.width},
-        {"height", spec.height}, {"provider", spec.provider}, {"app", spec.window == runtime::BrowserWindow::app}};
+        {"height", spec.height}, {"provider", spec.provider}, {"app", spec.window == runtime::BrowserWindow::app},
+        {"image", spec.image.string()}, {"keep", spec.keep}};
     std::error_code ec;
     fs::path self = fs::read_symlink("/proc/self/exe", ec);
     if (ec)
@@ -200,7 +210,10 @@ int stop(const std::string& id, bool as_json)
         return fail(state.error());
     pid_t pid = (*state)["pid"].get<pid_t>();
     ::kill(pid, SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + 15s;
+    // A kept VM is saved, not killed: its browser goes back to its waiting page first (half a minute under TCG).
+    const bool kept = (*state).value("provider", "") == "qemu" && (*state)["details"].contains("kept");
+    const auto limit = kept ? 300s : 15s;
+    auto deadline = std::chrono::steady_clock::now() + limit;
     while (pid_alive(pid) && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(20ms);
     bool forced = false;
@@ -213,7 +226,8 @@ int stop(const std::string& id, bool as_json)
     if (as_json)
         std::cout << json {{"id", id}, {"stopped", true}, {"forced", forced}}.dump(2) << "\n";
     else
-        std::cout << "stopped " << id << (forced ? " (killed: it did not stop within 15 s)" : "") << "\n";
+        std::cout << "stopped " << id
+                  << (forced ? " (killed: it did not stop within " + std::to_string(limit.count()) + " s)" : "") << "\n";
     return 0;
 }
 
@@ -310,9 +324,15 @@ SandboxCommands::SandboxCommands(CLI::App& app, bool& as_json)
     m_start->add_option("--size", m_size, "Screen size, WxH")->capture_default_str();
     m_start->add_flag("--app", m_app,
         "Show the page alone, without tabs or address bar (uses less memory; nothing to type a URL into)");
-    m_start->add_option("--provider", m_spec.provider, "Sandbox provider")
-        ->check(CLI::IsMember({"local"}))
+    m_start->add_option("--provider", m_spec.provider,
+               "Sandbox provider: local (a bubblewrap container with its own Xvnc) or qemu (a VM restored from the "
+               "image's ready state; build the image first with `rote image build`)")
+        ->check(CLI::IsMember({"local", "qemu"}))
         ->capture_default_str();
+    m_start->add_option("--image", m_spec.image, "qemu: the guest image's directory (default: the built one)");
+    m_start->add_option("--keep", m_spec.keep,
+        "qemu: a kept sandbox of this name: its disk and browser state survive `rote sandbox stop` and come back "
+        "at the next start with the same name (default: a throw-away VM)");
     add_json(m_start);
 
     m_supervise = m_root->add_subcommand("supervise", "");
@@ -373,6 +393,9 @@ int SandboxCommands::run(int verbosity)
         s.height = spec.value("height", s.height);
         s.provider = spec.value("provider", s.provider);
         s.window = spec.value("app", false) ? runtime::BrowserWindow::app : runtime::BrowserWindow::normal;
+        s.image = spec.value("image", std::string());
+        s.keep = spec.value("keep", std::string());
+        s.progress = [](const std::string& line) { std::cerr << "rote: " << line << std::endl; };
         return supervise(s);
     }
     if (m_start->parsed()) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -30,11 +31,14 @@ struct RunOptions {
     PlannerKind planner = PlannerKind::hints;
     llm::LlmProvider* llm = nullptr; // the model, for PlannerKind::llm
     std::string provider; // the sandbox provider; empty: the workflow's
+    std::filesystem::path image; // qemu: the guest image (empty: the default one)
+    std::string keep; // qemu: run in this kept sandbox (its files survive between runs); empty: a fresh VM
     std::map<std::string, std::string> routes; // host → 127.0.0.1:PORT, added to the workflow's
     bool teach = false; // teach afresh even if a trace exists (the old versions are kept)
     std::chrono::milliseconds quiet {300}; // the screen is stable after this long without a change
     std::chrono::milliseconds settle_timeout {20000}; // an action's screen must settle within this
     std::chrono::milliseconds start_timeout {30000}; // the start page must show within this
+    // (The three waits above are for the local sandbox; a slower one, a VM under TCG, stretches them.)
     std::function<void(const std::string&)> progress; // one line per step; never holds a secret
 };
 

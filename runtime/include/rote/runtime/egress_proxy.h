@@ -43,7 +43,14 @@ struct EgressProxyOptions {
     std::map<std::string, std::string> routes;
     std::filesystem::path log_path; // JSON lines, one per request; empty: in memory only
     std::chrono::milliseconds upstream_timeout {30000};
+    // Where a restored VM's waiting page is sent (qemu.h): the proxy itself answers http://start.rote.invalid/
+    // with a redirect here, and /ping there with a tiny image, until the first redirect; then 404. Empty:
+    // that name is refused like any other.
+    std::string start_url;
 };
+
+// The name the proxy answers itself for a VM's waiting page (.invalid never resolves anywhere).
+inline constexpr std::string_view kStartHost = "start.rote.invalid";
 
 // Non-copyable. Serves on its own threads from start() until destruction; requests() may be called from
 // any thread.
@@ -56,6 +63,8 @@ public:
 
     const std::filesystem::path& socket_path() const;
     std::vector<ProxyRequest> requests() const;
+    // How many times the start redirect was served (a restored VM's browser has left its waiting page).
+    int start_redirects() const;
 
     struct Impl;
 

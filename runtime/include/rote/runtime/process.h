@@ -13,8 +13,10 @@
 
 namespace rote::runtime {
 
-// Starts argv[0] (looked up in PATH) with stdout and stderr appended to `output`.
-Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem::path& output);
+// Starts argv[0] (looked up in PATH) with stdout and stderr appended to `output`. `pass_fds` become the
+// child's descriptors 3, 4, ... (e.g. files QEMU gets through -add-fd).
+Result<pid_t> spawn(
+    const std::vector<std::string>& argv, const std::filesystem::path& output, const std::vector<int>& pass_fds = {});
 
 struct Spawned {
     pid_t pid = -1;

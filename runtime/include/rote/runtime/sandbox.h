@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -34,6 +35,12 @@ struct SandboxOptions {
     BrowserWindow window = BrowserWindow::normal;
     // More host paths that belong to this sandbox and go with it (removed by destroy() and by the reaper).
     std::vector<std::filesystem::path> cleanup_paths;
+    // qemu only: the guest image's directory (empty: default_image_dir()), and the name of a kept sandbox
+    // (empty: an ephemeral one, its disk thrown away by destroy()).
+    std::filesystem::path image;
+    std::string keep;
+    // qemu only: told what a long start is doing (making a ready snapshot the first time), one line a step.
+    std::function<void(const std::string&)> progress;
 };
 
 // A running sandbox. Destroying it (destroy() or the destructor) kills every process in it and removes its
@@ -57,7 +64,15 @@ public:
     virtual bool alive() = 0;
     // Kills everything and removes the directory; waits until no process is left. Idempotent.
     virtual Result<void> destroy() = 0;
+    // How much slower than the local sandbox this desktop answers (a click's screen change, a page load):
+    // the agent scales its waits by it. 1 for the local sandbox; about 10 for a VM under TCG.
+    virtual double time_scale() const { return 1.0; }
+    // What the provider chose, for people and --json (e.g. {"accelerator": "tcg", ...}); empty if nothing.
+    virtual std::vector<std::pair<std::string, std::string>> details() const { return {}; }
 };
+
+// Chromium's flags in every sandbox, local and guest: no connections of its own, few processes.
+std::string chromium_flags();
 
 // The local provider: bubblewrap (new user, pid, ipc, uts and net namespaces; read-only system directories;
 // a tmpfs home; no host files) running TigerVNC's Xvnc on a unix socket, a window manager and Chromium

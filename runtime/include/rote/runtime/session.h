@@ -4,6 +4,7 @@
 // computer of its own whose only way out is the allowlist.
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,6 +25,11 @@ struct SessionSpec {
     int width = 1280;
     int height = 800;
     BrowserWindow window = BrowserWindow::normal;
+    // qemu only (SandboxOptions): the guest image (empty: the default), a kept sandbox's name, and what a
+    // long start is doing.
+    std::filesystem::path image;
+    std::string keep;
+    std::function<void(const std::string&)> progress;
 };
 
 // The host of an http(s) URL ("http://registry.example.test:8080/x" -> "registry.example.test"); empty for

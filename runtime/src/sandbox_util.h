@@ -1,0 +1,37 @@
+#pragma once
+
+// What both sandbox providers need: ids, process checks, unix sockets, and the reaper that removes a
+// sandbox's files if rote dies without destroying it.
+
+#include <filesystem>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include <rote/base/result.h>
+
+namespace rote::runtime::detail {
+
+// "sbx-" and eight random hex digits.
+std::string random_sandbox_id();
+Error errno_error(const std::string& what);
+// True once `pid` (our child) has exited; reaps it.
+bool reaped(pid_t pid);
+// Reaps `pid` if it is a zombie child of ours; true once it is gone.
+bool gone(pid_t pid);
+// The last `bytes` of a log file, for an error message.
+std::string tail_of(const std::filesystem::path& file, size_t bytes = 1500);
+// True once a server listens on the unix socket at `path` (the file appears a moment before it listens).
+bool accepts_connections(const std::string& path);
+// Our own children are reaped by us, and so are orphans from our sandboxes: the supervisor is a subreaper,
+// so that a killed child's own children do not linger as zombies of whatever init the host has.
+void become_subreaper();
+// A small process that removes `paths` when it gets SIGTERM or when the calling thread's process dies
+// (PR_SET_PDEATHSIG fires when the spawning thread exits, so sandboxes belong to long-lived threads).
+// With `kill_first`, that process is killed before (for children that cannot die with their parent by
+// themselves: QEMU's -runas clears the parent-death signal).
+Result<pid_t> spawn_reaper(const std::vector<std::filesystem::path>& paths, pid_t kill_first = -1);
+// SIGTERM to a reaper started by spawn_reaper, and waits for it to have removed its paths.
+void finish_reaper(pid_t reaper);
+
+} // namespace rote::runtime::detail

@@ -1,0 +1,251 @@
+// The qemu provider with real QEMU (TCG here), the image `rote image build` made for this test run
+// ($ROTE_TEST_IMAGE, the qemu_image fixture), the egress proxy and the demo sites on loopback.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rote/runtime/desktop.h>
+#include <rote/runtime/qemu.h>
+#include <rote/runtime/session.h>
+
+#include "support.h"
+
+using namespace rote;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+fs::path test_image()
+{
+    const char* dir = std::getenv("ROTE_TEST_IMAGE");
+    REQUIRE_MESSAGE(dir, "ROTE_TEST_IMAGE names the image the qemu_image fixture built");
+    REQUIRE_MESSAGE(fs::exists(fs::path(dir) / "image.json"), "no image in ", dir);
+    return dir;
+}
+
+runtime::SessionSpec vm_spec(const test::DemoSite& site, const std::string& keep = {})
+{
+    runtime::SessionSpec spec;
+    spec.provider = "qemu";
+    spec.image = test_image();
+    spec.keep = keep;
+    spec.start_url = "http://registry.example.test/";
+    spec.routes["registry.example.test"] = site.registry_route();
+    spec.window = runtime::BrowserWindow::app;
+    return spec;
+}
+
+std::unique_ptr<runtime::Session> start_vm(const runtime::SessionSpec& spec, double* seconds = nullptr)
+{
+    const auto began = Clock::now();
+    auto session = runtime::Session::start(spec);
+    REQUIRE_MESSAGE(session, (session ? "" : session.error().message()));
+    if (seconds)
+        *seconds = std::chrono::duration<double>(Clock::now() - began).count();
+    CHECK((*session)->sandbox().provider() == "qemu");
+    return std::move(*session);
+}
+
+std::string in_guest(runtime::Session& session, const std::string& command)
+{
+    auto out = runtime::guest_run(session.sandbox(), command);
+    REQUIRE_MESSAGE(out, (out ? "" : out.error().message()));
+    CHECK_MESSAGE(out->status == 0, command, " -> ", out->output);
+    std::string text = out->output;
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+        text.pop_back();
+    return text;
+}
+
+std::unique_ptr<runtime::Desktop> desktop_of(runtime::Session& session)
+{
+    auto desktop = runtime::Desktop::connect(session.sandbox().vnc());
+    REQUIRE_MESSAGE(desktop, (desktop ? "" : desktop.error().message()));
+    return std::move(*desktop);
+}
+
+
+// Every file under `dir` but lock files, with its size: what a run must leave as it found.
+std::set<std::string> listing(const fs::path& dir)
+{
+    std::set<std::string> files;
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+        if (entry.is_regular_file() && entry.path().extension() != ".lock")
+            files.insert(fs::relative(entry.path(), dir).string() + " " + std::to_string(entry.file_size()));
+    }
+    return files;
+}
+
+} // namespace
+
+TEST_CASE("qemu: a VM restored from its ready state shows the start page over VNC; each clone is its own")
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    std::string first_machine_id;
+    for (int clone = 0; clone < 2; ++clone) {
+        CAPTURE(clone);
+        double seconds = 0;
+        auto session = start_vm(vm_spec(*site), &seconds);
+        MESSAGE("VM handed out ", seconds, " s after Session::start");
+        const auto listed = session->sandbox().details();
+        std::map<std::string, std::string> details(listed.begin(), listed.end());
+        CHECK((details["accelerator"] == "tcg" || details["accelerator"] == "kvm"));
+        CHECK(details["ready_state"].ends_with("1280x800-app"));
+        CHECK(session->sandbox().time_scale() > 1.0);
+
+        auto desktop = desktop_of(*session);
+        CHECK(desktop->width() == 1280);
+        CHECK(desktop->height() == 800);
+        auto seen = test::wait_for_text(*desktop, "Company name", 60s);
+        CHECK_MESSAGE(seen.where, "the registry's search page never showed in the VM");
+
+        // The browser runs as the guest's user, with Chromium's own sandbox (no --no-sandbox).
+        CHECK(in_guest(*session, "id -un") == "rote");
+        CHECK(in_guest(*session, "stat -c %U /proc/$(cat /tmp/chromium.pid)") == "rote");
+        CHECK(in_guest(*session, "tr '\\0' ' ' </proc/$(cat /tmp/chromium.pid)/cmdline | grep -c -- --no-sandbox || true")
+            == "0");
+        const std::string machine_id = in_guest(*session, "cat /etc/machine-id");
+        CHECK(machine_id.size() == 32);
+        if (clone == 0)
+            first_machine_id = machine_id;
+        else
+            CHECK(machine_id != first_machine_id);
+        REQUIRE(session->stop());
+    }
+}
+
+TEST_CASE("qemu: a click and typing over VNC change the guest's screen")
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    auto session = start_vm(vm_spec(*site));
+    auto desktop = desktop_of(*session);
+    auto seen = test::wait_for_text(*desktop, "Company name", 60s);
+    REQUIRE_MESSAGE(seen.where, "the registry's search page never showed in the VM");
+    Rect label = *seen.where;
+    // The text field lies under its label.
+    const auto before = desktop->update_count();
+    REQUIRE(desktop->click({label.x + 20, label.y + label.h + 30}));
+    REQUIRE(desktop->type("Acme"));
+    CHECK(desktop->wait_update(before, 10s));
+    seen = test::wait_for_text(*desktop, "Acme", 30s);
+    CHECK_MESSAGE(seen.where, "typed text never showed");
+    REQUIRE(desktop->key("Return"));
+    seen = test::wait_for_text(*desktop, "Acme Robotics Ltd", 60s);
+    REQUIRE_MESSAGE(seen.where, "typing a name and pressing Return did not show the results");
+    REQUIRE(desktop->click(seen.where->center()));
+    seen = test::wait_for_text(*desktop, "08431277", 60s);
+    CHECK_MESSAGE(seen.where, "clicking the result did not open the company page");
+    bool searched = false;
+    for (const auto& request : session->proxy().requests())
+        searched = searched || request.path.find("Acme") != std::string::npos;
+    CHECK_MESSAGE(searched, "the search went through the egress proxy");
+}
+
+TEST_CASE("qemu: the guest reaches nothing but the egress proxy")
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    test::CountingListener host_port;
+    auto session = start_vm(vm_spec(*site));
+    const std::string port = std::to_string(host_port.port);
+    // Straight at the host (slirp's gateway and DNS addresses), at the guest's own loopback, and at the
+    // proxy's address on another port: nothing connects.
+    for (const std::string target : {"10.0.2.2", "10.0.2.3", "127.0.0.1", "10.0.2.100"}) {
+        CAPTURE(target);
+        std::string p = target == "10.0.2.100" ? "80" : port;
+        CHECK(in_guest(*session, "timeout 5 bash -c 'exec 3<>/dev/tcp/" + target + "/" + p
+                  + "' 2>/dev/null && echo open || echo closed")
+            == "closed");
+    }
+    // Through the proxy: the host's port is refused (not on the allowlist), the allowed site answers.
+    auto via_proxy = [&](const std::string& url) {
+        return in_guest(*session,
+            "bash -c 'exec 3<>/dev/tcp/10.0.2.100/3128 && printf \"GET " + url
+                + " HTTP/1.0\\r\\n\\r\\n\" >&3 && head -1 <&3'");
+    };
+    CHECK(via_proxy("http://127.0.0.1:" + port + "/").find(" 403 ") != std::string::npos);
+    CHECK(via_proxy("http://registry.example.test/").find(" 200 ") != std::string::npos);
+    CHECK(host_port.accepted == 0);
+    bool refused_logged = false;
+    for (const auto& request : session->proxy().requests())
+        refused_logged = refused_logged || (request.host == "127.0.0.1" && request.status == 403);
+    CHECK(refused_logged);
+}
+
+TEST_CASE("qemu: an ephemeral VM leaves nothing behind, and the image is as it was")
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    const fs::path image = test_image();
+    {
+        // A first start may make a ready state; what follows must not change the image.
+        auto warm = start_vm(vm_spec(*site));
+    }
+    const auto before = listing(image);
+    auto session = start_vm(vm_spec(*site));
+    const fs::path dir = session->sandbox().directory();
+    const auto pids = session->sandbox().pids();
+    REQUIRE_FALSE(pids.empty());
+    CHECK(fs::exists(dir / "disk.qcow2"));
+    in_guest(*session, "head -c 1000000 /dev/urandom > ~/junk && sync");
+    REQUIRE(session->stop());
+    CHECK_FALSE(fs::exists(dir));
+    for (pid_t pid : pids)
+        CHECK_FALSE(runtime::process_running(pid));
+    auto root = runtime::runtime_root();
+    REQUIRE(root);
+    for (const auto& entry : fs::recursive_directory_iterator(*root)) {
+        CHECK_MESSAGE(entry.path().extension() != ".qcow2", entry.path().string());
+    }
+    CHECK(listing(image) == before);
+}
+
+TEST_CASE("qemu: a kept sandbox keeps a file written inside it across two runs")
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    const fs::path image = test_image();
+    const std::string name = "test-" + std::to_string(::getpid());
+    (void)runtime::remove_kept(image, name);
+
+    std::string written;
+    {
+        auto session = start_vm(vm_spec(*site, name));
+        written = in_guest(*session, "echo \"kept $(cat /etc/machine-id)\" > ~/note.txt && cat ~/note.txt");
+        CHECK(written.starts_with("kept "));
+        const auto began = Clock::now();
+        REQUIRE(session->stop());
+        MESSAGE("suspending the kept VM took ", std::chrono::duration<double>(Clock::now() - began).count(), " s");
+    }
+    CHECK(fs::exists(image / "keep" / (name + ".qcow2")));
+    CHECK(fs::exists(image / "keep" / (name + ".state")));
+    {
+        auto session = start_vm(vm_spec(*site, name));
+        CHECK(in_guest(*session, "cat ~/note.txt") == written);
+        // The kept VM went back to its waiting page when it was saved: this run's start page shows.
+        auto desktop = desktop_of(*session);
+        CHECK_MESSAGE(test::wait_for_text(*desktop, "Company name", 60s).where, "the start page never showed");
+        // One run at a time per kept sandbox.
+        auto second = runtime::Session::start(vm_spec(*site, name));
+        REQUIRE_FALSE(second);
+        CHECK(second.error().message().find("in use") != std::string::npos);
+        REQUIRE(session->stop());
+    }
+    REQUIRE(runtime::remove_kept(image, name));
+    CHECK_FALSE(fs::exists(image / "keep" / (name + ".qcow2")));
+}
