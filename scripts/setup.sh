@@ -11,7 +11,7 @@ packages=(
   libtesseract-dev tesseract-ocr-eng libvncserver-dev libcpp-httplib-dev libboost-dev libpng-dev libcurl4-openssl-dev libyaml-cpp-dev libcsv-dev
   # the local sandbox: its desktop, browser and plumbing (setpriv comes with util-linux)
   tigervnc-standalone-server bubblewrap chromium matchbox-window-manager socat fonts-dejavu-core util-linux
-  # the qemu sandbox: the VM, its disks, and building its guest image (debootstrap, mke2fs -d, debugfs)
+  # the qemu sandbox: the VM, its disks, and building its guest image (debootstrap, mke2fs -d)
   qemu-system-x86 qemu-utils debootstrap e2fsprogs
   # the live view for people (rote sandbox view)
   novnc websockify

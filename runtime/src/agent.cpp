@@ -247,7 +247,7 @@ private:
 
     Result<cv::Mat> stable()
     {
-        auto screen = m_desktop->wait_stable(scaled(m_options.quiet, 2.0), scaled(m_options.settle_timeout));
+        auto screen = m_desktop->wait_stable(scaled(m_options.quiet, 4.0), scaled(m_options.settle_timeout));
         if (!screen.ok())
             return screen.error().with_context("waiting for the screen to settle");
         return screen;
@@ -332,7 +332,7 @@ private:
         ++m_result.steps;
         ROTE_TRY(m_desktop->sync());
         cv::Mat after = ROTE_TRY(stable());
-        settle_ms = static_cast<int>(std::max<std::int64_t>(0, ms_since(start) - scaled(m_options.quiet, 2.0).count()));
+        settle_ms = static_cast<int>(std::max<std::int64_t>(0, ms_since(start) - scaled(m_options.quiet, 4.0).count()));
         return after;
     }
 
@@ -377,7 +377,9 @@ private:
             if (first_hint < 0)
                 return Error(Error::Code::not_found, "no step hint of " + m_workflow.file.string()
                         + " produced this step, so the hints cannot take over here");
-            return make_hint_planner(m_workflow, m_inputs, first_hint, {}, diverged);
+            HintPlannerOptions hints;
+            hints.wait_for_timeout = scaled(hints.wait_for_timeout);
+            return make_hint_planner(m_workflow, m_inputs, first_hint, hints, diverged);
         }
         if (m_options.llm == nullptr)
             return Error(Error::Code::invalid_argument, "the llm planner needs a model (see rote llm config)");

@@ -209,6 +209,13 @@ struct Desktop::Impl {
             std::lock_guard lock(mutex);
             close_client();
         }
+        if (!options.reconnect) {
+            std::lock_guard lock(mutex);
+            failure = "the VNC connection to " + endpoint.to_string() + " dropped";
+            log().debug("{}", failure);
+            changed.notify_all();
+            return false;
+        }
         log().warn("VNC connection to {} dropped; reconnecting once", endpoint.to_string());
         auto fresh = open_client();
         std::lock_guard lock(mutex);

@@ -252,22 +252,21 @@ double waiting_share(const cv::Mat& screen)
     return static_cast<double>(cv::countNonZero(mask)) / static_cast<double>(screen.total());
 }
 
-// Waits until the guest shows Chromium's waiting page at the expected size (QEMU's VNC server drops its
-// client when the guest changes resolution while it boots: reconnect until the size is right).
-Result<void> wait_waiting_page(QemuProcess& qemu, const fs::path& dir, int width, int height, milliseconds timeout,
-    const std::string& what, const Progress& progress)
+// Waits until `shown` holds for the guest's screen at the expected size (QEMU's VNC server drops its client
+// when the guest changes resolution while it boots: reconnect until the size is right).
+Result<void> wait_for_screen(QemuProcess& qemu, const fs::path& dir, int width, int height, milliseconds timeout,
+    const std::string& what, const Progress& progress, const std::function<bool(const cv::Mat&)>& shown)
 {
     const auto start = Clock::now();
     const auto deadline = start + timeout;
     auto next_report = start + seconds(10);
     std::unique_ptr<Desktop> desktop;
-    int seen = 0;
     while (true) {
         if (!qemu.alive())
             return Error(Error::Code::io, "QEMU exited while " + what + "; its log:\n" + qemu.log_tail()
                     + "\nthe guest's console:\n" + tail_of(dir / "console.log", 1500));
         if (Clock::now() > deadline)
-            return Error(Error::Code::timeout, "the guest showed no waiting page within "
+            return Error(Error::Code::timeout, "the guest's screen was not as expected within "
                     + std::to_string(timeout.count() / 1000) + " s while " + what
                     + "; the guest's console:\n" + tail_of(dir / "console.log", 1500));
         if (progress && Clock::now() > next_report) {
@@ -279,6 +278,7 @@ Result<void> wait_waiting_page(QemuProcess& qemu, const fs::path& dir, int width
             vnc.unix_path = (dir / "vnc.sock").string();
             DesktopOptions options;
             options.connect_timeout = milliseconds(3000);
+            options.reconnect = false;
             auto connected = Desktop::connect(vnc, options);
             if (connected.ok())
                 desktop = std::move(*connected);
@@ -292,12 +292,26 @@ Result<void> wait_waiting_page(QemuProcess& qemu, const fs::path& dir, int width
             std::this_thread::sleep_for(milliseconds(500));
             continue;
         }
-        // Twice in a row, a second apart: Chromium has painted and stays.
-        seen = waiting_share(*screen) > 0.7 ? seen + 1 : 0;
-        if (seen >= 2)
+        if (shown(*screen))
             return {};
-        std::this_thread::sleep_for(milliseconds(1000));
+        std::this_thread::sleep_for(milliseconds(200));
     }
+}
+
+// Chromium's waiting page, seen twice a second apart: it has painted and stays.
+Result<void> wait_waiting_page(QemuProcess& qemu, const fs::path& dir, int width, int height, milliseconds timeout,
+    const std::string& what, const Progress& progress)
+{
+    std::optional<Clock::time_point> first;
+    return wait_for_screen(qemu, dir, width, height, timeout, what, progress, [&first](const cv::Mat& screen) {
+        if (waiting_share(screen) <= 0.7) {
+            first.reset();
+            return false;
+        }
+        if (!first)
+            first = Clock::now();
+        return Clock::now() - *first >= seconds(1);
+    });
 }
 
 // Stops the guest and writes its memory and devices to `state` (QEMU's migration stream, through a
@@ -762,6 +776,32 @@ Result<std::string> ensure_ready_state(const fs::path& image_dir, Accelerator ac
         progress("ready state " + key + " made in " + std::to_string(static_cast<int>(seconds_since(began))) + " s ("
             + std::to_string(fs::file_size(state) >> 20) + " MiB)");
     return key;
+}
+
+Result<ColdBoot> measure_cold_boot(
+    const fs::path& image_dir, Accelerator accelerator, int width, int height, BrowserWindow window)
+{
+    fs::path dir = ROTE_TRY(make_temp_dir("boot-"));
+    struct Cleanup {
+        fs::path dir;
+        ~Cleanup()
+        {
+            std::error_code ignored;
+            fs::remove_all(dir, ignored);
+        }
+    } cleanup {dir};
+    ROTE_TRY(create_overlay(dir / "disk.qcow2", (image_dir / "root.img").string(), dir / "qemu-img.log"));
+    Machine m {image_dir, accelerator, width, height, window, dir / "disk.qcow2", dir, {}, false};
+    const auto began = Clock::now();
+    QemuProcess qemu = ROTE_TRY(launch(m));
+    ColdBoot boot;
+    // The first frame of the desktop: Chromium's window (white, or the waiting page) over Xorg's black.
+    ROTE_TRY(wait_for_screen(qemu, dir, width, height, seconds(600), "booting", nullptr,
+        [](const cv::Mat& screen) { return cv::mean(screen)[1] > 90; }));
+    boot.first_frame_s = seconds_since(began);
+    ROTE_TRY(wait_waiting_page(qemu, dir, width, height, seconds(600), "booting", nullptr));
+    boot.waiting_page_s = seconds_since(began) - 1.0; // less the second it must stay
+    return boot;
 }
 
 Result<std::unique_ptr<Sandbox>> start_qemu_sandbox(const SandboxOptions& options)

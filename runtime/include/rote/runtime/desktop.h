@@ -36,6 +36,9 @@ struct DesktopOptions {
     std::string encodings = "copyrect raw";
     std::chrono::milliseconds connect_timeout {5000};
     std::chrono::milliseconds key_delay {0}; // between the key events of type(); 0 sends them back to back
+    // Retry a dropped connection once (and warn). False for a caller that expects drops and reconnects
+    // itself (a VM's boot changes the resolution, and QEMU's VNC server drops its client then).
+    bool reconnect = true;
 };
 
 // A connection to one VNC server. A background thread keeps the framebuffer current from incremental

@@ -85,6 +85,16 @@ AcceleratorChoice choose_accelerator(const std::filesystem::path& image_dir);
 Result<std::string> ensure_ready_state(const std::filesystem::path& image_dir, Accelerator accelerator, int width,
     int height, BrowserWindow window, const Progress& progress);
 
+struct ColdBoot {
+    double first_frame_s = 0; // QEMU's start to the browser's first frame on the desktop
+    double waiting_page_s = 0; // to Chromium's first paint of its waiting page
+};
+
+// Boots a throw-away VM from the image's root.img with no saved state, and times it: what every start would
+// cost without ready states (for bench/qemu_bench).
+Result<ColdBoot> measure_cold_boot(
+    const std::filesystem::path& image_dir, Accelerator accelerator, int width, int height, BrowserWindow window);
+
 // Starts a VM from a ready state (options.keep: from the kept sandbox's own saved state, if it has one).
 // The browser shows a waiting page until the egress proxy behind options.proxy_socket answers for
 // start.rote.invalid, which sends it to the start URL (EgressProxyOptions::start_url).
