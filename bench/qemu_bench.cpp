@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <opencv2/core.hpp>
+
 #include <rote/base/log.h>
 #include <rote/runtime/desktop.h>
 #include <rote/runtime/qemu.h>
@@ -109,7 +111,7 @@ int main(int argc, char** argv)
     spec.routes["registry.example.test"] = site->registry_route();
     spec.window = runtime::BrowserWindow::app;
 
-    std::vector<double> restored, handed_out, visible, first_action, key_latency, memory;
+    std::vector<double> restored, handed_out, painted, visible, first_action, key_latency, memory;
     for (int i = 0; i < restores; ++i) {
         const auto began = Clock::now();
         auto session = runtime::Session::start(spec);
@@ -120,6 +122,18 @@ int main(int argc, char** argv)
         auto desktop = runtime::Desktop::connect((*session)->sandbox().vnc());
         if (!desktop.ok())
             die(desktop.error().message());
+        // Painted: the screen is no longer the waiting page's one colour (a cheap check, every 20 ms).
+        while (seconds_since(began) < 60) {
+            auto screen = (*desktop)->screenshot();
+            if (screen.ok()) {
+                cv::Mat green;
+                cv::inRange(*screen, cv::Scalar(60, 105, 23), cv::Scalar(72, 117, 35), green);
+                if (cv::countNonZero(green) < static_cast<int>(screen->total() / 10))
+                    break;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        painted.push_back(seconds_since(began));
         auto seen = test::wait_for_text(**desktop, "Company name", 60s);
         if (!seen.where)
             die("the start page never showed");
@@ -153,8 +167,10 @@ int main(int argc, char** argv)
     std::printf("restore, QEMU start to a running guest (state loaded): median %.2f s\n", median(restored));
     std::printf("restore, Session::start to handed out (proxy, QEMU, state, agent, redirect): median %.2f s\n",
         median(handed_out));
-    std::printf("restore to the start page visible (OCR): median %.2f s (%d restores); cold first paint / this = %.0fx\n",
-        restore_median, restores, median(waiting_pages) / restore_median);
+    std::printf("restore to the start page painted (not the waiting page): median %.2f s; cold first paint / this = %.0fx\n",
+        median(painted), median(waiting_pages) / median(painted));
+    std::printf("restore to the start page read by OCR (\"Company name\"): median %.2f s (%d restores)\n",
+        restore_median, restores);
     std::printf("first action after a restore (click -> screen change): median %.2f s\n", median(first_action));
     std::printf("key -> screen change in the guest: median %.0f ms (%zu keys)\n", median(key_latency), key_latency.size());
     std::printf("memory per VM (PSS of QEMU and its helpers): median %.0f MiB (guest RAM %d MiB)\n", median(memory), 1024);

@@ -22,25 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-    int status = -1;
-    std::string out;
-};
+using Run = test::ShellRun;
 
-Run rote_cli(const std::string& args)
-{
-    Run run;
-    std::string command = std::string(ROTE_BINARY) + " " + args + " 2>/dev/null";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe);
-    char buffer[4096];
-    size_t n;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
-        run.out.append(buffer, n);
-    int status = ::pclose(pipe);
-    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return run;
-}
+Run rote_cli(const std::string& args) { return test::run_shell(std::string(ROTE_BINARY) + " " + args + " 2>/dev/null"); }
 
 bool all_gone(const std::vector<pid_t>& pids)
 {

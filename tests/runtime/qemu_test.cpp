@@ -3,16 +3,15 @@
 
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <thread>
 
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
+#include <csignal>
+
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <rote/runtime/desktop.h>
@@ -248,4 +247,48 @@ TEST_CASE("qemu: a kept sandbox keeps a file written inside it across two runs")
     }
     REQUIRE(runtime::remove_kept(image, name));
     CHECK_FALSE(fs::exists(image / "keep" / (name + ".qcow2")));
+}
+
+TEST_CASE("qemu: rote sandbox start --provider qemu, screenshot, stop; a killed supervisor takes its VM along")
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    const std::string rote = std::string(ROTE_BINARY) + " ";
+    auto started = test::run_shell(rote + "sandbox start --provider qemu --app --json --image " + test_image().string()
+        + " --url http://registry.example.test/ --route registry.example.test=" + site->registry_route() + " 2>/dev/null");
+    REQUIRE_MESSAGE(started.status == 0, started.out);
+    auto state = nlohmann::json::parse(started.out, nullptr, false);
+    REQUIRE(state.is_object());
+    CHECK(state["provider"] == "qemu");
+    CHECK(state["details"]["accelerator"].is_string());
+    const std::string id = state["id"];
+
+    const fs::path png = fs::temp_directory_path() / ("rote-qemu-" + id + ".png");
+    auto shot = test::run_shell(rote + "sandbox screenshot " + id + " " + png.string() + " 2>/dev/null");
+    CHECK(shot.status == 0);
+    CHECK(fs::file_size(png) > 1000);
+    fs::remove(png);
+    CHECK(test::run_shell(rote + "sandbox stop " + id + " 2>/dev/null").status == 0);
+
+    // Again, and this time the supervisor dies without stopping anything.
+    started = test::run_shell(rote + "sandbox start --provider qemu --app --json --image " + test_image().string()
+        + " --url http://registry.example.test/ --route registry.example.test=" + site->registry_route() + " 2>/dev/null");
+    REQUIRE(started.status == 0);
+    state = nlohmann::json::parse(started.out, nullptr, false);
+    auto root = runtime::runtime_root();
+    REQUIRE(root);
+    const fs::path dir = *root / state["id"].get<std::string>();
+    REQUIRE(fs::exists(dir));
+    const std::vector<pid_t> vm = runtime::process_tree(state["pid"].get<pid_t>());
+    REQUIRE(vm.size() > 1);
+    ::kill(state["pid"].get<pid_t>(), SIGKILL);
+    const auto deadline = Clock::now() + 20s;
+    bool gone = false;
+    while (!gone && Clock::now() < deadline) {
+        gone = !fs::exists(dir);
+        for (pid_t p : vm)
+            gone = gone && !runtime::process_running(p);
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK_MESSAGE(gone, "QEMU or the sandbox's directory outlived a killed supervisor");
 }

@@ -47,6 +47,21 @@ CountingListener::CountingListener()
     });
 }
 
+ShellRun run_shell(const std::string& command)
+{
+    ShellRun run;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (!pipe)
+        return run;
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
+        run.out.append(buffer, n);
+    int status = ::pclose(pipe);
+    run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return run;
+}
+
 CountingListener::~CountingListener()
 {
     m_stop = true;

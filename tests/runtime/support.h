@@ -64,6 +64,13 @@ struct Sighting {
 };
 Sighting wait_for_text(runtime::Desktop& desktop, std::string_view phrase, std::chrono::milliseconds timeout);
 
+// Runs a shell command; its exit status (-1 if it did not exit) and standard output.
+struct ShellRun {
+    int status = -1;
+    std::string out;
+};
+ShellRun run_shell(const std::string& command);
+
 // A plain HTTP GET over loopback TCP; the body, or an error.
 Result<std::string> http_get(int port, const std::string& path);
 
