@@ -136,21 +136,12 @@ std::string chromium_flags()
 
 namespace {
 
-class LocalSandbox final : public Sandbox {
+class LocalSandbox final : public DirectorySandbox {
 public:
-    LocalSandbox(std::string id, fs::path dir)
-        : m_id(std::move(id))
-        , m_dir(std::move(dir))
-    {
-        m_vnc.unix_path = (m_dir / "vnc.sock").string();
-    }
-
+    using DirectorySandbox::DirectorySandbox;
     ~LocalSandbox() override { (void)destroy(); }
 
     std::string_view provider() const override { return "local"; }
-    const std::string& id() const override { return m_id; }
-    const VncEndpoint& vnc() const override { return m_vnc; }
-    const fs::path& directory() const override { return m_dir; }
     std::vector<pid_t> pids() const override { return m_bwrap > 0 ? process_tree(m_bwrap) : std::vector<pid_t> {}; }
 
     bool alive() override
@@ -313,9 +304,6 @@ public:
     }
 
 private:
-    std::string m_id;
-    fs::path m_dir;
-    VncEndpoint m_vnc;
     pid_t m_bwrap = -1;
     pid_t m_reaper = -1;
     std::vector<fs::path> m_cleanup;

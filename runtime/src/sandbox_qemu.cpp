@@ -137,9 +137,7 @@ std::vector<std::string> qemu_argv(const Machine& m)
                          " init=/usr/local/sbin/rote-init rote.window="
         + window_name(m.window);
     std::vector<std::string> argv = {"qemu-system-x86_64", "-name", "rote-sandbox", "-nodefaults", "-no-user-config",
-        "-machine", "q35", "-accel",
-        // TCG's translation cache grows to 1 GiB by default: a quarter holds Chromium's working set.
-        m.accelerator == Accelerator::kvm ? std::string("kvm") : std::string("tcg,tb-size=256"), "-cpu",
+        "-machine", "q35", "-accel", std::string(to_string(m.accelerator)), "-cpu",
         m.accelerator == Accelerator::kvm ? "host" : "max", "-smp", "2", "-m", std::to_string(kMemoryMiB),
         "-display", "none", "-device",
         "VGA,edid=on,xres=" + std::to_string(m.width) + ",yres=" + std::to_string(m.height), "-device", "qemu-xhci",
@@ -395,14 +393,36 @@ Result<void> freshen(GuestAgent& agent)
     return {};
 }
 
-Result<fs::path> make_temp_dir(const std::string& prefix)
-{
-    fs::path root = ROTE_TRY(runtime_root());
-    fs::path dir = root / (prefix + random_hex(8));
-    if (::mkdir(dir.c_str(), 0700) != 0)
-        return errno_error("cannot create " + dir.string());
-    return dir;
-}
+// A directory in the runtime root for one boot's sockets and logs, removed with its owner.
+class TempDir {
+public:
+    static Result<TempDir> make(const std::string& prefix)
+    {
+        fs::path root = ROTE_TRY(runtime_root());
+        fs::path dir = root / (prefix + random_hex(8));
+        if (::mkdir(dir.c_str(), 0700) != 0)
+            return errno_error("cannot create " + dir.string());
+        TempDir made;
+        made.m_path = dir;
+        return made;
+    }
+    TempDir() = default;
+    TempDir(TempDir&& other) noexcept
+        : m_path(std::exchange(other.m_path, {}))
+    {
+    }
+    TempDir& operator=(TempDir&&) = delete;
+    ~TempDir()
+    {
+        std::error_code ignored;
+        if (!m_path.empty())
+            fs::remove_all(m_path, ignored);
+    }
+    const fs::path& path() const { return m_path; }
+
+private:
+    fs::path m_path;
+};
 
 Result<void> create_overlay(const fs::path& overlay, const std::string& backing, const fs::path& log_path)
 {
@@ -417,20 +437,12 @@ bool valid_keep_name(const std::string& name)
     return std::regex_match(name, pattern);
 }
 
-class QemuSandbox final : public Sandbox {
+class QemuSandbox final : public DirectorySandbox {
 public:
-    QemuSandbox(std::string id, fs::path dir)
-        : m_id(std::move(id))
-        , m_dir(std::move(dir))
-    {
-        m_vnc.unix_path = (m_dir / "vnc.sock").string();
-    }
+    using DirectorySandbox::DirectorySandbox;
     ~QemuSandbox() override { (void)destroy(); }
 
     std::string_view provider() const override { return "qemu"; }
-    const std::string& id() const override { return m_id; }
-    const VncEndpoint& vnc() const override { return m_vnc; }
-    const fs::path& directory() const override { return m_dir; }
     std::vector<pid_t> pids() const override
     {
         return m_qemu.pid() > 0 ? process_tree(m_qemu.pid()) : std::vector<pid_t> {};
@@ -593,7 +605,8 @@ private:
         const auto began = Clock::now();
         fs::path state = m_keep.string() + ".state";
         fs::path partial = state.string() + ".partial";
-        ROTE_TRY(m_agent->command("home", seconds(20)));
+        // `home` answers once a new Chromium has started; the waiting page is then the new one's.
+        ROTE_TRY(m_agent->command("home", seconds(60)));
         ROTE_TRY(wait_waiting_page(m_qemu, m_dir, m_machine.width, m_machine.height, seconds(180),
             "suspending the kept sandbox", nullptr));
         ROTE_TRY(m_agent->command("drop-caches", seconds(60)));
@@ -652,9 +665,6 @@ private:
         return out;
     }
 
-    std::string m_id;
-    fs::path m_dir;
-    VncEndpoint m_vnc;
     Machine m_machine;
     QemuProcess m_qemu;
     std::optional<Qmp> m_qmp;
@@ -698,8 +708,9 @@ AcceleratorChoice choose_accelerator(const fs::path& image_dir)
     // KVM can exist and hang (nested under some hypervisors): boot the image's kernel with no root disk;
     // it panics at once and -no-reboot makes QEMU exit. A working KVM does that in a second or two.
     AcceleratorChoice choice {Accelerator::tcg, "no kernel to probe KVM with"};
-    auto dir = make_temp_dir("kvm-probe-");
-    if (dir.ok() && fs::exists(image_dir / "vmlinuz")) {
+    auto temp = TempDir::make("kvm-probe-");
+    if (temp.ok() && fs::exists(image_dir / "vmlinuz")) {
+        const fs::path* dir = &temp->path();
         const auto began = Clock::now();
         auto pid = spawn({"qemu-system-x86_64", "-nodefaults", "-no-user-config", "-machine", "q35,accel=kvm",
                              "-cpu", "host", "-m", "256", "-display", "none", "-no-reboot", "-kernel",
@@ -720,8 +731,6 @@ AcceleratorChoice choose_accelerator(const fs::path& image_dir)
                 choice = {Accelerator::tcg, "KVM did not boot a kernel within 20 s (it hangs on this host)"};
             }
         }
-        std::error_code ignored;
-        fs::remove_all(*dir, ignored);
         if (!cache.empty())
             std::ofstream(cache) << boot_id << ' ' << to_string(choice.accelerator) << ' ' << choice.reason << '\n';
     }
@@ -748,15 +757,8 @@ Result<std::string> ensure_ready_state(const fs::path& image_dir, Accelerator ac
     if (progress)
         progress("making the ready state " + key + " (a first boot; once per image, size and window)");
     const auto began = Clock::now();
-    fs::path dir = ROTE_TRY(make_temp_dir("ready-"));
-    struct Cleanup {
-        fs::path dir;
-        ~Cleanup()
-        {
-            std::error_code ignored;
-            fs::remove_all(dir, ignored);
-        }
-    } cleanup {dir};
+    TempDir temp = ROTE_TRY(TempDir::make("ready-"));
+    const fs::path& dir = temp.path();
     fs::path partial_disk = disk.string() + ".partial";
     fs::path partial_state = state.string() + ".partial";
     std::error_code ignored;
@@ -783,15 +785,8 @@ Result<std::string> ensure_ready_state(const fs::path& image_dir, Accelerator ac
 Result<ColdBoot> measure_cold_boot(
     const fs::path& image_dir, Accelerator accelerator, int width, int height, BrowserWindow window)
 {
-    fs::path dir = ROTE_TRY(make_temp_dir("boot-"));
-    struct Cleanup {
-        fs::path dir;
-        ~Cleanup()
-        {
-            std::error_code ignored;
-            fs::remove_all(dir, ignored);
-        }
-    } cleanup {dir};
+    TempDir temp = ROTE_TRY(TempDir::make("boot-"));
+    const fs::path& dir = temp.path();
     ROTE_TRY(create_overlay(dir / "disk.qcow2", (image_dir / "root.img").string(), dir / "qemu-img.log"));
     Machine m {image_dir, accelerator, width, height, window, dir / "disk.qcow2", dir, {}, false};
     const auto began = Clock::now();

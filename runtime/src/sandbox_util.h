@@ -10,7 +10,28 @@
 
 #include <rote/base/result.h>
 
+#include <rote/runtime/sandbox.h>
+
 namespace rote::runtime::detail {
+
+// What every provider's sandbox holds: its id, its directory on the host, and its VNC socket in there.
+class DirectorySandbox : public Sandbox {
+public:
+    DirectorySandbox(std::string id, std::filesystem::path dir)
+        : m_id(std::move(id))
+        , m_dir(std::move(dir))
+    {
+        m_vnc.unix_path = (m_dir / "vnc.sock").string();
+    }
+    const std::string& id() const override { return m_id; }
+    const VncEndpoint& vnc() const override { return m_vnc; }
+    const std::filesystem::path& directory() const override { return m_dir; }
+
+protected:
+    std::string m_id;
+    std::filesystem::path m_dir;
+    VncEndpoint m_vnc;
+};
 
 // "sbx-" and eight random hex digits.
 std::string random_sandbox_id();

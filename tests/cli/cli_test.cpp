@@ -196,14 +196,24 @@ TEST_CASE("--help lists exactly the subcommands that work")
     TempDir dir;
     auto help = run_rote(dir, "--help");
     REQUIRE(help.rc == 0);
-    for (const char* cmd : {"version", "list", "show", "report", "export", "import", "run", "demo", "sandbox", "llm"})
+    for (const char* cmd : {"version", "list", "show", "report", "export", "import", "run", "demo", "sandbox", "image", "llm"})
         CHECK(help.out.find(std::string("  ") + cmd) != std::string::npos);
-    for (const char* absent : {"  schedule", "  image"})
+    for (const char* absent : {"  schedule"})
         CHECK(help.out.find(absent) == std::string::npos);
     auto run_help = run_rote(dir, "run --help");
     REQUIRE(run_help.rc == 0);
-    for (const char* option : {"--input", "--inputs", "--planner", "--route", "--teach", "--json"})
+    for (const char* option : {"--input", "--inputs", "--planner", "--route", "--teach", "--json", "--keep", "--image"})
         CHECK(run_help.out.find(option) != std::string::npos);
+    // Without an image, the qemu provider says how to make one; --keep wants the qemu provider.
+    auto no_image = run_rote(dir, "sandbox start --provider qemu --image " + (dir / "none").string());
+    CHECK(no_image.rc == 1);
+    CHECK(no_image.err.find("rote image build") != std::string::npos);
+    auto images = run_rote(dir, "image list --json");
+    CHECK(images.rc == 0);
+    CHECK(images.out.find("[]") != std::string::npos);
+    auto rm_missing = run_rote(dir, "image rm nothing-here");
+    CHECK(rm_missing.rc == 1);
+    CHECK(rm_missing.err.find("no image") != std::string::npos);
     // Wrong command lines and inputs exit 2 before any sandbox starts.
     auto unknown = run_rote(dir, "run no-such-workflow");
     CHECK(unknown.rc == 2);

@@ -136,6 +136,8 @@ TEST_CASE("qemu: a click and typing over VNC change the guest's screen")
     auto seen = test::wait_for_text(*desktop, "Company name", 60s);
     REQUIRE_MESSAGE(seen.where, "the registry's search page never showed in the VM");
     Rect label = *seen.where;
+    // The page done loading and laid out (under TCG its text shows before its form is ready for input).
+    CHECK(desktop->wait_stable(2s, 60s));
     // The text field lies under its label.
     const auto before = desktop->update_count();
     REQUIRE(desktop->click({label.x + 20, label.y + label.h + 30}));
