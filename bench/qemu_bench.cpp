@@ -119,7 +119,7 @@ int main(int argc, char** argv)
             die(session.error().message());
         handed_out.push_back(seconds_since(began));
         restored.push_back(std::atof(detail((*session)->sandbox(), "restore_s").c_str()));
-        auto desktop = runtime::Desktop::connect((*session)->sandbox().vnc());
+        auto desktop = runtime::Desktop::connect((*session)->sandbox().vnc(), runtime::desktop_options_for("qemu"));
         if (!desktop.ok())
             die(desktop.error().message());
         // Painted: the screen is no longer the waiting page's one colour (a cheap check, every 20 ms).

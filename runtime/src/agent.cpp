@@ -238,7 +238,7 @@ private:
             return session.error().with_context("starting the sandbox");
         m_session = std::move(*session);
         m_time_scale = std::max(1.0, m_session->sandbox().time_scale());
-        auto desktop = Desktop::connect(m_session->sandbox().vnc());
+        auto desktop = Desktop::connect(m_session->sandbox().vnc(), desktop_options_for(m_session->sandbox().provider()));
         if (!desktop.ok())
             return desktop.error().with_context("connecting to the sandbox's desktop");
         m_desktop = std::move(*desktop);

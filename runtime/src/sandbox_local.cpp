@@ -121,6 +121,14 @@ std::string init_script(const SandboxOptions& options, bool network)
 
 } // namespace
 
+DesktopOptions desktop_options_for(std::string_view provider)
+{
+    DesktopOptions options;
+    if (provider == "qemu")
+        options.key_delay = std::chrono::milliseconds(25);
+    return options;
+}
+
 std::string chromium_flags()
 {
     // The flags close every connection Chromium makes on its own (the proxy would refuse them anyway) and

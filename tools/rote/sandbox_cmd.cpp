@@ -73,7 +73,7 @@ Result<std::unique_ptr<runtime::Desktop>> connect_to(const std::string& id)
 {
     json state = ROTE_TRY(read_state(id));
     auto endpoint = ROTE_TRY(runtime::VncEndpoint::parse(state["vnc"].get<std::string>()));
-    return runtime::Desktop::connect(endpoint);
+    return runtime::Desktop::connect(endpoint, runtime::desktop_options_for(state.value("provider", "local")));
 }
 
 // What the provider chose (the qemu provider: accelerator, image, ready state, restore time).

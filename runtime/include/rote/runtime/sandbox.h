@@ -71,6 +71,10 @@ public:
     virtual std::vector<std::pair<std::string, std::string>> details() const { return {}; }
 };
 
+// How to drive a provider's desktop: a VM's emulated keyboard holds only a few keys (QEMU's PS/2 queue), so
+// keys typed back to back into a busy guest are lost; its desktops type with a pause between key events.
+DesktopOptions desktop_options_for(std::string_view provider);
+
 // Chromium's flags in every sandbox, local and guest: no connections of its own, few processes.
 std::string chromium_flags();
 
