@@ -346,16 +346,7 @@ Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& optio
 {
     if (options.width < 320 || options.height < 240 || options.width > 7680 || options.height > 4320)
         return Error(Error::Code::invalid_argument, "sandbox screen size must be between 320x240 and 7680x4320");
-    if (!options.proxy_socket.empty() && !fs::exists(options.proxy_socket))
-        return Error(
-            Error::Code::not_found, "egress proxy socket " + options.proxy_socket.string() + " does not exist");
-    fs::path root = options.runtime_root;
-    if (root.empty())
-        root = ROTE_TRY(runtime_root());
-    std::string id = random_sandbox_id();
-    fs::path dir = root / id;
-    if (::mkdir(dir.c_str(), 0700) != 0)
-        return errno_error("cannot create " + dir.string());
+    auto [id, dir] = ROTE_TRY(make_sandbox_dir(options));
     if (::geteuid() == 0 && ::chown(dir.c_str(), nobody, nobody) != 0)
         return errno_error("cannot hand " + dir.string() + " to nobody");
     become_subreaper();

@@ -803,16 +803,7 @@ Result<ColdBoot> measure_cold_boot(
 
 Result<std::unique_ptr<Sandbox>> start_qemu_sandbox(const SandboxOptions& options)
 {
-    if (!options.proxy_socket.empty() && !fs::exists(options.proxy_socket))
-        return Error(
-            Error::Code::not_found, "egress proxy socket " + options.proxy_socket.string() + " does not exist");
-    fs::path root = options.runtime_root;
-    if (root.empty())
-        root = ROTE_TRY(runtime_root());
-    std::string id = random_sandbox_id();
-    fs::path dir = root / id;
-    if (::mkdir(dir.c_str(), 0700) != 0)
-        return errno_error("cannot create " + dir.string());
+    auto [id, dir] = ROTE_TRY(make_sandbox_dir(options));
     auto sandbox = std::make_unique<QemuSandbox>(id, dir);
     if (auto started = sandbox->start(options); !started.ok()) {
         (void)sandbox->destroy();

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,21 @@ std::string random_sandbox_id()
     for (int i = 0; i < 8; ++i)
         id += hex[random() % 16];
     return id;
+}
+
+Result<std::pair<std::string, fs::path>> make_sandbox_dir(const SandboxOptions& options)
+{
+    if (!options.proxy_socket.empty() && !fs::exists(options.proxy_socket))
+        return Error(
+            Error::Code::not_found, "egress proxy socket " + options.proxy_socket.string() + " does not exist");
+    fs::path root = options.runtime_root;
+    if (root.empty())
+        root = ROTE_TRY(runtime_root());
+    std::string id = random_sandbox_id();
+    fs::path dir = root / id;
+    if (::mkdir(dir.c_str(), 0700) != 0)
+        return errno_error("cannot create " + dir.string());
+    return std::pair {id, dir};
 }
 
 Error errno_error(const std::string& what) { return Error(Error::Code::io, what + ": " + std::strerror(errno)); }

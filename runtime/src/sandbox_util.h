@@ -35,6 +35,9 @@ protected:
 
 // "sbx-" and eight random hex digits.
 std::string random_sandbox_id();
+// Checks the proxy socket and makes a new sandbox's directory (0700) in options.runtime_root (default:
+// runtime_root()); its id and path.
+Result<std::pair<std::string, std::filesystem::path>> make_sandbox_dir(const SandboxOptions& options);
 Error errno_error(const std::string& what);
 // True once `pid` (our child) has exited; reaps it.
 bool reaped(pid_t pid);
