@@ -62,9 +62,8 @@ int main(int argc, char** argv)
         if (std::string(argv[i]) == "--reps")
             reps = std::max(3, std::atoi(argv[i + 1]));
     }
-    // One core: OpenCV's and Tesseract's own threads off.
+    // One core: OpenCV's own threads off (Ocr keeps Tesseract to its calling thread).
     cv::setNumThreads(1);
-    setenv("OMP_THREAD_LIMIT", "1", 1);
     auto ocr = Ocr::for_this_thread();
     if (!ocr.ok()) {
         std::fprintf(stderr, "vision_bench: %s\n", ocr.error().message().c_str());

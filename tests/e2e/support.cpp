@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -10,6 +12,9 @@
 #include <unistd.h>
 
 namespace rote::e2e {
+
+// When the test binary started: progress lines carry seconds since (the logs are quiet, doctest_main.cpp).
+static const auto g_started = std::chrono::steady_clock::now();
 
 Fixture::Fixture()
 {
@@ -43,7 +48,10 @@ runtime::RunResult run(store::Store& s, const runtime::Workflow& w, const std::m
     REQUIRE_MESSAGE(inputs.ok(), (inputs.ok() ? "" : inputs.error().message()));
     auto outer = options.progress;
     options.progress = [outer](const std::string& line) {
-        MESSAGE(line);
+        char at[32];
+        std::snprintf(at, sizeof at, "[%.1f s] ",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - g_started).count());
+        MESSAGE((std::string(at) + line));
         if (outer)
             outer(line);
     };
