@@ -297,12 +297,7 @@ public:
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         finish_reaper(m_reaper);
-        std::error_code ec;
-        for (const fs::path& p : m_cleanup) {
-            std::error_code ignored;
-            fs::remove_all(p, ignored);
-        }
-        fs::remove_all(m_dir, ec);
+        std::error_code ec = remove_files();
         if (!all_gone)
             return Error(Error::Code::timeout, "sandbox " + m_id + " left processes behind after 5 s");
         if (ec)
@@ -314,7 +309,6 @@ public:
 private:
     pid_t m_bwrap = -1;
     pid_t m_reaper = -1;
-    std::vector<fs::path> m_cleanup;
     bool m_exited = false;
     bool m_destroyed = false;
 };

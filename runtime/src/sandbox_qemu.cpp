@@ -20,6 +20,7 @@
 #include <rote/base/log.h>
 #include <rote/runtime/desktop.h>
 #include <rote/runtime/process.h>
+#include <rote/store/base64.h>
 
 #include "qemu_control.h"
 #include "sandbox_util.h"
@@ -549,7 +550,8 @@ public:
     {
         if (!m_agent)
             return Error(Error::Code::io, "sandbox " + m_id + " has no guest agent");
-        std::string encoded = base64(command);
+        std::string encoded = store::codec::base64_encode(
+            std::span(reinterpret_cast<const std::uint8_t*>(command.data()), command.size()));
         std::string answer = ROTE_TRY(m_agent->command("run " + encoded, timeout));
         GuestOutput out;
         size_t space = answer.find(' ');
@@ -558,7 +560,12 @@ public:
         } catch (const std::exception&) {
             return Error(Error::Code::io, "the guest agent answered 'run' with '" + answer.substr(0, 100) + "'");
         }
-        out.output = space == std::string::npos ? "" : unbase64(answer.substr(space + 1));
+        if (space != std::string::npos) {
+            auto bytes = store::codec::base64_decode(answer.substr(space + 1));
+            if (!bytes.ok())
+                return bytes.error().with_context("the guest agent's output");
+            out.output.assign(bytes->begin(), bytes->end());
+        }
         return out;
     }
 
@@ -572,12 +579,7 @@ public:
             result = suspend();
         m_qemu.kill();
         finish_reaper(m_reaper);
-        std::error_code ec;
-        for (const fs::path& p : m_cleanup) {
-            std::error_code ignored;
-            fs::remove_all(p, ignored);
-        }
-        fs::remove_all(m_dir, ec);
+        std::error_code ec = remove_files();
         m_keep_lock.reset();
         m_image_lock.reset();
         if (!result.ok())
@@ -621,56 +623,11 @@ private:
         return {};
     }
 
-    static std::string base64(std::string_view data)
-    {
-        static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        std::string out;
-        size_t i = 0;
-        for (; i + 2 < data.size(); i += 3) {
-            unsigned v = (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8)
-                | static_cast<unsigned char>(data[i + 2]);
-            out += {table[v >> 18], table[(v >> 12) & 63], table[(v >> 6) & 63], table[v & 63]};
-        }
-        if (i + 1 == data.size()) {
-            unsigned v = static_cast<unsigned char>(data[i]) << 16;
-            out += {table[v >> 18], table[(v >> 12) & 63], '=', '='};
-        } else if (i + 2 == data.size()) {
-            unsigned v = (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8);
-            out += {table[v >> 18], table[(v >> 12) & 63], table[(v >> 6) & 63], '='};
-        }
-        return out;
-    }
-
-    static std::string unbase64(std::string_view text)
-    {
-        std::string out;
-        unsigned v = 0;
-        int bits = 0;
-        for (char c : text) {
-            int d = c >= 'A' && c <= 'Z' ? c - 'A'
-                : c >= 'a' && c <= 'z'   ? c - 'a' + 26
-                : c >= '0' && c <= '9'   ? c - '0' + 52
-                : c == '+'               ? 62
-                : c == '/'               ? 63
-                                         : -1;
-            if (d < 0)
-                continue;
-            v = (v << 6) | static_cast<unsigned>(d);
-            bits += 6;
-            if (bits >= 8) {
-                bits -= 8;
-                out += static_cast<char>((v >> bits) & 0xff);
-            }
-        }
-        return out;
-    }
-
     Machine m_machine;
     QemuProcess m_qemu;
     std::optional<Qmp> m_qmp;
     std::optional<GuestAgent> m_agent;
     pid_t m_reaper = -1;
-    std::vector<fs::path> m_cleanup;
     fs::path m_keep; // image/keep/NAME, for a kept sandbox
     Fd m_keep_lock;
     Fd m_image_lock;

@@ -28,9 +28,22 @@ public:
     const std::filesystem::path& directory() const override { return m_dir; }
 
 protected:
+    // Removes the cleanup paths and the directory (after the processes are gone); the directory's error.
+    std::error_code remove_files()
+    {
+        std::error_code ec;
+        for (const std::filesystem::path& p : m_cleanup) {
+            std::error_code ignored;
+            std::filesystem::remove_all(p, ignored);
+        }
+        std::filesystem::remove_all(m_dir, ec);
+        return ec;
+    }
+
     std::string m_id;
     std::filesystem::path m_dir;
     VncEndpoint m_vnc;
+    std::vector<std::filesystem::path> m_cleanup; // more paths that go with the sandbox
 };
 
 // "sbx-" and eight random hex digits.

@@ -13,15 +13,13 @@
 
 #include <rote/base/action.h>
 #include <rote/base/result.h>
+#include <rote/store/base64.h>
 #include <rote/store/records.h>
 
 namespace rote::store::codec {
 
 std::string sha256_hex(std::span<const std::uint8_t> data);
 bool is_hash(std::string_view s);
-
-std::string base64_encode(std::span<const std::uint8_t> data);
-Result<std::vector<std::uint8_t>> base64_decode(std::string_view text);
 
 // Largest coordinate or size accepted anywhere (pixels); screens are far smaller.
 inline constexpr int kMaxCoordinate = 1 << 15;
