@@ -245,12 +245,30 @@ private:
         return {};
     }
 
+    // The screen once it has settled: still for the quiet period, and the sandbox's traffic quiet as long. A
+    // page still loading can look still (a slow server; a renderer starved of CPU between the answer and its
+    // paint), and a step judged or located on it acts on the page before. Traffic that never stops (a page
+    // that polls) leaves the screen alone to decide, at the settle timeout.
     Result<cv::Mat> stable()
     {
-        auto screen = m_desktop->wait_stable(scaled(m_options.quiet, 4.0), scaled(m_options.settle_timeout));
-        if (!screen.ok())
-            return screen.error().with_context("waiting for the screen to settle");
-        return screen;
+        const auto quiet = scaled(m_options.quiet, 4.0);
+        const auto deadline = Clock::now() + scaled(m_options.settle_timeout);
+        while (true) {
+            auto screen = m_desktop->wait_stable(quiet, scaled(m_options.settle_timeout));
+            if (!screen.ok())
+                return screen.error().with_context("waiting for the screen to settle");
+            if (!m_session)
+                return screen;
+            auto traffic = m_session->proxy().activity();
+            if (traffic.in_flight == 0 && Clock::now() - traffic.last >= quiet)
+                return screen;
+            while (traffic.in_flight > 0 && Clock::now() < deadline) {
+                std::this_thread::sleep_for(milliseconds(20));
+                traffic = m_session->proxy().activity();
+            }
+            if (Clock::now() >= deadline)
+                return screen;
+        }
     }
 
     Result<cv::Mat> first_page()

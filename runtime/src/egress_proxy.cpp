@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -133,7 +134,30 @@ struct EgressProxy::Impl {
     bool stopping = false;
     std::vector<ProxyRequest> log_entries;
     int start_redirects = 0;
+    int in_flight = 0; // requests between their headers and the end of their answer
+    Clock::time_point last_activity = Clock::now();
     std::ofstream log_file;
+
+    // Marks traffic now; `delta` counts a request in (+1) or out (-1).
+    void touch(int delta = 0)
+    {
+        std::lock_guard lock(mutex);
+        in_flight += delta;
+        last_activity = Clock::now();
+    }
+
+    // A request, from its headers to the end of its answer (however that ends).
+    struct InFlight {
+        Impl& impl;
+        explicit InFlight(Impl& i)
+            : impl(i)
+        {
+            impl.touch(+1);
+        }
+        ~InFlight() { impl.touch(-1); }
+        InFlight(const InFlight&) = delete;
+        InFlight& operator=(const InFlight&) = delete;
+    };
 
     void accept_loop()
     {
@@ -296,6 +320,7 @@ struct EgressProxy::Impl {
             if (ec)
                 return; // the browser closed an idle keep-alive connection, or sent garbage
             const auto began = Clock::now();
+            std::optional<InFlight> answering(std::in_place, *this);
             auto& req = parser.get();
             ProxyRequest entry;
             entry.method = std::string(req.method_string());
@@ -331,8 +356,10 @@ struct EgressProxy::Impl {
                 return refuse(client, req.version(), http::status::forbidden, "Blocked by rote",
                     a->host + " is not on this sandbox's allowlist.", std::move(entry), began);
             }
-            if (connect)
+            if (connect) {
+                answering.reset(); // a tunnel may stay open and idle: it shows through its bytes instead
                 return tunnel(client, buffer, *a, std::move(entry), began);
+            }
             http::read(client, buffer, parser, ec);
             if (ec)
                 return;
@@ -439,6 +466,7 @@ struct EgressProxy::Impl {
             if (ec)
                 break;
             total += n;
+            touch();
         }
         to.shutdown(asio::socket_base::shutdown_send, ec);
         return total;
@@ -519,6 +547,12 @@ int EgressProxy::start_redirects() const
 {
     std::lock_guard lock(m_impl->mutex);
     return m_impl->start_redirects;
+}
+
+EgressProxy::Activity EgressProxy::activity() const
+{
+    std::lock_guard lock(m_impl->mutex);
+    return {m_impl->in_flight, m_impl->last_activity};
 }
 
 } // namespace rote::runtime

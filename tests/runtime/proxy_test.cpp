@@ -173,3 +173,27 @@ TEST_CASE("a route that is not HOST:PORT is refused at start")
     REQUIRE_FALSE(proxy);
     CHECK(proxy.error().code() == Error::Code::invalid_argument);
 }
+
+TEST_CASE_FIXTURE(ProxyFixture, "activity: a request counts as in flight until it is answered, and marks the time")
+{
+    const auto before = std::chrono::steady_clock::now();
+    CHECK(proxy->activity().in_flight == 0);
+    std::string answer;
+    std::thread slow([&] {
+        // The slow variant answers after 1.5 s.
+        answer = ask_proxy(options.socket_path,
+            "GET http://registry.example.test/?variant=slow HTTP/1.1\r\nHost: registry.example.test\r\n"
+            "Connection: close\r\n\r\n");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto during = proxy->activity();
+    slow.join();
+    const auto answered = std::chrono::steady_clock::now();
+    CHECK(answer.starts_with("HTTP/1.1 200"));
+    CHECK(during.in_flight == 1);
+    CHECK(during.last >= before);
+    const auto after = proxy->activity();
+    CHECK(after.in_flight == 0);
+    CHECK(after.last >= before + std::chrono::milliseconds(1400)); // when the answer went out, not when asked
+    CHECK(after.last <= answered);
+}

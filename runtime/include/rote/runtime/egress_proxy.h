@@ -66,6 +66,15 @@ public:
     // How many times the start redirect was served (a restored VM's browser has left its waiting page).
     int start_redirects() const;
 
+    // The sandbox's traffic at a glance, for telling a page that looks still from one that has loaded:
+    // requests being answered now (a tunnel's requests cannot be seen, so tunnels count only through `last`),
+    // and when a request last began or ended or a tunnel last moved bytes (the proxy's start, before any).
+    struct Activity {
+        int in_flight = 0;
+        std::chrono::steady_clock::time_point last;
+    };
+    Activity activity() const;
+
     struct Impl;
 
 private:
