@@ -16,6 +16,7 @@
 #include <rote/runtime/desktop.h>
 #include <rote/runtime/planner.h>
 #include <rote/runtime/session.h>
+#include <rote/vision/diff.h>
 #include <rote/vision/image.h>
 #include <rote/vision/target.h>
 
@@ -354,6 +355,19 @@ private:
         return after;
     }
 
+    // The planner waited after its last action, and the screen changed meanwhile: that is the action's effect,
+    // come late (a page still on its way when the screen first looked settled; a slow guest that had not yet
+    // acted on the key). Recorded as it was, the trace would expect no change, and its replay would look for
+    // the next step on the page before.
+    void late_effect(const cv::Mat& screen, Clock::time_point started)
+    {
+        auto& last = m_observed.back();
+        if (vision::check_effect(last.after, screen, std::nullopt, last.mask).effect == vision::Effect::none)
+            return;
+        last.after = screen;
+        last.settle_ms = static_cast<int>(std::max<std::int64_t>(0, ms_since(started) - scaled(m_options.quiet, 4.0).count()));
+    }
+
     Result<void> add_step(store::RunStep step)
     {
         step.index = m_run_step++;
@@ -409,6 +423,7 @@ private:
     Result<cv::Mat> plan(Planner& planner, const std::vector<replayer::PreparedStep>* steps, int from, cv::Mat screen)
     {
         const std::size_t planned_from = m_observed.size();
+        auto last_started = Clock::now(); // when the last action observed here began
         std::string failure;
         while (true) {
             ROTE_TRY(check_budget(true));
@@ -452,6 +467,9 @@ private:
                               : (planner.kind() == "hints" ? store::Provenance::script : store::Provenance::llm),
                         {}});
                     m_observed_step.push_back(-1);
+                    last_started = start;
+                } else if (m_observed.size() > planned_from) {
+                    late_effect(*after, last_started);
                 }
                 screen = *after;
             }

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "e2e/support.h"
 
 using namespace rote;
@@ -30,6 +32,38 @@ TEST_CASE("registry-lookup: taught with step hints, replayed for another company
     CHECK(replayed.outputs["registration_number"] == "05583120");
     CHECK(replayed.outputs["status"] == "Active");
     CHECK_FALSE(replayed.new_trace_id.has_value());
+}
+
+TEST_CASE("registry-lookup: a key whose page comes seconds later, with no traffic meanwhile, records that page as its effect")
+{
+    // The `deferred` site holds a submitted form in script: the screen and the proxy are quiet after the key
+    // (as after a key a slow guest has not yet acted on), and the screen first looks settled on the page before.
+    Fixture f;
+    auto site = test::DemoSite::start("deferred");
+    REQUIRE(site.ok());
+    const Workflow w = load("registry-lookup");
+    RunOptions options;
+    options.routes["registry.example.test"] = site->registry_route();
+    auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
+    REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
+    REQUIRE(taught.new_trace_id.has_value());
+    auto trace = f.store->load_trace(*taught.new_trace_id);
+    REQUIRE(trace.ok());
+    const auto key = std::find_if(trace->steps.begin(), trace->steps.end(),
+        [](const store::Step& s) { return s.action.kind == ActionKind::key; });
+    REQUIRE(key != trace->steps.end());
+    // The results page, not the unchanged search page, is what the key did; and it took the form's delay.
+    REQUIRE(key->effect_region.has_value());
+    CHECK(std::int64_t(key->effect_region->w) * key->effect_region->h * 8 >= std::int64_t(w.width) * w.height);
+    CHECK(key->settle_ms >= 2000);
+
+    auto replayed = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, options);
+    CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
+    CHECK(replayed.planner_calls == 0);
+    CHECK(replayed.outputs["registration_number"] == "09917744");
+    const auto served = registry_log(*site);
+    CHECK(served["searches"] == nlohmann::json::array({"Acme Robotics Ltd", "Globex Corporation Ltd"}));
+    CHECK(served["opened"] == nlohmann::json::array({"08431277", "09917744"}));
 }
 
 TEST_CASE("registry-lookup: vision alone replays moved, restyled, dynamic and slow pages; a removed field stops the run")

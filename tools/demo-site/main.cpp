@@ -45,6 +45,8 @@ int main(int argc, char** argv)
     app.add_option("--crm-user", options.crm_user, "The CRM's user name")->capture_default_str();
     app.add_option("--crm-password", options.crm_password, "The CRM's password")->capture_default_str();
     app.add_option("--slow-ms", options.slow_ms, "Delay of each response in the 'slow' variant")->capture_default_str();
+    app.add_option("--deferred-ms", options.deferred_ms, "How long the 'deferred' variant holds a submitted form")
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     options.variant = *rote::demo::parse_variant(variant_name);
 

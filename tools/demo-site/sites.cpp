@@ -26,6 +26,7 @@ constexpr std::array variant_names {
     std::pair {Variant::dynamic, "dynamic"},
     std::pair {Variant::extra_step, "extra-step"},
     std::pair {Variant::removed, "removed"},
+    std::pair {Variant::deferred, "deferred"},
 };
 
 std::string escape(std::string_view text)
@@ -85,6 +86,7 @@ std::string cookie(const httplib::Request& request, std::string_view name)
 struct Context {
     Variant variant;
     bool consented = false;
+    int deferred_ms = 0;
 
     bool is(Variant v) const { return variant == v; }
     // The label a page shows: `renamed` swaps the baseline words for others a redesign might pick.
@@ -104,6 +106,7 @@ Context context_for(const httplib::Request& request, httplib::Response& response
             response.set_header("Set-Cookie", "variant=" + chosen + "; Path=/");
     }
     context.consented = cookie(request, "consent") == "yes";
+    context.deferred_ms = options.deferred_ms;
     if (context.is(Variant::slow))
         std::this_thread::sleep_for(std::chrono::milliseconds(options.slow_ms));
     return context;
@@ -201,6 +204,13 @@ update(); setInterval(update, 1000);
         html
             += R"html(<div class="overlay hidden" id="spinner"><div class="box"><div class="spin"></div>Loading&hellip;</div></div>
 <script>for (const f of document.forms) f.addEventListener("submit", () => document.getElementById("spinner").classList.remove("hidden"));</script>)html";
+    }
+    if (context.is(Variant::deferred)) {
+        // Submitted forms wait in script, with no traffic and no change on the screen: what a guest slow to
+        // act on a key looks like from outside.
+        html += "<script>for (const f of document.forms) f.addEventListener(\"submit\", (e) => { e.preventDefault(); "
+                "setTimeout(() => f.submit(), "
+            + std::to_string(context.deferred_ms) + "); });</script>";
     }
     html += "</body></html>";
     return html;

@@ -26,6 +26,7 @@ enum class Variant {
     dynamic, // a clock and a rotating ad that change every second
     extra_step, // a confirmation dialog before submit
     removed, // the registry's search field is gone
+    deferred, // a form goes on its way seconds after submit, nothing shown meanwhile (a slow guest's key)
 };
 
 std::string_view to_string(Variant variant);
@@ -37,6 +38,7 @@ struct SiteOptions {
     std::string crm_user = "demo";
     std::string crm_password = "demo-pass";
     int slow_ms = 1500; // the delay of the `slow` variant
+    int deferred_ms = 2500; // how long the `deferred` variant holds a submitted form
 };
 
 // Registers the registry's routes on `server`. The searches made and company pages opened are listed, in
