@@ -17,8 +17,7 @@ TEST_CASE("registry-lookup: taught with step hints, replayed for another company
     auto site = test::DemoSite::start("baseline");
     REQUIRE(site.ok());
     const Workflow w = load("registry-lookup");
-    RunOptions options;
-    options.routes["registry.example.test"] = site->registry_route();
+    const RunOptions options = routed_to(*site);
 
     auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
     CHECK_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
@@ -42,8 +41,7 @@ TEST_CASE("registry-lookup: a key whose page comes seconds later, with no traffi
     auto site = test::DemoSite::start("deferred");
     REQUIRE(site.ok());
     const Workflow w = load("registry-lookup");
-    RunOptions options;
-    options.routes["registry.example.test"] = site->registry_route();
+    const RunOptions options = routed_to(*site);
     auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
     REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
     REQUIRE(taught.new_trace_id.has_value());
@@ -75,8 +73,7 @@ TEST_CASE("registry-lookup: vision alone replays moved, restyled, dynamic and sl
         CAPTURE(variant);
         auto site = test::DemoSite::start(variant);
         REQUIRE(site.ok());
-        RunOptions options;
-        options.routes["registry.example.test"] = site->registry_route();
+        const RunOptions options = routed_to(*site);
         auto replayed = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, options);
         CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
         CHECK(replayed.planner_calls == 0);
@@ -89,8 +86,7 @@ TEST_CASE("registry-lookup: vision alone replays moved, restyled, dynamic and sl
 
     auto site = test::DemoSite::start("removed");
     REQUIRE(site.ok());
-    RunOptions options;
-    options.routes["registry.example.test"] = site->registry_route();
+    const RunOptions options = routed_to(*site);
     auto removed = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, options);
     CHECK(removed.status == store::RunStatus::failed);
     CHECK_MESSAGE(removed.error.find("replay diverged at step 0") != std::string::npos, removed.error);
@@ -122,8 +118,7 @@ TEST_CASE("registry-lookup: the step hints repair banner and renamed pages only 
         teach_with_hints(*f.store, w, {{"company", "Acme Robotics Ltd"}});
         auto site = test::DemoSite::start(variant);
         REQUIRE(site.ok());
-        RunOptions options;
-        options.routes["registry.example.test"] = site->registry_route();
+        const RunOptions options = routed_to(*site);
         auto repaired = run(*f.store, w, {{"company", "Hooli Cloud Ltd"}}, options);
         CHECK_MESSAGE(repaired.status == store::RunStatus::succeeded, repaired.error);
         CHECK(repaired.planner_calls >= 1);

@@ -48,11 +48,9 @@ std::unique_ptr<llm::LlmProvider> model(const test::StandIn& server)
 
 RunOptions llm_options(llm::LlmProvider& provider, const test::DemoSite& site)
 {
-    RunOptions options;
+    RunOptions options = routed_to(site);
     options.planner = PlannerKind::llm;
     options.llm = &provider;
-    options.routes["registry.example.test"] = site.registry_route();
-    options.routes["crm.example.test"] = site.crm_route();
     return options;
 }
 

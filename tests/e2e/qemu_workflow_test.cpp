@@ -17,10 +17,9 @@ RunOptions in_vm(const test::DemoSite& site)
 {
     const char* image = std::getenv("ROTE_TEST_IMAGE");
     REQUIRE_MESSAGE(image, "ROTE_TEST_IMAGE names the image the qemu_image fixture built");
-    RunOptions options;
+    RunOptions options = routed_to(site);
     options.provider = "qemu";
     options.image = image;
-    options.routes["registry.example.test"] = site.registry_route();
     return options;
 }
 

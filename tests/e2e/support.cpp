@@ -60,14 +60,19 @@ runtime::RunResult run(store::Store& s, const runtime::Workflow& w, const std::m
     return *result;
 }
 
+runtime::RunOptions routed_to(const test::DemoSite& site)
+{
+    runtime::RunOptions options;
+    options.routes["registry.example.test"] = site.registry_route();
+    options.routes["crm.example.test"] = site.crm_route();
+    return options;
+}
+
 void teach_with_hints(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given)
 {
     auto site = test::DemoSite::start("baseline");
     REQUIRE(site.ok());
-    runtime::RunOptions options;
-    options.routes["registry.example.test"] = site->registry_route();
-    options.routes["crm.example.test"] = site->crm_route();
-    auto taught = run(s, w, given, options);
+    auto taught = run(s, w, given, routed_to(*site));
     REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
     REQUIRE(taught.new_trace_id.has_value());
 }

@@ -31,6 +31,9 @@ runtime::Workflow load(const char* name);
 runtime::RunResult run(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given,
     runtime::RunOptions options);
 
+// Run options that send the demo hosts (registry.example.test, crm.example.test) to `site`.
+runtime::RunOptions routed_to(const test::DemoSite& site);
+
 // Teaches `w` with its step hints on the baseline demo sites (served for this run only); the run must succeed.
 void teach_with_hints(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given);
 
