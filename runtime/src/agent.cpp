@@ -424,6 +424,7 @@ private:
     {
         const std::size_t planned_from = m_observed.size();
         auto last_started = Clock::now(); // when the last action observed here began
+        const cv::Mat diverged_on = screen;
         std::string failure;
         while (true) {
             ROTE_TRY(check_budget(true));
@@ -479,7 +480,11 @@ private:
             }
             if (turn->actions.empty())
                 screen = ROTE_TRY(stable());
-            if (steps) {
+            // Nothing done and nothing changed since the divergence (an optional hint whose target is absent):
+            // going back to the trace now would replay into the same divergence, again and again.
+            const bool unchanged = m_observed.size() == planned_from
+                && vision::check_effect(diverged_on, screen, std::nullopt).effect == vision::Effect::none;
+            if (steps && !unchanged) {
                 replayer::Situation situation;
                 situation.inputs = &m_inputs.values;
                 situation.ocr = m_ocr;
