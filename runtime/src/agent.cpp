@@ -252,7 +252,7 @@ private:
     // that polls) leaves the screen alone to decide, at the settle timeout.
     Result<cv::Mat> stable()
     {
-        const auto quiet = scaled(m_options.quiet, 4.0);
+        const auto quiet = quiet_period();
         const auto deadline = Clock::now() + scaled(m_options.settle_timeout);
         while (true) {
             auto screen = m_desktop->wait_stable(quiet, scaled(m_options.settle_timeout));
@@ -351,7 +351,7 @@ private:
         ++m_result.steps;
         ROTE_TRY(m_desktop->sync());
         cv::Mat after = ROTE_TRY(stable());
-        settle_ms = static_cast<int>(std::max<std::int64_t>(0, ms_since(start) - scaled(m_options.quiet, 4.0).count()));
+        settle_ms = settle_ms_since(start);
         return after;
     }
 
@@ -365,7 +365,7 @@ private:
         if (vision::check_effect(last.after, screen, std::nullopt, last.mask).effect == vision::Effect::none)
             return;
         last.after = screen;
-        last.settle_ms = static_cast<int>(std::max<std::int64_t>(0, ms_since(started) - scaled(m_options.quiet, 4.0).count()));
+        last.settle_ms = settle_ms_since(started);
     }
 
     Result<void> add_step(store::RunStep step)
@@ -700,6 +700,15 @@ private:
     // How long a step's screen may take to show what replay expects after the previous action: the time the
     // page took when recorded, with a generous margin for a slower server.
     milliseconds patience_after(int settle_ms) const { return scaled(milliseconds(std::max(5000, 3 * settle_ms + 2000))); }
+
+    // How long the screen and the traffic must stay still to count as settled.
+    milliseconds quiet_period() const { return scaled(m_options.quiet, 4.0); }
+
+    // How long an action begun at `start` took to settle: the time since, less the quiet period that proved it.
+    int settle_ms_since(Clock::time_point start) const
+    {
+        return static_cast<int>(std::max<std::int64_t>(0, ms_since(start) - quiet_period().count()));
+    }
 
     // A wait stretched by how slowly this sandbox answers (Sandbox::time_scale), at most by `cap`.
     milliseconds scaled(milliseconds wait, double cap = 1e9) const
