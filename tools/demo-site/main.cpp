@@ -44,8 +44,11 @@ int main(int argc, char** argv)
     app.add_option("--crm-port", crm_port, "Port of the CRM (0: any free port)")->capture_default_str();
     app.add_option("--crm-user", options.crm_user, "The CRM's user name")->capture_default_str();
     app.add_option("--crm-password", options.crm_password, "The CRM's password")->capture_default_str();
-    app.add_option("--slow-ms", options.slow_ms, "Delay of each response in the 'slow' variant")->capture_default_str();
+    app.add_option("--slow-ms", options.slow_ms, "Delay of each response in the 'slow' variant")
+        ->check(CLI::Range(0, 600000))
+        ->capture_default_str();
     app.add_option("--deferred-ms", options.deferred_ms, "How long the 'deferred' variant holds a submitted form")
+        ->check(CLI::Range(0, 600000))
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     options.variant = *rote::demo::parse_variant(variant_name);
