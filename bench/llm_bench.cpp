@@ -19,10 +19,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <rote/desktop/desktop.h>
+#include <rote/egress/egress_proxy.h>
 #include <rote/llm/provider.h>
-#include <rote/runtime/desktop.h>
-#include <rote/runtime/egress_proxy.h>
-#include <rote/runtime/sandbox.h>
+#include <rote/sandbox/sandbox.h>
 #include <rote/vision/image.h>
 
 #include "runtime/support.h"

@@ -18,9 +18,9 @@
 #include <opencv2/core.hpp>
 
 #include <rote/base/log.h>
-#include <rote/runtime/desktop.h>
-#include <rote/runtime/qemu.h>
-#include <rote/runtime/session.h>
+#include <rote/desktop/desktop.h>
+#include <rote/sandbox/qemu.h>
+#include <rote/session/session.h>
 
 #include "runtime/support.h"
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <rote/runtime/agent.h>
+#include <rote/agent/agent.h>
 #include <rote/store/store.h>
 
 #include "runtime/support.h"

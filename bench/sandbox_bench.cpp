@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include <rote/base/log.h>
-#include <rote/runtime/desktop.h>
-#include <rote/runtime/egress_proxy.h>
-#include <rote/runtime/sandbox.h>
+#include <rote/desktop/desktop.h>
+#include <rote/egress/egress_proxy.h>
+#include <rote/sandbox/sandbox.h>
 
 #include "runtime/support.h"
 

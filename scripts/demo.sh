@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+# The demo needs the `rote` executable alone (it serves the demo sites in-process): build just that target,
+# not the tests and benchmarks.
+ROTE_BUILD_TARGETS=rote scripts/build.sh
 exec build/tools/rote/rote demo "$@"

@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 namespace rote {
 
 namespace {
@@ -61,5 +63,32 @@ bool acts_at_point(ActionKind kind)
 }
 
 bool is_replayable(ActionKind kind) { return kind != ActionKind::done && kind != ActionKind::give_up; }
+
+std::string describe(const Action& a, std::string_view label, TextStyle style)
+{
+    // JSON's escapes, so a quoted text reads as in `rote show --json`; bytes that are not UTF-8 become U+FFFD
+    // rather than an exception.
+    auto quoted = [](const std::string& text) {
+        return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    auto point = [](Point p) { return "(" + std::to_string(p.x) + ", " + std::to_string(p.y) + ")"; };
+    std::string out(to_string(a.kind));
+    switch (a.kind) {
+    case ActionKind::type:
+    case ActionKind::key:
+        return out + " " + (style == TextStyle::quoted ? quoted(a.text) : a.text);
+    case ActionKind::wait:
+        return out + " " + std::to_string(a.wait_ms) + " ms";
+    case ActionKind::done:
+    case ActionKind::give_up:
+        return out + (a.text.empty() ? "" : ": " + a.text);
+    case ActionKind::drag:
+        return out + " " + point(a.at) + " to " + point(a.to);
+    case ActionKind::scroll:
+        return out + " " + std::to_string(a.scroll_dx) + "," + std::to_string(a.scroll_dy) + " at " + point(a.at);
+    default:
+        return out + (label.empty() ? "" : " \"" + std::string(label) + "\"") + " at " + point(a.at);
+    }
+}
 
 } // namespace rote

@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
+#include <rote/base/text.h>
 
 namespace rote::llm {
 
@@ -32,8 +33,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user)
     const auto colon = line.find(':');
     if (colon == std::string_view::npos)
         return size * count;
-    std::string name(line.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string name = ascii_lower(line.substr(0, colon));
     std::string value(line.substr(colon + 1));
     value.erase(0, value.find_first_not_of(" \t"));
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))

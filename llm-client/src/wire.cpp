@@ -1,4 +1,5 @@
 #include <rote/llm/wire.h>
+#include <rote/base/text.h>
 
 #include <algorithm>
 #include <cmath>
@@ -76,12 +77,6 @@ std::string clip(std::string_view s, size_t n = 80)
     std::string out(s.substr(0, n));
     std::replace_if(out.begin(), out.end(), [](unsigned char c) { return c < 0x20; }, ' ');
     return s.size() > n ? out + "..." : out;
-}
-
-std::string lower(std::string s)
-{
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
 }
 
 // ---- Anthropic -----------------------------------------------------------------------------------------
@@ -447,7 +442,7 @@ std::string key_combo_from_names(const std::vector<std::string>& keys)
     };
     std::string combo;
     for (const auto& key : keys) {
-        std::string name = lower(key);
+        std::string name = ascii_lower(key);
         for (const auto& [from, to] : names) {
             if (name == from)
                 name = to;

@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include <rote/base/action.h>
+#include <rote/base/base64.h>
 #include <rote/base/result.h>
-#include <rote/store/base64.h>
 #include <rote/store/records.h>
 
 namespace rote::store::codec {

@@ -61,7 +61,7 @@ Result<std::vector<std::uint8_t>> base64_field(const json& j, const char* key, c
         return std::vector<std::uint8_t>();
     if (!it->is_string())
         return invalid(where, std::string("\"") + key + "\" must be a base64 string");
-    auto bytes = codec::base64_decode(it->get<std::string>());
+    auto bytes = base64_decode(it->get<std::string>());
     if (!bytes.ok())
         return invalid(where, std::string("\"") + key + "\": " + bytes.error().message());
     return std::move(bytes).value();
@@ -142,13 +142,13 @@ json to_json(const Step& s)
         {"provenance", std::string(to_string(s.provenance))},
         {"settle_ms", s.settle_ms},
         {"pre",
-            {{"artifact", hash_or_null(s.pre_artifact)}, {"fingerprint", codec::base64_encode(s.pre_fingerprint)},
+            {{"artifact", hash_or_null(s.pre_artifact)}, {"fingerprint", base64_encode(s.pre_fingerprint)},
                 {"mask", codec::to_json(s.mask)}}},
         {"anchor", std::move(anchor)},
         {"effect",
             {{"region", s.effect_region ? codec::to_json(*s.effect_region) : json(nullptr)},
                 {"artifact", hash_or_null(s.post_artifact)},
-                {"fingerprint", codec::base64_encode(s.post_fingerprint)}}},
+                {"fingerprint", base64_encode(s.post_fingerprint)}}},
     };
 }
 
@@ -172,7 +172,7 @@ Result<std::string> Store::export_trace(std::int64_t id)
     json artifacts = json::object();
     for (const auto& h : hashes) {
         const Artifact a = ROTE_TRY(get_artifact(h));
-        artifacts[h] = {{"media_type", a.media_type}, {"data", codec::base64_encode(a.data)}};
+        artifacts[h] = {{"media_type", a.media_type}, {"data", base64_encode(a.data)}};
     }
     const json doc {
         {"format", "rote-trace"},
@@ -243,7 +243,7 @@ Result<std::int64_t> Store::import_trace(std::string_view text, const Progress& 
         const json* data = ROTE_TRY(member(entry, "data", where));
         if (!data->is_string())
             return invalid(where, "\"data\" must be a base64 string");
-        auto bytes = codec::base64_decode(data->get<std::string>());
+        auto bytes = base64_decode(data->get<std::string>());
         if (!bytes.ok())
             return invalid(where, bytes.error().message());
         if (codec::sha256_hex(*bytes) != hash)

@@ -9,6 +9,7 @@
 #include <set>
 
 #include <rote/base/log.h>
+#include <rote/base/text.h>
 
 #include "codec.h"
 #include "schema.h"
@@ -769,16 +770,6 @@ std::string_view to_string(StepOutcome o) { return enum_name(kStepOutcome, o); }
 std::optional<StepOutcome> parse_step_outcome(std::string_view s) { return parse_enum(kStepOutcome, s); }
 
 Hash content_hash(std::span<const std::uint8_t> data) { return codec::sha256_hex(data); }
-
-std::string now_timestamp()
-{
-    const std::time_t t = std::time(nullptr);
-    std::tm tm {};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 Result<std::string> parse_timestamp(std::string_view text)
 {

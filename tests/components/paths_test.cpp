@@ -4,9 +4,9 @@
 #include <optional>
 #include <string>
 
-#include <rote/runtime/paths.h>
+#include <rote/base/paths.h>
 
-using namespace rote::runtime;
+using namespace rote;
 
 namespace {
 

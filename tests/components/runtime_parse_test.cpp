@@ -4,9 +4,9 @@
 
 #include <rfb/keysym.h>
 
-#include <rote/runtime/desktop.h>
-#include <rote/runtime/egress_proxy.h>
-#include <rote/runtime/session.h>
+#include <rote/desktop/desktop.h>
+#include <rote/egress/egress_proxy.h>
+#include <rote/session/session.h>
 
 using namespace rote;
 using namespace rote::runtime;

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <rote/runtime/agent.h>
+#include <rote/agent/agent.h>
 #include <rote/store/store.h>
 
 #include "runtime/support.h"

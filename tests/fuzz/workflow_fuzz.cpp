@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include <rote/runtime/workflow.h>
+#include <rote/agent/workflow.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {

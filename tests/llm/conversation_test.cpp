@@ -17,11 +17,11 @@
 #include <opencv2/imgcodecs.hpp>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <rote/agent/planner.h>
 #include <rote/base/log.h>
+#include <rote/egress/egress_proxy.h>
 #include <rote/llm/provider.h>
-#include <rote/runtime/egress_proxy.h>
-#include <rote/runtime/planner.h>
-#include <rote/runtime/sandbox.h>
+#include <rote/sandbox/sandbox.h>
 
 #include "llm/standin.h"
 #include "runtime/support.h"

@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 #include <openssl/evp.h>
 
+#include <rote/base/text.h>
 #include <rote/vision/image.h>
 
 #include "runtime/support.h"
@@ -21,13 +22,11 @@ namespace {
 
 enum class Wire { anthropic, openai, chat };
 
-std::string header(const std::vector<std::pair<std::string, std::string>>& headers, std::string name)
+std::string header(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view name)
 {
-    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    const std::string want = ascii_lower(name);
     for (const auto& [k, v] : headers) {
-        std::string lk = k;
-        std::transform(lk.begin(), lk.end(), lk.begin(), ::tolower);
-        if (lk == name)
+        if (ascii_lower(k) == want)
             return v;
     }
     return {};

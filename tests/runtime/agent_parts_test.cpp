@@ -2,7 +2,7 @@
 
 #include <doctest/doctest.h>
 
-#include <rote/runtime/agent.h>
+#include <rote/agent/agent.h>
 
 using namespace rote;
 using namespace rote::runtime;

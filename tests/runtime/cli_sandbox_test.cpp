@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include <rote/runtime/sandbox.h>
+#include <rote/sandbox/sandbox.h>
 
 #include "support.h"
 

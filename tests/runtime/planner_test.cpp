@@ -8,7 +8,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include <rote/runtime/planner.h>
+#include <rote/agent/planner.h>
 #include <rote/vision/ocr.h>
 
 using namespace rote;

@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <rote/runtime/egress_proxy.h>
-#include <rote/runtime/sandbox.h>
+#include <rote/egress/egress_proxy.h>
+#include <rote/sandbox/sandbox.h>
 
 #include "support.h"
 

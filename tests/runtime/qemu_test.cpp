@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include <rote/runtime/desktop.h>
-#include <rote/runtime/qemu.h>
-#include <rote/runtime/session.h>
+#include <rote/desktop/desktop.h>
+#include <rote/sandbox/qemu.h>
+#include <rote/session/session.h>
 
 #include "support.h"
 

@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <rote/runtime/desktop.h>
-#include <rote/runtime/egress_proxy.h>
-#include <rote/runtime/sandbox.h>
+#include <rote/desktop/desktop.h>
+#include <rote/egress/egress_proxy.h>
+#include <rote/sandbox/sandbox.h>
 
 #include "support.h"
 

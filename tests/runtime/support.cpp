@@ -17,7 +17,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include <rote/runtime/process.h>
+#include <rote/sandbox/process.h>
 #include <rote/vision/ocr.h>
 
 namespace rote::test {
@@ -121,27 +121,34 @@ std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase, fl
     auto words = (*ocr)->read(screen, std::nullopt, min_confidence);
     if (!words)
         return std::nullopt;
-    // Match the phrase against runs of consecutive words on one line.
-    std::string want = lower(phrase);
+    // Match the phrase against runs of consecutive words on one line that start with it: the box is the
+    // phrase's own words, never a word before it on the same line (OCR reads a textarea's resize handle as
+    // "4" beside a button, and a box from there puts the button's centre on its neighbour).
+    const std::string want = lower(phrase);
+    if (want.empty())
+        return std::nullopt;
     for (size_t i = 0; i < words->size(); ++i) {
         std::string run;
         Rect box = (*words)[i].box;
         for (size_t j = i; j < words->size() && (*words)[j].line == (*words)[i].line; ++j) {
-            run += (j > i ? " " : "") + lower((*words)[j].text);
+            const std::string word = lower((*words)[j].text);
+            if (word.empty() && j == i)
+                break; // a run starts with a word that has letters (lower() drops lone punctuation)
+            run += (j > i ? " " : "") + word;
             const Rect& b = (*words)[j].box;
             int right = std::max(box.x + box.w, b.x + b.w);
             int bottom = std::max(box.y + box.h, b.y + b.h);
             box.y = std::min(box.y, b.y);
             box.w = right - box.x;
             box.h = bottom - box.y;
-            if (run.find(want) != std::string::npos) {
+            if (run.starts_with(want)) {
                 if (occurrence-- == 0)
                     return box;
                 i = j; // this place is skipped: look again after its last word
                 break;
             }
-            if (run.size() > want.size() + 40)
-                break;
+            if (!want.starts_with(run))
+                break; // the phrase does not start at word i
         }
     }
     return std::nullopt;

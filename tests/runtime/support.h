@@ -14,7 +14,7 @@
 
 #include <rote/base/geometry.h>
 #include <rote/base/result.h>
-#include <rote/runtime/desktop.h>
+#include <rote/desktop/desktop.h>
 
 namespace rote::test {
 

@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include <rote/runtime/workflow.h>
+#include <rote/agent/workflow.h>
 
 using namespace rote;
 using namespace rote::runtime;

@@ -1,29 +1,14 @@
 // rote-demo-site: the company registry and the CRM that rote's tests and demo drive, on loopback only.
 
 #include <csignal>
-#include <cstdio>
 #include <iostream>
-#include <thread>
+
+#include <pthread.h>
 
 #include <CLI/CLI.hpp>
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "sites.h"
-
-namespace {
-
-httplib::Server* g_servers[2] = {};
-
-void stop_servers(int)
-{
-    for (httplib::Server* server : g_servers) {
-        if (server)
-            server->stop();
-    }
-}
-
-} // namespace
 
 int main(int argc, char** argv)
 {
@@ -53,34 +38,25 @@ int main(int argc, char** argv)
     CLI11_PARSE(app, argc, argv);
     options.variant = *rote::demo::parse_variant(variant_name);
 
-    httplib::Server registry;
-    httplib::Server crm;
-    rote::demo::mount_registry(registry, options);
-    rote::demo::mount_crm(crm, options);
+    // SIGINT and SIGTERM are waited for, not handled: blocked here, before the servers' threads start, so
+    // that every thread inherits the mask and sigwait below takes them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-    auto bind = [](httplib::Server& server, int port) {
-        if (port == 0)
-            return server.bind_to_any_port("127.0.0.1");
-        return server.bind_to_port("127.0.0.1", port) ? port : -1;
-    };
-    int registry_bound = bind(registry, registry_port);
-    int crm_bound = bind(crm, crm_port);
-    if (registry_bound < 0 || crm_bound < 0) {
-        std::cerr << "rote-demo-site: cannot listen on 127.0.0.1:" << (registry_bound < 0 ? registry_port : crm_port)
-                  << " (in use?)\n";
+    rote::demo::SiteServers sites(options, registry_port, crm_port);
+    if (!sites.ok()) {
+        std::cerr << "rote-demo-site: cannot listen on 127.0.0.1:"
+                  << (sites.registry_port() < 0 ? registry_port : crm_port) << " (in use?)\n";
         return 1;
     }
-    g_servers[0] = &registry;
-    g_servers[1] = &crm;
-    std::signal(SIGINT, stop_servers);
-    std::signal(SIGTERM, stop_servers);
-
-    std::thread crm_thread([&] { crm.listen_after_bind(); });
-    nlohmann::json ready {{"registry", "http://127.0.0.1:" + std::to_string(registry_bound)},
-        {"crm", "http://127.0.0.1:" + std::to_string(crm_bound)}, {"variant", variant_name}};
+    nlohmann::json ready {{"registry", "http://127.0.0.1:" + std::to_string(sites.registry_port())},
+        {"crm", "http://127.0.0.1:" + std::to_string(sites.crm_port())}, {"variant", variant_name}};
     std::cout << ready.dump() << std::endl;
-    registry.listen_after_bind();
-    crm.stop();
-    crm_thread.join();
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    sites.stop();
     return 0;
 }

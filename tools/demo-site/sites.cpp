@@ -588,4 +588,41 @@ void mount_crm(httplib::Server& server, const SiteOptions& options)
     });
 }
 
+struct SiteServers::Impl {
+    httplib::Server registry;
+    httplib::Server crm;
+    std::vector<std::thread> threads;
+    std::once_flag stopped;
+};
+
+SiteServers::SiteServers(const SiteOptions& options, int registry_port, int crm_port)
+    : m_impl(std::make_unique<Impl>())
+{
+    mount_registry(m_impl->registry, options);
+    mount_crm(m_impl->crm, options);
+    auto bind = [](httplib::Server& server, int port) {
+        if (port == 0)
+            return server.bind_to_any_port("127.0.0.1");
+        return server.bind_to_port("127.0.0.1", port) ? port : -1;
+    };
+    m_registry_port = bind(m_impl->registry, registry_port);
+    m_crm_port = bind(m_impl->crm, crm_port);
+    if (m_registry_port > 0)
+        m_impl->threads.emplace_back([this] { m_impl->registry.listen_after_bind(); });
+    if (m_crm_port > 0)
+        m_impl->threads.emplace_back([this] { m_impl->crm.listen_after_bind(); });
+}
+
+SiteServers::~SiteServers() { stop(); }
+
+void SiteServers::stop()
+{
+    std::call_once(m_impl->stopped, [this] {
+        m_impl->registry.stop();
+        m_impl->crm.stop();
+        for (auto& t : m_impl->threads)
+            t.join();
+    });
+}
+
 } // namespace rote::demo

@@ -5,6 +5,7 @@
 // page can be rendered in one of several variants, the ways real sites drift between two runs of a
 // workflow; the replay engine is tested against them.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,5 +49,30 @@ void mount_registry(httplib::Server& server, const SiteOptions& options);
 // Registers the CRM's routes on `server`. Leads live in memory for the server's lifetime and are listed
 // as JSON at GET /api/leads.
 void mount_crm(httplib::Server& server, const SiteOptions& options);
+
+// Both sites served on 127.0.0.1, each on its own thread, until stop() or destruction: the one way
+// `rote-demo-site` and `rote demo` serve them. A port of 0 lets the system choose; registry_port() and
+// crm_port() say what was bound (-1 if that port could not be bound: in use, or not allowed). Bound means
+// listening: a connection made before the serving thread accepts it waits in the backlog.
+class SiteServers {
+public:
+    explicit SiteServers(const SiteOptions& options, int registry_port = 0, int crm_port = 0);
+    ~SiteServers();
+    SiteServers(const SiteServers&) = delete;
+    SiteServers& operator=(const SiteServers&) = delete;
+
+    bool ok() const { return m_registry_port > 0 && m_crm_port > 0; }
+    int registry_port() const { return m_registry_port; }
+    int crm_port() const { return m_crm_port; }
+    // Stops both servers and waits for their threads; idempotent. Safe from any thread, not from a signal
+    // handler.
+    void stop();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+    int m_registry_port = -1;
+    int m_crm_port = -1;
+};
 
 } // namespace rote::demo

@@ -4,7 +4,7 @@
 #include <iostream>
 #include <sstream>
 
-#include <rote/runtime/qemu.h>
+#include <rote/sandbox/qemu.h>
 
 #include "table.h"
 

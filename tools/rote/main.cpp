@@ -14,8 +14,8 @@
 #include <sqlite3.h>
 
 #include <rote/base/log.h>
+#include <rote/base/paths.h>
 #include <rote/llm/config.h>
-#include <rote/runtime/paths.h>
 #include <rote/store/json.h>
 #include <rote/store/store.h>
 
@@ -41,7 +41,7 @@ Result<std::unique_ptr<store::Store>> open_store(const Globals& g)
 {
     std::filesystem::path path = g.db;
     if (path.empty())
-        path = ROTE_TRY(rote::runtime::default_db_path());
+        path = ROTE_TRY(rote::default_db_path());
     return store::Store::open(path);
 }
 
@@ -154,33 +154,6 @@ int cmd_list(const Globals& g, bool as_json)
 
 // ---- show ------------------------------------------------------------------------------------------
 
-std::string describe(const rote::Action& a)
-{
-    using rote::ActionKind;
-    std::ostringstream out;
-    out << rote::to_string(a.kind);
-    if (rote::acts_at_point(a.kind))
-        out << " (" << a.at.x << ", " << a.at.y << ")";
-    switch (a.kind) {
-    case ActionKind::drag:
-        out << " to (" << a.to.x << ", " << a.to.y << ")";
-        break;
-    case ActionKind::scroll:
-        out << " by " << a.scroll_dx << "," << a.scroll_dy;
-        break;
-    case ActionKind::type:
-    case ActionKind::key:
-        out << " " << json(a.text).dump();
-        break;
-    case ActionKind::wait:
-        out << " " << a.wait_ms << " ms";
-        break;
-    default:
-        break;
-    }
-    return out.str();
-}
-
 int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
 {
     auto s = open_store(g);
@@ -220,7 +193,7 @@ int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
     Table table({"#", "ACTION", "TARGET LABEL", "BY", "SETTLE"});
     for (const auto& step : trace->steps) {
         table.add(
-            {std::to_string(step.index), describe(step.action), step.anchor.label.empty() ? "-" : step.anchor.label,
+            {std::to_string(step.index), rote::describe(step.action, {}, rote::TextStyle::quoted), step.anchor.label.empty() ? "-" : step.anchor.label,
                 std::string(store::to_string(step.provenance)), std::to_string(step.settle_ms) + " ms"});
     }
     table.print(std::cout);
@@ -404,7 +377,7 @@ Result<std::filesystem::path> config_path(const Globals& g)
 {
     if (!g.config.empty())
         return std::filesystem::path(g.config);
-    return rote::runtime::default_config_path();
+    return rote::default_config_path();
 }
 
 // USD per million tokens, from micro-dollars per million.

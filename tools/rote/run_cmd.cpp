@@ -7,12 +7,13 @@
 #include <iostream>
 #include <thread>
 
-#include <httplib.h>
 
+#include <rote/agent/agent.h>
+#include <rote/agent/workflow.h>
+#include <rote/base/paths.h>
+#include <rote/base/text.h>
 #include <rote/llm/provider.h>
-#include <rote/runtime/agent.h>
-#include <rote/runtime/paths.h>
-#include <rote/runtime/workflow.h>
+#include <rote/sandbox/sandbox.h>
 
 #include "builtin_workflows.h"
 #include "sites.h"
@@ -40,7 +41,7 @@ Result<runtime::Workflow> find_workflow(const std::string& arg)
         return runtime::load_workflow(arg);
     if (arg.find('/') == std::string::npos) {
         std::vector<fs::path> dirs {fs::current_path() / "workflows"};
-        if (auto home = runtime::rote_home(); home.ok())
+        if (auto home = rote_home(); home.ok())
             dirs.push_back(*home / "workflows");
         for (const auto& dir : dirs) {
             for (const std::string& file : {arg, arg + ".yaml"}) {
@@ -122,46 +123,12 @@ std::string summary(const runtime::RunResult& r)
     return line;
 }
 
-// The demo sites for one variant, served on loopback ports of the system's choosing.
-class ServedSites {
-public:
-    explicit ServedSites(demo::Variant variant)
-    {
-        demo::SiteOptions options;
-        options.variant = variant;
-        demo::mount_registry(m_registry, options);
-        demo::mount_crm(m_crm, options);
-        registry_port = m_registry.bind_to_any_port("127.0.0.1");
-        crm_port = m_crm.bind_to_any_port("127.0.0.1");
-        m_threads.emplace_back([this] { m_registry.listen_after_bind(); });
-        m_threads.emplace_back([this] { m_crm.listen_after_bind(); });
-        // Bound means listening: connections wait in the backlog until the threads accept them.
-    }
-    ~ServedSites()
-    {
-        m_registry.stop();
-        m_crm.stop();
-        for (auto& t : m_threads)
-            t.join();
-    }
-    ServedSites(const ServedSites&) = delete;
-    ServedSites& operator=(const ServedSites&) = delete;
-
-    bool ok() const { return registry_port > 0 && crm_port > 0; }
-    std::map<std::string, std::string> routes() const
-    {
-        return {{"registry.example.test", "127.0.0.1:" + std::to_string(registry_port)},
-            {"crm.example.test", "127.0.0.1:" + std::to_string(crm_port)}};
-    }
-
-    int registry_port = -1;
-    int crm_port = -1;
-
-private:
-    httplib::Server m_registry;
-    httplib::Server m_crm;
-    std::vector<std::thread> m_threads;
-};
+// The demo hosts' routes to the demo sites served on loopback.
+std::map<std::string, std::string> demo_routes(const demo::SiteServers& sites)
+{
+    return {{"registry.example.test", "127.0.0.1:" + std::to_string(sites.registry_port())},
+        {"crm.example.test", "127.0.0.1:" + std::to_string(sites.crm_port())}};
+}
 
 // The model for --planner llm, from the config in effect, wired into `options`; `model` keeps it alive.
 Result<void> use_model(const Globals& g, runtime::RunOptions& options, std::unique_ptr<llm::LlmProvider>& model)
@@ -251,6 +218,11 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     auto routes = parse_routes(m_routes);
     if (!routes.ok())
         return fail(routes.error());
+    // A host that cannot run the local sandbox is said once, not once a row, and before any run is stored.
+    if ((m_provider.empty() ? workflow->provider : m_provider) == "local") {
+        if (auto usable = runtime::check_local_sandbox(); !usable.ok())
+            return fail(usable.error());
+    }
     auto s = open_store(g);
     if (!s.ok())
         return fail(s.error());
@@ -306,6 +278,8 @@ int RunCommands::demo(const Globals& given)
     auto workflow = find_workflow("registry-lookup");
     if (!workflow.ok())
         return fail(workflow.error());
+    if (auto usable = runtime::check_local_sandbox(); !usable.ok())
+        return fail(usable.error());
     auto s = open_store(g);
     if (!s.ok())
         return fail(s.error());
@@ -318,7 +292,7 @@ int RunCommands::demo(const Globals& given)
     }
     if (g.verbosity > 0)
         options.progress = [](const std::string& line) { std::cerr << "      " << line << "\n"; };
-    const std::string since = store::now_timestamp();
+    const std::string since = now_timestamp();
 
     struct Stage {
         demo::Variant variant;
@@ -345,10 +319,12 @@ int RunCommands::demo(const Globals& given)
               << g.db << "\n";
     int failed = 0;
     for (const auto& stage : stages) {
-        ServedSites sites(stage.variant);
+        demo::SiteOptions site_options;
+        site_options.variant = stage.variant;
+        demo::SiteServers sites(site_options);
         if (!sites.ok())
             return fail(Error(Error::Code::io, "cannot serve the demo sites on 127.0.0.1"));
-        options.routes = sites.routes();
+        options.routes = demo_routes(sites);
         std::cout << "\n" << stage.title << " [site: " << demo::to_string(stage.variant) << "]\n";
         for (const char* company : stage.companies) {
             auto inputs = runtime::check_inputs(*workflow, {{"company", company}});

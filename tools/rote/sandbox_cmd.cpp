@@ -17,9 +17,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include <rote/runtime/desktop.h>
-#include <rote/runtime/process.h>
-#include <rote/runtime/session.h>
+#include <rote/base/text.h>
+#include <rote/desktop/desktop.h>
+#include <rote/sandbox/process.h>
+#include <rote/session/session.h>
 #include <rote/store/store.h>
 #include <rote/vision/image.h>
 
@@ -114,7 +115,7 @@ int supervise(const runtime::SessionSpec& spec)
         return kExitFailed;
     }
     auto path = state_path((*session)->sandbox().id());
-    json state = state_json(**session, store::now_timestamp());
+    json state = state_json(**session, now_timestamp());
     {
         std::ofstream out(*path);
         out << state.dump(2) << "\n";

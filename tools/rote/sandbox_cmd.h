@@ -6,7 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include <rote/runtime/session.h>
+#include <rote/session/session.h>
 
 namespace rote::cli {
 

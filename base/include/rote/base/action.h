@@ -48,4 +48,13 @@ bool acts_at_point(ActionKind kind);
 // True for the kinds a trace may record; done and give_up end a planner's turn and are never replayed.
 bool is_replayable(ActionKind kind);
 
+// How describe() writes typed and key text: as it is, in prose (progress lines, what a model is told), or
+// quoted with JSON's escapes, where its bounds must show (a table: spaces, an empty text, a newline).
+enum class TextStyle { plain, quoted };
+
+// An action as a person reads it: `click "Search" at (200, 278)` (with the target's label when one is
+// given), `type {{company}}` (quoted: `type "{{company}}"`), `key ctrl+l`, `drag (1, 2) to (3, 4)`,
+// `scroll 0,3 at (5, 6)`, `wait 500 ms`. Typed text stays a template, so a secret never shows.
+std::string describe(const Action& action, std::string_view label = {}, TextStyle style = TextStyle::plain);
+
 } // namespace rote

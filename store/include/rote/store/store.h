@@ -102,7 +102,5 @@ Hash content_hash(std::span<const std::uint8_t> data);
 
 // Normalises a --since argument: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" to the latter.
 Result<std::string> parse_timestamp(std::string_view text);
-// The current time as "YYYY-MM-DDTHH:MM:SSZ".
-std::string now_timestamp();
 
 } // namespace rote::store

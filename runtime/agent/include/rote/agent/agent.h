@@ -1,0 +1,94 @@
+#pragma once
+
+// The agent loop (design.md, "Replay, step by step"): one run of a workflow in a fresh sandbox. With no
+// trace, the planner teaches and the recorder records. With a trace, each step is replayed with vision
+// checks; where the screen diverged the planner takes over until the screen is one the trace knows again
+// (this step's pre-state or a later one's), and replay carries on from there. At the end: the success check,
+// the outputs, and, for a successful run that needed the planner, a new trace version. Everything is stored:
+// the run, each step and how it was carried out, every model call and its cost, a screenshot at a divergence.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rote/agent/workflow.h>
+#include <rote/base/result.h>
+#include <rote/llm/provider.h>
+#include <rote/store/store.h>
+#include <rote/vision/ocr.h>
+
+namespace rote::runtime {
+
+enum class PlannerKind { hints, llm };
+std::string_view to_string(PlannerKind kind);
+
+struct RunOptions {
+    PlannerKind planner = PlannerKind::hints;
+    llm::LlmProvider* llm = nullptr; // the model, for PlannerKind::llm
+    std::string provider; // the sandbox provider; empty: the workflow's
+    std::filesystem::path image; // qemu: the guest image (empty: the default one)
+    std::string keep; // qemu: run in this kept sandbox (its files survive between runs); empty: a fresh VM
+    std::map<std::string, std::string> routes; // host → 127.0.0.1:PORT, added to the workflow's
+    bool teach = false; // teach afresh even if a trace exists (the old versions are kept)
+    std::chrono::milliseconds quiet {300}; // the screen is stable after this long without a change
+    std::chrono::milliseconds settle_timeout {20000}; // an action's screen must settle within this
+    std::chrono::milliseconds start_timeout {30000}; // the start page must show within this
+    // (The three waits above are for the local sandbox; a slower one, a VM under TCG, stretches them.)
+    std::function<void(const std::string&)> progress; // one line per step; never holds a secret
+};
+
+// Where and why replay stopped following the trace.
+struct Divergence {
+    int trace_step = 0; // -1: the trace was done but the success check failed
+    std::string expected; // what the trace expected to do there
+    std::string why;
+    std::optional<store::Hash> screenshot; // the screen at that moment (an artifact in the store)
+};
+
+// Where a replayed step's time went: rote's own checks (finding the target, judging the effect) and the
+// action with the page settling after it.
+struct StepTiming {
+    int trace_step = 0;
+    std::int64_t check_us = 0;
+    std::int64_t act_and_settle_us = 0;
+};
+
+struct RunResult {
+    std::int64_t run_id = 0;
+    store::RunStatus status = store::RunStatus::failed;
+    std::string error; // why a run failed
+    std::map<std::string, std::string> outputs;
+    std::optional<std::int64_t> trace_id; // the trace replayed
+    std::optional<std::int64_t> new_trace_id; // the trace this run wrote (taught or repaired)
+    int steps = 0; // actions performed
+    int replayed = 0; // trace steps at the recorded point
+    int relocated = 0; // trace steps at a point vision found elsewhere
+    int planned = 0; // actions a planner decided
+    int planner_calls = 0; // planner turns (each a model call for the LLM planner)
+    std::int64_t cost_microusd = 0;
+    std::int64_t wall_ms = 0;
+    std::vector<Divergence> divergences;
+    std::vector<StepTiming> timings; // per replayed step, in order
+};
+
+// Runs `workflow` once with `inputs`. The Result fails only when the store cannot record the run; a run that
+// fails (a sandbox that does not start, a divergence no planner resolves, a budget spent) is a RunResult
+// with status failed and its error, stored as such.
+Result<RunResult> run_workflow(
+    store::Store& store, const Workflow& workflow, const RunInputs& inputs, const RunOptions& options);
+
+// What an output's spec reads from the words on the final screen: the text right of its anchor (matched
+// against the pattern when there is one), else the first text anywhere matching the pattern. Nothing when
+// neither finds it.
+std::optional<std::string> read_output(const std::vector<vision::Word>& words, const OutputSpec& spec);
+
+// The step hint that produced a trace step (by kind and label, typed text or key), or -1; moved back over the
+// optional hints right before it. Used to restart the step-hint planner where replay diverged.
+int hint_for_step(const Workflow& workflow, const store::Step& step, const RunInputs& inputs);
+
+} // namespace rote::runtime

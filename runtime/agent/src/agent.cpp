@@ -1,0 +1,865 @@
+#include <rote/agent/agent.h>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <rote/agent/planner.h>
+#include <rote/base/log.h>
+#include <rote/base/text.h>
+#include <rote/base/text_template.h>
+#include <rote/desktop/desktop.h>
+#include <rote/recorder/recorder.h>
+#include <rote/replayer/replayer.h>
+#include <rote/session/session.h>
+#include <rote/vision/diff.h>
+#include <rote/vision/image.h>
+#include <rote/vision/target.h>
+
+namespace rote::runtime {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::int64_t ms_since(Clock::time_point start)
+{
+    return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+}
+
+std::int64_t us(Clock::time_point from, Clock::time_point to)
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+}
+
+// A plain white (or black) page: the browser has not painted the start page yet.
+bool blank(const cv::Mat& screen)
+{
+    cv::Scalar mean;
+    cv::Scalar stddev;
+    cv::meanStdDev(screen, mean, stddev);
+    return stddev[0] + stddev[1] + stddev[2] < 6;
+}
+
+// The text of each line (by Tesseract's line numbers), in reading order.
+std::vector<std::string> lines_of(const std::vector<vision::Word>& words)
+{
+    std::vector<std::string> lines;
+    int current = -1;
+    for (const auto& w : words) {
+        if (lines.empty() || w.line != current) {
+            lines.emplace_back();
+            current = w.line;
+        }
+        lines.back() += (lines.back().empty() ? "" : " ") + w.text;
+    }
+    return lines;
+}
+
+// The first match of `pattern` in `text` (all of `text` when there is no pattern); nothing when none.
+std::optional<std::string> match(const std::string& text, const std::string& pattern)
+{
+    if (pattern.empty())
+        return text.empty() ? std::nullopt : std::optional(text);
+    std::smatch m;
+    const std::regex re("\\b(?:" + pattern + ")\\b");
+    if (std::regex_search(text, m, re))
+        return m.str();
+    return std::nullopt;
+}
+
+class AgentRun {
+public:
+    AgentRun(store::Store& store, const Workflow& workflow, const RunInputs& inputs, const RunOptions& options)
+        : m_store(store)
+        , m_workflow(workflow)
+        , m_inputs(inputs)
+        , m_options(options)
+        , m_log(logger("runtime.agent"))
+    {
+    }
+
+    Result<RunResult> run()
+    {
+        const auto started = Clock::now();
+        ROTE_TRY(m_store.put_workflow({m_workflow.name, m_workflow.goal, definition()}));
+        std::optional<store::Trace> trace;
+        if (!m_options.teach) {
+            auto traces = ROTE_TRY(m_store.list_traces(m_workflow.name));
+            if (!traces.empty())
+                trace = ROTE_TRY(m_store.load_trace(traces.back().id));
+        }
+        if (trace)
+            m_result.trace_id = trace->id;
+        store::NewRun run;
+        run.workflow = m_workflow.name;
+        run.trace_id = m_result.trace_id;
+        run.inputs = m_inputs.values;
+        run.provider = provider();
+        run.planner = std::string(to_string(m_options.planner));
+        m_result.run_id = ROTE_TRY(m_store.begin_run(run));
+        m_log->info("run {} of {}: {}", m_result.run_id, m_workflow.name,
+            trace ? "replaying trace v" + std::to_string(trace->version) : std::string("teaching"));
+
+        auto outcome = execute(trace);
+        if (!outcome.ok() && !m_store_error && m_desktop) {
+            // What the screen showed when the run failed, kept with the run for whoever looks into it.
+            if (auto last = m_desktop->screenshot(); last.ok())
+                (void)report_failure(outcome.error().message(), *last);
+        }
+        const std::int64_t sandbox_ms = m_session_started ? ms_since(*m_session_started) : 0;
+        m_desktop.reset();
+        if (m_session)
+            (void)m_session->stop();
+        store::RunEnd end;
+        if (!outcome.ok()) {
+            end.status = outcome.error().code() == Error::Code::cancelled ? store::RunStatus::cancelled
+                                                                          : store::RunStatus::failed;
+            end.error = outcome.error().message();
+            m_result.error = end.error;
+            if (m_store_error)
+                return *m_store_error;
+        } else {
+            end.status = store::RunStatus::succeeded;
+            end.outputs = m_result.outputs;
+            end.new_trace_id = m_result.new_trace_id;
+        }
+        m_result.status = end.status;
+        m_result.wall_ms = ms_since(started);
+        end.wall_ms = m_result.wall_ms;
+        end.sandbox_ms = sandbox_ms;
+        ROTE_TRY(m_store.finish_run(m_result.run_id, end));
+        return m_result;
+    }
+
+private:
+    std::string provider() const { return m_options.provider.empty() ? m_workflow.provider : m_options.provider; }
+
+    std::string definition() const
+    {
+        std::ifstream in(m_workflow.file);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    }
+
+    void progress(const std::string& line)
+    {
+        m_log->info("run {}: {}", m_result.run_id, line);
+        if (m_options.progress)
+            m_options.progress(line);
+    }
+
+    // A store failure mid-run: remembered so that run() reports it instead of a run failure.
+    template <typename T> Result<T> stored(Result<T> r)
+    {
+        if (!r.ok())
+            m_store_error = r.error();
+        return r;
+    }
+
+    Result<void> execute(const std::optional<store::Trace>& trace)
+    {
+        ROTE_TRY(start_desktop());
+        auto ocr = vision::Ocr::for_this_thread();
+        if (!ocr.ok())
+            return ocr.error();
+        m_ocr = *ocr;
+        cv::Mat screen = ROTE_TRY(first_page());
+        if (trace) {
+            screen = ROTE_TRY(replay(*trace, screen));
+        } else {
+            auto planner = ROTE_TRY(make_planner(std::nullopt, 0, false));
+            progress("no trace yet: the " + std::string(to_string(m_options.planner)) + " planner teaches");
+            screen = ROTE_TRY(plan(*planner, nullptr, 0, screen));
+        }
+        screen = ROTE_TRY(check_success(screen));
+        ROTE_TRY(read_outputs());
+        if (!trace || m_result.planned > 0)
+            ROTE_TRY(save_trace(trace));
+        return {};
+    }
+
+    Result<void> start_desktop()
+    {
+        SessionSpec spec;
+        spec.provider = provider();
+        spec.start_url = m_workflow.start_url;
+        spec.allowlist = m_workflow.policy.allow;
+        spec.routes = m_workflow.policy.routes;
+        for (const auto& [host, to] : m_options.routes)
+            spec.routes[host] = to;
+        spec.width = m_workflow.width;
+        spec.height = m_workflow.height;
+        spec.window = BrowserWindow::app;
+        spec.image = m_options.image;
+        spec.keep = m_options.keep;
+        spec.progress = [this](const std::string& line) { progress(line); };
+        if (!spec.keep.empty() && spec.provider != "qemu")
+            return Error(Error::Code::invalid_argument, "a kept sandbox (--keep) needs the qemu provider");
+        progress("starting a " + spec.provider + " sandbox on " + spec.start_url);
+        m_session_started = Clock::now();
+        auto session = Session::start(spec);
+        if (!session.ok())
+            return session.error().with_context("starting the sandbox");
+        m_session = std::move(*session);
+        m_time_scale = std::max(1.0, m_session->sandbox().time_scale());
+        auto desktop = Desktop::connect(m_session->sandbox().vnc(), desktop_options_for(m_session->sandbox().provider()));
+        if (!desktop.ok())
+            return desktop.error().with_context("connecting to the sandbox's desktop");
+        m_desktop = std::move(*desktop);
+        return {};
+    }
+
+    // The screen once it has settled: still for the quiet period, and the sandbox's traffic quiet as long. A
+    // page still loading can look still (a slow server; a renderer starved of CPU between the answer and its
+    // paint), and a step judged or located on it acts on the page before. Traffic that never stops (a page
+    // that polls) leaves the screen alone to decide, at the settle timeout.
+    Result<cv::Mat> stable()
+    {
+        const auto quiet = quiet_period();
+        const auto deadline = Clock::now() + scaled(m_options.settle_timeout);
+        while (true) {
+            auto screen = m_desktop->wait_stable(quiet, scaled(m_options.settle_timeout));
+            if (!screen.ok())
+                return screen.error().with_context("waiting for the screen to settle");
+            if (!m_session)
+                return screen;
+            auto traffic = m_session->proxy().activity();
+            if (traffic.in_flight == 0 && Clock::now() - traffic.last >= quiet)
+                return screen;
+            while (traffic.in_flight > 0 && Clock::now() < deadline) {
+                std::this_thread::sleep_for(milliseconds(20));
+                traffic = m_session->proxy().activity();
+            }
+            if (Clock::now() >= deadline)
+                return screen;
+        }
+    }
+
+    Result<cv::Mat> first_page()
+    {
+        const auto deadline = Clock::now() + scaled(m_options.start_timeout);
+        while (true) {
+            cv::Mat screen = ROTE_TRY(stable());
+            if (!blank(screen))
+                return screen;
+            if (Clock::now() > deadline)
+                return Error(Error::Code::timeout,
+                    "the start page " + m_workflow.start_url + " did not show within "
+                        + std::to_string(scaled(m_options.start_timeout).count() / 1000) + " s");
+            std::this_thread::sleep_for(milliseconds(200));
+        }
+    }
+
+    Result<void> check_budget(bool planner_call)
+    {
+        const Policy& p = m_workflow.policy;
+        if (m_result.steps >= p.max_steps)
+            return Error(Error::Code::conflict,
+                "budget spent: the policy allows " + std::to_string(p.max_steps) + " steps (max_steps)");
+        if (planner_call && m_result.planner_calls >= p.max_planner_calls)
+            return Error(Error::Code::conflict, "budget spent: the policy allows " + std::to_string(p.max_planner_calls)
+                    + " planner calls (max_planner_calls)");
+        if (m_result.cost_microusd >= p.max_cost_microusd)
+            return Error(Error::Code::conflict, "budget spent: the model calls cost " + std::to_string(m_result.cost_microusd)
+                    + " micro-USD, the policy allows " + std::to_string(p.max_cost_microusd) + " (max_cost_usd)");
+        return {};
+    }
+
+    // Performs one action and waits for the screen to settle; the screen after it.
+    Result<cv::Mat> perform(const Action& a, int& settle_ms)
+    {
+        const auto start = Clock::now();
+        switch (a.kind) {
+        case ActionKind::click:
+            ROTE_TRY(m_desktop->click(a.at));
+            break;
+        case ActionKind::double_click:
+            ROTE_TRY(m_desktop->click(a.at, MouseButton::left, 2));
+            break;
+        case ActionKind::triple_click:
+            ROTE_TRY(m_desktop->click(a.at, MouseButton::left, 3));
+            break;
+        case ActionKind::right_click:
+            ROTE_TRY(m_desktop->click(a.at, MouseButton::right));
+            break;
+        case ActionKind::middle_click:
+            ROTE_TRY(m_desktop->click(a.at, MouseButton::middle));
+            break;
+        case ActionKind::move:
+            ROTE_TRY(m_desktop->move(a.at));
+            break;
+        case ActionKind::drag:
+            ROTE_TRY(m_desktop->drag(a.at, a.to));
+            break;
+        case ActionKind::scroll:
+            ROTE_TRY(m_desktop->scroll(a.at, a.scroll_dx, a.scroll_dy));
+            break;
+        case ActionKind::type: {
+            auto text = render_template(a.text, m_inputs.values, m_inputs.secrets);
+            if (!text.ok())
+                return text.error().with_context("typing " + a.text);
+            ROTE_TRY(m_desktop->type(*text));
+            break;
+        }
+        case ActionKind::key:
+            ROTE_TRY(m_desktop->key(a.text));
+            break;
+        case ActionKind::wait:
+            std::this_thread::sleep_for(milliseconds(std::clamp(a.wait_ms, 0, 60000)));
+            break;
+        case ActionKind::done:
+        case ActionKind::give_up:
+            return Error(Error::Code::invalid_argument, "done and give_up are not performed");
+        }
+        ++m_result.steps;
+        ROTE_TRY(m_desktop->sync());
+        cv::Mat after = ROTE_TRY(stable());
+        settle_ms = settle_ms_since(start);
+        return after;
+    }
+
+    // The planner waited after its last action, and the screen changed meanwhile: that is the action's effect,
+    // come late (a page still on its way when the screen first looked settled; a slow guest that had not yet
+    // acted on the key). Recorded as it was, the trace would expect no change, and its replay would look for
+    // the next step on the page before.
+    void late_effect(const cv::Mat& screen, Clock::time_point started)
+    {
+        auto& last = m_observed.back();
+        if (vision::check_effect(last.after, screen, std::nullopt, last.mask).effect == vision::Effect::none)
+            return;
+        last.after = screen;
+        last.settle_ms = settle_ms_since(started);
+    }
+
+    Result<void> add_step(store::RunStep step)
+    {
+        step.index = m_run_step++;
+        return stored(m_store.add_run_step(m_result.run_id, step));
+    }
+
+    // Stores the planner's model calls made since the last look, and adds up their cost.
+    Result<void> take_calls(const Planner& planner)
+    {
+        const auto calls = planner.calls();
+        for (std::size_t i = m_calls_seen; i < calls.size(); ++i) {
+            const auto& c = calls[i];
+            store::LlmCall call;
+            call.run_id = m_result.run_id;
+            call.run_step = m_run_step;
+            call.provider = c.provider;
+            call.model = c.model;
+            call.input_tokens = c.usage.input;
+            call.output_tokens = c.usage.output;
+            call.cache_read_tokens = c.usage.cache_read;
+            call.cache_write_tokens = c.usage.cache_write;
+            call.cost_microusd = c.cost_microusd;
+            call.latency_ms = c.latency_ms;
+            ROTE_TRY(stored(m_store.add_llm_call(call)));
+            m_result.cost_microusd += c.cost_microusd;
+        }
+        m_calls_seen = calls.size();
+        return {};
+    }
+
+    // A planner for the whole task (teaching) or for a divergence at a trace step.
+    Result<std::unique_ptr<Planner>> make_planner(std::optional<llm::ExpectedStep> expected, int first_hint, bool diverged)
+    {
+        m_calls_seen = 0;
+        if (m_options.planner == PlannerKind::hints) {
+            if (m_workflow.hints.empty())
+                return Error(Error::Code::invalid_argument,
+                    m_workflow.file.string() + " has no step hints; teach it with the llm planner (--planner llm)");
+            if (first_hint < 0)
+                return Error(Error::Code::not_found, "no step hint of " + m_workflow.file.string()
+                        + " produced this step, so the hints cannot take over here");
+            HintPlannerOptions hints;
+            hints.wait_for_timeout = scaled(hints.wait_for_timeout);
+            return make_hint_planner(m_workflow, m_inputs, first_hint, hints, diverged);
+        }
+        if (m_options.llm == nullptr)
+            return Error(Error::Code::invalid_argument, "the llm planner needs a model (see rote llm config)");
+        return make_llm_planner(*m_options.llm, m_workflow, m_inputs, std::move(expected));
+    }
+
+    // Lets the planner act until it is done, or (with a trace) until the screen is one the trace knows again.
+    // Returns the screen, and sets m_resume to the trace step to go on from (steps->size() when done).
+    Result<cv::Mat> plan(Planner& planner, const std::vector<replayer::PreparedStep>* steps, int from, cv::Mat screen)
+    {
+        const std::size_t planned_from = m_observed.size();
+        auto last_started = Clock::now(); // when the last action observed here began
+        const cv::Mat diverged_on = screen;
+        std::string failure;
+        while (true) {
+            ROTE_TRY(check_budget(true));
+            auto turn = planner.next(screen, failure);
+            ROTE_TRY(take_calls(planner));
+            if (!turn.ok())
+                return turn.error().with_context("the " + std::string(planner.kind()) + " planner");
+            if (!turn->poll)
+                ++m_result.planner_calls;
+            failure.clear();
+            bool done = false;
+            for (const Action& a : turn->actions) {
+                if (a.kind == ActionKind::done) {
+                    done = true;
+                    break;
+                }
+                if (a.kind == ActionKind::give_up)
+                    return Error(Error::Code::not_found, "the planner gave up: " + a.text);
+                ROTE_TRY(check_budget(false));
+                const auto start = Clock::now();
+                int settle_ms = 0;
+                auto after = perform(a, settle_ms);
+                if (!after.ok()) {
+                    if (after.error().code() == Error::Code::io || m_desktop == nullptr)
+                        return after.error();
+                    failure = after.error().message();
+                    break;
+                }
+                ++m_result.planned;
+                progress("planned: " + describe(a) + (turn->note.empty() ? "" : "  (" + turn->note + ")"));
+                store::RunStep step;
+                step.outcome = store::StepOutcome::planned;
+                step.action = a;
+                step.method = std::string(planner.kind());
+                step.duration_ms = ms_since(start);
+                step.detail = turn->note;
+                ROTE_TRY(add_step(step));
+                if (a.kind != ActionKind::wait) {
+                    m_observed.push_back({screen, a, *after, settle_ms,
+                        steps ? store::Provenance::repair
+                              : (planner.kind() == "hints" ? store::Provenance::script : store::Provenance::llm),
+                        {}});
+                    m_observed_step.push_back(-1);
+                    last_started = start;
+                } else if (m_observed.size() > planned_from) {
+                    late_effect(*after, last_started);
+                }
+                screen = *after;
+            }
+            if (done) {
+                m_resume = steps ? static_cast<int>(steps->size()) : 0;
+                return screen;
+            }
+            if (turn->actions.empty())
+                screen = ROTE_TRY(stable());
+            // Nothing done and nothing changed since the divergence (an optional hint whose target is absent):
+            // going back to the trace now would replay into the same divergence, again and again.
+            const bool unchanged = m_observed.size() == planned_from
+                && vision::check_effect(diverged_on, screen, std::nullopt).effect == vision::Effect::none;
+            if (steps && !unchanged) {
+                replayer::Situation situation;
+                situation.inputs = &m_inputs.values;
+                situation.ocr = m_ocr;
+                // From the step before the one that diverged: its effect may be undone (a click that landed
+                // on a banner, dismissed since).
+                if (auto at = replayer::resync(*steps, std::max(0, from - 1), screen, situation)) {
+                    progress("back on the trace at step " + std::to_string(*at));
+                    m_resume = *at;
+                    forget_replayed_from(*at, planned_from);
+                    return screen;
+                }
+                // Not a screen the trace knows: perhaps the planner has finished the task (a cheap OCR
+                // instead of another model call to hear it say so).
+                if (ROTE_TRY(success_seen(screen, milliseconds(0)))) {
+                    progress("the success check holds: the planner finished the task");
+                    m_resume = static_cast<int>(steps->size());
+                    return screen;
+                }
+            }
+        }
+    }
+
+    // Replay goes back to trace step `step`: the replayed steps from there on, observed before the planner's
+    // actions (which start at `planned_from`), had no lasting effect and are no part of a repaired trace.
+    void forget_replayed_from(int step, std::size_t planned_from)
+    {
+        for (std::size_t k = planned_from; k-- > 0;) {
+            if (m_observed_step[k] >= step) {
+                m_observed.erase(m_observed.begin() + static_cast<std::ptrdiff_t>(k));
+                m_observed_step.erase(m_observed_step.begin() + static_cast<std::ptrdiff_t>(k));
+            }
+        }
+    }
+
+    Result<std::vector<replayer::PreparedStep>> prepare(const store::Trace& trace)
+    {
+        std::vector<replayer::PreparedStep> steps;
+        std::map<store::Hash, cv::Mat> screens;
+        for (const auto& s : trace.steps) {
+            if (!s.pre_artifact)
+                return Error(Error::Code::corrupt, "trace step " + std::to_string(s.index) + " has no pre-state screenshot");
+            auto& pre = screens[*s.pre_artifact];
+            if (pre.empty()) {
+                auto artifact = ROTE_TRY(m_store.get_artifact(*s.pre_artifact));
+                pre = ROTE_TRY(vision::decode_png(artifact.data));
+            }
+            steps.push_back(ROTE_TRY(replayer::prepare(s, pre)));
+        }
+        return steps;
+    }
+
+    Result<llm::ExpectedStep> expected_for(const replayer::PreparedStep& s)
+    {
+        llm::ExpectedStep e;
+        e.label = s.step.anchor.label;
+        e.description = "the recorded workflow's next step: " + describe(s.step.action, s.step.anchor.label);
+        if (s.step.anchor.patch) {
+            auto artifact = ROTE_TRY(m_store.get_artifact(*s.step.anchor.patch));
+            e.patch = ROTE_TRY(vision::decode_png(artifact.data));
+        }
+        return e;
+    }
+
+    // Stores what replay expected and saw where it diverged: the run step (failed) and a screenshot.
+    Result<void> report_divergence(int trace_step, const std::string& expected, const std::string& why, const cv::Mat& screen)
+    {
+        Divergence d;
+        d.trace_step = trace_step;
+        d.expected = expected;
+        d.why = why;
+        auto png = vision::encode_png(screen);
+        if (png.ok())
+            d.screenshot = ROTE_TRY(stored(m_store.put_artifact(*png, "image/png")));
+        store::RunStep step;
+        if (trace_step >= 0)
+            step.trace_step = trace_step;
+        step.outcome = store::StepOutcome::failed;
+        step.action.kind = ActionKind::wait;
+        step.method = "diverged";
+        step.artifact = d.screenshot;
+        step.detail = "expected " + expected + "; " + why;
+        ROTE_TRY(add_step(step));
+        progress("diverged at step " + std::to_string(trace_step) + ": expected " + expected + "; " + why);
+        m_result.divergences.push_back(std::move(d));
+        return {};
+    }
+
+    Result<void> report_failure(const std::string& why, const cv::Mat& screen)
+    {
+        store::RunStep step;
+        step.outcome = store::StepOutcome::failed;
+        step.action.kind = ActionKind::wait;
+        step.method = "failed";
+        auto png = ROTE_TRY(vision::encode_png(screen));
+        step.artifact = ROTE_TRY(stored(m_store.put_artifact(png, "image/png")));
+        step.detail = "the screen when the run failed: " + why;
+        if (const char* dir = std::getenv("ROTE_FAILURE_DIR")) {
+            std::ofstream out(std::string(dir) + "/run-" + std::to_string(m_result.run_id) + ".png", std::ios::binary);
+            out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
+        }
+        return add_step(step);
+    }
+
+    // Hands a divergence at trace step `at` (steps.size(): after the last step) to a planner.
+    Result<cv::Mat> diverge(const std::vector<replayer::PreparedStep>& steps, int at, const std::string& why, cv::Mat screen)
+    {
+        const bool at_end = at >= static_cast<int>(steps.size());
+        const std::string expected = at_end ? "the success check (\"" + m_workflow.success_text + "\" on the screen)"
+                                            : describe(steps[static_cast<size_t>(at)].step.action,
+                                                  steps[static_cast<size_t>(at)].step.anchor.label);
+        ROTE_TRY(report_divergence(at_end ? -1 : at, expected, why, screen));
+        std::optional<llm::ExpectedStep> hint;
+        int first_hint = -1;
+        if (at_end) {
+            if (!steps.empty())
+                first_hint = hint_for_step(m_workflow, steps.back().step, m_inputs);
+            if (first_hint >= 0)
+                ++first_hint;
+        } else {
+            hint = ROTE_TRY(expected_for(steps[static_cast<size_t>(at)]));
+            first_hint = hint_for_step(m_workflow, steps[static_cast<size_t>(at)].step, m_inputs);
+        }
+        auto planner = make_planner(std::move(hint), first_hint, true);
+        if (!planner.ok())
+            return Error(planner.error().code(), "replay diverged at step " + std::to_string(at) + " (expected " + expected
+                    + "; " + why + ") and " + planner.error().message());
+        auto after = plan(**planner, &steps, at, std::move(screen));
+        if (!after.ok())
+            return Error(after.error().code(), "replay diverged at step " + std::to_string(at) + " (expected " + expected
+                    + "; " + why + ") and " + after.error().message());
+        return after;
+    }
+
+    Result<cv::Mat> replay(const store::Trace& trace, cv::Mat screen)
+    {
+        const auto steps = ROTE_TRY(prepare(trace));
+        progress("replaying trace v" + std::to_string(trace.version) + " (" + std::to_string(steps.size()) + " steps)");
+        replayer::Situation situation;
+        situation.inputs = &m_inputs.values;
+        situation.ocr = m_ocr;
+        auto last_action = Clock::now();
+        int i = 0;
+        while (i < static_cast<int>(steps.size())) {
+            const auto& s = steps[static_cast<size_t>(i)];
+            const auto patience = patience_after(s.step.settle_ms);
+            situation.may_wait = Clock::now() - last_action < patience;
+            const auto start = Clock::now();
+            const auto d = replayer::decide(s, screen, situation);
+            const auto decided = Clock::now();
+            if (d.verdict == replayer::Verdict::wait) {
+                std::this_thread::sleep_for(milliseconds(200));
+                screen = ROTE_TRY(stable());
+                continue;
+            }
+            if (d.verdict == replayer::Verdict::diverged) {
+                screen = ROTE_TRY(diverge(steps, i, d.why, std::move(screen)));
+                i = m_resume;
+                situation.follows_verified = false;
+                last_action = Clock::now();
+                continue;
+            }
+            ROTE_TRY(check_budget(false));
+            int settle_ms = 0;
+            const cv::Mat before = screen;
+            screen = ROTE_TRY(perform(d.action, settle_ms));
+            last_action = Clock::now();
+            auto effect = replayer::judge_effect(s, before, screen, d.offset);
+            const auto judged = Clock::now();
+            m_result.timings.push_back({i, us(start, decided) + us(last_action, judged), us(decided, last_action)});
+            while (!effect.as_recorded && Clock::now() - last_action < patience) {
+                // The page may answer late (a slow server): look again before calling it a divergence.
+                std::this_thread::sleep_for(milliseconds(200));
+                screen = ROTE_TRY(stable());
+                effect = replayer::judge_effect(s, before, screen, d.offset);
+            }
+            store::RunStep step;
+            step.trace_step = i;
+            step.outcome = d.relocated ? store::StepOutcome::relocated : store::StepOutcome::replayed;
+            step.action = d.action;
+            step.method = d.method;
+            step.confidence = d.confidence;
+            step.duration_ms = ms_since(start);
+            step.detail = effect.as_recorded ? "" : effect.why;
+            ROTE_TRY(add_step(step));
+            ++(d.relocated ? m_result.relocated : m_result.replayed);
+            progress(std::string(d.relocated ? "relocated" : "replayed") + " step " + std::to_string(i) + ": "
+                + describe(d.action, s.step.anchor.label) + " [" + d.method + " "
+                + std::to_string(d.confidence).substr(0, 4) + "]");
+            m_observed.push_back({before, d.action, screen, settle_ms, s.step.provenance, s.step.mask});
+            m_observed_step.push_back(i);
+            if (!effect.as_recorded) {
+                // An action that did nothing is no step of a repaired trace.
+                m_observed.pop_back();
+                m_observed_step.pop_back();
+                screen = ROTE_TRY(diverge(steps, i, effect.why, std::move(screen)));
+                i = m_resume;
+                situation.follows_verified = false;
+                last_action = Clock::now();
+                continue;
+            }
+            situation.follows_verified = true;
+            ++i;
+        }
+        // Past the last step: the success check decides whether the planner must finish the job.
+        if (auto ok = success_seen(screen, patience_after(steps.empty() ? 0 : steps.back().step.settle_ms)); !ok.ok())
+            return ok.error();
+        else if (!*ok)
+            screen = ROTE_TRY(diverge(steps, static_cast<int>(steps.size()),
+                "the trace's steps are done but the success check does not hold", std::move(screen)));
+        return screen;
+    }
+
+    // How long a step's screen may take to show what replay expects after the previous action: the time the
+    // page took when recorded, with a generous margin for a slower server.
+    milliseconds patience_after(int settle_ms) const { return scaled(milliseconds(std::max(5000, 3 * settle_ms + 2000))); }
+
+    // How long the screen and the traffic must stay still to count as settled.
+    milliseconds quiet_period() const { return scaled(m_options.quiet, 4.0); }
+
+    // How long an action begun at `start` took to settle: the time since, less the quiet period that proved it.
+    int settle_ms_since(Clock::time_point start) const
+    {
+        return static_cast<int>(std::max<std::int64_t>(0, ms_since(start) - quiet_period().count()));
+    }
+
+    // A wait stretched by how slowly this sandbox answers (Sandbox::time_scale), at most by `cap`.
+    milliseconds scaled(milliseconds wait, double cap = 1e9) const
+    {
+        return milliseconds(static_cast<std::int64_t>(static_cast<double>(wait.count()) * std::min(m_time_scale, cap)));
+    }
+
+    // Whether the success text shows, looking again for up to `patience` while the page may still load.
+    // `screen` is updated to the last screen looked at.
+    Result<bool> success_seen(cv::Mat& screen, milliseconds patience)
+    {
+        const auto until = Clock::now() + patience;
+        while (true) {
+            m_words = ROTE_TRY(m_ocr->read(screen));
+            if (m_workflow.success_text.empty()) {
+                bool all = true;
+                for (const auto& out : m_workflow.outputs)
+                    all = all && read_output(m_words, out).has_value();
+                if (all)
+                    return true;
+            } else if (vision::find_text(m_words, m_workflow.success_text).status != vision::LocateStatus::not_found) {
+                return true;
+            }
+            if (Clock::now() >= until)
+                return false;
+            std::this_thread::sleep_for(milliseconds(300));
+            screen = ROTE_TRY(stable());
+        }
+    }
+
+    Result<cv::Mat> check_success(cv::Mat screen)
+    {
+        if (!ROTE_TRY(success_seen(screen, scaled(milliseconds(5000)))))
+            return Error(Error::Code::not_found,
+                m_workflow.success_text.empty()
+                    ? std::string("the success check failed: not every output could be read on the final screen")
+                    : "the success check failed: \"" + m_workflow.success_text + "\" is not on the final screen");
+        progress("success check passed");
+        return screen;
+    }
+
+    // From the words the success check read on the final screen (m_words).
+    Result<void> read_outputs()
+    {
+        for (const auto& out : m_workflow.outputs) {
+            auto value = read_output(m_words, out);
+            if (!value)
+                return Error(Error::Code::not_found, "output '" + out.name + "' was not found on the final screen");
+            m_result.outputs[out.name] = *value;
+            progress("output " + out.name + " = " + *value);
+        }
+        return {};
+    }
+
+    Result<void> save_trace(const std::optional<store::Trace>& replayed)
+    {
+        recorder::RecordOptions options;
+        options.workflow = m_workflow.name;
+        options.goal = m_workflow.goal;
+        options.inputs = m_inputs.values;
+        options.secrets = m_inputs.secrets;
+        options.note = replayed ? "repaired by run " + std::to_string(m_result.run_id) + " from v"
+                + std::to_string(replayed->version) + " (" + std::to_string(m_result.planned) + " planned actions)"
+                                : "taught by run " + std::to_string(m_result.run_id) + " with the "
+                + std::string(to_string(m_options.planner)) + " planner";
+        auto trace = recorder::record(m_observed, options, *m_ocr);
+        if (!trace.ok())
+            return trace.error().with_context("recording the trace");
+        if (replayed)
+            trace->parent_id = replayed->id;
+        trace->source_run_id = m_result.run_id;
+        m_result.new_trace_id = ROTE_TRY(stored(m_store.save_trace(*trace)));
+        progress("saved a new trace (" + std::to_string(trace->steps.size()) + " steps): " + options.note);
+        return {};
+    }
+
+    store::Store& m_store;
+    const Workflow& m_workflow;
+    const RunInputs& m_inputs;
+    const RunOptions& m_options;
+    double m_time_scale = 1.0; // the sandbox's (Sandbox::time_scale)
+    std::shared_ptr<spdlog::logger> m_log;
+    RunResult m_result;
+    std::optional<Error> m_store_error;
+    std::optional<Clock::time_point> m_session_started;
+    std::unique_ptr<Session> m_session;
+    std::unique_ptr<Desktop> m_desktop;
+    vision::Ocr* m_ocr = nullptr;
+    std::vector<vision::Word> m_words; // read on the last screen the success check looked at
+    std::vector<recorder::Observed> m_observed;
+    std::vector<int> m_observed_step; // per observed action: the trace step it replayed, -1 if planned
+    int m_run_step = 0;
+    std::size_t m_calls_seen = 0;
+    int m_resume = 0;
+};
+
+} // namespace
+
+std::string_view to_string(PlannerKind kind) { return kind == PlannerKind::llm ? "llm" : "hints"; }
+
+std::optional<std::string> read_output(const std::vector<vision::Word>& words, const OutputSpec& spec)
+{
+    if (!spec.anchor.empty()) {
+        const auto at = vision::find_text(words, spec.anchor);
+        if (at.status == vision::LocateStatus::found) {
+            // The words right of the anchor whose middle is level with it, left to right.
+            const int top = at.box.y - at.box.h / 2;
+            const int bottom = at.box.y + at.box.h + at.box.h / 2;
+            std::vector<const vision::Word*> right;
+            for (const auto& w : words) {
+                const int middle = w.box.y + w.box.h / 2;
+                if (w.box.x >= at.box.x + at.box.w && middle >= top && middle <= bottom)
+                    right.push_back(&w);
+            }
+            std::sort(right.begin(), right.end(), [](auto* a, auto* b) { return a->box.x < b->box.x; });
+            std::string text;
+            for (const auto* w : right)
+                text += (text.empty() ? "" : " ") + w->text;
+            if (auto value = match(text, spec.pattern))
+                return value;
+        }
+    }
+    if (spec.pattern.empty())
+        return std::nullopt;
+    for (const auto& line : lines_of(words)) {
+        if (auto value = match(line, spec.pattern))
+            return value;
+    }
+    return std::nullopt;
+}
+
+int hint_for_step(const Workflow& workflow, const store::Step& step, const RunInputs& inputs)
+{
+    const auto render = [&](const std::string& text) {
+        auto r = render_template(text, inputs.values, {});
+        return r.ok() ? *r : text;
+    };
+    const std::string label = render(step.anchor.label);
+    for (std::size_t h = 0; h < workflow.hints.size(); ++h) {
+        const StepHint& hint = workflow.hints[h];
+        bool same = false;
+        switch (step.action.kind) {
+        case ActionKind::click:
+        case ActionKind::double_click:
+            if ((hint.kind == StepHint::Kind::click || hint.kind == StepHint::Kind::double_click
+                    || (hint.kind == StepHint::Kind::type && !hint.target.empty()))
+                && !label.empty()) {
+                same = vision::text_similarity(render(hint.target), label) >= 0.8;
+                for (const auto& other : hint.also)
+                    same = same || vision::text_similarity(render(other), label) >= 0.8;
+            }
+            break;
+        case ActionKind::type:
+            same = hint.kind == StepHint::Kind::type && hint.text == step.action.text;
+            break;
+        case ActionKind::key:
+            same = hint.kind == StepHint::Kind::key && ascii_lower(hint.text) == ascii_lower(step.action.text);
+            break;
+        case ActionKind::scroll:
+            same = hint.kind == StepHint::Kind::scroll && hint.amount == step.action.scroll_dy;
+            break;
+        default:
+            break;
+        }
+        if (same) {
+            // Optional hints just before it ("click "Accept cookies" if present") are tried again too: what
+            // they deal with may have appeared since the trace was recorded.
+            while (h > 0 && workflow.hints[h - 1].optional)
+                --h;
+            return static_cast<int>(h);
+        }
+    }
+    return -1;
+}
+
+Result<RunResult> run_workflow(
+    store::Store& store, const Workflow& workflow, const RunInputs& inputs, const RunOptions& options)
+{
+    AgentRun run(store, workflow, inputs, options);
+    return run.run();
+}
+
+} // namespace rote::runtime

@@ -1,0 +1,254 @@
+#include <rote/agent/planner.h>
+
+#include <rote/base/log.h>
+#include <rote/base/text_template.h>
+#include <rote/vision/ocr.h>
+#include <rote/vision/target.h>
+
+namespace rote::runtime {
+
+namespace {
+
+class HintPlanner final : public Planner {
+public:
+    HintPlanner(const Workflow& workflow, const RunInputs& inputs, int first, HintPlannerOptions options,
+        bool interruptions_first)
+        : m_workflow(workflow)
+        , m_inputs(inputs)
+        , m_next(first)
+        , m_options(options)
+        , m_interruptions(interruptions_first)
+    {
+    }
+
+    std::string_view kind() const override { return "hints"; }
+
+    Result<PlannerTurn> next(const cv::Mat& screen, const std::string& failure, std::stop_token) override
+    {
+        if (!failure.empty() && m_next > 0)
+            return fail(m_workflow.hints[static_cast<size_t>(m_next - 1)], "the step failed: " + failure);
+        PlannerTurn turn;
+        if (m_interruptions) {
+            m_interruptions = false;
+            for (size_t h = 0; h < m_workflow.hints.size(); ++h) {
+                const StepHint& hint = m_workflow.hints[h];
+                if (!hint.optional)
+                    continue;
+                if (auto box = ROTE_TRY(find(screen, hint))) {
+                    Action a;
+                    a.kind = hint.kind == StepHint::Kind::double_click ? ActionKind::double_click : ActionKind::click;
+                    a.at = box->center();
+                    turn.actions.push_back(a);
+                    turn.hint = static_cast<int>(h);
+                    turn.note = "hint line " + std::to_string(hint.line) + ": " + std::string(to_string(hint.kind))
+                        + " (present)";
+                    return turn;
+                }
+            }
+        }
+        if (m_next >= static_cast<int>(m_workflow.hints.size())) {
+            turn.actions.push_back(Action {ActionKind::done, {}, {}, 0, 0, "all step hints done", 0});
+            turn.note = "all step hints done";
+            return turn;
+        }
+        const StepHint& hint = m_workflow.hints[static_cast<size_t>(m_next)];
+        turn.hint = m_next;
+        turn.note = "hint line " + std::to_string(hint.line) + ": " + std::string(to_string(hint.kind));
+        switch (hint.kind) {
+        case StepHint::Kind::click:
+        case StepHint::Kind::double_click: {
+            if (hint.optional && !ROTE_TRY(find(screen, hint))) {
+                turn.note += " (not present: nothing to do)";
+                break;
+            }
+            const Rect box = ROTE_TRY(ground(screen, hint));
+            Action a;
+            a.kind = hint.kind == StepHint::Kind::click ? ActionKind::click : ActionKind::double_click;
+            a.at = box.center();
+            turn.actions.push_back(a);
+            break;
+        }
+        case StepHint::Kind::type: {
+            if (!hint.target.empty()) {
+                // Clicking a field's label focuses the field (HTML labels do); the label is what a person names.
+                Action click;
+                click.kind = ActionKind::click;
+                click.at = ROTE_TRY(ground(screen, hint)).center();
+                turn.actions.push_back(click);
+            }
+            Action type;
+            type.kind = ActionKind::type;
+            type.text = hint.text; // a template: rendered by whoever types it
+            turn.actions.push_back(type);
+            break;
+        }
+        case StepHint::Kind::key:
+            turn.actions.push_back(Action {ActionKind::key, {}, {}, 0, 0, hint.text, 0});
+            break;
+        case StepHint::Kind::wait:
+            if (hint.target.empty()) {
+                turn.actions.push_back(Action {ActionKind::wait, {}, {}, 0, 0, {}, hint.amount});
+                break;
+            }
+            {
+                auto seen = ROTE_TRY(find(screen, hint));
+                if (!seen) {
+                    const auto now = std::chrono::steady_clock::now();
+                    if (!m_waiting_since)
+                        m_waiting_since = now;
+                    if (now - *m_waiting_since > m_options.wait_for_timeout)
+                        return fail(hint, "waited " + std::to_string(m_options.wait_for_timeout.count() / 1000) + " s for "
+                                + quoted_list(ROTE_TRY(labels(hint))) + " to appear");
+                    turn.actions.push_back(
+                        Action {ActionKind::wait, {}, {}, 0, 0, {}, static_cast<int>(m_options.poll.count())});
+                    turn.hint = -1; // not done yet: the same hint next time
+                    turn.poll = true;
+                    return turn;
+                }
+                m_waiting_since.reset();
+            }
+            break; // seen: nothing to do, the next hint follows on this screen
+        case StepHint::Kind::scroll: {
+            Action a;
+            a.kind = ActionKind::scroll;
+            a.at = {screen.cols / 2, screen.rows / 2};
+            a.scroll_dy = hint.amount;
+            turn.actions.push_back(a);
+            break;
+        }
+        }
+        ++m_next;
+        return turn;
+    }
+
+private:
+    Error fail(const StepHint& hint, const std::string& what) const
+    {
+        return Error(Error::Code::not_found,
+            m_workflow.file.string() + ":" + std::to_string(hint.line) + ": step hint '" + std::string(to_string(hint.kind))
+                + "': " + what);
+    }
+
+    // The hint's labels for this run (placeholders rendered), in the order they are tried.
+    Result<std::vector<std::string>> labels(const StepHint& hint) const
+    {
+        std::vector<std::string> out;
+        std::vector<std::string> all {hint.target};
+        all.insert(all.end(), hint.also.begin(), hint.also.end());
+        for (const auto& text : all) {
+            auto rendered = render_template(text, m_inputs.values, {});
+            if (!rendered.ok())
+                return fail(hint, rendered.error().message());
+            out.push_back(*rendered);
+        }
+        return out;
+    }
+
+    static std::string quoted_list(const std::vector<std::string>& labels)
+    {
+        std::string out;
+        for (const auto& l : labels)
+            out += (out.empty() ? "\"" : " or \"") + l + "\"";
+        return out;
+    }
+
+    // The first of the hint's labels found on the screen, once; nothing when none is there.
+    Result<std::optional<Rect>> find(const cv::Mat& screen, const StepHint& hint)
+    {
+        auto ocr = ROTE_TRY(vision::Ocr::for_this_thread());
+        auto words = ROTE_TRY(ocr->read(screen));
+        for (const auto& text : ROTE_TRY(labels(hint))) {
+            const auto match = vision::find_text(words, text);
+            if (match.status == vision::LocateStatus::found)
+                return std::optional(match.box);
+            if (match.status == vision::LocateStatus::ambiguous)
+                return fail(hint, "\"" + text + "\" is on the screen " + std::to_string(match.candidates.size())
+                        + " times; the hint cannot say which");
+        }
+        return std::optional<Rect>();
+    }
+
+    Result<Rect> ground(const cv::Mat& screen, const StepHint& hint)
+    {
+        if (auto box = ROTE_TRY(find(screen, hint)))
+            return *box;
+        const auto all = ROTE_TRY(labels(hint));
+        return fail(hint, quoted_list(all) + (all.size() == 1 ? " is not on the screen" : ": none of them is on the screen"));
+    }
+
+    const Workflow& m_workflow;
+    const RunInputs& m_inputs;
+    int m_next;
+    HintPlannerOptions m_options;
+    std::optional<std::chrono::steady_clock::time_point> m_waiting_since;
+    bool m_interruptions;
+};
+
+std::string goal_for_model(const Workflow& workflow, const RunInputs& inputs)
+{
+    std::string goal = workflow.goal;
+    while (!goal.empty() && (goal.back() == '\n' || goal.back() == ' '))
+        goal.pop_back();
+    if (!inputs.values.empty()) {
+        goal += "\nInputs:";
+        for (const auto& [name, value] : inputs.values)
+            goal += "\n- " + name + ": " + value;
+    }
+    for (const auto& [name, _] : inputs.secrets)
+        goal += "\nTo type the secret '" + name + "', type exactly {{secret:" + name
+            + "}}; the runtime replaces it with the value, which you are not given.";
+    if (!workflow.outputs.empty()) {
+        goal += "\nWhen done, give these in your DONE line:";
+        for (const auto& out : workflow.outputs)
+            goal += " " + out.name;
+    }
+    return goal;
+}
+
+class LlmPlanner final : public Planner {
+public:
+    LlmPlanner(llm::LlmProvider& provider, const Workflow& workflow, const RunInputs& inputs,
+        std::optional<llm::ExpectedStep> expected)
+        : m_conversation(provider.start({goal_for_model(workflow, inputs), std::move(expected)}))
+    {
+    }
+
+    std::string_view kind() const override { return "llm"; }
+
+    Result<PlannerTurn> next(const cv::Mat& screen, const std::string& failure, std::stop_token stop) override
+    {
+        auto turn = ROTE_TRY(m_conversation->next({screen, failure}, stop));
+        if (!turn.safety_checks.empty()) {
+            std::string what;
+            for (const auto& c : turn.safety_checks)
+                what += (what.empty() ? "" : "; ") + c.code + ": " + c.message;
+            return Error(Error::Code::conflict, "the model's provider raised a safety check (" + what
+                    + "); rote does not acknowledge safety checks on its own, so the run stops here");
+        }
+        PlannerTurn out;
+        out.actions = std::move(turn.actions);
+        out.note = turn.text;
+        return out;
+    }
+
+    std::vector<llm::CallRecord> calls() const override { return m_conversation->calls(); }
+
+private:
+    std::unique_ptr<llm::Conversation> m_conversation;
+};
+
+} // namespace
+
+std::unique_ptr<Planner> make_hint_planner(
+    const Workflow& workflow, const RunInputs& inputs, int first_hint, HintPlannerOptions options, bool interruptions_first)
+{
+    return std::make_unique<HintPlanner>(workflow, inputs, first_hint, options, interruptions_first);
+}
+
+std::unique_ptr<Planner> make_llm_planner(
+    llm::LlmProvider& provider, const Workflow& workflow, const RunInputs& inputs, std::optional<llm::ExpectedStep> expected)
+{
+    return std::make_unique<LlmPlanner>(provider, workflow, inputs, std::move(expected));
+}
+
+} // namespace rote::runtime

@@ -1,0 +1,483 @@
+#include <rote/agent/workflow.h>
+
+#include <cmath>
+#include <functional>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include <rote/base/text_template.h>
+
+namespace rote::runtime {
+
+std::string_view to_string(InputType type)
+{
+    switch (type) {
+    case InputType::string:
+        return "string";
+    case InputType::number:
+        return "number";
+    case InputType::secret:
+        return "secret";
+    }
+    return "?";
+}
+
+std::string_view to_string(StepHint::Kind kind)
+{
+    switch (kind) {
+    case StepHint::Kind::click:
+        return "click";
+    case StepHint::Kind::double_click:
+        return "double_click";
+    case StepHint::Kind::type:
+        return "type";
+    case StepHint::Kind::key:
+        return "key";
+    case StepHint::Kind::wait:
+        return "wait";
+    case StepHint::Kind::scroll:
+        return "scroll";
+    }
+    return "?";
+}
+
+const InputSpec* Workflow::input(std::string_view wanted) const
+{
+    for (const auto& i : inputs) {
+        if (i.name == wanted)
+            return &i;
+    }
+    return nullptr;
+}
+
+namespace {
+
+class Reader {
+public:
+    explicit Reader(std::filesystem::path file)
+        : m_file(std::move(file))
+    {
+    }
+
+    Error error(const YAML::Node& node, const std::string& what) const
+    {
+        std::string where = m_file.string();
+        if (node.IsDefined() && node.Mark().line >= 0)
+            where += ":" + std::to_string(node.Mark().line + 1);
+        return Error(Error::Code::invalid_argument, where + ": " + what);
+    }
+
+    Result<std::string> text(const YAML::Node& node, const std::string& key) const
+    {
+        if (!node.IsScalar())
+            return error(node, key + " must be text");
+        return node.Scalar();
+    }
+
+    Result<std::int64_t> whole(const YAML::Node& node, const std::string& key, std::int64_t low, std::int64_t high) const
+    {
+        auto s = ROTE_TRY(text(node, key));
+        char* end = nullptr;
+        const long long v = std::strtoll(s.c_str(), &end, 10);
+        if (s.empty() || *end != '\0' || v < low || v > high)
+            return error(node, key + " must be a whole number from " + std::to_string(low) + " to " + std::to_string(high)
+                    + ", not '" + s + "'");
+        return v;
+    }
+
+    // Keys of a mapping must all be known; the first unknown one is the error.
+    Result<void> only(const YAML::Node& map, const std::string& what, std::initializer_list<const char*> keys) const
+    {
+        for (const auto& entry : map) {
+            const std::string key = entry.first.Scalar();
+            bool known = false;
+            std::string list;
+            for (const char* k : keys) {
+                known |= key == k;
+                list += (list.empty() ? "" : ", ") + std::string(k);
+            }
+            if (!known)
+                return error(entry.first, "unknown key '" + key + "' in " + what + " (" + list + ")");
+        }
+        return {};
+    }
+
+    const std::filesystem::path& file() const { return m_file; }
+
+private:
+    std::filesystem::path m_file;
+};
+
+// "click", "\"Company name\"", "into", ...: words and double-quoted strings (with \" and \\ escapes).
+Result<std::vector<std::string>> tokens(const std::string& line, const std::function<Error(std::string)>& fail)
+{
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < line.size()) {
+        if (line[i] == ' ' || line[i] == '\t') {
+            ++i;
+            continue;
+        }
+        std::string token;
+        if (line[i] == '"') {
+            ++i;
+            bool closed = false;
+            while (i < line.size()) {
+                if (line[i] == '\\' && i + 1 < line.size()) {
+                    token += line[i + 1];
+                    i += 2;
+                } else if (line[i] == '"') {
+                    closed = true;
+                    ++i;
+                    break;
+                } else {
+                    token += line[i++];
+                }
+            }
+            if (!closed)
+                return fail("a quoted text is not closed");
+            out.push_back("\"" + token);
+        } else {
+            while (i < line.size() && line[i] != ' ' && line[i] != '\t')
+                token += line[i++];
+            out.push_back(token);
+        }
+    }
+    return out;
+}
+
+bool quoted(const std::string& token) { return !token.empty() && token[0] == '"'; }
+std::string unquote(const std::string& token) { return token.substr(1); }
+
+Result<StepHint> parse_hint(const std::string& line, int line_number, const std::function<Error(std::string)>& fail)
+{
+    const auto t = ROTE_TRY(tokens(line, fail));
+    if (t.empty())
+        return fail("an empty step hint");
+    StepHint h;
+    h.line = line_number;
+    const std::string& verb = t[0];
+    // A label list from token i: "A" [or "B"]...; the index after it, or 0 when there is none.
+    auto labels = [&](size_t i) -> size_t {
+        if (i >= t.size() || !quoted(t[i]) || unquote(t[i]).empty())
+            return 0;
+        h.target = unquote(t[i++]);
+        while (i + 1 < t.size() && t[i] == "or" && quoted(t[i + 1]) && !unquote(t[i + 1]).empty()) {
+            h.also.push_back(unquote(t[i + 1]));
+            i += 2;
+        }
+        return i;
+    };
+    auto one_label = [&](StepHint::Kind kind) -> Result<StepHint> {
+        h.kind = kind;
+        size_t end = labels(1);
+        if (end != 0 && end + 2 == t.size() && t[end] == "if" && t[end + 1] == "present") {
+            h.optional = true;
+            end = t.size();
+        }
+        if (end == 0 || end != t.size())
+            return fail("write " + verb + " \"Label\", " + verb + " \"Label\" or \"Other label\", or add if present");
+        return h;
+    };
+    if (verb == "click")
+        return one_label(StepHint::Kind::click);
+    if (verb == "double_click")
+        return one_label(StepHint::Kind::double_click);
+    if (verb == "type") {
+        const bool plain = t.size() == 2 && quoted(t[1]);
+        const bool into = t.size() >= 4 && quoted(t[1]) && t[2] == "into" && labels(3) == t.size();
+        if (!plain && !into)
+            return fail("write type \"text\" or type \"text\" into \"Label\" (or \"Other label\")");
+        h.kind = StepHint::Kind::type;
+        h.text = unquote(t[1]);
+        if (h.text.empty())
+            return fail("type needs text to type");
+        return h;
+    }
+    if (verb == "key") {
+        if (t.size() != 2 || quoted(t[1]))
+            return fail("write key COMBINATION, e.g. key return or key ctrl+l");
+        h.kind = StepHint::Kind::key;
+        h.text = t[1];
+        return h;
+    }
+    if (verb == "wait") {
+        h.kind = StepHint::Kind::wait;
+        if (t.size() >= 3 && t[1] == "for" && labels(2) == t.size())
+            return h;
+        std::smatch m;
+        static const std::regex duration("([0-9]{1,6})(ms|s)");
+        if (t.size() == 2 && std::regex_match(t[1], m, duration)) {
+            h.amount = std::stoi(m[1]) * (m[2] == "s" ? 1000 : 1);
+            if (h.amount <= 60'000)
+                return h;
+        }
+        return fail("write wait 500ms, wait 2s (at most 60 s) or wait for \"text\"");
+    }
+    if (verb == "scroll") {
+        if (t.size() == 3 && (t[1] == "down" || t[1] == "up") && t[2].size() <= 3
+            && t[2].find_first_not_of("0123456789") == std::string::npos && std::stoi(t[2]) > 0) {
+            h.kind = StepHint::Kind::scroll;
+            h.amount = std::stoi(t[2]) * (t[1] == "up" ? -1 : 1);
+            return h;
+        }
+        return fail("write scroll down N or scroll up N (wheel clicks)");
+    }
+    return fail("unknown step '" + verb + "' (click, double_click, type, key, wait, scroll)");
+}
+
+bool valid_name(const std::string& s)
+{
+    static const std::regex name("[a-z0-9][a-z0-9-]{0,62}");
+    return std::regex_match(s, name);
+}
+
+bool valid_input_name(const std::string& s)
+{
+    static const std::regex name("[a-z_][a-z0-9_]{0,62}");
+    return std::regex_match(s, name);
+}
+
+Result<Workflow> read(const YAML::Node& root, const Reader& r)
+{
+    if (!root.IsMap())
+        return r.error(root, "a workflow file must be a mapping (name:, goal:, ...)");
+    ROTE_TRY(r.only(root, "the workflow", {"name", "goal", "inputs", "outputs", "start", "success", "policy", "hints"}));
+    Workflow w;
+    w.file = r.file();
+    for (const char* required : {"name", "goal", "start"}) {
+        if (!root[required])
+            return r.error(root, std::string("the workflow has no ") + required);
+    }
+    w.name = ROTE_TRY(r.text(root["name"], "name"));
+    if (!valid_name(w.name))
+        return r.error(root["name"], "name must be lower-case letters, digits and dashes, not '" + w.name + "'");
+    w.goal = ROTE_TRY(r.text(root["goal"], "goal"));
+    if (w.goal.size() < 10)
+        return r.error(root["goal"], "goal must say in plain words what the task is");
+
+    if (const auto inputs = root["inputs"]) {
+        if (!inputs.IsMap())
+            return r.error(inputs, "inputs must map names to types (company: string)");
+        for (const auto& entry : inputs) {
+            InputSpec in;
+            in.name = entry.first.Scalar();
+            if (!valid_input_name(in.name))
+                return r.error(entry.first, "input name '" + in.name + "' must be lower-case letters, digits and _");
+            std::string type;
+            if (entry.second.IsScalar()) {
+                type = entry.second.Scalar();
+            } else if (entry.second.IsMap()) {
+                ROTE_TRY(r.only(entry.second, "input " + in.name, {"type", "description", "example"}));
+                if (!entry.second["type"])
+                    return r.error(entry.second, "input " + in.name + " has no type");
+                type = ROTE_TRY(r.text(entry.second["type"], "inputs." + in.name + ".type"));
+                if (entry.second["description"])
+                    in.description = ROTE_TRY(r.text(entry.second["description"], "description"));
+                if (entry.second["example"])
+                    in.example = ROTE_TRY(r.text(entry.second["example"], "example"));
+            } else {
+                return r.error(entry.second, "input " + in.name + " must be a type or a mapping with type:");
+            }
+            if (type == "string")
+                in.type = InputType::string;
+            else if (type == "number")
+                in.type = InputType::number;
+            else if (type == "secret")
+                in.type = InputType::secret;
+            else
+                return r.error(entry.second, "input " + in.name + " has unknown type '" + type + "' (string, number, secret)");
+            if (in.type == InputType::secret && in.example)
+                return r.error(entry.second, "secret input " + in.name + " must not have an example (it would be stored)");
+            w.inputs.push_back(std::move(in));
+        }
+    }
+
+    if (const auto outputs = root["outputs"]) {
+        if (!outputs.IsMap())
+            return r.error(outputs, "outputs must map names to where they are read (anchor:, pattern:)");
+        for (const auto& entry : outputs) {
+            OutputSpec out;
+            out.name = entry.first.Scalar();
+            if (!valid_input_name(out.name))
+                return r.error(entry.first, "output name '" + out.name + "' must be lower-case letters, digits and _");
+            if (!entry.second.IsMap())
+                return r.error(entry.second, "output " + out.name + " needs anchor: and/or pattern:");
+            ROTE_TRY(r.only(entry.second, "output " + out.name, {"anchor", "pattern"}));
+            if (entry.second["anchor"])
+                out.anchor = ROTE_TRY(r.text(entry.second["anchor"], "anchor"));
+            if (entry.second["pattern"]) {
+                out.pattern = ROTE_TRY(r.text(entry.second["pattern"], "pattern"));
+                try {
+                    std::regex check(out.pattern);
+                } catch (const std::regex_error& e) {
+                    return r.error(entry.second["pattern"], "output " + out.name + ": pattern is not a valid regex: " + e.what());
+                }
+            }
+            if (out.anchor.empty() && out.pattern.empty())
+                return r.error(entry.second, "output " + out.name + " needs anchor: and/or pattern:");
+            w.outputs.push_back(std::move(out));
+        }
+    }
+
+    const auto start = root["start"];
+    if (!start.IsMap())
+        return r.error(start, "start must be a mapping (url:, provider:, size:)");
+    ROTE_TRY(r.only(start, "start", {"url", "provider", "size"}));
+    if (!start["url"])
+        return r.error(start, "start has no url");
+    w.start_url = ROTE_TRY(r.text(start["url"], "start.url"));
+    if (!w.start_url.starts_with("http://") && !w.start_url.starts_with("https://"))
+        return r.error(start["url"], "start.url must be an http:// or https:// URL");
+    if (start["provider"]) {
+        w.provider = ROTE_TRY(r.text(start["provider"], "start.provider"));
+        if (w.provider != "local" && w.provider != "qemu")
+            return r.error(start["provider"], "start.provider must be local or qemu");
+    }
+    if (start["size"]) {
+        auto size = ROTE_TRY(r.text(start["size"], "start.size"));
+        std::smatch m;
+        static const std::regex wxh("([0-9]{3,4})x([0-9]{3,4})");
+        if (!std::regex_match(size, m, wxh))
+            return r.error(start["size"], "start.size must be WIDTHxHEIGHT, not '" + size + "'");
+        w.width = std::stoi(m[1]);
+        w.height = std::stoi(m[2]);
+        if (w.width < 640 || w.height < 480 || w.width > 3840 || w.height > 2160)
+            return r.error(start["size"], "start.size must be from 640x480 to 3840x2160");
+    }
+
+    if (const auto success = root["success"]) {
+        if (!success.IsMap())
+            return r.error(success, "success must be a mapping (text:)");
+        ROTE_TRY(r.only(success, "success", {"text"}));
+        if (success["text"])
+            w.success_text = ROTE_TRY(r.text(success["text"], "success.text"));
+    }
+    if (w.success_text.empty() && w.outputs.empty())
+        return r.error(root, "the workflow needs success: text: or outputs: to tell a finished run");
+
+    if (const auto policy = root["policy"]) {
+        if (!policy.IsMap())
+            return r.error(policy, "policy must be a mapping");
+        ROTE_TRY(r.only(policy, "policy", {"allow", "routes", "max_steps", "max_planner_calls", "max_cost_usd"}));
+        if (const auto allow = policy["allow"]) {
+            if (!allow.IsSequence())
+                return r.error(allow, "policy.allow must be a list of domains");
+            for (const auto& d : allow)
+                w.policy.allow.push_back(ROTE_TRY(r.text(d, "policy.allow")));
+        }
+        if (const auto routes = policy["routes"]) {
+            if (!routes.IsMap())
+                return r.error(routes, "policy.routes must map host names to 127.0.0.1:PORT");
+            for (const auto& route : routes)
+                w.policy.routes[route.first.Scalar()] = ROTE_TRY(r.text(route.second, "policy.routes"));
+        }
+        if (policy["max_steps"])
+            w.policy.max_steps = static_cast<int>(ROTE_TRY(r.whole(policy["max_steps"], "policy.max_steps", 1, 1000)));
+        if (policy["max_planner_calls"])
+            w.policy.max_planner_calls
+                = static_cast<int>(ROTE_TRY(r.whole(policy["max_planner_calls"], "policy.max_planner_calls", 0, 1000)));
+        if (policy["max_cost_usd"]) {
+            auto s = ROTE_TRY(r.text(policy["max_cost_usd"], "policy.max_cost_usd"));
+            char* end = nullptr;
+            const double usd = std::strtod(s.c_str(), &end);
+            if (s.empty() || *end != '\0' || !std::isfinite(usd) || usd < 0 || usd > 1000)
+                return r.error(policy["max_cost_usd"], "policy.max_cost_usd must be dollars from 0 to 1000");
+            w.policy.max_cost_microusd = std::llround(usd * 1e6);
+        }
+    }
+    if (w.policy.allow.empty()) {
+        // The start URL's host is always allowed; nothing else unless listed.
+        std::string host = w.start_url.substr(w.start_url.find("//") + 2);
+        host = host.substr(0, host.find_first_of("/:?#"));
+        w.policy.allow.push_back(host);
+    }
+
+    if (const auto hints = root["hints"]) {
+        if (!hints.IsSequence())
+            return r.error(hints, "hints must be a list of steps (- click \"Search\")");
+        // Placeholders must name declared inputs, and secrets must be written {{secret:name}}.
+        std::map<std::string, std::string> values;
+        std::map<std::string, std::string> secrets;
+        for (const auto& in : w.inputs)
+            (in.type == InputType::secret ? secrets : values)[in.name] = "x";
+        for (const auto& node : hints) {
+            const int line = node.Mark().line + 1;
+            auto fail = [&](std::string what) { return r.error(node, "step hint: " + what); };
+            auto line_text = ROTE_TRY(r.text(node, "a step hint"));
+            auto hint = ROTE_TRY(parse_hint(line_text, line, fail));
+            std::vector<const std::string*> texts {&hint.text, &hint.target};
+            for (const auto& other : hint.also)
+                texts.push_back(&other);
+            for (const std::string* t : texts) {
+                if (hint.kind == StepHint::Kind::key)
+                    break;
+                auto rendered = render_template(*t, values, secrets);
+                if (!rendered.ok()) {
+                    for (const auto& [name, _] : secrets) {
+                        if (t->find("{{" + name + "}}") != std::string::npos)
+                            return fail("input " + name + " is a secret: write {{secret:" + name + "}}");
+                    }
+                    return fail(rendered.error().message());
+                }
+            }
+            w.hints.push_back(std::move(hint));
+        }
+    }
+    return w;
+}
+
+} // namespace
+
+Result<Workflow> parse_workflow(std::string_view text, const std::filesystem::path& file)
+{
+    Reader r(file);
+    try {
+        const YAML::Node root = YAML::Load(std::string(text));
+        return read(root, r);
+    } catch (const YAML::ParserException& e) {
+        return Error(Error::Code::invalid_argument,
+            file.string() + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+    } catch (const YAML::Exception& e) {
+        return Error(Error::Code::invalid_argument, file.string() + ": " + e.what());
+    }
+}
+
+Result<Workflow> load_workflow(const std::filesystem::path& file)
+{
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+        return Error(Error::Code::not_found, file.string() + ": cannot be read");
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse_workflow(text.str(), file);
+}
+
+Result<RunInputs> check_inputs(const Workflow& workflow, const std::map<std::string, std::string>& given)
+{
+    RunInputs out;
+    for (const auto& [name, value] : given) {
+        const InputSpec* spec = workflow.input(name);
+        if (spec == nullptr)
+            return Error(Error::Code::invalid_argument, "workflow " + workflow.name + " has no input '" + name + "'");
+        if (spec->type == InputType::number) {
+            char* end = nullptr;
+            std::strtod(value.c_str(), &end);
+            if (value.empty() || *end != '\0')
+                return Error(Error::Code::invalid_argument, "input " + name + " must be a number, not '" + value + "'");
+        }
+        (spec->type == InputType::secret ? out.secrets : out.values)[name] = value;
+    }
+    for (const auto& spec : workflow.inputs) {
+        if (!given.contains(spec.name))
+            return Error(Error::Code::invalid_argument,
+                "workflow " + workflow.name + " needs input '" + spec.name + "' (" + std::string(to_string(spec.type)) + ")");
+    }
+    return out;
+}
+
+} // namespace rote::runtime

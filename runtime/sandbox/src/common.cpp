@@ -1,0 +1,223 @@
+#include "common.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <random>
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rote/sandbox/process.h>
+#include <rote/sandbox/sandbox.h>
+
+namespace rote::runtime::detail {
+
+namespace fs = std::filesystem;
+
+std::string random_sandbox_id()
+{
+    std::random_device random;
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id = "sbx-";
+    for (int i = 0; i < 8; ++i)
+        id += hex[random() % 16];
+    return id;
+}
+
+Result<std::pair<std::string, fs::path>> make_sandbox_dir(const SandboxOptions& options)
+{
+    if (!options.proxy_socket.empty() && !fs::exists(options.proxy_socket))
+        return Error(
+            Error::Code::not_found, "egress proxy socket " + options.proxy_socket.string() + " does not exist");
+    fs::path root = options.runtime_root;
+    if (root.empty())
+        root = ROTE_TRY(runtime_root());
+    std::string id = random_sandbox_id();
+    fs::path dir = root / id;
+    if (::mkdir(dir.c_str(), 0700) != 0)
+        return errno_error("cannot create " + dir.string());
+    return std::pair {id, dir};
+}
+
+Error errno_error(const std::string& what) { return Error(Error::Code::io, what + ": " + std::strerror(errno)); }
+
+bool reaped(pid_t pid)
+{
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    return r == pid || (r < 0 && errno == ECHILD);
+}
+
+bool gone(pid_t pid)
+{
+    ::waitpid(pid, nullptr, WNOHANG);
+    return !process_running(pid);
+}
+
+std::string tail_of(const fs::path& file, size_t bytes)
+{
+    std::ifstream in(file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.size() > bytes)
+        text = "..." + text.substr(text.size() - bytes);
+    return text;
+}
+
+bool accepts_connections(const std::string& path)
+{
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address {};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    ::close(fd);
+    return ok;
+}
+
+void become_subreaper()
+{
+    static std::once_flag once;
+    std::call_once(once, [] { ::prctl(PR_SET_CHILD_SUBREAPER, 1); });
+}
+
+Result<pid_t> spawn_reaper(const std::vector<fs::path>& paths, pid_t kill_first)
+{
+    std::string first = kill_first > 0 ? "kill -9 " + std::to_string(kill_first) + " 2>/dev/null; " : "";
+    std::vector<std::string> reaper = {"setpriv", "--pdeathsig", "TERM", "--", "sh", "-c",
+        "trap '" + first + "kill $! 2>/dev/null; wait $!; rm -rf -- \"$@\"; exit 0' TERM; "
+        "while :; do sleep 3600 & wait $!; done",
+        "reaper"};
+    for (const fs::path& p : paths)
+        reaper.push_back(p.string());
+    return spawn(reaper, "/dev/null");
+}
+
+void finish_reaper(pid_t reaper)
+{
+    if (reaper <= 0)
+        return;
+    ::kill(reaper, SIGTERM); // its trap kills its `sleep` and removes the paths
+    ::waitpid(reaper, nullptr, 0);
+}
+
+} // namespace rote::runtime::detail
+
+namespace rote::runtime {
+
+namespace fs = std::filesystem;
+using detail::errno_error;
+
+std::vector<pid_t> process_tree(pid_t root)
+{
+    std::multimap<pid_t, pid_t> children;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+        const std::string name = entry.path().filename();
+        if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0])))
+            continue;
+        std::ifstream stat(entry.path() / "stat");
+        std::string line;
+        if (!std::getline(stat, line))
+            continue;
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
+        size_t close = line.rfind(')');
+        if (close == std::string::npos)
+            continue;
+        std::istringstream rest(line.substr(close + 1));
+        char state;
+        pid_t ppid;
+        if (rest >> state >> ppid)
+            children.emplace(ppid, static_cast<pid_t>(std::stol(name)));
+    }
+    std::vector<pid_t> tree;
+    if (::kill(root, 0) == 0 || errno == EPERM)
+        tree.push_back(root);
+    for (size_t i = 0; i < tree.size(); ++i) {
+        auto [begin, end] = children.equal_range(tree[i]);
+        for (auto it = begin; it != end; ++it)
+            tree.push_back(it->second);
+    }
+    return tree;
+}
+
+bool process_running(pid_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line))
+        return false;
+    size_t close = line.rfind(')');
+    return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
+}
+
+DesktopOptions desktop_options_for(std::string_view provider)
+{
+    DesktopOptions options;
+    if (provider == "qemu")
+        options.key_delay = std::chrono::milliseconds(25);
+    return options;
+}
+
+std::string chromium_flags()
+{
+    // The flags close every connection Chromium makes on its own (the proxy would refuse them anyway) and
+    // keep the process count down.
+    return "--no-first-run --no-default-browser-check"
+           " --disable-background-networking --disable-component-update --disable-sync --disable-breakpad"
+           " --disable-default-apps --disable-extensions --disable-session-crashed-bubble --password-store=basic"
+           " --disable-gpu --in-process-gpu --no-pings --media-router=0 --lang=en-US"
+           " --disable-features=Translate,MediaRouter,OptimizationHints,SpareRendererForSitePerProcess,"
+           "IsolateOrigins,site-per-process,PreloadTopChromeWebUI --enable-features=NetworkServiceInProcess2"
+           " --renderer-process-limit=1";
+}
+
+Result<fs::path> runtime_root()
+{
+    fs::path root;
+    if (const char* dir = std::getenv("ROTE_RUNTIME_DIR"); dir && *dir)
+        root = dir;
+    else if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg)
+        root = fs::path(xdg) / "rote";
+    else
+        root = "/tmp/rote-" + std::to_string(::geteuid());
+    if (::mkdir(root.c_str(), 0711) != 0 && errno != EEXIST)
+        return errno_error("cannot create " + root.string());
+    struct stat st { };
+    if (::lstat(root.c_str(), &st) != 0)
+        return errno_error("cannot stat " + root.string());
+    if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+        return Error(
+            Error::Code::conflict, root.string() + " is not a directory of ours (a planted link?); refusing it");
+    ::chmod(root.c_str(), 0711);
+    return root;
+}
+
+std::uint64_t pss_bytes(const std::vector<pid_t>& pids)
+{
+    std::uint64_t total = 0;
+    for (pid_t pid : pids) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+        std::string key;
+        std::uint64_t kb = 0;
+        while (in >> key) {
+            if (key == "Pss:" && in >> kb) {
+                total += kb * 1024;
+                break;
+            }
+            in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+        }
+    }
+    return total;
+}
+
+} // namespace rote::runtime

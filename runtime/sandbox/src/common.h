@@ -1,0 +1,75 @@
+#pragma once
+
+// What both sandbox providers share (so neither includes the other): ids, the sandbox directory, process
+// checks, unix sockets, and the reaper that removes a sandbox's files if rote dies without destroying it.
+// common.cpp also holds sandbox.h's provider-neutral functions (runtime_root, process_tree, chromium_flags).
+
+#include <filesystem>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include <rote/base/result.h>
+
+#include <rote/sandbox/sandbox.h>
+
+namespace rote::runtime::detail {
+
+// What every provider's sandbox holds: its id, its directory on the host, and its VNC socket in there.
+class DirectorySandbox : public Sandbox {
+public:
+    DirectorySandbox(std::string id, std::filesystem::path dir)
+        : m_id(std::move(id))
+        , m_dir(std::move(dir))
+    {
+        m_vnc.unix_path = (m_dir / "vnc.sock").string();
+    }
+    const std::string& id() const override { return m_id; }
+    const VncEndpoint& vnc() const override { return m_vnc; }
+    const std::filesystem::path& directory() const override { return m_dir; }
+
+protected:
+    // Removes the cleanup paths and the directory (after the processes are gone); the directory's error.
+    std::error_code remove_files()
+    {
+        std::error_code ec;
+        for (const std::filesystem::path& p : m_cleanup) {
+            std::error_code ignored;
+            std::filesystem::remove_all(p, ignored);
+        }
+        std::filesystem::remove_all(m_dir, ec);
+        return ec;
+    }
+
+    std::string m_id;
+    std::filesystem::path m_dir;
+    VncEndpoint m_vnc;
+    std::vector<std::filesystem::path> m_cleanup; // more paths that go with the sandbox
+};
+
+// "sbx-" and eight random hex digits.
+std::string random_sandbox_id();
+// Checks the proxy socket and makes a new sandbox's directory (0700) in options.runtime_root (default:
+// runtime_root()); its id and path.
+Result<std::pair<std::string, std::filesystem::path>> make_sandbox_dir(const SandboxOptions& options);
+Error errno_error(const std::string& what);
+// True once `pid` (our child) has exited; reaps it.
+bool reaped(pid_t pid);
+// Reaps `pid` if it is a zombie child of ours; true once it is gone.
+bool gone(pid_t pid);
+// The last `bytes` of a log file, for an error message.
+std::string tail_of(const std::filesystem::path& file, size_t bytes = 1500);
+// True once a server listens on the unix socket at `path` (the file appears a moment before it listens).
+bool accepts_connections(const std::string& path);
+// Our own children are reaped by us, and so are orphans from our sandboxes: the supervisor is a subreaper,
+// so that a killed child's own children do not linger as zombies of whatever init the host has.
+void become_subreaper();
+// A small process that removes `paths` when it gets SIGTERM or when the calling thread's process dies
+// (PR_SET_PDEATHSIG fires when the spawning thread exits, so sandboxes belong to long-lived threads).
+// With `kill_first`, that process is killed before (for children that cannot die with their parent by
+// themselves: QEMU's -runas clears the parent-death signal).
+Result<pid_t> spawn_reaper(const std::vector<std::filesystem::path>& paths, pid_t kill_first = -1);
+// SIGTERM to a reaper started by spawn_reaper, and waits for it to have removed its paths.
+void finish_reaper(pid_t reaper);
+
+} // namespace rote::runtime::detail

@@ -1,0 +1,367 @@
+#include <rote/sandbox/sandbox.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rote/base/log.h>
+#include <rote/sandbox/process.h>
+
+#include "common.h"
+
+namespace rote::runtime {
+
+namespace fs = std::filesystem;
+using namespace detail;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+spdlog::logger& log()
+{
+    static auto logger = rote::logger("runtime.sandbox");
+    return *logger;
+}
+
+constexpr uid_t nobody = 65534;
+
+} // namespace
+
+namespace {
+
+// What runs inside the namespaces, as pid 1's child: Xvnc on the bind-mounted directory, then the
+// window manager, the proxy forwarder and Chromium. `wait` keeps it alive as long as any of them runs.
+std::string init_script(const SandboxOptions& options, bool network)
+{
+    std::string size = std::to_string(options.width) + "x" + std::to_string(options.height);
+    // No GLX: Chromium draws without the GPU, and Mesa's software renderer cost Xvnc 50 MiB.
+    std::string script = "Xvnc :0 -geometry " + size
+        + " -depth 24 -rfbunixpath /run/rote/vnc.sock -rfbunixmode 0600 -rfbport -1 -SecurityTypes None"
+          " -nolisten tcp -extension GLX -AlwaysShared -DisconnectClients=0 -AcceptSetDesktopSize=0 "
+          ">/run/rote/xvnc.log 2>&1 &\n"
+          "for i in $(seq 500); do [ -S /tmp/.X11-unix/X0 ] && break; sleep 0.01; done\n"
+          "export DISPLAY=:0\n"
+          "matchbox-window-manager -use_titlebar no -use_cursor yes >/run/rote/wm.log 2>&1 &\n";
+    if (network) {
+        script += "socat TCP-LISTEN:3128,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/run/rote/proxy.sock "
+                  ">/run/rote/forward.log 2>&1 &\n";
+    }
+    // Chromium's own sandbox works here (the namespaces are unprivileged), so no --no-sandbox and no
+    // warning bar.
+    // Chromium's own binary, not Debian's wrapper script (which adds flags for extensions and exports API
+    // keys of no use offline).
+    script += "/usr/lib/chromium/chromium --user-data-dir=$HOME/chromium " + chromium_flags()
+        + " --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
+              " --window-position=0,0 --window-size="
+        + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized "
+        + (options.window == BrowserWindow::app ? "--app=\"$1\"" : "\"$1\"") + " >/run/rote/chromium.log 2>&1 &\n";
+    script += "wait\n";
+    return script;
+}
+
+} // namespace
+
+namespace {
+
+class LocalSandbox final : public DirectorySandbox {
+public:
+    using DirectorySandbox::DirectorySandbox;
+    ~LocalSandbox() override { (void)destroy(); }
+
+    std::string_view provider() const override { return "local"; }
+    std::vector<pid_t> pids() const override { return m_bwrap > 0 ? process_tree(m_bwrap) : std::vector<pid_t> {}; }
+
+    bool alive() override
+    {
+        if (m_bwrap <= 0)
+            return false;
+        if (reaped(m_bwrap)) {
+            m_exited = true;
+            return false;
+        }
+        return !m_exited;
+    }
+
+    Result<void> launch(const SandboxOptions& options)
+    {
+        fs::path log_path = m_dir / "sandbox.log";
+        bool network = !options.proxy_socket.empty();
+        bool as_root = ::geteuid() == 0;
+        std::vector<std::string> argv;
+        if (as_root) {
+            // Root on the host stays outside: inside, the sandbox's user maps to `nobody`, so even an escape
+            // from every namespace lands without privilege.
+            argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"};
+        }
+        std::vector<std::string> bwrap = {
+            "bwrap",
+            "--unshare-user",
+            "--uid",
+            "1000",
+            "--gid",
+            "1000",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-net",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--die-with-parent",
+            "--new-session",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/home/agent",
+            "--tmpfs",
+            "/run",
+            "--bind",
+            m_dir.string(),
+            "/run/rote",
+            "--setenv",
+            "HOME",
+            "/home/agent",
+            "--setenv",
+            "USER",
+            "agent",
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+            "--unsetenv",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "--unsetenv",
+            "XDG_RUNTIME_DIR",
+            "--unsetenv",
+            "ROTE_HOME",
+            "--unsetenv",
+            "ROTE_RUNTIME_DIR",
+        };
+        // Only the parts of /etc that programs need to start and draw text: not passwd, shadow, ssh keys,
+        // or anything of the host's configuration beyond fonts and the linker. The system's font cache
+        // too: without it every Chromium start rescans every font.
+        for (const char* etc : {"/etc/fonts", "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
+                 "/etc/ld.so.conf.d", "/etc/chromium", "/etc/chromium.d", "/etc/X11", "/etc/ssl",
+                 "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types", "/var/cache/fontconfig"}) {
+            bwrap.insert(bwrap.end(), {"--ro-bind-try", etc, etc});
+        }
+        if (network)
+            bwrap.insert(bwrap.end(), {"--bind", options.proxy_socket.string(), "/run/rote/proxy.sock"});
+        bwrap.insert(bwrap.end(), {"--", "/bin/sh", "-c", init_script(options, network), "sh", options.start_url});
+        argv.insert(argv.end(), bwrap.begin(), bwrap.end());
+        m_bwrap = ROTE_TRY(spawn(argv, log_path));
+
+        // The reaper removes the directory if we die without destroying the sandbox (die-with-parent already
+        // takes care of the processes).
+        std::vector<fs::path> owned = {m_dir};
+        owned.insert(owned.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
+        m_cleanup = options.cleanup_paths;
+        m_reaper = ROTE_TRY(spawn_reaper(owned));
+
+        const auto deadline = Clock::now() + options.start_timeout;
+        while (!accepts_connections(m_vnc.unix_path)) {
+            if (!alive()) {
+                return Error(Error::Code::io,
+                    "sandbox " + m_id + " exited while starting; its log:\n" + tail_of(log_path)
+                        + tail_of(m_dir / "xvnc.log"));
+            }
+            if (Clock::now() > deadline) {
+                return Error(Error::Code::timeout,
+                    "sandbox " + m_id + " had no VNC server after " + std::to_string(options.start_timeout.count())
+                        + " ms; Xvnc's log:\n" + tail_of(m_dir / "xvnc.log"));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        log().info("sandbox {} started (pid {}, {})", m_id, m_bwrap, m_vnc.to_string());
+        return {};
+    }
+
+    Result<void> destroy() override
+    {
+        if (m_destroyed)
+            return {};
+        m_destroyed = true;
+        std::vector<pid_t> tree = pids();
+        if (m_bwrap > 0 && !m_exited) {
+            ::kill(m_bwrap, SIGKILL); // its child, the namespace's init, dies with it and takes the namespace along
+            ::waitpid(m_bwrap, nullptr, 0);
+        }
+        for (pid_t p : tree) {
+            if (p != m_bwrap)
+                ::kill(p, SIGKILL); // belt and braces: they are in a namespace whose init is gone
+        }
+        const auto deadline = Clock::now() + std::chrono::seconds(5);
+        bool all_gone = false;
+        while (!all_gone && Clock::now() < deadline) {
+            all_gone = std::all_of(tree.begin(), tree.end(), gone);
+            if (!all_gone)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        finish_reaper(m_reaper);
+        std::error_code ec = remove_files();
+        if (!all_gone)
+            return Error(Error::Code::timeout, "sandbox " + m_id + " left processes behind after 5 s");
+        if (ec)
+            return Error(Error::Code::io, "cannot remove " + m_dir.string() + ": " + ec.message());
+        log().info("sandbox {} destroyed", m_id);
+        return {};
+    }
+
+private:
+    pid_t m_bwrap = -1;
+    pid_t m_reaper = -1;
+    bool m_exited = false;
+    bool m_destroyed = false;
+};
+
+} // namespace
+
+namespace {
+
+std::string first_line_of(const std::string& text)
+{
+    std::string line = text.substr(0, text.find('\n'));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+        line.pop_back();
+    return line;
+}
+
+std::string read_proc_value(const char* path)
+{
+    std::ifstream in(path);
+    std::string value;
+    in >> value;
+    return value;
+}
+
+// Why the kernel would refuse bwrap its namespaces, from what this host shows; empty when nothing shows it.
+std::string namespace_obstacle()
+{
+    struct stat root { }, init_root { };
+    if (::stat("/", &root) == 0 && ::stat("/proc/1/root", &init_root) == 0
+        && (root.st_dev != init_root.st_dev || root.st_ino != init_root.st_ino))
+        return "rote runs in a chroot, where the kernel refuses new user namespaces; run it in a container or VM "
+               "with a root of its own (systemd-nspawn, a Docker or Kubernetes container) instead";
+    if (read_proc_value("/proc/sys/user/max_user_namespaces") == "0")
+        return "user namespaces are turned off (user.max_user_namespaces = 0); allow them with "
+               "`sysctl user.max_user_namespaces=15000`";
+    if (read_proc_value("/proc/sys/kernel/unprivileged_userns_clone") == "0")
+        return "unprivileged user namespaces are turned off (kernel.unprivileged_userns_clone = 0); allow them "
+               "with `sysctl kernel.unprivileged_userns_clone=1`";
+    return {};
+}
+
+Result<void> probe_local_sandbox()
+{
+    if (::access("/usr/bin/bwrap", X_OK) != 0)
+        return Error(Error::Code::unsupported,
+            "the local sandbox needs bubblewrap, which is not installed (apt-get install bubblewrap), or use "
+            "--provider qemu");
+    // The same namespaces, as the same user, as a real sandbox; the smallest file system that runs a program.
+    std::vector<std::string> argv;
+    if (::geteuid() == 0)
+        argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"};
+    argv.insert(argv.end(),
+        {"bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000", "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--unshare-net", "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin",
+            "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev",
+            "/dev", "--chdir", "/", "--", "/bin/true"});
+    char path[] = "/tmp/rote-bwrap-probe-XXXXXX";
+    const int fd = ::mkstemp(path);
+    if (fd < 0)
+        return errno_error("cannot make a file for the bubblewrap probe's output");
+    ::close(fd);
+    auto output = [&] {
+        std::ifstream in(path);
+        std::stringstream text;
+        text << in.rdbuf();
+        ::unlink(path);
+        return text.str();
+    };
+    auto child = spawn(argv, path);
+    if (!child.ok()) {
+        output();
+        return child.error().with_context("probing bubblewrap");
+    }
+    int status = 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (::waitpid(*child, &status, WNOHANG) == 0) {
+        if (Clock::now() > deadline) {
+            ::kill(*child, SIGKILL);
+            ::waitpid(*child, &status, 0);
+            output();
+            return Error(Error::Code::timeout, "bubblewrap did not start a program within 10 s");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    const std::string said = first_line_of(output());
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return {};
+    std::string why = namespace_obstacle();
+    if (why.empty())
+        why = "the host does not allow it (in a container: allow unprivileged user namespaces, e.g. a seccomp "
+              "profile that permits clone with CLONE_NEWUSER), or use --provider qemu";
+    return Error(Error::Code::unsupported,
+        "the local sandbox cannot start here: bubblewrap cannot make its namespaces (" + (said.empty() ? "exit status "
+            + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : "\"" + said + "\"")
+            + "): " + why);
+}
+
+} // namespace
+
+Result<void> check_local_sandbox()
+{
+    static const Result<void> answer = probe_local_sandbox();
+    return answer;
+}
+
+Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& options)
+{
+    ROTE_TRY(check_local_sandbox());
+    if (options.width < 320 || options.height < 240 || options.width > 7680 || options.height > 4320)
+        return Error(Error::Code::invalid_argument, "sandbox screen size must be between 320x240 and 7680x4320");
+    auto [id, dir] = ROTE_TRY(make_sandbox_dir(options));
+    if (::geteuid() == 0 && ::chown(dir.c_str(), nobody, nobody) != 0)
+        return errno_error("cannot hand " + dir.string() + " to nobody");
+    become_subreaper();
+    auto sandbox = std::make_unique<LocalSandbox>(id, dir);
+    ROTE_TRY(sandbox->launch(options));
+    return std::unique_ptr<Sandbox>(std::move(sandbox));
+}
+
+} // namespace rote::runtime

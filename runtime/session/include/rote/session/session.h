@@ -1,0 +1,64 @@
+#pragma once
+
+// A sandbox together with its egress proxy: what a run, or `rote sandbox start`, needs to give an agent a
+// computer of its own whose only way out is the allowlist.
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rote/base/result.h>
+#include <rote/egress/egress_proxy.h>
+#include <rote/sandbox/sandbox.h>
+
+namespace rote::runtime {
+
+struct SessionSpec {
+    std::string provider = "local";
+    std::string start_url = "about:blank";
+    // Hosts the sandbox may reach. Empty: only the start URL's host.
+    std::vector<std::string> allowlist;
+    std::map<std::string, std::string> routes; // see EgressProxyOptions::routes
+    int width = 1280;
+    int height = 800;
+    BrowserWindow window = BrowserWindow::normal;
+    // qemu only (SandboxOptions): the guest image (empty: the default), a kept sandbox's name, and what a
+    // long start is doing.
+    std::filesystem::path image;
+    std::string keep;
+    std::function<void(const std::string&)> progress;
+};
+
+// The host of an http(s) URL ("http://registry.example.test:8080/x" -> "registry.example.test"); empty for
+// other schemes.
+std::string url_host(std::string_view url);
+
+// Non-copyable. Destroying it destroys the sandbox, then stops the proxy.
+class Session {
+public:
+    // Starts the proxy (its socket and JSON-lines log in the runtime root, removed with the sandbox), then
+    // the sandbox.
+    static Result<std::unique_ptr<Session>> start(const SessionSpec& spec);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    Sandbox& sandbox() { return *m_sandbox; }
+    EgressProxy& proxy() { return *m_proxy; }
+    const SessionSpec& spec() const { return m_spec; }
+    const std::filesystem::path& proxy_log() const { return m_proxy_log; }
+    // Destroys the sandbox and stops the proxy, removing their files; idempotent.
+    Result<void> stop();
+
+private:
+    Session() = default;
+    SessionSpec m_spec;
+    std::unique_ptr<EgressProxy> m_proxy;
+    std::unique_ptr<Sandbox> m_sandbox;
+    std::filesystem::path m_proxy_log;
+};
+
+} // namespace rote::runtime
