@@ -2,12 +2,15 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -140,4 +143,40 @@ TEST_CASE("rote sandbox: start, list, screenshot, act, stop; a killed supervisor
     Run after = rote_cli("sandbox list --json");
     CHECK(nlohmann::json::parse(after.out).empty());
     CHECK_FALSE(fs::exists(*root / (id2 + ".json")));
+}
+
+TEST_CASE("in a chroot, rote run says once what the host lacks, before any run")
+{
+    // A real chroot (bind mounts in a mount namespace of the test's own): the kernel refuses new user
+    // namespaces to a chrooted process, as on a freshly debootstrapped root entered with chroot(8).
+    REQUIRE_MESSAGE(::geteuid() == 0, "the chroot needs root, as the whole suite does");
+    char dir_template[] = "/tmp/rote-chroot-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    const fs::path root = dir_template;
+    fs::permissions(root, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec
+            | fs::perms::others_read | fs::perms::others_exec); // the sandbox's user (nobody) walks it too
+    const fs::path binary = fs::canonical(ROTE_BINARY);
+    std::ofstream(root.string() + ".csv") << "company\nAcme Robotics Ltd\nGlobex Corporation Ltd\nInitech Software Ltd\n";
+    const std::string script = "set -e; r=" + root.string()
+        + "; for d in usr etc proc dev tmp home/rote " + binary.parent_path().string().substr(1)
+        + "; do mkdir -p $r/$d; done; "
+          "for l in bin lib lib64 sbin; do ln -s usr/$l $r/$l; done; "
+          "mount --rbind /usr $r/usr; mount --bind /etc $r/etc; mount --rbind /dev $r/dev; "
+          "mount -t proc proc $r/proc; mount --bind "
+        + binary.parent_path().string() + " $r" + binary.parent_path().string() + "; cp " + root.string()
+        + ".csv $r/tmp/companies.csv; set +e; "
+          "chroot $r env -i HOME=/home/rote ROTE_HOME=/home/rote PATH=/usr/bin:/usr/sbin "
+        + binary.string() + " run registry-lookup --inputs /tmp/companies.csv 2>&1; echo \"exit=$?\"";
+    Run run = test::run_shell("unshare --mount --propagation private sh -c '" + script + "'");
+    fs::remove_all(root);
+    fs::remove(root.string() + ".csv");
+    INFO(run.out);
+    CHECK(run.out.find("exit=1") != std::string::npos);
+    // One line, with the reason and what to do; no run was made or stored.
+    const std::string said = "bubblewrap cannot make its namespaces";
+    CHECK(run.out.find(said) != std::string::npos);
+    CHECK(run.out.find(said) == run.out.rfind(said));
+    CHECK(run.out.find("chroot") != std::string::npos);
+    CHECK(run.out.find("[1/3]") == std::string::npos);
+    CHECK(std::count(run.out.begin(), run.out.end(), '\n') == 2);
 }

@@ -269,20 +269,40 @@ std::string read_proc_value(const char* path)
     return value;
 }
 
+// True when this process is chrooted below its mount namespace's root: then no mount of ours has "/" as its
+// mount point (/proc/self/mountinfo lists mount points relative to our root). /proc/1/root, which chroot
+// checks usually compare with "/", is often unreadable (a VM's or container's init refuses ptrace access).
+// A chroot onto a mount point of its own is not seen.
+bool chrooted()
+{
+    std::ifstream mounts("/proc/self/mountinfo");
+    std::string line;
+    bool any = false;
+    while (std::getline(mounts, line)) {
+        any = true;
+        // "id parent major:minor root mount-point ...": the fifth field.
+        std::istringstream fields(line);
+        std::string field;
+        for (int i = 0; i < 5 && fields >> field; ++i) {
+        }
+        if (field == "/")
+            return false;
+    }
+    return any;
+}
+
 // Why the kernel would refuse bwrap its namespaces, from what this host shows; empty when nothing shows it.
 std::string namespace_obstacle()
 {
-    struct stat root { }, init_root { };
-    if (::stat("/", &root) == 0 && ::stat("/proc/1/root", &init_root) == 0
-        && (root.st_dev != init_root.st_dev || root.st_ino != init_root.st_ino))
+    if (chrooted())
         return "rote runs in a chroot, where the kernel refuses new user namespaces; run it in a container or VM "
-               "with a root of its own (systemd-nspawn, a Docker or Kubernetes container) instead";
+               "with a root of its own (systemd-nspawn, Docker, a Kubernetes pod), or use --provider qemu";
     if (read_proc_value("/proc/sys/user/max_user_namespaces") == "0")
         return "user namespaces are turned off (user.max_user_namespaces = 0); allow them with "
-               "`sysctl user.max_user_namespaces=15000`";
+               "`sysctl user.max_user_namespaces=15000`, or use --provider qemu";
     if (read_proc_value("/proc/sys/kernel/unprivileged_userns_clone") == "0")
         return "unprivileged user namespaces are turned off (kernel.unprivileged_userns_clone = 0); allow them "
-               "with `sysctl kernel.unprivileged_userns_clone=1`";
+               "with `sysctl kernel.unprivileged_userns_clone=1`, or use --provider qemu";
     return {};
 }
 
@@ -334,8 +354,8 @@ Result<void> probe_local_sandbox()
         return {};
     std::string why = namespace_obstacle();
     if (why.empty())
-        why = "the host does not allow it (in a container: allow unprivileged user namespaces, e.g. a seccomp "
-              "profile that permits clone with CLONE_NEWUSER), or use --provider qemu";
+        why = "this host or container forbids unprivileged user namespaces (a chroot, or a seccomp profile or "
+              "security policy that refuses clone with CLONE_NEWUSER); allow them, or use --provider qemu";
     return Error(Error::Code::unsupported,
         "the local sandbox cannot start here: bubblewrap cannot make its namespaces (" + (said.empty() ? "exit status "
             + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : "\"" + said + "\"")
