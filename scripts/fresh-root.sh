@@ -39,6 +39,9 @@ if [ "$reuse" -eq 0 ] || [ ! -e "$dir/.debootstrapped" ]; then
   rm -f "$dir/etc/apt/sources.list"
   cp /etc/apt/sources.list.d/*.sources "$dir/etc/apt/sources.list.d/" 2>/dev/null || cp /etc/apt/sources.list "$dir/etc/apt/"
   cp /etc/apt/apt.conf.d/99* "$dir/etc/apt/apt.conf.d/" 2>/dev/null || true
+  # What the installer writes and debootstrap does not: without /etc/hosts, "localhost" resolves nowhere.
+  printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tfresh-root\n' >"$dir/etc/hosts"
+  echo fresh-root >"$dir/etc/hostname"
   touch "$dir/.debootstrapped"
 fi
 cp /etc/resolv.conf "$dir/etc/resolv.conf"

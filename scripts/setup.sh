@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages rote needs to build and run, and does nothing when all are present.
 # The list grows with the code: a package is here when something in the tree uses it.
+# --tests: also what only the test suite uses (real web servers the proxy is checked against). Their
+# services are never started or enabled: the tests run each server on loopback with a config of their own.
 set -euo pipefail
+tests=0
+[ "${1:-}" = "--tests" ] && tests=1
 
 packages=(
   # toolchain
@@ -16,6 +20,11 @@ packages=(
   # the live view for people (rote sandbox view)
   novnc websockify
 )
+test_packages=(
+  # the egress proxy's conformance test: real servers, each framing answers its own way; curl as a client
+  nginx-light apache2 lighttpd php-cli python3 curl
+)
+[ "$tests" -eq 1 ] && packages+=("${test_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
@@ -37,4 +46,19 @@ fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# No service a package brings may start (a web server would listen on every address): policy-rc.d says no
+# to every start while apt runs, and the test servers' units are disabled after.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  own_policy=1
+fi
+status=0
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" || status=$?
+[ "$own_policy" -eq 1 ] && $sudo rm -f "$policy"
+[ "$status" -eq 0 ] || exit "$status"
+if [ "$tests" -eq 1 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  $sudo systemctl disable --now nginx apache2 lighttpd >/dev/null 2>&1 || true
+fi

@@ -100,13 +100,22 @@ DemoSite::~DemoSite()
 
 namespace {
 
-// Lower case, without the punctuation OCR sprinkles on small or underlined text ("Acme." for "Acme").
+// Lower case, without the punctuation OCR sprinkles on small or underlined text ("Acme." for "Acme") or reads
+// from the page (“Acme” in a quoted summary): ASCII punctuation, and the typographic quotes, dashes and
+// ellipsis of UTF-8 (U+2010-U+2027, « and »). Other non-ASCII letters stay.
 std::string lower(std::string_view text)
 {
     std::string out;
-    for (unsigned char ch : text) {
-        if (std::isalnum(ch) || ch == ' ' || ch >= 0x80)
+    for (size_t i = 0; i < text.size(); ++i) {
+        const auto ch = static_cast<unsigned char>(text[i]);
+        const auto next = [&](size_t k) { return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0; };
+        if (ch == 0xE2 && next(1) == 0x80 && next(2) >= 0x90 && next(2) <= 0xA7) {
+            i += 2;
+        } else if (ch == 0xC2 && (next(1) == 0xAB || next(1) == 0xBB)) {
+            i += 1;
+        } else if (std::isalnum(ch) || ch == ' ' || ch >= 0x80) {
             out += static_cast<char>(std::tolower(ch));
+        }
     }
     return out;
 }

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -80,6 +81,47 @@ std::optional<Authority> split_authority(std::string_view text, int default_port
     if (a.host.empty() || a.port <= 0 || a.port > 65535)
         return std::nullopt;
     return a;
+}
+
+// The most header bytes a request or an answer may have (Beast's default is 8 KiB; real sites' cookies
+// and CSP headers pass it).
+constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+// No limit on a body that streams through. (Not boost::none: Boost 1.74's parser compares its length with an
+// empty optional and reports every body over the limit.)
+constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
+
+// Whether the request asks to switch protocols (a WebSocket over plain HTTP): Upgrade named in Connection.
+bool wants_upgrade(const http::request<http::buffer_body>& req)
+{
+    if (req[http::field::upgrade].empty())
+        return false;
+    for (auto token : http::token_list {req[http::field::connection]}) {
+        if (boost::beast::iequals(token, "upgrade"))
+            return true;
+    }
+    return false;
+}
+
+// The Host header for a request to `a`: its name (an IPv6 address in brackets) and its port unless 80.
+std::string host_header(const Authority& a)
+{
+    std::string host = a.host.find(':') != std::string::npos ? "[" + a.host + "]" : a.host;
+    return a.port == 80 ? host : host + ":" + std::to_string(a.port);
+}
+
+// Drops the headers that belong to one connection, not to the message (RFC 9110 section 7.6.1): those the
+// Connection header names, and the hop-by-hop ones by name. Transfer-Encoding stays: the serializer frames
+// the body by it.
+template<bool isRequest, typename Fields> void remove_hop_by_hop(http::header<isRequest, Fields>& h)
+{
+    std::vector<std::string> named;
+    for (auto token : http::token_list {h[http::field::connection]})
+        named.emplace_back(token);
+    for (const std::string& name : named)
+        h.erase(name);
+    for (auto field : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+             http::field::proxy_authorization, http::field::te, http::field::trailer, http::field::upgrade})
+        h.erase(field);
 }
 
 std::string html_escape(std::string_view text)
@@ -198,13 +240,17 @@ struct EgressProxy::Impl {
     {
         entry.ms = std::chrono::duration<double, std::milli>(Clock::now() - began).count();
         entry.time = now_timestamp();
-        log().info("{} {}:{}{} -> {} (in {} B, out {} B, {:.1f} ms)", entry.method, entry.host, entry.port, entry.path,
-            entry.status, entry.bytes_in, entry.bytes_out, entry.ms);
+        log().info("{} {}:{}{} -> {} (in {} B, out {} B, {:.1f} ms{}{})", entry.method, entry.host, entry.port,
+            entry.path, entry.status, entry.bytes_in, entry.bytes_out, entry.ms, entry.error.empty() ? "" : ", ",
+            entry.error);
         std::lock_guard lock(mutex);
         if (log_file.is_open()) {
             nlohmann::json line {{"time", entry.time}, {"method", entry.method}, {"host", entry.host},
                 {"port", entry.port}, {"path", entry.path}, {"status", entry.status}, {"bytes_in", entry.bytes_in},
-                {"bytes_out", entry.bytes_out}, {"ms", entry.ms}};
+                {"bytes_out", entry.bytes_out}, {"ms", entry.ms}, {"framing", entry.framing},
+                {"complete", entry.error.empty()}};
+            if (!entry.error.empty())
+                line["error"] = entry.error;
             log_file << line.dump() << '\n' << std::flush;
         }
         log_entries.push_back(std::move(entry));
@@ -259,6 +305,9 @@ struct EgressProxy::Impl {
         std::string_view why, ProxyRequest entry, Clock::time_point began)
     {
         entry.status = static_cast<int>(status);
+        entry.framing = "length";
+        if (entry.error.empty() && status != http::status::forbidden)
+            entry.error = std::string(why);
         try {
             send_page(client, version, status, title, why);
         } catch (const std::exception&) {
@@ -268,13 +317,13 @@ struct EgressProxy::Impl {
     }
 
     // The waiting page's two requests (EgressProxyOptions::start_url): not logged, they never leave rote.
-    void answer_start(local::socket& client, const http::request<http::string_body>& req, const std::string& path)
+    void answer_start(local::socket& client, unsigned version, const std::string& path)
     {
         // The smallest GIF: one transparent pixel.
         static constexpr unsigned char pixel[] = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80,
             0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00,
             0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
-        http::response<http::string_body> res {http::status::ok, req.version()};
+        http::response<http::string_body> res {http::status::ok, version};
         res.set(http::field::cache_control, "no-store");
         bool served;
         {
@@ -308,16 +357,41 @@ struct EgressProxy::Impl {
         http::write(client, res, ec);
     }
 
+    // A request that could not be read as HTTP: answered (400, or 431 for headers over the limit) and logged,
+    // unless the browser just closed a connection it kept alive.
+    void answer_unreadable(local::socket& client, const boost::beast::flat_buffer& buffer,
+        const boost::system::error_code& ec, bool anything_read)
+    {
+        if (!anything_read && buffer.size() == 0)
+            return;
+        ProxyRequest entry;
+        entry.error = ec.message();
+        const bool too_large = ec == http::error::header_limit;
+        if (ec == http::error::partial_message || ec == asio::error::eof || ec == asio::error::connection_reset) {
+            entry.status = 400;
+            entry.error = "the connection closed in the middle of a request's headers";
+            record(std::move(entry), Clock::now());
+            return;
+        }
+        refuse(client, 11, too_large ? http::status::request_header_fields_too_large : http::status::bad_request,
+            too_large ? "Request headers too large" : "Bad request",
+            too_large ? "The request's headers are over rote's limit of 64 KiB." : "The request is not HTTP: " + ec.message(),
+            std::move(entry), Clock::now());
+    }
+
     void serve_requests(local::socket& client)
     {
         boost::beast::flat_buffer buffer;
+        bool served_one = false;
         while (true) {
-            http::request_parser<http::string_body> parser;
-            parser.body_limit(64u << 20);
+            http::request_parser<http::buffer_body> parser;
+            parser.header_limit(kHeaderLimit);
+            parser.body_limit(kNoBodyLimit); // bodies are streamed, never held whole
             boost::system::error_code ec;
             http::read_header(client, buffer, parser, ec);
             if (ec)
-                return; // the browser closed an idle keep-alive connection, or sent garbage
+                return answer_unreadable(client, buffer, ec, !served_one && parser.got_some());
+            served_one = true;
             const auto began = Clock::now();
             std::optional<InFlight> answering(std::in_place, *this);
             auto& req = parser.get();
@@ -333,9 +407,11 @@ struct EgressProxy::Impl {
                 a = split_authority(target, 443);
             } else if (target.starts_with("http://")) {
                 target.remove_prefix(7);
-                size_t slash = target.find('/');
+                size_t slash = target.find_first_of("/?");
                 a = split_authority(target.substr(0, slash), 80);
                 path = slash == std::string_view::npos ? "/" : std::string(target.substr(slash));
+                if (path.starts_with('?'))
+                    path.insert(0, "/");
             }
             entry.path = path;
             if (!a) {
@@ -345,12 +421,8 @@ struct EgressProxy::Impl {
             }
             entry.host = a->host;
             entry.port = a->port;
-            if (!connect && !options.start_url.empty() && ascii_lower(a->host) == kStartHost) {
-                http::read(client, buffer, parser, ec);
-                if (!ec)
-                    answer_start(client, req, path);
-                return;
-            }
+            if (!connect && !options.start_url.empty() && ascii_lower(a->host) == kStartHost)
+                return answer_start(client, req.version(), path);
             if (!host_allowed(options.allowlist, a->host)) {
                 return refuse(client, req.version(), http::status::forbidden, "Blocked by rote",
                     a->host + " is not on this sandbox's allowlist.", std::move(entry), began);
@@ -359,12 +431,6 @@ struct EgressProxy::Impl {
                 answering.reset(); // a tunnel may stay open and idle: it shows through its bytes instead
                 return tunnel(client, buffer, *a, std::move(entry), began);
             }
-            http::read(client, buffer, parser, ec);
-            if (ec)
-                return;
-            entry.bytes_in = req.body().size();
-            bool keep_alive = req.keep_alive();
-
             auto where = destination(*a);
             if (auto* why = std::get_if<std::string>(&where))
                 return refuse(client, req.version(), http::status::bad_gateway, "Cannot reach the site", *why,
@@ -376,29 +442,240 @@ struct EgressProxy::Impl {
                     "connecting to " + a->host + " failed: " + ec.message(), std::move(entry), began);
             }
             set_timeouts(upstream.native_handle());
-            req.target(path);
-            req.erase("Proxy-Connection");
-            req.erase(http::field::proxy_authorization);
-            req.keep_alive(false); // one upstream connection per request: simple, and loopback makes it cheap
-            http::write(upstream, req, ec);
-            http::response_parser<http::string_body> response_parser;
-            response_parser.body_limit(256u << 20);
-            response_parser.skip(req.method() == http::verb::head); // a HEAD response has no body to wait for
-            boost::beast::flat_buffer upstream_buffer;
-            if (!ec)
-                http::read(upstream, upstream_buffer, response_parser, ec);
-            if (ec) {
-                return refuse(client, req.version(), http::status::bad_gateway, "The site did not answer",
-                    a->host + ": " + ec.message(), std::move(entry), began);
-            }
-            auto& res = response_parser.get();
-            entry.status = res.result_int();
-            entry.bytes_out = res.body().size();
-            res.keep_alive(keep_alive);
-            http::write(client, res, ec);
+            const bool keep_alive = exchange(client, buffer, parser, upstream, *a, entry);
             record(std::move(entry), began);
-            if (ec || !keep_alive)
+            if (!keep_alive)
                 return;
+        }
+    }
+
+    // Relays one request whose headers `parser` has read, and the site's answer to it; whether the browser's
+    // connection may carry another request. The request goes out in origin form with Host from its target
+    // (not the Host the browser sent: no fronting another site behind an allowed address) and without the
+    // hop-by-hop headers; one upstream connection per request. The answer comes back framed for the browser:
+    // a Content-Length or chunked body as it came, a body that ends when the site closes (HTTP/1.0 servers,
+    // Connection: close without a length) re-framed as chunked, or for an HTTP/1.0 browser ended by closing.
+    // Bodies stream through in pieces (compressed ones untouched); interim answers (1xx) are passed on;
+    // a 101 (WebSocket upgrade) becomes a tunnel.
+    bool exchange(local::socket& client, boost::beast::flat_buffer& buffer,
+        http::request_parser<http::buffer_body>& parser, tcp::socket& upstream, const Authority& a, ProxyRequest& entry)
+    {
+        auto& req = parser.get();
+        const unsigned version = req.version();
+        const bool client_keep_alive = req.keep_alive();
+        const bool head = req.method() == http::verb::head;
+        const bool upgrade = wants_upgrade(req);
+        const bool expects_continue = boost::beast::iequals(req[http::field::expect], "100-continue");
+        const std::string upgrade_to(req[http::field::upgrade]);
+        req.target(entry.path);
+        req.set(http::field::host, host_header(a));
+        remove_hop_by_hop(req);
+        if (upgrade) {
+            req.set(http::field::connection, "Upgrade");
+            req.set(http::field::upgrade, upgrade_to);
+        } else {
+            req.keep_alive(false);
+        }
+        boost::system::error_code ec;
+        if (expects_continue) {
+            // The browser waits for a go-ahead before it sends the body; the proxy gives it, and sends the site
+            // a plain request with the whole body.
+            asio::write(client, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")), ec);
+            if (ec) {
+                entry.error = "the browser went away: " + ec.message();
+                return false;
+            }
+        }
+        Relayed sent = relay(parser, client, buffer, upstream);
+        entry.bytes_in = sent.bytes;
+        if (!sent.error.empty()) {
+            entry.status = 502;
+            entry.error = "sending the request: " + sent.error;
+            if (!sent.header_sent || sent.read_failed)
+                send_page_quietly(client, version, http::status::bad_gateway, "The request did not reach the site",
+                    a.host + ": " + sent.error);
+            return false;
+        }
+
+        boost::beast::flat_buffer upstream_buffer;
+        while (true) {
+            http::response_parser<http::buffer_body> answer;
+            answer.header_limit(kHeaderLimit);
+            answer.body_limit(kNoBodyLimit);
+            answer.skip(head); // a HEAD answer's Content-Length describes a body that does not come
+            http::read_header(upstream, upstream_buffer, answer, ec);
+            if (ec) {
+                entry.status = 502;
+                entry.error = "the site did not answer: " + ec.message();
+                send_page_quietly(client, version, http::status::bad_gateway, "The site did not answer",
+                    a.host + ": " + ec.message());
+                return false;
+            }
+            auto& res = answer.get();
+            const int status = res.result_int();
+            if (status / 100 == 1 && status != 101) {
+                // An interim answer (100 Continue, 103 Early Hints): passed on; the final one follows.
+                if (status != 100 || !expects_continue) {
+                    remove_hop_by_hop(res);
+                    res.version(version);
+                    http::response_serializer<http::buffer_body> interim {res};
+                    http::write_header(client, interim, ec);
+                    if (ec) {
+                        entry.error = "the browser went away: " + ec.message();
+                        return false;
+                    }
+                }
+                continue;
+            }
+            entry.status = status;
+            const bool bodyless = head || status == 204 || status == 304 || status == 101;
+            const bool until_close = !bodyless && answer.need_eof();
+            entry.framing = bodyless ? "none" : answer.chunked() ? "chunked" : until_close ? "close" : "length";
+            const std::string upgraded_to(res[http::field::upgrade]);
+            remove_hop_by_hop(res);
+            res.version(version);
+            bool keep_alive = client_keep_alive && status != 101;
+            if (until_close) {
+                if (version >= 11)
+                    res.chunked(true); // re-framed: the browser learns where the body ends
+                else
+                    keep_alive = false; // an HTTP/1.0 browser learns it from the close
+            }
+            if (status == 101) {
+                res.set(http::field::connection, "Upgrade");
+                res.set(http::field::upgrade, upgraded_to);
+            } else {
+                res.keep_alive(keep_alive);
+            }
+            Relayed got = relay(answer, upstream, upstream_buffer, client);
+            entry.bytes_out = got.bytes;
+            if (!got.error.empty()) {
+                // Headers already sent cannot be taken back: the browser sees a cut-off body on a closed
+                // connection, and the log says the exchange did not complete.
+                entry.error = (got.read_failed ? "the site's answer broke off: " : "the browser went away: ") + got.error;
+                if (!got.header_sent && got.read_failed)
+                    send_page_quietly(client, version, http::status::bad_gateway, "The site did not answer",
+                        a.host + ": " + got.error);
+                return false;
+            }
+            if (status == 101) {
+                entry.framing = "upgrade";
+                std::uint64_t in = 0, out = 0;
+                splice(client, buffer, upstream, upstream_buffer, in, out);
+                entry.bytes_in += in;
+                entry.bytes_out += out;
+                return false;
+            }
+            return keep_alive;
+        }
+    }
+
+    struct Relayed {
+        std::uint64_t bytes = 0; // body bytes relayed
+        bool header_sent = false;
+        bool read_failed = false; // the error was the source's (else the destination's)
+        std::string error; // empty: the whole message was relayed
+    };
+
+    // Writes the message whose header `p` has read from `from` to `to`, then its body as it arrives, in
+    // pieces of at most 64 KiB: a body is never held whole, however large or slow.
+    template<bool isRequest, typename From, typename To>
+    Relayed relay(http::parser<isRequest, http::buffer_body>& p, From& from, boost::beast::flat_buffer& buffer, To& to)
+    {
+        Relayed out;
+        boost::system::error_code ec;
+        http::serializer<isRequest, http::buffer_body> serializer {p.get()};
+        p.get().body().data = nullptr;
+        p.get().body().more = !p.is_done();
+        http::write_header(to, serializer, ec);
+        if (ec == http::error::need_buffer)
+            ec = {};
+        if (ec) {
+            out.error = ec.message();
+            return out;
+        }
+        out.header_sent = true;
+        std::vector<char> chunk(64 * 1024);
+        while (!p.is_done()) {
+            p.get().body().data = chunk.data();
+            p.get().body().size = chunk.size();
+            // read_some: whatever has arrived goes on at once (a streamed page, a slow download), not when
+            // the piece is full.
+            http::read_some(from, buffer, p, ec);
+            if (ec == http::error::need_buffer)
+                ec = {};
+            boost::system::error_code read_error = ec;
+            const std::size_t n = chunk.size() - p.get().body().size;
+            if (n > 0) {
+                // What arrived before a read error still goes on: the browser gets all the site sent.
+                p.get().body().data = chunk.data();
+                p.get().body().size = n;
+                p.get().body().more = !p.is_done();
+                http::write(to, serializer, ec);
+                if (ec == http::error::need_buffer)
+                    ec = {};
+                if (ec) {
+                    out.error = ec.message();
+                    return out;
+                }
+                out.bytes += n;
+                touch();
+            }
+            if (read_error) {
+                out.read_failed = true;
+                out.error = read_error.message();
+                return out;
+            }
+        }
+        if (!serializer.is_done()) {
+            // The end: a chunked body's last chunk (nothing for the other framings).
+            p.get().body().data = nullptr;
+            p.get().body().size = 0;
+            p.get().body().more = false;
+            http::write(to, serializer, ec);
+            if (ec == http::error::need_buffer)
+                ec = {};
+            if (ec)
+                out.error = ec.message();
+        }
+        return out;
+    }
+
+    // Both directions of an upgraded connection until either side ends, the bytes each side had already
+    // buffered first.
+    void splice(local::socket& client, boost::beast::flat_buffer& client_buffer, tcp::socket& upstream,
+        boost::beast::flat_buffer& upstream_buffer, std::uint64_t& in, std::uint64_t& out)
+    {
+        boost::system::error_code ec;
+        int upstream_fd = upstream.native_handle();
+        {
+            std::lock_guard lock(mutex);
+            open_sockets.insert(upstream_fd); // so that stopping the proxy ends it
+        }
+        if (client_buffer.size() > 0) {
+            in += asio::write(upstream, client_buffer.data(), ec);
+            client_buffer.consume(client_buffer.size());
+        }
+        if (upstream_buffer.size() > 0) {
+            out += asio::write(client, upstream_buffer.data(), ec);
+            upstream_buffer.consume(upstream_buffer.size());
+        }
+        std::uint64_t down = 0;
+        std::thread back([&] { down = pump(upstream, client); });
+        in += pump(client, upstream);
+        back.join();
+        out += down;
+        std::lock_guard lock(mutex);
+        open_sockets.erase(upstream_fd);
+    }
+
+    // An error page where the browser may still be waiting for an answer; nothing if it has gone.
+    void send_page_quietly(local::socket& client, unsigned version, http::status status, std::string_view title,
+        std::string_view why)
+    {
+        try {
+            send_page(client, version, status, title, why);
+        } catch (const std::exception&) {
         }
     }
 
@@ -448,6 +725,7 @@ struct EgressProxy::Impl {
             open_sockets.erase(upstream_fd);
         }
         entry.bytes_out = down;
+        entry.framing = "tunnel";
         record(std::move(entry), began);
     }
 

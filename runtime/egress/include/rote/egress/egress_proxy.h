@@ -32,6 +32,13 @@ struct ProxyRequest {
     std::uint64_t bytes_in = 0; // body bytes (or tunnel bytes) from the sandbox
     std::uint64_t bytes_out = 0; // body bytes (or tunnel bytes) to the sandbox
     double ms = 0; // from the request's headers to the end of the exchange
+    // How the answer's body was framed: "length", "chunked", "close" (the site's body ended with its
+    // connection: re-framed as chunked for the browser, or ended by closing for an HTTP/1.0 one), "none"
+    // (HEAD, 1xx, 204, 304), "tunnel" (CONNECT), "upgrade" (101).
+    std::string framing;
+    // Empty when the exchange completed; else what stopped it (the site's answer broke off, the browser went
+    // away, the site could not be reached): such a request is never logged as if it had been served.
+    std::string error;
 };
 
 struct EgressProxyOptions {
