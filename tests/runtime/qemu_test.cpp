@@ -160,12 +160,17 @@ TEST_CASE("qemu: a click and typing over VNC change the guest's screen")
     CHECK_MESSAGE(searched, "the search went through the egress proxy");
 }
 
-TEST_CASE("qemu: the guest reaches nothing but the egress proxy")
+TEST_CASE("qemu: the guest reaches nothing but the egress proxy, and no host secret")
 {
+    test::plant_canaries();
     auto site = test::DemoSite::start("baseline");
     REQUIRE(site.ok());
     test::CountingListener host_port;
     auto session = start_vm(vm_spec(*site));
+    // QEMU, its helpers and every process in the guest hold none of the canaries of rote's environment.
+    const auto holders = test::processes_holding_canaries();
+    CHECK_MESSAGE(holders.empty(), (holders.empty() ? "" : holders.front()));
+    CHECK(in_guest(*session, "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c canary || true") == "0");
     const std::string port = std::to_string(host_port.port);
     // Straight at the host (slirp's gateway and DNS addresses), at the guest's own loopback, and at the
     // proxy's address on another port: nothing connects.

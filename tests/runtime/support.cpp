@@ -6,6 +6,8 @@
 #include <cctype>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include <netinet/in.h>
@@ -18,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <rote/sandbox/process.h>
+#include <rote/sandbox/sandbox.h>
 #include <rote/vision/ocr.h>
 
 namespace rote::test {
@@ -230,6 +233,52 @@ std::string websocket_greeting(int port, const std::string& path)
         return {};
     size_t length = static_cast<unsigned char>(data[header_end + 5]) & 0x7f;
     return data.substr(header_end + 6, length);
+}
+
+namespace {
+
+const char* const kCanaries[][2] = {
+    {"ANTHROPIC_API_KEY", "sk-ant-canary-5b1e0c"},
+    {"OPENAI_API_KEY", "sk-canary-openai-77d2"},
+    {"ROTE_SECRET_CRM_PASSWORD", "canary-password-9f3a"},
+};
+
+std::string file_text(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+} // namespace
+
+void plant_canaries()
+{
+    for (const auto& [name, value] : kCanaries)
+        ::setenv(name, value, 1);
+}
+
+std::vector<std::string> canaries_in(const std::string& text)
+{
+    std::vector<std::string> found;
+    for (const auto& [name, value] : kCanaries) {
+        if (text.find(value) != std::string::npos)
+            found.emplace_back(name);
+    }
+    return found;
+}
+
+std::vector<std::string> processes_holding_canaries()
+{
+    std::vector<std::string> holders;
+    for (pid_t pid : runtime::process_tree(::getpid())) {
+        if (pid == ::getpid())
+            continue;
+        const std::string proc = "/proc/" + std::to_string(pid);
+        const std::string comm = file_text(proc + "/comm");
+        for (const std::string& name : canaries_in(file_text(proc + "/environ")))
+            holders.push_back(std::to_string(pid) + " (" + comm.substr(0, comm.find('\n')) + "): " + name);
+    }
+    return holders;
 }
 
 } // namespace rote::test

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <thread>
 #include <sys/types.h>
 
@@ -77,5 +78,13 @@ Result<std::string> http_get(int port, const std::string& path);
 // Opens a websocket on loopback (binary subprotocol) and returns the payload of the first frame it receives
 // (unmasked, under 126 bytes: a VNC server's version greeting), or "" on failure.
 std::string websocket_greeting(int port, const std::string& path);
+
+// Canary values in this process's environment (an Anthropic and an OpenAI key, a workflow secret), for tests
+// that prove no host secret reaches a sandbox, a helper, a file or a log.
+void plant_canaries();
+// The names of the canaries whose values `text` contains.
+std::vector<std::string> canaries_in(const std::string& text);
+// Every process below this one whose environment holds a canary, as "PID (comm): NAME".
+std::vector<std::string> processes_holding_canaries();
 
 } // namespace rote::test

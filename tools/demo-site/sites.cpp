@@ -611,6 +611,12 @@ SiteServers::SiteServers(const SiteOptions& options, int registry_port, int crm_
         m_impl->threads.emplace_back([this] { m_impl->registry.listen_after_bind(); });
     if (m_crm_port > 0)
         m_impl->threads.emplace_back([this] { m_impl->crm.listen_after_bind(); });
+    // httplib's stop() does nothing until the serving thread has marked its server running; a stop before
+    // that left the thread in accept() for good and stop() waiting for it. So return once both run.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (((m_registry_port > 0 && !m_impl->registry.is_running()) || (m_crm_port > 0 && !m_impl->crm.is_running()))
+        && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 SiteServers::~SiteServers() { stop(); }

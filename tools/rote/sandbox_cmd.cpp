@@ -149,7 +149,9 @@ int start(const runtime::SessionSpec& spec, bool as_json, bool verbose)
     std::vector<std::string> args = {self.string(), "sandbox", "supervise", spec_json.dump()};
     if (verbose)
         args.insert(args.begin() + 1, "-v");
-    auto spawned = runtime::spawn_and_read_line(args);
+    // The supervisor runs sandboxes, never workflows: it needs where rote keeps its state, not its secrets.
+    auto spawned = runtime::spawn_and_read_line(
+        args, {"ROTE_HOME", "ROTE_RUNTIME_DIR", "XDG_RUNTIME_DIR", "HOME", "ROTE_QEMU_ACCEL"});
     if (!spawned)
         return fail(spawned.error().with_context("cannot start the supervisor"));
     pid_t pid = spawned->pid;
@@ -293,7 +295,12 @@ int view(const std::string& id, int port)
     for (auto& a : args)
         argv.push_back(a.data());
     argv.push_back(nullptr);
-    ::execvp("websockify", argv.data());
+    std::vector<std::string> environment = runtime::child_environment();
+    std::vector<char*> env;
+    for (auto& e : environment)
+        env.push_back(e.data());
+    env.push_back(nullptr);
+    ::execvpe("websockify", argv.data(), env.data()); // not our environment: it holds API keys and secrets
     return fail(Error(Error::Code::not_found, "cannot run websockify (Debian package websockify)"));
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <condition_variable>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <mutex>
@@ -10,6 +11,8 @@
 #include <set>
 #include <thread>
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -123,6 +126,102 @@ template<bool isRequest, typename Fields> void remove_hop_by_hop(http::header<is
              http::field::proxy_authorization, http::field::te, http::field::trailer, http::field::upgrade})
         h.erase(field);
 }
+
+// The addresses of this machine's own interfaces.
+std::vector<asio::ip::address> own_addresses()
+{
+    std::vector<asio::ip::address> out;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0)
+        return out;
+    for (ifaddrs* i = list; i; i = i->ifa_next) {
+        if (!i->ifa_addr)
+            continue;
+        if (i->ifa_addr->sa_family == AF_INET) {
+            const auto* in = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+            out.emplace_back(asio::ip::address_v4(ntohl(in->sin_addr.s_addr)));
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            const auto* in6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+            asio::ip::address_v6::bytes_type bytes;
+            std::memcpy(bytes.data(), in6->sin6_addr.s6_addr, bytes.size());
+            out.emplace_back(asio::ip::address_v6(bytes));
+        }
+    }
+    ::freeifaddrs(list);
+    return out;
+}
+
+// forbidden_address() for a parsed address.
+std::string forbidden_ip(const asio::ip::address& address)
+{
+    asio::ip::address a = address;
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+        a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()); // ::ffff:127.0.0.1 is 127.0.0.1
+    if (a.is_v6()) {
+        const auto b = a.to_v6().to_bytes();
+        // NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d) addresses carry an IPv4 address: judge that.
+        const bool nat64 = b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b
+            && std::all_of(b.begin() + 4, b.begin() + 12, [](unsigned char x) { return x == 0; });
+        const bool compatible = std::all_of(b.begin(), b.begin() + 12, [](unsigned char x) { return x == 0; })
+            && !a.is_loopback() && !a.is_unspecified();
+        if (nat64 || compatible)
+            a = asio::ip::address_v4({b[12], b[13], b[14], b[15]});
+    }
+    if (a.is_unspecified())
+        return "an unspecified address (it means this machine)";
+    if (a.is_loopback())
+        return "a loopback address (this machine)";
+    if (a.is_multicast())
+        return "a multicast address";
+    if (a.is_v4()) {
+        const auto b = a.to_v4().to_bytes();
+        if (b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168))
+            return "a private address";
+        if (b[0] == 169 && b[1] == 254)
+            return "a link-local address (where cloud metadata services answer)";
+        if (b[0] == 100 && (b[1] & 0xc0) == 64)
+            return "a shared (carrier-grade NAT) address";
+        if (b[0] == 0)
+            return "an address of this network";
+        if (b[0] == 127)
+            return "a loopback address (this machine)";
+        if (b[0] >= 240)
+            return "a reserved or broadcast address";
+    } else {
+        const auto v6 = a.to_v6();
+        const auto b = v6.to_bytes();
+        if (v6.is_link_local())
+            return "a link-local address";
+        if (v6.is_site_local())
+            return "a site-local address";
+        if ((b[0] & 0xfe) == 0xfc)
+            return "a unique local (private) address";
+    }
+    for (const auto& own : own_addresses()) {
+        if (own == a)
+            return "an address of this machine";
+    }
+    return {};
+}
+
+} // namespace
+
+std::string forbidden_address(std::string_view address)
+{
+    boost::system::error_code ec;
+    auto parsed = asio::ip::make_address(std::string(address), ec);
+    return ec ? "not an IP address" : forbidden_ip(parsed);
+}
+
+std::string normalize_host(std::string_view host)
+{
+    std::string name = ascii_lower(host);
+    if (!name.empty() && name.back() == '.')
+        name.pop_back();
+    return name;
+}
+
+namespace {
 
 std::string html_escape(std::string_view text)
 {
@@ -270,17 +369,24 @@ struct EgressProxy::Impl {
                 return "the route for " + a.host + " does not name an IP address";
             return tcp::endpoint(address, static_cast<unsigned short>(routed->port));
         }
+        // Every answer is vetted and only a vetted one is connected to (the very endpoint, not the name again:
+        // a second lookup could answer otherwise, as DNS rebinding does). A name an attacker's DNS points at
+        // this machine, a private network or a metadata service is refused, and so is such an address written
+        // in the URL: only a route may send the sandbox there.
         boost::system::error_code ec;
         tcp::resolver resolver(io);
         auto results = resolver.resolve(a.host, std::to_string(a.port), ec);
         if (ec || results.empty())
             return "cannot resolve " + a.host + ": " + ec.message();
-        tcp::endpoint endpoint = *results.begin();
-        asio::ip::make_address(a.host, ec);
-        bool literal = !ec; // the allowlist named an address itself
-        if (endpoint.address().is_loopback() && !literal)
-            return a.host + " resolves to a loopback address; only a route may point the sandbox at this machine";
-        return endpoint;
+        std::string first_refusal;
+        for (const auto& result : results) {
+            const std::string why = forbidden_ip(result.endpoint().address());
+            if (why.empty())
+                return result.endpoint();
+            if (first_refusal.empty())
+                first_refusal = result.endpoint().address().to_string() + ", " + why;
+        }
+        return a.host + " is " + first_refusal + "; only a route may point the sandbox there";
     }
 
     void send_page(
@@ -419,6 +525,9 @@ struct EgressProxy::Impl {
                     "rote's egress proxy takes CONNECT HOST:PORT and absolute http:// URLs only", std::move(entry),
                     began);
             }
+            // One spelling of the name for the allowlist, the routes and DNS alike (Registry.Example.Test.
+            // is registry.example.test: a trailing dot must not skip its route and fall through to DNS).
+            a->host = normalize_host(a->host);
             entry.host = a->host;
             entry.port = a->port;
             if (!connect && !options.start_url.empty() && ascii_lower(a->host) == kStartHost)
@@ -760,14 +869,14 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::start(EgressProxyOptions optio
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);
     for (auto& [host, target] : std::map(impl->options.routes)) {
-        auto routed = split_authority(target, 80);
+        auto routed = split_authority(target, 0); // a port is required: a route opens one port, never all
         boost::system::error_code ec;
         if (routed)
             asio::ip::make_address(routed->host, ec);
         if (!routed || ec)
             return Error(Error::Code::invalid_argument, "route for " + host + ": '" + target + "' is not ADDRESS:PORT");
         impl->options.routes.erase(host);
-        impl->options.routes[ascii_lower(host)] = target;
+        impl->options.routes[normalize_host(host)] = target;
     }
     const auto& path = impl->options.socket_path;
     std::error_code remove_error;

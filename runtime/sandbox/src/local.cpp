@@ -154,6 +154,11 @@ public:
             "--bind",
             m_dir.string(),
             "/run/rote",
+            // The sandbox's environment is this list and nothing of the host's (bwrap's own is minimal too).
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            "/usr/bin:/bin",
             "--setenv",
             "HOME",
             "/home/agent",
@@ -163,14 +168,6 @@ public:
             "--setenv",
             "LANG",
             "C.UTF-8",
-            "--unsetenv",
-            "DBUS_SESSION_BUS_ADDRESS",
-            "--unsetenv",
-            "XDG_RUNTIME_DIR",
-            "--unsetenv",
-            "ROTE_HOME",
-            "--unsetenv",
-            "ROTE_RUNTIME_DIR",
         };
         // Only the parts of /etc that programs need to start and draw text: not passwd, shadow, ssh keys,
         // or anything of the host's configuration beyond fonts and the linker. The system's font cache

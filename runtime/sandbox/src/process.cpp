@@ -1,5 +1,6 @@
 #include <rote/sandbox/process.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include <fcntl.h>
@@ -7,19 +8,24 @@
 #include <spawn.h>
 #include <unistd.h>
 
-extern char** environ;
-
 namespace rote::runtime {
 
 namespace {
 
-// posix_spawnp with default signals and the given file actions; the actions are destroyed here.
-Result<pid_t> start(const std::vector<std::string>& argv, posix_spawn_file_actions_t& actions)
+// posix_spawnp with default signals, the given file actions and a child's environment; the actions are
+// destroyed here.
+Result<pid_t> start(
+    const std::vector<std::string>& argv, posix_spawn_file_actions_t& actions, const std::vector<std::string>& pass_env)
 {
     std::vector<char*> args;
     for (const std::string& a : argv)
         args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    const std::vector<std::string> environment = child_environment(pass_env);
+    std::vector<char*> env;
+    for (const std::string& e : environment)
+        env.push_back(const_cast<char*>(e.c_str()));
+    env.push_back(nullptr);
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
     sigset_t none;
@@ -30,7 +36,8 @@ Result<pid_t> start(const std::vector<std::string>& argv, posix_spawn_file_actio
     posix_spawnattr_setsigdefault(&attributes, &all);
     posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = 0;
-    int rc = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
+    // posix_spawnp looks argv[0] up in our PATH, before the child's environment applies.
+    int rc = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), env.data());
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0)
@@ -40,7 +47,18 @@ Result<pid_t> start(const std::vector<std::string>& argv, posix_spawn_file_actio
 
 } // namespace
 
-Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem::path& output, const std::vector<int>& pass_fds)
+std::vector<std::string> child_environment(const std::vector<std::string>& pass_env)
+{
+    std::vector<std::string> out = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
+    for (const std::string& name : pass_env) {
+        if (const char* value = std::getenv(name.c_str()))
+            out.push_back(name + "=" + value);
+    }
+    return out;
+}
+
+Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem::path& output,
+    const std::vector<int>& pass_fds, const std::vector<std::string>& pass_env)
 {
     // The copies go to 3, 4, ...: a source among those numbers would be overwritten before it is copied.
     for (int fd : pass_fds) {
@@ -54,10 +72,10 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem:
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     for (size_t i = 0; i < pass_fds.size(); ++i)
         posix_spawn_file_actions_adddup2(&actions, pass_fds[i], 3 + static_cast<int>(i)); // the copy stays open
-    return start(argv, actions);
+    return start(argv, actions, pass_env);
 }
 
-Result<Spawned> spawn_and_read_line(const std::vector<std::string>& argv)
+Result<Spawned> spawn_and_read_line(const std::vector<std::string>& argv, const std::vector<std::string>& pass_env)
 {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0)
@@ -66,7 +84,7 @@ Result<Spawned> spawn_and_read_line(const std::vector<std::string>& argv)
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    auto pid = start(argv, actions);
+    auto pid = start(argv, actions, pass_env);
     ::close(out[1]);
     if (!pid) {
         ::close(out[0]);

@@ -102,7 +102,8 @@ Result<void> run_step(const std::vector<std::string>& argv, const fs::path& log_
     const Progress& progress)
 {
     const auto began = Clock::now();
-    pid_t pid = ROTE_TRY(spawn(argv, log_path));
+    // Building fetches packages: a host that reaches its mirror through a proxy says so in these.
+    pid_t pid = ROTE_TRY(spawn(argv, log_path, {}, {"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY"}));
     auto next = began + std::chrono::seconds(10);
     int status = 0;
     while (::waitpid(pid, &status, WNOHANG) == 0) {

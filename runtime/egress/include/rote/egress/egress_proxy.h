@@ -22,6 +22,16 @@ namespace rote::runtime {
 // trailing dot on the host is ignored.
 bool host_allowed(const std::vector<std::string>& allowlist, std::string_view host);
 
+// Why the proxy will not connect to `address` unless a route names it: empty for an address on the public
+// internet; else what it is ("a private address", "a loopback address (this machine)", ...). Unspecified,
+// loopback, private, link-local, carrier-grade NAT, unique local, site-local, multicast, reserved and
+// broadcast addresses, this machine's own interfaces' addresses, and the IPv4 inside a mapped, compatible
+// or NAT64 IPv6 address are all refused.
+std::string forbidden_address(std::string_view address);
+
+// The one spelling of a host name the proxy matches and resolves: lower case, without a trailing dot.
+std::string normalize_host(std::string_view host);
+
 struct ProxyRequest {
     std::string time; // ISO 8601, UTC
     std::string method; // GET, POST, CONNECT, ...
@@ -44,9 +54,10 @@ struct ProxyRequest {
 struct EgressProxyOptions {
     std::filesystem::path socket_path; // created with mode 0666 (the sandbox's user must connect to it)
     std::vector<std::string> allowlist;
-    // Where an allowed name is really served: "registry.example.test" -> "127.0.0.1:8081". Names without a
-    // route are resolved by DNS; a name that resolves to a loopback address is refused unless routed, so the
-    // host's own services are reachable only when a route names them.
+    // Where an allowed name is really served: "registry.example.test" -> "127.0.0.1:8081" (an address and a
+    // port, both required). Names without a route are resolved by DNS, and only to an address that
+    // forbidden_address() passes: this machine, private networks and metadata services are reachable only
+    // when a route names them.
     std::map<std::string, std::string> routes;
     std::filesystem::path log_path; // JSON lines, one per request; empty: in memory only
     std::chrono::milliseconds upstream_timeout {30000};

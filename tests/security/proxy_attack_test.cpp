@@ -1,0 +1,114 @@
+// The egress proxy attacked as a compromised browser would attack it, through the same unix socket the
+// sandbox's forwarder connects to: allowed names and literal addresses that lead to this machine, a private
+// network or a metadata service; a route's port; a trailing dot; a forged Host header.
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rote/egress/egress_proxy.h>
+#include <rote/sandbox/sandbox.h>
+
+#include "runtime/support.h"
+
+using namespace rote;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string ask(const fs::path& socket_path, const std::string& request)
+{
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address {};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
+    timeval tv {10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string answer;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
+        answer.append(buffer, static_cast<size_t>(n));
+    ::close(fd);
+    return answer;
+}
+
+struct Proxy {
+    explicit Proxy(std::vector<std::string> allowlist, std::map<std::string, std::string> routes = {})
+    {
+        auto root = runtime::runtime_root();
+        REQUIRE(root);
+        options.socket_path = *root / ("attack-" + std::to_string(::getpid()) + ".sock");
+        options.allowlist = std::move(allowlist);
+        options.routes = std::move(routes);
+        auto started = runtime::EgressProxy::start(options);
+        REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
+        proxy = std::move(*started);
+    }
+    runtime::EgressProxyOptions options;
+    std::unique_ptr<runtime::EgressProxy> proxy;
+};
+
+} // namespace
+
+TEST_CASE("addresses of this machine, private networks and metadata services are refused, by GET and CONNECT")
+{
+    // This machine's loopback listener: every spelling of it below must be refused before any connection.
+    test::CountingListener host_service;
+    const std::string port = std::to_string(host_service.port);
+    const std::vector<std::string> attempts = {"0.0.0.0", "127.0.0.1", "127.0.0.2", "[::ffff:127.0.0.1]", "[::1]",
+        "[::]", "[::ffff:0.0.0.0]", "[64:ff9b::7f00:1]", "169.254.169.254", "10.1.2.3", "172.16.0.9", "192.168.1.1",
+        "100.64.0.1", "[fd00::1]", "[fe80::1]", "224.0.0.1", "255.255.255.255"};
+    std::vector<std::string> allowlist;
+    for (const std::string& a : attempts)
+        allowlist.push_back(a.front() == '[' ? a.substr(1, a.size() - 2) : a);
+    allowlist.push_back("localhost");
+    Proxy p(allowlist);
+    for (std::string target : attempts) {
+        CAPTURE(target);
+        const std::string get = ask(p.options.socket_path,
+            "GET http://" + target + ":" + port + "/secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        CHECK(get.starts_with("HTTP/1.1 502"));
+        CHECK(get.find("only a route may point the sandbox there") != std::string::npos);
+        const std::string tunnel = ask(p.options.socket_path,
+            "CONNECT " + target + ":" + port + " HTTP/1.1\r\nHost: " + target + ":" + port + "\r\n\r\n");
+        CHECK(tunnel.starts_with("HTTP/1.1 502"));
+    }
+    // A name whose DNS answer is this machine: the same.
+    CHECK(ask(p.options.socket_path, "GET http://localhost:" + port + "/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+              .starts_with("HTTP/1.1 502"));
+    CHECK(host_service.accepted == 0);
+    for (const char* address : {"8.8.8.8", "2001:4860:4860::8888", "93.184.216.34"})
+        CHECK(runtime::forbidden_address(address).empty());
+    CHECK(runtime::forbidden_address("::ffff:10.0.0.1") == "a private address");
+}
+
+TEST_CASE("a route names one port; a trailing dot or upper case does not skip it; Host is the target's")
+{
+    test::DemoSite site = test::DemoSite::start().value();
+    // A route without a port would open every port of the address: refused at start.
+    runtime::EgressProxyOptions bad;
+    bad.socket_path = runtime::runtime_root().value() / ("attack-bad-" + std::to_string(::getpid()) + ".sock");
+    bad.allowlist = {"registry.example.test"};
+    bad.routes = {{"registry.example.test", "127.0.0.1"}};
+    CHECK_FALSE(runtime::EgressProxy::start(bad).ok());
+
+    Proxy p({"registry.example.test"}, {{"registry.example.test", site.registry_route()}});
+    for (const std::string host : {"registry.example.test.", "REGISTRY.Example.Test", "Registry.Example.Test."}) {
+        CAPTURE(host);
+        const std::string answer = ask(p.options.socket_path,
+            "GET http://" + host + "/ HTTP/1.1\r\nHost: evil.example.org\r\nConnection: close\r\n\r\n");
+        CHECK(answer.starts_with("HTTP/1.1 200"));
+        CHECK(answer.find("Company") != std::string::npos);
+    }
+    for (const auto& r : p.proxy->requests())
+        CHECK(r.host == "registry.example.test");
+}
