@@ -14,6 +14,7 @@
 
 #include <rote/egress/egress_proxy.h>
 #include <rote/sandbox/sandbox.h>
+#include <rote/session/session.h>
 
 #include "runtime/support.h"
 
@@ -111,4 +112,26 @@ TEST_CASE("a route names one port; a trailing dot or upper case does not skip it
     }
     for (const auto& r : p.proxy->requests())
         CHECK(r.host == "registry.example.test");
+}
+
+TEST_CASE("200 concurrent requests from inside a sandbox's network are all served")
+{
+    test::DemoSite site = test::DemoSite::start().value();
+    runtime::SessionSpec spec;
+    spec.start_url = "http://registry.example.test/";
+    spec.routes = {{"registry.example.test", site.registry_route()}};
+    auto session = runtime::Session::start(spec);
+    REQUIRE_MESSAGE(session, (session ? "" : session.error().message()));
+    // The namespace's init is the second process of the tree (bwrap's child); curl runs in its network
+    // namespace, where the sandbox's forwarder listens on 127.0.0.1:3128, as the browser's requests do.
+    const auto pids = (*session)->sandbox().pids();
+    REQUIRE(pids.size() >= 2);
+    // The forwarder may still be starting when the sandbox is handed out.
+    test::run_shell("for i in $(seq 100); do nsenter -t " + std::to_string(pids[1])
+        + " -n curl -s -o /dev/null -x http://127.0.0.1:3128 http://registry.example.test/ && break; sleep 0.05; done");
+    auto run = test::run_shell("seq 200 | nsenter -t " + std::to_string(pids[1])
+        + " -n xargs -P 200 -I{} curl -s -o /dev/null --connect-timeout 0.9 --max-time 20 -w '%{http_code}\\n' -x http://127.0.0.1:3128 "
+          "'http://registry.example.test/search?q={}' | sort | uniq -c");
+    INFO(run.out);
+    CHECK(run.out.find("200 200") != std::string::npos);
 }

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include <rote/base/log.h>
+#include <rote/base/files.h>
 #include <rote/base/paths.h>
 #include <rote/llm/config.h>
 #include <rote/store/json.h>
@@ -321,18 +322,9 @@ int cmd_export(const Globals& g, std::int64_t trace_id, const std::string& out_p
         std::cout << *doc << "\n";
         return 0;
     }
-    // Write beside the target and rename, so an interrupted export never leaves half a file under the name.
-    const std::string tmp = out_path + ".partial";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << *doc << "\n";
-        if (!out.flush())
-            return fail(Error(Error::Code::io, "cannot write " + tmp));
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, out_path, ec);
-    if (ec)
-        return fail(Error(Error::Code::io, "cannot write " + out_path + ": " + ec.message()));
+    // Whole or not at all, and never through a link planted where a temporary file would go.
+    if (auto written = write_file_atomically(out_path, *doc + "\n", 0644); !written.ok())
+        return fail(written.error());
     std::cerr << "exported trace " << trace_id << " to " << out_path << "\n";
     return 0;
 }

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <rote/base/files.h>
 #include <rote/base/text.h>
 #include <rote/desktop/desktop.h>
 #include <rote/sandbox/process.h>
@@ -116,9 +117,10 @@ int supervise(const runtime::SessionSpec& spec)
     }
     auto path = state_path((*session)->sandbox().id());
     json state = state_json(**session, now_timestamp());
-    {
-        std::ofstream out(*path);
-        out << state.dump(2) << "\n";
+    // 0600: the state names the sandbox's URL, routes and sockets.
+    if (auto written = write_file_atomically(*path, state.dump(2) + "\n", 0600); !written.ok()) {
+        std::cout << json {{"error", written.error().message()}, {"usage", false}}.dump() << std::endl;
+        return kExitFailed;
     }
     std::cout << state.dump() << std::endl;
     int null = ::open("/dev/null", O_RDWR);
@@ -247,14 +249,10 @@ int screenshot(const std::string& id, const std::string& file, bool as_json)
     auto png = vision::encode_png(*frame);
     if (!png)
         return fail(png.error());
-    std::string tmp = file + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        out.write(reinterpret_cast<const char*>(png->data()), static_cast<std::streamsize>(png->size()));
-        if (!out)
-            return fail(Error(Error::Code::io, "cannot write " + file));
-    }
-    fs::rename(tmp, file);
+    if (auto written = write_file_atomically(
+            file, std::string_view(reinterpret_cast<const char*>(png->data()), png->size()), 0644);
+        !written.ok())
+        return fail(written.error());
     if (as_json)
         std::cout << json {{"file", file}, {"width", frame->cols}, {"height", frame->rows}}.dump(2) << "\n";
     else

@@ -24,6 +24,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <rote/base/files.h>
 #include <rote/base/log.h>
 
 #include <rote/base/text.h>
@@ -892,6 +893,8 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::start(EgressProxyOptions optio
         return Error(Error::Code::io, "egress proxy cannot listen on " + path.string() + ": " + ec.message());
     ::chmod(path.c_str(), 0666);
     if (!impl->options.log_path.empty()) {
+        // 0600, and never through a link: the log holds every URL, query tokens and all.
+        ROTE_TRY(create_private_file(impl->options.log_path));
         impl->log_file.open(impl->options.log_path, std::ios::app);
         if (!impl->log_file)
             return Error(Error::Code::io, "cannot write the proxy log " + impl->options.log_path.string());

@@ -1,0 +1,93 @@
+// Files rote writes where others can reach: state and logs private, and no write through a link another user
+// planted where a temporary file would go.
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <rote/sandbox/sandbox.h>
+
+#include "runtime/support.h"
+
+using namespace rote;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_all(const fs::path& p)
+{
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+unsigned mode_of(const fs::path& p)
+{
+    struct stat st { };
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+}
+
+struct Scratch {
+    Scratch()
+    {
+        char name[] = "/tmp/rote-files-XXXXXX";
+        REQUIRE(::mkdtemp(name) != nullptr);
+        dir = name;
+        // A file only its owner may change, and links to it at every name a careless writer would use.
+        victim = dir / "victim";
+        std::ofstream(victim) << "precious";
+        fs::permissions(victim, fs::perms::owner_read | fs::perms::owner_write);
+    }
+    ~Scratch() { fs::remove_all(dir); }
+    void plant(const fs::path& at) { fs::create_symlink(victim, at); }
+    fs::path dir;
+    fs::path victim;
+};
+
+} // namespace
+
+TEST_CASE("rote export -o and sandbox screenshot never write through a planted link")
+{
+    Scratch s;
+    const std::string rote = ROTE_BINARY;
+    const fs::path db = s.dir / "rote.db";
+    auto imported = test::run_shell(rote + " --db " + db.string() + " import " + ROTE_TRACE_CORPUS
+        + "/valid.json --json 2>&1");
+    REQUIRE_MESSAGE(imported.status == 0, imported.out);
+    const std::string trace = std::to_string(nlohmann::json::parse(imported.out)["trace_id"].get<int>());
+    const fs::path out = s.dir / "trace.json";
+    for (const char* suffix : {".partial", ".tmp", "~"})
+        s.plant(out.string() + suffix);
+    auto exported = test::run_shell(rote + " --db " + db.string() + " export " + trace + " -o " + out.string() + " 2>&1");
+    CHECK_MESSAGE(exported.status == 0, exported.out);
+    CHECK(read_all(s.victim) == "precious");
+    CHECK(nlohmann::json::parse(read_all(out), nullptr, false).is_object());
+
+    auto site = test::DemoSite::start();
+    REQUIRE(site);
+    auto started = test::run_shell(rote + " sandbox start --url http://registry.example.test/ --route registry.example.test="
+        + site->registry_route() + " --json 2>/dev/null");
+    REQUIRE(started.status == 0);
+    auto state = nlohmann::json::parse(started.out);
+    const std::string id = state["id"];
+    const fs::path shot = s.dir / "page.png";
+    for (const char* suffix : {".tmp", ".partial"})
+        s.plant(shot.string() + suffix);
+    auto taken = test::run_shell(rote + " sandbox screenshot " + id + " " + shot.string() + " 2>&1");
+    CHECK_MESSAGE(taken.status == 0, taken.out);
+    CHECK(read_all(s.victim) == "precious");
+    CHECK(read_all(shot).starts_with("\x89PNG"));
+
+    // The sandbox's state and its proxy's log (URLs with their query tokens) are for their owner alone.
+    const fs::path root = runtime::runtime_root().value();
+    CHECK(mode_of(root / (id + ".json")) == 0600);
+    CHECK(mode_of(state["proxy_log"].get<std::string>()) == 0600);
+    CHECK(test::run_shell(rote + " sandbox stop " + id + " >/dev/null 2>&1").status == 0);
+}
