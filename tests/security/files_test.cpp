@@ -53,6 +53,19 @@ struct Scratch {
 
 } // namespace
 
+TEST_CASE("a sandbox starts only on a web page: file:, javascript: and data: URLs are refused")
+{
+    const std::string rote = ROTE_BINARY;
+    for (const char* url : {"file:///etc/passwd", "javascript:alert(1)", "data:text/html,<h1>x</h1>", "http://",
+             "chrome://settings"}) {
+        CAPTURE(url);
+        auto run = test::run_shell(rote + " sandbox start --url '" + url + "' 2>&1");
+        CHECK(run.status == 2);
+        CHECK(run.out.find("the start URL must be") != std::string::npos);
+    }
+    CHECK(test::run_shell(rote + " sandbox list --json").out.find("sbx-") == std::string::npos);
+}
+
 TEST_CASE("rote export -o and sandbox screenshot never write through a planted link")
 {
     Scratch s;

@@ -168,6 +168,29 @@ DesktopOptions desktop_options_for(std::string_view provider)
     return options;
 }
 
+std::string chromium_policy()
+{
+    // Policy names from Chromium's policy list; a run that logs in, or lands on a page in another language,
+    // must see the page and nothing over it.
+    return R"({
+  "BrowserNetworkTimeQueriesEnabled": false,
+  "ComponentUpdatesEnabled": false,
+  "SafeBrowsingProtectionLevel": 0,
+  "MetricsReportingEnabled": false,
+  "UrlKeyedAnonymizedDataCollectionEnabled": false,
+  "SpellCheckServiceEnabled": false,
+  "SearchSuggestEnabled": false,
+  "BackgroundModeEnabled": false,
+  "PromotionalTabsEnabled": false,
+  "PasswordManagerEnabled": false,
+  "TranslateEnabled": false,
+  "DefaultNotificationsSetting": 2,
+  "AutofillAddressEnabled": false,
+  "AutofillCreditCardEnabled": false
+}
+)";
+}
+
 std::string chromium_flags()
 {
     // The flags close every connection Chromium makes on its own (the proxy would refuse them anyway) and

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <rote/base/files.h>
 #include <rote/base/log.h>
 #include <rote/sandbox/process.h>
 
@@ -174,10 +175,17 @@ public:
         // or anything of the host's configuration beyond fonts and the linker. The system's font cache
         // too: without it every Chromium start rescans every font.
         for (const char* etc : {"/etc/fonts", "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
-                 "/etc/ld.so.conf.d", "/etc/chromium", "/etc/chromium.d", "/etc/X11", "/etc/ssl",
+                 "/etc/ld.so.conf.d", "/etc/X11", "/etc/ssl",
                  "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types", "/var/cache/fontconfig"}) {
             bwrap.insert(bwrap.end(), {"--ro-bind-try", etc, etc});
         }
+        // rote's own Chromium policy, and none of the host's Chromium configuration (its policies and
+        // preferences are the host's; rote starts Chromium's binary, so the wrapper's chromium.d is unused).
+        // From a file beside, not in, the sandbox's directory, which the sandbox can write.
+        const fs::path policy = m_dir.parent_path() / (m_id + ".chromium-policy.json");
+        ROTE_TRY(write_file_atomically(policy, chromium_policy(), 0644));
+        m_cleanup.push_back(policy);
+        bwrap.insert(bwrap.end(), {"--ro-bind", policy.string(), "/etc/chromium/policies/managed/rote.json"});
         if (network)
             bwrap.insert(bwrap.end(), {"--bind", options.proxy_socket.string(), "/run/rote/proxy.sock"});
         bwrap.insert(bwrap.end(), {"--", "/bin/sh", "-c", init_script(options, network), "sh", options.start_url});
@@ -186,9 +194,9 @@ public:
 
         // The reaper removes the directory if we die without destroying the sandbox (die-with-parent already
         // takes care of the processes).
+        m_cleanup.insert(m_cleanup.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
         std::vector<fs::path> owned = {m_dir};
-        owned.insert(owned.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
-        m_cleanup = options.cleanup_paths;
+        owned.insert(owned.end(), m_cleanup.begin(), m_cleanup.end());
         m_reaper = ROTE_TRY(spawn_reaper(owned));
 
         const auto deadline = Clock::now() + options.start_timeout;

@@ -157,6 +157,7 @@ Result<void> configure_guest(const fs::path& rootfs, const fs::path& log_path)
     for (const auto& file : kGuestFiles)
         ROTE_TRY(write_file(rootfs / file.path, file.content, file.mode));
     ROTE_TRY(write_file(rootfs / "usr/local/share/rote/chromium.flags", chromium_flags() + "\n", 0644));
+    ROTE_TRY(write_file(rootfs / "etc/chromium/policies/managed/rote.json", chromium_policy(), 0644));
     ROTE_TRY(write_file(rootfs / "etc/machine-id", "", 0444));
     ROTE_TRY(write_file(rootfs / "etc/hostname", "sandbox\n", 0644));
     std::error_code ignored;

@@ -30,6 +30,11 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     if (spec.provider != "local" && spec.provider != "qemu")
         return Error(Error::Code::unsupported,
             "sandbox provider '" + spec.provider + "' is not available (local or qemu)");
+    // The browser is pointed at the web through the proxy: a file: URL would show it the sandbox's own files,
+    // a javascript: or data: URL would run a script no site served.
+    if (spec.start_url != "about:blank" && url_host(spec.start_url).empty())
+        return Error(Error::Code::invalid_argument,
+            "the start URL must be http:// or https:// with a host, or about:blank (not '" + spec.start_url + "')");
     const bool vm = spec.provider == "qemu";
     std::unique_ptr<Session> session(new Session);
     session->m_spec = spec;

@@ -78,6 +78,11 @@ DesktopOptions desktop_options_for(std::string_view provider);
 // Chromium's flags in every sandbox, local and guest: no connections of its own, few processes.
 std::string chromium_flags();
 
+// Chromium's enterprise policy in every sandbox (JSON, /etc/chromium/policies/managed/): what the flags
+// cannot turn off for good (the network time queries, the component updater, Safe Browsing, metrics), and
+// the bubbles that would cover a page (save password, translate, notifications, autofill).
+std::string chromium_policy();
+
 // The local provider: bubblewrap (new user, pid, ipc, uts and net namespaces; read-only system directories;
 // a tmpfs home; no host files) running TigerVNC's Xvnc on a unix socket, a window manager and Chromium
 // with a fresh profile on the start URL. When rote runs as root the sandbox runs as `nobody` on the host.
