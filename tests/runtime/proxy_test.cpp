@@ -24,28 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// (Not named `exchange`: with std arguments, ADL would pick std::exchange.)
-// Sends `request` on a fresh connection to the proxy and returns everything it answers until it closes.
-std::string ask_proxy(const fs::path& socket_path, const std::string& request)
-{
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un address {};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
-    int connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    REQUIRE(connected == 0);
-    REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
-    timeval tv {5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string answer;
-    char buffer[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
-        answer.append(buffer, static_cast<size_t>(n));
-    ::close(fd);
-    return answer;
-}
-
 struct ProxyFixture {
     ProxyFixture()
         : site(test::DemoSite::start().value())
@@ -74,7 +52,7 @@ struct ProxyFixture {
 
 TEST_CASE_FIXTURE(ProxyFixture, "absolute-URI requests to an allowed host are forwarded to its route")
 {
-    std::string answer = ask_proxy(options.socket_path,
+    std::string answer = test::ask_proxy(options.socket_path,
         "GET http://registry.example.test/search?q=globex HTTP/1.1\r\nHost: registry.example.test\r\n"
         "Proxy-Connection: close\r\nConnection: close\r\n\r\n");
     CHECK(answer.starts_with("HTTP/1.1 200"));
@@ -82,7 +60,7 @@ TEST_CASE_FIXTURE(ProxyFixture, "absolute-URI requests to an allowed host are fo
 
     // A POST with a body, to a wildcard-allowed host: the CRM's login answers with a session cookie.
     std::string body = "user=demo&password=demo-pass";
-    answer = ask_proxy(options.socket_path,
+    answer = test::ask_proxy(options.socket_path,
         "POST http://app.crm.test/login HTTP/1.1\r\nHost: app.crm.test\r\nContent-Type: "
         "application/x-www-form-urlencoded\r\n"
         "Content-Length: "
@@ -91,7 +69,7 @@ TEST_CASE_FIXTURE(ProxyFixture, "absolute-URI requests to an allowed host are fo
     CHECK(answer.find("Set-Cookie: session=") != std::string::npos);
 
     // HEAD has no body to wait for.
-    answer = ask_proxy(options.socket_path,
+    answer = test::ask_proxy(options.socket_path,
         "HEAD http://registry.example.test/ HTTP/1.1\r\nHost: registry.example.test\r\nConnection: close\r\n\r\n");
     CHECK(answer.starts_with("HTTP/1.1 200"));
 
@@ -109,7 +87,7 @@ TEST_CASE_FIXTURE(ProxyFixture, "absolute-URI requests to an allowed host are fo
 
 TEST_CASE_FIXTURE(ProxyFixture, "CONNECT opens a tunnel to an allowed host and carries bytes both ways")
 {
-    std::string answer = ask_proxy(options.socket_path,
+    std::string answer = test::ask_proxy(options.socket_path,
         "CONNECT registry.example.test:443 HTTP/1.1\r\nHost: registry.example.test:443\r\n\r\n"
         "GET /company/05583120 HTTP/1.1\r\nHost: registry.example.test\r\nConnection: close\r\n\r\n");
     CHECK(answer.starts_with("HTTP/1.1 200 Connection Established\r\n\r\nHTTP/1.1 200"));
@@ -130,20 +108,20 @@ TEST_CASE_FIXTURE(ProxyFixture, "CONNECT opens a tunnel to an allowed host and c
 TEST_CASE_FIXTURE(ProxyFixture, "hosts off the allowlist get a 403 page that says why, and the refusal is logged")
 {
     std::string answer
-        = ask_proxy(options.socket_path, "GET http://evil.example.org/x HTTP/1.1\r\nHost: evil.example.org\r\n\r\n");
+        = test::ask_proxy(options.socket_path, "GET http://evil.example.org/x HTTP/1.1\r\nHost: evil.example.org\r\n\r\n");
     CHECK(answer.starts_with("HTTP/1.1 403"));
     CHECK(answer.find("evil.example.org is not on this sandbox&#39;s allowlist") == std::string::npos);
     CHECK(answer.find("evil.example.org is not on this sandbox's allowlist") != std::string::npos);
-    answer = ask_proxy(options.socket_path, "CONNECT crm.test:443 HTTP/1.1\r\nHost: crm.test:443\r\n\r\n");
+    answer = test::ask_proxy(options.socket_path, "CONNECT crm.test:443 HTTP/1.1\r\nHost: crm.test:443\r\n\r\n");
     CHECK(answer.starts_with("HTTP/1.1 403"));
 
     // Allowed by name but resolving to this machine, with no route: refused, so DNS cannot open the host.
-    answer = ask_proxy(options.socket_path, "GET http://localhost:22/ HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    answer = test::ask_proxy(options.socket_path, "GET http://localhost:22/ HTTP/1.1\r\nHost: localhost\r\n\r\n");
     CHECK(answer.starts_with("HTTP/1.1 502"));
     CHECK(answer.find("loopback") != std::string::npos);
 
     // Not a proxy request at all.
-    answer = ask_proxy(options.socket_path, "GET /relative HTTP/1.1\r\nHost: x\r\n\r\n");
+    answer = test::ask_proxy(options.socket_path, "GET /relative HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK(answer.starts_with("HTTP/1.1 400"));
 
     auto log = proxy->requests();
@@ -181,7 +159,7 @@ TEST_CASE_FIXTURE(ProxyFixture, "activity: a request counts as in flight until i
     std::string answer;
     std::thread slow([&] {
         // The slow variant answers after 1.5 s.
-        answer = ask_proxy(options.socket_path,
+        answer = test::ask_proxy(options.socket_path,
             "GET http://registry.example.test/?variant=slow HTTP/1.1\r\nHost: registry.example.test\r\n"
             "Connection: close\r\n\r\n");
     });

@@ -10,9 +10,12 @@
 #include <fstream>
 #include <thread>
 
+#include <cstring>
+
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -250,6 +253,43 @@ std::string file_text(const std::string& path)
 }
 
 } // namespace
+
+std::string ask_proxy(const std::filesystem::path& socket_path, const std::string& request)
+{
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address {};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        ::close(fd);
+        return {};
+    }
+    std::string answer;
+    if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+        timeval tv {10, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buffer[4096];
+        ssize_t n;
+        while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
+            answer.append(buffer, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return answer;
+}
+
+Result<std::unique_ptr<runtime::Session>> start_registry_session(const DemoSite& site, bool wait_for_page)
+{
+    runtime::SessionSpec spec;
+    spec.start_url = "http://registry.example.test/";
+    spec.routes = {{"registry.example.test", site.registry_route()}};
+    auto session = ROTE_TRY(runtime::Session::start(spec));
+    if (wait_for_page) {
+        auto desktop = ROTE_TRY(runtime::Desktop::connect(session->sandbox().vnc()));
+        if (!wait_for_text(*desktop, "Company Registry", std::chrono::seconds(30)).where)
+            return Error(Error::Code::timeout, "the registry's page never showed in the sandbox");
+    }
+    return session;
+}
 
 void plant_canaries()
 {

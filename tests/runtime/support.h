@@ -3,6 +3,8 @@
 // What the runtime's integration tests share: the demo sites as a real process, and reading the screen.
 
 #include <atomic>
+#include <filesystem>
+#include <memory>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -16,6 +18,7 @@
 #include <rote/base/geometry.h>
 #include <rote/base/result.h>
 #include <rote/desktop/desktop.h>
+#include <rote/session/session.h>
 
 namespace rote::test {
 
@@ -78,6 +81,14 @@ Result<std::string> http_get(int port, const std::string& path);
 // Opens a websocket on loopback (binary subprotocol) and returns the payload of the first frame it receives
 // (unmasked, under 126 bytes: a VNC server's version greeting), or "" on failure.
 std::string websocket_greeting(int port, const std::string& path);
+
+// Sends `request` on a fresh connection to an egress proxy's unix socket, as a sandbox's forwarder does, and
+// returns everything it answers until it closes (or 10 s pass).
+std::string ask_proxy(const std::filesystem::path& socket_path, const std::string& request);
+
+// A local sandbox on the demo registry's start page, through its own proxy; with `wait_for_page`, returned once
+// the page shows on its desktop.
+Result<std::unique_ptr<runtime::Session>> start_registry_session(const DemoSite& site, bool wait_for_page = true);
 
 // Canary values in this process's environment (an Anthropic and an OpenAI key, a workflow secret), for tests
 // that prove no host secret reaches a sandbox, a helper, a file or a log.

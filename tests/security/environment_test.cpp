@@ -61,17 +61,12 @@ TEST_CASE("no host variable reaches a local sandbox, its helpers, its files or i
     test::plant_canaries();
     auto site = test::DemoSite::start();
     REQUIRE(site);
-    runtime::SessionSpec spec;
-    spec.start_url = "http://registry.example.test/";
-    spec.routes = {{"registry.example.test", site->registry_route()}};
-    auto session = runtime::Session::start(spec);
-    REQUIRE_MESSAGE(session, (session ? "" : session.error().message()));
-    auto desktop = runtime::Desktop::connect((*session)->sandbox().vnc());
-    REQUIRE(desktop);
     // Chromium and its helpers are up once the page shows: every process the sandbox will have is there.
-    REQUIRE(test::wait_for_text(**desktop, "Company Registry", 30s).where);
+    auto started = test::start_registry_session(*site);
+    REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
+    auto& session = *started;
 
-    const auto sandbox_pids = (*session)->sandbox().pids();
+    const auto sandbox_pids = session->sandbox().pids();
     CHECK(sandbox_pids.size() >= 6); // bwrap, init, Xvnc, the window manager, socat, Chromium's processes
     const auto holders = test::processes_holding_canaries();
     CHECK_MESSAGE(holders.empty(), "processes holding a host secret: " << doctest::toString(holders.size()) << " "
@@ -99,9 +94,9 @@ TEST_CASE("no host variable reaches a local sandbox, its helpers, its files or i
             all += v + " ";
         return all;
     }());
-    const auto files = files_holding_canaries((*session)->sandbox().directory());
+    const auto files = files_holding_canaries(session->sandbox().directory());
     CHECK_MESSAGE(files.empty(), (files.empty() ? "" : files.front()));
-    CHECK(test::canaries_in(read_all((*session)->proxy_log())).empty());
+    CHECK(test::canaries_in(read_all(session->proxy_log())).empty());
 }
 
 TEST_CASE("rote sandbox start and view: the supervisor and websockify hold no host secret")
@@ -138,21 +133,16 @@ TEST_CASE("Chromium in a local sandbox asks no time service and nothing else of 
 {
     auto site = test::DemoSite::start();
     REQUIRE(site);
-    runtime::SessionSpec spec;
-    spec.start_url = "http://registry.example.test/";
-    spec.routes = {{"registry.example.test", site->registry_route()}};
-    auto session = runtime::Session::start(spec);
-    REQUIRE_MESSAGE(session, (session ? "" : session.error().message()));
-    auto desktop = runtime::Desktop::connect((*session)->sandbox().vnc());
-    REQUIRE(desktop);
-    REQUIRE(test::wait_for_text(**desktop, "Company Registry", 30s).where);
+    auto started = test::start_registry_session(*site);
+    REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
+    auto& session = *started;
     // Its time queries and component updates came within seconds of the start (clients2.google.com,
     // update.googleapis.com); give them time to show.
     std::this_thread::sleep_for(8s);
     // rote's policy ends the time queries; the component updater still asks update.googleapis.com for the
     // components its policy exempts (certificate revocation lists), refused by the proxy (docs/security.md).
     std::vector<std::string> others;
-    for (const auto& r : (*session)->proxy().requests()) {
+    for (const auto& r : session->proxy().requests()) {
         if (r.host == "update.googleapis.com")
             CHECK(r.status == 403);
         else if (r.host != "registry.example.test")

@@ -23,25 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string ask(const fs::path& socket_path, const std::string& request)
-{
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un address {};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()));
-    timeval tv {10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string answer;
-    char buffer[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
-        answer.append(buffer, static_cast<size_t>(n));
-    ::close(fd);
-    return answer;
-}
-
 struct Proxy {
     explicit Proxy(std::vector<std::string> allowlist, std::map<std::string, std::string> routes = {})
     {
@@ -75,16 +56,16 @@ TEST_CASE("addresses of this machine, private networks and metadata services are
     Proxy p(allowlist);
     for (std::string target : attempts) {
         CAPTURE(target);
-        const std::string get = ask(p.options.socket_path,
+        const std::string get = test::ask_proxy(p.options.socket_path,
             "GET http://" + target + ":" + port + "/secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         CHECK(get.starts_with("HTTP/1.1 502"));
         CHECK(get.find("only a route may point the sandbox there") != std::string::npos);
-        const std::string tunnel = ask(p.options.socket_path,
+        const std::string tunnel = test::ask_proxy(p.options.socket_path,
             "CONNECT " + target + ":" + port + " HTTP/1.1\r\nHost: " + target + ":" + port + "\r\n\r\n");
         CHECK(tunnel.starts_with("HTTP/1.1 502"));
     }
     // A name whose DNS answer is this machine: the same.
-    CHECK(ask(p.options.socket_path, "GET http://localhost:" + port + "/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    CHECK(test::ask_proxy(p.options.socket_path, "GET http://localhost:" + port + "/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
               .starts_with("HTTP/1.1 502"));
     CHECK(host_service.accepted == 0);
     for (const char* address : {"8.8.8.8", "2001:4860:4860::8888", "93.184.216.34"})
@@ -105,7 +86,7 @@ TEST_CASE("a route names one port; a trailing dot or upper case does not skip it
     Proxy p({"registry.example.test"}, {{"registry.example.test", site.registry_route()}});
     for (const std::string host : {"registry.example.test.", "REGISTRY.Example.Test", "Registry.Example.Test."}) {
         CAPTURE(host);
-        const std::string answer = ask(p.options.socket_path,
+        const std::string answer = test::ask_proxy(p.options.socket_path,
             "GET http://" + host + "/ HTTP/1.1\r\nHost: evil.example.org\r\nConnection: close\r\n\r\n");
         CHECK(answer.starts_with("HTTP/1.1 200"));
         CHECK(answer.find("Company") != std::string::npos);
@@ -117,14 +98,12 @@ TEST_CASE("a route names one port; a trailing dot or upper case does not skip it
 TEST_CASE("200 concurrent requests from inside a sandbox's network are all served")
 {
     test::DemoSite site = test::DemoSite::start().value();
-    runtime::SessionSpec spec;
-    spec.start_url = "http://registry.example.test/";
-    spec.routes = {{"registry.example.test", site.registry_route()}};
-    auto session = runtime::Session::start(spec);
-    REQUIRE_MESSAGE(session, (session ? "" : session.error().message()));
+    auto started = test::start_registry_session(site, false);
+    REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
+    auto& session = *started;
     // The namespace's init is the second process of the tree (bwrap's child); curl runs in its network
     // namespace, where the sandbox's forwarder listens on 127.0.0.1:3128, as the browser's requests do.
-    const auto pids = (*session)->sandbox().pids();
+    const auto pids = session->sandbox().pids();
     REQUIRE(pids.size() >= 2);
     // The forwarder may still be starting when the sandbox is handed out.
     test::run_shell("for i in $(seq 100); do nsenter -t " + std::to_string(pids[1])

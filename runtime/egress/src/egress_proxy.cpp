@@ -695,15 +695,23 @@ struct EgressProxy::Impl {
         Relayed out;
         boost::system::error_code ec;
         http::serializer<isRequest, http::buffer_body> serializer {p.get()};
-        p.get().body().data = nullptr;
-        p.get().body().more = !p.is_done();
-        http::write_header(to, serializer, ec);
-        if (ec == http::error::need_buffer)
-            ec = {};
-        if (ec) {
-            out.error = ec.message();
+        // One piece out: the header alone, or `size` body bytes at `data` (nullptr: none; `more`: others follow).
+        auto send = [&](char* data, std::size_t size, bool header_only) {
+            p.get().body().data = data;
+            p.get().body().size = size;
+            p.get().body().more = !p.is_done();
+            if (header_only)
+                http::write_header(to, serializer, ec);
+            else
+                http::write(to, serializer, ec);
+            if (ec == http::error::need_buffer)
+                ec = {};
+            if (ec)
+                out.error = ec.message();
+            return !ec;
+        };
+        if (!send(nullptr, 0, true))
             return out;
-        }
         out.header_sent = true;
         std::vector<char> chunk(64 * 1024);
         while (!p.is_done()) {
@@ -714,40 +722,22 @@ struct EgressProxy::Impl {
             http::read_some(from, buffer, p, ec);
             if (ec == http::error::need_buffer)
                 ec = {};
-            boost::system::error_code read_error = ec;
+            const boost::system::error_code read_error = ec;
             const std::size_t n = chunk.size() - p.get().body().size;
-            if (n > 0) {
-                // What arrived before a read error still goes on: the browser gets all the site sent.
-                p.get().body().data = chunk.data();
-                p.get().body().size = n;
-                p.get().body().more = !p.is_done();
-                http::write(to, serializer, ec);
-                if (ec == http::error::need_buffer)
-                    ec = {};
-                if (ec) {
-                    out.error = ec.message();
-                    return out;
-                }
-                out.bytes += n;
+            // What arrived before a read error still goes on: the browser gets all the site sent.
+            if (n > 0 && !send(chunk.data(), n, false))
+                return out;
+            out.bytes += n;
+            if (n > 0)
                 touch();
-            }
             if (read_error) {
                 out.read_failed = true;
                 out.error = read_error.message();
                 return out;
             }
         }
-        if (!serializer.is_done()) {
-            // The end: a chunked body's last chunk (nothing for the other framings).
-            p.get().body().data = nullptr;
-            p.get().body().size = 0;
-            p.get().body().more = false;
-            http::write(to, serializer, ec);
-            if (ec == http::error::need_buffer)
-                ec = {};
-            if (ec)
-                out.error = ec.message();
-        }
+        if (!serializer.is_done())
+            send(nullptr, 0, false); // the end: a chunked body's last chunk (nothing for the other framings)
         return out;
     }
 
@@ -814,28 +804,12 @@ struct EgressProxy::Impl {
         asio::write(client, asio::buffer(std::string_view("HTTP/1.1 200 Connection Established\r\n\r\n")), ec);
         if (ec)
             return;
-        int upstream_fd = upstream.native_handle();
-        {
-            std::lock_guard lock(mutex);
-            open_sockets.insert(upstream_fd); // so that stopping the proxy ends the tunnel
-        }
         entry.status = 200;
-        // Bytes the browser sent after the CONNECT headers (a TLS hello) are already in our buffer.
-        if (buffer.size() > 0) {
-            entry.bytes_in += buffer.size();
-            asio::write(upstream, buffer.data(), ec);
-            buffer.consume(buffer.size());
-        }
-        std::uint64_t down = 0;
-        std::thread back([&] { down = pump(upstream, client); });
-        entry.bytes_in += pump(client, upstream);
-        back.join();
-        {
-            std::lock_guard lock(mutex);
-            open_sockets.erase(upstream_fd);
-        }
-        entry.bytes_out = down;
         entry.framing = "tunnel";
+        // Bytes the browser sent after the CONNECT headers (a TLS hello) are already in our buffer: splice sends
+        // them first.
+        boost::beast::flat_buffer nothing_yet;
+        splice(client, buffer, upstream, nothing_yet, entry.bytes_in, entry.bytes_out);
         record(std::move(entry), began);
     }
 
