@@ -47,12 +47,6 @@ namespace {
 
 constexpr std::size_t kBigBytes = 6 << 20;
 
-std::string read_file(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
 void write_file(const fs::path& p, const std::string& text, fs::perms perms = fs::perms::owner_read
         | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read)
 {
@@ -235,7 +229,7 @@ struct World {
         s.pid = *pid;
         const auto deadline = Clock::now() + 15s;
         while (!accepts(s.port)) {
-            REQUIRE_MESSAGE(Clock::now() < deadline, name << " did not listen: " << read_file(dir / (name + ".out")));
+            REQUIRE_MESSAGE(Clock::now() < deadline, name << " did not listen: " << rote::test::read_file(dir / (name + ".out")));
             std::this_thread::sleep_for(20ms);
         }
         servers.push_back(s);
@@ -370,7 +364,7 @@ TEST_CASE("every server's pages come through the proxy byte for byte, with the f
         CHECK(proxied[http::field::content_encoding] == direct[http::field::content_encoding]);
         CHECK(proxied[http::field::content_type] == direct[http::field::content_type]);
         if (c.path == "/big.bin")
-            CHECK(proxied.body() == read_file(world.docroot / "big.bin"));
+            CHECK(proxied.body() == rote::test::read_file(world.docroot / "big.bin"));
         if (!c.extra.empty())
             CHECK(proxied[http::field::content_encoding] == "gzip");
         auto line = last_log_line_for(World::host(c.server), c.path);
@@ -402,8 +396,8 @@ TEST_CASE("one kept-alive connection carries HEAD, 304, 204 and pipelined reques
         auto second = c->receive();
         REQUIRE(first);
         REQUIRE(second);
-        CHECK(first->body() == read_file(world.docroot / "style.css"));
-        CHECK(second->body() == read_file(world.docroot / "page.html"));
+        CHECK(first->body() == rote::test::read_file(world.docroot / "style.css"));
+        CHECK(second->body() == rote::test::read_file(world.docroot / "page.html"));
         // Not modified (asked as a browser asks, with the Last-Modified it was given): no body, and still the
         // same connection. PHP's built-in server sends no Last-Modified.
         const std::string modified((*first)[http::field::last_modified]);
@@ -418,7 +412,7 @@ TEST_CASE("one kept-alive connection carries HEAD, 304, 204 and pipelined reques
         c->send(request("GET", url + "/page.html", host));
         auto after = c->receive();
         REQUIRE(after);
-        CHECK(after->body() == read_file(world.docroot / "page.html"));
+        CHECK(after->body() == rote::test::read_file(world.docroot / "page.html"));
     }
     auto c = to_proxy();
     const std::string host = World::host("php");
@@ -487,7 +481,7 @@ TEST_CASE("a streamed body reaches the client as it is made, and an HTTP/1.0 cli
     auto answer = old->receive();
     REQUIRE(answer);
     CHECK(answer->version() == 10);
-    CHECK(answer->body() == read_file(World::get().docroot / "text.txt"));
+    CHECK(answer->body() == rote::test::read_file(World::get().docroot / "text.txt"));
     CHECK(old->closed_by_peer());
 }
 

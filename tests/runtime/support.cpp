@@ -246,13 +246,13 @@ const char* const kCanaries[][2] = {
     {"ROTE_SECRET_CRM_PASSWORD", "canary-password-9f3a"},
 };
 
-std::string file_text(const std::string& path)
+} // namespace
+
+std::string read_file(const std::filesystem::path& path)
 {
     std::ifstream in(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), {}};
 }
-
-} // namespace
 
 std::string ask_proxy(const std::filesystem::path& socket_path, const std::string& request)
 {
@@ -314,8 +314,8 @@ std::vector<std::string> processes_holding_canaries()
         if (pid == ::getpid())
             continue;
         const std::string proc = "/proc/" + std::to_string(pid);
-        const std::string comm = file_text(proc + "/comm");
-        for (const std::string& name : canaries_in(file_text(proc + "/environ")))
+        const std::string comm = read_file(proc + "/comm");
+        for (const std::string& name : canaries_in(read_file(proc + "/environ")))
             holders.push_back(std::to_string(pid) + " (" + comm.substr(0, comm.find('\n')) + "): " + name);
     }
     return holders;

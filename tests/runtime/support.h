@@ -82,6 +82,9 @@ Result<std::string> http_get(int port, const std::string& path);
 // (unmasked, under 126 bytes: a VNC server's version greeting), or "" on failure.
 std::string websocket_greeting(int port, const std::string& path);
 
+// A file's bytes, whole ("" if it cannot be read).
+std::string read_file(const std::filesystem::path& path);
+
 // Sends `request` on a fresh connection to an egress proxy's unix socket, as a sandbox's forwarder does, and
 // returns everything it answers until it closes (or 10 s pass).
 std::string ask_proxy(const std::filesystem::path& socket_path, const std::string& request);

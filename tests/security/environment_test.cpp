@@ -31,12 +31,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_all(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
 // Files below `dir` (a sandbox's directory, the runtime root) that contain a canary.
 std::vector<std::string> files_holding_canaries(const fs::path& dir)
 {
@@ -47,7 +41,7 @@ std::vector<std::string> files_holding_canaries(const fs::path& dir)
         if (ec)
             break;
         if (it->is_regular_file(ec) && it->file_size(ec) < (64u << 20)) {
-            for (const std::string& name : test::canaries_in(read_all(it->path())))
+            for (const std::string& name : test::canaries_in(test::read_file(it->path())))
                 holders.push_back(it->path().string() + ": " + name);
         }
     }
@@ -75,8 +69,8 @@ TEST_CASE("no host variable reaches a local sandbox, its helpers, its files or i
     // writes over its own for process titles).
     std::string xvnc_env;
     for (pid_t pid : sandbox_pids) {
-        if (read_all("/proc/" + std::to_string(pid) + "/comm") == "Xvnc\n")
-            xvnc_env = read_all("/proc/" + std::to_string(pid) + "/environ");
+        if (test::read_file("/proc/" + std::to_string(pid) + "/comm") == "Xvnc\n")
+            xvnc_env = test::read_file("/proc/" + std::to_string(pid) + "/environ");
     }
     std::set<std::string> variables;
     for (size_t at = 0, end; at < xvnc_env.size(); at = end + 1) {
@@ -96,7 +90,7 @@ TEST_CASE("no host variable reaches a local sandbox, its helpers, its files or i
     }());
     const auto files = files_holding_canaries(session->sandbox().directory());
     CHECK_MESSAGE(files.empty(), (files.empty() ? "" : files.front()));
-    CHECK(test::canaries_in(read_all(session->proxy_log())).empty());
+    CHECK(test::canaries_in(test::read_file(session->proxy_log())).empty());
 }
 
 TEST_CASE("rote sandbox start and view: the supervisor and websockify hold no host secret")

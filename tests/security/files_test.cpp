@@ -21,12 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_all(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
 unsigned mode_of(const fs::path& p)
 {
     struct stat st { };
@@ -80,8 +74,8 @@ TEST_CASE("rote export -o and sandbox screenshot never write through a planted l
         s.plant(out.string() + suffix);
     auto exported = test::run_shell(rote + " --db " + db.string() + " export " + trace + " -o " + out.string() + " 2>&1");
     CHECK_MESSAGE(exported.status == 0, exported.out);
-    CHECK(read_all(s.victim) == "precious");
-    CHECK(nlohmann::json::parse(read_all(out), nullptr, false).is_object());
+    CHECK(test::read_file(s.victim) == "precious");
+    CHECK(nlohmann::json::parse(test::read_file(out), nullptr, false).is_object());
 
     auto site = test::DemoSite::start();
     REQUIRE(site);
@@ -95,8 +89,8 @@ TEST_CASE("rote export -o and sandbox screenshot never write through a planted l
         s.plant(shot.string() + suffix);
     auto taken = test::run_shell(rote + " sandbox screenshot " + id + " " + shot.string() + " 2>&1");
     CHECK_MESSAGE(taken.status == 0, taken.out);
-    CHECK(read_all(s.victim) == "precious");
-    CHECK(read_all(shot).starts_with("\x89PNG"));
+    CHECK(test::read_file(s.victim) == "precious");
+    CHECK(test::read_file(shot).starts_with("\x89PNG"));
 
     // The sandbox's state and its proxy's log (URLs with their query tokens) are for their owner alone.
     const fs::path root = runtime::runtime_root().value();

@@ -47,6 +47,20 @@ constexpr uid_t nobody = 65534;
 
 namespace {
 
+// The start of every bwrap command line: when rote runs as root, setpriv drops to `nobody` first (root on
+// the host stays outside: even an escape from every namespace lands without privilege); then bwrap with the
+// sandbox's namespaces and user. The probe runs exactly this, so it tests what a launch needs.
+std::vector<std::string> bwrap_prefix()
+{
+    std::vector<std::string> argv;
+    if (::geteuid() == 0)
+        argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"};
+    argv.insert(argv.end(),
+        {"bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000", "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--unshare-net", "--unshare-cgroup-try", "--die-with-parent"});
+    return argv;
+}
+
 // What runs inside the namespaces, as pid 1's child: Xvnc on the bind-mounted directory, then the
 // window manager, the proxy forwarder and Chromium. `wait` keeps it alive as long as any of them runs.
 std::string init_script(const SandboxOptions& options, bool network)
@@ -105,28 +119,10 @@ public:
     {
         fs::path log_path = m_dir / "sandbox.log";
         bool network = !options.proxy_socket.empty();
-        bool as_root = ::geteuid() == 0;
-        std::vector<std::string> argv;
-        if (as_root) {
-            // Root on the host stays outside: inside, the sandbox's user maps to `nobody`, so even an escape
-            // from every namespace lands without privilege.
-            argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"};
-        }
+        std::vector<std::string> argv = bwrap_prefix();
         std::vector<std::string> bwrap = {
-            "bwrap",
-            "--unshare-user",
-            "--uid",
-            "1000",
-            "--gid",
-            "1000",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-net",
-            "--unshare-cgroup-try",
             "--hostname",
             "sandbox",
-            "--die-with-parent",
             "--new-session",
             "--ro-bind",
             "/usr",
@@ -319,14 +315,10 @@ Result<void> probe_local_sandbox()
             "the local sandbox needs bubblewrap, which is not installed (apt-get install bubblewrap), or use "
             "--provider qemu");
     // The same namespaces, as the same user, as a real sandbox; the smallest file system that runs a program.
-    std::vector<std::string> argv;
-    if (::geteuid() == 0)
-        argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"};
+    std::vector<std::string> argv = bwrap_prefix();
     argv.insert(argv.end(),
-        {"bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000", "--unshare-pid", "--unshare-ipc",
-            "--unshare-uts", "--unshare-net", "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin",
-            "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev",
-            "/dev", "--chdir", "/", "--", "/bin/true"});
+        {"--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink",
+            "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--chdir", "/", "--", "/bin/true"});
     char path[] = "/tmp/rote-bwrap-probe-XXXXXX";
     const int fd = ::mkstemp(path);
     if (fd < 0)
