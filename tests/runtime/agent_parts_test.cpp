@@ -31,6 +31,17 @@ TEST_CASE("outputs: the text right of the anchor, matched by the pattern; else t
     CHECK_FALSE(read_output(words, {"x", "Incorporated", ""}).has_value());
 }
 
+TEST_CASE("outputs: a pattern that begins or ends with a sign matches a value standing alone, never inside a word")
+{
+    const std::vector<vision::Word> words {word("Support", 17, 124, 0), word("#14", 115, 124, 0),
+        word("Total", 50, 170, 1), word("$12.50", 110, 170, 1), word("ref", 50, 200, 2), word("AB#77x", 90, 200, 2)};
+    CHECK(read_output(words, {"n", "", "#[0-9]+"}) == "#14");
+    CHECK(read_output(words, {"n", "Support", "#[0-9]+"}) == "#14");
+    CHECK(read_output(words, {"t", "Total", "\\$[0-9.]+"}) == "$12.50");
+    CHECK_FALSE(read_output(words, {"r", "ref", "#77"}).has_value()); // inside "AB#77x"
+    CHECK(read_output(words, {"d", "", "[0-9]{2}\\.[0-9]{2}"}) == "12.50");
+}
+
 TEST_CASE("the hint behind a trace step, moved back over the optional hints before it")
 {
     auto w = parse_workflow("name: t\ngoal: Find the company.\ninputs: {company: string}\nstart: {url: http://a.test/}\n"

@@ -67,10 +67,12 @@ std::optional<std::string> match(const std::string& text, const std::string& pat
 {
     if (pattern.empty())
         return text.empty() ? std::nullopt : std::optional(text);
+    // The match stands alone: no letter or digit runs on into it at either end. (Not \\b: a pattern that
+    // begins with "#" or "$" would then need a letter before it, and "Support #14" never matched "#[0-9]+".)
     std::smatch m;
-    const std::regex re("\\b(?:" + pattern + ")\\b");
+    const std::regex re("(?:^|[^A-Za-z0-9_])(" + pattern + ")(?![A-Za-z0-9_])");
     if (std::regex_search(text, m, re))
-        return m.str();
+        return m.str(1);
     return std::nullopt;
 }
 
@@ -197,6 +199,7 @@ private:
             spec.routes[host] = to;
         spec.width = m_workflow.width;
         spec.height = m_workflow.height;
+        spec.scale = m_workflow.scale;
         spec.window = BrowserWindow::app;
         spec.image = m_options.image;
         spec.keep = m_options.keep;
