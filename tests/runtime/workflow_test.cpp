@@ -17,7 +17,7 @@ inputs:
   password: secret
 outputs:
   number: {anchor: Registration number, pattern: "[0-9]{8}"}
-start: {url: "http://registry.example.test/search", size: 1920x1080}
+start: {url: "http://registry.example.test/search", size: 1920x1080, scale: 1.25}
 success: {text: Registered address}
 hints:
   - click "Company name"
@@ -40,10 +40,15 @@ Error parse_error(const std::string& text)
 
 } // namespace
 
-TEST_CASE("every workflow in workflows/ loads")
+TEST_CASE("every workflow in workflows/ and the real-app suite's loads")
 {
     int count = 0;
-    for (const auto& entry : std::filesystem::directory_iterator(ROTE_WORKFLOWS)) {
+    std::vector<std::filesystem::directory_entry> files;
+    for (const char* dir : {ROTE_WORKFLOWS, ROTE_REALAPP_WORKFLOWS}) {
+        for (const auto& entry : std::filesystem::directory_iterator(dir))
+            files.push_back(entry);
+    }
+    for (const auto& entry : files) {
         CAPTURE(entry.path());
         auto w = load_workflow(entry.path());
         REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message()));
@@ -51,7 +56,7 @@ TEST_CASE("every workflow in workflows/ loads")
         CHECK_FALSE(w->hints.empty());
         ++count;
     }
-    CHECK(count >= 2);
+    CHECK(count >= 8);
     auto crm = load_workflow(std::filesystem::path(ROTE_WORKFLOWS) / "crm-add-lead.yaml");
     REQUIRE(crm.ok());
     CHECK(crm->input("crm_password")->type == InputType::secret);
@@ -69,6 +74,7 @@ TEST_CASE("a workflow file reads into its parts")
     CHECK(w->outputs[0].pattern == "[0-9]{8}");
     CHECK(w->width == 1920);
     CHECK(w->height == 1080);
+    CHECK(w->scale == doctest::Approx(1.25));
     CHECK(w->policy.allow == std::vector<std::string> {"registry.example.test"}); // from the start URL
     CHECK(w->policy.max_cost_microusd == 1'000'000);
     REQUIRE(w->hints.size() == 9);
@@ -103,6 +109,8 @@ TEST_CASE("every malformed workflow is an error naming the file, the line and th
         {head + "outputs:\n  n: {}\n", "needs anchor: and/or pattern:"},
         {"name: x\ngoal: Find the company.\nstart: {url: ftp://a.test/}\nsuccess: {text: Done}\n", "bad.yaml:3: start.url must be"},
         {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/, size: big}\nsuccess: {text: Done}\n", "start.size must be"},
+        {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/, scale: 4}\nsuccess: {text: Done}\n", "bad.yaml:3: start.scale must be a number from 0.5 to 3"},
+        {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/, scale: big}\nsuccess: {text: Done}\n", "start.scale must be"},
         {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/}\n", "needs success: text: or outputs:"},
         {head + "policy: {max_steps: 0}\n", "bad.yaml:5: policy.max_steps must be a whole number from 1"},
         {head + "policy: {max_cost_usd: lots}\n", "policy.max_cost_usd must be dollars"},

@@ -142,7 +142,7 @@ int start(const runtime::SessionSpec& spec, bool as_json, bool verbose)
 {
     // The supervisor is this same program, detached; we relay its first line and leave it running.
     json spec_json {{"url", spec.start_url}, {"allow", spec.allowlist}, {"routes", spec.routes}, {"width", spec.width},
-        {"height", spec.height}, {"provider", spec.provider}, {"app", spec.window == runtime::BrowserWindow::app},
+        {"height", spec.height}, {"scale", spec.scale}, {"provider", spec.provider}, {"app", spec.window == runtime::BrowserWindow::app},
         {"image", spec.image.string()}, {"keep", spec.keep}};
     std::error_code ec;
     fs::path self = fs::read_symlink("/proc/self/exe", ec);
@@ -328,6 +328,10 @@ SandboxCommands::SandboxCommands(CLI::App& app, bool& as_json)
     m_start->add_option("--route", m_routes,
         "HOST=ADDR:PORT: serve an allowed host from this address (repeatable), e.g. a local demo site");
     m_start->add_option("--size", m_size, "Screen size, WxH")->capture_default_str();
+    m_start->add_option("--scale", m_spec.scale,
+               "The browser's device scale factor, 0.5 to 3: 1.25 draws pages as a laptop set to 125% does (local only)")
+        ->check(CLI::Range(0.5, 3.0))
+        ->capture_default_str();
     m_start->add_flag("--app", m_app,
         "Show the page alone, without tabs or address bar (uses less memory; nothing to type a URL into)");
     m_start->add_option("--provider", m_spec.provider,
@@ -397,6 +401,7 @@ int SandboxCommands::run(int verbosity)
         s.routes = spec.value("routes", s.routes);
         s.width = spec.value("width", s.width);
         s.height = spec.value("height", s.height);
+        s.scale = spec.value("scale", s.scale);
         s.provider = spec.value("provider", s.provider);
         s.window = spec.value("app", false) ? runtime::BrowserWindow::app : runtime::BrowserWindow::normal;
         s.image = spec.value("image", std::string());

@@ -326,8 +326,8 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
 
     const auto start = root["start"];
     if (!start.IsMap())
-        return r.error(start, "start must be a mapping (url:, provider:, size:)");
-    ROTE_TRY(r.only(start, "start", {"url", "provider", "size"}));
+        return r.error(start, "start must be a mapping (url:, provider:, size:, scale:)");
+    ROTE_TRY(r.only(start, "start", {"url", "provider", "size", "scale"}));
     if (!start["url"])
         return r.error(start, "start has no url");
     w.start_url = ROTE_TRY(r.text(start["url"], "start.url"));
@@ -348,6 +348,13 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
         w.height = std::stoi(m[2]);
         if (w.width < 640 || w.height < 480 || w.width > 3840 || w.height > 2160)
             return r.error(start["size"], "start.size must be from 640x480 to 3840x2160");
+    }
+    if (start["scale"]) {
+        auto scale = ROTE_TRY(r.text(start["scale"], "start.scale"));
+        static const std::regex number("[0-9](\\.[0-9]{1,2})?");
+        if (!std::regex_match(scale, number) || std::stod(scale) < 0.5 || std::stod(scale) > 3)
+            return r.error(start["scale"], "start.scale must be a number from 0.5 to 3 (1.25, 2), not '" + scale + "'");
+        w.scale = std::stod(scale);
     }
 
     if (const auto success = root["success"]) {

@@ -1,6 +1,7 @@
 #include <rote/sandbox/sandbox.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -83,10 +84,16 @@ std::string init_script(const SandboxOptions& options, bool network)
     // warning bar.
     // Chromium's own binary, not Debian's wrapper script (which adds flags for extensions and exports API
     // keys of no use offline).
+    auto scale_text = [](double scale) {
+        char text[16];
+        std::snprintf(text, sizeof text, "%.2f", scale);
+        return std::string(text);
+    };
     script += "/usr/lib/chromium/chromium --user-data-dir=$HOME/chromium " + chromium_flags()
         + " --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
               " --window-position=0,0 --window-size="
         + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized "
+        + (options.scale != 1.0 ? "--force-device-scale-factor=" + scale_text(options.scale) + " " : "")
         + (options.window == BrowserWindow::app ? "--app=\"$1\"" : "\"$1\"") + " >/run/rote/chromium.log 2>&1 &\n";
     script += "wait\n";
     return script;
@@ -373,6 +380,8 @@ Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& optio
     ROTE_TRY(check_local_sandbox());
     if (options.width < 320 || options.height < 240 || options.width > 7680 || options.height > 4320)
         return Error(Error::Code::invalid_argument, "sandbox screen size must be between 320x240 and 7680x4320");
+    if (!(options.scale >= 0.5 && options.scale <= 3))
+        return Error(Error::Code::invalid_argument, "the browser's scale must be from 0.5 to 3");
     auto [id, dir] = ROTE_TRY(make_sandbox_dir(options));
     if (::geteuid() == 0 && ::chown(dir.c_str(), nobody, nobody) != 0)
         return errno_error("cannot hand " + dir.string() + " to nobody");

@@ -760,6 +760,9 @@ Result<ColdBoot> measure_cold_boot(
 
 Result<std::unique_ptr<Sandbox>> start_qemu_sandbox(const SandboxOptions& options)
 {
+    if (options.scale != 1.0)
+        return Error(Error::Code::unsupported, "the qemu provider runs its browser at scale 1 (its ready states are "
+                                               "made so); start.scale needs the local provider");
     auto [id, dir] = ROTE_TRY(make_sandbox_dir(options));
     auto sandbox = std::make_unique<QemuSandbox>(id, dir);
     if (auto started = sandbox->start(options); !started.ok()) {

@@ -60,6 +60,7 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     options.start_url = spec.start_url;
     options.width = spec.width;
     options.height = spec.height;
+    options.scale = spec.scale;
     options.window = spec.window;
     options.proxy_socket = session->m_proxy->socket_path();
     // If we die without stopping, the sandbox's reaper removes the proxy's files with the sandbox's own.

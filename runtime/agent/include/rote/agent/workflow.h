@@ -75,6 +75,7 @@ struct Workflow {
     std::string start_url;
     int width = 1280;
     int height = 800;
+    double scale = 1.0; // the browser's device scale factor (start.scale): CSS pixels are this many screen pixels
     std::string success_text; // text on the final screen that means success; empty: the outputs were read
     Policy policy;
     std::vector<StepHint> hints;

@@ -26,6 +26,9 @@ struct SandboxOptions {
     std::string start_url = "about:blank";
     int width = 1280;
     int height = 800;
+    // The browser's device scale factor: 1.25 draws every CSS pixel as 1.25 screen pixels (a laptop set to
+    // 125%). local only; the qemu provider refuses anything but 1 (its ready states are made at 1).
+    double scale = 1.0;
     // The egress proxy's unix socket on the host (EgressProxy::socket_path). Inside the sandbox it is
     // reached at 127.0.0.1:3128, where the browser is pointed. Empty: the sandbox has no network at all.
     std::filesystem::path proxy_socket;

@@ -24,6 +24,7 @@ struct SessionSpec {
     std::map<std::string, std::string> routes; // see EgressProxyOptions::routes
     int width = 1280;
     int height = 800;
+    double scale = 1.0; // SandboxOptions::scale
     BrowserWindow window = BrowserWindow::normal;
     // qemu only (SandboxOptions): the guest image (empty: the default), a kept sandbox's name, and what a
     // long start is doing.
