@@ -23,6 +23,9 @@ packages=(
 test_packages=(
   # the egress proxy's conformance test: real servers, each framing answers its own way; curl as a client
   nginx-light apache2 lighttpd php-cli python3 curl
+  # the real-app suite (tests/realapps): applications nobody here wrote, each run from a copy of its own on
+  # loopback. DokuWiki (PHP, under PHP's built-in server); Redmine with SQLite, under WEBrick.
+  dokuwiki redmine redmine-sqlite ruby-webrick
 )
 [ "$tests" -eq 1 ] && packages+=("${test_packages[@]}")
 
