@@ -16,6 +16,7 @@
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,22 +53,6 @@ void write_file(const fs::path& p, const std::string& text, fs::perms perms = fs
 {
     std::ofstream(p, std::ios::binary) << text;
     fs::permissions(p, perms);
-}
-
-int free_port()
-{
-    asio::io_context io;
-    tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    return a.local_endpoint().port();
-}
-
-bool accepts(int port)
-{
-    asio::io_context io;
-    tcp::socket s(io);
-    boost::system::error_code ec;
-    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
-    return !ec;
 }
 
 template<typename Socket> void set_receive_timeout(Socket& s, int seconds)
@@ -122,11 +107,7 @@ struct World {
             c = static_cast<char>(random());
         write_file(docroot / "big.bin", big);
         // PHP scripts answer close-delimited (Connection: close, no length): the framing that broke the proxy.
-        write_file(docroot / "page.php",
-            "<?php ?><!doctype html><html><head><link rel=\"stylesheet\" href=\"style.php\"></head>"
-            "<body><h1>Conformance page</h1></body></html>\n");
-        write_file(docroot / "style.php",
-            "<?php header('Content-Type: text/css'); echo \"body { background: rgb(255, 236, 150); color: black; }\\n\";");
+        rote::test::ClosedPages::write(docroot);
         write_file(docroot / "echo.php",
             "<?php header('Content-Type: text/plain'); echo $_SERVER['REQUEST_METHOD'], ' ', "
             "$_SERVER['HTTP_HOST'], ' ', file_get_contents('php://input');");
@@ -183,6 +164,16 @@ struct World {
                 "cd " + docroot.string() + " && exec /usr/bin/python3 -m http.server --cgi --bind 127.0.0.1 "
                     + std::to_string(port)};
         });
+        // A WebSocket server from Debian (websockify, as the live view uses) in front of a TCP service that
+        // greets every connection as a VNC server does.
+        start("greeter", [&](int port) {
+            return std::vector<std::string> {"socat", "TCP-LISTEN:" + std::to_string(port) + ",bind=127.0.0.1,reuseaddr,fork",
+                "SYSTEM:echo RFB 003.008"};
+        });
+        start("websocket", [&](int port) {
+            return std::vector<std::string> {"websockify", "127.0.0.1:" + std::to_string(port),
+                "127.0.0.1:" + std::to_string(server("greeter").port)};
+        });
 
         auto root = rote::runtime::runtime_root();
         REQUIRE(root);
@@ -223,12 +214,12 @@ struct World {
 
     template<typename MakeArgv> void start(const std::string& name, MakeArgv make_argv)
     {
-        Server s {name, free_port()};
+        Server s {name, rote::test::free_loopback_port()};
         auto pid = rote::runtime::spawn(make_argv(s.port), dir / (name + ".out"));
         REQUIRE_MESSAGE(pid, name << ": " << (pid ? "" : pid.error().message()));
         s.pid = *pid;
         const auto deadline = Clock::now() + 15s;
-        while (!accepts(s.port)) {
+        while (!rote::test::accepts(s.port)) {
             REQUIRE_MESSAGE(Clock::now() < deadline, name << " did not listen: " << rote::test::read_file(dir / (name + ".out")));
             std::this_thread::sleep_for(20ms);
         }
@@ -520,6 +511,50 @@ TEST_CASE("an answer the site breaks off is logged as incomplete, never as serve
     CHECK(entry["complete"] == false);
     CHECK(entry["bytes_out"] == 10);
     CHECK(entry["error"].get<std::string>().find("broke off") != std::string::npos);
+}
+
+TEST_CASE("WebSocket upgrades go through, in plain HTTP and inside CONNECT, and are logged as upgrades")
+{
+    World& world = World::get();
+    const std::string host = World::host("websocket");
+    auto connect_proxy = [&] {
+        int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un address {};
+        address.sun_family = AF_UNIX;
+        std::strncpy(address.sun_path, world.options.socket_path.c_str(), sizeof address.sun_path - 1);
+        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        return fd;
+    };
+    // Plain HTTP: the absolute-form upgrade, answered 101 and spliced.
+    CHECK(rote::test::websocket_greeting_on(connect_proxy(), "http://" + host + "/websockify", host)
+              .starts_with("RFB 003.008"));
+    // Inside a CONNECT tunnel (what a browser does for wss://, and for ws:// through some proxies).
+    CHECK(rote::test::websocket_greeting_on(connect_proxy(), "/websockify", host,
+        "CONNECT " + host + ":80 HTTP/1.1\r\nHost: " + host + ":80\r\n\r\n")
+              .starts_with("RFB 003.008"));
+    // A host the proxy does not allow gets no tunnel.
+    CHECK(rote::test::websocket_greeting_on(connect_proxy(), "/websockify", "elsewhere.test",
+        "CONNECT elsewhere.test:80 HTTP/1.1\r\nHost: elsewhere.test:80\r\n\r\n")
+              .empty());
+    // A tunnel is logged when it closes, a moment after the client hung up.
+    int upgrades = 0, tunnels = 0;
+    std::string lines;
+    for (const auto deadline = Clock::now() + 5s; tunnels == 0 && Clock::now() < deadline;) {
+        std::this_thread::sleep_for(50ms);
+        upgrades = tunnels = 0;
+        lines.clear();
+        for (const auto& line : world.log()) {
+            if (line.value("host", "") != host)
+                continue;
+            lines += line.dump() + "\n";
+            if (line.value("status", 0) == 101 && line.value("framing", "") == "upgrade")
+                ++upgrades;
+            if (line.value("method", "") == "CONNECT" && line.value("framing", "") == "tunnel")
+                ++tunnels;
+        }
+    }
+    CHECK_MESSAGE(upgrades >= 1, lines);
+    CHECK_MESSAGE(tunnels >= 1, lines);
 }
 
 TEST_CASE("Chromium in a sandbox shows a page whose HTML and render-blocking CSS end with the connection")

@@ -127,6 +127,40 @@ TEST_CASE("qemu: a VM restored from its ready state shows the start page over VN
     }
 }
 
+TEST_CASE("qemu: a page and its render-blocking CSS that end with the connection show whole in the guest's browser")
+{
+    // The guest's Chromium goes through the same egress proxy as the local one: PHP's built-in server frames
+    // both answers close-delimited, and the proxy must re-frame them for a browser that keeps connections.
+    test::ClosedPages pages;
+    REQUIRE_MESSAGE(pages.port > 0, "php -S did not start (package php-cli)");
+    runtime::SessionSpec spec;
+    spec.provider = "qemu";
+    spec.image = test_image();
+    spec.start_url = "http://closed.qemu.test/page.php";
+    spec.routes["closed.qemu.test"] = "127.0.0.1:" + std::to_string(pages.port);
+    spec.window = runtime::BrowserWindow::app;
+    auto session = start_vm(spec);
+    auto desktop = desktop_of(*session);
+    auto seen = test::wait_for_text(*desktop, "Conformance page", 120s);
+    REQUIRE_MESSAGE(seen.where, "the close-delimited page never showed in the VM");
+    // The stylesheet applied: the page's background is its colour, not the default white.
+    const cv::Vec3b pixel = seen.screen.at<cv::Vec3b>(seen.screen.rows - 20, seen.screen.cols / 2);
+    CHECK(pixel[0] == 150); // BGR
+    CHECK(pixel[1] == 236);
+    CHECK(pixel[2] == 255);
+    bool css_logged = false;
+    for (const auto& r : session->proxy().requests()) {
+        if (r.path == "/style.php") {
+            css_logged = true;
+            CHECK(r.framing == "close");
+            CHECK(r.error.empty());
+            CHECK(r.status == 200);
+        }
+    }
+    CHECK(css_logged);
+    REQUIRE(session->stop());
+}
+
 TEST_CASE("qemu: a click and typing over VNC change the guest's screen")
 {
     auto site = test::DemoSite::start("baseline");

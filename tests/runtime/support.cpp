@@ -188,6 +188,70 @@ Sighting wait_for_text(runtime::Desktop& desktop, std::string_view phrase, std::
     }
 }
 
+int free_loopback_port()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a {};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0
+        && ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+        port = ntohs(a.sin_port);
+    ::close(fd);
+    return port;
+}
+
+bool accepts(int port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a {};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+void ClosedPages::write(const std::filesystem::path& docroot)
+{
+    std::ofstream(docroot / "page.php")
+        << "<?php ?><!doctype html><html><head><link rel=\"stylesheet\" href=\"style.php\"></head>"
+           "<body><h1>Conformance page</h1></body></html>\n";
+    std::ofstream(docroot / "style.php")
+        << "<?php header('Content-Type: text/css'); echo \"body { background: rgb(255, 236, 150); color: black; }\\n\";";
+}
+
+ClosedPages::ClosedPages()
+{
+    char name[] = "/tmp/rote-closed-pages-XXXXXX";
+    if (::mkdtemp(name) == nullptr)
+        return;
+    m_dir = name;
+    write(m_dir);
+    const int p = free_loopback_port();
+    auto pid = runtime::spawn({"php", "-S", "127.0.0.1:" + std::to_string(p), "-t", m_dir.string()}, m_dir / "php.out");
+    if (!pid.ok())
+        return;
+    m_pid = *pid;
+    for (int i = 0; i < 500 && !accepts(p); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (accepts(p))
+        port = p;
+}
+
+ClosedPages::~ClosedPages()
+{
+    if (m_pid > 0) {
+        ::kill(m_pid, SIGTERM);
+        ::waitpid(m_pid, nullptr, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(m_dir, ec);
+}
+
 Result<std::string> http_get(int port, const std::string& path)
 {
     httplib::Client client("127.0.0.1", port);
@@ -208,16 +272,32 @@ std::string websocket_greeting(int port, const std::string& path)
         ::close(fd);
         return {};
     }
-    // The key is any 16 bytes in base64; the server's accept hash is not what this checks.
-    std::string request = "GET " + path
-        + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-          "Sec-WebSocket-Key: cm90ZS10ZXN0LWtleS0wMQ==\r\nSec-WebSocket-Version: 13\r\n"
-          "Sec-WebSocket-Protocol: binary\r\n\r\n";
-    (void)!::write(fd, request.data(), request.size());
+    return websocket_greeting_on(fd, path, "127.0.0.1");
+}
+
+std::string websocket_greeting_on(int fd, const std::string& target, const std::string& host, const std::string& preamble)
+{
     timeval tv {5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string data;
     char buffer[1024];
+    if (!preamble.empty()) {
+        (void)!::write(fd, preamble.data(), preamble.size());
+        // Byte by byte up to the blank line: whatever follows it is the tunnel's.
+        while (data.find("\r\n\r\n") == std::string::npos && ::read(fd, buffer, 1) == 1)
+            data += buffer[0];
+        if (!data.starts_with("HTTP/1.1 200")) {
+            ::close(fd);
+            return {};
+        }
+        data.clear();
+    }
+    // The key is any 16 bytes in base64; the server's accept hash is not what this checks.
+    std::string request = "GET " + target + " HTTP/1.1\r\nHost: " + host
+        + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Key: cm90ZS10ZXN0LWtleS0wMQ==\r\nSec-WebSocket-Version: 13\r\n"
+          "Sec-WebSocket-Protocol: binary\r\n\r\n";
+    (void)!::write(fd, request.data(), request.size());
     size_t header_end = std::string::npos;
     while (true) {
         ssize_t n = ::read(fd, buffer, sizeof buffer);

@@ -78,9 +78,35 @@ ShellRun run_shell(const std::string& command);
 // A plain HTTP GET over loopback TCP; the body, or an error.
 Result<std::string> http_get(int port, const std::string& path);
 
+// A TCP port on 127.0.0.1 free a moment ago (-1 if none), and whether something accepts connections on one.
+int free_loopback_port();
+bool accepts(int port);
+
+// PHP's built-in server on 127.0.0.1, serving page.php (an <h1>Conformance page</h1>) and style.php (its
+// render-blocking stylesheet: background rgb(255, 236, 150)), both close-delimited: no Content-Length, no
+// chunks, the body ends with the connection. Killed on destruction.
+class ClosedPages {
+public:
+    ClosedPages();
+    ~ClosedPages();
+    ClosedPages(const ClosedPages&) = delete;
+    ClosedPages& operator=(const ClosedPages&) = delete;
+    // Writes the two pages into `docroot` (for a server of the caller's own).
+    static void write(const std::filesystem::path& docroot);
+    int port = -1;
+
+private:
+    std::filesystem::path m_dir;
+    pid_t m_pid = -1;
+};
+
 // Opens a websocket on loopback (binary subprotocol) and returns the payload of the first frame it receives
 // (unmasked, under 126 bytes: a VNC server's version greeting), or "" on failure.
 std::string websocket_greeting(int port, const std::string& path);
+// The same on a connection already made (to an egress proxy, say): the upgrade for `target` (a path, or an
+// absolute URL for a proxy) with Host `host`, after `preamble` (a CONNECT, whose "200" answer is read first).
+// Closes `fd`.
+std::string websocket_greeting_on(int fd, const std::string& target, const std::string& host, const std::string& preamble = "");
 
 // A file's bytes, whole ("" if it cannot be read).
 std::string read_file(const std::filesystem::path& path);
