@@ -112,19 +112,44 @@ TEST_CASE("DokuWiki: a lookup among near-duplicates and an edit behind a login, 
     check_loopback_only(**app);
     e2e::Fixture f;
 
-    // Taught on a name listed once; replayed for a name with a longer near-duplicate below it.
+    // Taught on a name listed once. Replayed at once for a name that is the start of another ("Acme Robotics",
+    // "Acme Robotics Holdings"): right or a clean failure, never the other one. (After a repair moved the
+    // trace's click to another row, the same input was relocated onto "Acme Robotics Holdings" and reported
+    // succeeded: the matrix lists it, and issue 17 brings that order into this test.)
     auto taught = run(**app, *f.store, "wiki-partner-lookup", "Stark Components", 1);
     CHECK(taught.right());
-    auto other = run(**app, *f.store, "wiki-partner-lookup", "Acme Robot Works", 2);
-    CHECK(other.right());
-    // "Acme Robotics" is the start of "Acme Robotics Holdings": right, or a clean failure, never the other one.
-    auto prefix = run(**app, *f.store, "wiki-partner-lookup", "Acme Robotics", 3);
+    {
+        // The judge reads the wiki's request log: the same run, judged for another partner, is a wrong action.
+        auto as_other = realapps::judge(**app, task("wiki-partner-lookup"), record(**app, "Acme Robot Works"),
+            {{"partner", "Acme Robot Works"}}, true, {{"contract_id", "CT-7001"}}, "");
+        REQUIRE(as_other.ok());
+        CHECK(as_other->wrong_success());
+        REQUIRE(as_other->wrong_actions.size() == 1);
+        CHECK(as_other->wrong_actions[0].find("opened 'Stark Components'") != std::string::npos);
+        CHECK(as_other->outputs_wrong == 1);
+    }
+    auto prefix = run(**app, *f.store, "wiki-partner-lookup", "Acme Robotics", 2);
     CHECK(prefix.wrong_actions.empty());
     CHECK_FALSE(prefix.wrong_success());
+    auto other = run(**app, *f.store, "wiki-partner-lookup", "Acme Robot Works", 3);
+    CHECK(other.right());
 
     auto note = run(**app, *f.store, "wiki-partner-note", "Stark Components", 4);
     CHECK(note.right());
-    auto note_again = run(**app, *f.store, "wiki-partner-note", "Wayne Fabrications", 5);
+    {
+        // The page file changed is Stark's: judged as a note for another partner, it is a wrong write.
+        const auto& t = task("wiki-partner-note");
+        const auto& wayne = record(**app, "Wayne Fabrication");
+        auto as_other = realapps::judge(**app, t, wayne, t.inputs(wayne, 4), true, {}, "");
+        REQUIRE(as_other.ok());
+        CHECK(as_other->wrong_success());
+        bool stark_written = false;
+        for (const auto& a : as_other->wrong_actions)
+            stark_written |= a.find("page changed: partners/stark_components.txt") != std::string::npos;
+        CHECK(stark_written);
+    }
+    // Its page is the start of another's: the edit lands on it or the run fails before saving anything.
+    auto note_again = run(**app, *f.store, "wiki-partner-note", "Acme Robotics", 5);
     CHECK(note_again.wrong_actions.empty());
     CHECK_FALSE(note_again.wrong_success());
 
@@ -154,6 +179,15 @@ TEST_CASE("Redmine: a lookup among near-duplicate subjects and a new issue behin
 
     auto created = run(**app, *f.store, "tracker-new-issue", "Printer offline in Leek office", 3);
     CHECK(created.right());
+    {
+        // The database holds issue 14 with run 3's subject: judged as run 4's, no such issue was made.
+        const auto& t = task("tracker-new-issue");
+        const auto& leek = record(**app, "Printer offline in Leek office");
+        auto as_other = realapps::judge(**app, t, leek, t.inputs(leek, 4), true, {{"issue_id", "#14"}}, "");
+        REQUIRE(as_other.ok());
+        CHECK(as_other->wrong_success());
+        CHECK(as_other->wrong_actions.size() == 2); // the issue made is not the one asked for, and that one is missing
+    }
     auto again = run(**app, *f.store, "tracker-new-issue", "Phone line noise at Wayne Fabrication", 4);
     CHECK(again.right());
 
