@@ -1,5 +1,7 @@
 #include "realapps/apps.h"
 
+#include "runtime/support.h"
+
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -50,21 +52,6 @@ std::string tail(const fs::path& log)
     return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
 }
 
-int free_port()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a {};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0
-        && ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-        port = ntohs(a.sin_port);
-    ::close(fd);
-    return port;
-}
-
 // The status code of GET `path` on 127.0.0.1:port, or 0 when nothing answered.
 int http_status(int port, const std::string& path)
 {
@@ -87,30 +74,40 @@ int http_status(int port, const std::string& path)
     return status;
 }
 
+// Starts argv[0] (looked up in PATH) in `cwd` with exactly `env`, stdout and stderr appended to `log`, killed
+// if this process dies; with `own_group`, in a process group of its own (so its children go with it).
+pid_t start_process(const std::vector<std::string>& argv, const fs::path& log, const std::vector<std::string>& env,
+    const fs::path& cwd, bool own_group)
+{
+    const pid_t pid = ::fork();
+    if (pid != 0)
+        return pid;
+    if (own_group)
+        ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (out < 0 || ::chdir(cwd.c_str()) != 0)
+        ::_exit(126);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    std::vector<char*> args, envp;
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    for (const auto& e : env)
+        envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    ::execvpe(args[0], args.data(), envp.data());
+    ::_exit(127);
+}
+
 // Runs a command to its end; its output goes to `log`. Fails with the log's tail.
 Result<void> run(const std::vector<std::string>& argv, const fs::path& log, const std::vector<std::string>& env,
     const fs::path& cwd)
 {
-    const pid_t pid = ::fork();
+    const pid_t pid = start_process(argv, log, env, cwd, false);
     if (pid < 0)
         return failure("fork failed");
-    if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (out < 0 || ::chdir(cwd.c_str()) != 0)
-            ::_exit(126);
-        ::dup2(out, 1);
-        ::dup2(out, 2);
-        std::vector<char*> args, envp;
-        for (const auto& a : argv)
-            args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        for (const auto& e : env)
-            envp.push_back(const_cast<char*>(e.c_str()));
-        envp.push_back(nullptr);
-        ::execvpe(args[0], args.data(), envp.data());
-        ::_exit(127);
-    }
     int status = 0;
     ::waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -281,7 +278,7 @@ public:
                          "/usr/share/dokuwiki/bin/indexer.php", "-q"},
             dir / "indexer.log", base_env(), dir));
         ROTE_TRY(copy_tree(dir / "data", dir / "snapshot"));
-        m_server.port = free_port();
+        m_server.port = test::free_loopback_port();
         auto env = base_env();
         env.push_back("PHP_CLI_SERVER_WORKERS=4");
         return m_server.start({"php", "-d", "auto_prepend_file=" + (dir / "prepend.php").string(), "-S",
@@ -515,7 +512,7 @@ public:
                 }
             }
         }
-        m_server.port = free_port();
+        m_server.port = test::free_loopback_port();
         return reset(Knobs {});
     }
 
@@ -841,27 +838,9 @@ Result<void> Server::start(const std::vector<std::string>& argv, const fs::path&
     const std::vector<std::string>& env, const fs::path& cwd, const std::string& ready_path)
 {
     stop();
-    const pid_t pid = ::fork();
+    const pid_t pid = start_process(argv, log, env, cwd, true);
     if (pid < 0)
         return failure("fork failed");
-    if (pid == 0) {
-        ::setpgid(0, 0);
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (out < 0 || ::chdir(cwd.c_str()) != 0)
-            ::_exit(126);
-        ::dup2(out, 1);
-        ::dup2(out, 2);
-        std::vector<char*> args, envp;
-        for (const auto& a : argv)
-            args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        for (const auto& e : env)
-            envp.push_back(const_cast<char*>(e.c_str()));
-        envp.push_back(nullptr);
-        ::execvpe(args[0], args.data(), envp.data());
-        ::_exit(127);
-    }
     m_pid = pid;
     const auto deadline = std::chrono::steady_clock::now() + 90s;
     while (std::chrono::steady_clock::now() < deadline) {

@@ -224,6 +224,26 @@ void ClosedPages::write(const std::filesystem::path& docroot)
         << "<?php header('Content-Type: text/css'); echo \"body { background: rgb(255, 236, 150); color: black; }\\n\";";
 }
 
+std::string ClosedPages::problems(const cv::Mat& screen, const std::vector<runtime::ProxyRequest>& requests)
+{
+    std::string out;
+    const cv::Vec3b pixel = screen.at<cv::Vec3b>(screen.rows - 20, screen.cols / 2); // BGR
+    if (pixel[0] != 150 || pixel[1] != 236 || pixel[2] != 255)
+        out += "the page's background is not the stylesheet's (" + std::to_string(pixel[2]) + ", "
+            + std::to_string(pixel[1]) + ", " + std::to_string(pixel[0]) + "); ";
+    int css = 0;
+    for (const auto& r : requests) {
+        if (r.path != "/style.php")
+            continue;
+        ++css;
+        if (r.framing != "close" || !r.error.empty() || r.status != 200)
+            out += "style.php logged as " + std::to_string(r.status) + " framing '" + r.framing + "' error '" + r.error + "'; ";
+    }
+    if (css == 0)
+        out += "style.php is not in the proxy's log; ";
+    return out;
+}
+
 ClosedPages::ClosedPages()
 {
     char name[] = "/tmp/rote-closed-pages-XXXXXX";

@@ -93,6 +93,10 @@ public:
     ClosedPages& operator=(const ClosedPages&) = delete;
     // Writes the two pages into `docroot` (for a server of the caller's own).
     static void write(const std::filesystem::path& docroot);
+    // What is wrong with a sandbox's showing of page.php ("" when nothing): the screen it was seen on
+    // must have the stylesheet's background, and the proxy must have logged style.php served whole,
+    // close-delimited.
+    static std::string problems(const cv::Mat& screen, const std::vector<runtime::ProxyRequest>& requests);
     int port = -1;
 
 private:
