@@ -31,6 +31,34 @@ TEST_CASE("registry-lookup: taught with step hints, replayed for another company
     CHECK(replayed.outputs["registration_number"] == "05583120");
     CHECK(replayed.outputs["status"] == "Active");
     CHECK_FALSE(replayed.new_trace_id.has_value());
+
+    // A success text may name the input: the run proves it ended on this company's page.
+    Workflow named = w;
+    named.success_text = "{{company}}";
+    auto proved = run(*f.store, named, {{"company", "Initech Software Ltd"}}, options);
+    CHECK_MESSAGE(proved.status == store::RunStatus::succeeded, proved.error);
+    CHECK(proved.planner_calls == 0);
+    CHECK(proved.outputs["status"] == "Dissolved");
+}
+
+TEST_CASE("a start page the egress proxy answers itself fails the run at once, with the proxy's reason")
+{
+    Fixture f;
+    Workflow w = load("registry-lookup");
+    // Nothing listens on the route's port: the proxy cannot reach the site.
+    RunOptions options;
+    options.routes["registry.example.test"] = "127.0.0.1:" + std::to_string(test::free_loopback_port());
+    auto unreachable = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
+    CHECK(unreachable.status == store::RunStatus::failed);
+    CHECK_MESSAGE(unreachable.error.find("did not load: rote's egress proxy answered 502") != std::string::npos,
+        unreachable.error);
+    CHECK(unreachable.steps == 0);
+    // The start URL's host left out of the allowlist: blocked, and said so.
+    w.policy.allow = {"crm.example.test"};
+    auto blocked = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
+    CHECK(blocked.status == store::RunStatus::failed);
+    CHECK_MESSAGE(blocked.error.find("did not load: rote's egress proxy answered 403") != std::string::npos, blocked.error);
+    CHECK(blocked.steps == 0);
 }
 
 TEST_CASE("registry-lookup: a key whose page comes seconds later, with no traffic meanwhile, records that page as its effect")

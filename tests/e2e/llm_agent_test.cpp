@@ -165,6 +165,28 @@ TEST_CASE("crm-add-lead taught by the model, replayed with no model call; the pa
     }
 }
 
+TEST_CASE("max_cost_usd: 0 spends nothing on models: the step hints teach, and the model is never asked")
+{
+    Fixture f;
+    Workflow w = load("registry-lookup");
+    w.policy.max_cost_microusd = 0;
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, routed_to(*site));
+    CHECK_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
+    CHECK(taught.planner_calls > 0);
+    CHECK(taught.cost_microusd == 0);
+
+    auto server = test::StandIn::start(kKey, {say(Kind::click, "Company name")});
+    auto provider = model(*server);
+    RunOptions options = llm_options(*provider, *site);
+    options.teach = true;
+    auto refused = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, options);
+    CHECK(refused.status == store::RunStatus::failed);
+    CHECK_MESSAGE(refused.error.find("(max_cost_usd)") != std::string::npos, refused.error);
+    CHECK(server->requests().empty());
+}
+
 TEST_CASE("registry-lookup: taught by the model; a banner costs one model call, then the repaired trace none")
 {
     Fixture f;

@@ -75,6 +75,11 @@ TEST_CASE("a workflow file reads into its parts")
     CHECK(w->width == 1920);
     CHECK(w->height == 1080);
     CHECK(w->scale == doctest::Approx(1.25));
+    auto named = parse_workflow("name: t\ngoal: Find the company.\ninputs: {company: string}\nstart: {url: http://a.test/}\n"
+                                "success: {text: \"{{company}} Ltd\"}\n",
+        "t.yaml");
+    REQUIRE_MESSAGE(named.ok(), (named.ok() ? "" : named.error().message()));
+    CHECK(named->success_text == "{{company}} Ltd");
     CHECK(w->policy.allow == std::vector<std::string> {"registry.example.test"}); // from the start URL
     CHECK(w->policy.max_cost_microusd == 1'000'000);
     REQUIRE(w->hints.size() == 9);
@@ -113,6 +118,10 @@ TEST_CASE("every malformed workflow is an error naming the file, the line and th
         {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/, scale: big}\nsuccess: {text: Done}\n", "start.scale must be"},
         {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/}\n", "needs success: text: or outputs:"},
         {head + "policy: {max_steps: 0}\n", "bad.yaml:5: policy.max_steps must be a whole number from 1"},
+        {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/}\nsuccess: {text: \"{{company}}\"}\n",
+            "bad.yaml:4: success.text: "},
+        {"name: x\ngoal: Find the company.\ninputs: {pw: secret}\nstart: {url: http://a.test/}\nsuccess: {text: \"{{secret:pw}}\"}\n",
+            "success.text: input pw is a secret, and a secret is never looked for on the screen"},
         {head + "policy: {max_cost_usd: lots}\n", "policy.max_cost_usd must be dollars"},
         {head + "hints:\n  - press \"Search\"\n", "bad.yaml:6: step hint: unknown step 'press'"},
         {head + "hints:\n  - click Search\n", "write click \"Label\""},

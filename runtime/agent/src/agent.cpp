@@ -174,6 +174,7 @@ private:
             return ocr.error();
         m_ocr = *ocr;
         cv::Mat screen = ROTE_TRY(first_page());
+        ROTE_TRY(start_page_served());
         if (trace) {
             screen = ROTE_TRY(replay(*trace, screen));
         } else {
@@ -261,6 +262,25 @@ private:
         }
     }
 
+    // A start page the egress proxy answered itself (its host not allowed, the site unreachable or silent)
+    // shows the proxy's error page, not the site: the run fails here with the proxy's reason, never later
+    // with "text not on the screen". The first request for the start URL's host decides.
+    Result<void> start_page_served()
+    {
+        if (!m_session)
+            return {};
+        const std::string host = normalize_host(url_host(m_workflow.start_url));
+        for (const auto& r : m_session->proxy().requests()) {
+            if (normalize_host(r.host) != host)
+                continue;
+            if (r.refused.empty())
+                return {};
+            return Error(Error::Code::io, "the start page " + m_workflow.start_url
+                    + " did not load: rote's egress proxy answered " + std::to_string(r.status) + ", " + r.refused);
+        }
+        return {};
+    }
+
     Result<void> check_budget(bool planner_call)
     {
         const Policy& p = m_workflow.policy;
@@ -270,7 +290,10 @@ private:
         if (planner_call && m_result.planner_calls >= p.max_planner_calls)
             return Error(Error::Code::conflict, "budget spent: the policy allows " + std::to_string(p.max_planner_calls)
                     + " planner calls (max_planner_calls)");
-        if (m_result.cost_microusd >= p.max_cost_microusd)
+        // The cost budget is the models': over it, the run stops; at it, no further model call is made (so
+        // max_cost_usd: 0 means "spend nothing on models", and the hints planner, which costs nothing, runs).
+        const bool model_call = planner_call && m_options.planner == PlannerKind::llm;
+        if (m_result.cost_microusd > p.max_cost_microusd || (model_call && m_result.cost_microusd >= p.max_cost_microusd))
             return Error(Error::Code::conflict, "budget spent: the model calls cost " + std::to_string(m_result.cost_microusd)
                     + " micro-USD, the policy allows " + std::to_string(p.max_cost_microusd) + " (max_cost_usd)");
         return {};
@@ -566,7 +589,7 @@ private:
     Result<cv::Mat> diverge(const std::vector<replayer::PreparedStep>& steps, int at, const std::string& why, cv::Mat screen)
     {
         const bool at_end = at >= static_cast<int>(steps.size());
-        const std::string expected = at_end ? "the success check (\"" + m_workflow.success_text + "\" on the screen)"
+        const std::string expected = at_end ? "the success check (\"" + success_text() + "\" on the screen)"
                                             : describe(steps[static_cast<size_t>(at)].step.action,
                                                   steps[static_cast<size_t>(at)].step.anchor.label);
         ROTE_TRY(report_divergence(at_end ? -1 : at, expected, why, screen));
@@ -690,6 +713,13 @@ private:
         return milliseconds(static_cast<std::int64_t>(static_cast<double>(wait.count()) * std::min(m_time_scale, cap)));
     }
 
+    // The success text for this run: its input placeholders filled in (the parser allows no secret there).
+    std::string success_text() const
+    {
+        auto rendered = render_template(m_workflow.success_text, m_inputs.values, {});
+        return rendered.ok() ? *rendered : m_workflow.success_text;
+    }
+
     // Whether the success text shows, looking again for up to `patience` while the page may still load.
     // `screen` is updated to the last screen looked at.
     Result<bool> success_seen(cv::Mat& screen, milliseconds patience)
@@ -703,7 +733,7 @@ private:
                     all = all && read_output(m_words, out).has_value();
                 if (all)
                     return true;
-            } else if (vision::find_text(m_words, m_workflow.success_text).status != vision::LocateStatus::not_found) {
+            } else if (vision::find_text(m_words, success_text()).status != vision::LocateStatus::not_found) {
                 return true;
             }
             if (Clock::now() >= until)
@@ -719,7 +749,7 @@ private:
             return Error(Error::Code::not_found,
                 m_workflow.success_text.empty()
                     ? std::string("the success check failed: not every output could be read on the final screen")
-                    : "the success check failed: \"" + m_workflow.success_text + "\" is not on the final screen");
+                    : "the success check failed: \"" + success_text() + "\" is not on the final screen");
         progress("success check passed");
         return screen;
     }

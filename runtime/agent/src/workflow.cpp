@@ -361,8 +361,24 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
         if (!success.IsMap())
             return r.error(success, "success must be a mapping (text:)");
         ROTE_TRY(r.only(success, "success", {"text"}));
-        if (success["text"])
+        if (success["text"]) {
             w.success_text = ROTE_TRY(r.text(success["text"], "success.text"));
+            // It may name the run's inputs ("{{company}}": the run ended on the requested record), never a
+            // secret: a password is not something to look for on a screen.
+            std::map<std::string, std::string> values;
+            for (const auto& in : w.inputs) {
+                if (in.type == InputType::secret) {
+                    if (w.success_text.find("{{" + in.name + "}}") != std::string::npos
+                        || w.success_text.find("{{secret:" + in.name + "}}") != std::string::npos)
+                        return r.error(success["text"], "success.text: input " + in.name
+                                + " is a secret, and a secret is never looked for on the screen");
+                } else {
+                    values[in.name] = "x";
+                }
+            }
+            if (auto rendered = render_template(w.success_text, values, {}); !rendered.ok())
+                return r.error(success["text"], "success.text: " + rendered.error().message());
+        }
     }
     if (w.success_text.empty() && w.outputs.empty())
         return r.error(root, "the workflow needs success: text: or outputs: to tell a finished run");

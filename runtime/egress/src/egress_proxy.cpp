@@ -351,6 +351,8 @@ struct EgressProxy::Impl {
                 {"complete", entry.error.empty()}};
             if (!entry.error.empty())
                 line["error"] = entry.error;
+            if (!entry.refused.empty())
+                line["refused"] = entry.refused;
             log_file << line.dump() << '\n' << std::flush;
         }
         log_entries.push_back(std::move(entry));
@@ -413,6 +415,7 @@ struct EgressProxy::Impl {
     {
         entry.status = static_cast<int>(status);
         entry.framing = "length";
+        entry.refused = std::string(why);
         if (entry.error.empty() && status != http::status::forbidden)
             entry.error = std::string(why);
         try {
@@ -601,6 +604,7 @@ struct EgressProxy::Impl {
         if (!sent.error.empty()) {
             entry.status = 502;
             entry.error = "sending the request: " + sent.error;
+            entry.refused = "the request did not reach the site: " + sent.error;
             if (!sent.header_sent || sent.read_failed)
                 send_page_quietly(client, version, http::status::bad_gateway, "The request did not reach the site",
                     a.host + ": " + sent.error);
@@ -617,6 +621,7 @@ struct EgressProxy::Impl {
             if (ec) {
                 entry.status = 502;
                 entry.error = "the site did not answer: " + ec.message();
+                entry.refused = entry.error;
                 send_page_quietly(client, version, http::status::bad_gateway, "The site did not answer",
                     a.host + ": " + ec.message());
                 return false;

@@ -49,6 +49,9 @@ struct ProxyRequest {
     // Empty when the exchange completed; else what stopped it (the site's answer broke off, the browser went
     // away, the site could not be reached): such a request is never logged as if it had been served.
     std::string error;
+    // Set when the proxy answered itself instead of the site (a host not allowed, one it cannot reach, a
+    // request it cannot read): why, as its error page says.
+    std::string refused;
 };
 
 struct EgressProxyOptions {
