@@ -92,7 +92,7 @@ TEST_CASE("registry-lookup: a key whose page comes seconds later, with no traffi
     CHECK(served["opened"] == nlohmann::json::array({"08431277", "09917744"}));
 }
 
-TEST_CASE("registry-lookup: vision alone replays moved, restyled, dynamic and slow pages; a removed field stops the run")
+TEST_CASE("registry-lookup: vision alone replays moved, dynamic and slow pages, restyled with at most one repair; a removed field stops the run")
 {
     Fixture f;
     const Workflow w = load("registry-lookup");
@@ -104,7 +104,10 @@ TEST_CASE("registry-lookup: vision alone replays moved, restyled, dynamic and sl
         const RunOptions options = routed_to(*site);
         auto replayed = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, options);
         CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
-        CHECK(replayed.planner_calls == 0);
+        // Restyled, the landmarks do not line up around the name read whole (the new fonts move them); before
+        // values had to be read exactly, the part "Globex Corporation" happened to line them up and was
+        // clicked. A part of a value is never the target now, so the step hints repair that step, one call.
+        CHECK(replayed.planner_calls <= (variant == "restyled" ? 1 : 0));
         CHECK(replayed.outputs["registration_number"] == "09917744");
         CHECK(replayed.outputs["status"] == "Active");
         const auto served = registry_log(*site);

@@ -417,6 +417,38 @@ TextMatch find_text(const std::vector<Word>& words, std::string_view phrase)
     return match;
 }
 
+// Whether `span` ends where its line's run of words ends (nothing continues it on the right).
+static bool ends_its_run(const std::vector<Phrase>& runs, const Phrase& span)
+{
+    const auto run = std::find_if(runs.begin(), runs.end(), [&](const Phrase& q) { return q.box.intersects(span.box); });
+    return run == runs.end() || run->box.x + run->box.w <= span.box.x + span.box.w + 2;
+}
+
+TextMatch find_value(const std::vector<Word>& words, std::string_view value)
+{
+    TextMatch match;
+    const std::string wanted = normalise(value);
+    const auto runs = phrases(words);
+    std::vector<Rect> places;
+    for (const auto& span : spans(words, std::max<std::size_t>(1, word_count(value)) + 1)) {
+        if (normalise(span.text) != wanted || !ends_its_run(runs, span))
+            continue;
+        if (std::none_of(places.begin(), places.end(), [&](const Rect& p) { return p.intersects(span.box); }))
+            places.push_back(span.box);
+    }
+    if (places.empty())
+        return match;
+    if (places.size() > 1) {
+        match.status = LocateStatus::ambiguous;
+        match.candidates = places;
+        return match;
+    }
+    match.status = LocateStatus::found;
+    match.box = places[0];
+    match.similarity = 1.0;
+    return match;
+}
+
 std::string_view to_string(LocateStatus s)
 {
     switch (s) {
@@ -615,11 +647,31 @@ Location locate_text(const std::vector<Word>& words, std::string_view phrase, Po
     const Point from_label = recorded_label_box
         ? Point {recorded_point.x - recorded_label_box->center().x, recorded_point.y - recorded_label_box->center().y}
         : Point {0, 0};
+    // The value is the target's identity, so only its exact reading is the target: never a near-duplicate that
+    // reads alike ("Umbrella Analytics" for "Umbrella Analytica"), nor the phrase as the start of longer text
+    // on its line ("Acme Robotics" in "Acme Robotics Holdings"). Text before it on the line is decoration
+    // ("Support #7 (New): ..."). A misread value is a divergence for the planner, never a guess.
+    const auto lines = phrases(words);
+    const std::string wanted = normalise(phrase);
     std::vector<TextCandidate> candidates;
+    std::string longer; // a longer text the phrase begins, for the error
+    std::string nearest;
+    double nearest_similarity = 0;
     for (const auto& p : all) {
         const double similarity = text_similarity(p.text, phrase);
         if (similarity < kTextFound)
             continue;
+        if (normalise(p.text) != wanted) {
+            if (similarity > nearest_similarity) {
+                nearest_similarity = similarity;
+                nearest = p.text;
+            }
+            continue;
+        }
+        if (!ends_its_run(lines, p)) {
+            longer = std::find_if(lines.begin(), lines.end(), [&](const Phrase& q) { return q.box.intersects(p.box); })->text;
+            continue;
+        }
         const Point c = p.box.center();
         const Point predicted {std::clamp(c.x + from_label.x, p.box.x, p.box.x + p.box.w - 1),
             std::clamp(c.y + from_label.y, p.box.y, p.box.y + p.box.h - 1)};
@@ -634,8 +686,13 @@ Location locate_text(const std::vector<Word>& words, std::string_view phrase, Po
         if (!near)
             distinct.push_back(c);
     }
-    if (distinct.empty())
+    if (distinct.empty()) {
+        if (!longer.empty())
+            none.detail = "\"" + std::string(phrase) + "\" is on the screen only as the start of longer text (\"" + longer + "\")";
+        else if (!nearest.empty())
+            none.detail = "\"" + std::string(phrase) + "\" is not on the screen; the nearest text is \"" + nearest + "\"";
         return none;
+    }
     const TextCandidate& best = distinct[0];
     if (!landmarks.empty() && best.confirmations == 0) {
         none.detail = "\"" + std::string(phrase) + "\" is on the screen, but none of its landmarks is where it was";

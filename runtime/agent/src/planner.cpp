@@ -157,8 +157,13 @@ private:
     {
         auto ocr = ROTE_TRY(vision::Ocr::for_this_thread());
         auto words = ROTE_TRY(ocr->read(screen));
-        for (const auto& text : ROTE_TRY(labels(hint))) {
-            const auto match = vision::find_text(words, text);
+        const auto rendered = ROTE_TRY(labels(hint));
+        for (std::size_t i = 0; i < rendered.size(); ++i) {
+            const std::string& text = rendered[i];
+            // A label made of the run's inputs is a value: read exactly, never a name that reads alike.
+            const std::string& written = i == 0 ? hint.target : hint.also[i - 1];
+            const auto match = written.find("{{") != std::string::npos ? vision::find_value(words, text)
+                                                                        : vision::find_text(words, text);
             if (match.status == vision::LocateStatus::found)
                 return std::optional(match.box);
             if (match.status == vision::LocateStatus::ambiguous)

@@ -80,7 +80,8 @@ struct LocateOptions {
 Location locate(const TargetAnchor& anchor, const cv::Mat& screen, const LocateOptions& options);
 
 // Where a target whose label changes from run to run is (a search result named after the company searched
-// for): the places where `phrase` (this run's value) is read, each confirmed by the landmarks at their
+// for): the places where `phrase` (this run's value) is read exactly (case and punctuation aside) and not as
+// the start of longer text on its line (a near-duplicate name), each confirmed by the landmarks at their
 // recorded offsets from the target. The best-confirmed place wins; equally confirmed places are `ambiguous`;
 // a place no landmark confirms is `not_found` when there are landmarks (the echo "3 results for “Acme”" is
 // not the result). With no landmarks, a phrase read once is found.
@@ -97,6 +98,11 @@ struct TextMatch {
     std::vector<Rect> candidates; // when ambiguous
 };
 TextMatch find_text(const std::vector<Word>& words, std::string_view phrase);
+
+// The same for a run's value (a name typed into a search, a company to click): only an exact reading (case
+// and punctuation ignored) that ends its run of text on its line is a place, so a near-duplicate that reads
+// alike, or a longer name the value begins, never is. Two such places are `ambiguous`.
+TextMatch find_value(const std::vector<Word>& words, std::string_view value);
 
 // Normalised similarity of two strings, case- and punctuation-insensitive: 1 - edit distance / length.
 double text_similarity(std::string_view a, std::string_view b);
