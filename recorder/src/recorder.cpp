@@ -1,5 +1,7 @@
 #include <rote/recorder/recorder.h>
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 #include <opencv2/imgproc.hpp>
@@ -57,6 +59,22 @@ std::string label_template(const std::string& label, const std::map<std::string,
     for (const auto& [name, value] : inputs) {
         if (value.size() >= 3 && vision::text_similarity(label, value) >= 0.8)
             return "{{" + name + "}}";
+    }
+    // A label that shows the value among other words ("Stark Components @partners", a search result with its
+    // namespace) keeps the other words and takes the placeholder where the value stands: replay for another
+    // partner looks for that partner's result, never for this run's. Whole words only ("Acme" is not in
+    // "Acmes"), the longest value first.
+    std::vector<std::pair<std::string, std::string>> by_length(inputs.begin(), inputs.end());
+    std::sort(by_length.begin(), by_length.end(), [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
+    const auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    for (const auto& [name, value] : by_length) {
+        if (value.size() < 3)
+            continue;
+        for (std::size_t at = label.find(value); at != std::string::npos; at = label.find(value, at + 1)) {
+            const std::size_t end = at + value.size();
+            if ((at == 0 || !word(label[at - 1])) && (end == label.size() || !word(label[end])))
+                return label.substr(0, at) + "{{" + name + "}}" + label.substr(end);
+        }
     }
     return label;
 }

@@ -18,7 +18,8 @@ layers=(
   "runtime/egress|egress|base"
   "runtime/sandbox|sandbox|base desktop"
   "runtime/session|session|base desktop egress sandbox"
-  "runtime/agent|agent|base store vision llm recorder replayer desktop egress sandbox session"
+  "runtime/witness|witness|base"
+  "runtime/agent|agent|base store vision llm recorder replayer desktop egress sandbox session witness"
   "tools/demo-site|-|"
 )
 

@@ -31,6 +31,17 @@ Action make(ActionKind kind, Point at = {}, std::string text = {})
 
 } // namespace
 
+TEST_CASE("a label that shows an input's value, alone or among other words, keeps the placeholder there")
+{
+    const std::map<std::string, std::string> inputs {{"partner", "Stark Components"}, {"short", "Acme"}};
+    CHECK(label_template("Stark Components", inputs) == "{{partner}}");
+    CHECK(label_template("Stark Components @partners", inputs) == "{{partner}} @partners");
+    CHECK(label_template("About Stark Components Ltd", inputs) == "About {{partner}} Ltd");
+    CHECK(label_template("Acme Robotics", inputs) == "{{short}} Robotics");
+    CHECK(label_template("Acmes and more", inputs) == "Acmes and more"); // whole words only
+    CHECK(label_template("Search", inputs) == "Search");
+}
+
 TEST_CASE("typed text keeps the planner's placeholders and turns literal values into placeholders")
 {
     const std::map<std::string, std::string> inputs {{"company", "Acme Robotics Ltd"}, {"short", "Acme"}};

@@ -96,7 +96,7 @@ json result_json(const runtime::Workflow& w, const runtime::RunInputs& inputs, c
     }
     return {{"run_id", r.run_id}, {"workflow", w.name}, {"status", store::to_string(r.status)},
         {"error", r.error.empty() ? json(nullptr) : json(r.error)}, {"inputs", inputs.values}, {"outputs", r.outputs},
-        {"trace_id", r.trace_id ? json(*r.trace_id) : json(nullptr)},
+        {"output_sources", r.output_sources}, {"trace_id", r.trace_id ? json(*r.trace_id) : json(nullptr)},
         {"new_trace_id", r.new_trace_id ? json(*r.new_trace_id) : json(nullptr)}, {"steps", r.steps},
         {"replayed", r.replayed}, {"relocated", r.relocated}, {"planned", r.planned},
         {"planner_calls", r.planner_calls}, {"cost_microusd", r.cost_microusd}, {"wall_ms", r.wall_ms},

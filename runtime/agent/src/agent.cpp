@@ -218,6 +218,8 @@ private:
         if (!desktop.ok())
             return desktop.error().with_context("connecting to the sandbox's desktop");
         m_desktop = std::move(*desktop);
+        if (const int fd = m_session->sandbox().take_devtools_socket(); fd >= 0)
+            m_witness = connect_devtools_witness(fd);
         return {};
     }
 
@@ -730,7 +732,7 @@ private:
             if (m_workflow.success_text.empty()) {
                 bool all = true;
                 for (const auto& out : m_workflow.outputs)
-                    all = all && read_output(m_words, out).has_value();
+                    all = all && ROTE_TRY(output_value(out)).value.has_value();
                 if (all)
                     return true;
             } else if (vision::find_text(m_words, success_text()).status != vision::LocateStatus::not_found) {
@@ -754,15 +756,40 @@ private:
         return screen;
     }
 
-    // From the words the success check read on the final screen (m_words).
+    // An output as the final screen shows it. From the document, when the sandbox's browser has a witness and
+    // the anchor is in its document: the value its structure puts beside the label, confirmed by the words
+    // the success check read where the document draws it (m_words). From those words alone (OCR) when there is
+    // no document or the label is not in it. A document that shows the label but no one value the screen
+    // confirms is a problem, never a guess.
+    struct OutputValue {
+        std::optional<std::string> value;
+        std::string source; // "document (next cell)", "ocr"
+        std::string problem;
+    };
+    Result<OutputValue> output_value(const OutputSpec& out)
+    {
+        if (m_witness && !out.anchor.empty()) {
+            auto beside = m_witness->values_beside(out.anchor);
+            if (!beside.ok())
+                return OutputValue {std::nullopt, {}, "the browser's document could not be read: " + beside.error().message()};
+            DocumentOutput read = read_output_from_document(*beside, m_words, out);
+            if (read.value || !read.problem.empty())
+                return OutputValue {read.value, "document (" + read.how + ")", read.problem};
+        }
+        return OutputValue {read_output(m_words, out), "ocr", {}};
+    }
+
+    // From the final screen the success check looked at (m_words) and its document.
     Result<void> read_outputs()
     {
         for (const auto& out : m_workflow.outputs) {
-            auto value = read_output(m_words, out);
-            if (!value)
-                return Error(Error::Code::not_found, "output '" + out.name + "' was not found on the final screen");
-            m_result.outputs[out.name] = *value;
-            progress("output " + out.name + " = " + *value);
+            auto read = ROTE_TRY(output_value(out));
+            if (!read.value)
+                return Error(Error::Code::not_found,
+                    "output '" + out.name + "' " + (read.problem.empty() ? "was not found on the final screen" : "was not read: " + read.problem));
+            m_result.outputs[out.name] = *read.value;
+            m_result.output_sources[out.name] = read.source;
+            progress("output " + out.name + " = " + *read.value + " (" + read.source + ")");
         }
         return {};
     }
@@ -800,6 +827,7 @@ private:
     std::optional<Clock::time_point> m_session_started;
     std::unique_ptr<Session> m_session;
     std::unique_ptr<Desktop> m_desktop;
+    std::unique_ptr<Witness> m_witness; // the browser's document, when the sandbox has one (local)
     vision::Ocr* m_ocr = nullptr;
     std::vector<vision::Word> m_words; // read on the last screen the success check looked at
     std::vector<recorder::Observed> m_observed;
@@ -842,6 +870,70 @@ std::optional<std::string> read_output(const std::vector<vision::Word>& words, c
             return value;
     }
     return std::nullopt;
+}
+
+DocumentOutput read_output_from_document(
+    const std::vector<LabelledValue>& beside, const std::vector<vision::Word>& words, const OutputSpec& spec)
+{
+    DocumentOutput out;
+    if (beside.empty())
+        return out;
+    const std::string label = "\"" + spec.anchor + "\"";
+    std::vector<std::pair<std::string, const LabelledValue*>> matched;
+    std::vector<std::string> shown;
+    for (const LabelledValue& v : beside) {
+        if (!v.text.empty())
+            shown.push_back("\"" + v.text + "\"");
+        if (auto m = match(v.text, spec.pattern))
+            matched.emplace_back(*m, &v);
+    }
+    const auto listed = [](const std::vector<std::string>& items) {
+        std::string text;
+        for (std::size_t i = 0; i < items.size() && i < 4; ++i)
+            text += (i ? ", " : "") + items[i];
+        return text + (items.size() > 4 ? ", ..." : "");
+    };
+    if (matched.empty()) {
+        out.problem = "beside " + label + " the document shows "
+            + (shown.empty() ? std::string("no value") : listed(shown))
+            + (spec.pattern.empty() ? "" : ", nothing matching " + spec.pattern);
+        return out;
+    }
+    std::vector<std::string> distinct;
+    for (const auto& [value, v] : matched) {
+        if (std::find(distinct.begin(), distinct.end(), value) == distinct.end())
+            distinct.push_back(value);
+    }
+    if (distinct.size() > 1) {
+        std::vector<std::string> quoted;
+        for (const auto& d : distinct)
+            quoted.push_back("\"" + d + "\"");
+        out.problem = label + " is beside " + std::to_string(distinct.size()) + " different values in the document ("
+            + listed(quoted) + "): which one is meant is not certain";
+        return out;
+    }
+    // The pixels' word: what the screen reads inside the box the document draws the value in (a few pixels
+    // of slack for rounding and antialiasing), against the document's whole text there.
+    std::string seen;
+    for (const auto& [value, v] : matched) {
+        if (v->box.empty())
+            continue;
+        const Rect box {v->box.x - 4, v->box.y - 4, v->box.w + 8, v->box.h + 8};
+        std::string text;
+        for (const auto& w : words) {
+            if (box.contains({w.box.x + w.box.w / 2, w.box.y + w.box.h / 2}))
+                text += (text.empty() ? "" : " ") + w.text;
+        }
+        if (vision::text_similarity(text, v->text) >= 0.8) {
+            out.value = value;
+            out.how = v->how;
+            return out;
+        }
+        seen = text;
+    }
+    out.problem = "the document shows \"" + matched.front().second->text + "\" beside " + label + " but the screen "
+        + (seen.empty() ? std::string("shows no text where it is drawn") : "reads \"" + seen + "\" there");
+    return out;
 }
 
 int hint_for_step(const Workflow& workflow, const store::Step& step, const RunInputs& inputs)

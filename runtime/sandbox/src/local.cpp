@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -71,15 +72,16 @@ std::string init_script(const SandboxOptions& options, bool network)
     std::string script = "Xvnc :0 -geometry " + size
         + " -depth 24 -rfbunixpath /run/rote/vnc.sock -rfbunixmode 0600 -rfbport -1 -SecurityTypes None"
           " -nolisten tcp -extension GLX -AlwaysShared -DisconnectClients=0 -AcceptSetDesktopSize=0 "
-          ">/run/rote/xvnc.log 2>&1 &\n"
+          ">/run/rote/xvnc.log 2>&1 3>&- 4>&- &\n"
           "for i in $(seq 500); do [ -S /tmp/.X11-unix/X0 ] && break; sleep 0.01; done\n"
           "export DISPLAY=:0\n"
-          "matchbox-window-manager -use_titlebar no -use_cursor yes >/run/rote/wm.log 2>&1 &\n";
+          "matchbox-window-manager -use_titlebar no -use_cursor yes >/run/rote/wm.log 2>&1 3>&- 4>&- &\n";
     if (network) {
         // A browser opens many connections at once; socat's default backlog (5) dropped a fifth of 200.
         script += "socat TCP-LISTEN:3128,bind=127.0.0.1,fork,reuseaddr,backlog=1024 UNIX-CONNECT:/run/rote/proxy.sock "
-                  ">/run/rote/forward.log 2>&1 &\n";
+                  ">/run/rote/forward.log 2>&1 3>&- 4>&- &\n";
     }
+    // Descriptors 3 and 4 are rote's DevTools socket (SandboxOptions, take_devtools_socket): Chromium's alone.
     // Chromium's own sandbox works here (the namespaces are unprivileged), so no --no-sandbox and no
     // warning bar.
     // Chromium's own binary, not Debian's wrapper script (which adds flags for extensions and exports API
@@ -90,7 +92,7 @@ std::string init_script(const SandboxOptions& options, bool network)
         return std::string(text);
     };
     script += "/usr/lib/chromium/chromium --user-data-dir=$HOME/chromium " + chromium_flags()
-        + " --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
+        + " --remote-debugging-pipe --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
               " --window-position=0,0 --window-size="
         + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized "
         + (options.scale != 1.0 ? "--force-device-scale-factor=" + scale_text(options.scale) + " " : "")
@@ -106,10 +108,17 @@ namespace {
 class LocalSandbox final : public DirectorySandbox {
 public:
     using DirectorySandbox::DirectorySandbox;
-    ~LocalSandbox() override { (void)destroy(); }
+    ~LocalSandbox() override
+    {
+        (void)destroy();
+        if (m_devtools >= 0)
+            ::close(m_devtools);
+    }
 
     std::string_view provider() const override { return "local"; }
     std::vector<pid_t> pids() const override { return m_bwrap > 0 ? process_tree(m_bwrap) : std::vector<pid_t> {}; }
+
+    int take_devtools_socket() override { return std::exchange(m_devtools, -1); }
 
     bool alive() override
     {
@@ -193,7 +202,25 @@ public:
             bwrap.insert(bwrap.end(), {"--bind", options.proxy_socket.string(), "/run/rote/proxy.sock"});
         bwrap.insert(bwrap.end(), {"--", "/bin/sh", "-c", init_script(options, network), "sh", options.start_url});
         argv.insert(argv.end(), bwrap.begin(), bwrap.end());
-        m_bwrap = ROTE_TRY(spawn(argv, log_path));
+        // The browser's DevTools end becomes its descriptors 3 and 4 (read and write: one socket serves both);
+        // ours stays here. Both above 4, so that spawn's copies overwrite neither.
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+            return errno_error("cannot make the browser's DevTools socket");
+        const int ours = ::fcntl(pair[0], F_DUPFD_CLOEXEC, 10), theirs = ::fcntl(pair[1], F_DUPFD_CLOEXEC, 10);
+        ::close(pair[0]);
+        ::close(pair[1]);
+        if (ours < 0 || theirs < 0) {
+            if (ours >= 0)
+                ::close(ours);
+            if (theirs >= 0)
+                ::close(theirs);
+            return errno_error("cannot place the browser's DevTools socket");
+        }
+        m_devtools = ours;
+        auto spawned = spawn(argv, log_path, {theirs, theirs});
+        ::close(theirs);
+        m_bwrap = ROTE_TRY(std::move(spawned));
 
         // The reaper removes the directory if we die without destroying the sandbox (die-with-parent already
         // takes care of the processes).
@@ -254,6 +281,7 @@ public:
 private:
     pid_t m_bwrap = -1;
     pid_t m_reaper = -1;
+    int m_devtools = -1; // ours, until take_devtools_socket()
     bool m_exited = false;
     bool m_destroyed = false;
 };

@@ -49,7 +49,9 @@ Result<std::string> text_template(const std::string& typed, const std::map<std::
     const std::map<std::string, std::string>& secrets);
 
 // An anchor label as a trace keeps it: a label that reads as an input's value (a search result named after
-// the company searched for) becomes that input's placeholder, so replay looks for this run's value instead.
+// the company searched for) becomes that input's placeholder, and one that shows the value as whole words
+// among others ("Stark Components @partners") takes the placeholder there ("{{partner}} @partners"), so
+// replay looks for this run's value instead.
 std::string label_template(const std::string& label, const std::map<std::string, std::string>& inputs);
 
 } // namespace rote::recorder

@@ -21,6 +21,7 @@
 #include <rote/llm/provider.h>
 #include <rote/store/store.h>
 #include <rote/vision/ocr.h>
+#include <rote/witness/witness.h>
 
 namespace rote::runtime {
 
@@ -63,6 +64,7 @@ struct RunResult {
     store::RunStatus status = store::RunStatus::failed;
     std::string error; // why a run failed
     std::map<std::string, std::string> outputs;
+    std::map<std::string, std::string> output_sources; // per output: "document (next cell)" or "ocr"
     std::optional<std::int64_t> trace_id; // the trace replayed
     std::optional<std::int64_t> new_trace_id; // the trace this run wrote (taught or repaired)
     int steps = 0; // actions performed
@@ -86,6 +88,19 @@ Result<RunResult> run_workflow(
 // against the pattern when there is one), else the first text anywhere matching the pattern. Nothing when
 // neither finds it.
 std::optional<std::string> read_output(const std::vector<vision::Word>& words, const OutputSpec& spec);
+
+// What an output reads from the document (Witness::values_beside its anchor), confirmed by the pixels: the
+// value beside the anchor, matched against the pattern when there is one, must be one value however often the
+// label occurs, and the screen's words where the document draws it must read as it (similarity >= 0.8).
+struct DocumentOutput {
+    std::optional<std::string> value;
+    std::string how; // "next cell", "definition", ... (LabelledValue::how) when read
+    // Why nothing was read although the document shows the label: no value beside it, several, or not what
+    // the screen shows. Empty with no value: the label is not in the document (the caller may use OCR).
+    std::string problem;
+};
+DocumentOutput read_output_from_document(
+    const std::vector<LabelledValue>& beside, const std::vector<vision::Word>& words, const OutputSpec& spec);
 
 // The step hint that produced a trace step (by kind and label, typed text or key), or -1; moved back over the
 // optional hints right before it. Used to restart the step-hint planner where replay diverged.

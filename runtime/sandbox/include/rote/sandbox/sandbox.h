@@ -70,6 +70,11 @@ public:
     // How much slower than the local sandbox this desktop answers (a click's screen change, a page load):
     // the agent scales its waits by it. 1 for the local sandbox; about 10 for a VM under TCG.
     virtual double time_scale() const { return 1.0; }
+    // The browser's DevTools protocol (JSON messages ended by NUL, as Chromium's --remote-debugging-pipe
+    // speaks it): one end of a socket pair whose other end is the sandbox browser's descriptors 3 and 4, never
+    // a port a page or another process could reach. The caller takes ownership (the first call; later calls
+    // and providers without it return -1).
+    virtual int take_devtools_socket() { return -1; }
     // What the provider chose, for people and --json (e.g. {"accelerator": "tcg", ...}); empty if nothing.
     virtual std::vector<std::pair<std::string, std::string>> details() const { return {}; }
 };

@@ -1,0 +1,56 @@
+#pragma once
+
+// The browser's own structure, a second witness beside the pixels (docs/architecture.md). The desktop says
+// what the screen shows; a witness says what the document behind it is: which text is a label, which cell
+// holds its value, where on the screen that value is drawn. It never acts: every click and key is still
+// real VNC input, and what it reports is confirmed against the pixels by its caller.
+//
+// One implementation today, Chromium over the DevTools protocol on a descriptor (connect_devtools_witness);
+// an AT-SPI one for desktop apps can follow behind the same interface.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rote/base/geometry.h>
+#include <rote/base/result.h>
+
+namespace rote::runtime {
+
+// A value the document shows beside a label.
+struct LabelledValue {
+    std::string text; // as the document has it, runs of white space (line breaks too) made one space
+    Rect box; // where it is drawn, in the screen's pixels; empty when the document could not say
+    std::string how; // how it belongs to the label: "next cell", "cell below", "definition", "field", "after"
+    bool exact = true; // the label's text is exactly the anchor (false: the anchor begins the label's text)
+};
+
+// Non-copyable; not thread-safe (one caller at a time, as the agent loop is). Every method fails with a
+// clear error when the browser does not answer within the witness's timeout, answers garbage, or is gone;
+// none of them blocks longer than that timeout.
+class Witness {
+public:
+    virtual ~Witness() = default;
+    Witness() = default;
+    Witness(const Witness&) = delete;
+    Witness& operator=(const Witness&) = delete;
+
+    // "devtools", for logs and --json.
+    virtual std::string_view kind() const = 0;
+    // The URL of the page on the screen (the visible tab's document).
+    virtual Result<std::string> url() = 0;
+    // The value beside every visible occurrence of `label` in the visible page's document, matched without
+    // regard to case or white space: exact occurrences when there are any, else the ones whose text begins
+    // with the label at a word's end. Empty when the label is nowhere visible in the document (a canvas, an
+    // image, a frame of another origin: the caller may fall back to OCR there).
+    virtual Result<std::vector<LabelledValue>> values_beside(std::string_view label) = 0;
+};
+
+// A witness speaking the DevTools protocol (JSON messages ended by a NUL byte, Chromium's
+// --remote-debugging-pipe) over `fd`, one end of a socket pair whose other end is the browser's descriptors
+// 3 and 4. Takes ownership of `fd`. Connecting sends nothing; the first question attaches to the page.
+std::unique_ptr<Witness> connect_devtools_witness(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+} // namespace rote::runtime

@@ -1,0 +1,395 @@
+#include <rote/witness/witness.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rote/base/log.h>
+
+namespace rote::runtime {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+spdlog::logger& log()
+{
+    static auto logger = rote::logger("runtime.witness");
+    return *logger;
+}
+
+// A browser that sends more than this in one message is not answering our questions (the largest answer we
+// ask for is a few values with their boxes).
+constexpr std::size_t max_message = 16u << 20;
+
+// Runs in an isolated world of the page (its own globals: a page cannot replace the functions this calls),
+// over the page's live document. Finds the label's visible occurrences from the document's text nodes, then
+// the value each belongs to by the document's own structure: the field a <label> names, the next cell of a
+// table row (or the cell below a header), the <dd> of a <dt>, the text after the label at the outermost
+// level where the label is all the text. Boxes are CSS pixels of the viewport; `view` says how the viewport
+// lies on the screen.
+constexpr const char* values_beside_js = R"js(function (label) {
+  const norm = (s) => (s || '').replace(/\s+/g, ' ').trim();
+  const key = (s) => norm(s).toLowerCase();
+  const want = key(label);
+  const out = { values: [], view: { sx: screenX, sy: screenY, ow: outerWidth, oh: outerHeight,
+                                    iw: innerWidth, ih: innerHeight, dpr: devicePixelRatio } };
+  if (!want || !document.body) return out;
+  const shown = (el) => {
+    if (!el || !el.isConnected) return false;
+    if (el.checkVisibility && !el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth;
+  };
+  const isField = (el) => el.matches('input, textarea, select');
+  const textOf = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) return norm(node.data);
+    if (isField(node)) return norm(node.matches('select') ? (node.selectedOptions[0] || {}).text : node.value);
+    return norm(node.innerText);
+  };
+  const boxOf = (node) => {
+    let r;
+    if (node.nodeType === Node.TEXT_NODE) {
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      r = range.getBoundingClientRect();
+    } else {
+      r = node.getBoundingClientRect();
+    }
+    return { x: r.left, y: r.top, w: r.width, h: r.height };
+  };
+  const endsWord = (t) => t.length === want.length || !/[\p{L}\p{N}]/u.test(t[want.length]);
+  const skipped = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'TITLE', 'OPTION', 'HEAD']);
+
+  // The label elements: from each text node that is a piece of the label or begins with it, the smallest
+  // element holding at least the label's text, then outward while the text stays the same.
+  const labels = new Map();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const t = key(n.data);
+    if (!t || !(want.includes(t) || (t.startsWith(want) && endsWord(t)))) continue;
+    let el = n.parentElement;
+    while (el && el !== document.body && key(el.textContent).length < want.length) el = el.parentElement;
+    if (!el || el === document.body || skipped.has(el.tagName) || labels.has(el)) continue;
+    const text = key(el.textContent);
+    const exact = text === want;
+    if (!exact && !(text.startsWith(want) && endsWord(text))) continue;
+    while (el.parentElement && el.parentElement !== document.body && key(el.parentElement.textContent) === text)
+      el = el.parentElement;
+    if (shown(el)) labels.set(el, exact);
+  }
+  const anyExact = [...labels.values()].some((e) => e);
+
+  const valueOf = (el, exact) => {
+    const text = key(el.textContent);
+    const holds = (outer) => outer && key(outer.textContent) === text;
+    const label = el.closest('label');
+    if (holds(label) && label.control) return { node: label.control, how: 'field' };
+    const cell = el.closest('th, td');
+    if (holds(cell) && (exact || cell.tagName === 'TH')) {
+      const next = cell.nextElementSibling;
+      if (next && (next.tagName === 'TD' || next.tagName === 'TH')) return { node: next, how: 'next cell' };
+      const table = cell.closest('table');
+      const rows = table ? [...table.rows] : [];
+      const at = rows.indexOf(cell.parentElement);
+      if (at >= 0 && at + 1 < rows.length && rows[at + 1].cells[cell.cellIndex])
+        return { node: rows[at + 1].cells[cell.cellIndex], how: 'cell below' };
+      return null;
+    }
+    const dt = el.closest('dt');
+    if (holds(dt)) {
+      let dd = dt.nextElementSibling;
+      while (dd && dd.tagName === 'DT') dd = dd.nextElementSibling;
+      return dd && dd.tagName === 'DD' ? { node: dd, how: 'definition' } : null;
+    }
+    if (!exact) {
+      // The label begins a longer text: the value is the rest of it ("Registration number: 12345678").
+      const rest = norm(el.innerText).slice(want.length).replace(/^[\s:\-\u2013\u2014=]+/, '');
+      return rest ? { node: el, text: rest, how: 'after' } : null;
+    }
+    for (let e = el; e && e !== document.body && key(e.textContent) === text; e = e.parentElement) {
+      for (let s = e.nextSibling; s; s = s.nextSibling) {
+        if (s.nodeType === Node.TEXT_NODE) {
+          if (key(s.data)) return { node: s, how: 'after' };
+        } else if (s.nodeType === Node.ELEMENT_NODE && !skipped.has(s.tagName) && shown(s) && textOf(s)) {
+          return { node: s, how: 'after' };
+        }
+      }
+    }
+    return null;
+  };
+
+  for (const [el, exact] of labels) {
+    if (anyExact && !exact) continue;
+    const v = valueOf(el, exact);
+    if (!v) {
+      out.values.push({ text: '', how: 'none', exact, box: boxOf(el) });
+      continue;
+    }
+    out.values.push({ text: v.text !== undefined ? v.text : textOf(v.node), how: v.how, exact, box: boxOf(v.node),
+                      label: boxOf(el) });
+  }
+  return out;
+})js";
+
+constexpr const char* visible_js = R"js(function () { return document.visibilityState; })js";
+
+class DevtoolsWitness final : public Witness {
+public:
+    DevtoolsWitness(int fd, std::chrono::milliseconds timeout)
+        : m_fd(fd)
+        , m_timeout(timeout)
+    {
+    }
+    ~DevtoolsWitness() override { ::close(m_fd); }
+
+    std::string_view kind() const override { return "devtools"; }
+
+    Result<std::string> url() override
+    {
+        auto page = ROTE_TRY(visible_page());
+        return page.url;
+    }
+
+    Result<std::vector<LabelledValue>> values_beside(std::string_view label) override
+    {
+        auto page = ROTE_TRY(visible_page());
+        json answer = ROTE_TRY(call_function(page, values_beside_js, json::array({std::string(label)})));
+        if (!answer.is_object() || !answer.contains("values") || !answer["values"].is_array()
+            || !answer.contains("view") || !answer["view"].is_object())
+            return garbage("its answer about \"" + std::string(label) + "\" has no values and view");
+        const json& view = answer["view"];
+        const double sx = number(view, "sx"), sy = number(view, "sy"), ow = number(view, "ow"), oh = number(view, "oh");
+        const double iw = number(view, "iw"), ih = number(view, "ih"), dpr = number(view, "dpr");
+        // The viewport's top-left on the screen, in the browser's device-independent pixels: the window's
+        // position, its side borders split evenly, everything above the page (tabs, address bar) on top.
+        const double left = sx + std::max(0.0, (ow - iw) / 2), top = sy + std::max(0.0, oh - ih);
+        std::vector<LabelledValue> values;
+        for (const json& v : answer["values"]) {
+            if (!v.is_object() || !v.contains("text") || !v["text"].is_string() || !v.contains("how")
+                || !v["how"].is_string())
+                return garbage("a value beside \"" + std::string(label) + "\" is not an object with text and how");
+            LabelledValue value;
+            value.text = v["text"].get<std::string>();
+            value.how = v["how"].get<std::string>();
+            value.exact = v.value("exact", true);
+            if (v.contains("box") && v["box"].is_object() && dpr > 0 && dpr <= 8) {
+                const json& b = v["box"];
+                const double x = (left + number(b, "x")) * dpr, y = (top + number(b, "y")) * dpr;
+                const double x2 = (left + number(b, "x") + number(b, "w")) * dpr;
+                const double y2 = (top + number(b, "y") + number(b, "h")) * dpr;
+                if (std::isfinite(x) && std::isfinite(y) && std::isfinite(x2) && std::isfinite(y2) && x2 > x && y2 > y
+                    && x2 - x < 1e5 && y2 - y < 1e5 && std::abs(x) < 1e5 && std::abs(y) < 1e5) {
+                    value.box = Rect {static_cast<int>(std::floor(x)), static_cast<int>(std::floor(y)),
+                        static_cast<int>(std::ceil(x2 - std::floor(x))), static_cast<int>(std::ceil(y2 - std::floor(y)))};
+                }
+            }
+            values.push_back(std::move(value));
+        }
+        return values;
+    }
+
+private:
+    struct Page {
+        std::string target;
+        std::string session;
+        std::string url;
+    };
+
+    static double number(const json& object, const char* name)
+    {
+        auto it = object.find(name);
+        return it != object.end() && it->is_number() ? it->get<double>() : std::nan("");
+    }
+
+    static Error garbage(const std::string& what)
+    {
+        return Error(Error::Code::corrupt, "the browser's DevTools answer makes no sense: " + what);
+    }
+
+    // The page a person would see: among the page targets, the one whose document is visible (the active tab
+    // of the window). Attaches to each page once; a target that went away is forgotten.
+    Result<Page> visible_page()
+    {
+        json targets = ROTE_TRY(call("Target.getTargets", json::object(), {}));
+        if (!targets.contains("targetInfos") || !targets["targetInfos"].is_array())
+            return garbage("Target.getTargets has no targetInfos");
+        std::vector<Page> pages;
+        for (const json& t : targets["targetInfos"]) {
+            if (!t.is_object() || t.value("type", "") != "page" || !t.contains("targetId") || !t["targetId"].is_string())
+                continue;
+            Page page;
+            page.target = t["targetId"].get<std::string>();
+            page.url = t.value("url", "");
+            pages.push_back(std::move(page));
+        }
+        if (pages.empty())
+            return Error(Error::Code::not_found, "the browser shows no page");
+        std::vector<Page> visible;
+        for (Page& page : pages) {
+            page.session = ROTE_TRY(session_for(page.target));
+            if (pages.size() == 1)
+                return page;
+            json state = ROTE_TRY(call_function(page, visible_js, json::array()));
+            if (state == "visible")
+                visible.push_back(page);
+        }
+        if (visible.size() != 1)
+            return Error(Error::Code::conflict,
+                "the browser has " + std::to_string(pages.size()) + " pages and " + std::to_string(visible.size())
+                    + " of them visible: which one is on the screen is not certain");
+        return visible.front();
+    }
+
+    Result<std::string> session_for(const std::string& target)
+    {
+        for (const auto& [t, s] : m_sessions) {
+            if (t == target)
+                return s;
+        }
+        json attached = ROTE_TRY(call("Target.attachToTarget", {{"targetId", target}, {"flatten", true}}, {}));
+        if (!attached.contains("sessionId") || !attached["sessionId"].is_string())
+            return garbage("Target.attachToTarget has no sessionId");
+        m_sessions.emplace_back(target, attached["sessionId"].get<std::string>());
+        return m_sessions.back().second;
+    }
+
+    // Calls `function` with `arguments` in a fresh isolated world of the page's main frame (made per call: a
+    // navigation destroys the last one) and returns its value.
+    Result<json> call_function(const Page& page, const char* function, json arguments)
+    {
+        json tree = ROTE_TRY(call("Page.getFrameTree", json::object(), page.session));
+        if (!tree.contains("frameTree") || !tree["frameTree"].is_object() || !tree["frameTree"].contains("frame")
+            || !tree["frameTree"]["frame"].is_object() || !tree["frameTree"]["frame"].contains("id")
+            || !tree["frameTree"]["frame"]["id"].is_string())
+            return garbage("Page.getFrameTree has no main frame");
+        json world = ROTE_TRY(call("Page.createIsolatedWorld",
+            {{"frameId", tree["frameTree"]["frame"]["id"]}, {"worldName", "rote"}}, page.session));
+        if (!world.contains("executionContextId") || !world["executionContextId"].is_number_integer())
+            return garbage("Page.createIsolatedWorld has no executionContextId");
+        json args = json::array();
+        for (json& a : arguments)
+            args.push_back({{"value", std::move(a)}});
+        json result = ROTE_TRY(call("Runtime.callFunctionOn",
+            {{"functionDeclaration", function}, {"executionContextId", world["executionContextId"]},
+                {"arguments", std::move(args)}, {"returnByValue", true}},
+            page.session));
+        if (result.contains("exceptionDetails")) {
+            const json& details = result["exceptionDetails"];
+            std::string text = details.is_object() ? details.value("text", "an exception") : "an exception";
+            if (details.is_object() && details.contains("exception") && details["exception"].is_object())
+                text += ": " + details["exception"].value("description", "");
+            return Error(Error::Code::corrupt, "the document question failed in the page: " + text);
+        }
+        if (!result.contains("result") || !result["result"].is_object())
+            return garbage("Runtime.callFunctionOn has no result");
+        return result["result"].value("value", json());
+    }
+
+    // Sends one command and waits for its answer, dropping events and other answers meanwhile.
+    Result<json> call(const std::string& method, json params, const std::string& session)
+    {
+        const int id = ++m_next_id;
+        json message = {{"id", id}, {"method", method}, {"params", std::move(params)}};
+        if (!session.empty())
+            message["sessionId"] = session;
+        std::string bytes = message.dump();
+        bytes.push_back('\0');
+        const auto deadline = Clock::now() + m_timeout;
+        ROTE_TRY(send_all(bytes, deadline, method));
+        while (true) {
+            std::string text = ROTE_TRY(next_message(deadline, method));
+            json answer = json::parse(text, nullptr, false);
+            if (answer.is_discarded() || !answer.is_object())
+                return garbage("a message that is not a JSON object (" + std::to_string(text.size()) + " bytes)");
+            auto it = answer.find("id");
+            if (it == answer.end() || !it->is_number_integer() || it->get<int>() != id)
+                continue;
+            if (answer.contains("error")) {
+                const json& e = answer["error"];
+                return Error(Error::Code::corrupt,
+                    "the browser refused " + method + ": " + (e.is_object() ? e.value("message", e.dump()) : e.dump()));
+            }
+            if (!answer.contains("result") || !answer["result"].is_object())
+                return garbage(method + " answered without a result");
+            return answer["result"];
+        }
+    }
+
+    Result<void> wait_for(short events, Clock::time_point deadline, const std::string& method)
+    {
+        while (true) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0)
+                return Error(Error::Code::timeout,
+                    "the browser did not answer " + method + " within " + std::to_string(m_timeout.count()) + " ms");
+            pollfd p {m_fd, events, 0};
+            const int n = ::poll(&p, 1, static_cast<int>(left));
+            if (n > 0)
+                return {};
+            if (n < 0 && errno != EINTR)
+                return Error(Error::Code::io, std::string("poll on the DevTools pipe: ") + std::strerror(errno));
+        }
+    }
+
+    Result<void> send_all(const std::string& bytes, Clock::time_point deadline, const std::string& method)
+    {
+        std::size_t sent = 0;
+        while (sent < bytes.size()) {
+            ROTE_TRY(wait_for(POLLOUT, deadline, method));
+            const ssize_t n = ::send(m_fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (n <= 0)
+                return Error(Error::Code::io, "the browser's DevTools pipe is closed (" + std::string(std::strerror(errno)) + ")");
+            sent += static_cast<std::size_t>(n);
+        }
+        return {};
+    }
+
+    Result<std::string> next_message(Clock::time_point deadline, const std::string& method)
+    {
+        while (true) {
+            if (auto end = m_buffer.find('\0'); end != std::string::npos) {
+                std::string message = m_buffer.substr(0, end);
+                m_buffer.erase(0, end + 1);
+                return message;
+            }
+            if (m_buffer.size() > max_message)
+                return garbage("a message longer than " + std::to_string(max_message >> 20) + " MiB");
+            ROTE_TRY(wait_for(POLLIN, deadline, method));
+            char chunk[65536];
+            const ssize_t n = ::recv(m_fd, chunk, sizeof chunk, MSG_DONTWAIT);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (n == 0)
+                return Error(Error::Code::io, "the browser closed its DevTools pipe (it exited?)");
+            if (n < 0)
+                return Error(Error::Code::io, std::string("reading the DevTools pipe: ") + std::strerror(errno));
+            m_buffer.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+
+    int m_fd;
+    std::chrono::milliseconds m_timeout;
+    int m_next_id = 0;
+    std::string m_buffer;
+    std::vector<std::pair<std::string, std::string>> m_sessions; // target id, session id
+};
+
+} // namespace
+
+std::unique_ptr<Witness> connect_devtools_witness(int fd, std::chrono::milliseconds timeout)
+{
+    log().debug("DevTools witness on descriptor {}", fd);
+    return std::make_unique<DevtoolsWitness>(fd, timeout);
+}
+
+} // namespace rote::runtime
