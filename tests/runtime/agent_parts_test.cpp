@@ -42,6 +42,60 @@ TEST_CASE("outputs: a pattern that begins or ends with a sign matches a value st
     CHECK(read_output(words, {"d", "", "[0-9]{2}\\.[0-9]{2}"}) == "12.50");
 }
 
+TEST_CASE("outputs from the document: one value beside the label, confirmed by the words where it is drawn")
+{
+    // A wrapped address: the document has it whole; OCR reads it as two lines inside its cell's box.
+    const std::vector<vision::Word> words {word("Service", 180, 420, 0), word("address", 250, 420, 0),
+        word("Plot", 330, 420, 1), word("22,", 370, 420, 1), word("Celtic", 400, 420, 1), word("Park,", 460, 420, 1),
+        word("Newport", 330, 440, 2), word("NP19", 400, 440, 2), word("Region", 180, 370, 3), word("Wales", 330, 370, 4)};
+    const LabelledValue address {"Plot 22, Celtic Park, Newport NP19", Rect {322, 414, 700, 44}, "next cell", true};
+    const LabelledValue region {"Wales", Rect {322, 364, 700, 24}, "next cell", true};
+
+    auto read = read_output_from_document({address}, words, {"a", "Service address", ""});
+    CHECK(read.value == "Plot 22, Celtic Park, Newport NP19");
+    CHECK(read.how == "next cell");
+    CHECK(read.problem.empty());
+    CHECK(read_output_from_document({region}, words, {"r", "Region", "North|South|Wales"}).value == "Wales");
+
+    // Not in the document at all: no value and no problem (the caller reads by OCR).
+    read = read_output_from_document({}, words, {"a", "Service address", ""});
+    CHECK_FALSE(read.value.has_value());
+    CHECK(read.problem.empty());
+
+    // The same label beside two different values: never a guess. The same value twice is one value.
+    LabelledValue other = region;
+    other.text = "North";
+    read = read_output_from_document({region, other}, words, {"r", "Region", ""});
+    CHECK_FALSE(read.value.has_value());
+    CHECK(read.problem.find("2 different values") != std::string::npos);
+    CHECK(read_output_from_document({region, region}, words, {"r", "Region", ""}).value == "Wales");
+    // A pattern tells them apart.
+    CHECK(read_output_from_document({region, other}, words, {"r", "Region", "Wal[a-z]+"}).value == "Wales");
+
+    // Nothing beside the label, or nothing matching the pattern.
+    read = read_output_from_document({LabelledValue {"", {}, "none", true}}, words, {"r", "Region", ""});
+    CHECK_FALSE(read.value.has_value());
+    CHECK(read.problem.find("no value") != std::string::npos);
+    read = read_output_from_document({region}, words, {"r", "Region", "[0-9]+"});
+    CHECK_FALSE(read.value.has_value());
+    CHECK(read.problem.find("nothing matching") != std::string::npos);
+
+    // The screen disagrees (a value the document hides under something else, a box that is elsewhere).
+    LabelledValue hidden = region;
+    hidden.text = "Scotland";
+    read = read_output_from_document({hidden}, words, {"r", "Region", ""});
+    CHECK_FALSE(read.value.has_value());
+    CHECK(read.problem.find("reads \"Wales\"") != std::string::npos);
+    LabelledValue elsewhere = region;
+    elsewhere.box = Rect {900, 700, 100, 20};
+    read = read_output_from_document({elsewhere}, words, {"r", "Region", ""});
+    CHECK_FALSE(read.value.has_value());
+    CHECK(read.problem.find("no text") != std::string::npos);
+    LabelledValue unplaced = region;
+    unplaced.box = {};
+    CHECK_FALSE(read_output_from_document({unplaced}, words, {"r", "Region", ""}).value.has_value());
+}
+
 TEST_CASE("the hint behind a trace step, moved back over the optional hints before it")
 {
     auto w = parse_workflow("name: t\ngoal: Find the company.\ninputs: {company: string}\nstart: {url: http://a.test/}\n"

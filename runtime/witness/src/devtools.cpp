@@ -66,6 +66,9 @@ constexpr const char* values_beside_js = R"js(function (label) {
     return { x: r.left, y: r.top, w: r.width, h: r.height };
   };
   const endsWord = (t) => t.length === want.length || !/[\p{L}\p{N}]/u.test(t[want.length]);
+  // Whether `outer` holds a field or picture that is not inside `inner`.
+  const holdsMore = (outer, inner) =>
+    [...outer.querySelectorAll('input, textarea, select, img')].some((e) => !inner.contains(e));
   const skipped = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'TITLE', 'OPTION', 'HEAD']);
 
   // The label elements: from each text node that is a piece of the label or begins with it, the smallest
@@ -81,7 +84,10 @@ constexpr const char* values_beside_js = R"js(function (label) {
     const text = key(el.textContent);
     const exact = text === want;
     if (!exact && !(text.startsWith(want) && endsWord(text))) continue;
-    while (el.parentElement && el.parentElement !== document.body && key(el.parentElement.textContent) === text)
+    // Outward while the text stays the label's, but never over a field or picture beside it (a <label> and
+    // its <input> in one paragraph: the paragraph's text is the label's, yet it holds the value).
+    while (el.parentElement && el.parentElement !== document.body && key(el.parentElement.textContent) === text
+           && !holdsMore(el.parentElement, el))
       el = el.parentElement;
     if (shown(el)) labels.set(el, exact);
   }
@@ -94,8 +100,11 @@ constexpr const char* values_beside_js = R"js(function (label) {
     if (holds(label) && label.control) return { node: label.control, how: 'field' };
     const cell = el.closest('th, td');
     if (holds(cell) && (exact || cell.tagName === 'TH')) {
+      // The next cell of its row holds the value, unless the row is a header row (a header beside a
+      // header): then the value is in the cell below, in the label's column.
       const next = cell.nextElementSibling;
-      if (next && (next.tagName === 'TD' || next.tagName === 'TH')) return { node: next, how: 'next cell' };
+      if (next && (next.tagName === 'TD' || (next.tagName === 'TH' && cell.tagName === 'TD')))
+        return { node: next, how: 'next cell' };
       const table = cell.closest('table');
       const rows = table ? [...table.rows] : [];
       const at = rows.indexOf(cell.parentElement);
@@ -115,6 +124,7 @@ constexpr const char* values_beside_js = R"js(function (label) {
       return rest ? { node: el, text: rest, how: 'after' } : null;
     }
     for (let e = el; e && e !== document.body && key(e.textContent) === text; e = e.parentElement) {
+      if (e !== el && holdsMore(e, el)) break;
       for (let s = e.nextSibling; s; s = s.nextSibling) {
         if (s.nodeType === Node.TEXT_NODE) {
           if (key(s.data)) return { node: s, how: 'after' };
