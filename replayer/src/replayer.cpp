@@ -176,7 +176,7 @@ EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before
 }
 
 std::optional<int> resync(
-    const std::vector<PreparedStep>& steps, int from, const cv::Mat& screen, const Situation& situation)
+    const std::vector<PreparedStep>& steps, int diverged, const cv::Mat& screen, const Situation& situation)
 {
     const auto now = vision::fingerprint(screen);
     Situation strict = situation;
@@ -184,7 +184,13 @@ std::optional<int> resync(
     strict.may_wait = false;
     std::optional<int> best;
     double best_similarity = 0;
-    for (int j = std::max(0, from); j < static_cast<int>(steps.size()); ++j) {
+    for (int j = std::max(0, diverged - 1); j < static_cast<int>(steps.size()); ++j) {
+        if (j > diverged) {
+            // Going on at j skips step j - 1 too: stop before the first step that may not be skipped.
+            const ActionKind skipped = steps[static_cast<size_t>(j - 1)].step.action.kind;
+            if (situation.wrote || skipped == ActionKind::key || skipped == ActionKind::type)
+                break;
+        }
         const auto& s = steps[static_cast<size_t>(j)];
         const double similarity = vision::compare(s.pre, now, s.step.mask).similarity;
         // The most similar pre-state wins; among equals the later step (the work before it is done).

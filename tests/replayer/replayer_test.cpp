@@ -158,6 +158,71 @@ TEST_CASE("a target named by an input is found by this run's value, confirmed by
     CHECK(decide(step, results, situation).verdict == Verdict::diverged);
 }
 
+namespace {
+
+Action key_action(const char* keys)
+{
+    Action a;
+    a.kind = ActionKind::key;
+    a.text = keys;
+    return a;
+}
+
+// A steps' frame: the search page with a caret (a thin dark bar) at `caret`, or a highlighted line.
+cv::Mat with_caret(const cv::Mat& screen, Point caret)
+{
+    cv::Mat out = screen.clone();
+    cv::rectangle(out, {caret.x, caret.y}, {caret.x + 1, caret.y + 15}, {0, 0, 0}, cv::FILLED);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("re-synchronisation never skips a keyboard step, never jumps forward after a write")
+{
+    // The text edit that corrupted a page: click a line of a text area, key down, End, shift+Home, type the
+    // new line, save. The click landed but was judged to change nothing (only the caret moved), a planner
+    // clicked again, and the screen then matched the pre-states of both key steps and the typing (they differ
+    // by a caret): resuming at the best and latest match skipped the keys, and the new text replaced the
+    // wrong line. Re-synchronisation must go on at the first key step.
+    const cv::Mat editor = page("registry-search.baseline.png");
+    const cv::Mat line1 = with_caret(editor, {200, 300}), line2 = with_caret(editor, {200, 320});
+    const cv::Mat end2 = with_caret(editor, {420, 320});
+    cv::Mat selected = editor.clone();
+    cv::rectangle(selected, {200, 318}, {420, 334}, {255, 215, 170}, cv::FILLED);
+    cv::Mat typed = editor.clone();
+    cv::putText(typed, "New line", {200, 332}, cv::FONT_HERSHEY_SIMPLEX, 0.5, {0, 0, 0});
+    Action type;
+    type.kind = ActionKind::type;
+    type.text = "New line";
+    std::vector<PreparedStep> steps {recorded(editor, click_at({200, 305}), line1),
+        recorded(line1, key_action("down"), line2), recorded(line2, key_action("End"), end2),
+        recorded(end2, key_action("shift+Home"), selected), recorded(selected, type, typed)};
+    Situation situation;
+    situation.ocr = &ocr();
+    // The planner's click put the caret on line 1 again: the step it diverged at (1, key down) is next.
+    auto at = resync(steps, 1, line1, situation);
+    REQUIRE(at.has_value());
+    CHECK(*at == 1);
+    // Even a screen that matches a later key step's pre-state better does not skip the ones before it.
+    at = resync(steps, 1, end2, situation);
+    CHECK((!at.has_value() || *at <= 1));
+
+    // Pointer steps may be skipped when the screen is ready for a later one, until the run has written.
+    const cv::Mat search = page("registry-search.baseline.png");
+    const cv::Mat results = page("registry-results.baseline.png");
+    const cv::Mat login = page("crm-login.baseline.png");
+    std::vector<PreparedStep> clicks {recorded(search, click_at(centre_of(search, "Company name")), results),
+        recorded(results, click_at(centre_of(results, "Filings")), login),
+        recorded(login, click_at(centre_of(login, "Email")), login)};
+    at = resync(clicks, 0, login, situation);
+    REQUIRE(at.has_value());
+    CHECK(*at == 2);
+    situation.wrote = true;
+    CHECK_FALSE(resync(clicks, 0, login, situation).has_value());
+    CHECK(resync(clicks, 1, results, situation) == 1); // going on where it diverged skips nothing
+}
+
 TEST_CASE("a corrupt step is an error, not a decision")
 {
     const cv::Mat search = page("registry-search.baseline.png");

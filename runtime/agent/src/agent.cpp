@@ -487,9 +487,8 @@ private:
                 replayer::Situation situation;
                 situation.inputs = &m_inputs.values;
                 situation.ocr = m_ocr;
-                // From the step before the one that diverged: its effect may be undone (a click that landed
-                // on a banner, dismissed since).
-                if (auto at = replayer::resync(*steps, std::max(0, from - 1), screen, situation)) {
+                situation.wrote = wrote();
+                if (auto at = replayer::resync(*steps, from, screen, situation)) {
                     progress("back on the trace at step " + std::to_string(*at));
                     m_resume = *at;
                     forget_replayed_from(*at, planned_from);
@@ -504,6 +503,19 @@ private:
                 }
             }
         }
+    }
+
+    // Whether the sandbox has sent a request that may write: a method other than GET, HEAD and OPTIONS, or a
+    // tunnel (HTTPS: the proxy cannot see the methods inside it, so it may have).
+    bool wrote() const
+    {
+        if (!m_session)
+            return false;
+        for (const auto& r : m_session->proxy().requests()) {
+            if (r.refused.empty() && r.method != "GET" && r.method != "HEAD" && r.method != "OPTIONS")
+                return true;
+        }
+        return false;
     }
 
     // Replay goes back to trace step `step`: the replayed steps from there on, observed before the planner's

@@ -56,6 +56,9 @@ struct Situation {
     // The target may still be on its way (less time has passed since the last action than the page took
     // to settle when recorded, with a margin): not finding it is `wait`, not `diverged`.
     bool may_wait = false;
+    // The run has sent a request that may write (a POST, PUT, PATCH or DELETE, or a tunnel the proxy cannot
+    // see into): re-synchronisation no longer jumps forward over steps it did not replay.
+    bool wrote = false;
     const std::map<std::string, std::string>* inputs = nullptr; // renders label templates
     vision::Ocr* ocr = nullptr; // for the OCR stages; without it those stages are skipped
 };
@@ -77,9 +80,12 @@ struct EffectJudgement {
 // also moves where the effect shows); a step that changed nothing may change nothing.
 EffectJudgement judge_effect(const PreparedStep& step, const cv::Mat& before, const cv::Mat& after, Point offset);
 
-// After a planner acted: the first step at or after `from` that the screen is ready for, i.e. its pre-state
-// matches (similarity >= kSameState) and, for a pointer step, its target is found with confidence.
-// Nothing: the planner is not done yet.
+// After a planner acted at the divergence of step `diverged`: the step to go on from, i.e. the one the screen
+// is ready for (its pre-state matches, similarity >= kSameState, and for a pointer step its target is found
+// with confidence), from the step before the divergence on (its effect may have been undone). Going on at a
+// later step skips the ones between, which only the screen says the planner did; so a jump forward is never
+// over a keyboard or typing step (their effects, a caret or a field's text, barely show), and never once the
+// run has written (situation.wrote). Nothing: the planner is not done yet, or where it is cannot be proven.
 std::optional<int> resync(
     const std::vector<PreparedStep>& steps, int from, const cv::Mat& screen, const Situation& situation);
 
