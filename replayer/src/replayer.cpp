@@ -186,9 +186,16 @@ std::optional<int> resync(
     double best_similarity = 0;
     for (int j = std::max(0, diverged - 1); j < static_cast<int>(steps.size()); ++j) {
         if (j > diverged) {
-            // Going on at j skips step j - 1 too: stop before the first step that may not be skipped.
-            const ActionKind skipped = steps[static_cast<size_t>(j - 1)].step.action.kind;
-            if (situation.wrote || skipped == ActionKind::key || skipped == ActionKind::type)
+            // Going on at j skips step j - 1 too: stop before the first step that may not be skipped. The
+            // diverged step is what the planner was asked to do, so it may be skipped, except a keyboard
+            // step on a screen still like the one it acted on (whether the planner did it cannot be seen);
+            // no step after it may be, if it is a keyboard step or the run has written.
+            const int k = j - 1;
+            const auto& skipped = steps[static_cast<size_t>(k)];
+            const bool keyboard = skipped.step.action.kind == ActionKind::key || skipped.step.action.kind == ActionKind::type;
+            if (k > diverged && (keyboard || situation.wrote))
+                break;
+            if (k == diverged && keyboard && vision::compare(skipped.pre, now, skipped.step.mask).similarity >= kSameState)
                 break;
         }
         const auto& s = steps[static_cast<size_t>(j)];

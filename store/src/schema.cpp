@@ -128,7 +128,30 @@ CREATE TABLE schedules (
 );
 )sql";
 
-constexpr std::array<const char*, 2> kMigrations {kV1, kV2};
+// Version 3: which version of a workflow's trace its runs replay (docs/replay.md, "Versions on probation").
+// Traces stay immutable; their standing is this table's. A file from before gets the newest version of each
+// workflow as its default and the others retired: what runs replayed until then.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE trace_standing (
+    trace_id    INTEGER PRIMARY KEY REFERENCES traces(id) ON DELETE CASCADE,
+    role        TEXT NOT NULL CHECK (role IN ('default', 'candidate', 'demoted', 'retired')),
+    pinned      INTEGER NOT NULL DEFAULT 0 CHECK (pinned IN (0, 1)),
+    conditions  TEXT NOT NULL DEFAULT '',  -- the screen its source run had; a candidate serves runs under it
+    successes   INTEGER NOT NULL DEFAULT 0, -- runs on it that succeeded for inputs other than its source's
+    failures    INTEGER NOT NULL DEFAULT 0, -- runs on it that failed since it last succeeded
+    why         TEXT NOT NULL DEFAULT '',
+    changed_at  TEXT NOT NULL
+);
+INSERT INTO trace_standing (trace_id, role, why, changed_at)
+SELECT t.id,
+       CASE WHEN t.version = (SELECT max(u.version) FROM traces u WHERE u.workflow_id = t.workflow_id)
+            THEN 'default' ELSE 'retired' END,
+       'the newest version when trace versions got their standing',
+       strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+FROM traces t;
+)sql";
+
+constexpr std::array<const char*, 3> kMigrations {kV1, kV2, kV3};
 static_assert(kMigrations.size() == kSchemaVersion, "every schema version needs its migration");
 
 } // namespace

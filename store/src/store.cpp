@@ -494,6 +494,8 @@ Result<std::int64_t> Store::save_trace(const NewTrace& trace, const Progress& pr
         if (progress)
             progress(i + 1, trace.steps.size());
     }
+    ROTE_TRY(internal::stand_new_trace(m_db, trace_id, workflow_id, trace.parent_id.has_value(), trace.conditions,
+        trace.parent_id ? "a repair on probation: " + trace.note : "taught: " + trace.note));
     ROTE_TRY(tx.commit());
     logger("store")->debug("saved trace {} ({} v{}, {} steps)", trace_id, trace.workflow, version, trace.steps.size());
     return trace_id;
@@ -663,7 +665,7 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
     const auto finished_at = end.finished_at.empty() ? now_timestamp() : ROTE_TRY(parse_timestamp(end.finished_at));
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
         "UPDATE runs SET status = ?2, error = ?3, outputs = ?4, new_trace_id = ?5, finished_at = ?6, wall_ms = ?7,"
-        " sandbox_ms = ?8 WHERE id = ?1 AND status = 'running'"));
+        " sandbox_ms = ?8, trace_id = coalesce(?9, trace_id) WHERE id = ?1 AND status = 'running'"));
     stmt.bind(1, run_id)
         .bind(2, to_string(end.status))
         .bind(3, end.error)
@@ -671,7 +673,8 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
         .bind(5, end.new_trace_id)
         .bind(6, finished_at)
         .bind(7, end.wall_ms)
-        .bind(8, end.sandbox_ms);
+        .bind(8, end.sandbox_ms)
+        .bind(9, end.trace_id);
     ROTE_TRY(stmt.run());
     if (sqlite3_changes(m_db) == 0)
         return Error(Error::Code::not_found, "no running run " + std::to_string(run_id));

@@ -24,4 +24,9 @@ Result<std::int64_t> workflow_id(sqlite3* db, const std::string& name);
 // The first column of the first row of a query with one integer parameter.
 Result<std::int64_t> single_int_bound(sqlite3* db, const char* query, std::int64_t param);
 
+// Gives a trace just inserted its standing (standing.cpp): a repair a candidate under `conditions`, any other
+// trace the workflow's default (the default before it retired). Call inside the inserting transaction.
+Result<void> stand_new_trace(sqlite3* db, std::int64_t trace_id, std::int64_t workflow_id, bool repair,
+    const std::string& conditions, const std::string& why);
+
 } // namespace rote::store::internal

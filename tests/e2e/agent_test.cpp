@@ -172,5 +172,35 @@ TEST_CASE("registry-lookup: the step hints repair banner and renamed pages only 
         const auto served = registry_log(*site);
         CHECK(served["searches"] == nlohmann::json::array({"Hooli Cloud Ltd", "Wayne Foods Ltd"}));
         CHECK(served["opened"] == nlohmann::json::array({"13378204", "10045562"}));
+
+        // The repair is a candidate on probation, the taught version still the default, and it still serves
+        // the unchanged site: the candidate diverges there before anything is written, and the run starts
+        // again on the default, with no planner call.
+        auto standings = f.store->trace_standings("registry-lookup");
+        REQUIRE(standings.ok());
+        REQUIRE(standings->size() == 2);
+        CHECK((*standings)[0].role == store::TraceRole::default_version);
+        CHECK((*standings)[1].role == store::TraceRole::candidate);
+        CHECK((*standings)[1].successes == 1);
+        auto unchanged = test::DemoSite::start("baseline");
+        REQUIRE(unchanged.ok());
+        auto base = run(*f.store, w, {{"company", "Wayne Foods Ltd"}}, routed_to(*unchanged));
+        CHECK_MESSAGE(base.status == store::RunStatus::succeeded, base.error);
+        CHECK(base.planner_calls == 0);
+        CHECK(base.trace_id == repaired.trace_id);
+        CHECK_FALSE(base.new_trace_id.has_value());
+        CHECK(base.divergences.size() == 1); // the candidate's
+        CHECK(base.outputs["registration_number"] == "10045562");
+        CHECK(registry_log(*unchanged)["opened"] == nlohmann::json::array({"10045562"}));
+
+        // One more input on the changed site, and the candidate has earned the default.
+        auto third = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
+        CHECK_MESSAGE(third.status == store::RunStatus::succeeded, third.error);
+        CHECK(third.planner_calls == 0);
+        CHECK(third.trace_id == repaired.new_trace_id);
+        standings = f.store->trace_standings("registry-lookup");
+        REQUIRE(standings.ok());
+        CHECK((*standings)[0].role == store::TraceRole::retired);
+        CHECK((*standings)[1].role == store::TraceRole::default_version);
     }
 }

@@ -200,13 +200,23 @@ TEST_CASE("re-synchronisation never skips a keyboard step, never jumps forward a
         recorded(end2, key_action("shift+Home"), selected), recorded(selected, type, typed)};
     Situation situation;
     situation.ocr = &ocr();
-    // The planner's click put the caret on line 1 again: the step it diverged at (1, key down) is next.
-    auto at = resync(steps, 1, line1, situation);
+    // The click (step 0) diverged; the planner's click put the caret on line 1 again: key down is next.
+    auto at = resync(steps, 0, line1, situation);
     REQUIRE(at.has_value());
     CHECK(*at == 1);
-    // Even a screen that matches a later key step's pre-state better does not skip the ones before it.
+    // Even a screen that matches a later key step's pre-state better does not skip the key steps before it,
+    // nor the diverged key step itself while the screen still looks like the one it acted on.
+    at = resync(steps, 0, end2, situation);
+    CHECK((!at.has_value() || *at <= 1));
     at = resync(steps, 1, end2, situation);
     CHECK((!at.has_value() || *at <= 1));
+
+    // A diverged key step the planner did otherwise (Return no longer submits; it clicked the button): the
+    // screen has moved on from the one the key acted on, so going on after it is proven.
+    const cv::Mat results_page = page("registry-results.baseline.png");
+    std::vector<PreparedStep> search_steps {recorded(editor, type, typed), recorded(typed, key_action("Return"), results_page),
+        recorded(results_page, click_at(centre_of(results_page, "Filings")), page("crm-login.baseline.png"))};
+    CHECK(resync(search_steps, 1, results_page, situation) == 2);
 
     // Pointer steps may be skipped when the screen is ready for a later one, until the run has written.
     const cv::Mat search = page("registry-search.baseline.png");

@@ -186,7 +186,33 @@ TEST_CASE("a store at an older schema is upgraded in place and keeps its data")
     REQUIRE((*workflows)[0].last_run.has_value());
     // The version-2 table exists and works.
     REQUIRE((*s)->add_schedule({0, "registry-lookup", "0 9 * * 1-5", {{"company", "ACME"}}, true, std::nullopt}).ok());
+    // Version 3: the traces a file already had stand as they were replayed, the newest the default.
+    CHECK(fixture::raw_int(path, "SELECT count(*) FROM trace_standing") == 0);
+    REQUIRE((*s)->save_trace(fixture::sample_trace("registry-lookup", 2)).ok());
+    CHECK((*s)->choose_trace("registry-lookup", "")->trace_id.has_value());
     CHECK(fixture::raw_int(path, "PRAGMA user_version") == kSchemaVersion);
+}
+
+TEST_CASE("a version-2 store's traces get their standing: the newest of each workflow the default")
+{
+    TempDir dir;
+    const auto path = dir / "rote.db";
+    std::string v2_schema = std::string(migrations()[0]) + migrations()[1];
+    REQUIRE(fixture::raw_exec(path,
+                v2_schema + "PRAGMA application_id = " + std::to_string(kApplicationId)
+                    + "; PRAGMA user_version = 2;"
+                      "INSERT INTO workflows (name, created_at) VALUES ('registry-lookup', '2026-01-01T00:00:00Z');"
+                      "INSERT INTO traces (workflow_id, version, created_at) VALUES (1, 1, '2026-01-01T00:00:00Z');"
+                      "INSERT INTO traces (workflow_id, version, parent_id, created_at) VALUES (1, 2, 1, '2026-01-02T00:00:00Z');")
+        == SQLITE_OK);
+    auto s = Store::open(path);
+    REQUIRE(s.ok());
+    auto standings = (*s)->trace_standings("registry-lookup");
+    REQUIRE(standings.ok());
+    REQUIRE(standings->size() == 2);
+    CHECK((*standings)[0].role == TraceRole::retired);
+    CHECK((*standings)[1].role == TraceRole::default_version);
+    CHECK((*s)->choose_trace("registry-lookup", "local 1280x800 @1")->trace_id == (*standings)[1].trace_id);
 }
 
 TEST_CASE("a path that is a directory is refused")

@@ -153,6 +153,58 @@ int cmd_list(const Globals& g, bool as_json)
     return 0;
 }
 
+// ---- trace versions --------------------------------------------------------------------------------
+
+json standing_json(const store::TraceStanding& t)
+{
+    return {{"trace_id", t.trace_id}, {"version", t.version}, {"parent_id", t.parent_id ? json(*t.parent_id) : json(nullptr)},
+        {"role", store::to_string(t.role)}, {"pinned", t.pinned}, {"conditions", t.conditions},
+        {"successes", t.successes}, {"failures", t.failures}, {"why", t.why}, {"changed_at", t.changed_at}};
+}
+
+void print_standings(const std::vector<store::TraceStanding>& standings)
+{
+    Table table({"VERSION", "TRACE", "ROLE", "CONDITIONS", "RUNS OK/FAILED", "WHY"});
+    for (const auto& t : standings) {
+        table.add({"v" + std::to_string(t.version), std::to_string(t.trace_id),
+            std::string(store::to_string(t.role)) + (t.pinned ? " (pinned)" : ""), t.conditions.empty() ? "any" : t.conditions,
+            std::to_string(t.successes) + "/" + std::to_string(t.failures), t.why});
+    }
+    table.print(std::cout);
+}
+
+int cmd_trace(const Globals& g, const std::string& workflow, std::optional<int> version,
+    std::optional<store::TraceCommand> command, bool as_json)
+{
+    auto s = open_store(g);
+    if (!s.ok())
+        return fail(s.error());
+    if (command) {
+        auto after = (*s)->set_trace_standing(workflow, *version, *command);
+        if (!after.ok())
+            return fail(after.error());
+        if (as_json) {
+            print_json(standing_json(*after));
+            return 0;
+        }
+        std::cout << workflow << " v" << after->version << " is now " << store::to_string(after->role)
+                  << (after->pinned ? " (pinned)" : "") << ": " << after->why << "\n";
+        return 0;
+    }
+    auto standings = (*s)->trace_standings(workflow);
+    if (!standings.ok())
+        return fail(standings.error());
+    if (as_json) {
+        json all = json::array();
+        for (const auto& t : *standings)
+            all.push_back(standing_json(t));
+        print_json({{"workflow", workflow}, {"versions", all}});
+        return 0;
+    }
+    print_standings(*standings);
+    return 0;
+}
+
 // ---- show ------------------------------------------------------------------------------------------
 
 int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
@@ -166,14 +218,23 @@ int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
     auto versions = (*s)->list_traces(trace->workflow);
     if (!versions.ok())
         return fail(versions.error());
+    auto standings = (*s)->trace_standings(trace->workflow);
+    if (!standings.ok())
+        return fail(standings.error());
 
     if (as_json) {
         json steps = json::array();
         for (const auto& step : trace->steps)
             steps.push_back(store::to_json(step));
         json all = json::array();
-        for (const auto& v : *versions)
-            all.push_back(trace_summary_json(v));
+        for (const auto& v : *versions) {
+            json entry = trace_summary_json(v);
+            for (const auto& t : *standings) {
+                if (t.trace_id == v.id)
+                    entry["standing"] = standing_json(t);
+            }
+            all.push_back(entry);
+        }
         print_json({{"id", trace->id}, {"workflow", trace->workflow}, {"version", trace->version},
             {"parent_id", trace->parent_id ? json(*trace->parent_id) : json(nullptr)},
             {"source_run_id", trace->source_run_id ? json(*trace->source_run_id) : json(nullptr)},
@@ -187,10 +248,9 @@ int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
     std::cout << "\n";
     if (!trace->note.empty())
         std::cout << "Note: " << trace->note << "\n";
-    std::cout << "Versions of " << trace->workflow << ":";
-    for (const auto& v : *versions)
-        std::cout << " v" << v.version << " (trace " << v.id << ")" << (v.id == trace->id ? "*" : "");
-    std::cout << "\n\n";
+    std::cout << "Versions of " << trace->workflow << " (runs replay the default, or a candidate made under their conditions):\n";
+    print_standings(*standings);
+    std::cout << "\n";
     Table table({"#", "ACTION", "TARGET LABEL", "BY", "SETTLE"});
     for (const auto& step : trace->steps) {
         table.add(
@@ -492,6 +552,32 @@ int main(int argc, char** argv)
     show->add_option("TRACE_ID", trace_id, "The trace to show (ids are in `rote list`)")->required();
     add_json(show);
 
+    auto* trace_cmd = app.add_subcommand("trace",
+        "Which trace version a workflow's runs replay: list the versions' standing, or promote, pin, unpin, demote "
+        "or roll back one");
+    std::string trace_workflow;
+    std::optional<int> trace_version;
+    std::optional<store::TraceCommand> trace_command;
+    auto* trace_list = trace_cmd->add_subcommand("list", "Every version: default, candidate on probation, demoted or retired, and why");
+    trace_list->add_option("WORKFLOW", trace_workflow, "The workflow's name")->required();
+    add_json(trace_list);
+    const std::vector<std::tuple<const char*, store::TraceCommand, const char*>> trace_commands {
+        {"promote", store::TraceCommand::promote, "Make VERSION the default now (the default before is retired)"},
+        {"pin", store::TraceCommand::pin, "Make VERSION the default and hold it: no run's repair replaces it, no candidate is tried"},
+        {"unpin", store::TraceCommand::unpin, "Let runs' repairs earn the default again (VERSION: the pinned default)"},
+        {"demote", store::TraceCommand::demote, "Never replay VERSION again (a candidate, or a retired version)"},
+        {"rollback", store::TraceCommand::rollback, "Make VERSION the default again and demote the default before"}};
+    for (const auto& [name, command, help] : trace_commands) {
+        auto* sub = trace_cmd->add_subcommand(name, help);
+        sub->add_option("WORKFLOW", trace_workflow, "The workflow's name")->required();
+        sub->add_option("VERSION", trace_version, "The version (v3 or 3; versions are in `rote trace list`)")
+            ->required()
+            ->transform([](std::string v) { return !v.empty() && v[0] == 'v' ? v.substr(1) : v; });
+        sub->callback([&trace_command, command = command] { trace_command = command; });
+        add_json(sub);
+    }
+    trace_cmd->require_subcommand(1);
+
     std::optional<std::string> workflow;
     std::optional<std::string> since;
     auto* report = app.add_subcommand("report",
@@ -544,6 +630,8 @@ int main(int argc, char** argv)
         return cmd_list(g, as_json);
     if (show->parsed())
         return cmd_show(g, trace_id, as_json);
+    if (trace_cmd->parsed())
+        return cmd_trace(g, trace_workflow, trace_version, trace_command, as_json);
     if (report->parsed())
         return cmd_report(g, workflow, since, as_json);
     if (exp->parsed())

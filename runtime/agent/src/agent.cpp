@@ -92,13 +92,19 @@ public:
         const auto started = Clock::now();
         ROTE_TRY(m_store.put_workflow({m_workflow.name, m_workflow.goal, definition()}));
         std::optional<store::Trace> trace;
+        std::optional<store::Trace> fallback; // the default, when the trace chosen is a candidate
         if (!m_options.teach) {
-            auto traces = ROTE_TRY(m_store.list_traces(m_workflow.name));
-            if (!traces.empty())
-                trace = ROTE_TRY(m_store.load_trace(traces.back().id));
+            const auto choice = ROTE_TRY(m_store.choose_trace(m_workflow.name, conditions()));
+            if (choice.trace_id)
+                trace = ROTE_TRY(m_store.load_trace(*choice.trace_id));
+            if (choice.fallback_id)
+                fallback = ROTE_TRY(m_store.load_trace(*choice.fallback_id));
+            if (trace)
+                progress("replaying " + choice.why);
         }
         if (trace)
             m_result.trace_id = trace->id;
+        m_has_fallback = fallback.has_value();
         store::NewRun run;
         run.workflow = m_workflow.name;
         run.trace_id = m_result.trace_id;
@@ -110,6 +116,17 @@ public:
             trace ? "replaying trace v" + std::to_string(trace->version) : std::string("teaching"));
 
         auto outcome = execute(trace);
+        if (!outcome.ok() && m_fall_back && fallback && !m_store_error) {
+            // The candidate diverged before the run wrote anything: its parent's line, the default, gets the
+            // run instead, in a fresh sandbox, before any planner is asked.
+            ROTE_TRY(stored(m_store.record_trace_run(trace->id, m_result.run_id, false)));
+            progress("the candidate v" + std::to_string(trace->version) + " diverged (" + outcome.error().message()
+                + "): the run starts again on the default v" + std::to_string(fallback->version));
+            new_attempt();
+            trace = fallback;
+            m_result.trace_id = trace->id;
+            outcome = execute(trace);
+        }
         if (!outcome.ok() && !m_store_error && m_desktop) {
             // What the screen showed when the run failed, kept with the run for whoever looks into it.
             if (auto last = m_desktop->screenshot(); last.ok())
@@ -136,11 +153,45 @@ public:
         m_result.wall_ms = ms_since(started);
         end.wall_ms = m_result.wall_ms;
         end.sandbox_ms = sandbox_ms;
+        end.trace_id = m_result.trace_id;
         ROTE_TRY(m_store.finish_run(m_result.run_id, end));
+        if (trace && m_replay_started) {
+            const auto standing = ROTE_TRY(m_store.record_trace_run(trace->id, m_result.run_id, m_result.status == store::RunStatus::succeeded));
+            m_log->info("run {}: trace v{} is {} ({})", m_result.run_id, standing.version, store::to_string(standing.role), standing.why);
+        }
         return m_result;
     }
 
 private:
+    // The screen a run has (TraceStanding::conditions): a repair made under other ones serves only their runs.
+    std::string conditions() const
+    {
+        char scale[16];
+        std::snprintf(scale, sizeof scale, "%g", m_workflow.scale);
+        return provider() + " " + std::to_string(m_workflow.width) + "x" + std::to_string(m_workflow.height) + " @" + scale;
+    }
+
+    // Back to the start for a second attempt on another trace: the first one's sandbox goes, its steps stay
+    // in the store (numbered on), its divergences stay in the result.
+    void new_attempt()
+    {
+        m_witness.reset();
+        m_desktop.reset();
+        if (m_session)
+            (void)m_session->stop();
+        m_session.reset();
+        m_observed.clear();
+        m_observed_step.clear();
+        m_words.clear();
+        m_resume = 0;
+        m_fall_back = false;
+        m_has_fallback = false;
+        m_result.outputs.clear();
+        m_result.output_sources.clear();
+        m_result.timings.clear();
+        m_result.steps = m_result.replayed = m_result.relocated = m_result.planned = 0;
+    }
+
     std::string provider() const { return m_options.provider.empty() ? m_workflow.provider : m_options.provider; }
 
     std::string definition() const
@@ -607,6 +658,10 @@ private:
                                             : describe(steps[static_cast<size_t>(at)].step.action,
                                                   steps[static_cast<size_t>(at)].step.anchor.label);
         ROTE_TRY(report_divergence(at_end ? -1 : at, expected, why, screen));
+        if (m_has_fallback && !wrote()) {
+            m_fall_back = true;
+            return Error(Error::Code::conflict, "replay diverged at step " + std::to_string(at) + " (expected " + expected + "; " + why + ")");
+        }
         std::optional<llm::ExpectedStep> hint;
         int first_hint = -1;
         if (at_end) {
@@ -632,6 +687,7 @@ private:
     Result<cv::Mat> replay(const store::Trace& trace, cv::Mat screen)
     {
         const auto steps = ROTE_TRY(prepare(trace));
+        m_replay_started = true;
         progress("replaying trace v" + std::to_string(trace.version) + " (" + std::to_string(steps.size()) + " steps)");
         replayer::Situation situation;
         situation.inputs = &m_inputs.values;
@@ -822,6 +878,7 @@ private:
             return trace.error().with_context("recording the trace");
         if (replayed)
             trace->parent_id = replayed->id;
+        trace->conditions = conditions();
         trace->source_run_id = m_result.run_id;
         m_result.new_trace_id = ROTE_TRY(stored(m_store.save_trace(*trace)));
         progress("saved a new trace (" + std::to_string(trace->steps.size()) + " steps): " + options.note);
@@ -846,6 +903,9 @@ private:
     std::vector<int> m_observed_step; // per observed action: the trace step it replayed, -1 if planned
     int m_run_step = 0;
     std::size_t m_calls_seen = 0;
+    bool m_has_fallback = false; // replaying a candidate whose default may take the run over
+    bool m_fall_back = false; // the candidate diverged before any write: the default takes the run over
+    bool m_replay_started = false; // a trace was replayed (its standing learns from the run's end)
     int m_resume = 0;
 };
 

@@ -83,9 +83,11 @@ EffectJudgement judge_effect(const PreparedStep& step, const cv::Mat& before, co
 // After a planner acted at the divergence of step `diverged`: the step to go on from, i.e. the one the screen
 // is ready for (its pre-state matches, similarity >= kSameState, and for a pointer step its target is found
 // with confidence), from the step before the divergence on (its effect may have been undone). Going on at a
-// later step skips the ones between, which only the screen says the planner did; so a jump forward is never
-// over a keyboard or typing step (their effects, a caret or a field's text, barely show), and never once the
-// run has written (situation.wrote). Nothing: the planner is not done yet, or where it is cannot be proven.
+// later step skips the ones between, which only the screen says the planner did. The diverged step itself
+// is what the planner was asked to do and may be skipped, unless it is a keyboard or typing step and the
+// screen still looks like the one it acted on; a step after it never is when it is a keyboard or typing step
+// (their effects, a caret or a field's text, barely show) or once the run has written (situation.wrote).
+// Nothing: the planner is not done yet, or where it is cannot be proven.
 std::optional<int> resync(
     const std::vector<PreparedStep>& steps, int from, const cv::Mat& screen, const Situation& situation);
 

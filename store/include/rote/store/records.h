@@ -60,6 +60,7 @@ struct NewTrace {
     std::optional<std::int64_t> parent_id; // the trace this one repairs
     std::optional<std::int64_t> source_run_id;
     std::string note;
+    std::string conditions; // the screen the run that made it had (TraceStanding::conditions)
     std::vector<Step> steps;
     std::vector<Artifact> artifacts; // bytes for hashes the steps use that the store may lack
 };
@@ -81,6 +82,38 @@ struct TraceSummary {
     int steps = 0;
     std::string created_at;
 };
+
+// Where a trace version stands among its workflow's (docs/replay.md, "Versions on probation").
+enum class TraceRole {
+    default_version, // what runs replay ("default")
+    candidate, // a repair on probation: replayed by runs under its conditions, the default as fallback
+    demoted, // failed too often, or rolled back: never chosen
+    retired, // a default replaced by a newer one: kept as history (and as a repair's parent)
+};
+std::string_view to_string(TraceRole role);
+inline constexpr int kPromoteAfter = 2; // successful runs for other inputs before a candidate is the default
+inline constexpr int kDemoteAfter = 2; // failed runs in a row before a candidate is demoted
+
+struct TraceStanding {
+    std::int64_t trace_id = 0;
+    int version = 0;
+    std::optional<std::int64_t> parent_id;
+    TraceRole role = TraceRole::retired;
+    bool pinned = false;
+    std::string conditions; // the screen its source run had ("local 1280x800 @1"); empty: any
+    int successes = 0; // runs on it that succeeded for inputs other than its source run's
+    int failures = 0; // runs on it that failed since it last succeeded
+    std::string why; // why it stands where it does
+    std::string changed_at;
+};
+
+struct TraceChoice {
+    std::optional<std::int64_t> trace_id; // the version to replay
+    std::optional<std::int64_t> fallback_id; // the default, when trace_id is a candidate
+    std::string why;
+};
+
+enum class TraceCommand { promote, pin, unpin, demote, rollback };
 
 struct Workflow {
     std::string name;
@@ -151,6 +184,7 @@ struct RunEnd {
     std::string error;
     std::map<std::string, std::string> outputs;
     std::optional<std::int64_t> new_trace_id;
+    std::optional<std::int64_t> trace_id; // the trace it replayed in the end, when not the one it began with
     std::int64_t wall_ms = 0;
     std::int64_t sandbox_ms = 0;
     std::string finished_at; // empty: now

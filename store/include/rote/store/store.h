@@ -31,7 +31,7 @@ namespace rote::store {
 // "ROTE" in ASCII, written at offset 68 of the SQLite header.
 inline constexpr std::int32_t kApplicationId = 0x524f5445;
 // The schema this build writes. Files at a lower version are migrated; higher ones are refused.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Called while a long write proceeds: (items done, items in all).
 using Progress = std::function<void(std::size_t done, std::size_t total)>;
@@ -65,6 +65,21 @@ public:
     Result<std::int64_t> save_trace(const NewTrace& trace, const Progress& progress = {});
     Result<Trace> load_trace(std::int64_t id);
     Result<std::vector<TraceSummary>> list_traces(const std::string& workflow);
+
+    // Versions on probation (docs/replay.md). save_trace makes a trace without a parent the workflow's
+    // default (the one before is retired) and a repaired one a candidate for runs under its conditions.
+    // Every version's standing, by version.
+    Result<std::vector<TraceStanding>> trace_standings(const std::string& workflow);
+    // The version a run under `conditions` replays: the newest candidate made under them, with the default
+    // as its fallback; else the default. Neither when the workflow has no default.
+    Result<TraceChoice> choose_trace(const std::string& workflow, const std::string& conditions);
+    // A run on `trace_id` ended. A candidate that has now succeeded for kPromoteAfter runs with inputs other
+    // than its source run's becomes the default, when it was made under the default's conditions and the
+    // default is not pinned; one that failed kDemoteAfter runs in a row is demoted. The standing after.
+    Result<TraceStanding> record_trace_run(std::int64_t trace_id, std::int64_t run_id, bool succeeded);
+    // By hand: promote, pin (promote and hold: no run changes the default), unpin, demote, or roll back (the
+    // version becomes the default and the one that was is demoted).
+    Result<TraceStanding> set_trace_standing(const std::string& workflow, int version, TraceCommand command);
 
     // Runs, written as they happen so a crash leaves the run as far as it got.
     Result<std::int64_t> begin_run(const NewRun& run);
