@@ -141,21 +141,41 @@ struct Bench {
 
 } // namespace
 
+constexpr const char* kUsage = R"(usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--inputs N] [--baseline-only] [--json FILE]
+       realapp_bench --serve dokuwiki|redmine [--lang de] [--theme NAME] [--notice]
+
+The real-app matrix (docs/realapps.md): every workflow of tests/realapps/workflows taught once, then replayed
+for N inputs (default: all) on the unchanged app and under each drift, judged from the apps' own state.
+--serve starts one app on loopback and prints the --route to reach it, until interrupted.
+)";
+
 int main(int argc, char** argv)
 {
     std::string serve;
     realapps::Knobs knobs;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--serve" && i + 1 < argc)
+        const bool has_value = i + 1 < argc;
+        if (a == "--help" || a == "-h") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        } else if (a == "--serve" && has_value)
             serve = argv[++i];
-        else if (a == "--lang" && i + 1 < argc)
+        else if (a == "--lang" && has_value)
             knobs.lang = argv[++i];
-        else if (a == "--theme" && i + 1 < argc)
+        else if (a == "--theme" && has_value)
             knobs.theme = argv[++i];
-        else if (a == "--notice")
-            knobs.notice = true;
+        else if (a == "--notice" || a == "--baseline-only")
+            continue;
+        else if ((a == "--app" || a == "--workflow" || a == "--inputs" || a == "--json") && has_value)
+            ++i;
+        else {
+            std::fprintf(stderr, "realapp_bench: unknown or incomplete option '%s'\n%s", a.c_str(), kUsage);
+            return 2;
+        }
     }
+    for (int i = 1; i < argc; ++i)
+        knobs.notice = knobs.notice || std::strcmp(argv[i], "--notice") == 0;
     const fs::path dir = fs::temp_directory_path() / ("rote-realapp-bench-" + std::to_string(::getpid()));
     if (!serve.empty()) {
         auto app = serve == "redmine" ? realapps::start_redmine(dir / serve, knobs) : realapps::start_dokuwiki(dir / serve, knobs);
