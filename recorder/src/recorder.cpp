@@ -128,6 +128,7 @@ Result<store::NewTrace> record(const std::vector<Observed>& observed, const Reco
             step.anchor.patch = ROTE_TRY(add_artifact(anchor->element_patch().clone(), trace, seen));
             step.anchor.label = label_template(anchor->label, options.inputs);
             step.anchor.label_box = anchor->label_box;
+            step.anchor.element = o.element;
             for (const auto& l : anchor->landmarks) {
                 // Text that shows an input's value changes with the inputs: no use as a landmark.
                 if (label_template(l.text, options.inputs) == l.text && !shows_input(l.text, options.inputs))

@@ -53,6 +53,23 @@ Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, co
     if (!words.ok())
         return diverged("OCR failed: " + words.error().message());
     const store::Step& step = prepared.step;
+    if (step.anchor.element == "link" && situation.document_links != nullptr) {
+        // Recorded on a link: the document says which text is this run's link; the pixels confirm it.
+        const auto& links = *situation.document_links;
+        if (links.size() > 1)
+            return diverged(std::to_string(links.size()) + " links read \"" + *label + "\"; which one the trace meant cannot be told");
+        if (links.empty())
+            return missing(situation, "no link reads \"" + *label + "\"");
+        const Rect box {links[0].x - 3, links[0].y - 3, links[0].w + 6, links[0].h + 6};
+        std::string seen;
+        for (const auto& w : *words) {
+            if (box.contains(w.box.center()))
+                seen += (seen.empty() ? "" : " ") + w.text;
+        }
+        if (vision::text_similarity(seen, *label) < 0.8)
+            return diverged("the link reading \"" + *label + "\" reads \"" + seen + "\" on the screen");
+        return act_at(step, links[0].center(), "document_link", 0.95);
+    }
     const auto loc = vision::locate_text(*words, *label, step.action.at, step.anchor.label_box, step.anchor.landmarks);
     if (loc.status == vision::LocateStatus::ambiguous)
         return diverged(loc.detail + "; which one the trace meant cannot be told");

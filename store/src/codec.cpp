@@ -182,6 +182,8 @@ json anchor_to_json(const Anchor& a)
     for (const auto& l : a.landmarks)
         landmarks.push_back({{"text", l.text}, {"dx", l.dx}, {"dy", l.dy}});
     j["landmarks"] = std::move(landmarks);
+    if (!a.element.empty())
+        j["element"] = a.element;
     return j;
 }
 
@@ -205,6 +207,11 @@ Result<Anchor> anchor_from_json(const json& j, std::string_view where)
             m.dy = ROTE_TRY(int_field(l, "dy", where, -kMaxCoordinate, kMaxCoordinate));
             a.landmarks.push_back(std::move(m));
         }
+    }
+    if (auto it = j.find("element"); it != j.end() && !it->is_null()) {
+        a.element = ROTE_TRY(string_field(j, "element", where));
+        if (a.element != "link" && a.element != "button" && a.element != "field" && a.element != "text")
+            return invalid(where, "\"element\" must be link, button, field or text, not \"" + a.element + "\"");
     }
     return a;
 }

@@ -43,7 +43,7 @@ PreparedStep recorded(const cv::Mat& before, Action action, const cv::Mat& after
     recorder::RecordOptions options;
     options.workflow = "t";
     options.inputs = inputs;
-    auto trace = recorder::record({{before, action, after, 120, store::Provenance::script, {}}}, options, ocr());
+    auto trace = recorder::record({{before, action, after, 120, store::Provenance::script, {}, {}}}, options, ocr());
     REQUIRE_MESSAGE(trace.ok(), (trace.ok() ? "" : trace.error().message()));
     REQUIRE(trace->steps.size() == 1);
     auto prepared = prepare(trace->steps[0], before);
@@ -231,6 +231,52 @@ TEST_CASE("re-synchronisation never skips a keyboard step, never jumps forward a
     situation.wrote = true;
     CHECK_FALSE(resync(clicks, 0, login, situation).has_value());
     CHECK(resync(clicks, 1, results, situation) == 1); // going on where it diverged skips nothing
+}
+
+TEST_CASE("a step recorded on a link goes to the one link the document says reads this run's value")
+{
+    const cv::Mat results = page("registry-results.baseline.png");
+    auto words = ocr().read(results);
+    REQUIRE(words.ok());
+    const auto box_of = [&](const char* phrase) {
+        auto m = vision::find_text(*words, phrase);
+        REQUIRE(m.status == vision::LocateStatus::found);
+        return m.box;
+    };
+    auto step = recorded(results, click_at(box_of("Initech Solutions AG").center()), page("crm-login.baseline.png"),
+        {{"company", "Initech Solutions AG"}});
+    REQUIRE(step.label_template == "{{company}}");
+    step.step.anchor.element = "link";
+    const std::map<std::string, std::string> inputs {{"company", "Globex Holdings GmbH"}};
+    Situation situation;
+    situation.ocr = &ocr();
+    situation.inputs = &inputs;
+
+    const Rect globex = box_of("Globex Holdings GmbH");
+    std::vector<Rect> one {globex};
+    situation.document_links = &one;
+    auto d = decide(step, results, situation);
+    REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
+    CHECK(d.method == "document_link");
+    CHECK(d.action.at == globex.center());
+
+    std::vector<Rect> two {globex, box_of("Stark Components KG")};
+    situation.document_links = &two;
+    d = decide(step, results, situation);
+    CHECK(d.verdict == Verdict::diverged);
+    CHECK(d.why.find("2 links read") != std::string::npos);
+    std::vector<Rect> none;
+    situation.document_links = &none;
+    CHECK(decide(step, results, situation).verdict == Verdict::diverged);
+    // The document's box must read as the value on the screen.
+    std::vector<Rect> wrong {box_of("Stark Components KG")};
+    situation.document_links = &wrong;
+    d = decide(step, results, situation);
+    CHECK(d.verdict == Verdict::diverged);
+    CHECK(d.why.find("reads \"Stark Components KG\"") != std::string::npos);
+    // No document (the qemu provider, a desktop app): the pixels alone, as before.
+    situation.document_links = nullptr;
+    CHECK(decide(step, results, situation).method != "document_link");
 }
 
 TEST_CASE("a corrupt step is an error, not a decision")

@@ -36,6 +36,9 @@ constexpr const char* kPage = R"html(<!doctype html>
 </script></head>
 <body>
 <h1>Witness page</h1>
+<p><a href="/partners/stark">Stark Components</a> <button style="font: 16px sans-serif; padding: 4px 12px">Save</button>
+   and a snippet: Stark Components is not to be confused with Wayne.</p>
+<div style="display: flex; gap: 40px"><div>Code <b>A-1</b></div><div>Code <b>B-2</b></div></div>
 <table class="narrow">
   <tr><th>Account manager</th><td>Hannah Cole</td></tr>
   <tr><th>Service address</th><td>Plot 22, Celtic Business Park, Queensway Meadows, Newport NP19 4PP</td></tr>
@@ -48,7 +51,6 @@ constexpr const char* kPage = R"html(<!doctype html>
 <div class="hidden"><span>Renewal</span> <span>1999-01-01</span></div>
 <p><span>Renewal</span> <span>2027-03-01</span></p>
 <table><tr><th>Owner</th><th>Team</th></tr><tr><td>Ben Carter</td><td>Field Ops</td></tr></table>
-<p>Code <b>A-1</b></p><p>Code <b>B-2</b></p>
 </body></html>)html";
 
 // The page on a loopback port of its own.
@@ -145,6 +147,30 @@ void check_document(BrowserWindow window, double scale)
     REQUIRE(values.size() == 2);
     CHECK(values[0].text == "A-1");
     CHECK(values[1].text == "B-2");
+    // The link, never the same words in the snippet below it; what a person would call each element.
+    auto links = witness->links_reading("stark  components");
+    REQUIRE(links.ok());
+    REQUIRE(links->size() == 1);
+    const auto link_text = test::find_text(screen, "Stark Components", 30, 0);
+    REQUIRE(link_text.has_value());
+    const Rect link {(*links)[0].x - 4, (*links)[0].y - 4, (*links)[0].w + 8, (*links)[0].h + 8};
+    CHECK(link.contains(link_text->center()));
+    const auto snippet = test::find_text(screen, "Stark Components", 30, 1);
+    REQUIRE(snippet.has_value());
+    CHECK_FALSE(link.contains(snippet->center()));
+    CHECK(witness->links_reading("Wayne")->empty());
+    CHECK(witness->element_at(link_text->center()).value() == "link");
+    CHECK(witness->element_at(snippet->center()).value() == "text");
+    // The button right after the link (OCR does not read its word reliably on a grey face).
+    const Point save {(*links)[0].x + (*links)[0].w + 25, (*links)[0].y + (*links)[0].h / 2};
+    CHECK(witness->element_at(save).value() == "button");
+    const auto contact = test::find_text(screen, "Dana Scully");
+    REQUIRE(contact.has_value());
+    CHECK(witness->element_at(contact->center()).value() == "field");
+    // Nothing: below the page's end in the app window, the tab strip above the page in the normal one.
+    const Point nothing = window == BrowserWindow::app ? Point {screen.cols / 2, screen.rows - 10} : Point {screen.cols / 2, 30};
+    CHECK(witness->element_at(nothing).value().empty());
+
     // Not in the document.
     CHECK(beside(*witness, "Incorporated").empty());
     CHECK(beside(*witness, "Renew").empty()); // a word's beginning is not a label

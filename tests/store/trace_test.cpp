@@ -75,6 +75,25 @@ TEST_CASE("versions count up per workflow and a repair names its parent; old ver
     CHECK(r.error().message().find("another workflow") != std::string::npos);
 }
 
+TEST_CASE("a step keeps what the document had under its point; an unknown kind of element is refused")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    NewTrace trace = fixture::sample_trace("registry-lookup", 2);
+    trace.steps[0].anchor.element = "link";
+    auto id = (*s)->save_trace(trace);
+    REQUIRE(id.ok());
+    auto loaded = (*s)->load_trace(*id);
+    REQUIRE(loaded.ok());
+    CHECK(loaded->steps[0].anchor.element == "link");
+    CHECK(loaded->steps[1].anchor.element.empty());
+    trace.steps[0].anchor.element = "spaceship";
+    auto refused = (*s)->save_trace(trace);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message().find("must be link, button, field or text") != std::string::npos);
+}
+
 TEST_CASE("trace steps cannot be edited in place")
 {
     TempDir dir;

@@ -496,6 +496,7 @@ private:
                 ROTE_TRY(check_budget(false));
                 const auto start = Clock::now();
                 int settle_ms = 0;
+                const std::string element = element_under(a);
                 auto after = perform(a, settle_ms);
                 if (!after.ok()) {
                     if (after.error().code() == Error::Code::io || m_desktop == nullptr)
@@ -516,7 +517,7 @@ private:
                     m_observed.push_back({screen, a, *after, settle_ms,
                         steps ? store::Provenance::repair
                               : (planner.kind() == "hints" ? store::Provenance::script : store::Provenance::llm),
-                        {}});
+                        {}, element});
                     m_observed_step.push_back(-1);
                     last_started = start;
                 } else if (m_observed.size() > planned_from) {
@@ -554,6 +555,40 @@ private:
                 }
             }
         }
+    }
+
+    // What the document has under a pointer action's point ("link", "button", ...; store::Anchor::element),
+    // asked before the action; "" without a witness, for other actions, or when the browser cannot say.
+    std::string element_under(const Action& a)
+    {
+        if (!m_witness || !acts_at_point(a.kind))
+            return {};
+        auto role = m_witness->element_at(a.at);
+        if (!role.ok()) {
+            m_log->warn("run {}: the document could not say what is under ({}, {}): {}", m_result.run_id, a.at.x, a.at.y,
+                role.error().message());
+            return {};
+        }
+        return *role;
+    }
+
+    // For a step recorded on a link whose label names an input: the visible links that read this run's label
+    // (replayer::Situation::document_links). Nothing without a witness or when the browser cannot say: the
+    // pixels alone decide then.
+    std::optional<std::vector<Rect>> links_for(const replayer::PreparedStep& s)
+    {
+        if (!m_witness || s.step.anchor.element != "link" || s.label_template.empty())
+            return std::nullopt;
+        auto label = render_template(s.label_template, m_inputs.values, {});
+        if (!label.ok())
+            return std::nullopt;
+        auto links = m_witness->links_reading(*label);
+        if (!links.ok()) {
+            m_log->warn("run {}: the document could not list the links reading \"{}\": {}", m_result.run_id, *label,
+                links.error().message());
+            return std::nullopt;
+        }
+        return *links;
     }
 
     // Whether the sandbox has sent a request that may write: a method other than GET, HEAD and OPTIONS, or a
@@ -699,7 +734,10 @@ private:
             const auto patience = patience_after(s.step.settle_ms);
             situation.may_wait = Clock::now() - last_action < patience;
             const auto start = Clock::now();
+            std::optional<std::vector<Rect>> links = links_for(s);
+            situation.document_links = links ? &*links : nullptr;
             const auto d = replayer::decide(s, screen, situation);
+            situation.document_links = nullptr;
             const auto decided = Clock::now();
             if (d.verdict == replayer::Verdict::wait) {
                 std::this_thread::sleep_for(milliseconds(200));
@@ -716,6 +754,7 @@ private:
             ROTE_TRY(check_budget(false));
             int settle_ms = 0;
             const cv::Mat before = screen;
+            const std::string element = s.step.anchor.element.empty() ? element_under(d.action) : s.step.anchor.element;
             screen = ROTE_TRY(perform(d.action, settle_ms));
             last_action = Clock::now();
             auto effect = replayer::judge_effect(s, before, screen, d.offset);
@@ -740,7 +779,7 @@ private:
             progress(std::string(d.relocated ? "relocated" : "replayed") + " step " + std::to_string(i) + ": "
                 + describe(d.action, s.step.anchor.label) + " [" + d.method + " "
                 + std::to_string(d.confidence).substr(0, 4) + "]");
-            m_observed.push_back({before, d.action, screen, settle_ms, s.step.provenance, s.step.mask});
+            m_observed.push_back({before, d.action, screen, settle_ms, s.step.provenance, s.step.mask, element});
             m_observed_step.push_back(i);
             if (!effect.as_recorded) {
                 // An action that did nothing is no step of a repaired trace.

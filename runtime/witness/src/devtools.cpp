@@ -149,6 +149,35 @@ constexpr const char* values_beside_js = R"js(function (label) {
   return out;
 })js";
 
+// The element under a screen point (x, y in screen pixels), by the same placing of the viewport on the screen
+// as view_of() below, as a person would name it.
+constexpr const char* element_at_js = R"js(function (x, y) {
+  const dpr = devicePixelRatio;
+  const left = screenX + Math.max(0, (outerWidth - innerWidth) / 2), top = screenY + Math.max(0, outerHeight - innerHeight);
+  const el = document.elementFromPoint(x / dpr - left, y / dpr - top);
+  if (!el || el === document.body || el === document.documentElement) return '';
+  if (el.closest('a[href], [role=link]')) return 'link';
+  if (el.closest('button, [role=button], input[type=submit], input[type=button], input[type=reset], summary')) return 'button';
+  if (el.closest('input, textarea, select, label, [contenteditable=""], [contenteditable=true]')) return 'field';
+  return (el.innerText || '').trim() ? 'text' : '';
+})js";
+
+// The visible links whose whole text is `text`, with the view (as values_beside_js).
+constexpr const char* links_reading_js = R"js(function (text) {
+  const key = (s) => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
+  const want = key(text);
+  const out = { values: [], view: { sx: screenX, sy: screenY, ow: outerWidth, oh: outerHeight,
+                                    iw: innerWidth, ih: innerHeight, dpr: devicePixelRatio } };
+  for (const a of document.querySelectorAll('a[href], [role=link]')) {
+    if (key(a.innerText) !== want) continue;
+    if (a.checkVisibility && !a.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+    const r = a.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0 || r.bottom <= 0 || r.right <= 0 || r.top >= innerHeight || r.left >= innerWidth) continue;
+    out.values.push({ text: text, how: 'link', box: { x: r.left, y: r.top, w: r.width, h: r.height } });
+  }
+  return out;
+})js";
+
 constexpr const char* visible_js = R"js(function () { return document.visibilityState; })js";
 
 class DevtoolsWitness final : public Witness {
@@ -172,9 +201,47 @@ public:
     {
         auto page = ROTE_TRY(visible_page());
         json answer = ROTE_TRY(call_function(page, values_beside_js, json::array({std::string(label)})));
+        return placed_values(answer, "\"" + std::string(label) + "\"");
+    }
+
+    Result<std::string> element_at(Point screen) override
+    {
+        auto page = ROTE_TRY(visible_page());
+        json answer = ROTE_TRY(call_function(page, element_at_js, json::array({screen.x, screen.y})));
+        if (!answer.is_string())
+            return garbage("the element at a point is not named by a string");
+        const std::string role = answer.get<std::string>();
+        if (role != "link" && role != "button" && role != "field" && role != "text" && !role.empty())
+            return garbage("the element at a point is named \"" + role.substr(0, 40) + "\"");
+        return role;
+    }
+
+    Result<std::vector<Rect>> links_reading(std::string_view text) override
+    {
+        auto page = ROTE_TRY(visible_page());
+        json answer = ROTE_TRY(call_function(page, links_reading_js, json::array({std::string(text)})));
+        auto values = ROTE_TRY(placed_values(answer, "links reading \"" + std::string(text) + "\""));
+        std::vector<Rect> boxes;
+        for (const auto& v : values) {
+            if (!v.box.empty())
+                boxes.push_back(v.box);
+        }
+        return boxes;
+    }
+
+private:
+    struct Page {
+        std::string target;
+        std::string session;
+        std::string url;
+    };
+
+    // An answer of the form {values: [{text, how, exact, box}], view} as LabelledValues placed on the screen.
+    static Result<std::vector<LabelledValue>> placed_values(const json& answer, const std::string& about)
+    {
         if (!answer.is_object() || !answer.contains("values") || !answer["values"].is_array()
             || !answer.contains("view") || !answer["view"].is_object())
-            return garbage("its answer about \"" + std::string(label) + "\" has no values and view");
+            return garbage("its answer about " + about + " has no values and view");
         const json& view = answer["view"];
         const double sx = number(view, "sx"), sy = number(view, "sy"), ow = number(view, "ow"), oh = number(view, "oh");
         const double iw = number(view, "iw"), ih = number(view, "ih"), dpr = number(view, "dpr");
@@ -185,7 +252,7 @@ public:
         for (const json& v : answer["values"]) {
             if (!v.is_object() || !v.contains("text") || !v["text"].is_string() || !v.contains("how")
                 || !v["how"].is_string())
-                return garbage("a value beside \"" + std::string(label) + "\" is not an object with text and how");
+                return garbage("a value in its answer about " + about + " is not an object with text and how");
             LabelledValue value;
             value.text = v["text"].get<std::string>();
             value.how = v["how"].get<std::string>();
@@ -205,13 +272,6 @@ public:
         }
         return values;
     }
-
-private:
-    struct Page {
-        std::string target;
-        std::string session;
-        std::string url;
-    };
 
     static double number(const json& object, const char* name)
     {

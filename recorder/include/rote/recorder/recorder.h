@@ -25,6 +25,7 @@ struct Observed {
     int settle_ms = 0; // how long the screen took to become stable after the action
     store::Provenance provenance = store::Provenance::llm;
     std::vector<Rect> mask; // regions of `before` seen changing on their own (clocks, carets, ads)
+    std::string element; // a pointer action's target in the document (store::Anchor::element); may be empty
 };
 
 struct RecordOptions {

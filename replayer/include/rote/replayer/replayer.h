@@ -60,6 +60,10 @@ struct Situation {
     // see into): re-synchronisation no longer jumps forward over steps it did not replay.
     bool wrote = false;
     const std::map<std::string, std::string>* inputs = nullptr; // renders label templates
+    // For a step recorded on a link whose label names an input: where the visible links reading this run's
+    // label are drawn, from the browser's document (Witness::links_reading); null when there is no document.
+    // The link is the target, never the same words in a snippet beside it.
+    const std::vector<Rect>* document_links = nullptr;
     vision::Ocr* ocr = nullptr; // for the OCR stages; without it those stages are skipped
 };
 

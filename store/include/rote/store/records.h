@@ -34,6 +34,9 @@ struct Anchor {
     std::string label; // OCR'd text of the element under the point
     std::optional<Rect> label_box;
     std::vector<Landmark> landmarks;
+    // What the browser's document had under the point when recorded ("link", "button", "field", "text");
+    // empty when nothing said (no witness: the qemu provider, a desktop app, a trace from before).
+    std::string element;
     friend bool operator==(const Anchor&, const Anchor&) = default;
 };
 

@@ -46,6 +46,12 @@ public:
     // with the label at a word's end. Empty when the label is nowhere visible in the document (a canvas, an
     // image, a frame of another origin: the caller may fall back to OCR there).
     virtual Result<std::vector<LabelledValue>> values_beside(std::string_view label) = 0;
+    // What the element under a screen point is to a person: "link", "button", "field" (an input, text area
+    // or select, or a label of one), "text" (anything else with text), or "" (nothing, or outside the page).
+    virtual Result<std::string> element_at(Point screen) = 0;
+    // Where the visible links whose whole text is `text` (case and white space ignored) are drawn, in
+    // screen pixels, in document order.
+    virtual Result<std::vector<Rect>> links_reading(std::string_view text) = 0;
 };
 
 // A witness speaking the DevTools protocol (JSON messages ended by a NUL byte, Chromium's
