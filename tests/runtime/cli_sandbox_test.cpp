@@ -88,35 +88,53 @@ TEST_CASE("rote sandbox: start, list, screenshot, act, stop; a killed supervisor
     CHECK(rote_cli("sandbox start --size 10x10").status == 2);
     CHECK(rote_cli("sandbox start --size wide").status == 2);
 
-    // The live view: noVNC's page and, behind its websocket, the sandbox's VNC server.
-    {
-        const int port = 20000 + ::getpid() % 20000;
-        FILE* view = ::popen((std::string(ROTE_BINARY) + " sandbox view " + id + " --port " + std::to_string(port)
-                                 + " >/dev/null 2>&1 & echo $!")
-                                 .c_str(),
-            "r");
-        REQUIRE(view);
-        pid_t view_pid = 0;
-        REQUIRE(std::fscanf(view, "%d", &view_pid) == 1);
-        ::pclose(view);
-        std::string page;
-        wait_until(
-            [&] {
-                auto got = test::http_get(port, "/vnc.html");
-                page = got ? *got : "";
-                return !page.empty();
-            },
-            10s);
-        CHECK(page.find("noVNC") != std::string::npos);
-        CHECK(test::websocket_greeting(port, "/websockify").starts_with("RFB 003.008"));
-        ::kill(view_pid, SIGTERM);
-    }
+    // The live view: noVNC's page and, behind its websocket, the sandbox's VNC server, for this view's token
+    // and from this view's own page only.
+    const int port = 20000 + ::getpid() % 20000;
+    const fs::path view_out = fs::temp_directory_path() / ("rote-view-" + std::to_string(::getpid()) + ".json");
+    FILE* view = ::popen((std::string(ROTE_BINARY) + " sandbox view " + id + " --json --port " + std::to_string(port)
+                             + " >" + view_out.string() + " 2>&1 & echo $!")
+                             .c_str(),
+        "r");
+    REQUIRE(view);
+    pid_t view_pid = 0;
+    REQUIRE(std::fscanf(view, "%d", &view_pid) == 1);
+    ::pclose(view);
+    std::string page;
+    wait_until(
+        [&] {
+            auto got = test::http_get(port, "/vnc.html");
+            page = got ? *got : "";
+            return !page.empty();
+        },
+        10s);
+    CHECK(page.find("noVNC") != std::string::npos);
+    const auto printed = nlohmann::json::parse(test::read_file(view_out), nullptr, false);
+    REQUIRE(printed.is_object());
+    const std::string url = printed["url"];
+    CHECK(url.find("view_only=1") != std::string::npos);
+    const auto at = url.find("token%3D");
+    REQUIRE(at != std::string::npos);
+    const std::string token = url.substr(at + 8);
+    CHECK(token.size() == 64);
+    const std::string origin = "Origin: http://127.0.0.1:" + std::to_string(port) + "\r\n";
+    CHECK(test::websocket_greeting(port, "/websockify?token=" + token, origin).starts_with("RFB 003.008"));
+    // No token, another token, or another site's page (a cross-site WebSocket from the operator's browser):
+    // nothing of the desktop.
+    CHECK(test::websocket_greeting(port, "/websockify", origin).empty());
+    CHECK(test::websocket_greeting(port, "/websockify?token=" + std::string(64, '0'), origin).empty());
+    CHECK(test::websocket_greeting(port, "/websockify?token=" + token, "Origin: http://evil.example\r\n").empty());
+    CHECK(test::websocket_greeting(port, "/websockify?token=" + token).empty());
 
     std::vector<pid_t> tree = runtime::process_tree(supervisor);
     CHECK(tree.size() >= 5);
     Run stopped = rote_cli("sandbox stop " + id);
     CHECK(stopped.status == 0);
     CHECK(wait_until([&] { return all_gone(tree); }, 5s));
+    // The view closes with its sandbox, and takes its token file along.
+    CHECK(wait_until([&] { return !runtime::process_running(view_pid); }, 5s));
+    CHECK(test::read_file(view_out).find("the sandbox stopped") != std::string::npos);
+    fs::remove(view_out);
     auto root = runtime::runtime_root();
     REQUIRE(root);
     CHECK_FALSE(fs::exists(*root / id));

@@ -281,7 +281,7 @@ Result<std::string> http_get(int port, const std::string& path)
     return response->body;
 }
 
-std::string websocket_greeting(int port, const std::string& path)
+std::string websocket_greeting(int port, const std::string& path, const std::string& extra_headers)
 {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address {};
@@ -292,10 +292,11 @@ std::string websocket_greeting(int port, const std::string& path)
         ::close(fd);
         return {};
     }
-    return websocket_greeting_on(fd, path, "127.0.0.1");
+    return websocket_greeting_on(fd, path, "127.0.0.1", "", extra_headers);
 }
 
-std::string websocket_greeting_on(int fd, const std::string& target, const std::string& host, const std::string& preamble)
+std::string websocket_greeting_on(
+    int fd, const std::string& target, const std::string& host, const std::string& preamble, const std::string& extra_headers)
 {
     timeval tv {5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -316,7 +317,8 @@ std::string websocket_greeting_on(int fd, const std::string& target, const std::
     std::string request = "GET " + target + " HTTP/1.1\r\nHost: " + host
         + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
           "Sec-WebSocket-Key: cm90ZS10ZXN0LWtleS0wMQ==\r\nSec-WebSocket-Version: 13\r\n"
-          "Sec-WebSocket-Protocol: binary\r\n\r\n";
+          "Sec-WebSocket-Protocol: binary\r\n"
+        + extra_headers + "\r\n";
     (void)!::write(fd, request.data(), request.size());
     size_t header_end = std::string::npos;
     while (true) {

@@ -106,11 +106,12 @@ private:
 
 // Opens a websocket on loopback (binary subprotocol) and returns the payload of the first frame it receives
 // (unmasked, under 126 bytes: a VNC server's version greeting), or "" on failure.
-std::string websocket_greeting(int port, const std::string& path);
+std::string websocket_greeting(int port, const std::string& path, const std::string& extra_headers = "");
 // The same on a connection already made (to an egress proxy, say): the upgrade for `target` (a path, or an
 // absolute URL for a proxy) with Host `host`, after `preamble` (a CONNECT, whose "200" answer is read first).
 // Closes `fd`.
-std::string websocket_greeting_on(int fd, const std::string& target, const std::string& host, const std::string& preamble = "");
+std::string websocket_greeting_on(int fd, const std::string& target, const std::string& host, const std::string& preamble = "",
+    const std::string& extra_headers = "");
 
 // A file's bytes, whole ("" if it cannot be read).
 std::string read_file(const std::filesystem::path& path);

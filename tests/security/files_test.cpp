@@ -3,15 +3,20 @@
 
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include <rote/desktop/desktop.h>
 #include <rote/sandbox/sandbox.h>
 
 #include "runtime/support.h"
@@ -97,4 +102,34 @@ TEST_CASE("rote export -o and sandbox screenshot never write through a planted l
     CHECK(mode_of(root / (id + ".json")) == 0600);
     CHECK(mode_of(state["proxy_log"].get<std::string>()) == 0600);
     CHECK(test::run_shell(rote + " sandbox stop " + id + " >/dev/null 2>&1").status == 0);
+}
+
+TEST_CASE("a VNC socket replaced by a link is refused, and the socket it points at is never connected to")
+{
+    // A sandbox can write its own directory, where its vnc.sock lives; root's client (rote sandbox
+    // screenshot, type, a run) must not follow a link planted there to a host socket of the sandbox's choosing.
+    const fs::path dir = fs::temp_directory_path() / ("rote-vnc-link-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path host_socket = dir / "host-service.sock";
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_un address {};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, host_socket.c_str(), sizeof address.sun_path - 1);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
+    fs::create_symlink(host_socket, dir / "vnc.sock");
+
+    runtime::VncEndpoint endpoint;
+    endpoint.unix_path = (dir / "vnc.sock").string();
+    runtime::DesktopOptions options;
+    options.connect_timeout = std::chrono::milliseconds(1000);
+    auto desktop = runtime::Desktop::connect(endpoint, options);
+    REQUIRE_FALSE(desktop.ok());
+    CHECK_MESSAGE(desktop.error().message().find("symbolic link") != std::string::npos, desktop.error().message());
+    // Nothing reached the host's socket.
+    ::fcntl(listener, F_SETFL, O_NONBLOCK);
+    CHECK(::accept(listener, nullptr, nullptr) < 0);
+    ::close(listener);
+    fs::remove_all(dir);
 }

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -270,7 +271,28 @@ int act(const std::string& id, const std::function<Result<void>(runtime::Desktop
     return 0;
 }
 
-int view(const std::string& id, int port)
+volatile std::sig_atomic_t g_view_stop = 0;
+
+// A token no one can guess: 32 bytes from the kernel's generator, in hex.
+Result<std::string> random_token()
+{
+    unsigned char bytes[32];
+    if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes))
+        return Error(Error::Code::io, std::string("getrandom: ") + std::strerror(errno));
+    static const char* hex = "0123456789abcdef";
+    std::string token;
+    for (unsigned char b : bytes) {
+        token += hex[b >> 4];
+        token += hex[b & 15];
+    }
+    return token;
+}
+
+// The live view: noVNC from websockify on 127.0.0.1, whose WebSocket opens only with this view's random token
+// (a token file of ours, 0600) and only from the view's own page (an Origin check: a web page of another site
+// open in the operator's browser is refused), view-only unless `control`. Runs until Ctrl-C or until the
+// sandbox stops.
+int view(const std::string& id, int port, bool control, bool as_json)
 {
     auto state = read_state(id);
     if (!state)
@@ -281,25 +303,66 @@ int view(const std::string& id, int port)
     const char* web = "/usr/share/novnc";
     if (!fs::exists(std::string(web) + "/vnc.html"))
         return fail(Error(Error::Code::not_found, "noVNC is not installed (Debian package novnc)"));
-    std::string listen = "127.0.0.1:" + std::to_string(port);
-    std::vector<std::string> args = {"websockify", "--web", web};
-    if (!endpoint->unix_path.empty())
-        args.insert(args.end(), {"--unix-target=" + endpoint->unix_path, listen});
+    auto token = random_token();
+    if (!token)
+        return fail(token.error());
+    auto root = runtime::runtime_root();
+    if (!root)
+        return fail(root.error());
+    const fs::path tokens = *root / (id + ".view-" + std::to_string(::getpid()) + ".tokens");
+    const std::string target = endpoint->unix_path.empty() ? endpoint->host + ":" + std::to_string(endpoint->port)
+                                                           : "unix_socket:" + endpoint->unix_path;
+    if (auto written = write_file_atomically(tokens, *token + ": " + target + "\n", 0600); !written)
+        return fail(written.error());
+    const std::string origin = "http://127.0.0.1:" + std::to_string(port);
+    const std::string listen = "127.0.0.1:" + std::to_string(port);
+    const std::string url = origin + "/vnc.html?autoconnect=1&resize=scale&view_only=" + (control ? "0" : "1")
+        + "&path=websockify%3Ftoken%3D" + *token;
+    const fs::path log = *root / (id + ".view-" + std::to_string(::getpid()) + ".log");
+    auto child = runtime::spawn({"websockify", "--web", web, "--token-plugin", "TokenFile", "--token-source", tokens.string(),
+                                    "--auth-plugin", "ExpectOrigin", "--auth-source", origin, listen},
+        log);
+    auto cleanup = [&] {
+        std::error_code ec;
+        fs::remove(tokens, ec);
+        fs::remove(log, ec);
+    };
+    if (!child) {
+        cleanup();
+        return fail(Error(Error::Code::not_found, "cannot run websockify (Debian package websockify): " + child.error().message()));
+    }
+    if (as_json)
+        std::cout << json {{"sandbox", id}, {"url", url}, {"port", port}, {"control", control}}.dump() << std::endl;
     else
-        args.insert(args.end(), {listen, endpoint->host + ":" + std::to_string(endpoint->port)});
-    std::cout << "Live view of " << id << ": http://" << listen << "/vnc.html?autoconnect=1&resize=scale\n"
-              << "(serving on 127.0.0.1 only; Ctrl-C ends the view, not the sandbox)" << std::endl;
-    std::vector<char*> argv;
-    for (auto& a : args)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> environment = runtime::child_environment();
-    std::vector<char*> env;
-    for (auto& e : environment)
-        env.push_back(e.data());
-    env.push_back(nullptr);
-    ::execvpe("websockify", argv.data(), env.data()); // not our environment: it holds API keys and secrets
-    return fail(Error(Error::Code::not_found, "cannot run websockify (Debian package websockify)"));
+        std::cout << "Live view of " << id << (control ? " (with control)" : " (view only; --control to drive it)") << ":\n  "
+                  << url << "\n(127.0.0.1 only, this URL's token only; Ctrl-C ends the view, not the sandbox)" << std::endl;
+    std::signal(SIGINT, [](int) { g_view_stop = 1; });
+    std::signal(SIGTERM, [](int) { g_view_stop = 1; });
+    std::string why;
+    while (!g_view_stop) {
+        if (!read_state(id)) {
+            why = "the sandbox stopped; the view is closed";
+            break;
+        }
+        int status = 0;
+        if (::waitpid(*child, &status, WNOHANG) == *child) {
+            std::ifstream in(log);
+            std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            why = "websockify exited: " + (said.size() > 600 ? said.substr(said.size() - 600) : said);
+            *child = -1;
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    if (*child > 0) {
+        ::kill(*child, SIGTERM);
+        ::waitpid(*child, nullptr, 0);
+    }
+    const bool failed = why.starts_with("websockify");
+    cleanup();
+    if (!why.empty())
+        std::cerr << "rote: " << why << "\n";
+    return failed ? 1 : 0;
 }
 
 runtime::MouseButton parse_button(const std::string& name)
@@ -382,9 +445,12 @@ SandboxCommands::SandboxCommands(CLI::App& app, bool& as_json)
     m_key->add_option("COMBO", m_text, "The key combination")->required();
 
     m_view = m_root->add_subcommand("view",
-        "Serve a live view for a person (noVNC in a web browser, on 127.0.0.1) and print its URL; runs until Ctrl-C");
+        "Serve a live view for a person (noVNC in a web browser, on 127.0.0.1, behind a random token and an Origin "
+        "check; view only unless --control) and print its URL; runs until Ctrl-C or the sandbox stops");
     m_view->add_option("ID", m_id, "The sandbox")->required();
     m_view->add_option("--port", m_port, "Local port for the view")->check(CLI::Range(1, 65535))->capture_default_str();
+    m_view->add_flag("--control", m_control, "Let the person at the view drive the desktop (default: view only)");
+    m_view->add_flag("--json", m_as_json, "Print the view's URL as JSON");
 }
 
 bool SandboxCommands::parsed() const { return m_root->parsed(); }
@@ -445,7 +511,7 @@ int SandboxCommands::run(int verbosity)
     if (m_key->parsed())
         return act(m_id, [&](runtime::Desktop& d) { return d.key(m_text); });
     if (m_view->parsed())
-        return view(m_id, m_port);
+        return view(m_id, m_port, m_control, m_as_json);
     return kExitUsage;
 }
 

@@ -43,6 +43,7 @@ private:
     int m_count = 1;
     int m_port = 6080;
     bool m_app = false;
+    bool m_control = false;
 };
 
 } // namespace rote::cli

@@ -13,7 +13,11 @@
 #include <mutex>
 #include <thread>
 
+#include <cerrno>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <opencv2/imgproc.hpp>
 #include <rfb/keysym.h>
@@ -142,7 +146,31 @@ struct Desktop::Impl {
         // Ask for the pointer's shape as a pseudo-encoding: the server then leaves the pointer out of the
         // framebuffer, so screenshots (and the OCR and template matching on them) never show it over a word.
         c->appData.useRemoteCursor = TRUE;
-        c->serverHost = strdup(endpoint.unix_path.empty() ? endpoint.host.c_str() : endpoint.unix_path.c_str());
+        // A unix socket is connected through a descriptor of the path itself, opened without following a
+        // link: the socket's directory may be one a sandbox writes, and a link planted at its name must not
+        // send this client (root's, often) to another socket of the host. /proc/self/fd/N connects to exactly
+        // the socket inode opened, so nothing can be swapped in between.
+        int socket_path_fd = -1;
+        if (!endpoint.unix_path.empty()) {
+            socket_path_fd = ::open(endpoint.unix_path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+            struct stat st {};
+            if (socket_path_fd < 0 || ::fstat(socket_path_fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+                const int error = errno;
+                if (socket_path_fd >= 0)
+                    ::close(socket_path_fd);
+                rfbClientCleanup(c);
+                // O_PATH | O_NOFOLLOW opens a link itself: fstat then says what it is.
+                const bool link = socket_path_fd >= 0 ? S_ISLNK(st.st_mode) : error == ELOOP;
+                return Error(Error::Code::io,
+                    "the VNC socket " + endpoint.unix_path
+                        + (link ? " is a symbolic link (refused: it may point at any socket of this host)"
+                                : socket_path_fd < 0 ? " cannot be opened: " + std::string(std::strerror(error))
+                                                     : " is not a socket"));
+            }
+            c->serverHost = strdup(("/proc/self/fd/" + std::to_string(socket_path_fd)).c_str());
+        } else {
+            c->serverHost = strdup(endpoint.host.c_str());
+        }
         c->serverPort = endpoint.unix_path.empty() ? endpoint.port : 0;
         auto seconds = std::chrono::ceil<std::chrono::seconds>(options.connect_timeout).count();
         c->connectTimeout = static_cast<unsigned>(std::max<long>(1, seconds));
@@ -169,7 +197,10 @@ struct Desktop::Impl {
         };
         rfbClientSetClientData(c, &tag, this);
         int argc = 0;
-        if (!rfbInitClient(c, &argc, nullptr))
+        const bool connected = rfbInitClient(c, &argc, nullptr);
+        if (socket_path_fd >= 0)
+            ::close(socket_path_fd);
+        if (!connected)
             return Error(Error::Code::io, "cannot connect to the VNC server at " + endpoint.to_string());
         return c;
     }
