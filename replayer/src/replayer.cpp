@@ -1,6 +1,9 @@
 #include <rote/replayer/replayer.h>
 
+#include <algorithm>
 #include <cmath>
+#include <set>
+#include <sstream>
 
 #include <rote/base/text_template.h>
 #include <rote/vision/diff.h>
@@ -41,6 +44,28 @@ Decision act_at(const store::Step& step, Point at, std::string method, double co
     return d;
 }
 
+// Whether two links lead to one page: the same URL up to its query, and the query of `plain` a part of that of
+// `decorated` (which may add parameters, as a search adds the words to highlight; it may change none).
+bool same_page(const std::string& plain, const std::string& decorated)
+{
+    const auto split = [](const std::string& url) {
+        const std::string whole = url.substr(0, url.find('#'));
+        const auto q = whole.find('?');
+        std::multiset<std::string> params;
+        if (q != std::string::npos) {
+            std::stringstream query(whole.substr(q + 1));
+            for (std::string p; std::getline(query, p, '&');) {
+                if (!p.empty())
+                    params.insert(p);
+            }
+        }
+        return std::pair(whole.substr(0, q), params);
+    };
+    const auto [a_base, a_params] = split(plain);
+    const auto [b_base, b_params] = split(decorated);
+    return a_base == b_base && std::includes(b_params.begin(), b_params.end(), a_params.begin(), a_params.end());
+}
+
 // A target named by an input's value: this run's value, read on the screen, found exactly once.
 Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, const Situation& situation)
 {
@@ -56,19 +81,35 @@ Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, co
     if (step.anchor.element == "link" && situation.document_links != nullptr) {
         // Recorded on a link: the document says which text is this run's link; the pixels confirm it.
         const auto& links = *situation.document_links;
-        if (links.size() > 1)
-            return diverged(std::to_string(links.size()) + " links read \"" + *label + "\"; which one the trace meant cannot be told");
+        const std::string link_text = situation.document_link_text.empty() ? *label : situation.document_link_text;
         if (links.empty())
-            return missing(situation, "no link reads \"" + *label + "\"");
-        const Rect box {links[0].x - 3, links[0].y - 3, links[0].w + 6, links[0].h + 6};
+            return missing(situation, "no link reads \"" + link_text + "\"");
+        // Several links that lead to one page (a search's page-name match and its full-text result, which adds
+        // highlighting parameters) are one choice: the one nearest the recorded point. Links that lead to
+        // different pages are ambiguous.
+        const auto simplest = std::min_element(links.begin(), links.end(),
+            [](const auto& a, const auto& b) { return a.target.size() < b.target.size(); });
+        const bool one_target = !simplest->target.empty() && std::all_of(links.begin(), links.end(), [&](const auto& l) {
+            return same_page(simplest->target, l.target);
+        });
+        if (links.size() > 1 && !one_target)
+            return diverged(std::to_string(links.size()) + " links read \"" + link_text + "\" and lead to different pages; which one the trace meant cannot be told");
+        const auto distance = [&](const Rect& r) {
+            const Point c = r.center();
+            return std::hypot(c.x - step.action.at.x, c.y - step.action.at.y);
+        };
+        const Rect chosen = std::min_element(links.begin(), links.end(), [&](const auto& a, const auto& b) {
+            return distance(a.box) < distance(b.box);
+        })->box;
+        const Rect box {chosen.x - 3, chosen.y - 3, chosen.w + 6, chosen.h + 6};
         std::string seen;
         for (const auto& w : *words) {
             if (box.contains(w.box.center()))
                 seen += (seen.empty() ? "" : " ") + w.text;
         }
-        if (vision::text_similarity(seen, *label) < 0.8)
-            return diverged("the link reading \"" + *label + "\" reads \"" + seen + "\" on the screen");
-        return act_at(step, links[0].center(), "document_link", 0.95);
+        if (vision::text_similarity(seen, link_text) < 0.8)
+            return diverged("the link reading \"" + link_text + "\" reads \"" + seen + "\" on the screen");
+        return act_at(step, chosen.center(), "document_link", 0.95);
     }
     const auto loc = vision::locate_text(*words, *label, step.action.at, step.anchor.label_box, step.anchor.landmarks);
     if (loc.status == vision::LocateStatus::ambiguous)

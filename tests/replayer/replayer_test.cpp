@@ -252,24 +252,39 @@ TEST_CASE("a step recorded on a link goes to the one link the document says read
     situation.ocr = &ocr();
     situation.inputs = &inputs;
 
+    using Link = Situation::DocumentLink;
     const Rect globex = box_of("Globex Holdings GmbH");
-    std::vector<Rect> one {globex};
+    std::vector<Link> one {{globex, "http://registry.example.test/company/41007"}};
     situation.document_links = &one;
     auto d = decide(step, results, situation);
     REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
     CHECK(d.method == "document_link");
     CHECK(d.action.at == globex.center());
 
-    std::vector<Rect> two {globex, box_of("Stark Components KG")};
+    std::vector<Link> two {{globex, "http://registry.example.test/company/41007"},
+        {box_of("Stark Components KG"), "http://registry.example.test/company/5521"}};
     situation.document_links = &two;
     d = decide(step, results, situation);
     CHECK(d.verdict == Verdict::diverged);
-    CHECK(d.why.find("2 links read") != std::string::npos);
-    std::vector<Rect> none;
+    CHECK(d.why.find("2 links read \"Globex Holdings GmbH\" and lead to different pages") != std::string::npos);
+    // Two links to one page (a search's page-name match and its result): the one nearest the recorded point.
+    std::vector<Link> same {{box_of("Vandelay Imports Ltd"), "http://registry.example.test/doku.php?id=globex"},
+        {globex, "http://registry.example.test/doku.php?id=globex&s[]=globex#top"}};
+    situation.document_links = &same;
+    // (the screen's words in the chosen box must still read the value: Globex's box is the nearer one)
+    d = decide(step, results, situation);
+    REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
+    CHECK(d.action.at == globex.center());
+    // A parameter changed, not added: another page.
+    std::vector<Link> changed {{box_of("Vandelay Imports Ltd"), "http://registry.example.test/doku.php?id=globex"},
+        {globex, "http://registry.example.test/doku.php?id=globex_holdings&s[]=globex"}};
+    situation.document_links = &changed;
+    CHECK(decide(step, results, situation).verdict == Verdict::diverged);
+    std::vector<Link> none;
     situation.document_links = &none;
     CHECK(decide(step, results, situation).verdict == Verdict::diverged);
     // The document's box must read as the value on the screen.
-    std::vector<Rect> wrong {box_of("Stark Components KG")};
+    std::vector<Link> wrong {{box_of("Stark Components KG"), "http://registry.example.test/company/5521"}};
     situation.document_links = &wrong;
     d = decide(step, results, situation);
     CHECK(d.verdict == Verdict::diverged);

@@ -153,7 +153,9 @@ void check_document(BrowserWindow window, double scale)
     REQUIRE(links->size() == 1);
     const auto link_text = test::find_text(screen, "Stark Components", 30, 0);
     REQUIRE(link_text.has_value());
-    const Rect link {(*links)[0].x - 4, (*links)[0].y - 4, (*links)[0].w + 8, (*links)[0].h + 8};
+    CHECK((*links)[0].href == "http://witness.example.test/partners/stark");
+    const Rect& found = (*links)[0].box;
+    const Rect link {found.x - 4, found.y - 4, found.w + 8, found.h + 8};
     CHECK(link.contains(link_text->center()));
     const auto snippet = test::find_text(screen, "Stark Components", 30, 1);
     REQUIRE(snippet.has_value());
@@ -162,7 +164,7 @@ void check_document(BrowserWindow window, double scale)
     CHECK(witness->element_at(link_text->center()).value() == "link");
     CHECK(witness->element_at(snippet->center()).value() == "text");
     // The button right after the link (OCR does not read its word reliably on a grey face).
-    const Point save {(*links)[0].x + (*links)[0].w + 25, (*links)[0].y + (*links)[0].h / 2};
+    const Point save {found.x + found.w + 25, found.y + found.h / 2};
     CHECK(witness->element_at(save).value() == "button");
     const auto contact = test::find_text(screen, "Dana Scully");
     REQUIRE(contact.has_value());

@@ -573,22 +573,43 @@ private:
     }
 
     // For a step recorded on a link whose label names an input: the visible links that read this run's label
-    // (replayer::Situation::document_links). Nothing without a witness or when the browser cannot say: the
-    // pixels alone decide then.
-    std::optional<std::vector<Rect>> links_for(const replayer::PreparedStep& s)
+    // (replayer::Situation::document_links), or, when none does and the label holds more than one input's
+    // placeholder ("{{partner}} @partners"), the links that read that input's value. Nothing without a
+    // witness or when the browser cannot say: the pixels alone decide then.
+    struct DocumentLinks {
+        std::string text;
+        std::vector<replayer::Situation::DocumentLink> links;
+    };
+    std::optional<DocumentLinks> links_for(const replayer::PreparedStep& s)
     {
         if (!m_witness || s.step.anchor.element != "link" || s.label_template.empty())
             return std::nullopt;
         auto label = render_template(s.label_template, m_inputs.values, {});
         if (!label.ok())
             return std::nullopt;
-        auto links = m_witness->links_reading(*label);
-        if (!links.ok()) {
-            m_log->warn("run {}: the document could not list the links reading \"{}\": {}", m_result.run_id, *label,
-                links.error().message());
-            return std::nullopt;
+        std::vector<std::string> texts {*label};
+        const std::string& t = s.label_template;
+        const auto open = t.find("{{"), close = t.find("}}");
+        if (open != std::string::npos && close != std::string::npos && close > open && t.find("{{", close) == std::string::npos
+            && (open > 0 || close + 2 < t.size())) {
+            if (auto it = m_inputs.values.find(t.substr(open + 2, close - open - 2)); it != m_inputs.values.end())
+                texts.push_back(it->second);
         }
-        return *links;
+        for (const std::string& text : texts) {
+            auto links = m_witness->links_reading(text);
+            if (!links.ok()) {
+                m_log->warn("run {}: the document could not list the links reading \"{}\": {}", m_result.run_id, text,
+                    links.error().message());
+                return std::nullopt;
+            }
+            if (!links->empty() || &text == &texts.back()) {
+                DocumentLinks found {text, {}};
+                for (const auto& l : *links)
+                    found.links.push_back({l.box, l.href});
+                return found;
+            }
+        }
+        return std::nullopt;
     }
 
     // Whether the sandbox has sent a request that may write: a method other than GET, HEAD and OPTIONS, or a
@@ -734,8 +755,9 @@ private:
             const auto patience = patience_after(s.step.settle_ms);
             situation.may_wait = Clock::now() - last_action < patience;
             const auto start = Clock::now();
-            std::optional<std::vector<Rect>> links = links_for(s);
-            situation.document_links = links ? &*links : nullptr;
+            std::optional<DocumentLinks> links = links_for(s);
+            situation.document_links = links ? &links->links : nullptr;
+            situation.document_link_text = links ? links->text : std::string();
             const auto d = replayer::decide(s, screen, situation);
             situation.document_links = nullptr;
             const auto decided = Clock::now();

@@ -173,7 +173,7 @@ constexpr const char* links_reading_js = R"js(function (text) {
     if (a.checkVisibility && !a.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
     const r = a.getBoundingClientRect();
     if (r.width <= 0 || r.height <= 0 || r.bottom <= 0 || r.right <= 0 || r.top >= innerHeight || r.left >= innerWidth) continue;
-    out.values.push({ text: text, how: 'link', box: { x: r.left, y: r.top, w: r.width, h: r.height } });
+    out.values.push({ text: a.href || '', how: 'link', box: { x: r.left, y: r.top, w: r.width, h: r.height } });
   }
   return out;
 })js";
@@ -216,17 +216,18 @@ public:
         return role;
     }
 
-    Result<std::vector<Rect>> links_reading(std::string_view text) override
+    Result<std::vector<Link>> links_reading(std::string_view text) override
     {
         auto page = ROTE_TRY(visible_page());
         json answer = ROTE_TRY(call_function(page, links_reading_js, json::array({std::string(text)})));
+        // The values' text is each link's href here.
         auto values = ROTE_TRY(placed_values(answer, "links reading \"" + std::string(text) + "\""));
-        std::vector<Rect> boxes;
+        std::vector<Link> links;
         for (const auto& v : values) {
             if (!v.box.empty())
-                boxes.push_back(v.box);
+                links.push_back({v.box, v.text});
         }
-        return boxes;
+        return links;
     }
 
 private:

@@ -63,7 +63,14 @@ struct Situation {
     // For a step recorded on a link whose label names an input: where the visible links reading this run's
     // label are drawn, from the browser's document (Witness::links_reading); null when there is no document.
     // The link is the target, never the same words in a snippet beside it.
-    const std::vector<Rect>* document_links = nullptr;
+    struct DocumentLink {
+        Rect box;
+        std::string target; // where it leads; links to one target are one choice
+    };
+    const std::vector<DocumentLink>* document_links = nullptr;
+    // The text those links read: the rendered label, or the input's value alone when the label holds more
+    // words than its link ("{{partner}} @partners": the link reads the partner's name, its namespace beside it).
+    std::string document_link_text;
     vision::Ocr* ocr = nullptr; // for the OCR stages; without it those stages are skipped
 };
 

@@ -49,9 +49,13 @@ public:
     // What the element under a screen point is to a person: "link", "button", "field" (an input, text area
     // or select, or a label of one), "text" (anything else with text), or "" (nothing, or outside the page).
     virtual Result<std::string> element_at(Point screen) = 0;
-    // Where the visible links whose whole text is `text` (case and white space ignored) are drawn, in
-    // screen pixels, in document order.
-    virtual Result<std::vector<Rect>> links_reading(std::string_view text) = 0;
+    // The visible links whose whole text is `text` (case and white space ignored), in document order: where
+    // each is drawn in screen pixels, and where it leads (its absolute href; "" for a role=link without one).
+    struct Link {
+        Rect box;
+        std::string href;
+    };
+    virtual Result<std::vector<Link>> links_reading(std::string_view text) = 0;
 };
 
 // A witness speaking the DevTools protocol (JSON messages ended by a NUL byte, Chromium's
