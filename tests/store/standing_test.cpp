@@ -51,19 +51,31 @@ TraceStanding standing(Store& s, std::int64_t trace)
 
 constexpr const char* kUsual = "local 1280x800 @1";
 
+// A store of its own in a directory of its own.
+struct Fresh {
+    TempDir dir;
+    std::unique_ptr<Store> store = Store::open(dir / "rote.db").value();
+};
+
+// The workflow's first trace, taught under the usual conditions.
+std::int64_t a_taught(Store& s)
+{
+    NewTrace taught = fixture::sample_trace("registry-lookup", 3);
+    taught.conditions = kUsual;
+    auto id = s.save_trace(taught);
+    REQUIRE(id.ok());
+    return *id;
+}
+
 } // namespace
 
 TEST_CASE("a repair is a candidate on probation until runs for other inputs succeed on it; then the default")
 {
-    TempDir dir;
-    auto s = Store::open(dir / "rote.db");
-    REQUIRE(s.ok());
-    Store& store = **s;
+    Fresh fresh;
+    Store& store = *fresh.store;
     CHECK_FALSE(store.choose_trace("registry-lookup", kUsual)->trace_id.has_value()); // nothing yet
 
-    NewTrace taught = fixture::sample_trace("registry-lookup", 3);
-    taught.conditions = kUsual;
-    const auto v1 = *store.save_trace(taught);
+    const auto v1 = a_taught(store);
     CHECK(standing(store, v1).role == TraceRole::default_version);
     CHECK(store.choose_trace("registry-lookup", kUsual)->trace_id == v1);
 
@@ -91,13 +103,9 @@ TEST_CASE("a repair is a candidate on probation until runs for other inputs succ
 
 TEST_CASE("a candidate that keeps failing is demoted; one made under other conditions serves only those")
 {
-    TempDir dir;
-    auto s = Store::open(dir / "rote.db");
-    REQUIRE(s.ok());
-    Store& store = **s;
-    NewTrace taught = fixture::sample_trace("registry-lookup", 3);
-    taught.conditions = kUsual;
-    const auto v1 = *store.save_trace(taught);
+    Fresh fresh;
+    Store& store = *fresh.store;
+    const auto v1 = a_taught(store);
 
     const auto v2 = a_repair(store, v1, "Acme Ltd", kUsual);
     CHECK(store.record_trace_run(v2, a_run(store, "Globex Ltd", v2), false)->role == TraceRole::candidate);
@@ -125,13 +133,9 @@ TEST_CASE("a candidate that keeps failing is demoted; one made under other condi
 
 TEST_CASE("by hand: pin holds the default against candidates, rollback demotes, promote and demote")
 {
-    TempDir dir;
-    auto s = Store::open(dir / "rote.db");
-    REQUIRE(s.ok());
-    Store& store = **s;
-    NewTrace taught = fixture::sample_trace("registry-lookup", 3);
-    taught.conditions = kUsual;
-    const auto v1 = *store.save_trace(taught);
+    Fresh fresh;
+    Store& store = *fresh.store;
+    const auto v1 = a_taught(store);
     const auto v2 = a_repair(store, v1, "Acme Ltd", kUsual);
 
     auto pinned = store.set_trace_standing("registry-lookup", 1, TraceCommand::pin);
