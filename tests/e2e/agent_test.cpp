@@ -39,6 +39,18 @@ TEST_CASE("registry-lookup: taught with step hints, replayed for another company
     CHECK_MESSAGE(proved.status == store::RunStatus::succeeded, proved.error);
     CHECK(proved.planner_calls == 0);
     CHECK(proved.outputs["status"] == "Dissolved");
+
+    // success.url: the page the run ended on, as the browser's document says it.
+    Workflow on_page = w;
+    on_page.success_url = "/company/[0-9]+$";
+    auto at_page = run(*f.store, on_page, {{"company", "Northwind Traders Ltd"}}, options);
+    CHECK_MESSAGE(at_page.status == store::RunStatus::succeeded, at_page.error);
+    on_page.success_url = "/filings/";
+    auto elsewhere = run(*f.store, on_page, {{"company", "Northwind Traders Ltd"}}, options);
+    CHECK(elsewhere.status == store::RunStatus::failed);
+    CHECK_MESSAGE(elsewhere.error.find("the page's URL http://registry.example.test/company/") != std::string::npos,
+        elsewhere.error);
+    CHECK(elsewhere.error.find("does not match /filings/") != std::string::npos);
 }
 
 TEST_CASE("a start page the egress proxy answers itself fails the run at once, with the proxy's reason")

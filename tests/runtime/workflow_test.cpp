@@ -80,6 +80,11 @@ TEST_CASE("a workflow file reads into its parts")
         "t.yaml");
     REQUIRE_MESSAGE(named.ok(), (named.ok() ? "" : named.error().message()));
     CHECK(named->success_text == "{{company}} Ltd");
+    auto with_url = parse_workflow("name: t\ngoal: Find the company.\nstart: {url: http://a.test/}\n"
+                                   "success: {text: Done, url: \"/company/[0-9]+$\"}\n",
+        "t.yaml");
+    REQUIRE_MESSAGE(with_url.ok(), (with_url.ok() ? "" : with_url.error().message()));
+    CHECK(with_url->success_url == "/company/[0-9]+$");
     CHECK(w->policy.allow == std::vector<std::string> {"registry.example.test"}); // from the start URL
     CHECK(w->policy.max_cost_microusd == 1'000'000);
     REQUIRE(w->hints.size() == 9);
@@ -123,6 +128,8 @@ TEST_CASE("every malformed workflow is an error naming the file, the line and th
         {"name: x\ngoal: Find the company.\ninputs: {pw: secret}\nstart: {url: http://a.test/}\nsuccess: {text: \"{{secret:pw}}\"}\n",
             "success.text: input pw is a secret, and a secret is never looked for on the screen"},
         {head + "policy: {max_cost_usd: lots}\n", "policy.max_cost_usd must be dollars"},
+        {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/}\nsuccess: {text: Done, url: \"(unclosed\"}\n",
+            "bad.yaml:4: success.url is not a regular expression"},
         {head + "hints:\n  - press \"Search\"\n", "bad.yaml:6: step hint: unknown step 'press'"},
         {head + "hints:\n  - click Search\n", "write click \"Label\""},
         {head + "hints:\n  - click \"Search\n", "is not closed"},

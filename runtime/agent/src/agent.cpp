@@ -183,6 +183,7 @@ private:
         m_observed.clear();
         m_observed_step.clear();
         m_words.clear();
+        m_last_url.clear();
         m_resume = 0;
         m_fall_back = false;
         m_has_fallback = false;
@@ -271,6 +272,10 @@ private:
         m_desktop = std::move(*desktop);
         if (const int fd = m_session->sandbox().take_devtools_socket(); fd >= 0)
             m_witness = connect_devtools_witness(fd);
+        if (!m_workflow.success_url.empty() && !m_witness)
+            return Error(Error::Code::unsupported,
+                "success.url needs the browser's own document, which the " + std::string(m_session->sandbox().provider())
+                    + " provider does not give yet: without it the URL cannot be proven");
         return {};
     }
 
@@ -821,7 +826,7 @@ private:
             return ok.error();
         else if (!*ok)
             screen = ROTE_TRY(diverge(steps, static_cast<int>(steps.size()),
-                "the trace's steps are done but the success check does not hold", std::move(screen)));
+                "the trace's steps are done but the success check does not hold: " + success_failure(), std::move(screen)));
         return screen;
     }
 
@@ -858,15 +863,17 @@ private:
         const auto until = Clock::now() + patience;
         while (true) {
             m_words = ROTE_TRY(m_ocr->read(screen));
+            bool seen = false;
             if (m_workflow.success_text.empty()) {
                 bool all = true;
                 for (const auto& out : m_workflow.outputs)
                     all = all && ROTE_TRY(output_value(out)).value.has_value();
-                if (all)
-                    return true;
-            } else if (vision::find_text(m_words, success_text()).status != vision::LocateStatus::not_found) {
-                return true;
+                seen = all;
+            } else {
+                seen = vision::find_text(m_words, success_text()).status != vision::LocateStatus::not_found;
             }
+            if (seen && url_proven())
+                return true;
             if (Clock::now() >= until)
                 return false;
             std::this_thread::sleep_for(milliseconds(300));
@@ -874,13 +881,29 @@ private:
         }
     }
 
+    // Whether the page's URL matches success.url (true when there is none). m_last_url keeps what was seen.
+    bool url_proven()
+    {
+        if (m_workflow.success_url.empty())
+            return true;
+        auto url = m_witness ? m_witness->url() : Result<std::string>(Error(Error::Code::unsupported, "no document"));
+        m_last_url = url.ok() ? *url : "(unknown: " + url.error().message() + ")";
+        return url.ok() && std::regex_search(*url, std::regex(m_workflow.success_url));
+    }
+
+    // Why the success check does not hold, after success_seen said so.
+    std::string success_failure()
+    {
+        if (!m_last_url.empty() && !url_proven())
+            return "the page's URL " + m_last_url + " does not match " + m_workflow.success_url;
+        return m_workflow.success_text.empty() ? std::string("not every output could be read on the final screen")
+                                               : "\"" + success_text() + "\" is not on the final screen";
+    }
+
     Result<cv::Mat> check_success(cv::Mat screen)
     {
         if (!ROTE_TRY(success_seen(screen, scaled(milliseconds(5000)))))
-            return Error(Error::Code::not_found,
-                m_workflow.success_text.empty()
-                    ? std::string("the success check failed: not every output could be read on the final screen")
-                    : "the success check failed: \"" + success_text() + "\" is not on the final screen");
+            return Error(Error::Code::not_found, "the success check failed: " + success_failure());
         progress("success check passed");
         return screen;
     }
@@ -958,6 +981,7 @@ private:
     std::unique_ptr<Session> m_session;
     std::unique_ptr<Desktop> m_desktop;
     std::unique_ptr<Witness> m_witness; // the browser's document, when the sandbox has one (local)
+    std::string m_last_url; // the page's URL the success check last saw (success.url)
     vision::Ocr* m_ocr = nullptr;
     std::vector<vision::Word> m_words; // read on the last screen the success check looked at
     std::vector<recorder::Observed> m_observed;

@@ -360,7 +360,15 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
     if (const auto success = root["success"]) {
         if (!success.IsMap())
             return r.error(success, "success must be a mapping (text:)");
-        ROTE_TRY(r.only(success, "success", {"text"}));
+        ROTE_TRY(r.only(success, "success", {"text", "url"}));
+        if (success["url"]) {
+            w.success_url = ROTE_TRY(r.text(success["url"], "success.url"));
+            try {
+                (void)std::regex(w.success_url);
+            } catch (const std::regex_error& e) {
+                return r.error(success["url"], "success.url is not a regular expression: " + std::string(e.what()));
+            }
+        }
         if (success["text"]) {
             w.success_text = ROTE_TRY(r.text(success["text"], "success.text"));
             // It may name the run's inputs ("{{company}}": the run ended on the requested record), never a

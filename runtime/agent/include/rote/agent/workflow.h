@@ -77,6 +77,9 @@ struct Workflow {
     int height = 800;
     double scale = 1.0; // the browser's device scale factor (start.scale): CSS pixels are this many screen pixels
     std::string success_text; // text on the final screen that means success; empty: the outputs were read
+    // A regular expression the final page's URL must match (searched, ECMAScript), as the browser's document
+    // says it; empty: the URL is not checked. Needs a provider with a witness (local).
+    std::string success_url;
     Policy policy;
     std::vector<StepHint> hints;
 
