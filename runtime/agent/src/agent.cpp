@@ -927,6 +927,9 @@ private:
             DocumentOutput read = read_output_from_document(*beside, m_words, out);
             if (read.value || !read.problem.empty())
                 return OutputValue {read.value, "document (" + read.how + ")", read.problem};
+            // The page's document has no such label where a person could see it: OCR would only find a
+            // look-alike (a translated page's "Assignee:" read off another word).
+            return OutputValue {std::nullopt, {}, "\"" + out.anchor + "\" is nowhere visible in the page's document"};
         }
         return OutputValue {read_output(m_words, out), "ocr", {}};
     }
@@ -1081,15 +1084,16 @@ DocumentOutput read_output_from_document(
             if (box.contains({w.box.x + w.box.w / 2, w.box.y + w.box.h / 2}))
                 text += (text.empty() ? "" : " ") + w.text;
         }
-        if (vision::text_similarity(text, v->text) >= 0.8) {
+        if (vision::text_similarity(text, v->shown.empty() ? v->text : v->shown) >= 0.8) {
             out.value = value;
             out.how = v->how;
             return out;
         }
         seen = text;
     }
-    out.problem = "the document shows \"" + matched.front().second->text + "\" beside " + label + " but the screen "
-        + (seen.empty() ? std::string("shows no text where it is drawn") : "reads \"" + seen + "\" there");
+    const LabelledValue& first = *matched.front().second;
+    out.problem = "the document shows \"" + (first.shown.empty() ? first.text : first.shown) + "\" beside " + label
+        + " but the screen " + (seen.empty() ? std::string("shows no text where it is drawn") : "reads \"" + seen + "\" there");
     return out;
 }
 

@@ -121,7 +121,7 @@ constexpr const char* values_beside_js = R"js(function (label) {
     if (!exact) {
       // The label begins a longer text: the value is the rest of it ("Registration number: 12345678").
       const rest = norm(el.innerText).slice(want.length).replace(/^[\s:\-\u2013\u2014=]+/, '');
-      return rest ? { node: el, text: rest, how: 'after' } : null;
+      return rest ? { node: el, text: rest, shown: norm(el.innerText), how: 'after' } : null;
     }
     for (let e = el; e && e !== document.body && key(e.textContent) === text; e = e.parentElement) {
       if (e !== el && holdsMore(e, el)) break;
@@ -143,8 +143,8 @@ constexpr const char* values_beside_js = R"js(function (label) {
       out.values.push({ text: '', how: 'none', exact, box: boxOf(el) });
       continue;
     }
-    out.values.push({ text: v.text !== undefined ? v.text : textOf(v.node), how: v.how, exact, box: boxOf(v.node),
-                      label: boxOf(el) });
+    const text = v.text !== undefined ? v.text : textOf(v.node);
+    out.values.push({ text, shown: v.shown !== undefined ? v.shown : text, how: v.how, exact, box: boxOf(v.node) });
   }
   return out;
 })js";
@@ -258,6 +258,8 @@ private:
             value.text = v["text"].get<std::string>();
             value.how = v["how"].get<std::string>();
             value.exact = v.value("exact", true);
+            if (v.contains("shown") && v["shown"].is_string())
+                value.shown = v["shown"].get<std::string>();
             if (v.contains("box") && v["box"].is_object() && dpr > 0 && dpr <= 8) {
                 const json& b = v["box"];
                 const double x = (left + number(b, "x")) * dpr, y = (top + number(b, "y")) * dpr;

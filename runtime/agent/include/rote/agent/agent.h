@@ -96,7 +96,7 @@ struct DocumentOutput {
     std::optional<std::string> value;
     std::string how; // "next cell", "definition", ... (LabelledValue::how) when read
     // Why nothing was read although the document shows the label: no value beside it, several, or not what
-    // the screen shows. Empty with no value: the label is not in the document (the caller may use OCR).
+    // the screen shows. Empty with no value: the label is not in the document.
     std::string problem;
 };
 DocumentOutput read_output_from_document(

@@ -25,6 +25,9 @@ struct LabelledValue {
     Rect box; // where it is drawn, in the screen's pixels; empty when the document could not say
     std::string how; // how it belongs to the label: "next cell", "cell below", "definition", "field", "after"
     bool exact = true; // the label's text is exactly the anchor (false: the anchor begins the label's text)
+    // Everything drawn in `box`: the value's text, or more when the value is the rest of the label's own
+    // text ("Issue #14 created." for "Issue"); empty: `text`.
+    std::string shown;
 };
 
 // Non-copyable; not thread-safe (one caller at a time, as the agent loop is). Every method fails with a
@@ -43,8 +46,8 @@ public:
     virtual Result<std::string> url() = 0;
     // The value beside every visible occurrence of `label` in the visible page's document, matched without
     // regard to case or white space: exact occurrences when there are any, else the ones whose text begins
-    // with the label at a word's end. Empty when the label is nowhere visible in the document (a canvas, an
-    // image, a frame of another origin: the caller may fall back to OCR there).
+    // with the label at a word's end. Empty when the label is nowhere visible in the main document (text in
+    // a canvas, an image or a frame is not in it).
     virtual Result<std::vector<LabelledValue>> values_beside(std::string_view label) = 0;
     // What the element under a screen point is to a person: "link", "button", "field" (an input, text area
     // or select, or a label of one), "text" (anything else with text), or "" (nothing, or outside the page).
