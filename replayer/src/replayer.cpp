@@ -233,8 +233,29 @@ EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before
     return out;
 }
 
-std::optional<int> resync(
-    const std::vector<PreparedStep>& steps, int diverged, const cv::Mat& screen, const Situation& situation)
+namespace {
+
+bool keyboard(const store::Step& step) { return step.action.kind == ActionKind::key || step.action.kind == ActionKind::type; }
+
+// Whether a planned action is the trace step's own keyboard action: the same kind and the same text (as
+// written, or as typed: "{{company}}" and "Acme Ltd" for company Acme Ltd).
+bool same_keys(const store::Step& step, const Action& done, const Situation& situation)
+{
+    if (done.kind != step.action.kind)
+        return false;
+    if (done.text == step.action.text)
+        return true;
+    if (situation.inputs == nullptr)
+        return false;
+    auto a = render_template(done.text, *situation.inputs, {});
+    auto b = render_template(step.action.text, *situation.inputs, {});
+    return a.ok() && b.ok() && *a == *b;
+}
+
+} // namespace
+
+std::optional<int> resync(const std::vector<PreparedStep>& steps, int diverged, const cv::Mat& screen,
+    const Situation& situation, const std::vector<Action>& planned)
 {
     const auto now = vision::fingerprint(screen);
     Situation strict = situation;
@@ -242,21 +263,35 @@ std::optional<int> resync(
     strict.may_wait = false;
     std::optional<int> best;
     double best_similarity = 0;
+    std::size_t used = 0; // the planned actions that stand for the keyboard steps skipped so far
+    // The next planned action from `used` on that is step k's own keys, or planned.size().
+    const auto planned_as = [&](const store::Step& step) {
+        for (std::size_t i = used; i < planned.size(); ++i) {
+            if (same_keys(step, planned[i], situation))
+                return i;
+        }
+        return planned.size();
+    };
     for (int j = std::max(0, diverged - 1); j < static_cast<int>(steps.size()); ++j) {
         if (j > diverged) {
-            // Going on at j skips step j - 1 too: stop before the first step that may not be skipped. The
-            // diverged step is what the planner was asked to do, so it may be skipped, except a keyboard
-            // step on a screen still like the one it acted on (whether the planner did it cannot be seen);
-            // no step after it may be, if it is a keyboard step or the run has written.
+            // Going on at j skips step j - 1 too: stop before the first step that may not be skipped.
             const int k = j - 1;
             const auto& skipped = steps[static_cast<size_t>(k)];
-            const bool keyboard = skipped.step.action.kind == ActionKind::key || skipped.step.action.kind == ActionKind::type;
-            if (k > diverged && (keyboard || situation.wrote))
+            if (keyboard(skipped.step)) {
+                const std::size_t by = planned_as(skipped.step);
+                if (by < planned.size())
+                    used = by + 1;
+                else if (k > diverged
+                    || vision::compare(skipped.pre, now, skipped.step.mask).similarity >= kSameState)
+                    break;
+            } else if (k > diverged && situation.wrote) {
                 break;
-            if (k == diverged && keyboard && vision::compare(skipped.pre, now, skipped.step.mask).similarity >= kSameState)
-                break;
+            }
         }
         const auto& s = steps[static_cast<size_t>(j)];
+        // A keyboard step the planner has done already is not done again.
+        if (j >= diverged && keyboard(s.step) && planned_as(s.step) < planned.size())
+            continue;
         const double similarity = vision::compare(s.pre, now, s.step.mask).similarity;
         // The most similar pre-state wins; among equals the later step (the work before it is done).
         if (similarity < kSameState || similarity + 0.002 < best_similarity)

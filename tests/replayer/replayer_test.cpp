@@ -211,6 +211,25 @@ TEST_CASE("re-synchronisation never skips a keyboard step, never jumps forward a
     at = resync(steps, 1, end2, situation);
     CHECK((!at.has_value() || *at <= 1));
 
+    // A form field: click it, type the value, Return. The click diverged; the planner clicked and typed the
+    // value itself. Going on at the typing would type it twice (a write that saved "visit 2visit 2"): the
+    // planner's own typing stands for the step, and replay goes on at Return.
+    std::vector<PreparedStep> field {recorded(editor, click_at({200, 305}), line1), recorded(line1, type, typed),
+        recorded(typed, key_action("Return"), page("registry-results.baseline.png"))};
+    Action clicked = click_at({200, 305});
+    at = resync(field, 0, typed, situation, {clicked, type});
+    REQUIRE(at.has_value());
+    CHECK(*at == 2);
+    // The planner clicked only: the typing is still to do.
+    at = resync(field, 0, line1, situation, {clicked});
+    REQUIRE(at.has_value());
+    CHECK(*at == 1);
+    // It typed something else: that is no stand-in for the step, which is neither skipped nor gone on at twice.
+    Action other = type;
+    other.text = "Other text";
+    at = resync(field, 0, typed, situation, {clicked, other});
+    CHECK((!at.has_value() || *at <= 1));
+
     // A diverged key step the planner did otherwise (Return no longer submits; it clicked the button): the
     // screen has moved on from the one the key acted on, so going on after it is proven.
     const cv::Mat results_page = page("registry-results.baseline.png");

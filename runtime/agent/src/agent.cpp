@@ -545,7 +545,10 @@ private:
                 situation.inputs = &m_inputs.values;
                 situation.ocr = m_ocr;
                 situation.wrote = wrote();
-                if (auto at = replayer::resync(*steps, from, screen, situation)) {
+                std::vector<Action> planned_actions;
+                for (std::size_t k = planned_from; k < m_observed.size(); ++k)
+                    planned_actions.push_back(m_observed[k].action);
+                if (auto at = replayer::resync(*steps, from, screen, situation, planned_actions)) {
                     progress("back on the trace at step " + std::to_string(*at));
                     m_resume = *at;
                     forget_replayed_from(*at, planned_from);

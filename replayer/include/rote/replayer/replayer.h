@@ -94,12 +94,16 @@ EffectJudgement judge_effect(const PreparedStep& step, const cv::Mat& before, co
 // After a planner acted at the divergence of step `diverged`: the step to go on from, i.e. the one the screen
 // is ready for (its pre-state matches, similarity >= kSameState, and for a pointer step its target is found
 // with confidence), from the step before the divergence on (its effect may have been undone). Going on at a
-// later step skips the ones between, which only the screen says the planner did. The diverged step itself
-// is what the planner was asked to do and may be skipped, unless it is a keyboard or typing step and the
-// screen still looks like the one it acted on; a step after it never is when it is a keyboard or typing step
-// (their effects, a caret or a field's text, barely show) or once the run has written (situation.wrote).
+// later step skips the ones between, which only the evidence says were done:
+// - a keyboard or typing step (its effect, a caret or a field's text, barely shows) is skipped only when the
+//   planner did the same action (`planned`: its actions since the divergence, in order), and never gone on
+//   at when the planner did it already (it would be typed twice);
+// - a pointer step is skipped only when it is the diverged step itself (what the planner was asked to do),
+//   or before the run has written anything (situation.wrote);
+// - the diverged step, when it is a keyboard step the planner did not repeat, only when the screen no longer
+//   looks like the one it acted on.
 // Nothing: the planner is not done yet, or where it is cannot be proven.
-std::optional<int> resync(
-    const std::vector<PreparedStep>& steps, int from, const cv::Mat& screen, const Situation& situation);
+std::optional<int> resync(const std::vector<PreparedStep>& steps, int diverged, const cv::Mat& screen,
+    const Situation& situation, const std::vector<Action>& planned = {});
 
 } // namespace rote::replayer
