@@ -294,6 +294,27 @@ Result<std::string> random_token()
 // sandbox stops.
 int view(const std::string& id, int port, bool control, bool as_json)
 {
+    // The view stays up for as long as a person watches: it runs with a minimal environment of its own, as
+    // every helper does, not with the caller's (API keys, ROTE_SECRET_* values). Re-executed once so.
+    if (std::getenv("ROTE_VIEW_ENVIRONMENT") == nullptr) {
+        std::vector<std::string> environment = runtime::child_environment(
+            {"HOME", "ROTE_HOME", "ROTE_RUNTIME_DIR", "XDG_RUNTIME_DIR", "TERM"});
+        environment.push_back("ROTE_VIEW_ENVIRONMENT=minimal");
+        std::vector<std::string> args = {"rote", "sandbox", "view", id, "--port", std::to_string(port)};
+        if (control)
+            args.push_back("--control");
+        if (as_json)
+            args.push_back("--json");
+        std::vector<char*> argv, env;
+        for (auto& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        for (auto& e : environment)
+            env.push_back(e.data());
+        env.push_back(nullptr);
+        ::execve("/proc/self/exe", argv.data(), env.data());
+        return fail(Error(Error::Code::io, std::string("cannot start the view: ") + std::strerror(errno)));
+    }
     auto state = read_state(id);
     if (!state)
         return fail(state.error());

@@ -931,8 +931,13 @@ private:
             if (read.value || !read.problem.empty())
                 return OutputValue {read.value, "document (" + read.how + ")", read.problem};
             // The page's document has no such label where a person could see it: OCR would only find a
-            // look-alike (a translated page's "Assignee:" read off another word).
-            return OutputValue {std::nullopt, {}, "\"" + out.anchor + "\" is nowhere visible in the page's document"};
+            // look-alike (a translated page's "Assignee:" read off another word). What remains is the
+            // workflow's own fallback, its pattern anywhere on the screen.
+            if (out.pattern.empty())
+                return OutputValue {std::nullopt, {}, "\"" + out.anchor + "\" is nowhere visible in the page's document"};
+            OutputSpec anywhere = out;
+            anywhere.anchor.clear();
+            return OutputValue {read_output(m_words, anywhere), "ocr (the pattern; \"" + out.anchor + "\" is not in the page)", {}};
         }
         return OutputValue {read_output(m_words, out), "ocr", {}};
     }
