@@ -86,12 +86,12 @@ TEST_CASE("rote demo --planner llm: the model teaches and repairs, and every cal
     };
     const std::string key = "sk-ant-demo-e2e-51f0";
     // Teaching (the result link is the company's second place on the results page), the banner, then the
-    // renamed label and the result whose headings were renamed.
+    // renamed label. The result whose headings were renamed needs no call: the document says which link
+    // reads the company's name (it took a second call while only the pixels could tell).
     auto server = test::StandIn::start(key,
         {say(Kind::click, "Company name"), say(Kind::type, "Acme Robotics Ltd"), say(Kind::key, "Return"),
             say(Kind::click, "Acme Robotics Ltd", 1), say(Kind::done, "08431277 Active"),
-            say(Kind::click, "Accept all cookies"), say(Kind::click, "Business name"),
-            say(Kind::click, "Umbrella Analytics plc", 1)});
+            say(Kind::click, "Accept all cookies"), say(Kind::click, "Business name")});
     auto demo = rote_cli(f.dir,
         "--db '" + f.db().string() + "' demo --planner llm",
         {{"ANTHROPIC_API_KEY", key}, {"ROTE_LLM_BASE_URL", server->base_url()}});
@@ -99,7 +99,7 @@ TEST_CASE("rote demo --planner llm: the model teaches and repairs, and every cal
     CHECK(server->violation().empty());
     CHECK(server->steps_left() == 0);
     CHECK(demo.out.find("the model drives the browser") != std::string::npos);
-    CHECK(demo.out.find("Total: 9 runs (9 succeeded), 8 LLM calls") != std::string::npos);
+    CHECK_MESSAGE(demo.out.find("Total: 9 runs (9 succeeded), 7 LLM calls") != std::string::npos, demo.out);
     CHECK(demo.out.find(key) == std::string::npos);
     CHECK(demo.err.find(key) == std::string::npos);
 }
