@@ -173,7 +173,7 @@ constexpr const char* links_reading_js = R"js(function (text) {
     if (a.checkVisibility && !a.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
     const r = a.getBoundingClientRect();
     if (r.width <= 0 || r.height <= 0 || r.bottom <= 0 || r.right <= 0 || r.top >= innerHeight || r.left >= innerWidth) continue;
-    out.values.push({ text: a.href || '', how: 'link', box: { x: r.left, y: r.top, w: r.width, h: r.height } });
+    out.values.push({ href: a.href || '', box: { x: r.left, y: r.top, w: r.width, h: r.height } });
   }
   return out;
 })js";
@@ -201,7 +201,23 @@ public:
     {
         auto page = ROTE_TRY(visible_page());
         json answer = ROTE_TRY(call_function(page, values_beside_js, json::array({std::string(label)})));
-        return placed_values(answer, "\"" + std::string(label) + "\"");
+        const std::string about = "\"" + std::string(label) + "\"";
+        const Viewport view = ROTE_TRY(viewport_of(answer, about));
+        std::vector<LabelledValue> values;
+        for (const json& v : answer["values"]) {
+            if (!v.is_object() || !v.contains("text") || !v["text"].is_string() || !v.contains("how")
+                || !v["how"].is_string())
+                return garbage("a value in its answer about " + about + " is not an object with text and how");
+            LabelledValue value;
+            value.text = v["text"].get<std::string>();
+            value.how = v["how"].get<std::string>();
+            value.exact = v.value("exact", true);
+            if (v.contains("shown") && v["shown"].is_string())
+                value.shown = v["shown"].get<std::string>();
+            value.box = view.place(v);
+            values.push_back(std::move(value));
+        }
+        return values;
     }
 
     Result<std::string> element_at(Point screen) override
@@ -220,12 +236,14 @@ public:
     {
         auto page = ROTE_TRY(visible_page());
         json answer = ROTE_TRY(call_function(page, links_reading_js, json::array({std::string(text)})));
-        // The values' text is each link's href here.
-        auto values = ROTE_TRY(placed_values(answer, "links reading \"" + std::string(text) + "\""));
+        const std::string about = "links reading \"" + std::string(text) + "\"";
+        const Viewport view = ROTE_TRY(viewport_of(answer, about));
         std::vector<Link> links;
-        for (const auto& v : values) {
-            if (!v.box.empty())
-                links.push_back({v.box, v.text});
+        for (const json& l : answer["values"]) {
+            if (!l.is_object() || !l.contains("href") || !l["href"].is_string())
+                return garbage("a link in its answer about " + about + " has no href");
+            if (const Rect box = view.place(l); !box.empty())
+                links.push_back({box, l["href"].get<std::string>()});
         }
         return links;
     }
@@ -237,8 +255,30 @@ private:
         std::string url;
     };
 
-    // An answer of the form {values: [{text, how, exact, box}], view} as LabelledValues placed on the screen.
-    static Result<std::vector<LabelledValue>> placed_values(const json& answer, const std::string& about)
+    // How the page's viewport lies on the screen (an answer's `view`): CSS boxes of it become screen pixels.
+    struct Viewport {
+        double left = 0, top = 0, dpr = 1; // its top-left in device-independent pixels, and the scale
+
+        // An entry's `box` ({x, y, w, h} in CSS pixels of the viewport) on the screen; empty when it has none
+        // or it makes no sense.
+        Rect place(const json& entry) const
+        {
+            if (!entry.contains("box") || !entry["box"].is_object())
+                return {};
+            const json& b = entry["box"];
+            const double x = (left + number(b, "x")) * dpr, y = (top + number(b, "y")) * dpr;
+            const double x2 = (left + number(b, "x") + number(b, "w")) * dpr;
+            const double y2 = (top + number(b, "y") + number(b, "h")) * dpr;
+            if (!(std::isfinite(x) && std::isfinite(y) && std::isfinite(x2) && std::isfinite(y2) && x2 > x && y2 > y
+                    && x2 - x < 1e5 && y2 - y < 1e5 && std::abs(x) < 1e5 && std::abs(y) < 1e5))
+                return {};
+            return Rect {static_cast<int>(std::floor(x)), static_cast<int>(std::floor(y)),
+                static_cast<int>(std::ceil(x2 - std::floor(x))), static_cast<int>(std::ceil(y2 - std::floor(y)))};
+        }
+    };
+
+    // The viewport of an answer of the form {values: [...], view: {sx, sy, ow, oh, iw, ih, dpr}}.
+    static Result<Viewport> viewport_of(const json& answer, const std::string& about)
     {
         if (!answer.is_object() || !answer.contains("values") || !answer["values"].is_array()
             || !answer.contains("view") || !answer["view"].is_object())
@@ -246,34 +286,11 @@ private:
         const json& view = answer["view"];
         const double sx = number(view, "sx"), sy = number(view, "sy"), ow = number(view, "ow"), oh = number(view, "oh");
         const double iw = number(view, "iw"), ih = number(view, "ih"), dpr = number(view, "dpr");
-        // The viewport's top-left on the screen, in the browser's device-independent pixels: the window's
-        // position, its side borders split evenly, everything above the page (tabs, address bar) on top.
-        const double left = sx + std::max(0.0, (ow - iw) / 2), top = sy + std::max(0.0, oh - ih);
-        std::vector<LabelledValue> values;
-        for (const json& v : answer["values"]) {
-            if (!v.is_object() || !v.contains("text") || !v["text"].is_string() || !v.contains("how")
-                || !v["how"].is_string())
-                return garbage("a value in its answer about " + about + " is not an object with text and how");
-            LabelledValue value;
-            value.text = v["text"].get<std::string>();
-            value.how = v["how"].get<std::string>();
-            value.exact = v.value("exact", true);
-            if (v.contains("shown") && v["shown"].is_string())
-                value.shown = v["shown"].get<std::string>();
-            if (v.contains("box") && v["box"].is_object() && dpr > 0 && dpr <= 8) {
-                const json& b = v["box"];
-                const double x = (left + number(b, "x")) * dpr, y = (top + number(b, "y")) * dpr;
-                const double x2 = (left + number(b, "x") + number(b, "w")) * dpr;
-                const double y2 = (top + number(b, "y") + number(b, "h")) * dpr;
-                if (std::isfinite(x) && std::isfinite(y) && std::isfinite(x2) && std::isfinite(y2) && x2 > x && y2 > y
-                    && x2 - x < 1e5 && y2 - y < 1e5 && std::abs(x) < 1e5 && std::abs(y) < 1e5) {
-                    value.box = Rect {static_cast<int>(std::floor(x)), static_cast<int>(std::floor(y)),
-                        static_cast<int>(std::ceil(x2 - std::floor(x))), static_cast<int>(std::ceil(y2 - std::floor(y)))};
-                }
-            }
-            values.push_back(std::move(value));
-        }
-        return values;
+        if (!(dpr > 0 && dpr <= 8))
+            return garbage("its answer about " + about + " has a device scale of " + std::to_string(dpr));
+        // The window's position, its side borders split evenly, everything above the page (tabs, address bar)
+        // on top.
+        return Viewport {sx + std::max(0.0, (ow - iw) / 2), sy + std::max(0.0, oh - ih), dpr};
     }
 
     static double number(const json& object, const char* name)
