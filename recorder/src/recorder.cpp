@@ -50,6 +50,36 @@ bool shows_input(const std::string& text, const std::map<std::string, std::strin
     return false;
 }
 
+// True when an element's identity names an input's or a secret's value anywhere (its text, label, id, name,
+// href...), as written or as a page would put it in an id or a URL ("Stark Components": stark_components,
+// stark-components, Stark+Components, Stark%20Components). Such an identity belongs to this run's record, not
+// to the step: found again for another input's run it would be the wrong element.
+bool names_input(const ElementIdentity& e, const std::map<std::string, std::string>& inputs,
+    const std::map<std::string, std::string>& secrets)
+{
+    const auto lower = [](std::string s) {
+        std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        return s;
+    };
+    const std::string all = lower(e.id + "\n" + e.name + "\n" + e.label + "\n" + e.placeholder + "\n" + e.text + "\n"
+        + e.href + "\n" + e.classes);
+    for (const auto* values : {&inputs, &secrets}) {
+        for (const auto& [name, value] : *values) {
+            if (value.size() < 3)
+                continue;
+            const std::string v = lower(value);
+            for (const char* space : {" ", "_", "-", "+", "%20", ""}) {
+                std::string form;
+                for (char c : v)
+                    form += c == ' ' ? std::string(space) : std::string(1, c);
+                if (all.find(form) != std::string::npos)
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 std::string label_template(const std::string& label, const std::map<std::string, std::string>& inputs)
@@ -129,12 +159,17 @@ Result<store::NewTrace> record(const std::vector<Observed>& observed, const Reco
             step.anchor.label = label_template(anchor->label, options.inputs);
             step.anchor.label_box = anchor->label_box;
             step.anchor.element = o.element;
+            // A target whose label shows an input is found by this run's value (replayer::find_input_text).
+            if (step.anchor.label.find("{{") == std::string::npos && !names_input(o.identity, options.inputs, options.secrets))
+                step.anchor.identity = o.identity;
             for (const auto& l : anchor->landmarks) {
                 // Text that shows an input's value changes with the inputs: no use as a landmark.
                 if (label_template(l.text, options.inputs) == l.text && !shows_input(l.text, options.inputs))
                     step.anchor.landmarks.push_back(l);
             }
         }
+        if (o.focus.is_field() && !names_input(o.focus, options.inputs, options.secrets))
+            step.anchor.focus = o.focus;
         const auto changed = vision::changed_regions(o.before, o.after, o.mask);
         if (!changed.empty())
             step.effect_region = bounding(changed);

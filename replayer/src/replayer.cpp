@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include <rote/base/text_template.h>
+#include <opencv2/imgproc.hpp>
+
 #include <rote/vision/diff.h>
 
 namespace rote::replayer {
@@ -121,6 +123,96 @@ Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, co
 
 Rect moved(Rect r, Point by) { return {r.x + by.x, r.y + by.y, r.w, r.h}; }
 
+// How alike a recorded element's look is to the screen inside `box` (resized to the recorded size): one minus
+// the mean grey difference, 0-1.
+double look_similarity(const cv::Mat& look, const cv::Mat& screen, const Rect& box)
+{
+    const cv::Rect r = cv::Rect(box.x, box.y, box.w, box.h) & cv::Rect(0, 0, screen.cols, screen.rows);
+    if (r.area() <= 0 || look.empty())
+        return 0;
+    cv::Mat now, then;
+    cv::cvtColor(screen(r), now, cv::COLOR_BGR2GRAY);
+    cv::cvtColor(look, then, cv::COLOR_BGR2GRAY);
+    if (now.size() != then.size())
+        cv::resize(now, now, then.size(), 0, 0, cv::INTER_AREA);
+    cv::Mat diff;
+    cv::absdiff(now, then, diff);
+    return 1.0 - cv::mean(diff)[0] / 255.0;
+}
+
+// A pointer step's target by its recorded identity in the live document: the one element that has it, at the
+// place in it where the step acted when recorded (scaled to its size now), once the pixels confirm the
+// document (its words read inside its box, or, showing none, its look). Nothing when the document has no one
+// element or the pixels do not agree: the pixels' own stages decide then.
+//
+// `note` says why the document did not decide, for the divergence's reason when the pixels do not either.
+std::optional<Decision> find_in_document(
+    const PreparedStep& prepared, const cv::Mat& screen, const Situation& situation, std::string& note)
+{
+    const store::Step& step = prepared.step;
+    const ElementIdentity& recorded = step.anchor.identity;
+    if (situation.document_targets == nullptr || recorded.empty())
+        return std::nullopt;
+    const auto& targets = *situation.document_targets;
+    if (targets.size() != 1) {
+        note = "the document has " + std::to_string(targets.size()) + " elements like " + describe(recorded);
+        return std::nullopt;
+    }
+    const auto& target = targets.front();
+    const Rect& box = target.box;
+    Point at = box.center();
+    if (!recorded.box.empty() && recorded.box.contains(step.action.at)) {
+        at.x = box.x + (step.action.at.x - recorded.box.x) * box.w / recorded.box.w;
+        at.y = box.y + (step.action.at.y - recorded.box.y) * box.h / recorded.box.h;
+    }
+    at.x = std::clamp(at.x, box.x, box.x + std::max(0, box.w - 1));
+    at.y = std::clamp(at.y, box.y, box.y + std::max(0, box.h - 1));
+    if (!Rect {0, 0, screen.cols, screen.rows}.contains(at))
+        return std::nullopt;
+    double confidence = 0;
+    if (!target.shown.empty()) {
+        if (situation.ocr == nullptr)
+            return std::nullopt;
+        // Read just inside the box first (a field's border and the page around it, dark in a dark theme, can
+        // turn the reading), then with a margin (a box rounded a pixel short of its words).
+        std::string seen;
+        for (const int margin : {-2, 4}) {
+            const cv::Rect r = cv::Rect(box.x - margin, box.y - margin, box.w + 2 * margin, box.h + 2 * margin)
+                & cv::Rect(0, 0, screen.cols, screen.rows);
+            if (r.width < 4 || r.height < 4)
+                continue;
+            auto words = situation.ocr->read(screen, Rect {r.x, r.y, r.width, r.height});
+            if (!words.ok())
+                return std::nullopt;
+            std::string read;
+            for (const auto& w : *words)
+                read += (read.empty() ? "" : " ") + w.text;
+            const double similarity = vision::text_similarity(read, target.shown);
+            if (similarity > confidence || seen.empty()) {
+                confidence = std::max(confidence, similarity);
+                seen = read;
+            }
+            if (confidence >= 0.8)
+                break;
+        }
+        if (confidence < 0.8) {
+            note = "the document draws " + describe(recorded) + " (by its " + target.by + ") reading \"" + target.shown
+                + "\" at (" + std::to_string(box.x) + ", " + std::to_string(box.y) + "), where the screen reads \"" + seen + "\"";
+            return std::nullopt;
+        }
+    } else {
+        confidence = look_similarity(prepared.element_look, screen, box);
+        if (confidence < 0.92) {
+            note = "the document draws " + describe(recorded) + " (by its " + target.by + ") at (" + std::to_string(box.x)
+                + ", " + std::to_string(box.y) + "), which looks unlike it did (" + std::to_string(confidence).substr(0, 4) + ")";
+            return std::nullopt;
+        }
+    }
+    std::string method = "document_" + target.by;
+    std::replace(method.begin(), method.end(), ' ', '_');
+    return act_at(step, at, std::move(method), confidence);
+}
+
 } // namespace
 
 std::string_view to_string(Verdict v)
@@ -160,6 +252,10 @@ Result<PreparedStep> prepare(const store::Step& step, const cv::Mat& pre_screen)
     if (!anchor.ok())
         return anchor.error().with_context(where);
     out.anchor = std::move(*anchor);
+    const Rect& box = step.anchor.identity.box;
+    const cv::Rect look = cv::Rect(box.x, box.y, box.w, box.h) & cv::Rect(0, 0, pre_screen.cols, pre_screen.rows);
+    if (!step.anchor.identity.empty() && look.area() > 0)
+        out.element_look = pre_screen(look).clone();
     return out;
 }
 
@@ -181,6 +277,10 @@ Decision decide(const PreparedStep& prepared, const cv::Mat& screen, const Situa
     }
     if (!prepared.label_template.empty())
         return find_input_text(prepared, screen, situation);
+    std::string note;
+    if (auto d = find_in_document(prepared, screen, situation, note))
+        return *d;
+    const std::string but = note.empty() ? "" : "; " + note;
     vision::LocateOptions options;
     options.use_ocr = situation.ocr != nullptr;
     options.ocr = situation.ocr;
@@ -191,14 +291,19 @@ Decision decide(const PreparedStep& prepared, const cv::Mat& screen, const Situa
         return act_at(step, loc.point, std::string(vision::to_string(loc.method)), loc.confidence);
     case vision::LocateStatus::ambiguous:
         return diverged(target + " matches " + std::to_string(loc.candidates.size()) + " places equally well ("
-            + loc.detail + ")");
+            + loc.detail + ")" + but);
     case vision::LocateStatus::not_found:
         break;
     }
-    return missing(situation, target + " was not found (" + loc.detail + ")");
+    return missing(situation, target + " was not found (" + loc.detail + ")" + but);
 }
 
-EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before, const cv::Mat& after, Point offset)
+namespace {
+
+// The pixels' judgement of an effect (judge_effect without the document). `large`: the step changed a large
+// part of the screen when recorded.
+EffectJudgement judge_pixels(const PreparedStep& prepared, const cv::Mat& before, const cv::Mat& after, Point offset,
+    bool& large)
 {
     const store::Step& step = prepared.step;
     EffectJudgement out;
@@ -207,6 +312,7 @@ EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before
         expected = moved(*step.effect_region, offset);
     const auto check = vision::check_effect(before, after, expected, step.mask);
     out.changed = check.changed;
+    large = false;
     if (!step.effect_region) {
         out.as_recorded = true;
         return out;
@@ -218,7 +324,7 @@ EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before
         changed_area += std::int64_t(c.w) * c.h;
     // A step that changed a large part of the screen when recorded (a new page) has not had its effect while
     // only a small part changed: a link's hover or a focus ring is not the page that follows.
-    const bool large = recorded_area * 4 >= std::int64_t(after.cols) * after.rows;
+    large = recorded_area * 4 >= std::int64_t(after.cols) * after.rows;
     if (check.effect != vision::Effect::none && (!large || changed_area * 4 >= recorded_area)) {
         out.as_recorded = true;
         return out;
@@ -230,6 +336,41 @@ EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before
     }
     out.why = "the action changed nothing on the screen; when recorded it changed the region at (" + std::to_string(r.x)
         + ", " + std::to_string(r.y) + ") " + std::to_string(r.w) + "x" + std::to_string(r.h);
+    return out;
+}
+
+} // namespace
+
+EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before, const cv::Mat& after, Point offset,
+    const DocumentEffect* document)
+{
+    bool large = false;
+    EffectJudgement out = judge_pixels(prepared, before, after, offset, large);
+    if (document == nullptr)
+        return out;
+    const ElementIdentity& recorded = prepared.step.anchor.focus;
+    if (!recorded.empty() && !same_element(recorded, document->focus)) {
+        out.as_recorded = false;
+        out.why = "the focus is on " + (document->focus.empty() ? std::string("no field") : describe(document->focus))
+            + "; when recorded this step left it on " + describe(recorded);
+        return out;
+    }
+    if (out.as_recorded || large)
+        return out;
+    std::string proof;
+    if (document->navigated)
+        proof = "the page's URL changed";
+    else if (document->focus_moved)
+        proof = "the focus moved to " + (document->focus.empty() ? std::string("the page") : describe(document->focus));
+    else if (document->value_changed)
+        proof = "the value of " + describe(document->focus) + " changed";
+    else if (document->caret_moved)
+        proof = "the caret in " + describe(document->focus) + " moved";
+    if (!proof.empty()) {
+        out.as_recorded = true;
+        out.proof = proof + " (" + out.why + ")";
+        out.why.clear();
+    }
     return out;
 }
 

@@ -173,6 +173,42 @@ Result<std::vector<Rect>> rects_from_json(const json& j, std::string_view where)
     return out;
 }
 
+// An element's identity as stored: its names, empty ones left out, and its box.
+json identity_to_json(const ElementIdentity& e)
+{
+    json j {{"tag", e.tag}, {"box", to_json(e.box)}};
+    for (const auto& [key, value] : {std::pair {"id", &e.id}, {"name", &e.name}, {"role", &e.role},
+             {"label", &e.label}, {"placeholder", &e.placeholder}, {"text", &e.text}, {"href", &e.href},
+             {"classes", &e.classes}}) {
+        if (!value->empty())
+            j[key] = *value;
+    }
+    return j;
+}
+
+Result<ElementIdentity> identity_from_json(const json& j, std::string_view where)
+{
+    if (!j.is_object())
+        return invalid(where, "an element's identity must be an object");
+    ElementIdentity e;
+    e.tag = ROTE_TRY(string_field(j, "tag", where));
+    if (e.tag.empty() || e.tag.size() > 32
+        || e.tag.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+        return invalid(where, "an element's \"tag\" must be a lower-case HTML tag name, not \"" + e.tag.substr(0, 40) + "\"");
+    if (auto it = j.find("box"); it != j.end())
+        e.box = ROTE_TRY(rect_from_json(*it, where));
+    for (const auto& [key, value] : {std::pair {"id", &e.id}, {"name", &e.name}, {"role", &e.role},
+             {"label", &e.label}, {"placeholder", &e.placeholder}, {"text", &e.text}, {"href", &e.href},
+             {"classes", &e.classes}}) {
+        if (j.contains(key)) {
+            *value = ROTE_TRY(string_field(j, key, where));
+            if (value->size() > 1000)
+                return invalid(where, std::string("an element's \"") + key + "\" is longer than 1000 bytes");
+        }
+    }
+    return e;
+}
+
 json anchor_to_json(const Anchor& a)
 {
     json j {{"label", a.label}};
@@ -184,6 +220,10 @@ json anchor_to_json(const Anchor& a)
     j["landmarks"] = std::move(landmarks);
     if (!a.element.empty())
         j["element"] = a.element;
+    if (!a.identity.empty())
+        j["identity"] = identity_to_json(a.identity);
+    if (!a.focus.empty())
+        j["focus"] = identity_to_json(a.focus);
     return j;
 }
 
@@ -213,6 +253,10 @@ Result<Anchor> anchor_from_json(const json& j, std::string_view where)
         if (a.element != "link" && a.element != "button" && a.element != "field" && a.element != "text")
             return invalid(where, "\"element\" must be link, button, field or text, not \"" + a.element + "\"");
     }
+    if (auto it = j.find("identity"); it != j.end() && !it->is_null())
+        a.identity = ROTE_TRY(identity_from_json(*it, where));
+    if (auto it = j.find("focus"); it != j.end() && !it->is_null())
+        a.focus = ROTE_TRY(identity_from_json(*it, where));
     return a;
 }
 

@@ -63,10 +63,10 @@ TEST_CASE("a run becomes a trace: steps, artifacts stored once, anchors, effects
     // The centre of the corpus page's Search button (its recorded box in tests/vision/data/expected.jsonl).
     const Point search_button {307, 340};
     const std::vector<Observed> run {
-        {search, make(ActionKind::type, {}, "Acme Robotics Ltd"), search, 120, store::Provenance::llm, {}, {}},
-        {search, make(ActionKind::type, {}, "hunter2"), search, 80, store::Provenance::llm, {}, {}},
-        {search, make(ActionKind::click, search_button), results, 640, store::Provenance::llm, {}, {}},
-        {results, make(ActionKind::done, {}, "08431277"), results, 0, store::Provenance::llm, {}, {}},
+        {search, make(ActionKind::type, {}, "Acme Robotics Ltd"), search, 120, store::Provenance::llm, {}, {}, {}, {}},
+        {search, make(ActionKind::type, {}, "hunter2"), search, 80, store::Provenance::llm, {}, {}, {}, {}},
+        {search, make(ActionKind::click, search_button), results, 640, store::Provenance::llm, {}, {}, {}, {}},
+        {results, make(ActionKind::done, {}, "08431277"), results, 0, store::Provenance::llm, {}, {}, {}, {}},
     };
     RecordOptions options;
     options.workflow = "registry-lookup";
@@ -109,7 +109,7 @@ TEST_CASE("screens that do not pair up are an error, not a trace")
 {
     auto ocr = vision::Ocr::for_this_thread();
     const std::vector<Observed> bad {{page("registry-search.baseline.png"), make(ActionKind::click, {5, 5}),
-        cv::Mat(10, 10, CV_8UC3), 0, store::Provenance::llm, {}, {}}};
+        cv::Mat(10, 10, CV_8UC3), 0, store::Provenance::llm, {}, {}, {}, {}}};
     auto trace = record(bad, {"w", "g", {}, {}, ""}, **ocr);
     REQUIRE_FALSE(trace.ok());
     CHECK(trace.error().message().find("step 0") != std::string::npos);

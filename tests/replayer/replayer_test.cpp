@@ -43,7 +43,7 @@ PreparedStep recorded(const cv::Mat& before, Action action, const cv::Mat& after
     recorder::RecordOptions options;
     options.workflow = "t";
     options.inputs = inputs;
-    auto trace = recorder::record({{before, action, after, 120, store::Provenance::script, {}, {}}}, options, ocr());
+    auto trace = recorder::record({{before, action, after, 120, store::Provenance::script, {}, {}, {}, {}}}, options, ocr());
     REQUIRE_MESSAGE(trace.ok(), (trace.ok() ? "" : trace.error().message()));
     REQUIRE(trace->steps.size() == 1);
     auto prepared = prepare(trace->steps[0], before);
@@ -311,6 +311,123 @@ TEST_CASE("a step recorded on a link goes to the one link the document says read
     // No document (the qemu provider, a desktop app): the pixels alone, as before.
     situation.document_links = nullptr;
     CHECK(decide(step, results, situation).method != "document_link");
+}
+
+namespace {
+
+// `step` as recorded with the document's identity of its target (prepared again: its look is of the pre-state).
+PreparedStep with_identity(const PreparedStep& step, const cv::Mat& before, ElementIdentity identity)
+{
+    store::Step s = step.step;
+    s.anchor.identity = std::move(identity);
+    s.anchor.element = "button";
+    auto prepared = prepare(s, before);
+    REQUIRE_MESSAGE(prepared.ok(), (prepared.ok() ? "" : prepared.error().message()));
+    return *prepared;
+}
+
+} // namespace
+
+TEST_CASE("a target found by its identity in the document acts there once the pixels agree, else the pixels decide")
+{
+    const cv::Mat search = page("registry-search.baseline.png");
+    const cv::Mat shifted = page("registry-search.shift-45.png");
+    // The search button (centred at the target of tests/vision/data/expected.jsonl), recorded a little off its
+    // centre.
+    const Rect button {215, 304, 92, 36}, moved_button {260, 349, 92, 36};
+    ElementIdentity identity;
+    identity.tag = "button";
+    identity.id = "search";
+    identity.role = "button";
+    identity.label = identity.text = "Search";
+    identity.box = button;
+    const auto step = with_identity(recorded(search, click_at({244, 317}), page("registry-results.baseline.png")), search, identity);
+    REQUIRE_FALSE(step.element_look.empty());
+    Situation situation;
+    situation.ocr = &ocr();
+
+    // Where the document draws it now, at the same place in it; its words read there.
+    std::vector<Situation::DocumentTarget> targets {{moved_button, "id", "Search"}};
+    situation.document_targets = &targets;
+    auto d = decide(step, shifted, situation);
+    REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
+    CHECK(d.method == "document_id");
+    CHECK(d.action.at == Point {289, 362});
+    // Another language: the document's words now, read on the screen, whatever the trace recorded.
+    cv::Mat translated = shifted.clone();
+    cv::rectangle(translated, {moved_button.x + 2, moved_button.y + 2}, {moved_button.x + 89, moved_button.y + 33},
+        {240, 240, 240}, cv::FILLED);
+    cv::putText(translated, "Suche", {moved_button.x + 14, moved_button.y + 25}, cv::FONT_HERSHEY_SIMPLEX, 0.7, {0, 0, 0}, 2);
+    targets = {{moved_button, "id", "Suche"}};
+    d = decide(step, translated, situation);
+    REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
+    CHECK(d.method == "document_id");
+    // The pixels disagree with the document (its words are not drawn where it says): the pixels decide.
+    targets = {{moved_button, "id", "Abbrechen"}};
+    d = decide(step, shifted, situation);
+    CHECK(d.method.rfind("document_", 0) != 0);
+    // Two elements with the identity: the document does not tell them apart, the pixels decide.
+    targets = {{moved_button, "classes", "Search"}, {button, "classes", "Search"}};
+    d = decide(step, shifted, situation);
+    CHECK(d.method.rfind("document_", 0) != 0);
+    // An element that shows no words is confirmed by its look: the same place looks as recorded, another not.
+    targets = {{button, "name", ""}};
+    d = decide(step, search, situation);
+    REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
+    CHECK(d.method == "document_name");
+    targets = {{Rect {20, 20, 92, 36}, "name", ""}};
+    CHECK(decide(step, search, situation).method.rfind("document_", 0) != 0);
+}
+
+TEST_CASE("the document proves an effect the pixels barely show, and holds the focus to the recorded field")
+{
+    // The false "changed nothing": a click on a line of a text area that has the focus already moves only its
+    // caret, which blinks: the screen after it may show no change at all. The planner was asked, clicked
+    // again, and re-synchronisation then skipped the key steps. The document sees the caret move.
+    const cv::Mat editor = page("registry-search.baseline.png");
+    const cv::Mat line1 = with_caret(editor, {200, 300});
+    auto step = recorded(editor, click_at({200, 305}), line1);
+    REQUIRE(step.step.effect_region.has_value());
+    ElementIdentity text_area;
+    text_area.tag = "textarea";
+    text_area.id = "wiki__text";
+    text_area.name = "wikitext";
+    text_area.role = "textbox";
+    step.step.anchor.focus = text_area;
+
+    const auto pixels_only = judge_effect(step, editor, editor, {});
+    CHECK_FALSE(pixels_only.as_recorded);
+    CHECK(pixels_only.why.find("changed nothing") != std::string::npos);
+    DocumentEffect caret;
+    caret.caret_moved = true;
+    caret.focus = text_area;
+    const auto proven = judge_effect(step, editor, editor, {}, &caret);
+    CHECK(proven.as_recorded);
+    CHECK_MESSAGE(proven.proof.find("the caret in textarea #wiki__text") != std::string::npos, proven.proof);
+    // Nothing moved in the document either: still nothing.
+    DocumentEffect still;
+    still.focus = text_area;
+    CHECK_FALSE(judge_effect(step, editor, editor, {}, &still).as_recorded);
+    // The focus went to another field (keys typed next would go there), whatever the pixels show.
+    DocumentEffect elsewhere;
+    elsewhere.focus_moved = true;
+    elsewhere.focus.tag = "input";
+    elsewhere.focus.id = "search";
+    const auto wrong = judge_effect(step, editor, line1, {}, &elsewhere);
+    CHECK_FALSE(wrong.as_recorded);
+    CHECK_MESSAGE(wrong.why.find("the focus is on input #search; when recorded this step left it on textarea #wiki__text")
+            != std::string::npos, wrong.why);
+    DocumentEffect lost;
+    lost.focus_moved = true;
+    CHECK(judge_effect(step, editor, line1, {}, &lost).why.find("the focus is on no field") != std::string::npos);
+
+    // A step that brought a new page when recorded is not proven by a caret or a focus.
+    const cv::Mat results = page("registry-results.baseline.png");
+    const auto navigation = recorded(editor, click_at(centre_of(editor, "Company name")), results);
+    DocumentEffect focused;
+    focused.focus_moved = caret.caret_moved = true;
+    CHECK_FALSE(judge_effect(navigation, editor, editor, {}, &focused).as_recorded);
+    CHECK_FALSE(judge_effect(navigation, editor, editor, {}, &caret).as_recorded);
 }
 
 TEST_CASE("a corrupt step is an error, not a decision")

@@ -23,6 +23,7 @@ constexpr const char* kPage = R"html(<!doctype html>
 <html><head><title>Witness page</title>
 <style>
   body { font: 16px sans-serif; margin: 16px; }
+  .title { font-size: 20px; font-weight: bold; margin-right: 8px; }
   th, td { border: 1px solid #999; padding: 4px; vertical-align: top; text-align: left; }
   .narrow { width: 420px; }
   .hidden { display: none; }
@@ -35,7 +36,11 @@ constexpr const char* kPage = R"html(<!doctype html>
   document.createTreeWalker = function () { throw new Error('no walking here'); };
 </script></head>
 <body>
-<h1>Witness page</h1>
+<p><span class="title">Witness page</span> <input name="q" placeholder="Search the wiki" size="16"> <a class="login action" href="/login#top" title="Log In">Log In</a>
+   <span style="position: relative"><button id="under">Under</button>
+   <span style="position: absolute; left: 0; top: -4px; width: 60px; height: 30px; background: #eee">Ad</span></span>
+   <textarea id="notes" name="notes" rows="1" cols="14" style="vertical-align: middle; margin-left: 16px">line one</textarea></p>
+<div class="hidden"><button id="hidden-save">Save</button></div>
 <p><a href="/partners/stark">Stark Components</a> <button style="font: 16px sans-serif; padding: 4px 12px">Save</button>
    and a snippet: Stark Components is not to be confused with Wayne.</p>
 <div style="display: flex; gap: 40px"><div>Code <b>A-1</b></div><div>Code <b>B-2</b></div></div>
@@ -161,17 +166,104 @@ void check_document(BrowserWindow window, double scale)
     REQUIRE(snippet.has_value());
     CHECK_FALSE(link.contains(snippet->center()));
     CHECK(witness->links_reading("Wayne")->empty());
-    CHECK(witness->element_at(link_text->center()).value() == "link");
-    CHECK(witness->element_at(snippet->center()).value() == "text");
+    CHECK(witness->element_at(link_text->center()).value().kind == "link");
+    CHECK(witness->element_at(snippet->center()).value().kind == "text");
     // The button right after the link (OCR does not read its word reliably on a grey face).
     const Point save {found.x + found.w + 25, found.y + found.h / 2};
-    CHECK(witness->element_at(save).value() == "button");
+    CHECK(witness->element_at(save).value().kind == "button");
     const auto contact = test::find_text(screen, "Dana Scully");
     REQUIRE(contact.has_value());
-    CHECK(witness->element_at(contact->center()).value() == "field");
+    CHECK(witness->element_at(contact->center()).value().kind == "field");
     // Nothing: below the page's end in the app window, the tab strip above the page in the normal one.
     const Point nothing = window == BrowserWindow::app ? Point {screen.cols / 2, screen.rows - 10} : Point {screen.cols / 2, 30};
-    CHECK(witness->element_at(nothing).value().empty());
+    CHECK(witness->element_at(nothing).value().kind.empty());
+
+    // Who an element is, and finding it again by that: id, name, role and accessible name, text, href, classes.
+    const auto contact_element = witness->element_at(contact->center());
+    REQUIRE(contact_element.ok());
+    const ElementIdentity& contact_identity = contact_element->identity;
+    CHECK(contact_identity.tag == "input");
+    CHECK(contact_identity.id == "contact");
+    CHECK(contact_identity.role == "textbox");
+    CHECK(contact_identity.label == "Contact");
+    CHECK(contact_identity.text.empty()); // a field's value is never part of who it is
+    CHECK(contact_identity.box.contains(contact->center()));
+    const auto link_identity = witness->element_at(link_text->center())->identity;
+    CHECK(link_identity.tag == "a");
+    CHECK(link_identity.href == "http://witness.example.test/partners/stark");
+    CHECK(link_identity.text == "Stark Components");
+    const auto find = [&](ElementIdentity e) {
+        auto found = witness->find(e);
+        REQUIRE_MESSAGE(found.ok(), found.error().message());
+        return *found;
+    };
+    auto hits = find(contact_identity);
+    REQUIRE(hits.size() == 1);
+    CHECK(hits[0].by == "id");
+    CHECK(hits[0].shown == "Dana Scully");
+    CHECK(hits[0].box.contains(contact->center()));
+    ElementIdentity search;
+    search.tag = "input";
+    search.name = "q";
+    hits = find(search);
+    REQUIRE(hits.size() == 1);
+    CHECK(hits[0].by == "name");
+    CHECK(hits[0].shown == "Search the wiki"); // its placeholder, as drawn
+    const auto save_identity = witness->element_at(save)->identity;
+    CHECK(save_identity.label == "Save");
+    hits = find(save_identity);
+    REQUIRE(hits.size() == 1); // not the hidden one
+    CHECK(hits[0].by == "role and name");
+    ElementIdentity login; // in another language: its words differ, where it leads does not
+    login.tag = "a";
+    login.role = "link";
+    login.label = login.text = "Anmelden";
+    login.href = "http://witness.example.test/login";
+    hits = find(login);
+    REQUIRE(hits.size() == 1);
+    CHECK(hits[0].by == "href");
+    CHECK(hits[0].shown == "Log In");
+    login.href.clear();
+    login.classes = "action login";
+    hits = find(login);
+    REQUIRE(hits.size() == 1);
+    CHECK(hits[0].by == "classes");
+    ElementIdentity hidden = save_identity; // its id names a hidden one: not the visible button with its words
+    hidden.id = "hidden-save";
+    CHECK(find(hidden).empty());
+    ElementIdentity under; // drawn, but under a banner
+    under.tag = "button";
+    under.id = "under";
+    CHECK(find(under).empty());
+
+    // The focus and what keys do to it, from the document: a click into the text area, End, a letter.
+    auto state = witness->state();
+    REQUIRE_MESSAGE(state.ok(), state.error().message());
+    CHECK(state->url == "http://witness.example.test/");
+    CHECK(state->focus.empty());
+    CHECK_FALSE(state->focus_is_field);
+    const auto notes = test::find_text(screen, "line one");
+    REQUIRE(notes.has_value());
+    REQUIRE((*desktop)->click({notes->x + 2, notes->center().y}).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto clicked = witness->state();
+    REQUIRE(clicked.ok());
+    CHECK(clicked->focus.id == "notes");
+    CHECK(clicked->focus_is_field);
+    CHECK(clicked->value_length == 8);
+    REQUIRE((*desktop)->key("End").ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto ended = witness->state();
+    REQUIRE(ended.ok());
+    CHECK(ended->selection_start == 8);
+    CHECK(ended->selection_start != clicked->selection_start);
+    CHECK(ended->value_digest == clicked->value_digest);
+    REQUIRE((*desktop)->type("!").ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto typed = witness->state();
+    REQUIRE(typed.ok());
+    CHECK(typed->value_length == 9);
+    CHECK(typed->value_digest != ended->value_digest);
 
     // Not in the document.
     CHECK(beside(*witness, "Incorporated").empty());

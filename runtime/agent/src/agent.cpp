@@ -501,7 +501,7 @@ private:
                 ROTE_TRY(check_budget(false));
                 const auto start = Clock::now();
                 int settle_ms = 0;
-                const std::string element = element_under(a);
+                const DocumentElement element = element_under(a);
                 auto after = perform(a, settle_ms);
                 if (!after.ok()) {
                     if (after.error().code() == Error::Code::io || m_desktop == nullptr)
@@ -522,7 +522,7 @@ private:
                     m_observed.push_back({screen, a, *after, settle_ms,
                         steps ? store::Provenance::repair
                               : (planner.kind() == "hints" ? store::Provenance::script : store::Provenance::llm),
-                        {}, element});
+                        {}, element.kind, element.identity, focused_field()});
                     m_observed_step.push_back(-1);
                     last_started = start;
                 } else if (m_observed.size() > planned_from) {
@@ -565,19 +565,75 @@ private:
         }
     }
 
-    // What the document has under a pointer action's point ("link", "button", ...; store::Anchor::element),
-    // asked before the action; "" without a witness, for other actions, or when the browser cannot say.
-    std::string element_under(const Action& a)
+    // What the document has under a pointer action's point (store::Anchor::element and identity), asked
+    // before the action; nothing without a witness, for other actions, or when the browser cannot say.
+    DocumentElement element_under(const Action& a)
     {
         if (!m_witness || !acts_at_point(a.kind))
             return {};
-        auto role = m_witness->element_at(a.at);
-        if (!role.ok()) {
+        auto element = m_witness->element_at(a.at);
+        if (!element.ok()) {
             m_log->warn("run {}: the document could not say what is under ({}, {}): {}", m_result.run_id, a.at.x, a.at.y,
-                role.error().message());
+                element.error().message());
             return {};
         }
-        return *role;
+        return *element;
+    }
+
+    // The document's URL and focus now; nothing without a witness or when the browser cannot say.
+    std::optional<DocumentState> document_state()
+    {
+        if (!m_witness)
+            return std::nullopt;
+        auto state = m_witness->state();
+        if (!state.ok()) {
+            m_log->warn("run {}: the document could not say where its focus is: {}", m_result.run_id, state.error().message());
+            return std::nullopt;
+        }
+        return *state;
+    }
+
+    // The field that has the focus now (store::Anchor::focus); empty when none has it or nothing says.
+    ElementIdentity focused_field()
+    {
+        auto state = document_state();
+        return state && state->focus_is_field ? state->focus : ElementIdentity {};
+    }
+
+    // What the document says an action did, from its state before and after it.
+    static replayer::DocumentEffect document_effect(const DocumentState& before, const DocumentState& after)
+    {
+        replayer::DocumentEffect e;
+        e.navigated = before.url != after.url;
+        ElementIdentity was = before.focus, is = after.focus;
+        was.box = is.box = {}; // a scrolled page moves its focused element, which is still the same one
+        e.focus_moved = !(was == is);
+        e.value_changed = before.value_digest != after.value_digest || before.value_length != after.value_length;
+        e.caret_moved = before.selection_start != after.selection_start || before.selection_end != after.selection_end;
+        if (after.focus_is_field)
+            e.focus = after.focus;
+        return e;
+    }
+
+    // For a pointer step with a recorded identity (not one named by an input: find_input_text finds those):
+    // the live document's elements that have it (replayer::Situation::document_targets). Nothing without a
+    // witness or when the browser cannot say: the pixels alone decide then.
+    std::optional<std::vector<replayer::Situation::DocumentTarget>> targets_for(const replayer::PreparedStep& s)
+    {
+        const auto& anchor = s.step.anchor;
+        if (!m_witness || anchor.identity.empty() || !s.label_template.empty()
+            || (anchor.element != "link" && anchor.element != "button" && anchor.element != "field"))
+            return std::nullopt;
+        auto found = m_witness->find(anchor.identity);
+        if (!found.ok()) {
+            m_log->warn("run {}: the document could not look for {}: {}", m_result.run_id, describe(anchor.identity),
+                found.error().message());
+            return std::nullopt;
+        }
+        std::vector<replayer::Situation::DocumentTarget> targets;
+        for (const auto& f : *found)
+            targets.push_back({f.box, f.by, f.shown});
+        return targets;
     }
 
     // For a step recorded on a link whose label names an input: the visible links that read this run's label
@@ -766,8 +822,11 @@ private:
             std::optional<DocumentLinks> links = links_for(s);
             situation.document_links = links ? &links->links : nullptr;
             situation.document_link_text = links ? links->text : std::string();
+            const auto targets = targets_for(s);
+            situation.document_targets = targets ? &*targets : nullptr;
             const auto d = replayer::decide(s, screen, situation);
             situation.document_links = nullptr;
+            situation.document_targets = nullptr;
             const auto decided = Clock::now();
             if (d.verdict == replayer::Verdict::wait) {
                 std::this_thread::sleep_for(milliseconds(200));
@@ -784,17 +843,30 @@ private:
             ROTE_TRY(check_budget(false));
             int settle_ms = 0;
             const cv::Mat before = screen;
-            const std::string element = s.step.anchor.element.empty() ? element_under(d.action) : s.step.anchor.element;
+            DocumentElement element {s.step.anchor.element, s.step.anchor.identity};
+            if (element.kind.empty())
+                element = element_under(d.action);
+            const std::optional<DocumentState> document_before = document_state();
             screen = ROTE_TRY(perform(d.action, settle_ms));
             last_action = Clock::now();
-            auto effect = replayer::judge_effect(s, before, screen, d.offset);
+            // The pixels' judgement, with the document's word on the focus and on what they barely show.
+            ElementIdentity focus;
+            const auto judge = [&] {
+                const std::optional<DocumentState> after = document_before ? document_state() : std::nullopt;
+                focus = after && after->focus_is_field ? after->focus : ElementIdentity {};
+                if (!after)
+                    return replayer::judge_effect(s, before, screen, d.offset);
+                const auto said = document_effect(*document_before, *after);
+                return replayer::judge_effect(s, before, screen, d.offset, &said);
+            };
+            auto effect = judge();
             const auto judged = Clock::now();
             m_result.timings.push_back({i, us(start, decided) + us(last_action, judged), us(decided, last_action)});
             while (!effect.as_recorded && Clock::now() - last_action < patience) {
                 // The page may answer late (a slow server): look again before calling it a divergence.
                 std::this_thread::sleep_for(milliseconds(200));
                 screen = ROTE_TRY(stable());
-                effect = replayer::judge_effect(s, before, screen, d.offset);
+                effect = judge();
             }
             store::RunStep step;
             step.trace_step = i;
@@ -803,13 +875,16 @@ private:
             step.method = d.method;
             step.confidence = d.confidence;
             step.duration_ms = ms_since(start);
-            step.detail = effect.as_recorded ? "" : effect.why;
+            step.detail = effect.as_recorded ? effect.proof : effect.why;
             ROTE_TRY(add_step(step));
             ++(d.relocated ? m_result.relocated : m_result.replayed);
+            if (!effect.proof.empty())
+                progress("step " + std::to_string(i) + "'s effect, proven by the document: " + effect.proof);
             progress(std::string(d.relocated ? "relocated" : "replayed") + " step " + std::to_string(i) + ": "
                 + describe(d.action, s.step.anchor.label) + " [" + d.method + " "
                 + std::to_string(d.confidence).substr(0, 4) + "]");
-            m_observed.push_back({before, d.action, screen, settle_ms, s.step.provenance, s.step.mask, element});
+            m_observed.push_back(
+                {before, d.action, screen, settle_ms, s.step.provenance, s.step.mask, element.kind, element.identity, focus});
             m_observed_step.push_back(i);
             if (!effect.as_recorded) {
                 // An action that did nothing is no step of a repaired trace.

@@ -149,18 +149,144 @@ constexpr const char* values_beside_js = R"js(function (label) {
   return out;
 })js";
 
+// Shared by the questions about elements: what an element is called and who it is. Spliced into each
+// question's function body (each runs alone in a fresh isolated world).
+constexpr const char* element_helpers_js = R"js(
+  const norm = (s) => (s || '').replace(/\s+/g, ' ').trim();
+  const key = (s) => norm(s).toLowerCase();
+  const view = { sx: screenX, sy: screenY, ow: outerWidth, oh: outerHeight, iw: innerWidth, ih: innerHeight,
+                 dpr: devicePixelRatio };
+  // An id or name a page generates anew (a run of digits, a leading colon or digit) names nothing twice.
+  const stable = (s) => (s && s.length <= 80 && !/\d{3,}/.test(s) && !/^[:\d]/.test(s)) ? s : '';
+  const buttonInput = 'input[type=submit], input[type=button], input[type=reset], input[type=image]';
+  const interactive = 'a[href], [role=link], button, [role=button], summary, input, textarea, select, ' +
+                      '[contenteditable=""], [contenteditable=true], [role=textbox]';
+  const isField = (el) => (el.matches('input, textarea, select') && !el.matches(buttonInput)) || el.isContentEditable;
+  const roleOf = (el) => {
+    const r = el.getAttribute('role');
+    if (r) return r.trim().split(/\s+/)[0];
+    const t = el.tagName;
+    if (t === 'A' && el.hasAttribute('href')) return 'link';
+    if (t === 'BUTTON' || t === 'SUMMARY' || el.matches(buttonInput)) return 'button';
+    if (t === 'INPUT') {
+      const type = (el.getAttribute('type') || 'text').toLowerCase();
+      if (type === 'checkbox' || type === 'radio') return type;
+      return type === 'search' ? 'searchbox' : 'textbox';
+    }
+    if (t === 'TEXTAREA' || el.isContentEditable) return 'textbox';
+    return t === 'SELECT' ? 'combobox' : '';
+  };
+  const labelOf = (el) => {
+    let s = el.getAttribute('aria-label') || '';
+    const by = el.getAttribute('aria-labelledby');
+    if (!s && by) s = by.split(/\s+/).map((id) => { const e = document.getElementById(id); return e ? e.textContent : ''; }).join(' ');
+    if (!s && el.labels && el.labels.length) s = [...el.labels].map((l) => l.innerText).join(' ');
+    if (!s && el.matches(buttonInput)) s = el.value || el.getAttribute('alt') || '';
+    if (!s) s = el.getAttribute('title') || el.getAttribute('alt') || '';
+    if (!s && !isField(el)) s = el.innerText; // links and buttons are named by their words
+    return norm(s).slice(0, 200);
+  };
+  const hrefOf = (el) => (el.tagName === 'A' && el.href ? String(el.href).split('#')[0] : '').slice(0, 1000);
+  const classesOf = (el) => [...el.classList].filter((c) => c.length <= 40 && !/\d{2,}/.test(c)).sort().join(' ').slice(0, 1000);
+  const boxOf = (el) => { const r = el.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; };
+  const identity = (el) => ({ tag: el.tagName.toLowerCase(), id: stable(el.id), name: stable(el.getAttribute('name')),
+    role: roleOf(el), label: labelOf(el), placeholder: norm(el.getAttribute('placeholder')).slice(0, 200),
+    text: isField(el) ? '' : norm(el.innerText).slice(0, 200), href: hrefOf(el), classes: classesOf(el), box: boxOf(el) });
+  const shown = (el) => {
+    if (!el || !el.isConnected) return false;
+    if (el.checkVisibility && !el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth;
+  };
+  // The words drawn in an element: never a password's.
+  const drawn = (el) => {
+    if (el.matches(buttonInput)) return norm(el.value);
+    if (el.tagName === 'SELECT') return norm((el.selectedOptions[0] || {}).text);
+    if (el.tagName === 'TEXTAREA') return '';
+    if (el.tagName === 'INPUT') {
+      if ((el.getAttribute('type') || '').toLowerCase() === 'password') return '';
+      return norm(el.value) || norm(el.getAttribute('placeholder'));
+    }
+    return norm(el.innerText);
+  };
+)js";
+
 // The element under a screen point (x, y in screen pixels), by the same placing of the viewport on the screen
-// as view_of() below, as a person would name it.
-constexpr const char* element_at_js = R"js(function (x, y) {
+// as Viewport below, as a person would name it, and the identity of the link, button or field it is in.
+constexpr const char* element_at_js = R"js(
   const dpr = devicePixelRatio;
   const left = screenX + Math.max(0, (outerWidth - innerWidth) / 2), top = screenY + Math.max(0, outerHeight - innerHeight);
   const el = document.elementFromPoint(x / dpr - left, y / dpr - top);
-  if (!el || el === document.body || el === document.documentElement) return '';
-  if (el.closest('a[href], [role=link]')) return 'link';
-  if (el.closest('button, [role=button], input[type=submit], input[type=button], input[type=reset], summary')) return 'button';
-  if (el.closest('input, textarea, select, label, [contenteditable=""], [contenteditable=true]')) return 'field';
-  return (el.innerText || '').trim() ? 'text' : '';
-})js";
+  const out = { values: [], view };
+  if (!el || el === document.body || el === document.documentElement) return out;
+  let kind = '', target = el;
+  const link = el.closest('a[href], [role=link]');
+  const button = el.closest('button, [role=button], ' + buttonInput + ', summary');
+  const field = el.closest('input, textarea, select, label, [contenteditable=""], [contenteditable=true]');
+  if (link) { kind = 'link'; target = link; }
+  else if (button) { kind = 'button'; target = button; }
+  else if (field) { kind = 'field'; target = field.tagName === 'LABEL' && field.control ? field.control : field; }
+  else if ((el.innerText || '').trim()) kind = 'text';
+  if (kind) out.values.push({ kind, identity: identity(target) });
+  return out;
+)js";
+
+// The visible elements with a recorded identity (Witness::find).
+constexpr const char* find_js = R"js(
+  const tag = rec.tag;
+  // Drawn, and not under something else at its centre (a banner, a dialog over the page).
+  const onTop = (e) => {
+    const r = e.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    return !!hit && (hit === e || e.contains(hit) || (hit.tagName === 'LABEL' && hit.control === e));
+  };
+  const visible = (sel) => [...document.querySelectorAll(sel)].filter((e) => e.tagName.toLowerCase() === tag && shown(e) && onTop(e));
+  let found = [], by = '';
+  const byId = rec.id ? document.getElementById(rec.id) : null;
+  if (byId && byId.tagName.toLowerCase() === tag) {
+    found = shown(byId) && onTop(byId) ? [byId] : [];
+    by = 'id';
+  } else {
+    if (rec.name) { found = visible(tag + '[name="' + CSS.escape(rec.name) + '"]'); by = 'name'; }
+    if (!found.length && rec.role && (rec.label || rec.placeholder)) {
+      found = visible(tag).filter((e) => roleOf(e) === rec.role && key(labelOf(e)) === key(rec.label)
+                                       && key(e.getAttribute('placeholder')) === key(rec.placeholder));
+      by = 'role and name';
+    }
+    if (!found.length && rec.text) {
+      found = visible(tag).filter((e) => !isField(e) && key(e.innerText) === key(rec.text));
+      by = 'text';
+    }
+    // Then the stable selectors: where a link leads, the element's classes (one match only counts).
+    if (!found.length && rec.href) { found = visible(tag).filter((e) => hrefOf(e) === rec.href); by = 'href'; }
+    if (!found.length && rec.classes) {
+      found = visible(tag).filter((e) => classesOf(e) === rec.classes && roleOf(e) === rec.role);
+      by = 'classes';
+    }
+  }
+  return { values: found.map((e) => ({ box: boxOf(e), by, shown: drawn(e) })), view };
+)js";
+
+// The URL and the focus, with a digest of the focused field's value (FNV-1a over its UTF-16 units) and its
+// caret; a password's length only.
+constexpr const char* state_js = R"js(
+  const a = document.activeElement;
+  const out = { values: [], view, url: location.href, field: false, digest: 0, length: 0, start: -1, end: -1 };
+  if (!a || a === document.body || a === document.documentElement) return out;
+  out.values.push({ identity: identity(a) });
+  if (!isField(a)) return out;
+  out.field = true;
+  const value = a.isContentEditable ? a.innerText : String(a.value || '');
+  out.length = value.length;
+  if (a.tagName === 'INPUT' && (a.getAttribute('type') || '').toLowerCase() === 'password') return out;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < value.length; ++i) h = Math.imul(h ^ value.charCodeAt(i), 0x01000193) >>> 0;
+  out.digest = h;
+  try {
+    if (typeof a.selectionStart === 'number') { out.start = a.selectionStart; out.end = a.selectionEnd; }
+  } catch (e) {}
+  return out;
+)js";
 
 // The visible links whose whole text is `text`, with the view (as values_beside_js).
 constexpr const char* links_reading_js = R"js(function (text) {
@@ -220,16 +346,72 @@ public:
         return values;
     }
 
-    Result<std::string> element_at(Point screen) override
+    Result<DocumentElement> element_at(Point screen) override
     {
         auto page = ROTE_TRY(visible_page());
-        json answer = ROTE_TRY(call_function(page, element_at_js, json::array({screen.x, screen.y})));
-        if (!answer.is_string())
+        static const std::string function = question("x, y", element_at_js);
+        json answer = ROTE_TRY(call_function(page, function, json::array({screen.x, screen.y})));
+        const Viewport view = ROTE_TRY(viewport_of(answer, "the element at a point"));
+        DocumentElement element;
+        if (answer["values"].empty())
+            return element;
+        const json& e = answer["values"][0];
+        if (!e.is_object() || !e.contains("kind") || !e["kind"].is_string())
             return garbage("the element at a point is not named by a string");
-        const std::string role = answer.get<std::string>();
-        if (role != "link" && role != "button" && role != "field" && role != "text" && !role.empty())
-            return garbage("the element at a point is named \"" + role.substr(0, 40) + "\"");
-        return role;
+        element.kind = e["kind"].get<std::string>();
+        if (element.kind != "link" && element.kind != "button" && element.kind != "field" && element.kind != "text")
+            return garbage("the element at a point is named \"" + element.kind.substr(0, 40) + "\"");
+        element.identity = ROTE_TRY(identity_of(e, view));
+        return element;
+    }
+
+    Result<std::vector<FoundElement>> find(const ElementIdentity& recorded) override
+    {
+        auto page = ROTE_TRY(visible_page());
+        static const std::string function = question("rec", find_js);
+        json rec = {{"tag", recorded.tag}, {"id", recorded.id}, {"name", recorded.name}, {"role", recorded.role},
+            {"label", recorded.label}, {"placeholder", recorded.placeholder}, {"text", recorded.text},
+            {"href", recorded.href}, {"classes", recorded.classes}};
+        json answer = ROTE_TRY(call_function(page, function, json::array({std::move(rec)})));
+        const std::string about = describe(recorded);
+        const Viewport view = ROTE_TRY(viewport_of(answer, about));
+        std::vector<FoundElement> found;
+        for (const json& f : answer["values"]) {
+            if (!f.is_object() || !f.contains("by") || !f["by"].is_string() || !f.contains("shown") || !f["shown"].is_string())
+                return garbage("an element found for " + about + " has no by and shown");
+            FoundElement element;
+            element.box = view.place(f);
+            element.by = f["by"].get<std::string>();
+            element.shown = f["shown"].get<std::string>();
+            if (!element.box.empty())
+                found.push_back(std::move(element));
+        }
+        return found;
+    }
+
+    Result<DocumentState> state() override
+    {
+        auto page = ROTE_TRY(visible_page());
+        static const std::string function = question("", state_js);
+        json answer = ROTE_TRY(call_function(page, function, json::array()));
+        const Viewport view = ROTE_TRY(viewport_of(answer, "the focus"));
+        if (!answer.contains("url") || !answer["url"].is_string())
+            return garbage("the document's state has no url");
+        DocumentState state;
+        state.url = answer["url"].get<std::string>();
+        if (!answer["values"].empty())
+            state.focus = ROTE_TRY(identity_of(answer["values"][0], view));
+        state.focus_is_field = answer.value("field", false);
+        const double digest = number(answer, "digest"), length = number(answer, "length");
+        const double start = number(answer, "start"), end = number(answer, "end");
+        if (!(digest >= 0 && digest <= 4294967295.0 && length >= 0 && length < 1e12 && start >= -1 && end >= -1
+                && start < 1e12 && end < 1e12))
+            return garbage("the document's state has no digest, length and selection");
+        state.value_digest = static_cast<std::uint32_t>(digest);
+        state.value_length = static_cast<std::int64_t>(length);
+        state.selection_start = static_cast<std::int64_t>(start);
+        state.selection_end = static_cast<std::int64_t>(end);
+        return state;
     }
 
     Result<std::vector<Link>> links_reading(std::string_view text) override
@@ -249,6 +431,12 @@ public:
     }
 
 private:
+    // A question's function: its parameters, the element helpers, its body.
+    static std::string question(const char* parameters, const char* body)
+    {
+        return std::string("function (") + parameters + ") {" + element_helpers_js + body + "}";
+    }
+
     struct Page {
         std::string target;
         std::string session;
@@ -297,6 +485,27 @@ private:
     {
         auto it = object.find(name);
         return it != object.end() && it->is_number() ? it->get<double>() : std::nan("");
+    }
+
+    // An answer's {identity: {tag, id, name, role, label, placeholder, text, box}}, its box on the screen.
+    static Result<ElementIdentity> identity_of(const json& entry, const Viewport& view)
+    {
+        if (!entry.is_object() || !entry.contains("identity") || !entry["identity"].is_object())
+            return garbage("an element has no identity");
+        const json& i = entry["identity"];
+        ElementIdentity e;
+        for (const auto& [name, field] : {std::pair {"tag", &e.tag}, {"id", &e.id}, {"name", &e.name},
+                 {"role", &e.role}, {"label", &e.label}, {"placeholder", &e.placeholder}, {"text", &e.text},
+                 {"href", &e.href}, {"classes", &e.classes}}) {
+            auto it = i.find(name);
+            if (it == i.end() || !it->is_string() || it->get_ref<const std::string&>().size() > 1000)
+                return garbage(std::string("an element's identity has no ") + name);
+            *field = it->get<std::string>();
+        }
+        if (e.tag.empty())
+            return garbage("an element's identity has an empty tag");
+        e.box = view.place(i);
+        return e;
     }
 
     static Error garbage(const std::string& what)
@@ -353,7 +562,7 @@ private:
 
     // Calls `function` with `arguments` in a fresh isolated world of the page's main frame (made per call: a
     // navigation destroys the last one) and returns its value.
-    Result<json> call_function(const Page& page, const char* function, json arguments)
+    Result<json> call_function(const Page& page, const std::string& function, json arguments)
     {
         json tree = ROTE_TRY(call("Page.getFrameTree", json::object(), page.session));
         if (!tree.contains("frameTree") || !tree["frameTree"].is_object() || !tree["frameTree"].contains("frame")

@@ -26,6 +26,8 @@ struct Observed {
     store::Provenance provenance = store::Provenance::llm;
     std::vector<Rect> mask; // regions of `before` seen changing on their own (clocks, carets, ads)
     std::string element; // a pointer action's target in the document (store::Anchor::element); may be empty
+    ElementIdentity identity; // who that target is (store::Anchor::identity); may be empty
+    ElementIdentity focus; // the focused element after the action (store::Anchor::focus); may be empty
 };
 
 struct RecordOptions {

@@ -30,6 +30,8 @@ struct PreparedStep {
     std::optional<vision::TargetAnchor> anchor;
     // Pointer steps whose label shows an input's value ("{{company}}"): found by reading this run's value.
     std::string label_template;
+    // Pointer steps with a recorded identity: how the element looked (the pre-state inside its box).
+    cv::Mat element_look;
 };
 
 // `pre_screen` is the step's recorded pre-state (its pre_artifact, decoded). Errors: a corrupt fingerprint, a
@@ -71,6 +73,16 @@ struct Situation {
     // The text those links read: the rendered label, or the input's value alone when the label holds more
     // words than its link ("{{partner}} @partners": the link reads the partner's name, its namespace beside it).
     std::string document_link_text;
+    // For a pointer step with a recorded identity (store::Anchor::identity): the live document's visible
+    // elements that have it (Witness::find); null when there is no document. One element, confirmed by the
+    // pixels where it is drawn (its words read there, or its look when it shows none), is the target wherever
+    // it is and whatever its words now are (another language, theme or layout); otherwise the pixels decide.
+    struct DocumentTarget {
+        Rect box;
+        std::string by; // "id", "name", "role and name", "text", "href", "classes"
+        std::string shown; // the words drawn in it; "" when none
+    };
+    const std::vector<DocumentTarget>* document_targets = nullptr;
     vision::Ocr* ocr = nullptr; // for the OCR stages; without it those stages are skipped
 };
 
@@ -84,12 +96,28 @@ struct EffectJudgement {
     bool as_recorded = false;
     std::string why; // when not as recorded
     std::vector<Rect> changed;
+    std::string proof; // when the document proved what the pixels did not show: what it saw
 };
 
 // Did the action change the screen as it did when recorded? A step that changed the screen when recorded
 // must change it now (in its effect region moved by `offset`, or elsewhere: a page that moved its content
 // also moves where the effect shows); a step that changed nothing may change nothing.
-EffectJudgement judge_effect(const PreparedStep& step, const cv::Mat& before, const cv::Mat& after, Point offset);
+//
+// With the document's word (`document`, from the browser's state before and after the action) the judgement
+// also holds the focus to what was recorded: a step after which a field had the focus when recorded has not
+// had its effect unless that same field has it now (keys typed next would go elsewhere). And an effect the
+// pixels barely show (a click that only moved the caret, a Return that added an empty line) is proven by the
+// document: the URL, the focus, the focused field's value or its caret changed. Never for a step that changed
+// a large part of the screen when recorded: a new page is not a moved caret.
+struct DocumentEffect {
+    bool navigated = false; // the URL changed
+    bool focus_moved = false;
+    bool value_changed = false; // the focused field's value
+    bool caret_moved = false; // the caret or the selection in the focused field
+    ElementIdentity focus; // the focused field now; empty when no field has the focus
+};
+EffectJudgement judge_effect(const PreparedStep& step, const cv::Mat& before, const cv::Mat& after, Point offset,
+    const DocumentEffect* document = nullptr);
 
 // After a planner acted at the divergence of step `diverged`: the step to go on from, i.e. the one the screen
 // is ready for (its pre-state matches, similarity >= kSameState, and for a pointer step its target is found

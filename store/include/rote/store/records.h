@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <rote/base/action.h>
+#include <rote/base/element.h>
 #include <rote/base/geometry.h>
 
 namespace rote::store {
@@ -37,6 +38,12 @@ struct Anchor {
     // What the browser's document had under the point when recorded ("link", "button", "field", "text");
     // empty when nothing said (no witness: the qemu provider, a desktop app, a trace from before).
     std::string element;
+    // Who that element is in the document (its tag, id, name, role, accessible name, text and box), for
+    // finding it again where the pixels alone would not; empty when nothing said.
+    ElementIdentity identity;
+    // The element that had the focus after the step (any step: a click into a field, a Tab), when it was a
+    // field: replay checks the focus went to the same one before typing on. Empty when no field had it.
+    ElementIdentity focus;
     friend bool operator==(const Anchor&, const Anchor&) = default;
 };
 

@@ -9,11 +9,13 @@
 // an AT-SPI one for desktop apps can follow behind the same interface.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <rote/base/element.h>
 #include <rote/base/geometry.h>
 #include <rote/base/result.h>
 
@@ -28,6 +30,32 @@ struct LabelledValue {
     // Everything drawn in `box`: the value's text, or more when the value is the rest of the label's own
     // text ("Issue #14 created." for "Issue"); empty: `text`.
     std::string shown;
+};
+
+// An element as the document has it: what a person would call it, and who it is.
+struct DocumentElement {
+    std::string kind; // "link", "button", "field" (an input, text area or select, or a label of one), "text", ""
+    ElementIdentity identity; // empty with kind ""
+};
+
+// One element that has a recorded identity, found in the live document.
+struct FoundElement {
+    Rect box; // where it is drawn, in screen pixels
+    std::string by; // what identified it: "id", "name", "role and name", "text"
+    std::string shown; // the text drawn in it (a button's or link's words, a field's value or placeholder;
+                       // never a password); "" when it shows none
+};
+
+// What the document is doing, compared before and after an action to see what it did there.
+struct DocumentState {
+    std::string url;
+    ElementIdentity focus; // the focused element; empty when the page's body has the focus
+    bool focus_is_field = false;
+    // The focused field's value, as a digest (never the value: it may be a secret) and its length, and the
+    // caret or selection in it (-1 when it has none).
+    std::uint32_t value_digest = 0;
+    std::int64_t value_length = 0;
+    std::int64_t selection_start = -1, selection_end = -1;
 };
 
 // Non-copyable; not thread-safe (one caller at a time, as the agent loop is). Every method fails with a
@@ -49,9 +77,16 @@ public:
     // with the label at a word's end. Empty when the label is nowhere visible in the main document (text in
     // a canvas, an image or a frame is not in it).
     virtual Result<std::vector<LabelledValue>> values_beside(std::string_view label) = 0;
-    // What the element under a screen point is to a person: "link", "button", "field" (an input, text area
-    // or select, or a label of one), "text" (anything else with text), or "" (nothing, or outside the page).
-    virtual Result<std::string> element_at(Point screen) = 0;
+    // The element under a screen point: what it is to a person ("link", "button", "field", "text" for
+    // anything else with text, "" for nothing or outside the page) and its identity (the link, button or
+    // field the point is in, else the element itself), its box in screen pixels.
+    virtual Result<DocumentElement> element_at(Point screen) = 0;
+    // The visible elements with a recorded identity, by the first of these that finds any: its id (when the
+    // element with that id exists but is not visible: none), its name, its role and accessible name, its
+    // text; always of the recorded tag. Document order.
+    virtual Result<std::vector<FoundElement>> find(const ElementIdentity& recorded) = 0;
+    // The page's URL and its focus.
+    virtual Result<DocumentState> state() = 0;
     // The visible links whose whole text is `text` (case and white space ignored), in document order: where
     // each is drawn in screen pixels, and where it leads (its absolute href; "" for a role=link without one).
     struct Link {
