@@ -105,6 +105,52 @@ TEST_CASE("a run becomes a trace: steps, artifacts stored once, anchors, effects
     CHECK(exported->find("hunter2") == std::string::npos);
 }
 
+TEST_CASE("an element's identity is kept unless it names an input or a secret; the focus only when a field has it")
+{
+    auto ocr = vision::Ocr::for_this_thread();
+    REQUIRE(ocr.ok());
+    const cv::Mat search = page("registry-search.baseline.png");
+    const cv::Mat results = page("registry-results.baseline.png");
+    ElementIdentity button;
+    button.tag = "button";
+    button.id = "search";
+    button.role = "button";
+    button.label = button.text = "Search";
+    ElementIdentity record_link; // a link to this run's record, as a page would make its id and URL
+    record_link.tag = "a";
+    record_link.role = "link";
+    record_link.label = record_link.text = "Open";
+    record_link.href = "http://registry.example.test/company/acme-robotics-ltd";
+    ElementIdentity secret_field;
+    secret_field.tag = "input";
+    secret_field.name = "hunter2_box";
+    ElementIdentity field;
+    field.tag = "input";
+    field.id = "company";
+    field.role = "textbox";
+    ElementIdentity text = button;
+    text.tag = "p";
+    text.role.clear();
+    const std::vector<Observed> run {
+        {search, make(ActionKind::click, {307, 340}), results, 100, store::Provenance::llm, {}, "button", button, field},
+        {search, make(ActionKind::click, {307, 340}), results, 100, store::Provenance::llm, {}, "link", record_link, text},
+        {search, make(ActionKind::click, {307, 340}), results, 100, store::Provenance::llm, {}, "field", secret_field, secret_field},
+    };
+    RecordOptions options;
+    options.workflow = "registry-lookup";
+    options.inputs = {{"company", "Acme Robotics Ltd"}};
+    options.secrets = {{"pw", "hunter2"}};
+    auto trace = record(run, options, **ocr);
+    REQUIRE_MESSAGE(trace.ok(), (trace.ok() ? "" : trace.error().message()));
+    REQUIRE(trace->steps.size() == 3);
+    CHECK(trace->steps[0].anchor.identity == button);
+    CHECK(trace->steps[0].anchor.focus == field);
+    CHECK(trace->steps[1].anchor.identity.empty()); // it names the input: another run's record is elsewhere
+    CHECK(trace->steps[1].anchor.focus.empty()); // no field had the focus
+    CHECK(trace->steps[2].anchor.identity.empty()); // it names the secret
+    CHECK(trace->steps[2].anchor.focus.empty());
+}
+
 TEST_CASE("screens that do not pair up are an error, not a trace")
 {
     auto ocr = vision::Ocr::for_this_thread();

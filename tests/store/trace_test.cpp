@@ -92,6 +92,33 @@ TEST_CASE("a step keeps what the document had under its point; an unknown kind o
     auto refused = (*s)->save_trace(trace);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.error().message().find("must be link, button, field or text") != std::string::npos);
+
+    // Who the target is and which field had the focus after the step, kept whole.
+    trace.steps[0].anchor.element = "field";
+    ElementIdentity& identity = trace.steps[0].anchor.identity;
+    identity.tag = "input";
+    identity.id = "qsearch__in";
+    identity.name = "q";
+    identity.role = "searchbox";
+    identity.label = "[F]";
+    identity.placeholder = "Search";
+    identity.classes = "edit";
+    identity.box = {793, 30, 221, 24};
+    trace.steps[0].anchor.focus = identity;
+    trace.steps[1].anchor.focus.tag = "textarea";
+    trace.steps[1].anchor.focus.href = "http://wiki.example.test/x";
+    id = (*s)->save_trace(trace);
+    REQUIRE(id.ok());
+    loaded = (*s)->load_trace(*id);
+    REQUIRE(loaded.ok());
+    CHECK(loaded->steps[0].anchor.identity == identity);
+    CHECK(loaded->steps[0].anchor.focus == identity);
+    CHECK(loaded->steps[1].anchor.identity.empty());
+    CHECK(loaded->steps[1].anchor.focus == trace.steps[1].anchor.focus);
+    identity.tag = "<script>";
+    refused = (*s)->save_trace(trace);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message().find("must be a lower-case HTML tag name") != std::string::npos);
 }
 
 TEST_CASE("trace steps cannot be edited in place")
