@@ -170,14 +170,18 @@ std::optional<Decision> find_in_document(
     if (!Rect {0, 0, screen.cols, screen.rows}.contains(at))
         return std::nullopt;
     double confidence = 0;
-    if (!target.shown.empty()) {
+    // The words that confirm it: its own, else (a field showing none) its label's where that is drawn.
+    const bool by_label = target.shown.empty() && !target.label.empty() && !target.label_box.empty();
+    const std::string& words_shown = by_label ? target.label : target.shown;
+    const Rect& words_box = by_label ? target.label_box : box;
+    if (!words_shown.empty()) {
         if (situation.ocr == nullptr)
             return std::nullopt;
         // Read just inside the box first (a field's border and the page around it, dark in a dark theme, can
         // turn the reading), then with a margin (a box rounded a pixel short of its words).
         std::string seen;
         for (const int margin : {-2, 4}) {
-            const cv::Rect r = cv::Rect(box.x - margin, box.y - margin, box.w + 2 * margin, box.h + 2 * margin)
+            const cv::Rect r = cv::Rect(words_box.x - margin, words_box.y - margin, words_box.w + 2 * margin, words_box.h + 2 * margin)
                 & cv::Rect(0, 0, screen.cols, screen.rows);
             if (r.width < 4 || r.height < 4)
                 continue;
@@ -187,7 +191,7 @@ std::optional<Decision> find_in_document(
             std::string read;
             for (const auto& w : *words)
                 read += (read.empty() ? "" : " ") + w.text;
-            const double similarity = vision::text_similarity(read, target.shown);
+            const double similarity = vision::text_similarity(read, words_shown);
             if (similarity > confidence || seen.empty()) {
                 confidence = std::max(confidence, similarity);
                 seen = read;
@@ -196,8 +200,9 @@ std::optional<Decision> find_in_document(
                 break;
         }
         if (confidence < 0.8) {
-            note = "the document draws " + describe(recorded) + " (by its " + target.by + ") reading \"" + target.shown
-                + "\" at (" + std::to_string(box.x) + ", " + std::to_string(box.y) + "), where the screen reads \"" + seen + "\"";
+            note = "the document draws " + describe(recorded) + " (by its " + target.by + ") reading \"" + words_shown
+                + "\"" + (by_label ? " in its label" : "") + " at (" + std::to_string(words_box.x) + ", "
+                + std::to_string(words_box.y) + "), where the screen reads \"" + seen + "\"";
             return std::nullopt;
         }
     } else {

@@ -347,7 +347,7 @@ TEST_CASE("a target found by its identity in the document acts there once the pi
     situation.ocr = &ocr();
 
     // Where the document draws it now, at the same place in it; its words read there.
-    std::vector<Situation::DocumentTarget> targets {{moved_button, "id", "Search"}};
+    std::vector<Situation::DocumentTarget> targets {{moved_button, "id", "Search", {}, {}}};
     situation.document_targets = &targets;
     auto d = decide(step, shifted, situation);
     REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
@@ -358,25 +358,38 @@ TEST_CASE("a target found by its identity in the document acts there once the pi
     cv::rectangle(translated, {moved_button.x + 2, moved_button.y + 2}, {moved_button.x + 89, moved_button.y + 33},
         {240, 240, 240}, cv::FILLED);
     cv::putText(translated, "Suche", {moved_button.x + 14, moved_button.y + 25}, cv::FONT_HERSHEY_SIMPLEX, 0.7, {0, 0, 0}, 2);
-    targets = {{moved_button, "id", "Suche"}};
+    targets = {{moved_button, "id", "Suche", {}, {}}};
     d = decide(step, translated, situation);
     REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
     CHECK(d.method == "document_id");
     // The pixels disagree with the document (its words are not drawn where it says): the pixels decide.
-    targets = {{moved_button, "id", "Abbrechen"}};
+    targets = {{moved_button, "id", "Abbrechen", {}, {}}};
     d = decide(step, shifted, situation);
     CHECK(d.method.rfind("document_", 0) != 0);
     // Two elements with the identity: the document does not tell them apart, the pixels decide.
-    targets = {{moved_button, "classes", "Search"}, {button, "classes", "Search"}};
+    targets = {{moved_button, "classes", "Search", {}, {}}, {button, "classes", "Search", {}, {}}};
     d = decide(step, shifted, situation);
     CHECK(d.method.rfind("document_", 0) != 0);
     // An element that shows no words is confirmed by its look: the same place looks as recorded, another not.
-    targets = {{button, "name", ""}};
+    targets = {{button, "name", "", {}, {}}};
     d = decide(step, search, situation);
     REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
     CHECK(d.method == "document_name");
-    targets = {{Rect {20, 20, 92, 36}, "name", ""}};
+    targets = {{Rect {20, 20, 92, 36}, "name", "", {}, {}}};
     CHECK(decide(step, search, situation).method.rfind("document_", 0) != 0);
+    // A field that shows no words, named by its <label>: the label's words, read where the document draws
+    // them, confirm it (in German its label is longer and it moved; its look resized is not the same).
+    auto words = ocr().read(search);
+    REQUIRE(words.ok());
+    const auto label = vision::find_text(*words, "Company name");
+    REQUIRE(label.status == vision::LocateStatus::found);
+    targets = {{Rect {20, 20, 92, 36}, "id", "", "Company name", label.box}};
+    d = decide(step, search, situation);
+    REQUIRE_MESSAGE(d.verdict == Verdict::act, d.why);
+    CHECK(d.method == "document_id");
+    targets = {{Rect {20, 20, 92, 36}, "id", "", "Firmenname", label.box}};
+    d = decide(step, search, situation);
+    CHECK(d.method.rfind("document_", 0) != 0);
 }
 
 TEST_CASE("the document proves an effect the pixels barely show, and holds the focus to the recorded field")

@@ -202,6 +202,11 @@ void check_document(BrowserWindow window, double scale)
     CHECK(hits[0].by == "id");
     CHECK(hits[0].shown == "Dana Scully");
     CHECK(hits[0].box.contains(contact->center()));
+    CHECK(hits[0].label == "Contact"); // its <label>, drawn where the document says
+    const auto contact_label = test::find_text(screen, "Contact");
+    REQUIRE(contact_label.has_value());
+    CHECK(std::abs(hits[0].label_box.x - contact_label->x) <= 4); // where its word begins
+    CHECK(std::abs(hits[0].label_box.y - contact_label->y) <= 6);
     ElementIdentity search;
     search.tag = "input";
     search.name = "q";
@@ -264,6 +269,10 @@ void check_document(BrowserWindow window, double scale)
     REQUIRE(typed.ok());
     CHECK(typed->value_length == 9);
     CHECK(typed->value_digest != ended->value_digest);
+
+    // The page's rendered text, hidden text aside.
+    CHECK(witness->shows_text("stark components  IS not").value());
+    CHECK_FALSE(witness->shows_text("1999-01-01").value());
 
     // Not in the document.
     CHECK(beside(*witness, "Incorporated").empty());

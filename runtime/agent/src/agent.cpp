@@ -632,7 +632,7 @@ private:
         }
         std::vector<replayer::Situation::DocumentTarget> targets;
         for (const auto& f : *found)
-            targets.push_back({f.box, f.by, f.shown});
+            targets.push_back({f.box, f.by, f.shown, f.label, f.label_box});
         return targets;
     }
 
@@ -949,6 +949,14 @@ private:
                 seen = all;
             } else {
                 seen = vision::find_text(m_words, success_text()).status != vision::LocateStatus::not_found;
+                // Rendered by the page but scrolled out of the screen (a footer below the fold): the document
+                // says it is there.
+                if (!seen && m_witness) {
+                    auto shown = m_witness->shows_text(success_text());
+                    seen = shown.ok() && *shown;
+                    if (seen)
+                        progress("the success text is in the page, out of the screen's view");
+                }
             }
             if (seen && url_proven())
                 return true;

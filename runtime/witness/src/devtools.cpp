@@ -264,7 +264,12 @@ constexpr const char* find_js = R"js(
       by = 'classes';
     }
   }
-  return { values: found.map((e) => ({ box: boxOf(e), by, shown: drawn(e) })), view };
+  // A field that shows no words is named by its <label>: where that is drawn and what it reads.
+  const labelled = (e) => {
+    const l = e.labels && e.labels.length ? [...e.labels].find(shown) : null;
+    return l && norm(l.innerText) ? { labelText: norm(l.innerText).slice(0, 200), labelBox: boxOf(l) } : {};
+  };
+  return { values: found.map((e) => ({ box: boxOf(e), by, shown: drawn(e), ...labelled(e) })), view };
 )js";
 
 // The URL and the focus, with a digest of the focused field's value (FNV-1a over its UTF-16 units) and its
@@ -302,6 +307,12 @@ constexpr const char* links_reading_js = R"js(function (text) {
     out.values.push({ href: a.href || '', box: { x: r.left, y: r.top, w: r.width, h: r.height } });
   }
   return out;
+})js";
+
+// Whether the page's rendered text (not what is hidden) holds `text`, case and white space aside.
+constexpr const char* shows_text_js = R"js(function (text) {
+  const key = (s) => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
+  return !!document.body && key(text) !== '' && key(document.body.innerText).includes(key(text));
 })js";
 
 constexpr const char* visible_js = R"js(function () { return document.visibilityState; })js";
@@ -383,10 +394,25 @@ public:
             element.box = view.place(f);
             element.by = f["by"].get<std::string>();
             element.shown = f["shown"].get<std::string>();
+            if (f.contains("labelText") && f["labelText"].is_string() && f.contains("labelBox")) {
+                element.label = f["labelText"].get<std::string>();
+                element.label_box = view.place(json {{"box", f["labelBox"]}});
+                if (element.label_box.empty())
+                    element.label.clear();
+            }
             if (!element.box.empty())
                 found.push_back(std::move(element));
         }
         return found;
+    }
+
+    Result<bool> shows_text(std::string_view text) override
+    {
+        auto page = ROTE_TRY(visible_page());
+        json answer = ROTE_TRY(call_function(page, shows_text_js, json::array({std::string(text)})));
+        if (!answer.is_boolean())
+            return garbage("whether the page shows a text is not a boolean");
+        return answer.get<bool>();
     }
 
     Result<DocumentState> state() override

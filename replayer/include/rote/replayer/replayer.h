@@ -81,6 +81,8 @@ struct Situation {
         Rect box;
         std::string by; // "id", "name", "role and name", "text", "href", "classes"
         std::string shown; // the words drawn in it; "" when none
+        std::string label; // for one that shows none: its label's words, drawn in label_box; "" when none
+        Rect label_box;
     };
     const std::vector<DocumentTarget>* document_targets = nullptr;
     vision::Ocr* ocr = nullptr; // for the OCR stages; without it those stages are skipped

@@ -44,6 +44,8 @@ struct FoundElement {
     std::string by; // what identified it: "id", "name", "role and name", "text"
     std::string shown; // the text drawn in it (a button's or link's words, a field's value or placeholder;
                        // never a password); "" when it shows none
+    std::string label; // a field's visible <label>: its words and where they are drawn; "" when none
+    Rect label_box;
 };
 
 // What the document is doing, compared before and after an action to see what it did there.
@@ -85,6 +87,9 @@ public:
     // element with that id exists but is not visible: none), its name, its role and accessible name, its
     // text; always of the recorded tag. Document order.
     virtual Result<std::vector<FoundElement>> find(const ElementIdentity& recorded) = 0;
+    // Whether the page's rendered text holds `text` (case and white space aside), on the screen or scrolled
+    // out of it; hidden text does not count.
+    virtual Result<bool> shows_text(std::string_view text) = 0;
     // The page's URL and its focus.
     virtual Result<DocumentState> state() = 0;
     // The visible links whose whole text is `text` (case and white space ignored), in document order: where
