@@ -17,6 +17,8 @@
 
 #include <rote/store/store.h>
 
+#include <rote/base/png.h>
+
 #include <set>
 
 #include <rote/store/json.h>
@@ -248,6 +250,11 @@ Result<std::int64_t> Store::import_trace(std::string_view text, const Progress& 
             return invalid(where, bytes.error().message());
         if (codec::sha256_hex(*bytes) != hash)
             return invalid(where, "the bytes do not match the hash");
+        // Every artifact of a trace is a screenshot or a patch of one.
+        if (type->get<std::string>() != "image/png")
+            return invalid(where, "\"media_type\" must be image/png, not \"" + type->get<std::string>().substr(0, 40) + "\"");
+        if (auto size = png_size(*bytes); !size.ok())
+            return invalid(where, size.error().message());
         trace.artifacts.push_back({hash, type->get<std::string>(), std::move(bytes).value()});
     }
 

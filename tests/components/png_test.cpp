@@ -29,3 +29,16 @@ TEST_CASE("garbage is an error, not a crash")
     CHECK_FALSE(encode_png(cv::Mat()).ok());
     CHECK_FALSE(encode_png(cv::Mat(10, 10, CV_32FC1)).ok());
 }
+
+TEST_CASE("a PNG larger than any screen is refused from its header, before a pixel is decoded")
+{
+    // A real 8000x10 image (a few hundred bytes compressed): within OpenCV's limits, beyond rote's.
+    auto wide = encode_png(cv::Mat(10, 8000, CV_8UC3, cv::Scalar(255, 255, 255)));
+    REQUIRE(wide.ok());
+    auto refused = decode_png(*wide);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message().find("8000x10 pixels, larger than any screen rote works with") != std::string::npos);
+    auto largest = encode_png(cv::Mat(4320, 7680, CV_8UC3, cv::Scalar(0, 0, 0)));
+    REQUIRE(largest.ok());
+    CHECK(decode_png(*largest).ok());
+}

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <rote/base/base64.h>
+
 #include "store/store_fixture.h"
 
 using namespace rote;
@@ -101,6 +103,21 @@ TEST_CASE("a malformed or tampered document is refused with a message naming the
             "do not match the hash"},
         {"missing artifact", edit([&](json& j) { j["artifacts"].erase(some_hash); }),
             "neither in the trace nor in the store"},
+        {"not a PNG", edit([&](json& j) {
+             const std::string text = "GIF89a and then some";
+             const std::vector<std::uint8_t> bytes(text.begin(), text.end());
+             j["artifacts"][content_hash(bytes)] = {{"media_type", "image/png"}, {"data", base64_encode(bytes)}};
+         }),
+            "not a PNG (bad signature)"},
+        {"a PNG no screen has", edit([&](json& j) {
+             // 16000x16000 declared in its header: a few bytes that would decode to 768 MB.
+             std::vector<std::uint8_t> bytes {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                 0, 0, 0x3e, 0x80, 0, 0, 0x3e, 0x80, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+             j["artifacts"][content_hash(bytes)] = {{"media_type", "image/png"}, {"data", base64_encode(bytes)}};
+         }),
+            "16000x16000 pixels, larger than any screen rote works with (7680x4320)"},
+        {"another media type", edit([&](json& j) { j["artifacts"][some_hash]["media_type"] = "text/html"; }),
+            "must be image/png, not \"text/html\""},
         {"bad rectangle", edit([](json& j) {
              j["steps"][0]["pre"]["mask"] = json::array({json::array({1, 2, 3})});
          }),

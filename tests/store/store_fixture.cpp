@@ -76,6 +76,10 @@ std::vector<std::uint8_t> screen(int n, std::size_t size)
     std::vector<std::uint8_t> out(size);
     for (auto& b : out)
         b = static_cast<std::uint8_t>(rng());
+    // A PNG's header (signature and IHDR: 1280x800) before the noise: imports check it, nothing decodes it.
+    static constexpr std::uint8_t kHeader[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+        0, 0, 0x05, 0x00, 0, 0, 0x03, 0x20, 8, 2, 0, 0, 0};
+    std::copy(std::begin(kHeader), std::end(kHeader), out.begin());
     return out;
 }
 

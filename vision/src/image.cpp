@@ -1,5 +1,7 @@
 #include <rote/vision/image.h>
 
+#include <rote/base/png.h>
+
 #include <csetjmp>
 
 #include <opencv2/imgcodecs.hpp>
@@ -84,9 +86,7 @@ Result<std::vector<std::uint8_t>> encode_png(const cv::Mat& image, int compressi
 
 Result<cv::Mat> decode_png(std::span<const std::uint8_t> png)
 {
-    static constexpr std::uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (png.size() < sizeof kSignature || !std::equal(std::begin(kSignature), std::end(kSignature), png.begin()))
-        return Error(Error::Code::invalid_argument, "not a PNG (bad signature)");
+    ROTE_TRY(png_size(png)); // a PNG, of a screen's size at most, before a pixel is decoded
     cv::Mat image;
     try {
         // imdecode wants a Mat header; it does not write through it.
