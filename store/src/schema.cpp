@@ -151,7 +151,46 @@ SELECT t.id,
 FROM traces t;
 )sql";
 
-constexpr std::array<const char*, 3> kMigrations {kV1, kV2, kV3};
+// Version 4: a run's owner, the rote process running it, so a run whose process is gone (killed, a power
+// cut) does not stay `running` forever: opening the store marks it `interrupted`, a status the runs table
+// now allows. SQLite cannot change a CHECK constraint in place, so the table is rebuilt as its documented
+// procedure says (foreign keys are off while migrating, and checked before the commit).
+constexpr const char* kV4 = R"sql(
+CREATE TABLE runs_v4 (
+    id           INTEGER PRIMARY KEY,
+    workflow_id  INTEGER NOT NULL REFERENCES workflows(id),
+    trace_id     INTEGER REFERENCES traces(id),
+    inputs       TEXT NOT NULL DEFAULT '{}',
+    provider     TEXT NOT NULL,
+    planner      TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled', 'interrupted')),
+    error        TEXT NOT NULL DEFAULT '',
+    outputs      TEXT NOT NULL DEFAULT '{}',
+    new_trace_id INTEGER REFERENCES traces(id),
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    wall_ms      INTEGER NOT NULL DEFAULT 0,
+    sandbox_ms   INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO runs_v4 (id, workflow_id, trace_id, inputs, provider, planner, status, error, outputs, new_trace_id,
+                     started_at, finished_at, wall_ms, sandbox_ms)
+SELECT id, workflow_id, trace_id, inputs, provider, planner, status, error, outputs, new_trace_id,
+       started_at, finished_at, wall_ms, sandbox_ms FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v4 RENAME TO runs;
+CREATE INDEX runs_by_start ON runs(started_at);
+CREATE INDEX runs_by_workflow ON runs(workflow_id, started_at);
+
+CREATE TABLE run_owners (
+    run_id       INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    pid          INTEGER NOT NULL,
+    pid_ns       TEXT NOT NULL,            -- the pid namespace it is a pid of ("pid:[4026531836]")
+    boot_id      TEXT NOT NULL,            -- /proc/sys/kernel/random/boot_id: a pid from another boot is no one
+    start_ticks  INTEGER NOT NULL          -- its start time (/proc/PID/stat): a reused pid is someone else
+);
+)sql";
+
+constexpr std::array<const char*, 4> kMigrations {kV1, kV2, kV3, kV4};
 static_assert(kMigrations.size() == kSchemaVersion, "every schema version needs its migration");
 
 } // namespace

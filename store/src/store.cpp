@@ -7,6 +7,11 @@
 #include <ctime>
 #include <fstream>
 #include <set>
+#include <sstream>
+
+#include <csignal>
+#include <cerrno>
+#include <unistd.h>
 
 #include <rote/base/log.h>
 #include <rote/base/text.h>
@@ -22,6 +27,41 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// Who a process is, beyond its pid (which the kernel reuses): the pid namespace its pid belongs to, the boot,
+// and its start time in clock ticks since boot. Empty fields when /proc cannot say (start_ticks -1).
+struct ProcessIdentity {
+    std::string pid_ns;
+    std::string boot_id;
+    std::int64_t start_ticks = -1;
+
+    static ProcessIdentity of(pid_t pid)
+    {
+        ProcessIdentity id;
+        char link[128] = {};
+        if (pid == getpid()) {
+            const ssize_t n = ::readlink("/proc/self/ns/pid", link, sizeof link - 1);
+            if (n > 0)
+                id.pid_ns.assign(link, static_cast<std::size_t>(n));
+        }
+        std::ifstream boot("/proc/sys/kernel/random/boot_id");
+        std::getline(boot, id.boot_id);
+        // Field 22 of /proc/PID/stat, counted after the command name's closing parenthesis (the name may hold
+        // spaces and parentheses itself).
+        std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const auto close = text.rfind(')');
+        if (close != std::string::npos) {
+            std::istringstream rest(text.substr(close + 1));
+            std::string field;
+            for (int i = 3; i <= 22 && (rest >> field); ++i) {
+                if (i == 22)
+                    id.start_ticks = std::strtoll(field.c_str(), nullptr, 10);
+            }
+        }
+        return id;
+    }
+};
 
 std::uint32_t read_be32(const unsigned char* p)
 {
@@ -146,6 +186,7 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& path)
     std::unique_ptr<Store> store(new Store(db, path));
     ROTE_TRY(store->configure());
     ROTE_TRY(store->migrate());
+    ROTE_TRY(store->end_abandoned_runs());
     return store;
 }
 
@@ -181,6 +222,17 @@ Result<void> Store::configure()
 
 Result<void> Store::migrate()
 {
+    // A migration may rebuild a table others refer to (schema 4): foreign keys are off while it runs (the
+    // pragma is a no-op inside a transaction) and checked before it commits.
+    ROTE_TRY(sql::exec(m_db, "PRAGMA foreign_keys = OFF"));
+    auto migrated = migrate_without_foreign_keys();
+    auto on = sql::exec(m_db, "PRAGMA foreign_keys = ON");
+    ROTE_TRY(migrated);
+    return on;
+}
+
+Result<void> Store::migrate_without_foreign_keys()
+{
     auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
     const auto application_id = ROTE_TRY(single_int(m_db, "PRAGMA application_id"));
     const auto version = static_cast<int>(ROTE_TRY(single_int(m_db, "PRAGMA user_version")));
@@ -203,6 +255,10 @@ Result<void> Store::migrate()
             return r.error().with_context("migrating " + m_path.string() + " to schema " + std::to_string(v + 1));
     }
     if (version != kSchemaVersion) {
+        auto fk = ROTE_TRY(sql::Stmt::prepare(m_db, "PRAGMA foreign_key_check"));
+        if (ROTE_TRY(fk.step()))
+            return Error(Error::Code::corrupt, m_path.string() + ": after migrating, a row in " + fk.text(0)
+                    + " refers to a missing " + fk.text(2) + "; nothing was changed");
         ROTE_TRY(sql::exec(m_db, ("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str()));
         ROTE_TRY(sql::exec(m_db, ("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()));
     }
@@ -600,8 +656,50 @@ Result<std::int64_t> Store::begin_run(const NewRun& run)
         .bind(6, started_at);
     ROTE_TRY(stmt.run());
     const std::int64_t id = sqlite3_last_insert_rowid(m_db);
+    const ProcessIdentity me = ProcessIdentity::of(getpid());
+    auto owner = ROTE_TRY(sql::Stmt::prepare(m_db,
+        "INSERT INTO run_owners (run_id, pid, pid_ns, boot_id, start_ticks) VALUES (?1, ?2, ?3, ?4, ?5)"));
+    owner.bind(1, id).bind(2, std::int64_t(getpid())).bind(3, me.pid_ns).bind(4, me.boot_id).bind(5, me.start_ticks);
+    ROTE_TRY(owner.run());
     ROTE_TRY(tx.commit());
     return id;
+}
+
+Result<int> Store::end_abandoned_runs()
+{
+    auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
+    auto owned = ROTE_TRY(sql::Stmt::prepare(m_db,
+        "SELECT r.id, o.pid, o.pid_ns, o.boot_id, o.start_ticks FROM runs r JOIN run_owners o ON o.run_id = r.id"
+        " WHERE r.status = 'running'"));
+    const ProcessIdentity me = ProcessIdentity::of(getpid());
+    std::vector<std::pair<std::int64_t, std::string>> gone;
+    while (ROTE_TRY(owned.step())) {
+        const auto pid = owned.i64(1);
+        const std::string pid_ns = owned.text(2), boot = owned.text(3);
+        // A pid of another namespace cannot be looked up from here: its owner may be alive.
+        if (me.pid_ns.empty() || pid_ns != me.pid_ns)
+            continue;
+        std::string why;
+        if (boot != me.boot_id)
+            why = "the machine has restarted since";
+        else if (pid <= 0 || pid > 1 << 22 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH))
+            why = "it has exited";
+        else if (const auto now = ProcessIdentity::of(static_cast<pid_t>(pid)).start_ticks; now >= 0 && now != owned.i64(4))
+            why = "it has exited (its pid is another process's now)";
+        if (!why.empty())
+            gone.emplace_back(owned.i64(0), "interrupted: the rote process running it (pid " + std::to_string(pid) + ") went away without finishing it; " + why);
+    }
+    auto end = ROTE_TRY(sql::Stmt::prepare(m_db,
+        "UPDATE runs SET status = 'interrupted', error = ?2, finished_at = ?3 WHERE id = ?1 AND status = 'running'"));
+    for (const auto& [id, why] : gone) {
+        end.reset();
+        end.bind(1, id).bind(2, why).bind(3, now_timestamp());
+        ROTE_TRY(end.run());
+    }
+    ROTE_TRY(tx.commit());
+    if (!gone.empty())
+        logger("store")->info("{}: {} run(s) whose rote process went away marked interrupted", m_path.string(), gone.size());
+    return static_cast<int>(gone.size());
 }
 
 Result<void> Store::add_run_step(std::int64_t run_id, const RunStep& step)
@@ -758,8 +856,9 @@ std::string_view enum_name(const std::array<std::pair<E, std::string_view>, N>& 
 
 constexpr std::array<std::pair<Provenance, std::string_view>, 4> kProvenance {{{Provenance::llm, "llm"},
     {Provenance::human, "human"}, {Provenance::script, "script"}, {Provenance::repair, "repair"}}};
-constexpr std::array<std::pair<RunStatus, std::string_view>, 4> kRunStatus {{{RunStatus::running, "running"},
-    {RunStatus::succeeded, "succeeded"}, {RunStatus::failed, "failed"}, {RunStatus::cancelled, "cancelled"}}};
+constexpr std::array<std::pair<RunStatus, std::string_view>, 5> kRunStatus {{{RunStatus::running, "running"},
+    {RunStatus::succeeded, "succeeded"}, {RunStatus::failed, "failed"}, {RunStatus::cancelled, "cancelled"},
+    {RunStatus::interrupted, "interrupted"}}};
 constexpr std::array<std::pair<StepOutcome, std::string_view>, 4> kStepOutcome {{{StepOutcome::replayed, "replayed"},
     {StepOutcome::relocated, "relocated"}, {StepOutcome::planned, "planned"}, {StepOutcome::failed, "failed"}}};
 

@@ -3,6 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include "schema.h"
 #include "store/store_fixture.h"
@@ -221,4 +225,88 @@ TEST_CASE("a path that is a directory is refused")
     auto s = Store::open(dir.path());
     REQUIRE_FALSE(s.ok());
     CHECK(s.error().message().find("not a regular file") != std::string::npos);
+}
+
+TEST_CASE("a version-3 store's runs table is rebuilt for the interrupted status, and everything that refers to it stays")
+{
+    TempDir dir;
+    const auto path = dir / "rote.db";
+    std::string v3_schema = std::string(migrations()[0]) + migrations()[1] + migrations()[2];
+    REQUIRE(fixture::raw_exec(path,
+                v3_schema + "PRAGMA application_id = " + std::to_string(kApplicationId)
+                    + "; PRAGMA user_version = 3;"
+                      "INSERT INTO workflows (name, created_at) VALUES ('registry-lookup', '2026-01-01T00:00:00Z');"
+                      "INSERT INTO runs (id, workflow_id, provider, planner, status, error, started_at, wall_ms)"
+                      " VALUES (7, 1, 'local', 'llm', 'failed', 'no such page', '2026-01-02T00:00:00Z', 5000);"
+                      "INSERT INTO run_steps (run_id, idx, outcome, action) VALUES (7, 0, 'planned', '{}');"
+                      "INSERT INTO llm_calls (run_id, provider, model, input_tokens, output_tokens, cost_microusd,"
+                      " latency_ms, created_at) VALUES (7, 'anthropic', 'm', 1, 1, 3, 1, '2026-01-02T00:00:00Z');"
+                      "INSERT INTO traces (workflow_id, version, source_run_id, created_at)"
+                      " VALUES (1, 1, 7, '2026-01-02T00:00:00Z');")
+        == SQLITE_OK);
+    {
+        auto s = Store::open(path);
+        REQUIRE(s.ok());
+        CHECK((*s)->check_integrity().ok());
+        // The row kept its id, and what refers to it still does; deleting the run still cascades.
+        CHECK(fixture::raw_int(path, "SELECT count(*) FROM runs WHERE id = 7 AND error = 'no such page'") == 1);
+        CHECK(fixture::raw_int(path, "SELECT count(*) FROM run_steps WHERE run_id = 7") == 1);
+        CHECK(fixture::raw_int(path, "SELECT count(*) FROM llm_calls WHERE run_id = 7") == 1);
+        CHECK(fixture::raw_int(path, "SELECT source_run_id FROM traces") == 7);
+        CHECK(fixture::raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name IN ('runs_by_start', 'runs_by_workflow')") == 2);
+    }
+    CHECK(fixture::raw_exec(path, "PRAGMA foreign_keys = ON; INSERT INTO run_steps (run_id, idx, outcome, action)"
+                                  " VALUES (99, 0, 'planned', '{}')")
+        == SQLITE_CONSTRAINT);
+    CHECK(fixture::raw_exec(path, "UPDATE runs SET status = 'interrupted' WHERE id = 7") == SQLITE_OK);
+    CHECK(fixture::raw_exec(path, "UPDATE runs SET status = 'lost' WHERE id = 7") == SQLITE_CONSTRAINT);
+}
+
+TEST_CASE("a run whose rote process went away is interrupted when the store is next opened; a live one stays running")
+{
+    TempDir dir;
+    const auto path = dir / "rote.db";
+    NewRun run;
+    run.workflow = "registry-lookup";
+    run.provider = "local";
+    run.planner = "hints";
+    std::int64_t mine = 0;
+    {
+        auto s = Store::open(path);
+        REQUIRE(s.ok());
+        mine = (*s)->begin_run(run).value();
+    }
+    // Another rote process begins a run and is killed before it ends it.
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        auto s = Store::open(path);
+        if (s.ok())
+            (void)(*s)->begin_run(run);
+        ::raise(SIGKILL);
+        _exit(1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(fixture::raw_int(path, "SELECT count(*) FROM runs WHERE status = 'running'") == 2);
+
+    auto s = Store::open(path);
+    REQUIRE(s.ok());
+    CHECK(fixture::raw_int(path, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND id != "
+                                     + std::to_string(mine) + " AND error LIKE 'interrupted: the rote process running it (pid "
+                                     + std::to_string(child) + ") went away%' AND finished_at IS NOT NULL")
+        == 1);
+    CHECK(fixture::raw_int(path, "SELECT status = 'running' FROM runs WHERE id = " + std::to_string(mine)) == 1);
+    // An owner from another boot is gone too, whatever its pid; one of another pid namespace is left alone.
+    REQUIRE(fixture::raw_exec(path, "UPDATE run_owners SET pid_ns = 'pid:[1]' WHERE run_id = " + std::to_string(mine)) == SQLITE_OK);
+    CHECK((*s)->end_abandoned_runs().value() == 0);
+    REQUIRE(fixture::raw_exec(path, "UPDATE run_owners SET pid_ns = (SELECT pid_ns FROM run_owners WHERE run_id != "
+                                        + std::to_string(mine) + "), boot_id = 'another boot' WHERE run_id = " + std::to_string(mine))
+        == SQLITE_OK);
+    CHECK((*s)->end_abandoned_runs().value() == 1);
+    CHECK(fixture::raw_int(path, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND error LIKE '%machine has restarted%'") == 1);
+    // Ending it now is refused: it is no longer running.
+    RunEnd end;
+    CHECK_FALSE((*s)->finish_run(mine, end).ok());
 }

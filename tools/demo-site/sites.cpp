@@ -94,7 +94,16 @@ struct Context {
     {
         return is(Variant::renamed) ? renamed : baseline;
     }
+    // A form field's id and name: the redesign of `renamed` gives them new ones too, so nothing in the
+    // document names them as before (a renamed control with no stable identity).
+    std::string field(const char* baseline) const { return is(Variant::renamed) ? "v2-" + std::string(baseline) : baseline; }
 };
+
+// A form value, by its field's name in either design.
+std::string param(const httplib::Request& request, const char* name)
+{
+    return request.has_param(name) ? request.get_param_value(name) : request.get_param_value("v2-" + std::string(name));
+}
 
 Context context_for(const httplib::Request& request, httplib::Response& response, const SiteOptions& options)
 {
@@ -306,8 +315,9 @@ void registry_home(const httplib::Request& request, httplib::Response& response,
             body += std::string("<a href=\"/browse?letter=") + letter + "\">" + letter + "</a> ";
         body += "</p></div>";
     } else {
-        std::string fields = "<label for=\"q\">" + std::string(context.word("Company name", "Business name"))
-            + "</label><input type=\"text\" id=\"q\" name=\"q\" autocomplete=\"off\">";
+        const std::string q = context.field("q");
+        std::string fields = "<label for=\"" + q + "\">" + std::string(context.word("Company name", "Business name"))
+            + "</label><input type=\"text\" id=\"" + q + "\" name=\"" + q + "\" autocomplete=\"off\">";
         body += form(context, "/search", "get", fields, context.word("Search", "Find"),
             "Search the public register? Searches are logged.");
         body += "<p class=\"muted\">Search by the full or partial name of a registered company.</p></div>";
@@ -318,7 +328,7 @@ void registry_home(const httplib::Request& request, httplib::Response& response,
 void registry_search(const httplib::Request& request, httplib::Response& response, const SiteOptions& options)
 {
     Context context = context_for(request, response, options);
-    std::string query = request.get_param_value("q");
+    std::string query = param(request, "q");
     std::string needle = lower(query);
     std::vector<const Company*> found;
     for (const Company& c : companies) {
@@ -398,9 +408,11 @@ std::string random_token()
 
 std::string login_page(const Context& context, std::string_view error)
 {
-    std::string fields = "<label for=\"user\">" + std::string(context.word("User name", "Login"))
-        + "</label><input type=\"text\" id=\"user\" name=\"user\" autocomplete=\"off\">"
-        + "<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\">";
+    const std::string user = context.field("user"), password = context.field("password");
+    std::string fields = "<label for=\"" + user + "\">" + std::string(context.word("User name", "Login"))
+        + "</label><input type=\"text\" id=\"" + user + "\" name=\"" + user + "\" autocomplete=\"off\">"
+        + "<label for=\"" + password + "\">Password</label><input type=\"password\" id=\"" + password + "\" name=\""
+        + password + "\">";
     std::string body
         = "<div class=\"card\"><h1>" + std::string(context.word("Sign in to Pipeline", "Welcome back")) + "</h1>";
     if (!error.empty())
@@ -412,10 +424,11 @@ std::string login_page(const Context& context, std::string_view error)
 std::string lead_form(const Context& context, std::string_view error)
 {
     std::string fields;
-    auto field = [&](const char* id, const char* baseline, const char* renamed, const char* type) {
-        fields += "<label for=\"" + std::string(id) + "\">" + context.word(baseline, renamed) + "</label>";
+    auto field = [&](const char* baseline_id, const char* baseline, const char* renamed, const char* type) {
+        const std::string id = context.field(baseline_id);
+        fields += "<label for=\"" + id + "\">" + context.word(baseline, renamed) + "</label>";
         if (std::string_view(type) == "textarea")
-            fields += "<textarea id=\"" + std::string(id) + "\" name=\"" + id + "\"></textarea>";
+            fields += "<textarea id=\"" + id + "\" name=\"" + id + "\"></textarea>";
         else
             fields += "<input type=\"" + std::string(type) + "\" id=\"" + id + "\" name=\"" + id
                 + "\" autocomplete=\"off\">";
@@ -483,7 +496,7 @@ void mount_registry(httplib::Server& server, const SiteOptions& options)
     server.Get("/search", [options, log](const auto& rq, auto& rs) {
         {
             std::lock_guard lock(log->mutex);
-            log->searches.push_back(rq.get_param_value("q"));
+            log->searches.push_back(param(rq, "q"));
         }
         registry_search(rq, rs, options);
     });
@@ -526,8 +539,7 @@ void mount_crm(httplib::Server& server, const SiteOptions& options)
     });
     server.Post("/login", [options, state](const httplib::Request& request, httplib::Response& response) {
         Context context = context_for(request, response, options);
-        if (request.get_param_value("user") != options.crm_user
-            || request.get_param_value("password") != options.crm_password) {
+        if (param(request, "user") != options.crm_user || param(request, "password") != options.crm_password) {
             return send_html(response, login_page(context, "Wrong user name or password."), 401);
         }
         std::string token = random_token();
@@ -548,8 +560,8 @@ void mount_crm(httplib::Server& server, const SiteOptions& options)
         Context context = context_for(request, response, options);
         if (!signed_in(request))
             return redirect(response, "/");
-        Lead lead {"", request.get_param_value("name"), request.get_param_value("email"),
-            request.get_param_value("company"), request.get_param_value("notes"), options.crm_user};
+        Lead lead {"", param(request, "name"), param(request, "email"), param(request, "company"), param(request, "notes"),
+            options.crm_user};
         if (lead.name.empty() || lead.email.find('@') == std::string::npos)
             return send_html(response, lead_form(context, "A lead needs a name and a valid email address."), 422);
         {

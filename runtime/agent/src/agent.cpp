@@ -421,6 +421,7 @@ private:
             return;
         last.after = screen;
         last.settle_ms = settle_ms_since(started);
+        last.focus = focused_field(); // where the focus is once the late page is there
     }
 
     Result<void> add_step(store::RunStep step)

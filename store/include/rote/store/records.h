@@ -131,7 +131,8 @@ struct Workflow {
     std::string definition; // the workflow file's text, as last run
 };
 
-enum class RunStatus { running, succeeded, failed, cancelled };
+// interrupted: its rote process went away without finishing it (found when the store is next opened).
+enum class RunStatus { running, succeeded, failed, cancelled, interrupted };
 
 struct RunSummary {
     std::int64_t id = 0;

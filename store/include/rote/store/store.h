@@ -31,7 +31,7 @@ namespace rote::store {
 // "ROTE" in ASCII, written at offset 68 of the SQLite header.
 inline constexpr std::int32_t kApplicationId = 0x524f5445;
 // The schema this build writes. Files at a lower version are migrated; higher ones are refused.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Called while a long write proceeds: (items done, items in all).
 using Progress = std::function<void(std::size_t done, std::size_t total)>;
@@ -102,10 +102,16 @@ public:
     // PRAGMA integrity_check and foreign_key_check; an error names what failed.
     Result<void> check_integrity();
 
+    // Runs still `running` whose rote process is gone (begin_run records it: pid, start time, boot) become
+    // `interrupted`, with why. Done by open(); returns how many. A run owned by a process of another pid
+    // namespace is left alone (it cannot be looked up from here), as are runs from before schema 4.
+    Result<int> end_abandoned_runs();
+
 private:
     Store(sqlite3* db, std::filesystem::path path);
     Result<void> configure();
     Result<void> migrate();
+    Result<void> migrate_without_foreign_keys();
 
     sqlite3* m_db = nullptr;
     std::filesystem::path m_path;
