@@ -166,10 +166,9 @@ std::optional<Decision> find_in_document(
         at.y = box.y + (step.action.at.y - recorded.box.y) * box.h / recorded.box.h;
         at.x = std::clamp(at.x, box.x, box.x + std::max(0, box.w - 1));
         at.y = std::clamp(at.y, box.y, box.y + std::max(0, box.h - 1));
-    } else if (!recorded.box.empty()) {
-        // Recorded beside the element (on the <label> of a field): where the element went, the point went.
-        at = {step.action.at.x + box.x - recorded.box.x, step.action.at.y + box.y - recorded.box.y};
     }
+    // Recorded beside the element (on the <label> of a field, which may move otherwise than the field): the
+    // element itself, at its centre, which a click on its label stands for.
     if (!Rect {0, 0, screen.cols, screen.rows}.contains(at))
         return std::nullopt;
     double confidence = 0;
@@ -358,7 +357,8 @@ EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before
         return out;
     // The focus a step left matters to the keys after it on the same page; a new page places its own.
     const ElementIdentity& recorded = prepared.step.anchor.focus;
-    if (!recorded.empty() && !large && !document->navigated && !same_element(recorded, document->focus)) {
+    if (acts_at_point(prepared.step.action.kind) && !recorded.empty() && !large && !document->navigated
+        && !same_element(recorded, document->focus)) {
         out.as_recorded = false;
         out.why = "the focus is on " + (document->focus.empty() ? std::string("no field") : describe(document->focus))
             + "; when recorded this step left it on " + describe(recorded);

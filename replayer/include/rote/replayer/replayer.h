@@ -106,8 +106,8 @@ struct EffectJudgement {
 // also moves where the effect shows); a step that changed nothing may change nothing.
 //
 // With the document's word (`document`, from the browser's state before and after the action) the judgement
-// also holds the focus to what was recorded: a step after which a field had the focus when recorded has not
-// had its effect unless that same field has it now (keys typed next would go elsewhere), unless the step
+// also holds the focus to what was recorded: a pointer step after which a field had the focus when recorded
+// has not had its effect unless that same field has it now (keys typed next would go elsewhere), unless the step
 // brings a new page (when recorded, or now by the URL), which places its own focus. And an effect the
 // pixels barely show (a click that only moved the caret, a Return that added an empty line) is proven by the
 // document: the URL, the focus, the focused field's value or its caret changed. Never for a step that changed
