@@ -166,9 +166,11 @@ std::optional<Decision> find_in_document(
         at.y = box.y + (step.action.at.y - recorded.box.y) * box.h / recorded.box.h;
         at.x = std::clamp(at.x, box.x, box.x + std::max(0, box.w - 1));
         at.y = std::clamp(at.y, box.y, box.y + std::max(0, box.h - 1));
+    } else if (box == recorded.box) {
+        at = step.action.at; // recorded beside the element (on a field's <label>), and nothing moved: as recorded
     }
-    // Recorded beside the element (on the <label> of a field, which may move otherwise than the field): the
-    // element itself, at its centre, which a click on its label stands for.
+    // Otherwise recorded beside the element, which moved (its <label> may have moved otherwise): the element
+    // itself, at its centre, which a click on its label stands for.
     if (!Rect {0, 0, screen.cols, screen.rows}.contains(at))
         return std::nullopt;
     double confidence = 0;

@@ -224,8 +224,12 @@ TEST_CASE("registry-lookup: taught by the model; a banner costs one model call, 
     // What the model was told: the goal, the input, and what the trace expected where it diverged.
     REQUIRE(server->requests().size() == 1);
     CHECK(server->requests()[0].body.find("Globex Corporation Ltd") != std::string::npos);
-    // The banner let the click on "Company name" land on the overlay; typing then changed nothing.
-    CHECK(server->requests()[0].body.find("type {{company}}") != std::string::npos);
+    // The banner let the click on "Company name" land on the overlay: the document says no field has the
+    // focus (it did when recorded), so the click diverged, before anything was typed into nothing.
+    CHECK(server->requests()[0].body.find("the recorded workflow's next step: click") != std::string::npos);
+    CHECK(repaired.divergences.size() == 1);
+    CHECK(repaired.divergences[0].trace_step == 0);
+    CHECK(repaired.divergences[0].why.find("the focus is on no field") != std::string::npos);
 
     auto again = run(*f.store, w, {{"company", "Initech Software Ltd"}}, llm_options(*provider, *site));
     CHECK_MESSAGE(again.status == store::RunStatus::succeeded, again.error);
