@@ -4,9 +4,12 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -113,4 +116,105 @@ TEST_CASE("200 concurrent requests from inside a sandbox's network are all serve
           "'http://registry.example.test/search?q={}' | sort | uniq -c");
     INFO(run.out);
     CHECK(run.out.find("200 200") != std::string::npos);
+}
+
+namespace {
+
+// A connection to the proxy's socket, as the sandbox's forwarder makes one; -1 when it cannot connect.
+int connect_to(const fs::path& socket)
+{
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr {};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        if (fd >= 0)
+            ::close(fd);
+        return -1;
+    }
+    timeval tv {10, 0}; // a test never hangs on a proxy that does not answer
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+// Everything the proxy sends on `fd` until it closes it (or 10 s pass).
+std::string read_all(int fd)
+{
+    std::string out;
+    char buffer[4096];
+    while (true) {
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0)
+            return out;
+        out.append(buffer, static_cast<std::size_t>(n));
+    }
+}
+
+} // namespace
+
+TEST_CASE("half a request line is answered 408 at the header deadline; slow connections never stop others; a flood gets 503")
+{
+    test::DemoSite site = test::DemoSite::start().value();
+    runtime::EgressProxyOptions options;
+    options.socket_path = runtime::runtime_root().value() / ("attack-slow-" + std::to_string(::getpid()) + ".sock");
+    options.allowlist = {"registry.example.test"};
+    options.routes = {{"registry.example.test", site.registry_route()}};
+    options.header_timeout = std::chrono::milliseconds(1500);
+    options.idle_timeout = std::chrono::milliseconds(1500);
+    options.max_connections = 40;
+    auto proxy = runtime::EgressProxy::start(options);
+    REQUIRE(proxy.ok());
+
+    // 20 connections that begin a request and never finish its line (slowloris).
+    std::vector<int> slow;
+    for (int i = 0; i < 20; ++i) {
+        const int fd = connect_to(options.socket_path);
+        REQUIRE(fd >= 0);
+        const std::string half = "GET http://registry.example.test/ HT";
+        REQUIRE(::send(fd, half.data(), half.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(half.size()));
+        slow.push_back(fd);
+    }
+    // Meanwhile the sandbox's other requests are served at once.
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; ++i) {
+        const std::string answer = test::ask_proxy(options.socket_path,
+            "GET http://registry.example.test/ HTTP/1.1\r\nHost: registry.example.test\r\nConnection: close\r\n\r\n");
+        CHECK(answer.starts_with("HTTP/1.1 200"));
+    }
+    CHECK(std::chrono::steady_clock::now() - start < options.header_timeout); // before any slow one timed out
+    // At the deadline each slow one is answered 408 and closed, and the log says so.
+    for (int fd : slow) {
+        CHECK(read_all(fd).starts_with("HTTP/1.1 408"));
+        ::close(fd);
+    }
+    int timed_out = 0;
+    for (const auto& r : (*proxy)->requests())
+        timed_out += r.status == 408 ? 1 : 0;
+    CHECK(timed_out == 20);
+
+    // A flood of connections that send nothing: past the limit each is answered 503 at once; when the idle
+    // ones are closed at their deadline, requests are served again.
+    std::vector<int> idle;
+    for (int i = 0; i < options.max_connections; ++i) {
+        const int fd = connect_to(options.socket_path);
+        REQUIRE(fd >= 0);
+        idle.push_back(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200)); // the proxy has accepted them all
+    const int over = connect_to(options.socket_path);
+    REQUIRE(over >= 0);
+    CHECK(read_all(over).starts_with("HTTP/1.1 503"));
+    ::close(over);
+    for (int fd : idle) {
+        CHECK(read_all(fd).empty()); // closed without a word: they never began a request
+        ::close(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK(test::ask_proxy(options.socket_path,
+        "GET http://registry.example.test/ HTTP/1.1\r\nHost: registry.example.test\r\nConnection: close\r\n\r\n")
+              .starts_with("HTTP/1.1 200"));
+    int refused = 0;
+    for (const auto& r : (*proxy)->requests())
+        refused += r.status == 503 && r.refused.find("over the limit of 40 connections") != std::string::npos ? 1 : 0;
+    CHECK(refused == 1);
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <map>
 #include <optional>
 #include <set>
 #include <thread>
@@ -271,6 +272,13 @@ struct EgressProxy::Impl {
     mutable std::mutex mutex; // guards everything below
     std::condition_variable idle;
     std::set<int> open_sockets; // the sandbox side of every live connection, shut down on stop
+    // Connections waiting for a request's headers, and by when they must have them (header_timeout, or
+    // idle_timeout before a kept-alive connection's next request): past it the watchdog shuts their reading
+    // side, which ends the wait. `late` holds those it did so to, for the log line.
+    std::map<int, Clock::time_point> header_deadlines;
+    std::set<int> late;
+    std::condition_variable watchdog_wake;
+    std::thread watchdog_thread;
     int connections = 0;
     bool stopping = false;
     std::vector<ProxyRequest> log_entries;
@@ -300,23 +308,81 @@ struct EgressProxy::Impl {
         InFlight& operator=(const InFlight&) = delete;
     };
 
+    // Ends the header waits that are past their deadline (header_deadlines), every 50 ms until stopping.
+    void watchdog()
+    {
+        std::unique_lock lock(mutex);
+        while (!stopping) {
+            watchdog_wake.wait_for(lock, std::chrono::milliseconds(50));
+            const auto now = Clock::now();
+            for (auto it = header_deadlines.begin(); it != header_deadlines.end();) {
+                if (it->second <= now) {
+                    ::shutdown(it->first, SHUT_RD); // the read ends; the answer can still be written
+                    late.insert(it->first);
+                    it = header_deadlines.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+        }
+    }
+
     void accept_loop()
     {
         while (true) {
             boost::system::error_code ec;
             local::socket client(io);
             acceptor->accept(client, ec);
-            std::lock_guard lock(mutex);
+            std::unique_lock lock(mutex);
             if (stopping)
                 return;
             if (ec) {
                 log().warn("accept failed: {}", ec.message());
                 continue;
             }
+            if (connections >= options.max_connections) {
+                lock.unlock();
+                over_limit(client);
+                continue;
+            }
             ++connections;
             open_sockets.insert(client.native_handle());
             std::thread([this, c = std::move(client)]() mutable { serve(std::move(c)); }).detach();
         }
+    }
+
+    // A connection past max_connections: a 503 written without waiting (a client that reads nothing cannot
+    // stall the accepting thread), closed, logged.
+    void over_limit(local::socket& client)
+    {
+        const std::string body = "rote's egress proxy has " + std::to_string(options.max_connections)
+            + " connections open for this sandbox, its limit; try again when some have closed.\n";
+        const std::string answer = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: "
+            + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        (void)::send(client.native_handle(), answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        boost::system::error_code ignored;
+        client.close(ignored);
+        ProxyRequest entry;
+        entry.status = 503;
+        entry.error = entry.refused = "over the limit of " + std::to_string(options.max_connections) + " connections";
+        record(std::move(entry), Clock::now());
+    }
+
+    // The connection `fd` waits for a request's headers until `within` from now (or no longer waits).
+    void expect_headers(int fd, std::optional<std::chrono::milliseconds> within)
+    {
+        std::lock_guard lock(mutex);
+        if (within)
+            header_deadlines[fd] = Clock::now() + *within;
+        else
+            header_deadlines.erase(fd);
+    }
+
+    // Whether the watchdog ended a header wait on `fd` (and forgets it).
+    bool was_late(int fd)
+    {
+        std::lock_guard lock(mutex);
+        return late.erase(fd) > 0;
     }
 
     void serve(local::socket client)
@@ -332,6 +398,8 @@ struct EgressProxy::Impl {
         client.close(ignored);
         std::lock_guard lock(mutex);
         open_sockets.erase(fd);
+        header_deadlines.erase(fd);
+        late.erase(fd);
         --connections;
         idle.notify_all();
     }
@@ -498,7 +566,19 @@ struct EgressProxy::Impl {
             parser.header_limit(kHeaderLimit);
             parser.body_limit(kNoBodyLimit); // bodies are streamed, never held whole
             boost::system::error_code ec;
+            const int fd = client.native_handle();
+            expect_headers(fd, served_one && buffer.size() == 0 ? options.idle_timeout : options.header_timeout);
             http::read_header(client, buffer, parser, ec);
+            expect_headers(fd, std::nullopt);
+            if (ec && was_late(fd)) {
+                if (!parser.got_some() && buffer.size() == 0)
+                    return; // an idle kept-alive connection, closed
+                ProxyRequest entry;
+                return refuse(client, 11, http::status::request_timeout, "Request timeout",
+                    "The request's headers did not arrive within " + std::to_string(options.header_timeout.count())
+                        + " ms.",
+                    std::move(entry), Clock::now());
+            }
             if (ec)
                 return answer_unreadable(client, buffer, ec, !served_one && parser.got_some());
             served_one = true;
@@ -867,7 +947,7 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::start(EgressProxyOptions optio
     if (!ec)
         impl->acceptor->bind(local::endpoint(path.string()), ec);
     if (!ec)
-        impl->acceptor->listen(64, ec);
+        impl->acceptor->listen(1024, ec);
     if (ec)
         return Error(Error::Code::io, "egress proxy cannot listen on " + path.string() + ": " + ec.message());
     ::chmod(path.c_str(), 0666);
@@ -880,6 +960,7 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::start(EgressProxyOptions optio
     }
     Impl* raw = impl.get();
     impl->accept_thread = std::thread([raw] { raw->accept_loop(); });
+    impl->watchdog_thread = std::thread([raw] { raw->watchdog(); });
     log().info("egress proxy on {} allowing {}", path.string(), impl->options.allowlist.size());
     return std::unique_ptr<EgressProxy>(new EgressProxy(std::move(impl)));
 }
@@ -893,7 +974,9 @@ EgressProxy::~EgressProxy()
         for (int fd : m_impl->open_sockets)
             ::shutdown(fd, SHUT_RDWR);
     }
+    m_impl->watchdog_wake.notify_all();
     m_impl->accept_thread.join();
+    m_impl->watchdog_thread.join();
     std::unique_lock lock(m_impl->mutex);
     m_impl->idle.wait(lock, [&] { return m_impl->connections == 0; });
     lock.unlock();

@@ -64,6 +64,15 @@ struct EgressProxyOptions {
     std::map<std::string, std::string> routes;
     std::filesystem::path log_path; // JSON lines, one per request; empty: in memory only
     std::chrono::milliseconds upstream_timeout {30000};
+    // A connection that has begun a request must send all its headers within header_timeout, and one that
+    // waits for its next request is closed after idle_timeout: a page (or a process in the sandbox) holding
+    // connections open with half a request line cannot tie up the proxy. A late request is answered 408 and
+    // logged; an idle kept-alive connection is just closed.
+    std::chrono::milliseconds header_timeout {15000};
+    std::chrono::milliseconds idle_timeout {60000};
+    // At most this many connections at once (a browser opens about six per host): a connection past it is
+    // answered 503 and closed at once, and logged.
+    int max_connections = 256;
     // Where a restored VM's waiting page is sent (qemu.h): the proxy itself answers http://start.rote.invalid/
     // with a redirect here, and /ping there with a tiny image, until the first redirect; then 404. Empty:
     // that name is refused like any other.
