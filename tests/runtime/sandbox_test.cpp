@@ -7,6 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include <csignal>
+
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -180,6 +182,44 @@ TEST_CASE("destroying a sandbox leaves no process and no directory")
     for (pid_t p : pids)
         CHECK_MESSAGE(!fs::exists("/proc/" + std::to_string(p)), "process ", p, " survived");
     CHECK_FALSE(fs::exists(dir));
+}
+
+TEST_CASE("a sandbox whose Xvnc dies is over: it is no longer alive, and every process in it ends")
+{
+    runtime::SandboxOptions options;
+    auto sandbox = runtime::start_local_sandbox(options);
+    REQUIRE_MESSAGE(sandbox, (sandbox ? "" : sandbox.error().message()));
+    std::vector<pid_t> pids;
+    pid_t xvnc = 0;
+    for (int i = 0; i < 100 && (pids.size() < 6 || xvnc == 0); ++i) {
+        std::this_thread::sleep_for(50ms);
+        pids = (*sandbox)->pids();
+        for (pid_t p : pids) {
+            std::ifstream comm("/proc/" + std::to_string(p) + "/comm");
+            std::string name;
+            std::getline(comm, name);
+            if (name == "Xvnc")
+                xvnc = p;
+        }
+    }
+    REQUIRE(xvnc > 0);
+    CHECK((*sandbox)->alive());
+    REQUIRE(::kill(xvnc, SIGKILL) == 0);
+    bool ended = false;
+    for (int i = 0; i < 100 && !ended; ++i) {
+        std::this_thread::sleep_for(50ms);
+        ended = !(*sandbox)->alive();
+    }
+    CHECK(ended);
+    std::this_thread::sleep_for(200ms);
+    for (pid_t p : pids) {
+        std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const auto close = text.rfind(')');
+        const bool zombie_or_gone = text.empty() || (close != std::string::npos && text.substr(close + 2, 1) == "Z");
+        CHECK_MESSAGE(zombie_or_gone, "process ", p, " survived its sandbox's display");
+    }
+    CHECK((*sandbox)->destroy());
 }
 
 TEST_CASE("an app window shows the page alone, from the top of the screen")

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -143,4 +144,33 @@ TEST_CASE("Chromium in a local sandbox asks no time service and nothing else of 
             others.push_back(r.method + " " + r.host + r.path);
     }
     CHECK_MESSAGE(others.empty(), (others.empty() ? "" : others.front()) << " (" << others.size() << " in all)");
+}
+
+TEST_CASE("a local sandbox's memory file systems are bounded: /tmp, its home and /run")
+{
+    auto site = test::DemoSite::start();
+    REQUIRE(site);
+    auto started = test::start_registry_session(*site);
+    REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
+    // The kernel's own account of the sandbox's mounts (its mount namespace, seen through Xvnc's /proc entry).
+    std::string mounts;
+    for (pid_t pid : (*started)->sandbox().pids()) {
+        if (test::read_file("/proc/" + std::to_string(pid) + "/comm") == "Xvnc\n")
+            mounts = test::read_file("/proc/" + std::to_string(pid) + "/mountinfo");
+    }
+    REQUIRE_FALSE(mounts.empty());
+    const auto options_of = [&](const std::string& point) {
+        std::istringstream lines(mounts);
+        for (std::string line; std::getline(lines, line);) {
+            std::istringstream fields(line);
+            std::string id, parent, dev, root, mount_point;
+            fields >> id >> parent >> dev >> root >> mount_point;
+            if (mount_point == point)
+                return line;
+        }
+        return std::string();
+    };
+    CHECK(options_of("/tmp").find("size=524288k") != std::string::npos);
+    CHECK(options_of("/home/agent").find("size=1048576k") != std::string::npos);
+    CHECK(options_of("/run").find("size=65536k") != std::string::npos);
 }

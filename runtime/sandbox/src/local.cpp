@@ -45,6 +45,12 @@ spdlog::logger& log()
 
 constexpr uid_t nobody = 65534;
 
+// The sizes of a sandbox's memory file systems (docs/security.md): /tmp, the home with Chromium's profile
+// and cache, and /run. tmpfs is memory; unbounded, each would be half of the host's.
+constexpr const char* kTmpBytes = "536870912"; // 512 MiB
+constexpr const char* kHomeBytes = "1073741824"; // 1 GiB
+constexpr const char* kRunBytes = "67108864"; // 64 MiB
+
 } // namespace
 
 namespace {
@@ -64,7 +70,8 @@ std::vector<std::string> bwrap_prefix()
 }
 
 // What runs inside the namespaces, as pid 1's child: Xvnc on the bind-mounted directory, then the
-// window manager, the proxy forwarder and Chromium. `wait` keeps it alive as long as any of them runs.
+// window manager, the proxy forwarder and Chromium. It lives as long as Xvnc does: a sandbox whose display
+// died is over (its namespace, and everything in it, ends with this script).
 std::string init_script(const SandboxOptions& options, bool network)
 {
     std::string size = std::to_string(options.width) + "x" + std::to_string(options.height);
@@ -73,6 +80,7 @@ std::string init_script(const SandboxOptions& options, bool network)
         + " -depth 24 -rfbunixpath /run/rote/vnc.sock -rfbunixmode 0600 -rfbport -1 -SecurityTypes None"
           " -nolisten tcp -extension GLX -AlwaysShared -DisconnectClients=0 -AcceptSetDesktopSize=0 "
           ">/run/rote/xvnc.log 2>&1 3>&- 4>&- &\n"
+          "xvnc=$!\n"
           "for i in $(seq 500); do [ -S /tmp/.X11-unix/X0 ] && break; sleep 0.01; done\n"
           "export DISPLAY=:0\n"
           "matchbox-window-manager -use_titlebar no -use_cursor yes >/run/rote/wm.log 2>&1 3>&- 4>&- &\n";
@@ -97,7 +105,7 @@ std::string init_script(const SandboxOptions& options, bool network)
         + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized "
         + (options.scale != 1.0 ? "--force-device-scale-factor=" + scale_text(options.scale) + " " : "")
         + (options.window == BrowserWindow::app ? "--app=\"$1\"" : "\"$1\"") + " >/run/rote/chromium.log 2>&1 &\n";
-    script += "wait\n";
+    script += "wait $xvnc\n";
     return script;
 }
 
@@ -159,10 +167,17 @@ public:
             "/proc",
             "--dev",
             "/dev",
+            // Bounded: a page (or a process in the sandbox) filling them cannot take the host's memory.
+            "--size",
+            kTmpBytes,
             "--tmpfs",
             "/tmp",
+            "--size",
+            kHomeBytes,
             "--tmpfs",
             "/home/agent",
+            "--size",
+            kRunBytes,
             "--tmpfs",
             "/run",
             "--bind",
