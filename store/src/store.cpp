@@ -667,7 +667,7 @@ Result<std::int64_t> Store::begin_run(const NewRun& run)
 
 Result<int> Store::end_abandoned_runs()
 {
-    auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
+    // Read first, without the write lock (most opens find nothing to end); the update re-checks the status.
     auto owned = ROTE_TRY(sql::Stmt::prepare(m_db,
         "SELECT r.id, o.pid, o.pid_ns, o.boot_id, o.start_ticks FROM runs r JOIN run_owners o ON o.run_id = r.id"
         " WHERE r.status = 'running'"));
@@ -689,17 +689,23 @@ Result<int> Store::end_abandoned_runs()
         if (!why.empty())
             gone.emplace_back(owned.i64(0), "interrupted: the rote process running it (pid " + std::to_string(pid) + ") went away without finishing it; " + why);
     }
+    owned.reset();
+    if (gone.empty())
+        return 0;
+    auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
     auto end = ROTE_TRY(sql::Stmt::prepare(m_db,
         "UPDATE runs SET status = 'interrupted', error = ?2, finished_at = ?3 WHERE id = ?1 AND status = 'running'"));
+    int ended = 0;
     for (const auto& [id, why] : gone) {
         end.reset();
         end.bind(1, id).bind(2, why).bind(3, now_timestamp());
         ROTE_TRY(end.run());
+        ended += sqlite3_changes(m_db);
     }
     ROTE_TRY(tx.commit());
-    if (!gone.empty())
-        logger("store")->info("{}: {} run(s) whose rote process went away marked interrupted", m_path.string(), gone.size());
-    return static_cast<int>(gone.size());
+    if (ended > 0)
+        logger("store")->info("{}: {} run(s) whose rote process went away marked interrupted", m_path.string(), ended);
+    return ended;
 }
 
 Result<void> Store::add_run_step(std::int64_t run_id, const RunStep& step)
