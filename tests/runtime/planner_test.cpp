@@ -92,7 +92,7 @@ TEST_CASE("a hint whose label is missing or there twice is an error naming the h
         missing.error().message());
     auto twice = make_hint_planner(w, inputs, 1)->next(page("registry-results.baseline.png"), "");
     REQUIRE_FALSE(twice.ok());
-    CHECK_MESSAGE(twice.error().message().find("times; the hint cannot say which") != std::string::npos, twice.error().message());
+    CHECK_MESSAGE(twice.error().message().find("times; say which (first, second") != std::string::npos, twice.error().message());
 }
 
 TEST_CASE("wait for text polls until the text is there, and gives up after its timeout")
@@ -141,4 +141,56 @@ TEST_CASE("a hint may name other labels that will do, and may be optional")
     CHECK_MESSAGE(none.error().message().find("\"Business name\" or \"Dissolve company\": none of them is on the screen")
             != std::string::npos,
         none.error().message());
+}
+
+TEST_CASE("first, second, ... and below \"Heading\" say which of a label's places a hint means; nothing else guesses")
+{
+    auto w = workflow_with("  - click \"Active\"\n  - click second \"Active\"\n  - click \"Active\" below \"Globex Holdings GmbH\"\n"
+                           "  - click third \"Active\" below \"Status\"\n  - click tenth \"Active\"\n"
+                           "  - click \"Active\" below \"Nowhere\"\n  - click link \"Active\"\n");
+    RunInputs inputs {{{"company", "Acme"}}, {{"pw", "x"}}};
+    const cv::Mat results = page("registry-results.baseline.png");
+    auto words = (*vision::Ocr::for_this_thread())->read(results);
+    REQUIRE(words.ok());
+    std::vector<Rect> active; // top to bottom
+    for (const auto& word : *words) {
+        if (word.text == "Active")
+            active.push_back(word.box);
+    }
+    std::sort(active.begin(), active.end(), [](const Rect& a, const Rect& b) { return a.y < b.y; });
+    REQUIRE(active.size() >= 4);
+    const auto globex = words_box(results, "Globex", "Holdings");
+    REQUIRE(globex);
+    for (int first = 0; first < 7; ++first) {
+        CAPTURE(first);
+        auto planner = make_hint_planner(w, inputs, first);
+        auto turn = planner->next(results, "");
+        if (first == 0) {
+            REQUIRE_FALSE(turn.ok());
+            CHECK(turn.error().message().find("say which (first, second, ..., below \"Heading\", link or field)") != std::string::npos);
+        } else if (first == 1) {
+            REQUIRE_MESSAGE(turn.ok(), (turn.ok() ? "" : turn.error().message()));
+            CHECK(active[1].contains(turn->actions.at(0).at));
+        } else if (first == 2) {
+            // The nearest below the heading, not the one on its own line.
+            REQUIRE_MESSAGE(turn.ok(), (turn.ok() ? "" : turn.error().message()));
+            const Point at = turn->actions.at(0).at;
+            CHECK(at.y > globex->y + globex->h);
+            CHECK(std::find_if(active.begin(), active.end(), [&](const Rect& r) { return r.contains(at); }) != active.end());
+            for (const auto& r : active)
+                CHECK((r.center().y <= globex->center().y + 4 || r.y >= at.y - r.h));
+        } else if (first == 3) {
+            REQUIRE_MESSAGE(turn.ok(), (turn.ok() ? "" : turn.error().message()));
+            CHECK(active[2].contains(turn->actions.at(0).at));
+        } else if (first == 4) {
+            REQUIRE_FALSE(turn.ok());
+            CHECK(turn.error().message().find("times, not 10") != std::string::npos);
+        } else if (first == 5) {
+            REQUIRE_FALSE(turn.ok());
+            CHECK(turn.error().message().find("\"Nowhere\" (what \"Active\" is below) is not on the screen") != std::string::npos);
+        } else {
+            REQUIRE_FALSE(turn.ok()); // no document here: a link cannot be told from text
+            CHECK(turn.error().message().find("needs the browser's document") != std::string::npos);
+        }
+    }
 }

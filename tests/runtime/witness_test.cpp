@@ -8,6 +8,7 @@
 #include <httplib.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include <rote/agent/planner.h>
 #include <rote/desktop/desktop.h>
 #include <rote/session/session.h>
 #include <rote/witness/witness.h>
@@ -269,6 +270,32 @@ void check_document(BrowserWindow window, double scale)
     REQUIRE(typed.ok());
     CHECK(typed->value_length == 9);
     CHECK(typed->value_digest != ended->value_digest);
+
+    // Step hints that say which place they mean, grounded by this document: the link, not the snippet that
+    // reads alike; the field a label names, not the label.
+    {
+        auto w = parse_workflow("name: t\ngoal: Open the partner.\nstart: {url: http://witness.example.test/}\n"
+                                "success: {text: Done}\nhints:\n  - click \"Stark Components\"\n"
+                                "  - click link \"Stark Components\"\n  - type \"Fox Mulder\" into field \"Contact\"\n",
+            "t.yaml");
+        REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message()));
+        RunInputs inputs;
+        HintPlannerOptions options;
+        options.witness = witness.get();
+        auto ambiguous = make_hint_planner(*w, inputs, 0, options)->next(screen, "");
+        REQUIRE_FALSE(ambiguous.ok());
+        CHECK(ambiguous.error().message().find("is on the screen 2 times") != std::string::npos);
+        auto planner = make_hint_planner(*w, inputs, 1, options);
+        auto to_link = planner->next(screen, "");
+        REQUIRE_MESSAGE(to_link.ok(), (to_link.ok() ? "" : to_link.error().message()));
+        CHECK(link.contains(to_link->actions.at(0).at));
+        CHECK_FALSE(link.contains(snippet->center()));
+        auto into_field = planner->next(screen, "");
+        REQUIRE_MESSAGE(into_field.ok(), (into_field.ok() ? "" : into_field.error().message()));
+        REQUIRE(into_field->actions.size() == 2);
+        CHECK(contact_identity.box.contains(into_field->actions[0].at)); // the field's box, not its label's
+        CHECK(into_field->actions[1].text == "Fox Mulder");
+    }
 
     // The page's rendered text, hidden text aside.
     CHECK(witness->shows_text("stark components  IS not").value());

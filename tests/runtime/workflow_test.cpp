@@ -192,6 +192,36 @@ TEST_CASE("hint labels with alternatives and if present")
     }
 }
 
+TEST_CASE("hints say which place they mean: first, second, ..., link, field, below \"Heading\"")
+{
+    auto ok = parse_workflow("name: t\ngoal: Look a thing up.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\nhints:\n"
+                             "  - click link \"{{company}}\"\n  - click second \"Edit\" below \"Contacts\" if present\n"
+                             "  - type \"x\" into field \"Name\"\n  - double_click third link \"A\" or \"B\"\n"
+                             "  - click \"Save\" below \"{{company}}\"\n"
+                             "inputs: {company: string}\n",
+        "t.yaml");
+    REQUIRE_MESSAGE(ok.ok(), (ok.ok() ? "" : ok.error().message()));
+    CHECK(ok->hints[0].element == "link");
+    CHECK(ok->hints[0].target == "{{company}}");
+    CHECK(ok->hints[0].ordinal == 0);
+    CHECK(ok->hints[1].ordinal == 2);
+    CHECK(ok->hints[1].below == "Contacts");
+    CHECK(ok->hints[1].optional);
+    CHECK(ok->hints[2].element == "field");
+    CHECK(ok->hints[2].target == "Name");
+    CHECK(ok->hints[3].ordinal == 3);
+    CHECK(ok->hints[3].element == "link");
+    CHECK(ok->hints[3].also == std::vector<std::string> {"B"});
+    CHECK(ok->hints[4].below == "{{company}}");
+    for (const char* bad : {"click first", "click link", "click \"A\" below", "click \"A\" below Heading",
+             "type \"x\" into link \"A\"", "click eleventh \"A\"", "click \"A\" below \"{{nobody}}\""}) {
+        CAPTURE(bad);
+        auto w = parse_workflow(std::string("name: t\ngoal: Look a thing up.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\nhints:\n  - ") + bad + "\n", "t.yaml");
+        REQUIRE_FALSE(w.ok());
+        CHECK_MESSAGE(w.error().message().find("t.yaml:6") != std::string::npos, w.error().message());
+    }
+}
+
 TEST_CASE("input rows from CSV: quoted fields, and errors that name the row")
 {
     auto rows = parse_inputs_csv("company,note\n\"Acme, Robotics Ltd\",\"says \"\"hi\"\"\"\nGlobex,\r\n", "in.csv");

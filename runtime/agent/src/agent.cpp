@@ -226,6 +226,7 @@ private:
             return ocr.error();
         m_ocr = *ocr;
         cv::Mat screen = ROTE_TRY(first_page());
+        const auto first_shown = Clock::now();
         ROTE_TRY(start_page_served());
         if (trace) {
             screen = ROTE_TRY(replay(*trace, screen));
@@ -236,6 +237,7 @@ private:
         }
         screen = ROTE_TRY(check_success(screen));
         ROTE_TRY(read_outputs());
+        m_result.work_ms = ms_since(first_shown);
         if (!trace || m_result.planned > 0)
             ROTE_TRY(save_trace(trace));
         return {};
@@ -285,12 +287,27 @@ private:
     // that polls) leaves the screen alone to decide, at the settle timeout.
     Result<cv::Mat> stable()
     {
-        const auto quiet = quiet_period();
+        // With a document: a short quiet, once the document says it has loaded; else the full quiet period.
+        const bool document = m_witness != nullptr;
+        const auto quiet = document ? std::min(quiet_period(), scaled(m_options.document_quiet, 4.0)) : quiet_period();
         const auto deadline = Clock::now() + scaled(m_options.settle_timeout);
         while (true) {
             auto screen = m_desktop->wait_stable(quiet, scaled(m_options.settle_timeout));
             if (!screen.ok())
                 return screen.error().with_context("waiting for the screen to settle");
+            if (document && Clock::now() < deadline) {
+                auto state = m_witness->state();
+                if (state.ok() && !state->loaded) {
+                    std::this_thread::sleep_for(milliseconds(20)); // still loading: look again
+                    continue;
+                }
+                if (!state.ok() && quiet < quiet_period()) {
+                    // No word from the document: the full quiet period decides.
+                    screen = m_desktop->wait_stable(quiet_period(), scaled(m_options.settle_timeout));
+                    if (!screen.ok())
+                        return screen.error().with_context("waiting for the screen to settle");
+                }
+            }
             if (!m_session)
                 return screen;
             auto traffic = m_session->proxy().activity();
@@ -467,6 +484,7 @@ private:
                         + " produced this step, so the hints cannot take over here");
             HintPlannerOptions hints;
             hints.wait_for_timeout = scaled(hints.wait_for_timeout);
+            hints.witness = m_witness.get();
             return make_hint_planner(m_workflow, m_inputs, first_hint, hints, diverged);
         }
         if (m_options.llm == nullptr)

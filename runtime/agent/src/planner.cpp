@@ -1,5 +1,8 @@
 #include <rote/agent/planner.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <rote/base/log.h>
 #include <rote/base/text_template.h>
 #include <rote/vision/ocr.h>
@@ -152,7 +155,8 @@ private:
         return out;
     }
 
-    // The first of the hint's labels found on the screen, once; nothing when none is there.
+    // The first of the hint's labels found on the screen, at one place once the hint's qualifiers (link,
+    // field, first/second, below "Heading") have said which; nothing when none is there.
     Result<std::optional<Rect>> find(const cv::Mat& screen, const StepHint& hint)
     {
         auto ocr = ROTE_TRY(vision::Ocr::for_this_thread());
@@ -162,15 +166,107 @@ private:
             const std::string& text = rendered[i];
             // A label made of the run's inputs is a value: read exactly, never a name that reads alike.
             const std::string& written = i == 0 ? hint.target : hint.also[i - 1];
-            const auto match = written.find("{{") != std::string::npos ? vision::find_value(words, text)
-                                                                        : vision::find_text(words, text);
-            if (match.status == vision::LocateStatus::found)
-                return std::optional(match.box);
-            if (match.status == vision::LocateStatus::ambiguous)
-                return fail(hint, "\"" + text + "\" is on the screen " + std::to_string(match.candidates.size())
-                        + " times; the hint cannot say which");
+            const std::vector<Rect> places = ROTE_TRY(places_of(hint, text, written.find("{{") != std::string::npos, words));
+            if (places.empty())
+                continue;
+            const auto chosen = ROTE_TRY(choose(hint, text, places, words));
+            if (chosen.size() == 1)
+                return std::optional(chosen.front());
+            return fail(hint, "\"" + text + "\" is on the screen " + std::to_string(chosen.size())
+                    + " times; say which (first, second, ..., below \"Heading\", link or field)");
         }
         return std::optional<Rect>();
+    }
+
+    // Where `text` is: links that read it (link), the fields it labels (field), both from the document and
+    // each confirmed by the screen's words in its box or beside it; or its readings on the screen.
+    Result<std::vector<Rect>> places_of(
+        const StepHint& hint, const std::string& text, bool value, const std::vector<vision::Word>& words)
+    {
+        std::vector<Rect> places;
+        if (hint.element.empty()) {
+            const auto match = value ? vision::find_value(words, text) : vision::find_text(words, text);
+            if (match.status == vision::LocateStatus::found)
+                places.push_back(match.box);
+            else if (match.status == vision::LocateStatus::ambiguous)
+                places = match.candidates;
+            return places;
+        }
+        if (m_options.witness == nullptr)
+            return fail(hint, hint.element + " \"" + text + "\" needs the browser's document, which this sandbox does "
+                              "not give (the qemu provider, a desktop app): write the hint without " + hint.element);
+        const auto read_in = [&](const Rect& box) {
+            std::string seen;
+            for (const auto& w : words) {
+                if (Rect {box.x - 3, box.y - 3, box.w + 6, box.h + 6}.contains(w.box.center()))
+                    seen += (seen.empty() ? "" : " ") + w.text;
+            }
+            return seen;
+        };
+        if (hint.element == "link") {
+            auto links = m_options.witness->links_reading(text);
+            if (!links.ok())
+                return fail(hint, "the document could not list the links reading \"" + text + "\": " + links.error().message());
+            std::vector<std::string> seen_targets;
+            for (const auto& l : *links) {
+                // Links to one page are one place (a result's title and its "more" link).
+                if (!l.href.empty() && std::find(seen_targets.begin(), seen_targets.end(), l.href) != seen_targets.end())
+                    continue;
+                if (vision::text_similarity(read_in(l.box), text) < 0.8)
+                    continue; // the document's box does not show the link's words: not confirmed
+                seen_targets.push_back(l.href);
+                places.push_back(l.box);
+            }
+            return places;
+        }
+        // field: the document's fields that the label names; the label must be on the screen.
+        if (vision::find_text(words, text).status == vision::LocateStatus::not_found)
+            return places;
+        auto values = m_options.witness->values_beside(text);
+        if (!values.ok())
+            return fail(hint, "the document could not say which field \"" + text + "\" names: " + values.error().message());
+        for (const auto& v : *values) {
+            if (v.how == "field" && !v.box.empty())
+                places.push_back(v.box);
+        }
+        return places;
+    }
+
+    // The one place of `places` the hint means: nearest below its heading, then its ordinal in reading order
+    // (top to bottom, left to right); all of them when it says neither.
+    Result<std::vector<Rect>> choose(
+        const StepHint& hint, const std::string& text, std::vector<Rect> places, const std::vector<vision::Word>& words)
+    {
+        std::sort(places.begin(), places.end(), [](const Rect& a, const Rect& b) {
+            const int line = std::max(4, std::min(a.h, b.h) / 2);
+            if (std::abs(a.center().y - b.center().y) > line)
+                return a.center().y < b.center().y;
+            return a.x < b.x;
+        });
+        if (!hint.below.empty()) {
+            auto heading_text = render_template(hint.below, m_inputs.values, {});
+            if (!heading_text.ok())
+                return fail(hint, heading_text.error().message());
+            const auto heading = vision::find_text(words, *heading_text);
+            if (heading.status == vision::LocateStatus::not_found)
+                return fail(hint, "\"" + *heading_text + "\" (what \"" + text + "\" is below) is not on the screen");
+            if (heading.status == vision::LocateStatus::ambiguous)
+                return fail(hint, "\"" + *heading_text + "\" (what \"" + text + "\" is below) is on the screen "
+                        + std::to_string(heading.candidates.size()) + " times");
+            const int under = heading.box.y + heading.box.h / 2;
+            std::erase_if(places, [&](const Rect& r) { return r.center().y <= under; });
+            if (places.empty())
+                return fail(hint, "no \"" + text + "\" is below \"" + *heading_text + "\"");
+            if (hint.ordinal == 0)
+                places.resize(1); // the nearest below it
+        }
+        if (hint.ordinal > 0) {
+            if (static_cast<int>(places.size()) < hint.ordinal)
+                return fail(hint, "\"" + text + "\" is on the screen " + std::to_string(places.size())
+                        + (places.size() == 1 ? " time" : " times") + ", not " + std::to_string(hint.ordinal));
+            places = {places[static_cast<std::size_t>(hint.ordinal - 1)]};
+        }
+        return places;
     }
 
     Result<Rect> ground(const cv::Mat& screen, const StepHint& hint)

@@ -1,5 +1,6 @@
 #include <rote/agent/workflow.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <fstream>
@@ -172,15 +173,38 @@ Result<StepHint> parse_hint(const std::string& line, int line_number, const std:
         }
         return i;
     };
+    static const std::vector<std::string> ordinals {"first", "second", "third", "fourth", "fifth", "sixth", "seventh",
+        "eighth", "ninth", "tenth"};
+    // [first|second|...] [link|field] "Label" [or "Other"]... [below "Heading"]: the index after it, 0 when
+    // there is no label.
+    auto qualified_labels = [&](size_t i) -> size_t {
+        if (i < t.size()) {
+            if (auto o = std::find(ordinals.begin(), ordinals.end(), t[i]); o != ordinals.end()) {
+                h.ordinal = static_cast<int>(o - ordinals.begin()) + 1;
+                ++i;
+            }
+        }
+        if (i < t.size() && (t[i] == "link" || t[i] == "field"))
+            h.element = t[i++];
+        const size_t end = labels(i);
+        if (end == 0)
+            return 0;
+        if (end + 1 < t.size() && t[end] == "below" && quoted(t[end + 1]) && !unquote(t[end + 1]).empty()) {
+            h.below = unquote(t[end + 1]);
+            return end + 2;
+        }
+        return end;
+    };
     auto one_label = [&](StepHint::Kind kind) -> Result<StepHint> {
         h.kind = kind;
-        size_t end = labels(1);
+        size_t end = qualified_labels(1);
         if (end != 0 && end + 2 == t.size() && t[end] == "if" && t[end + 1] == "present") {
             h.optional = true;
             end = t.size();
         }
         if (end == 0 || end != t.size())
-            return fail("write " + verb + " \"Label\", " + verb + " \"Label\" or \"Other label\", or add if present");
+            return fail("write " + verb + " \"Label\" (or \"Other label\"), optionally first/second/... before it, link "
+                "or field before it, below \"Heading\" after it, and if present at the end");
         return h;
     };
     if (verb == "click")
@@ -189,9 +213,12 @@ Result<StepHint> parse_hint(const std::string& line, int line_number, const std:
         return one_label(StepHint::Kind::double_click);
     if (verb == "type") {
         const bool plain = t.size() == 2 && quoted(t[1]);
-        const bool into = t.size() >= 4 && quoted(t[1]) && t[2] == "into" && labels(3) == t.size();
+        const bool into = t.size() >= 4 && quoted(t[1]) && t[2] == "into" && qualified_labels(3) == t.size();
         if (!plain && !into)
-            return fail("write type \"text\" or type \"text\" into \"Label\" (or \"Other label\")");
+            return fail("write type \"text\" or type \"text\" into \"Label\" (or \"Other label\"; field \"Label\" for "
+                        "the field it names, first/second/... or below \"Heading\" to say which)");
+        if (h.element == "link")
+            return fail("type into a link: write type \"text\" into field \"Label\"");
         h.kind = StepHint::Kind::type;
         h.text = unquote(t[1]);
         if (h.text.empty())
@@ -441,7 +468,7 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
             auto fail = [&](std::string what) { return r.error(node, "step hint: " + what); };
             auto line_text = ROTE_TRY(r.text(node, "a step hint"));
             auto hint = ROTE_TRY(parse_hint(line_text, line, fail));
-            std::vector<const std::string*> texts {&hint.text, &hint.target};
+            std::vector<const std::string*> texts {&hint.text, &hint.target, &hint.below};
             for (const auto& other : hint.also)
                 texts.push_back(&other);
             for (const std::string* t : texts) {

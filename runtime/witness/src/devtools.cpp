@@ -276,7 +276,8 @@ constexpr const char* find_js = R"js(
 // caret; a password's length only.
 constexpr const char* state_js = R"js(
   const a = document.activeElement;
-  const out = { values: [], view, url: location.href, field: false, digest: 0, length: 0, start: -1, end: -1 };
+  const out = { values: [], view, url: location.href, loaded: document.readyState === 'complete', field: false,
+                digest: 0, length: 0, start: -1, end: -1 };
   if (!a || a === document.body || a === document.documentElement) return out;
   out.values.push({ identity: identity(a) });
   if (!isField(a)) return out;
@@ -428,6 +429,7 @@ public:
         if (!answer["values"].empty())
             state.focus = ROTE_TRY(identity_of(answer["values"][0], view));
         state.focus_is_field = answer.value("field", false);
+        state.loaded = answer.value("loaded", false);
         const double digest = number(answer, "digest"), length = number(answer, "length");
         const double start = number(answer, "start"), end = number(answer, "end");
         if (!(digest >= 0 && digest <= 4294967295.0 && length >= 0 && length < 1e12 && start >= -1 && end >= -1

@@ -37,6 +37,9 @@ struct RunOptions {
     std::map<std::string, std::string> routes; // host → 127.0.0.1:PORT, added to the workflow's
     bool teach = false; // teach afresh even if a trace exists (the old versions are kept)
     std::chrono::milliseconds quiet {300}; // the screen is stable after this long without a change
+    // With the browser's document as a witness, the screen and the traffic need only this long without a
+    // change once the document has loaded (readyState complete): the document says the page is done.
+    std::chrono::milliseconds document_quiet {100};
     std::chrono::milliseconds settle_timeout {20000}; // an action's screen must settle within this
     std::chrono::milliseconds start_timeout {30000}; // the start page must show within this
     // (The three waits above are for the local sandbox; a slower one, a VM under TCG, stretches them.)
@@ -76,6 +79,9 @@ struct RunResult {
     std::int64_t wall_ms = 0;
     std::vector<Divergence> divergences;
     std::vector<StepTiming> timings; // per replayed step, in order
+    // From the first page on the screen to the outputs read (replay or teaching, success check included;
+    // without the sandbox's start and stop).
+    std::int64_t work_ms = 0;
 };
 
 // Runs `workflow` once with `inputs`. The Result fails only when the store cannot record the run; a run that

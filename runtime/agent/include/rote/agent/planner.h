@@ -18,6 +18,7 @@
 #include <rote/agent/workflow.h>
 #include <rote/base/action.h>
 #include <rote/base/result.h>
+#include <rote/witness/witness.h>
 #include <rote/llm/provider.h>
 
 namespace rote::runtime {
@@ -56,6 +57,9 @@ protected:
 struct HintPlannerOptions {
     std::chrono::milliseconds wait_for_timeout {15000}; // `wait for "text"` gives up after this
     std::chrono::milliseconds poll {250};
+    // The browser's document, for `link` and `field` hints (`click link "Acme"`, `type "x" into field
+    // "Name"`); without one those hints fail, saying why. Not owned.
+    Witness* witness = nullptr;
 };
 
 // Carries out the workflow's step hints in order, from `first_hint`. Labels are found by OCR (vision's

@@ -41,9 +41,9 @@ struct OutputSpec {
 // A step hint: what a person would write as an RPA step. Grounded by OCR at run time.
 struct StepHint {
     enum class Kind {
-        click, // click "Label" [or "Other label"]... [if present]
-        double_click, // double_click "Label"
-        type, // type "text" [into "Label"]
+        click, // click [first|second|...] [link|field] "Label" [or "Other label"]... [below "Heading"] [if present]
+        double_click, // double_click "Label", with the same qualifiers
+        type, // type "text" [into [field] "Label"]
         key, // key ctrl+l
         wait, // wait 500ms | wait for "text"
         scroll, // scroll down 3 | scroll up 3
@@ -55,6 +55,10 @@ struct StepHint {
     std::string text; // type: a template ({{company}}, {{secret:password}}); key: the combination
     int amount = 0; // wait: milliseconds; scroll: wheel clicks, positive down
     int line = 0; // in the workflow file, for errors at run time
+    // What tells the label's places apart, as a person would say it:
+    std::string element; // "link": a link that reads the label; "field": the field the label names; "": any text
+    int ordinal = 0; // first = 1, second = 2, ...: that one in reading order; 0: the label must be there once
+    std::string below; // the place nearest below this heading (itself there once)
 };
 
 struct Policy {
