@@ -3,7 +3,8 @@
 //     page settling after it;
 //   - wall time of a replayed run vs the taught run (step hints: no model latency in either);
 //   - planner calls per site variant, on the first run after the change and on the run after that.
-// Usage: replay_bench [--runs N] (replays of the baseline, default 5). Sends traffic only to 127.0.0.1.
+// Usage: replay_bench [--runs N] (replays of the baseline, default 5) [--document-quiet MS] (the quiet period
+// once the document has loaded; 300 is the pixel-only one). Sends traffic only to 127.0.0.1.
 
 #include <algorithm>
 #include <cstdio>
@@ -33,6 +34,10 @@ double median(std::vector<double> v)
 const char* kCompanies[] = {"Northwind Traders Ltd", "Globex Corporation Ltd", "Initech Software Ltd",
     "Hooli Cloud Ltd", "Wayne Foods Ltd", "Stark Logistics Ltd", "Umbrella Analytics plc", "Soylent Nutrition Ltd"};
 
+// How long the screen must stay still once the document has loaded (RunOptions::document_quiet); set by
+// --document-quiet to compare with the pixel-only quiet period.
+std::chrono::milliseconds g_document_quiet = runtime::RunOptions().document_quiet;
+
 runtime::RunResult run_once(store::Store& s, const runtime::Workflow& w, const std::string& company,
     const std::string& variant, bool teach = false)
 {
@@ -43,6 +48,7 @@ runtime::RunResult run_once(store::Store& s, const runtime::Workflow& w, const s
     }
     runtime::RunOptions options;
     options.teach = teach;
+    options.document_quiet = g_document_quiet;
     options.routes["registry.example.test"] = site->registry_route();
     auto inputs = runtime::check_inputs(w, {{"company", company}});
     auto result = runtime::run_workflow(s, w, *inputs, options);
@@ -61,6 +67,8 @@ int main(int argc, char** argv)
     for (int i = 1; i + 1 < argc; ++i) {
         if (std::strcmp(argv[i], "--runs") == 0)
             runs = std::max(1, std::atoi(argv[i + 1]));
+        if (std::strcmp(argv[i], "--document-quiet") == 0)
+            g_document_quiet = std::chrono::milliseconds(std::max(1, std::atoi(argv[i + 1])));
     }
     auto w = runtime::load_workflow(std::string(ROTE_WORKFLOWS) + "/registry-lookup.yaml");
     if (!w.ok()) {
@@ -70,7 +78,8 @@ int main(int argc, char** argv)
     const fs::path dir = fs::temp_directory_path() / ("rote-replay-bench-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const fs::path taught_db = dir / "taught.db";
-    std::printf("replay_bench: registry-lookup on the demo registry, local sandbox, 1280x800, hints planner\n");
+    std::printf("replay_bench: registry-lookup on the demo registry, local sandbox, 1280x800, hints planner, "
+                "quiet %lld ms once the document has loaded\n", static_cast<long long>(g_document_quiet.count()));
 
     double taught_s = 0;
     std::vector<double> replay_s, work_s, check_ms, settle_ms;
