@@ -368,10 +368,12 @@ EffectJudgement judge_effect(const PreparedStep& prepared, const cv::Mat& before
     }
     if (out.as_recorded || large)
         return out;
+    // A new URL is no proof: the page it names has to show (its document may have committed before its first
+    // paint), and replay keeps looking for it.
     std::string proof;
     if (document->navigated)
-        proof = "the page's URL changed";
-    else if (document->focus_moved)
+        return out;
+    if (document->focus_moved)
         proof = "the focus moved to " + (document->focus.empty() ? std::string("the page") : describe(document->focus));
     else if (document->value_changed)
         proof = "the value of " + describe(document->focus) + " changed";

@@ -177,9 +177,7 @@ Result<std::vector<Rect>> rects_from_json(const json& j, std::string_view where)
 json identity_to_json(const ElementIdentity& e)
 {
     json j {{"tag", e.tag}, {"box", to_json(e.box)}};
-    for (const auto& [key, value] : {std::pair {"id", &e.id}, {"name", &e.name}, {"role", &e.role},
-             {"label", &e.label}, {"placeholder", &e.placeholder}, {"text", &e.text}, {"href", &e.href},
-             {"classes", &e.classes}}) {
+    for (const auto& [key, value] : named_fields(e)) {
         if (!value->empty())
             j[key] = *value;
     }
@@ -197,9 +195,7 @@ Result<ElementIdentity> identity_from_json(const json& j, std::string_view where
         return invalid(where, "an element's \"tag\" must be a lower-case HTML tag name, not \"" + e.tag.substr(0, 40) + "\"");
     if (auto it = j.find("box"); it != j.end())
         e.box = ROTE_TRY(rect_from_json(*it, where));
-    for (const auto& [key, value] : {std::pair {"id", &e.id}, {"name", &e.name}, {"role", &e.role},
-             {"label", &e.label}, {"placeholder", &e.placeholder}, {"text", &e.text}, {"href", &e.href},
-             {"classes", &e.classes}}) {
+    for (const auto& [key, value] : named_fields(e)) {
         if (j.contains(key)) {
             *value = ROTE_TRY(string_field(j, key, where));
             if (value->size() > 1000)

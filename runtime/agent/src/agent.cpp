@@ -288,24 +288,28 @@ private:
     Result<cv::Mat> stable()
     {
         // With a document: a short quiet, once the document says it has loaded; else the full quiet period.
-        const bool document = m_witness != nullptr;
-        const auto quiet = document ? std::min(quiet_period(), scaled(m_options.document_quiet, 4.0)) : quiet_period();
-        const auto deadline = Clock::now() + scaled(m_options.settle_timeout);
+        bool document = m_witness != nullptr;
+        auto quiet = document ? std::min(quiet_period(), scaled(m_options.document_quiet, 4.0)) : quiet_period();
+        const auto started = Clock::now();
+        const auto deadline = started + scaled(m_options.settle_timeout);
         while (true) {
             auto screen = m_desktop->wait_stable(quiet, scaled(m_options.settle_timeout));
             if (!screen.ok())
                 return screen.error().with_context("waiting for the screen to settle");
-            if (document && Clock::now() < deadline) {
-                auto state = m_witness->state();
+            if (document) {
+                // The document's word is taken for a while; with none, or past that (a page that never says it
+                // is done, an event lost), the full quiet period decides, as without a document.
+                auto state = Clock::now() < started + scaled(milliseconds(5000))
+                    ? m_witness->state()
+                    : Result<DocumentState>(Error(Error::Code::timeout, "the document did not say it had loaded"));
                 if (state.ok() && !state->loaded) {
                     std::this_thread::sleep_for(milliseconds(20)); // still loading: look again
                     continue;
                 }
-                if (!state.ok() && quiet < quiet_period()) {
-                    // No word from the document: the full quiet period decides.
-                    screen = m_desktop->wait_stable(quiet_period(), scaled(m_options.settle_timeout));
-                    if (!screen.ok())
-                        return screen.error().with_context("waiting for the screen to settle");
+                if (!state.ok()) {
+                    document = false;
+                    quiet = quiet_period();
+                    continue;
                 }
             }
             if (!m_session)

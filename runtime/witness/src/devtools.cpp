@@ -382,9 +382,9 @@ public:
     {
         auto page = ROTE_TRY(visible_page());
         static const std::string function = question("rec", find_js);
-        json rec = {{"tag", recorded.tag}, {"id", recorded.id}, {"name", recorded.name}, {"role", recorded.role},
-            {"label", recorded.label}, {"placeholder", recorded.placeholder}, {"text", recorded.text},
-            {"href", recorded.href}, {"classes", recorded.classes}};
+        json rec = {{"tag", recorded.tag}};
+        for (const auto& [key, value] : named_fields(recorded))
+            rec[key] = *value;
         json answer = ROTE_TRY(call_function(page, function, json::array({std::move(rec)})));
         const std::string about = describe(recorded);
         const Viewport view = ROTE_TRY(viewport_of(answer, about));
@@ -406,6 +406,22 @@ public:
                 found.push_back(std::move(element));
         }
         return found;
+    }
+
+    // A page's main frame (its frame id is its target id) starting or stopping to load.
+    void note_event(const json& event)
+    {
+        const std::string method = event.value("method", "");
+        if (method != "Page.frameStartedLoading" && method != "Page.frameStoppedLoading")
+            return;
+        const std::string session = event.value("sessionId", "");
+        if (!event.contains("params") || !event["params"].is_object())
+            return;
+        const std::string frame = event["params"].value("frameId", "");
+        for (const auto& [target, s] : m_sessions) {
+            if (s == session && target == frame)
+                m_loading[session] = method == "Page.frameStartedLoading";
+        }
     }
 
     Result<bool> shows_text(std::string_view text) override
@@ -430,7 +446,7 @@ public:
         if (!answer["values"].empty())
             state.focus = ROTE_TRY(identity_of(answer["values"][0], view));
         state.focus_is_field = answer.value("field", false);
-        state.loaded = answer.value("loaded", false);
+        state.loaded = answer.value("loaded", false) && !m_loading[page.session];
         const double digest = number(answer, "digest"), length = number(answer, "length");
         const double start = number(answer, "start"), end = number(answer, "end");
         if (!(digest >= 0 && digest <= 4294967295.0 && length >= 0 && length < 1e12 && start >= -1 && end >= -1
@@ -523,9 +539,10 @@ private:
             return garbage("an element has no identity");
         const json& i = entry["identity"];
         ElementIdentity e;
-        for (const auto& [name, field] : {std::pair {"tag", &e.tag}, {"id", &e.id}, {"name", &e.name},
-                 {"role", &e.role}, {"label", &e.label}, {"placeholder", &e.placeholder}, {"text", &e.text},
-                 {"href", &e.href}, {"classes", &e.classes}}) {
+        auto fields = named_fields(e);
+        std::vector<std::pair<const char*, std::string*>> all {{"tag", &e.tag}};
+        all.insert(all.end(), fields.begin(), fields.end());
+        for (const auto& [name, field] : all) {
             auto it = i.find(name);
             if (it == i.end() || !it->is_string() || it->get_ref<const std::string&>().size() > 1000)
                 return garbage(std::string("an element's identity has no ") + name);
@@ -586,6 +603,9 @@ private:
         if (!attached.contains("sessionId") || !attached["sessionId"].is_string())
             return garbage("Target.attachToTarget has no sessionId");
         m_sessions.emplace_back(target, attached["sessionId"].get<std::string>());
+        // Its load events from now on (frameStartedLoading / frameStoppedLoading): a navigation that has
+        // begun but not committed leaves the old document "complete"; these say the page is on its way.
+        ROTE_TRY(call("Page.enable", json::object(), m_sessions.back().second));
         return m_sessions.back().second;
     }
 
@@ -659,7 +679,11 @@ private:
             if (answer.is_discarded() || !answer.is_object())
                 return garbage("a message that is not a JSON object (" + std::to_string(text.size()) + " bytes)");
             auto it = answer.find("id");
-            if (it == answer.end() || !it->is_number_integer() || it->get<int>() != id)
+            if (it == answer.end()) {
+                note_event(answer);
+                continue;
+            }
+            if (!it->is_number_integer() || it->get<int>() != id)
                 continue;
             if (answer.contains("error")) {
                 const json& e = answer["error"];
@@ -732,6 +756,7 @@ private:
     std::string m_buffer;
     std::vector<std::pair<std::string, std::string>> m_sessions; // target id, session id
     std::map<std::string, std::int64_t> m_worlds; // session id -> its document's isolated world
+    std::map<std::string, bool> m_loading; // session id -> its main frame is loading (Page events)
 };
 
 } // namespace

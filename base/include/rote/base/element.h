@@ -6,7 +6,9 @@
 // focus went where it went when recorded. Values of fields are never part of it (they may be secrets or
 // inputs).
 
+#include <array>
 #include <string>
+#include <utility>
 
 #include <rote/base/geometry.h>
 
@@ -28,6 +30,16 @@ struct ElementIdentity {
     bool is_field() const { return tag == "input" || tag == "textarea" || tag == "select" || role == "textbox"; }
     friend bool operator==(const ElementIdentity&, const ElementIdentity&) = default;
 };
+
+// An identity's names with the keys they are stored and sent under ("id", "name", ...), in one place for
+// every codec of it; the tag and the box are not among them. For a const or a mutable identity.
+template <class Identity>
+auto named_fields(Identity& e)
+{
+    return std::array {std::pair {"id", &e.id}, std::pair {"name", &e.name}, std::pair {"role", &e.role},
+        std::pair {"label", &e.label}, std::pair {"placeholder", &e.placeholder}, std::pair {"text", &e.text},
+        std::pair {"href", &e.href}, std::pair {"classes", &e.classes}};
+}
 
 // Whether `now` is the element `recorded` names: the same tag, and the same id when it had one, else the
 // same name when it had one, else the same role and accessible name (or placeholder).

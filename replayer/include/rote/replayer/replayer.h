@@ -110,7 +110,8 @@ struct EffectJudgement {
 // has not had its effect unless that same field has it now (keys typed next would go elsewhere), unless the step
 // brings a new page (when recorded, or now by the URL), which places its own focus. And an effect the
 // pixels barely show (a click that only moved the caret, a Return that added an empty line) is proven by the
-// document: the URL, the focus, the focused field's value or its caret changed. Never for a step that changed
+// document: the focus, the focused field's value or its caret changed on the same page (a new URL is no
+// proof: its page has to show). Never for a step that changed
 // a large part of the screen when recorded: a new page is not a moved caret.
 struct DocumentEffect {
     bool navigated = false; // the URL changed

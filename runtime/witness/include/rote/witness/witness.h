@@ -51,7 +51,7 @@ struct FoundElement {
 // What the document is doing, compared before and after an action to see what it did there.
 struct DocumentState {
     std::string url;
-    bool loaded = false; // document.readyState is "complete"
+    bool loaded = false; // document.readyState is "complete" and the page is not loading another one
     ElementIdentity focus; // the focused element; empty when the page's body has the focus
     bool focus_is_field = false;
     // The focused field's value, as a digest (never the value: it may be a secret) and its length, and the
