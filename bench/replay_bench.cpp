@@ -64,11 +64,23 @@ runtime::RunResult run_once(store::Store& s, const runtime::Workflow& w, const s
 int main(int argc, char** argv)
 {
     int runs = 5;
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (std::strcmp(argv[i], "--runs") == 0)
-            runs = std::max(1, std::atoi(argv[i + 1]));
-        if (std::strcmp(argv[i], "--document-quiet") == 0)
-            g_document_quiet = std::chrono::milliseconds(std::max(1, std::atoi(argv[i + 1])));
+    const char* usage = "usage: replay_bench [--runs N] [--document-quiet MS]\n"
+                        "  --runs N              replays of the baseline (default 5)\n"
+                        "  --document-quiet MS   quiet period once the document has loaded (default 100; 300 is the\n"
+                        "                        pixel-only one, for comparison)\n";
+    for (int i = 1; i < argc; ++i) {
+        const bool has_value = i + 1 < argc;
+        if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+            std::printf("%s", usage);
+            return 0;
+        } else if (std::strcmp(argv[i], "--runs") == 0 && has_value) {
+            runs = std::max(1, std::atoi(argv[++i]));
+        } else if (std::strcmp(argv[i], "--document-quiet") == 0 && has_value) {
+            g_document_quiet = std::chrono::milliseconds(std::max(1, std::atoi(argv[++i])));
+        } else {
+            std::fprintf(stderr, "replay_bench: unknown or incomplete option '%s'\n%s", argv[i], usage);
+            return 2;
+        }
     }
     auto w = runtime::load_workflow(std::string(ROTE_WORKFLOWS) + "/registry-lookup.yaml");
     if (!w.ok()) {
