@@ -103,12 +103,7 @@ Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, co
         const Rect chosen = std::min_element(links.begin(), links.end(), [&](const auto& a, const auto& b) {
             return distance(a.box) < distance(b.box);
         })->box;
-        const Rect box {chosen.x - 3, chosen.y - 3, chosen.w + 6, chosen.h + 6};
-        std::string seen;
-        for (const auto& w : *words) {
-            if (box.contains(w.box.center()))
-                seen += (seen.empty() ? "" : " ") + w.text;
-        }
+        const std::string seen = vision::words_in(*words, chosen);
         if (vision::text_similarity(seen, link_text) < 0.8)
             return diverged("the link reading \"" + link_text + "\" reads \"" + seen + "\" on the screen");
         return act_at(step, chosen.center(), "document_link", 0.95);
@@ -192,9 +187,7 @@ std::optional<Decision> find_in_document(
             auto words = situation.ocr->read(screen, Rect {r.x, r.y, r.width, r.height});
             if (!words.ok())
                 return std::nullopt;
-            std::string read;
-            for (const auto& w : *words)
-                read += (read.empty() ? "" : " ") + w.text;
+            const std::string read = vision::words_in(*words, Rect {r.x, r.y, r.width, r.height}, 0);
             const double similarity = vision::text_similarity(read, words_shown);
             if (similarity > confidence || seen.empty()) {
                 confidence = std::max(confidence, similarity);

@@ -361,6 +361,17 @@ void cut_patches(const cv::Mat& screen, TargetAnchor& a)
 
 } // namespace
 
+std::string words_in(const std::vector<Word>& words, const Rect& box, int margin)
+{
+    const Rect grown {box.x - margin, box.y - margin, box.w + 2 * margin, box.h + 2 * margin};
+    std::string out;
+    for (const auto& w : words) {
+        if (grown.contains(w.box.center()))
+            out += (out.empty() ? "" : " ") + w.text;
+    }
+    return out;
+}
+
 double text_similarity(std::string_view a, std::string_view b)
 {
     const std::string x = normalise(a), y = normalise(b);

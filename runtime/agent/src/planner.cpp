@@ -195,14 +195,6 @@ private:
         if (m_options.witness == nullptr)
             return fail(hint, hint.element + " \"" + text + "\" needs the browser's document, which this sandbox does "
                               "not give (the qemu provider, a desktop app): write the hint without " + hint.element);
-        const auto read_in = [&](const Rect& box) {
-            std::string seen;
-            for (const auto& w : words) {
-                if (Rect {box.x - 3, box.y - 3, box.w + 6, box.h + 6}.contains(w.box.center()))
-                    seen += (seen.empty() ? "" : " ") + w.text;
-            }
-            return seen;
-        };
         if (hint.element == "link") {
             auto links = m_options.witness->links_reading(text);
             if (!links.ok())
@@ -212,7 +204,7 @@ private:
                 // Links to one page are one place (a result's title and its "more" link).
                 if (!l.href.empty() && std::find(seen_targets.begin(), seen_targets.end(), l.href) != seen_targets.end())
                     continue;
-                if (vision::text_similarity(read_in(l.box), text) < 0.8)
+                if (vision::text_similarity(vision::words_in(words, l.box), text) < 0.8)
                     continue; // the document's box does not show the link's words: not confirmed
                 seen_targets.push_back(l.href);
                 places.push_back(l.box);

@@ -107,4 +107,8 @@ TextMatch find_value(const std::vector<Word>& words, std::string_view value);
 // Normalised similarity of two strings, case- and punctuation-insensitive: 1 - edit distance / length.
 double text_similarity(std::string_view a, std::string_view b);
 
+// The words whose centres lie in `box` grown by `margin` pixels on every side, in reading order, one space
+// between: what the screen shows where a document says a link or field is drawn.
+std::string words_in(const std::vector<Word>& words, const Rect& box, int margin = 3);
+
 } // namespace rote::vision
