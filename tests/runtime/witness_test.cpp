@@ -57,6 +57,7 @@ constexpr const char* kPage = R"html(<!doctype html>
 <div class="hidden"><span>Renewal</span> <span>1999-01-01</span></div>
 <p><span>Renewal</span> <span>2027-03-01</span></p>
 <table><tr><th>Owner</th><th>Team</th></tr><tr><td>Ben Carter</td><td>Field Ops</td></tr></table>
+<p style="margin-top: 4000px">Terms of the fold</p>
 </body></html>)html";
 
 // The page on a loopback port of its own.
@@ -298,8 +299,10 @@ void check_document(BrowserWindow window, double scale)
     }
 
     // The page's rendered text, hidden text aside.
-    CHECK(witness->shows_text("stark components  IS not").value());
-    CHECK_FALSE(witness->shows_text("1999-01-01").value());
+    using Place = Witness::TextPlace;
+    CHECK(witness->text_place("stark components  IS not").value() == Place::in_view);
+    CHECK(witness->text_place("1999-01-01").value() == Place::absent);
+    CHECK(witness->text_place("Terms of the fold").value() == Place::out_of_view);
 
     // Not in the document.
     CHECK(beside(*witness, "Incorporated").empty());

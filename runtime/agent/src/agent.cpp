@@ -958,36 +958,52 @@ private:
     }
 
     // Whether the success text shows, looking again for up to `patience` while the page may still load.
-    // `screen` is updated to the last screen looked at.
+    // `screen` is updated to the last screen looked at. A screen the document is ahead of (the next page
+    // loaded, its pixels not yet drawn) is looked at again: the success text drawn in the view but not on the
+    // screen, an output the document puts where the screen reads something else.
     Result<bool> success_seen(cv::Mat& screen, milliseconds patience)
     {
         const auto until = Clock::now() + patience;
         while (true) {
             m_words = ROTE_TRY(m_ocr->read(screen));
-            bool seen = false;
+            bool seen = false, out_of_view = false;
             if (m_workflow.success_text.empty()) {
-                bool all = true;
-                for (const auto& out : m_workflow.outputs)
-                    all = all && ROTE_TRY(output_value(out)).value.has_value();
-                seen = all;
+                seen = ROTE_TRY(outputs_agree(true));
             } else {
                 seen = vision::find_text(m_words, success_text()).status != vision::LocateStatus::not_found;
                 // Rendered by the page but scrolled out of the screen (a footer below the fold): the document
                 // says it is there.
                 if (!seen && m_witness) {
-                    auto shown = m_witness->shows_text(success_text());
-                    seen = shown.ok() && *shown;
-                    if (seen)
-                        progress("the success text is in the page, out of the screen's view");
+                    auto place = m_witness->text_place(success_text());
+                    seen = out_of_view = place.ok() && *place == Witness::TextPlace::out_of_view;
                 }
             }
-            if (seen && url_proven())
+            // Past the patience, outputs that still disagree are read_outputs' to report.
+            const bool late = Clock::now() >= until;
+            if (seen && !late && !m_workflow.success_text.empty())
+                seen = ROTE_TRY(outputs_agree(false));
+            if (seen && url_proven()) {
+                if (out_of_view)
+                    progress("the success text is in the page, out of the screen's view");
                 return true;
-            if (Clock::now() >= until)
+            }
+            if (late)
                 return false;
             std::this_thread::sleep_for(milliseconds(300));
             screen = ROTE_TRY(stable());
         }
+    }
+
+    // Whether the outputs read from this screen (m_words) agree with its document: none the document puts
+    // where the screen reads something else; with `all`, every one read.
+    Result<bool> outputs_agree(bool all)
+    {
+        for (const auto& out : m_workflow.outputs) {
+            auto read = ROTE_TRY(output_value(out));
+            if (!read.problem.empty() || (all && !read.value))
+                return false;
+        }
+        return true;
     }
 
     // Whether the page's URL matches success.url (true when there is none). m_last_url keeps what was seen.

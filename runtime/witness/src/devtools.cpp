@@ -311,10 +311,26 @@ constexpr const char* links_reading_js = R"js(function (text) {
   return out;
 })js";
 
-// Whether the page's rendered text (not what is hidden) holds `text`, case and white space aside.
-constexpr const char* shows_text_js = R"js(function (text) {
+// Where the page's rendered text (not what is hidden) holds `text`, case and white space aside: the
+// innermost elements whose rendered text holds it, and whether any is drawn inside the view.
+constexpr const char* text_place_js = R"js(function (text) {
   const key = (s) => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
-  return !!document.body && key(text) !== '' && key(document.body.innerText).includes(key(text));
+  const want = key(text);
+  if (!document.body || want === '' || !key(document.body.innerText).includes(want)) return 'absent';
+  const holders = [];
+  const descend = (el) => {
+    const inner = Array.from(el.children).filter((c) => c.innerText !== undefined && key(c.innerText).includes(want));
+    if (inner.length === 0) holders.push(el);
+    else inner.forEach(descend);
+  };
+  descend(document.body);
+  for (const el of holders) {
+    for (const r of el.getClientRects()) {
+      if (r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth)
+        return 'in_view';
+    }
+  }
+  return 'out_of_view';
 })js";
 
 constexpr const char* visible_js = R"js(function () { return document.visibilityState; })js";
@@ -424,13 +440,18 @@ public:
         }
     }
 
-    Result<bool> shows_text(std::string_view text) override
+    Result<TextPlace> text_place(std::string_view text) override
     {
         auto page = ROTE_TRY(visible_page());
-        json answer = ROTE_TRY(call_function(page, shows_text_js, json::array({std::string(text)})));
-        if (!answer.is_boolean())
-            return garbage("whether the page shows a text is not a boolean");
-        return answer.get<bool>();
+        json answer = ROTE_TRY(call_function(page, text_place_js, json::array({std::string(text)})));
+        const std::string place = answer.is_string() ? answer.get<std::string>() : "";
+        if (place == "absent")
+            return TextPlace::absent;
+        if (place == "in_view")
+            return TextPlace::in_view;
+        if (place == "out_of_view")
+            return TextPlace::out_of_view;
+        return garbage("where the page shows a text is not absent, in_view or out_of_view");
     }
 
     Result<DocumentState> state() override

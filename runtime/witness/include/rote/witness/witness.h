@@ -88,9 +88,10 @@ public:
     // element with that id exists but is not visible: none), its name, its role and accessible name, its
     // text; always of the recorded tag. Document order.
     virtual Result<std::vector<FoundElement>> find(const ElementIdentity& recorded) = 0;
-    // Whether the page's rendered text holds `text` (case and white space aside), on the screen or scrolled
-    // out of it; hidden text does not count.
-    virtual Result<bool> shows_text(std::string_view text) = 0;
+    // Where the page's rendered text holds `text` (case and white space aside; hidden text does not count):
+    // nowhere, drawn inside the window's view (the screen should show it), or only scrolled out of it.
+    enum class TextPlace { absent, in_view, out_of_view };
+    virtual Result<TextPlace> text_place(std::string_view text) = 0;
     // The page's URL and its focus.
     virtual Result<DocumentState> state() = 0;
     // The visible links whose whole text is `text` (case and white space ignored), in document order: where
