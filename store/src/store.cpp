@@ -148,6 +148,13 @@ Result<std::int64_t> single_int(sqlite3* db, const char* query)
 
 Error invalid(const std::string& message) { return Error(Error::Code::invalid_argument, message); }
 
+// Whether rote may write the store at `path` and, for its write-ahead log, its directory (errno says why not).
+bool writable(const fs::path& path)
+{
+    const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+    return ::access(path.c_str(), W_OK) == 0 && ::access(dir.c_str(), W_OK) == 0;
+}
+
 std::string step_where(std::size_t i) { return "step " + std::to_string(i); }
 
 } // namespace
@@ -170,6 +177,9 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& path)
         if (!fs::is_regular_file(status))
             return Error(Error::Code::invalid_argument, path.string() + " is not a regular file");
         ROTE_TRY(probe_existing(path));
+        if (!writable(path))
+            return Error(Error::Code::io, path.string() + " cannot be written here (" + std::strerror(errno)
+                    + "); the commands that only read it (list, show, report, export, trace list) still can");
     } else if (path.has_parent_path()) {
         fs::create_directories(path.parent_path(), ec);
         if (ec)
@@ -187,6 +197,87 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& path)
     ROTE_TRY(store->configure());
     ROTE_TRY(store->migrate());
     ROTE_TRY(store->end_abandoned_runs());
+    return store;
+}
+
+namespace {
+
+// A path as an SQLite URI ("file:" and the path, its reserved characters percent-encoded).
+std::string file_uri(const fs::path& path)
+{
+    std::string uri = "file:";
+    for (unsigned char c : fs::absolute(path).string()) {
+        if (c == '%' || c == '?' || c == '#' || c < 0x21 || c > 0x7e) {
+            char hex[4];
+            std::snprintf(hex, sizeof hex, "%%%02X", c);
+            uri += hex;
+        } else {
+            uri += static_cast<char>(c);
+        }
+    }
+    return uri;
+}
+
+// An SQLite connection that reads `path` (a file: URI with SQLITE_OPEN_URI when `uri`), or why not.
+Result<sqlite3*> open_reader(const std::string& name, bool uri, const fs::path& path)
+{
+    sqlite3* db = nullptr;
+    const int rc = sqlite3_open_v2(name.c_str(), &db, SQLITE_OPEN_READONLY | (uri ? SQLITE_OPEN_URI : 0), nullptr);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        // The first read opens the WAL and its shared memory: where that fails, so does the reader.
+        const int read = sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr);
+        if (read == SQLITE_OK)
+            return db;
+        Error e = sql::error_from(db, read, "reading " + path.string());
+        sqlite3_close(db);
+        return e;
+    }
+    Error e = sql::error_from(db, rc, "opening " + path.string());
+    sqlite3_close(db);
+    return e;
+}
+
+} // namespace
+
+Result<std::unique_ptr<Store>> Store::open_read_only(const fs::path& path)
+{
+    std::error_code ec;
+    const auto status = fs::status(path, ec);
+    if (!fs::exists(status))
+        return Error(Error::Code::not_found, path.string() + " does not exist: no store there yet (a run creates it)");
+    if (!fs::is_regular_file(status))
+        return Error(Error::Code::invalid_argument, path.string() + " is not a regular file");
+    ROTE_TRY(probe_existing(path));
+
+    std::string note;
+    auto db = open_reader(path.string(), false, path);
+    if (!db.ok()) {
+        // No WAL shared memory here (a read-only mount, a directory rote may not write): the file alone,
+        // which SQLite then trusts not to change while it is read.
+        auto immutable = open_reader(file_uri(path) + "?immutable=1", true, path);
+        if (!immutable.ok())
+            return db.error();
+        note = path.string() + " is read as it lies on disk, its write-ahead log out of reach here ("
+            + db.error().message() + "): what a run writing it now commits is not seen";
+        db = immutable;
+    }
+    std::unique_ptr<Store> store(new Store(*db, path));
+    store->m_read_only_note = note;
+    ROTE_TRY(sql::exec(store->m_db, "PRAGMA foreign_keys = ON"));
+    const auto application_id = ROTE_TRY(single_int(store->m_db, "PRAGMA application_id"));
+    const auto version = static_cast<int>(ROTE_TRY(single_int(store->m_db, "PRAGMA user_version")));
+    if (application_id == 0 && version == 0)
+        return Error(Error::Code::not_found, path.string() + " is empty: no store there yet (a run creates it)");
+    if (version < kSchemaVersion) {
+        store.reset();
+        if (writable(path))
+            return open(path); // upgraded once, as a writing command would
+        return Error(Error::Code::unsupported,
+            path.string() + " is at store schema " + std::to_string(version) + ", older than this rote's "
+                + std::to_string(kSchemaVersion) + ", and cannot be written to upgrade it; read it with the rote that wrote it, or copy it somewhere writable");
+    }
+    store->m_schema_version = version; // a newer one the probe refused
     return store;
 }
 

@@ -32,12 +32,13 @@ std::string slurp(const std::filesystem::path& p)
     return s.str();
 }
 
-// Runs `rote ARGS` with a clean ROTE_HOME under dir; args are passed through the shell verbatim.
-Outcome run_rote(const TempDir& dir, const std::string& args)
+// Runs `rote ARGS` with a clean ROTE_HOME under dir; args are passed through the shell verbatim, as is
+// `wrapper` (a command rote runs under).
+Outcome run_rote(const TempDir& dir, const std::string& args, const std::string& wrapper = "")
 {
     const auto out = dir / "stdout.txt";
     const auto err = dir / "stderr.txt";
-    const std::string cmd = "export ROTE_HOME='" + (dir / "home").string() + "'; ( " ROTE_BINARY " " + args
+    const std::string cmd = "export ROTE_HOME='" + (dir / "home").string() + "'; ( " + wrapper + " " ROTE_BINARY " " + args
         + " ) <"
           "/dev/null >'"
         + out.string() + "' 2>'" + err.string() + "'";
@@ -156,7 +157,56 @@ TEST_CASE("the default store is $ROTE_HOME/rote.db")
     auto o = run_rote(dir, "list");
     REQUIRE(o.rc == 0);
     CHECK(o.out.find("No workflows yet") != std::string::npos);
-    CHECK(std::filesystem::exists(dir / "home/rote.db"));
+    CHECK_FALSE(std::filesystem::exists(dir / "home/rote.db")); // reading creates nothing
+    auto imported = run_rote(dir, "import - < /dev/null");
+    CHECK(imported.rc != 0);
+    CHECK(std::filesystem::exists(dir / "home/rote.db")); // a writing command does
+}
+
+TEST_CASE("a store on a read-only mount is listed, shown, reported and exported, says so, and is never written")
+{
+    TempDir dir;
+    const auto mount = dir / "ro";
+    std::filesystem::create_directories(mount);
+    const auto db = (mount / "store.db").string();
+    std::int64_t trace_id = 0;
+    {
+        auto s = Store::open(db);
+        REQUIRE(s.ok());
+        fixture::fill_report_fixture(**s);
+        trace_id = *(*s)->save_trace(fixture::sample_trace("registry-lookup", 3));
+    }
+    const auto before = fixture::read_file(db);
+    // A real read-only bind mount of the store's directory, in a mount namespace of rote's own.
+    const std::string ro = "bwrap --dev-bind / / --ro-bind '" + mount.string() + "' '" + mount.string() + "'";
+
+    auto list = run_rote(dir, "--db " + db + " list --json", ro);
+    INFO(list.err);
+    REQUIRE(list.rc == 0);
+    CHECK(json::parse(list.out)["workflows"].size() == 2);
+    CHECK(list.err.find("is read as it lies on disk") != std::string::npos);
+    auto show = run_rote(dir, "--db " + db + " show " + std::to_string(trace_id), ro);
+    CHECK(show.rc == 0);
+    CHECK(show.out.find("registry-lookup v1") != std::string::npos);
+    auto report = run_rote(dir, "--db " + db + " report --json", ro);
+    CHECK(report.rc == 0);
+    CHECK(json::parse(report.out)["total"]["runs"] == 4);
+    const auto file = (dir / "trace.json").string();
+    auto exported = run_rote(dir, "--db " + db + " export " + std::to_string(trace_id) + " -o " + file, ro);
+    CHECK(exported.rc == 0);
+    CHECK(std::filesystem::file_size(file) > 0);
+    auto standings = run_rote(dir, "--db " + db + " trace list registry-lookup", ro);
+    CHECK(standings.rc == 0);
+
+    // A command that writes says why it cannot, and which ones still work.
+    auto imported = run_rote(dir, "--db " + db + " import " + file, ro);
+    CHECK(imported.rc == 1);
+    CHECK(imported.err.find("cannot be written here (Read-only file system)") != std::string::npos);
+    CHECK(imported.err.find("list, show, report, export") != std::string::npos);
+
+    CHECK(fixture::read_file(db) == before);
+    CHECK_FALSE(std::filesystem::exists(db + "-wal"));
+    CHECK_FALSE(std::filesystem::exists(db + "-shm"));
 }
 
 TEST_CASE("errors are clear and the exit status tells usage from failure")

@@ -31,6 +31,9 @@ struct Globals {
 // Prints "rote: error: ..." and returns the exit status for it.
 int fail(const Error& e);
 Result<std::unique_ptr<store::Store>> open_store(const Globals& g);
+// For commands that only read (list, show, report, export): the store opened read-only (a note on stderr
+// when it is read as it lies on disk); an empty one when there is no file yet, which is left uncreated.
+Result<std::unique_ptr<store::Store>> open_store_to_read(const Globals& g);
 Result<std::filesystem::path> config_path(const Globals& g);
 // The LLM settings in effect (config file, then environment), as if `provider_name` were chosen if not empty.
 Result<llm::LlmConfig> load_llm(const Globals& g, const std::string& provider_name);

@@ -46,6 +46,20 @@ Result<std::unique_ptr<store::Store>> open_store(const Globals& g)
     return store::Store::open(path);
 }
 
+Result<std::unique_ptr<store::Store>> open_store_to_read(const Globals& g)
+{
+    std::filesystem::path path = g.db;
+    if (path.empty())
+        path = ROTE_TRY(rote::default_db_path());
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec) && !ec)
+        return store::Store::open_in_memory();
+    auto s = ROTE_TRY(store::Store::open_read_only(path));
+    if (!s->read_only_note().empty())
+        std::cerr << "rote: note: " << s->read_only_note() << "\n";
+    return s;
+}
+
 void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
 
 Result<std::map<std::string, std::string>> parse_routes(const std::vector<std::string>& routes)
@@ -109,7 +123,7 @@ json trace_summary_json(const store::TraceSummary& t)
 
 int cmd_list(const Globals& g, bool as_json)
 {
-    auto s = open_store(g);
+    auto s = open_store_to_read(g);
     if (!s.ok())
         return fail(s.error());
     auto workflows = (*s)->list_workflows();
@@ -176,7 +190,7 @@ void print_standings(const std::vector<store::TraceStanding>& standings)
 int cmd_trace(const Globals& g, const std::string& workflow, std::optional<int> version,
     std::optional<store::TraceCommand> command, bool as_json)
 {
-    auto s = open_store(g);
+    auto s = command ? open_store(g) : open_store_to_read(g);
     if (!s.ok())
         return fail(s.error());
     if (command) {
@@ -209,7 +223,7 @@ int cmd_trace(const Globals& g, const std::string& workflow, std::optional<int> 
 
 int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
 {
-    auto s = open_store(g);
+    auto s = open_store_to_read(g);
     if (!s.ok())
         return fail(s.error());
     auto trace = (*s)->load_trace(trace_id);
@@ -298,7 +312,7 @@ int cmd_report(
         if (!normalised.ok())
             return fail(normalised.error());
     }
-    auto s = open_store(g);
+    auto s = open_store_to_read(g);
     if (!s.ok())
         return fail(s.error());
     auto report = (*s)->report(query);
@@ -372,7 +386,7 @@ int cmd_report(
 
 int cmd_export(const Globals& g, std::int64_t trace_id, const std::string& out_path)
 {
-    auto s = open_store(g);
+    auto s = open_store_to_read(g);
     if (!s.ok())
         return fail(s.error());
     auto doc = (*s)->export_trace(trace_id);

@@ -40,6 +40,12 @@ class Store {
 public:
     // Opens (creating if absent) the store at path, creating parent directories as needed.
     static Result<std::unique_ptr<Store>> open(const std::filesystem::path& path);
+    // Opens an existing store for reading only (list, show, report, export): nothing in the file changes, not
+    // even stale runs (open() ends those). Through the WAL as any reader, seeing what a run still writing has
+    // committed; on a file system that cannot hold the WAL's shared memory (a read-only mount), the file as it
+    // lies on disk, and read_only_note() says so. A file of an older schema is upgraded by open() when it can
+    // be written, else refused.
+    static Result<std::unique_ptr<Store>> open_read_only(const std::filesystem::path& path);
     // A private in-memory store, for tools that validate without writing (the import fuzzer).
     static Result<std::unique_ptr<Store>> open_in_memory();
 
@@ -49,6 +55,8 @@ public:
 
     int schema_version() const { return m_schema_version; }
     const std::filesystem::path& path() const { return m_path; }
+    // Why this store was opened as it lies on disk, for a note to the user; empty when read normally.
+    const std::string& read_only_note() const { return m_read_only_note; }
 
     // Artifacts. put_artifact stores bytes once per content and returns their hash.
     Result<Hash> put_artifact(std::span<const std::uint8_t> data, std::string_view media_type);
@@ -116,6 +124,7 @@ private:
     sqlite3* m_db = nullptr;
     std::filesystem::path m_path;
     int m_schema_version = 0;
+    std::string m_read_only_note;
 };
 
 // The content address of bytes: lowercase hex SHA-256, as artifacts are named.
