@@ -162,21 +162,24 @@ std::optional<std::string> Stmt::opt_text(int col) const
 
 Result<Transaction> Transaction::begin(sqlite3* db)
 {
-    ROTE_TRY(exec(db, "BEGIN IMMEDIATE"));
-    return Transaction(db);
+    // Inside another transaction: a savepoint, so that the outer one commits or rolls back both.
+    const bool nested = sqlite3_get_autocommit(db) == 0;
+    ROTE_TRY(exec(db, nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE"));
+    return Transaction(db, nested);
 }
 
 Transaction::~Transaction()
 {
     if (m_db == nullptr)
         return;
-    if (auto r = exec(m_db, "ROLLBACK"); !r.ok())
+    const char* undo = m_nested ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK";
+    if (auto r = exec(m_db, undo); !r.ok())
         logger("store")->error("rollback failed: {}", r.error().message());
 }
 
 Result<void> Transaction::commit()
 {
-    ROTE_TRY(exec(m_db, "COMMIT"));
+    ROTE_TRY(exec(m_db, m_nested ? "RELEASE nested" : "COMMIT"));
     m_db = nullptr;
     return {};
 }

@@ -69,12 +69,14 @@ private:
 };
 
 // BEGIN IMMEDIATE on construction (the write lock is taken up front, so a writer never fails half way
-// on a lock upgrade); ROLLBACK on destruction unless commit() succeeded.
+// on a lock upgrade); ROLLBACK on destruction unless commit() succeeded. Begun inside another transaction,
+// a savepoint: its work commits with the outer one, or not at all.
 class Transaction {
 public:
     static Result<Transaction> begin(sqlite3* db);
     Transaction(Transaction&& other) noexcept
         : m_db(other.m_db)
+        , m_nested(other.m_nested)
     {
         other.m_db = nullptr;
     }
@@ -84,11 +86,13 @@ public:
     Result<void> commit();
 
 private:
-    explicit Transaction(sqlite3* db)
+    Transaction(sqlite3* db, bool nested)
         : m_db(db)
+        , m_nested(nested)
     {
     }
     sqlite3* m_db = nullptr;
+    bool m_nested = false; // a savepoint inside another transaction
 };
 
 } // namespace rote::store::sql

@@ -876,6 +876,20 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
     return {};
 }
 
+Result<Store::RunClosed> Store::close_run(
+    std::int64_t run_id, RunEnd end, const NewTrace* made, std::optional<std::int64_t> replayed)
+{
+    auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
+    RunClosed closed;
+    if (made)
+        closed.new_trace_id = end.new_trace_id = ROTE_TRY(save_trace(*made));
+    ROTE_TRY(finish_run(run_id, end));
+    if (replayed)
+        closed.standing = ROTE_TRY(record_trace_run(*replayed, run_id, end.status == RunStatus::succeeded));
+    ROTE_TRY(tx.commit());
+    return closed;
+}
+
 // ---- schedules -------------------------------------------------------------------------------------
 
 Result<std::int64_t> Store::add_schedule(const Schedule& s)

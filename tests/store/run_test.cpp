@@ -205,3 +205,37 @@ TEST_CASE("schedules are kept with their inputs")
     CHECK((*all)[0].inputs.at("company") == "ACME Ltd");
     CHECK((*all)[0].next_run_at == "2026-11-23T08:30:00Z");
 }
+
+TEST_CASE("a run's end, the trace it made and the standing of the one it replayed commit together or not at all")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    auto taught = (*s)->save_trace(fixture::sample_trace("registry-lookup", 2));
+    REQUIRE(taught.ok());
+    auto id = (*s)->begin_run({"registry-lookup", *taught, {}, "local", "hints", ""});
+    REQUIRE(id.ok());
+    auto repair = fixture::sample_trace("registry-lookup", 3);
+    repair.parent_id = *taught;
+    repair.source_run_id = *id;
+    RunEnd done;
+    done.outputs = {{"registration_number", "08431277"}};
+
+    // The standing's update fails (no such trace) after the trace was written: none of it stays.
+    auto failed = (*s)->close_run(*id, done, &repair, 999);
+    REQUIRE_FALSE(failed.ok());
+    CHECK((*s)->list_traces("registry-lookup")->size() == 1);
+    auto before = (*s)->list_workflows();
+    REQUIRE(before.ok());
+    CHECK((*before)[0].last_run->status == RunStatus::running);
+
+    auto closed = (*s)->close_run(*id, done, &repair, *taught);
+    REQUIRE_MESSAGE(closed.ok(), closed.error().message());
+    REQUIRE(closed->new_trace_id.has_value());
+    REQUIRE(closed->standing.has_value());
+    CHECK(closed->standing->version == 1);
+    CHECK((*s)->list_traces("registry-lookup")->size() == 2);
+    auto after = (*s)->list_workflows();
+    CHECK((*after)[0].last_run->status == RunStatus::succeeded);
+    CHECK((*s)->load_trace(*closed->new_trace_id).ok());
+}

@@ -142,23 +142,46 @@ public:
                                                                           : store::RunStatus::failed;
             end.error = outcome.error().message();
             m_result.error = end.error;
-            if (m_store_error)
+            if (m_store_error) {
+                // The store failed mid-run: the run is ended if the store still lets it be; the caller sees
+                // the store's error.
+                end.wall_ms = ms_since(started);
+                end.sandbox_ms = sandbox_ms;
+                end.trace_id = m_result.trace_id;
+                (void)m_store.finish_run(m_result.run_id, end);
                 return *m_store_error;
+            }
         } else {
             end.status = store::RunStatus::succeeded;
             end.outputs = m_result.outputs;
-            end.new_trace_id = m_result.new_trace_id;
         }
         m_result.status = end.status;
         m_result.wall_ms = ms_since(started);
         end.wall_ms = m_result.wall_ms;
         end.sandbox_ms = sandbox_ms;
         end.trace_id = m_result.trace_id;
-        ROTE_TRY(m_store.finish_run(m_result.run_id, end));
-        if (trace && m_replay_started) {
-            const auto standing = ROTE_TRY(m_store.record_trace_run(trace->id, m_result.run_id, m_result.status == store::RunStatus::succeeded));
-            m_log->info("run {}: trace v{} is {} ({})", m_result.run_id, standing.version, store::to_string(standing.role), standing.why);
+        // The trace the run made, its end and the standing of the one it replayed commit together.
+        const store::NewTrace* made = outcome.ok() && m_made ? &*m_made : nullptr;
+        const auto replayed = trace && m_replay_started ? std::optional<std::int64_t>(trace->id) : std::nullopt;
+        auto closed = m_store.close_run(m_result.run_id, end, made, replayed);
+        if (!closed.ok()) {
+            if (!made)
+                return closed.error();
+            // The trace could not be stored (nothing of it was): the run still ends, failed, and says why.
+            end.status = m_result.status = store::RunStatus::failed;
+            end.error = m_result.error = "the trace the run made could not be stored: " + closed.error().message();
+            end.outputs.clear();
+            m_result.outputs.clear();
+            ROTE_TRY(m_store.close_run(m_result.run_id, end, nullptr, replayed));
+            return closed.error();
         }
+        if (closed->new_trace_id) {
+            m_result.new_trace_id = closed->new_trace_id;
+            progress("saved a new trace (" + std::to_string(made->steps.size()) + " steps): " + made->note);
+        }
+        if (closed->standing)
+            m_log->info("run {}: trace v{} is {} ({})", m_result.run_id, closed->standing->version,
+                store::to_string(closed->standing->role), closed->standing->why);
         return m_result;
     }
 
@@ -182,6 +205,7 @@ private:
         m_session.reset();
         m_observed.clear();
         m_observed_step.clear();
+        m_made.reset();
         m_words.clear();
         m_last_url.clear();
         m_resume = 0;
@@ -239,7 +263,7 @@ private:
         ROTE_TRY(read_outputs());
         m_result.work_ms = ms_since(first_shown);
         if (!trace || m_result.planned > 0)
-            ROTE_TRY(save_trace(trace));
+            ROTE_TRY(record_trace(trace));
         return {};
     }
 
@@ -1079,7 +1103,8 @@ private:
         return {};
     }
 
-    Result<void> save_trace(const std::optional<store::Trace>& replayed)
+    // The trace this run made (taught, or repaired from `replayed`), stored with the run's end (m_made).
+    Result<void> record_trace(const std::optional<store::Trace>& replayed)
     {
         recorder::RecordOptions options;
         options.workflow = m_workflow.name;
@@ -1097,8 +1122,7 @@ private:
             trace->parent_id = replayed->id;
         trace->conditions = conditions();
         trace->source_run_id = m_result.run_id;
-        m_result.new_trace_id = ROTE_TRY(stored(m_store.save_trace(*trace)));
-        progress("saved a new trace (" + std::to_string(trace->steps.size()) + " steps): " + options.note);
+        m_made = std::move(*trace);
         return {};
     }
 
@@ -1110,6 +1134,7 @@ private:
     std::shared_ptr<spdlog::logger> m_log;
     RunResult m_result;
     std::optional<Error> m_store_error;
+    std::optional<store::NewTrace> m_made; // the trace this run made, stored with its end
     std::optional<Clock::time_point> m_session_started;
     std::unique_ptr<Session> m_session;
     std::unique_ptr<Desktop> m_desktop;

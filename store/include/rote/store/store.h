@@ -94,6 +94,14 @@ public:
     Result<void> add_run_step(std::int64_t run_id, const RunStep& step);
     Result<std::int64_t> add_llm_call(const LlmCall& call);
     Result<void> finish_run(std::int64_t run_id, const RunEnd& end);
+    // A run's end as one transaction: the trace it made (taught or repaired; its id becomes the end's
+    // new_trace_id), its end, and the standing of the trace it replayed (record_trace_run, when `replayed`).
+    // A crash leaves either all of it or none (the run then still `running`, ended `interrupted` later).
+    struct RunClosed {
+        std::optional<std::int64_t> new_trace_id;
+        std::optional<TraceStanding> standing;
+    };
+    Result<RunClosed> close_run(std::int64_t run_id, RunEnd end, const NewTrace* made, std::optional<std::int64_t> replayed);
 
     // Schedules.
     Result<std::int64_t> add_schedule(const Schedule& schedule);
