@@ -1,6 +1,7 @@
 #include <rote/base/text_template.h>
 
 #include <algorithm>
+#include <cctype>
 #include <vector>
 
 namespace rote {
@@ -87,6 +88,44 @@ Result<std::string> render_template(std::string_view tpl, const std::map<std::st
                     + (secret ? "secret " : "input ") + key);
         out += it->second;
         i = end + 2;
+    }
+    return out;
+}
+
+std::string hide_secrets(std::string_view text, const std::map<std::string, std::string>& secrets)
+{
+    // Every spelling of every secret, longest first so that a longer secret's spelling is replaced whole.
+    std::vector<std::pair<std::string, std::string>> spellings;
+    for (const auto& [name, value] : secrets) {
+        if (value.empty())
+            continue;
+        const std::string placeholder = "{{secret:" + name + "}}";
+        for (const char* hex : {"0123456789ABCDEF", "0123456789abcdef"}) {
+            std::string uri, form;
+            for (unsigned char c : value) {
+                const bool plain = std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+                const std::string escaped = std::string("%") + hex[c >> 4] + hex[c & 15];
+                uri += plain ? std::string(1, static_cast<char>(c)) : escaped;
+                form += plain ? std::string(1, static_cast<char>(c)) : c == ' ' ? std::string("+") : escaped;
+            }
+            spellings.emplace_back(uri, placeholder);
+            spellings.emplace_back(form, placeholder);
+        }
+        spellings.emplace_back(value, placeholder);
+    }
+    std::stable_sort(spellings.begin(), spellings.end(),
+        [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    // One pass, left to right: a placeholder put in is never searched again.
+    std::string out;
+    for (std::size_t at = 0; at < text.size();) {
+        const auto match = std::find_if(spellings.begin(), spellings.end(),
+            [&](const auto& s) { return text.substr(at, s.first.size()) == s.first; });
+        if (match == spellings.end()) {
+            out += text[at++];
+        } else {
+            out += match->second;
+            at += match->first.size();
+        }
     }
     return out;
 }

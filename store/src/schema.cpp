@@ -190,7 +190,29 @@ CREATE TABLE run_owners (
 );
 )sql";
 
-constexpr std::array<const char*, 4> kMigrations {kV1, kV2, kV3, kV4};
+// Version 5: the sandbox's traffic through rote's egress proxy, kept with its run (it was lost with the
+// sandbox): one row per request, in the order the proxy logged them, secret values already replaced.
+constexpr const char* kV5 = R"sql(
+CREATE TABLE run_requests (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    idx        INTEGER NOT NULL,
+    at         TEXT NOT NULL,                 -- ISO 8601 UTC, when its headers had come
+    method     TEXT NOT NULL,
+    host       TEXT NOT NULL,
+    port       INTEGER NOT NULL,
+    path       TEXT NOT NULL,                 -- path and query; '' for CONNECT
+    status     INTEGER NOT NULL,
+    bytes_in   INTEGER NOT NULL,              -- from the sandbox
+    bytes_out  INTEGER NOT NULL,              -- to the sandbox
+    ms         REAL NOT NULL,
+    framing    TEXT NOT NULL,
+    error      TEXT NOT NULL,                 -- what broke the exchange off; '' when it completed
+    refused    TEXT NOT NULL,                 -- why the proxy answered itself; '' when the site did
+    PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<const char*, 5> kMigrations {kV1, kV2, kV3, kV4, kV5};
 static_assert(kMigrations.size() == kSchemaVersion, "every schema version needs its migration");
 
 } // namespace

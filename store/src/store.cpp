@@ -858,6 +858,7 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
     if (end.wall_ms < 0 || end.sandbox_ms < 0)
         return invalid("run times must not be negative");
     const auto finished_at = end.finished_at.empty() ? now_timestamp() : ROTE_TRY(parse_timestamp(end.finished_at));
+    auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
         "UPDATE runs SET status = ?2, error = ?3, outputs = ?4, new_trace_id = ?5, finished_at = ?6, wall_ms = ?7,"
         " sandbox_ms = ?8, trace_id = coalesce(?9, trace_id) WHERE id = ?1 AND status = 'running'"));
@@ -873,7 +874,59 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
     ROTE_TRY(stmt.run());
     if (sqlite3_changes(m_db) == 0)
         return Error(Error::Code::not_found, "no running run " + std::to_string(run_id));
-    return {};
+    auto insert = ROTE_TRY(sql::Stmt::prepare(m_db,
+        "INSERT INTO run_requests (run_id, idx, at, method, host, port, path, status, bytes_in, bytes_out, ms, framing,"
+        " error, refused) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"));
+    for (std::size_t i = 0; i < end.requests.size(); ++i) {
+        const RunRequest& r = end.requests[i];
+        insert.reset();
+        insert.bind(1, run_id)
+            .bind(2, static_cast<std::int64_t>(i))
+            .bind(3, r.at)
+            .bind(4, r.method)
+            .bind(5, r.host)
+            .bind(6, r.port)
+            .bind(7, r.path)
+            .bind(8, r.status)
+            .bind(9, r.bytes_in)
+            .bind(10, r.bytes_out)
+            .bind(11, r.ms)
+            .bind(12, r.framing)
+            .bind(13, r.error)
+            .bind(14, r.refused);
+        ROTE_TRY(insert.run());
+    }
+    return tx.commit();
+}
+
+Result<std::vector<RunRequest>> Store::run_requests(std::int64_t run_id)
+{
+    auto run = ROTE_TRY(sql::Stmt::prepare(m_db, "SELECT 1 FROM runs WHERE id = ?1"));
+    run.bind(1, run_id);
+    if (!ROTE_TRY(run.step()))
+        return Error(Error::Code::not_found, "no run " + std::to_string(run_id));
+    auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
+        "SELECT at, method, host, port, path, status, bytes_in, bytes_out, ms, framing, error, refused FROM run_requests"
+        " WHERE run_id = ?1 ORDER BY idx"));
+    stmt.bind(1, run_id);
+    std::vector<RunRequest> out;
+    while (ROTE_TRY(stmt.step())) {
+        RunRequest r;
+        r.at = stmt.text(0);
+        r.method = stmt.text(1);
+        r.host = stmt.text(2);
+        r.port = static_cast<int>(stmt.i64(3));
+        r.path = stmt.text(4);
+        r.status = static_cast<int>(stmt.i64(5));
+        r.bytes_in = stmt.i64(6);
+        r.bytes_out = stmt.i64(7);
+        r.ms = stmt.f64(8);
+        r.framing = stmt.text(9);
+        r.error = stmt.text(10);
+        r.refused = stmt.text(11);
+        out.push_back(std::move(r));
+    }
+    return out;
 }
 
 Result<Store::RunClosed> Store::close_run(

@@ -40,3 +40,14 @@ TEST_CASE("rendering fails clearly, and never shows a secret")
     REQUIRE(ok.ok());
     CHECK(*ok == "s3cret");
 }
+
+TEST_CASE("a secret is hidden in a URL as written, percent-encoded and form-encoded")
+{
+    const std::map<std::string, std::string> secrets {{"pw", "p@ss word/1"}, {"token", "abc"}, {"empty", ""}};
+    CHECK(rote::hide_secrets("/login?pw=p%40ss%20word%2F1&x=1", secrets) == "/login?pw={{secret:pw}}&x=1");
+    CHECK(rote::hide_secrets("/login?pw=p%40ss+word%2f1", secrets) == "/login?pw={{secret:pw}}");
+    CHECK(rote::hide_secrets("/a/p@ss word/1/abc", secrets) == "/a/{{secret:pw}}/{{secret:token}}");
+    CHECK(rote::hide_secrets("/search?q=Acme+Ltd", secrets) == "/search?q=Acme+Ltd");
+    // A value that is part of its own placeholder is not replaced twice.
+    CHECK(rote::hide_secrets("/x?k=secret", {{"secret", "secret"}}) == "/x?k={{secret:secret}}");
+}

@@ -151,6 +151,35 @@ TEST_CASE("list, show, export and import work end to end")
     CHECK(piped.out.find("registry-lookup v2") != std::string::npos);
 }
 
+TEST_CASE("rote traffic lists a run's requests through the egress proxy, as a table or JSON")
+{
+    TempDir dir;
+    const auto db = (dir / "a.db").string();
+    std::int64_t run = 0;
+    {
+        auto s = Store::open(db);
+        REQUIRE(s.ok());
+        run = *(*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", ""});
+        RunEnd end;
+        end.requests.push_back({"2026-12-01T09:00:00Z", "GET", "registry.example.test", 80, "/search?q=Acme", 200, 0, 5120, 12.5, "length", "", ""});
+        end.requests.push_back({"2026-12-01T09:00:01Z", "CONNECT", "tracker.example.com", 443, "", 403, 0, 0, 0.4, "none", "", "host not allowed"});
+        REQUIRE((*s)->finish_run(run, end).ok());
+    }
+    auto table = run_rote(dir, "--db " + db + " traffic " + std::to_string(run));
+    INFO(table.err);
+    REQUIRE(table.rc == 0);
+    CHECK(table.out.find("/search?q=Acme") != std::string::npos);
+    CHECK(table.out.find("refused: host not allowed") != std::string::npos);
+    auto j = run_rote(dir, "--db " + db + " traffic " + std::to_string(run) + " --json");
+    REQUIRE(j.rc == 0);
+    const json t = json::parse(j.out);
+    REQUIRE(t["requests"].size() == 2);
+    CHECK(t["requests"][1]["status"] == 403);
+    auto none = run_rote(dir, "--db " + db + " traffic 99");
+    CHECK(none.rc == 1);
+    CHECK(none.err.find("no run 99") != std::string::npos);
+}
+
 TEST_CASE("the default store is $ROTE_HOME/rote.db")
 {
     TempDir dir;
@@ -246,7 +275,7 @@ TEST_CASE("--help lists exactly the subcommands that work")
     TempDir dir;
     auto help = run_rote(dir, "--help");
     REQUIRE(help.rc == 0);
-    for (const char* cmd : {"version", "list", "show", "report", "export", "import", "run", "demo", "sandbox", "image", "llm"})
+    for (const char* cmd : {"version", "list", "show", "trace", "report", "traffic", "export", "import", "run", "demo", "sandbox", "image", "llm"})
         CHECK(help.out.find(std::string("  ") + cmd) != std::string::npos);
     for (const char* absent : {"  schedule"})
         CHECK(help.out.find(absent) == std::string::npos);

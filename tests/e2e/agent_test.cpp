@@ -24,6 +24,13 @@ TEST_CASE("registry-lookup: taught with step hints, replayed for another company
     CHECK(taught.new_trace_id.has_value());
     CHECK(taught.outputs["registration_number"] == "08431277");
     CHECK(taught.outputs["status"] == "Active");
+    // The sandbox's traffic is kept with the run: the search the form sent, as the site answered it.
+    auto traffic = f.store->run_requests(taught.run_id);
+    REQUIRE(traffic.ok());
+    CHECK(std::any_of(traffic->begin(), traffic->end(), [](const store::RunRequest& r) {
+        return r.method == "GET" && r.host == "registry.example.test" && r.path.find("/search?") == 0
+            && r.path.find("Acme") != std::string::npos && r.status == 200;
+    }));
 
     auto replayed = run(*f.store, w, {{"company", "Northwind Traders Ltd"}}, options);
     CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);

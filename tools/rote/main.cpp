@@ -382,6 +382,40 @@ int cmd_report(
     return 0;
 }
 
+// ---- traffic ---------------------------------------------------------------------------------------
+
+int cmd_traffic(const Globals& g, std::int64_t run_id, bool as_json)
+{
+    auto s = open_store_to_read(g);
+    if (!s.ok())
+        return fail(s.error());
+    auto requests = (*s)->run_requests(run_id);
+    if (!requests.ok())
+        return fail(requests.error());
+    if (as_json) {
+        json all = json::array();
+        for (const auto& r : *requests)
+            all.push_back({{"at", r.at}, {"method", r.method}, {"host", r.host}, {"port", r.port}, {"path", r.path},
+                {"status", r.status}, {"bytes_in", r.bytes_in}, {"bytes_out", r.bytes_out}, {"ms", r.ms},
+                {"framing", r.framing}, {"error", r.error}, {"refused", r.refused}});
+        print_json({{"run", run_id}, {"requests", all}});
+        return 0;
+    }
+    if (requests->empty()) {
+        std::cout << "Run " << run_id << " made no request through the egress proxy (or ran before rote kept them).\n";
+        return 0;
+    }
+    Table table({"AT", "METHOD", "STATUS", "HOST", "PATH", "BYTES IN/OUT", "MS", "NOTE"});
+    for (const auto& r : *requests) {
+        std::string note = !r.refused.empty() ? "refused: " + r.refused : !r.error.empty() ? "broken: " + r.error : "";
+        std::string path = r.path.size() > 80 ? r.path.substr(0, 77) + "..." : r.path;
+        table.add({r.at, r.method, std::to_string(r.status), r.host + ":" + std::to_string(r.port), path,
+            std::to_string(r.bytes_in) + "/" + std::to_string(r.bytes_out), std::to_string(static_cast<long long>(r.ms)), note});
+    }
+    table.print(std::cout);
+    return 0;
+}
+
 // ---- export / import -------------------------------------------------------------------------------
 
 int cmd_export(const Globals& g, std::int64_t trace_id, const std::string& out_path)
@@ -602,6 +636,13 @@ int main(int argc, char** argv)
         "--since", since, "Only runs started at or after this UTC date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
     add_json(report);
 
+    std::int64_t run_id = 0;
+    auto* traffic = app.add_subcommand("traffic",
+        "A run's requests through rote's egress proxy: method, status, host, path (secrets hidden), bytes, time, "
+        "and why the proxy refused any");
+    traffic->add_option("RUN_ID", run_id, "The run (ids are in `rote report` and `rote run`'s output)")->required();
+    add_json(traffic);
+
     std::string out_path;
     auto* exp = app.add_subcommand("export", "Write a trace, with the screenshots it uses, as a JSON document");
     exp->add_option("TRACE_ID", trace_id, "The trace to export")->required();
@@ -648,6 +689,8 @@ int main(int argc, char** argv)
         return cmd_trace(g, trace_workflow, trace_version, trace_command, as_json);
     if (report->parsed())
         return cmd_report(g, workflow, since, as_json);
+    if (traffic->parsed())
+        return cmd_traffic(g, run_id, as_json);
     if (exp->parsed())
         return cmd_export(g, trace_id, out_path);
     if (imp->parsed())

@@ -134,6 +134,7 @@ public:
         }
         const std::int64_t sandbox_ms = m_session_started ? ms_since(*m_session_started) : 0;
         m_desktop.reset();
+        keep_traffic();
         if (m_session)
             (void)m_session->stop();
         store::RunEnd end;
@@ -160,6 +161,7 @@ public:
         end.wall_ms = m_result.wall_ms;
         end.sandbox_ms = sandbox_ms;
         end.trace_id = m_result.trace_id;
+        end.requests = std::move(m_traffic);
         // The trace the run made, its end and the standing of the one it replayed commit together.
         const store::NewTrace* made = outcome.ok() && m_made ? &*m_made : nullptr;
         const auto replayed = trace && m_replay_started ? std::optional<std::int64_t>(trace->id) : std::nullopt;
@@ -200,6 +202,7 @@ private:
     {
         m_witness.reset();
         m_desktop.reset();
+        keep_traffic();
         if (m_session)
             (void)m_session->stop();
         m_session.reset();
@@ -218,6 +221,30 @@ private:
     }
 
     std::string provider() const { return m_options.provider.empty() ? m_workflow.provider : m_options.provider; }
+
+    // The sandbox's traffic so far, for the store, before its sandbox (and proxy) goes: secret values
+    // hidden, as everything the store keeps.
+    void keep_traffic()
+    {
+        if (!m_session)
+            return;
+        for (const auto& r : m_session->proxy().requests()) {
+            store::RunRequest kept;
+            kept.at = r.time;
+            kept.method = r.method;
+            kept.host = r.host;
+            kept.port = r.port;
+            kept.path = hide_secrets(r.path, m_inputs.secrets);
+            kept.status = r.status;
+            kept.bytes_in = static_cast<std::int64_t>(r.bytes_in);
+            kept.bytes_out = static_cast<std::int64_t>(r.bytes_out);
+            kept.ms = r.ms;
+            kept.framing = r.framing;
+            kept.error = hide_secrets(r.error, m_inputs.secrets);
+            kept.refused = hide_secrets(r.refused, m_inputs.secrets);
+            m_traffic.push_back(std::move(kept));
+        }
+    }
 
     std::string definition() const
     {
@@ -1135,6 +1162,7 @@ private:
     RunResult m_result;
     std::optional<Error> m_store_error;
     std::optional<store::NewTrace> m_made; // the trace this run made, stored with its end
+    std::vector<store::RunRequest> m_traffic; // its sandboxes' requests, stored with its end
     std::optional<Clock::time_point> m_session_started;
     std::unique_ptr<Session> m_session;
     std::unique_ptr<Desktop> m_desktop;

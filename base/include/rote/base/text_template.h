@@ -21,6 +21,11 @@ namespace rote {
 std::string templatize(std::string_view typed, const std::map<std::string, std::string>& inputs,
     const std::map<std::string, std::string>& secrets);
 
+// Text a site saw (a request's path and query, kept in the store) with every secret's value replaced by
+// "{{secret:name}}": as written, and as a URL or a form encodes it (percent-encoding in upper or lower case,
+// a space as "+"), longest values first. Nothing else changes.
+std::string hide_secrets(std::string_view text, const std::map<std::string, std::string>& secrets);
+
 // The text to type for this run. Fails, naming the placeholder, when the template uses an input or secret
 // the run does not have, or is malformed (an unterminated or empty placeholder). Errors never contain a
 // secret's value.

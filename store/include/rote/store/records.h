@@ -190,6 +190,22 @@ struct LlmCall {
     std::string created_at; // empty: now
 };
 
+// One request of a run's sandbox through rote's egress proxy (runtime::ProxyRequest, kept with the run).
+struct RunRequest {
+    std::string at; // ISO 8601, UTC
+    std::string method;
+    std::string host;
+    int port = 0;
+    std::string path; // path and query, secret values replaced by {{secret:NAME}}; empty for CONNECT
+    int status = 0;
+    std::int64_t bytes_in = 0;
+    std::int64_t bytes_out = 0;
+    double ms = 0;
+    std::string framing;
+    std::string error;
+    std::string refused;
+};
+
 struct RunEnd {
     RunStatus status = RunStatus::succeeded;
     std::string error;
@@ -199,6 +215,7 @@ struct RunEnd {
     std::int64_t wall_ms = 0;
     std::int64_t sandbox_ms = 0;
     std::string finished_at; // empty: now
+    std::vector<RunRequest> requests; // the sandbox's traffic, in the proxy's order
 };
 
 struct Schedule {

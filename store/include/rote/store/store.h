@@ -31,7 +31,7 @@ namespace rote::store {
 // "ROTE" in ASCII, written at offset 68 of the SQLite header.
 inline constexpr std::int32_t kApplicationId = 0x524f5445;
 // The schema this build writes. Files at a lower version are migrated; higher ones are refused.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // Called while a long write proceeds: (items done, items in all).
 using Progress = std::function<void(std::size_t done, std::size_t total)>;
@@ -94,6 +94,8 @@ public:
     Result<void> add_run_step(std::int64_t run_id, const RunStep& step);
     Result<std::int64_t> add_llm_call(const LlmCall& call);
     Result<void> finish_run(std::int64_t run_id, const RunEnd& end);
+    // The run's traffic through the egress proxy, as finish_run stored it (RunEnd::requests), in order.
+    Result<std::vector<RunRequest>> run_requests(std::int64_t run_id);
     // A run's end as one transaction: the trace it made (taught or repaired; its id becomes the end's
     // new_trace_id), its end, and the standing of the trace it replayed (record_trace_run, when `replayed`).
     // A crash leaves either all of it or none (the run then still `running`, ended `interrupted` later).
