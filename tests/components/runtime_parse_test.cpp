@@ -73,6 +73,22 @@ TEST_CASE("the allowlist takes exact names and *.domain wildcards, case-insensit
     CHECK_FALSE(host_allowed({}, "registry.example.test"));
 }
 
+TEST_CASE("host names are matched in one spelling: lower case, no trailing dot, IDNA's ASCII form")
+{
+    CHECK(normalize_host("Registry.Example.TEST.") == "registry.example.test");
+    CHECK(normalize_host("BÜCHER.example.") == "xn--bcher-kva.example");
+    CHECK(normalize_host("faß.example") == "xn--fa-hia.example"); // IDNA2008: ß is kept, not mapped to ss
+    CHECK(normalize_host("a\xff.example").empty()); // not UTF-8: no name
+    // An allowlist written in Unicode allows the name the browser sends, and nothing it could be confused with.
+    const std::vector<std::string> allow {"bücher.example", "*.münchen.test"};
+    CHECK(host_allowed(allow, "xn--bcher-kva.example"));
+    CHECK(host_allowed(allow, "Bücher.example"));
+    CHECK(host_allowed(allow, "www.xn--mnchen-3ya.test"));
+    CHECK_FALSE(host_allowed(allow, "bucher.example"));
+    CHECK_FALSE(host_allowed(allow, "xn--mnchen-3ya.test"));
+    CHECK_FALSE(host_allowed({"*.", "\xff"}, "anything.example"));
+}
+
 TEST_CASE("the host of a start URL")
 {
     CHECK(url_host("http://registry.example.test/") == "registry.example.test");

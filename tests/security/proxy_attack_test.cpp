@@ -31,7 +31,8 @@ struct Proxy {
     {
         auto root = runtime::runtime_root();
         REQUIRE(root);
-        options.socket_path = *root / ("attack-" + std::to_string(::getpid()) + ".sock");
+        static int made = 0; // several proxies may be alive in one test
+        options.socket_path = *root / ("attack-" + std::to_string(::getpid()) + "-" + std::to_string(++made) + ".sock");
         options.allowlist = std::move(allowlist);
         options.routes = std::move(routes);
         auto started = runtime::EgressProxy::start(options);
@@ -96,6 +97,21 @@ TEST_CASE("a route names one port; a trailing dot or upper case does not skip it
     }
     for (const auto& r : p.proxy->requests())
         CHECK(r.host == "registry.example.test");
+
+    // Names in Unicode: the allowlist and the route in one spelling with what the browser sends (IDNA's
+    // ASCII form), and a look-alike without the umlaut is another name.
+    Proxy idn({"bücher.example"}, {{"BÜCHER.example", site.registry_route()}});
+    for (const std::string host : {"xn--bcher-kva.example", "bücher.example", "XN--BCHER-KVA.example."}) {
+        CAPTURE(host);
+        const std::string answer = test::ask_proxy(idn.options.socket_path,
+            "GET http://" + host + "/ HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+        CHECK(answer.starts_with("HTTP/1.1 200"));
+    }
+    const std::string lookalike = test::ask_proxy(idn.options.socket_path,
+        "GET http://bucher.example/ HTTP/1.1\r\nHost: bucher.example\r\nConnection: close\r\n\r\n");
+    CHECK(lookalike.starts_with("HTTP/1.1 403"));
+    for (const auto& r : idn.proxy->requests())
+        CHECK((r.host == "xn--bcher-kva.example" || r.host == "bucher.example"));
 }
 
 TEST_CASE("200 concurrent requests from inside a sandbox's network are all served")

@@ -1,5 +1,7 @@
 #include <rote/egress/egress_proxy.h>
 
+#include <idn2.h>
+
 #include <algorithm>
 #include <cctype>
 #include <condition_variable>
@@ -220,7 +222,18 @@ std::string normalize_host(std::string_view host)
     std::string name = ascii_lower(host);
     if (!name.empty() && name.back() == '.')
         name.pop_back();
-    return name;
+    if (std::all_of(name.begin(), name.end(), [](unsigned char c) { return c < 0x80; }))
+        return name;
+    // A name in Unicode (bücher.example, as a workflow's allowlist may write it) in the form DNS and the
+    // browser use (xn--bcher-kva.example), by IDNA2008 with UTS 46 mapping; a name it rejects is no name.
+    char* ascii = nullptr;
+    if (idn2_to_ascii_8z(name.c_str(), &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK) {
+        idn2_free(ascii);
+        return {};
+    }
+    std::string out = ascii_lower(ascii);
+    idn2_free(ascii);
+    return out;
 }
 
 namespace {
@@ -245,14 +258,16 @@ std::string html_escape(std::string_view text)
 
 bool host_allowed(const std::vector<std::string>& allowlist, std::string_view host)
 {
-    std::string name = ascii_lower(host);
-    if (!name.empty() && name.back() == '.')
-        name.pop_back();
+    const std::string name = normalize_host(host);
     if (name.empty())
         return false;
     for (const std::string& entry : allowlist) {
-        std::string rule = ascii_lower(entry);
-        if (rule.starts_with("*.")) {
+        const bool wildcard = entry.starts_with("*.");
+        const std::string base = normalize_host(wildcard ? entry.substr(2) : entry);
+        if (base.empty())
+            continue;
+        const std::string rule = wildcard ? "*." + base : base;
+        if (wildcard) {
             std::string_view suffix = std::string_view(rule).substr(1); // ".example.test"
             if (name.size() > suffix.size() && name.ends_with(suffix))
                 return true;
@@ -928,7 +943,13 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::start(EgressProxyOptions optio
 {
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);
+    for (const auto& entry : impl->options.allowlist) {
+        if (normalize_host(entry.starts_with("*.") ? entry.substr(2) : entry).empty())
+            return Error(Error::Code::invalid_argument, "allowlist entry '" + entry + "' is not a host name (IDNA refuses it)");
+    }
     for (auto& [host, target] : std::map(impl->options.routes)) {
+        if (normalize_host(host).empty())
+            return Error(Error::Code::invalid_argument, "route for '" + host + "': not a host name (IDNA refuses it)");
         auto routed = split_authority(target, 0); // a port is required: a route opens one port, never all
         boost::system::error_code ec;
         if (routed)
