@@ -18,6 +18,7 @@
 
 #include <rote/desktop/desktop.h>
 #include <rote/sandbox/sandbox.h>
+#include <rote/session/session.h>
 
 #include "runtime/support.h"
 
@@ -132,4 +133,57 @@ TEST_CASE("a VNC socket replaced by a link is refused, and the socket it points 
     CHECK(::accept(listener, nullptr, nullptr) < 0);
     ::close(listener);
     fs::remove_all(dir);
+}
+
+namespace {
+
+// The real uid of a host process, from its status file; -1 when it is gone.
+long uid_of(pid_t pid)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);) {
+        if (line.starts_with("Uid:"))
+            return std::stol(line.substr(4));
+    }
+    return -1;
+}
+
+} // namespace
+
+TEST_CASE("two sandboxes at once run as host uids of their own: neither reads the other's processes or reaches its desktop")
+{
+    if (::geteuid() != 0) {
+        MESSAGE("rote runs sandboxes as uids of their own only as root; as a user, they are that user's");
+        return;
+    }
+    test::DemoSite site = test::DemoSite::start().value();
+    auto a = test::start_registry_session(site, false);
+    REQUIRE_MESSAGE(a, (a ? "" : a.error().message()));
+    auto b = test::start_registry_session(site, false);
+    REQUIRE_MESSAGE(b, (b ? "" : b.error().message()));
+    const auto pa = (*a)->sandbox().pids(), pb = (*b)->sandbox().pids();
+    REQUIRE(pa.size() >= 2);
+    REQUIRE(pb.size() >= 2);
+    const long ua = uid_of(pa[1]), ub = uid_of(pb[1]);
+    CHECK(ua != ub);
+    for (long uid : {ua, ub}) {
+        CHECK(uid >= 2100000000L);
+        CHECK(uid != 65534); // nobody, which host daemons run as
+    }
+    for (pid_t pid : pa)
+        CHECK(uid_of(pid) == ua); // every process of a sandbox (or gone since)
+    const fs::path bs_socket = (*b)->sandbox().vnc().unix_path;
+    REQUIRE(fs::exists(bs_socket));
+    const auto as = [](long uid) {
+        return "setpriv --reuid=" + std::to_string(uid) + " --regid=" + std::to_string(uid) + " --clear-groups ";
+    };
+    // Sandbox a's uid, on the host, against sandbox b: its processes' environment and its VNC socket.
+    const std::string environ = "/proc/" + std::to_string(pb[1]) + "/environ";
+    auto read_other = test::run_shell(as(ua) + "cat " + environ + " > /dev/null");
+    CHECK(read_other.status != 0);
+    auto reach_other = test::run_shell(as(ua) + "timeout 3 socat -u UNIX-CONNECT:" + bs_socket.string() + " /dev/null");
+    CHECK(reach_other.status != 0);
+    // The same attempts as b's own uid succeed: what stops a is the uid, not the way the test asks.
+    auto read_own = test::run_shell(as(ub) + "cat " + environ + " > /dev/null");
+    CHECK_MESSAGE(read_own.status == 0, read_own.out);
 }

@@ -16,6 +16,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,7 +44,13 @@ spdlog::logger& log()
     return *logger;
 }
 
-constexpr uid_t nobody = 65534;
+// When rote runs as root, every local sandbox runs as a host uid of its own from this range, far above any
+// login user's and the subordinate ranges Debian hands out (from 100000, 65536 each): a sandbox cannot
+// signal, trace or read the /proc of another sandbox's processes, nor reach its VNC socket, and no host
+// account (nobody included) shares its uid. The namespace probe has a uid of its own past the range.
+constexpr uid_t kSandboxUidBase = 2100000000;
+constexpr int kSandboxUids = 4096;
+constexpr uid_t kProbeUid = kSandboxUidBase + kSandboxUids;
 
 // The sizes of a sandbox's memory file systems (docs/security.md): /tmp, the home with Chromium's profile
 // and cache, and /run. tmpfs is memory; unbounded, each would be half of the host's.
@@ -55,14 +62,16 @@ constexpr const char* kRunBytes = "67108864"; // 64 MiB
 
 namespace {
 
-// The start of every bwrap command line: when rote runs as root, setpriv drops to `nobody` first (root on
-// the host stays outside: even an escape from every namespace lands without privilege); then bwrap with the
-// sandbox's namespaces and user. The probe runs exactly this, so it tests what a launch needs.
-std::vector<std::string> bwrap_prefix()
+// The start of every bwrap command line: when rote runs as root, setpriv drops to the sandbox's own uid
+// first (root on the host stays outside: even an escape from every namespace lands without privilege, as a
+// uid nothing else has); then bwrap with the sandbox's namespaces and user. The probe runs exactly this, so
+// it tests what a launch needs.
+std::vector<std::string> bwrap_prefix(uid_t host_uid)
 {
     std::vector<std::string> argv;
     if (::geteuid() == 0)
-        argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"};
+        argv = {"setpriv", "--reuid=" + std::to_string(host_uid), "--regid=" + std::to_string(host_uid),
+            "--clear-groups", "--inh-caps=-all"};
     argv.insert(argv.end(),
         {"bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000", "--unshare-pid", "--unshare-ipc",
             "--unshare-uts", "--unshare-net", "--unshare-cgroup-try", "--die-with-parent"});
@@ -113,14 +122,51 @@ std::string init_script(const SandboxOptions& options, bool network)
 
 namespace {
 
+// A host uid for one sandbox that no other live sandbox has (kSandboxUidBase + a slot): the slot's lock file
+// under the runtime root, held with flock for the sandbox's life. The kernel releases it when its holder
+// dies, so a crashed rote frees its slots; the search starts at a random slot, so a uid is seldom reused
+// soon after.
+struct SandboxUid {
+    uid_t uid = 0;
+    int lock_fd = -1;
+};
+
+Result<SandboxUid> claim_sandbox_uid()
+{
+    const fs::path dir = ROTE_TRY(runtime_root()) / "uids";
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        return errno_error("cannot create " + dir.string());
+    struct stat st { };
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+        return Error(Error::Code::conflict, dir.string() + " is not a directory of ours; refusing it");
+    const int first = static_cast<int>(std::random_device {}() % kSandboxUids);
+    for (int i = 0; i < kSandboxUids; ++i) {
+        const int slot = (first + i) % kSandboxUids;
+        const fs::path lock = dir / std::to_string(slot);
+        const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            return errno_error("cannot open " + lock.string());
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return SandboxUid {kSandboxUidBase + static_cast<uid_t>(slot), fd};
+        ::close(fd);
+    }
+    return Error(Error::Code::conflict, "all " + std::to_string(kSandboxUids) + " sandbox uids are in use");
+}
+
 class LocalSandbox final : public DirectorySandbox {
 public:
-    using DirectorySandbox::DirectorySandbox;
+    LocalSandbox(std::string id, fs::path dir, SandboxUid uid)
+        : DirectorySandbox(std::move(id), std::move(dir))
+        , m_uid(uid)
+    {
+    }
     ~LocalSandbox() override
     {
         (void)destroy();
         if (m_devtools >= 0)
             ::close(m_devtools);
+        if (m_uid.lock_fd >= 0)
+            ::close(m_uid.lock_fd); // the uid is free again once its processes are gone
     }
 
     std::string_view provider() const override { return "local"; }
@@ -143,7 +189,7 @@ public:
     {
         fs::path log_path = m_dir / "sandbox.log";
         bool network = !options.proxy_socket.empty();
-        std::vector<std::string> argv = bwrap_prefix();
+        std::vector<std::string> argv = bwrap_prefix(m_uid.uid);
         std::vector<std::string> bwrap = {
             "--hostname",
             "sandbox",
@@ -294,6 +340,7 @@ public:
     }
 
 private:
+    SandboxUid m_uid; // its host uid, when rote runs as root
     pid_t m_bwrap = -1;
     pid_t m_reaper = -1;
     int m_devtools = -1; // ours, until take_devtools_socket()
@@ -365,7 +412,7 @@ Result<void> probe_local_sandbox()
             "the local sandbox needs bubblewrap, which is not installed (apt-get install bubblewrap), or use "
             "--provider qemu");
     // The same namespaces, as the same user, as a real sandbox; the smallest file system that runs a program.
-    std::vector<std::string> argv = bwrap_prefix();
+    std::vector<std::string> argv = bwrap_prefix(kProbeUid);
     argv.insert(argv.end(),
         {"--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink",
             "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--chdir", "/", "--", "/bin/true"});
@@ -425,11 +472,23 @@ Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& optio
         return Error(Error::Code::invalid_argument, "sandbox screen size must be between 320x240 and 7680x4320");
     if (!(options.scale >= 0.5 && options.scale <= 3))
         return Error(Error::Code::invalid_argument, "the browser's scale must be from 0.5 to 3");
-    auto [id, dir] = ROTE_TRY(make_sandbox_dir(options));
-    if (::geteuid() == 0 && ::chown(dir.c_str(), nobody, nobody) != 0)
-        return errno_error("cannot hand " + dir.string() + " to nobody");
+    SandboxUid uid;
+    if (::geteuid() == 0)
+        uid = ROTE_TRY(claim_sandbox_uid());
+    auto made = make_sandbox_dir(options);
+    if (!made.ok()) {
+        if (uid.lock_fd >= 0)
+            ::close(uid.lock_fd);
+        return made.error();
+    }
+    auto [id, dir] = *made;
+    if (::geteuid() == 0 && ::chown(dir.c_str(), uid.uid, uid.uid) != 0) {
+        const Error e = errno_error("cannot hand " + dir.string() + " to the sandbox's uid " + std::to_string(uid.uid));
+        ::close(uid.lock_fd);
+        return e;
+    }
     become_subreaper();
-    auto sandbox = std::make_unique<LocalSandbox>(id, dir);
+    auto sandbox = std::make_unique<LocalSandbox>(id, dir, uid);
     ROTE_TRY(sandbox->launch(options));
     return std::unique_ptr<Sandbox>(std::move(sandbox));
 }

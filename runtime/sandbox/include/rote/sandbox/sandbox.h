@@ -93,7 +93,7 @@ std::string chromium_policy();
 
 // The local provider: bubblewrap (new user, pid, ipc, uts and net namespaces; read-only system directories;
 // a tmpfs home; no host files) running TigerVNC's Xvnc on a unix socket, a window manager and Chromium
-// with a fresh profile on the start URL. When rote runs as root the sandbox runs as `nobody` on the host.
+// with a fresh profile on the start URL. When rote runs as root the sandbox runs as a host uid of its own (from 2100000000), shared with no other sandbox and no account.
 // Calls check_local_sandbox() first.
 Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& options);
 
