@@ -14,7 +14,7 @@ packages=(
   libsqlite3-dev libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev doctest-dev libopencv-dev
   libtesseract-dev tesseract-ocr-eng libvncserver-dev libcpp-httplib-dev libboost-dev libpng-dev libcurl4-openssl-dev libyaml-cpp-dev libcsv-dev libidn2-dev
   # the local sandbox: its desktop, browser and plumbing (setpriv comes with util-linux)
-  tigervnc-standalone-server bubblewrap chromium matchbox-window-manager socat fonts-dejavu-core util-linux
+  tigervnc-standalone-server bubblewrap chromium matchbox-window-manager socat fonts-dejavu-core util-linux procps
   # the qemu sandbox: the VM, its disks, and building its guest image (debootstrap, mke2fs -d)
   qemu-system-x86 qemu-utils debootstrap e2fsprogs
   # the live view for people (rote sandbox view)

@@ -90,9 +90,13 @@ void become_subreaper()
     std::call_once(once, [] { ::prctl(PR_SET_CHILD_SUBREAPER, 1); });
 }
 
-Result<pid_t> spawn_reaper(const std::vector<fs::path>& paths, pid_t kill_first)
+Result<pid_t> spawn_reaper(const std::vector<fs::path>& paths, pid_t kill_first, uid_t kill_uid)
 {
     std::string first = kill_first > 0 ? "kill -9 " + std::to_string(kill_first) + " 2>/dev/null; " : "";
+    // As the sandbox's uid, "kill -9 -1" reaches exactly that uid's processes (and not the killer itself).
+    if (kill_uid != 0)
+        first += "setpriv --reuid=" + std::to_string(kill_uid) + " --regid=" + std::to_string(kill_uid)
+            + " --clear-groups kill -9 -1 2>/dev/null; ";
     std::vector<std::string> reaper = {"setpriv", "--pdeathsig", "TERM", "--", "sh", "-c",
         "trap '" + first + "kill $! 2>/dev/null; wait $!; rm -rf -- \"$@\"; exit 0' TERM; "
         "while :; do sleep 3600 & wait $!; done",

@@ -67,8 +67,9 @@ void become_subreaper();
 // A small process that removes `paths` when it gets SIGTERM or when the calling thread's process dies
 // (PR_SET_PDEATHSIG fires when the spawning thread exits, so sandboxes belong to long-lived threads).
 // With `kill_first`, that process is killed before (for children that cannot die with their parent by
-// themselves: QEMU's -runas clears the parent-death signal).
-Result<pid_t> spawn_reaper(const std::vector<std::filesystem::path>& paths, pid_t kill_first = -1);
+// themselves: QEMU's -runas clears the parent-death signal). With `kill_uid` (a uid only a sandbox has,
+// never 0), every process of that uid is killed first too.
+Result<pid_t> spawn_reaper(const std::vector<std::filesystem::path>& paths, pid_t kill_first = -1, uid_t kill_uid = 0);
 // SIGTERM to a reaper started by spawn_reaper, and waits for it to have removed its paths.
 void finish_reaper(pid_t reaper);
 

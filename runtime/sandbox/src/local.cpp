@@ -44,12 +44,7 @@ spdlog::logger& log()
     return *logger;
 }
 
-// When rote runs as root, every local sandbox runs as a host uid of its own from this range, far above any
-// login user's and the subordinate ranges Debian hands out (from 100000, 65536 each): a sandbox cannot
-// signal, trace or read the /proc of another sandbox's processes, nor reach its VNC socket, and no host
-// account (nobody included) shares its uid. The namespace probe has a uid of its own past the range.
-constexpr uid_t kSandboxUidBase = 2100000000;
-constexpr int kSandboxUids = 4096;
+// The namespace probe has a uid of its own, past the sandboxes' range.
 constexpr uid_t kProbeUid = kSandboxUidBase + kSandboxUids;
 
 // The sizes of a sandbox's memory file systems (docs/security.md): /tmp, the home with Chromium's profile
@@ -123,7 +118,8 @@ std::string init_script(const SandboxOptions& options, bool network)
 namespace {
 
 // A host uid for one sandbox that no other live sandbox has (kSandboxUidBase + a slot): the slot's lock file
-// under the runtime root, held with flock for the sandbox's life. The kernel releases it when its holder
+// in kSandboxUidLocks (one directory for the whole host, whatever runtime directory each rote uses), held
+// with flock for the sandbox's life. The kernel releases it when its holder
 // dies, so a crashed rote frees its slots; the search starts at a random slot, so a uid is seldom reused
 // soon after.
 struct SandboxUid {
@@ -133,7 +129,7 @@ struct SandboxUid {
 
 Result<SandboxUid> claim_sandbox_uid()
 {
-    const fs::path dir = ROTE_TRY(runtime_root()) / "uids";
+    const fs::path dir = kSandboxUidLocks;
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
         return errno_error("cannot create " + dir.string());
     struct stat st { };
@@ -279,16 +275,23 @@ public:
             return errno_error("cannot place the browser's DevTools socket");
         }
         m_devtools = ours;
-        auto spawned = spawn(argv, log_path, {theirs, theirs});
-        ::close(theirs);
-        m_bwrap = ROTE_TRY(std::move(spawned));
 
-        // The reaper removes the directory if we die without destroying the sandbox (die-with-parent already
-        // takes care of the processes).
+        // The reaper first: it removes the directory if we die without destroying the sandbox, and, as root,
+        // kills every process of the sandbox's uid (die-with-parent does it too, but only once bwrap has
+        // set it: rote killed in between would leave the sandbox running).
         m_cleanup.insert(m_cleanup.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
         std::vector<fs::path> owned = {m_dir};
         owned.insert(owned.end(), m_cleanup.begin(), m_cleanup.end());
-        m_reaper = ROTE_TRY(spawn_reaper(owned));
+        auto reaper = spawn_reaper(owned, -1, ::geteuid() == 0 ? m_uid.uid : 0);
+        if (!reaper.ok()) {
+            ::close(theirs);
+            return reaper.error();
+        }
+        m_reaper = *reaper;
+
+        auto spawned = spawn(argv, log_path, {theirs, theirs});
+        ::close(theirs);
+        m_bwrap = ROTE_TRY(std::move(spawned));
 
         const auto deadline = Clock::now() + options.start_timeout;
         while (!accepts_connections(m_vnc.unix_path)) {

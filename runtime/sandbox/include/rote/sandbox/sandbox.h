@@ -97,6 +97,15 @@ std::string chromium_policy();
 // Calls check_local_sandbox() first.
 Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& options);
 
+// When rote runs as root, every local sandbox runs as a host uid of its own from this range, far above any
+// login user's and the subordinate ranges Debian hands out (from 100000, 65536 each): a sandbox cannot
+// signal, trace or read the /proc of another sandbox's processes, nor reach its VNC socket, and no host
+// account (nobody included) shares its uid. Slot N (uid kSandboxUidBase + N) is held by an flock on the file
+// N in kSandboxUidLocks for the sandbox's life: a process of a sandbox uid whose lock is free is a leak.
+inline constexpr uid_t kSandboxUidBase = 2100000000;
+inline constexpr int kSandboxUids = 4096;
+inline constexpr const char* kSandboxUidLocks = "/run/rote-sandbox-uids";
+
 // Whether this host can run the local provider: bubblewrap is installed and may make the namespaces a sandbox
 // needs. Probed once per process (about 10 ms) and the answer kept. Error::Code::unsupported says in one line
 // what the host lacks (a chroot, user namespaces turned off, a container's seccomp profile) and what to do;
