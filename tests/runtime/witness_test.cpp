@@ -300,9 +300,14 @@ void check_document(BrowserWindow window, double scale)
 
     // The page's rendered text, hidden text aside.
     using Place = Witness::TextPlace;
-    CHECK(witness->text_place("stark components  IS not").value() == Place::in_view);
-    CHECK(witness->text_place("1999-01-01").value() == Place::absent);
-    CHECK(witness->text_place("Terms of the fold").value() == Place::out_of_view);
+    auto snippet_place = witness->text_place("stark components  IS not");
+    REQUIRE(snippet_place.ok());
+    CHECK(snippet_place->place == Place::in_view);
+    REQUIRE(snippet_place->boxes.size() == 1); // the paragraph that holds it, on the screen
+    CHECK(snippet_place->boxes[0].contains(snippet->center()));
+    CHECK(witness->text_place("1999-01-01").value().place == Place::absent);
+    CHECK(witness->text_place("Terms of the fold").value().place == Place::out_of_view);
+    CHECK(witness->text_place("Terms of the fold").value().boxes.empty());
 
     // Not in the document.
     CHECK(beside(*witness, "Incorporated").empty());

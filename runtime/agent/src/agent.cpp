@@ -1016,6 +1016,8 @@ private:
     {
         const auto until = Clock::now() + patience;
         while (true) {
+            if (ROTE_TRY(seen_where_document_says(screen)) && url_proven())
+                return true;
             m_words = ROTE_TRY(m_ocr->read(screen));
             bool seen = false, out_of_view = false;
             if (m_workflow.success_text.empty()) {
@@ -1026,7 +1028,7 @@ private:
                 // says it is there.
                 if (!seen && m_witness) {
                     auto place = m_witness->text_place(success_text());
-                    seen = out_of_view = place.ok() && *place == Witness::TextPlace::out_of_view;
+                    seen = out_of_view = place.ok() && place->place == Witness::TextPlace::out_of_view;
                 }
             }
             // Past the patience, outputs that still disagree are read_outputs' to report.
@@ -1043,6 +1045,86 @@ private:
             std::this_thread::sleep_for(milliseconds(300));
             screen = ROTE_TRY(stable());
         }
+    }
+
+    // The quick proof, with a document: OCR only where it draws the success text and each output's value
+    // (a few small regions, not the whole screen). True when the screen shows the success text there and
+    // every output is read from the document and confirmed by those pixels; then m_words are those regions'
+    // words. Anything less (no such boxes, an output the document does not place, regions that would cover
+    // much of the screen, words that do not confirm) is no answer: the whole screen is read, as before.
+    Result<bool> seen_where_document_says(const cv::Mat& screen)
+    {
+        if (!m_witness || m_workflow.success_text.empty())
+            return false;
+        auto placement = m_witness->text_place(success_text());
+        if (!placement.ok() || placement->place != Witness::TextPlace::in_view || placement->boxes.empty())
+            return false;
+        std::vector<Rect> regions = placement->boxes;
+        for (const auto& out : m_workflow.outputs) {
+            auto beside = out.anchor.empty() ? Result<std::vector<LabelledValue>>(std::vector<LabelledValue> {})
+                                             : m_witness->values_beside(out.anchor);
+            if (!beside.ok() || beside->empty())
+                return false;
+            for (const auto& v : *beside) {
+                if (v.box.empty())
+                    return false;
+                regions.push_back(v.box);
+            }
+        }
+        // A margin for the glyphs' edges, clipped to the screen; overlapping regions made one, so that no word
+        // is read twice.
+        const int margin = 6;
+        for (Rect& r : regions) {
+            const int x = std::max(0, r.x - margin), y = std::max(0, r.y - margin);
+            r = Rect {x, y, std::min(screen.cols, r.x + r.w + margin) - x, std::min(screen.rows, r.y + r.h + margin) - y};
+        }
+        for (bool merged = true; merged;) {
+            merged = false;
+            for (std::size_t i = 0; i < regions.size() && !merged; ++i) {
+                for (std::size_t j = i + 1; j < regions.size() && !merged; ++j) {
+                    if (!regions[i].intersects(regions[j]))
+                        continue;
+                    const Rect a = regions[i], b = regions[j];
+                    const int x = std::min(a.x, b.x), y = std::min(a.y, b.y);
+                    regions[i] = Rect {x, y, std::max(a.x + a.w, b.x + b.w) - x, std::max(a.y + a.h, b.y + b.h) - y};
+                    regions.erase(regions.begin() + static_cast<std::ptrdiff_t>(j));
+                    merged = true;
+                }
+            }
+        }
+        std::int64_t area = 0;
+        for (const Rect& r : regions) {
+            if (r.empty())
+                return false;
+            area += std::int64_t(r.w) * r.h;
+        }
+        if (area * 4 > std::int64_t(screen.cols) * screen.rows)
+            return false; // most of the screen: reading it whole is as quick, and what the rest expects
+        std::vector<vision::Word> words;
+        int lines = 0; // each region's lines numbered apart from the others'
+        for (const Rect& r : regions) {
+            auto read = m_ocr->read(screen, r);
+            if (!read.ok())
+                return false;
+            int last = 0;
+            for (vision::Word w : *read) {
+                last = std::max(last, w.line);
+                w.line += lines;
+                words.push_back(std::move(w));
+            }
+            lines += last + 1;
+        }
+        if (vision::find_text(words, success_text()).status == vision::LocateStatus::not_found)
+            return false;
+        std::swap(m_words, words);
+        for (const auto& out : m_workflow.outputs) {
+            auto read = ROTE_TRY(output_value(out));
+            if (!read.value || !read.problem.empty() || !read.source.starts_with("document")) {
+                std::swap(m_words, words);
+                return false;
+            }
+        }
+        return true;
     }
 
     // Whether the outputs read from this screen (m_words) agree with its document: none the document puts

@@ -316,7 +316,9 @@ constexpr const char* links_reading_js = R"js(function (text) {
 constexpr const char* text_place_js = R"js(function (text) {
   const key = (s) => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
   const want = key(text);
-  if (!document.body || want === '' || !key(document.body.innerText).includes(want)) return 'absent';
+  const out = { place: 'absent', values: [], view: { sx: screenX, sy: screenY, ow: outerWidth, oh: outerHeight,
+                                                    iw: innerWidth, ih: innerHeight, dpr: devicePixelRatio } };
+  if (!document.body || want === '' || !key(document.body.innerText).includes(want)) return out;
   const holders = [];
   const descend = (el) => {
     const inner = Array.from(el.children).filter((c) => c.innerText !== undefined && key(c.innerText).includes(want));
@@ -324,13 +326,17 @@ constexpr const char* text_place_js = R"js(function (text) {
     else inner.forEach(descend);
   };
   descend(document.body);
+  out.place = 'out_of_view';
   for (const el of holders) {
     for (const r of el.getClientRects()) {
-      if (r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth)
-        return 'in_view';
+      if (r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth) {
+        out.place = 'in_view';
+        const x = Math.max(0, r.left), y = Math.max(0, r.top);
+        out.values.push({ box: { x: x, y: y, w: Math.min(innerWidth, r.right) - x, h: Math.min(innerHeight, r.bottom) - y } });
+      }
     }
   }
-  return 'out_of_view';
+  return out;
 })js";
 
 constexpr const char* visible_js = R"js(function () { return document.visibilityState; })js";
@@ -440,18 +446,29 @@ public:
         }
     }
 
-    Result<TextPlace> text_place(std::string_view text) override
+    Result<TextPlacement> text_place(std::string_view text) override
     {
         auto page = ROTE_TRY(visible_page());
         json answer = ROTE_TRY(call_function(page, text_place_js, json::array({std::string(text)})));
-        const std::string place = answer.is_string() ? answer.get<std::string>() : "";
+        const std::string about = "where the page shows \"" + std::string(text) + "\"";
+        const Viewport view = ROTE_TRY(viewport_of(answer, about));
+        const std::string place = answer.contains("place") && answer["place"].is_string() ? answer["place"].get<std::string>() : "";
+        TextPlacement placement;
         if (place == "absent")
-            return TextPlace::absent;
-        if (place == "in_view")
-            return TextPlace::in_view;
-        if (place == "out_of_view")
-            return TextPlace::out_of_view;
-        return garbage("where the page shows a text is not absent, in_view or out_of_view");
+            placement.place = TextPlace::absent;
+        else if (place == "in_view")
+            placement.place = TextPlace::in_view;
+        else if (place == "out_of_view")
+            placement.place = TextPlace::out_of_view;
+        else
+            return garbage(about + " is not absent, in_view or out_of_view");
+        for (const json& box : answer["values"]) {
+            if (!box.is_object())
+                return garbage(about + ": a box is not an object");
+            if (const Rect r = view.place(box); !r.empty())
+                placement.boxes.push_back(r);
+        }
+        return placement;
     }
 
     Result<DocumentState> state() override

@@ -89,9 +89,14 @@ public:
     // text; always of the recorded tag. Document order.
     virtual Result<std::vector<FoundElement>> find(const ElementIdentity& recorded) = 0;
     // Where the page's rendered text holds `text` (case and white space aside; hidden text does not count):
-    // nowhere, drawn inside the window's view (the screen should show it), or only scrolled out of it.
+    // nowhere, drawn inside the window's view (the screen should show it), or only scrolled out of it; when in
+    // the view, the boxes of the innermost elements that hold it, in screen pixels, clipped to the view.
     enum class TextPlace { absent, in_view, out_of_view };
-    virtual Result<TextPlace> text_place(std::string_view text) = 0;
+    struct TextPlacement {
+        TextPlace place = TextPlace::absent;
+        std::vector<Rect> boxes;
+    };
+    virtual Result<TextPlacement> text_place(std::string_view text) = 0;
     // The page's URL and its focus.
     virtual Result<DocumentState> state() = 0;
     // The visible links whose whole text is `text` (case and white space ignored), in document order: where
