@@ -1019,16 +1019,21 @@ private:
             if (ROTE_TRY(seen_where_document_says(screen)) && url_proven())
                 return true;
             m_words = ROTE_TRY(m_ocr->read(screen));
-            bool seen = false, out_of_view = false;
+            bool seen = false, out_of_view = false, in_view_unread = false;
             if (m_workflow.success_text.empty()) {
                 seen = ROTE_TRY(outputs_agree(true));
             } else {
                 seen = vision::find_text(m_words, success_text()).status != vision::LocateStatus::not_found;
                 // Rendered by the page but scrolled out of the screen (a footer below the fold): the document
                 // says it is there.
+                // Drawn in the view where OCR did not read it (a styled heading): the document's word, when the
+                // screen confirms every output the document places, which proves the screen shows this page
+                // (a screen still on the page before confirms none).
                 if (!seen && m_witness) {
                     auto place = m_witness->text_place(success_text());
                     seen = out_of_view = place.ok() && place->place == Witness::TextPlace::out_of_view;
+                    if (!seen && place.ok() && place->place == Witness::TextPlace::in_view)
+                        seen = in_view_unread = ROTE_TRY(outputs_confirmed_by_document());
                 }
             }
             // Past the patience, outputs that still disagree are read_outputs' to report.
@@ -1038,6 +1043,9 @@ private:
             if (seen && url_proven()) {
                 if (out_of_view)
                     progress("the success text is in the page, out of the screen's view");
+                if (in_view_unread)
+                    progress("the success text is drawn in the view where OCR did not read it; the screen confirms "
+                             "every output the document places");
                 return true;
             }
             if (late)
@@ -1117,12 +1125,21 @@ private:
         if (vision::find_text(words, success_text()).status == vision::LocateStatus::not_found)
             return false;
         std::swap(m_words, words);
+        if (m_workflow.outputs.empty() || ROTE_TRY(outputs_confirmed_by_document()))
+            return true;
+        std::swap(m_words, words);
+        return false;
+    }
+
+    // Whether the workflow has outputs and the screen (m_words) confirms each where the document places it.
+    Result<bool> outputs_confirmed_by_document()
+    {
+        if (m_workflow.outputs.empty())
+            return false;
         for (const auto& out : m_workflow.outputs) {
             auto read = ROTE_TRY(output_value(out));
-            if (!read.value || !read.problem.empty() || !read.source.starts_with("document")) {
-                std::swap(m_words, words);
+            if (!read.value || !read.problem.empty() || !read.source.starts_with("document"))
                 return false;
-            }
         }
         return true;
     }
