@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <cstring>
@@ -349,6 +350,36 @@ const char* const kCanaries[][2] = {
 };
 
 } // namespace
+
+long uid_of(pid_t pid)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);) {
+        if (line.starts_with("Uid:"))
+            return std::stol(line.substr(4));
+    }
+    return -1;
+}
+
+std::filesystem::path cgroup_of(pid_t pid, const std::string& controller)
+{
+    const std::filesystem::path root = "/sys/fs/cgroup";
+    std::istringstream lines(read_file("/proc/" + std::to_string(pid) + "/cgroup"));
+    std::filesystem::path unified;
+    for (std::string line; std::getline(lines, line);) {
+        const size_t a = line.find(':'), b = line.find(':', a + 1);
+        if (b == std::string::npos)
+            continue;
+        const std::string names = "," + line.substr(a + 1, b - a - 1) + ",";
+        const std::filesystem::path path = std::filesystem::path(line.substr(b + 1)).relative_path();
+        if (names.find("," + controller + ",") != std::string::npos)
+            return root / controller / path;
+        if (names == ",," && std::filesystem::exists(root / path / "cgroup.controllers")
+            && read_file(root / path / "cgroup.controllers").find(controller) != std::string::npos)
+            unified = root / path;
+    }
+    return unified;
+}
 
 std::string read_file(const std::filesystem::path& path)
 {

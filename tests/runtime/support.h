@@ -113,6 +113,14 @@ std::string websocket_greeting(int port, const std::string& path, const std::str
 std::string websocket_greeting_on(int fd, const std::string& target, const std::string& host, const std::string& preamble = "",
     const std::string& extra_headers = "");
 
+// The real uid of a host process, from its status file; -1 when it is gone.
+long uid_of(pid_t pid);
+
+// The directory of `pid`'s control group that holds `controller`'s files (memory, pids, cpu), from the kernel's
+// /proc/PID/cgroup: cgroup v1's hierarchy for it (mounted at /sys/fs/cgroup/NAME), or the unified one at
+// /sys/fs/cgroup. Empty when neither is there.
+std::filesystem::path cgroup_of(pid_t pid, const std::string& controller);
+
 // A file's bytes, whole ("" if it cannot be read).
 std::string read_file(const std::filesystem::path& path);
 

@@ -140,21 +140,6 @@ TEST_CASE("a VNC socket replaced by a link is refused, and the socket it points 
     fs::remove_all(dir);
 }
 
-namespace {
-
-// The real uid of a host process, from its status file; -1 when it is gone.
-long uid_of(pid_t pid)
-{
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(in, line);) {
-        if (line.starts_with("Uid:"))
-            return std::stol(line.substr(4));
-    }
-    return -1;
-}
-
-} // namespace
-
 TEST_CASE("two sandboxes at once run as host uids of their own: neither reads the other's processes or reaches its desktop")
 {
     if (::geteuid() != 0) {
@@ -169,14 +154,14 @@ TEST_CASE("two sandboxes at once run as host uids of their own: neither reads th
     const auto pa = (*a)->sandbox().pids(), pb = (*b)->sandbox().pids();
     REQUIRE(pa.size() >= 2);
     REQUIRE(pb.size() >= 2);
-    const long ua = uid_of(pa[1]), ub = uid_of(pb[1]);
+    const long ua = test::uid_of(pa[1]), ub = test::uid_of(pb[1]);
     CHECK(ua != ub);
     for (long uid : {ua, ub}) {
         CHECK(uid >= 2100000000L);
         CHECK(uid != 65534); // nobody, which host daemons run as
     }
     for (pid_t pid : pa)
-        CHECK(uid_of(pid) == ua); // every process of a sandbox (or gone since)
+        CHECK(test::uid_of(pid) == ua); // every process of a sandbox (or gone since)
     const fs::path bs_socket = (*b)->sandbox().vnc().unix_path;
     REQUIRE(fs::exists(bs_socket));
     const auto as = [](long uid) {
@@ -191,93 +176,4 @@ TEST_CASE("two sandboxes at once run as host uids of their own: neither reads th
     // The same attempts as b's own uid succeed: what stops a is the uid, not the way the test asks.
     auto read_own = test::run_shell(as(ub) + "cat " + environ + " > /dev/null");
     CHECK_MESSAGE(read_own.status == 0, read_own.out);
-}
-
-namespace {
-
-// Processes running as a sandbox uid whose slot lock nobody holds: a sandbox that outlived its owner.
-std::vector<std::string> leaked_sandbox_processes()
-{
-    std::vector<std::string> leaked;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-        const std::string name = entry.path().filename();
-        if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0])))
-            continue;
-        const long uid = uid_of(std::stoi(name));
-        std::ifstream stat(entry.path() / "stat");
-        std::string line;
-        std::getline(stat, line);
-        const auto close = line.rfind(')');
-        if (close == std::string::npos || line.compare(close, 3, ") Z") == 0)
-            continue; // gone, or a zombie: dead, waiting for its parent (another test's process) to reap it
-        if (uid < long(runtime::kSandboxUidBase) || uid >= long(runtime::kSandboxUidBase) + runtime::kSandboxUids)
-            continue;
-        const fs::path lock = fs::path(runtime::kSandboxUidLocks) / std::to_string(uid - runtime::kSandboxUidBase);
-        const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
-        const bool free = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0;
-        if (fd >= 0)
-            ::close(fd); // and with it the lock, if we took it
-        if (free || fd < 0) {
-            std::ifstream cmdline(entry.path() / "cmdline");
-            std::string command;
-            std::getline(cmdline, command, '\0');
-            leaked.push_back(name + " (uid " + std::to_string(uid) + ", " + command + ")");
-        }
-    }
-    return leaked;
-}
-
-} // namespace
-
-TEST_CASE("SIGKILLs at random points of a sandbox's start leave no process and no directory behind")
-{
-    if (::geteuid() != 0) {
-        MESSAGE("as root only: that is where sandboxes have uids of their own to count by");
-        return;
-    }
-    test::DemoSite site = test::DemoSite::start().value();
-    char name[] = "/tmp/rote-kills-XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    const fs::path runtime_dir = name;
-    const nlohmann::json spec {{"url", "http://registry.example.test/"}, {"allow", {"registry.example.test"}},
-        {"routes", {{"registry.example.test", site.registry_route()}}}, {"width", 1280}, {"height", 800},
-        {"scale", 1.0}, {"provider", "local"}, {"app", true}, {"image", ""}, {"keep", ""}};
-    std::mt19937 random(std::random_device {}());
-    constexpr int kKills = 12;
-    for (int i = 0; i < kKills; ++i) {
-        // The supervisor as `rote sandbox start` runs it, killed 0 to 1.5 s in: from before its sandbox
-        // exists to after it is up.
-        const int after_ms = static_cast<int>(random() % 1500);
-        CAPTURE(after_ms);
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            ::setenv("ROTE_RUNTIME_DIR", runtime_dir.c_str(), 1);
-            const int null = ::open("/dev/null", O_RDWR);
-            ::dup2(null, 1);
-            ::dup2(null, 2);
-            ::execl(ROTE_BINARY, ROTE_BINARY, "sandbox", "supervise", spec.dump().c_str(), nullptr);
-            ::_exit(127);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        // Its sandbox's processes and directory go within a few seconds.
-        std::vector<std::string> leaked;
-        bool dirs_left = true;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (std::chrono::steady_clock::now() < deadline) {
-            leaked = leaked_sandbox_processes();
-            dirs_left = false;
-            for (const auto& e : fs::directory_iterator(runtime_dir))
-                dirs_left = dirs_left || (e.is_directory() && e.path().filename().string().starts_with("sbx-"));
-            if (leaked.empty() && !dirs_left)
-                break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        CHECK_MESSAGE(leaked.empty(), leaked.size(), " processes outlived the killed supervisor, e.g. ", leaked.empty() ? "" : leaked[0]);
-        CHECK_MESSAGE(!dirs_left, "a sandbox directory outlived the killed supervisor");
-    }
-    fs::remove_all(runtime_dir);
 }

@@ -15,7 +15,9 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <netdb.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +91,62 @@ Result<VncEndpoint> VncEndpoint::parse(std::string_view text)
     return endpoint;
 }
 
+Result<int> open_socket_path(const std::string& path)
+{
+    const int fd = ::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        const int error = errno;
+        if (fd >= 0)
+            ::close(fd);
+        // O_PATH | O_NOFOLLOW opens a link itself: fstat then says what it is.
+        const bool link = fd >= 0 ? S_ISLNK(st.st_mode) : error == ELOOP;
+        return Error(Error::Code::io,
+            "the VNC socket " + path
+                + (link ? " is a symbolic link (refused: it may point at any socket of this host)"
+                        : fd < 0 ? " cannot be opened: " + std::string(std::strerror(error)) : " is not a socket"));
+    }
+    return fd;
+}
+
+Result<int> connect_vnc(const VncEndpoint& endpoint)
+{
+    if (!endpoint.unix_path.empty()) {
+        const int path_fd = ROTE_TRY(open_socket_path(endpoint.unix_path));
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un address {};
+        address.sun_family = AF_UNIX;
+        std::snprintf(address.sun_path, sizeof address.sun_path, "/proc/self/fd/%d", path_fd);
+        const bool connected = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+        const int error = errno;
+        ::close(path_fd);
+        if (!connected) {
+            if (fd >= 0)
+                ::close(fd);
+            return Error(Error::Code::io, "cannot connect to the VNC socket " + endpoint.unix_path + ": " + std::strerror(error));
+        }
+        return fd;
+    }
+    addrinfo hints {};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &found) != 0 || !found)
+        return Error(Error::Code::io, "cannot resolve the VNC server " + endpoint.to_string());
+    int fd = -1;
+    for (addrinfo* a = found; a && fd < 0; a = a->ai_next) {
+        fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    ::freeaddrinfo(found);
+    if (fd < 0)
+        return Error(Error::Code::io, "cannot connect to the VNC server " + endpoint.to_string() + ": " + std::strerror(errno));
+    return fd;
+}
+
 struct Desktop::Impl {
     VncEndpoint endpoint;
     DesktopOptions options;
@@ -152,21 +210,12 @@ struct Desktop::Impl {
         // the socket inode opened, so nothing can be swapped in between.
         int socket_path_fd = -1;
         if (!endpoint.unix_path.empty()) {
-            socket_path_fd = ::open(endpoint.unix_path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
-            struct stat st {};
-            if (socket_path_fd < 0 || ::fstat(socket_path_fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-                const int error = errno;
-                if (socket_path_fd >= 0)
-                    ::close(socket_path_fd);
+            auto opened = open_socket_path(endpoint.unix_path);
+            if (!opened) {
                 rfbClientCleanup(c);
-                // O_PATH | O_NOFOLLOW opens a link itself: fstat then says what it is.
-                const bool link = socket_path_fd >= 0 ? S_ISLNK(st.st_mode) : error == ELOOP;
-                return Error(Error::Code::io,
-                    "the VNC socket " + endpoint.unix_path
-                        + (link ? " is a symbolic link (refused: it may point at any socket of this host)"
-                                : socket_path_fd < 0 ? " cannot be opened: " + std::string(std::strerror(error))
-                                                     : " is not a socket"));
+                return opened.release_error();
             }
+            socket_path_fd = *opened;
             c->serverHost = strdup(("/proc/self/fd/" + std::to_string(socket_path_fd)).c_str());
         } else {
             c->serverHost = strdup(endpoint.host.c_str());

@@ -9,7 +9,9 @@
 #include <mutex>
 #include <random>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,6 +49,49 @@ Result<std::pair<std::string, fs::path>> make_sandbox_dir(const SandboxOptions& 
     if (::mkdir(dir.c_str(), 0700) != 0)
         return errno_error("cannot create " + dir.string());
     return std::pair {id, dir};
+}
+
+Result<SandboxUid> SandboxUid::claim()
+{
+    const fs::path dir = kSandboxUidLocks;
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        return errno_error("cannot create " + dir.string());
+    struct stat st { };
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+        return Error(Error::Code::conflict, dir.string() + " is not a directory of ours; refusing it");
+    const int first = static_cast<int>(std::random_device {}() % kSandboxUids);
+    for (int i = 0; i < kSandboxUids; ++i) {
+        const int slot = (first + i) % kSandboxUids;
+        const fs::path lock = dir / std::to_string(slot);
+        const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            return errno_error("cannot open " + lock.string());
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            SandboxUid claimed;
+            claimed.m_uid = kSandboxUidBase + static_cast<uid_t>(slot);
+            claimed.m_lock = fd;
+            return claimed;
+        }
+        ::close(fd);
+    }
+    return Error(Error::Code::conflict, "all " + std::to_string(kSandboxUids) + " sandbox uids are in use");
+}
+
+SandboxUid& SandboxUid::operator=(SandboxUid&& other) noexcept
+{
+    if (this != &other) {
+        if (m_lock >= 0)
+            ::close(m_lock);
+        m_uid = std::exchange(other.m_uid, 0);
+        m_lock = std::exchange(other.m_lock, -1);
+    }
+    return *this;
+}
+
+SandboxUid::~SandboxUid()
+{
+    if (m_lock >= 0)
+        ::close(m_lock);
 }
 
 Error errno_error(const std::string& what) { return Error(Error::Code::io, what + ": " + std::strerror(errno)); }
@@ -90,16 +135,24 @@ void become_subreaper()
     std::call_once(once, [] { ::prctl(PR_SET_CHILD_SUBREAPER, 1); });
 }
 
-Result<pid_t> spawn_reaper(const std::vector<fs::path>& paths, pid_t kill_first, uid_t kill_uid)
+Result<pid_t> spawn_reaper(const std::vector<fs::path>& paths, pid_t kill_first, uid_t kill_uid, const std::string& also)
 {
     std::string first = kill_first > 0 ? "kill -9 " + std::to_string(kill_first) + " 2>/dev/null; " : "";
     // As the sandbox's uid, "kill -9 -1" reaches exactly that uid's processes (and not the killer itself).
     if (kill_uid != 0)
         first += "setpriv --reuid=" + std::to_string(kill_uid) + " --regid=" + std::to_string(kill_uid)
             + " --clear-groups kill -9 -1 2>/dev/null; ";
-    std::vector<std::string> reaper = {"setpriv", "--pdeathsig", "TERM", "--", "sh", "-c",
-        "trap '" + first + "kill $! 2>/dev/null; wait $!; rm -rf -- \"$@\"; exit 0' TERM; "
-        "while :; do sleep 3600 & wait $!; done",
+    first += also;
+    // The reaper watches its parent rather than trusting a parent-death signal: that signal is armed only once
+    // the child runs (setpriv's prctl), and one that arrives before the shell's trap is set kills the shell
+    // without cleaning; a parent killed in either window would leave the sandbox behind (1 in 100 SIGKILLs of
+    // a starting supervisor did). Reading /proc/$$/stat is a shell builtin: the watch costs one `sleep` a
+    // half second.
+    const std::string parent = std::to_string(::getpid());
+    std::vector<std::string> reaper = {"sh", "-c",
+        "clean() { " + first + "rm -rf -- \"$@\"; exit 0; }; trap 'kill $! 2>/dev/null; wait $!; clean \"$@\"' TERM; "
+        "while read -r _ _ _ parent _ < /proc/$$/stat && [ \"$parent\" = " + parent + " ]; do sleep 0.5 & wait $!; done; "
+        "clean \"$@\"",
         "reaper"};
     for (const fs::path& p : paths)
         reaper.push_back(p.string());

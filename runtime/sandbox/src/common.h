@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <sys/types.h>
 #include <vector>
 
@@ -47,6 +48,33 @@ protected:
     std::vector<std::filesystem::path> m_cleanup; // more paths that go with the sandbox
 };
 
+// A host uid for one sandbox that no other live sandbox has (kSandboxUidBase + a slot): the slot's lock file
+// in kSandboxUidLocks (one directory for the whole host, whatever runtime directory each rote uses), held
+// with flock for the sandbox's life. The kernel releases it when its holder dies, so a crashed rote frees its
+// slots; the search starts at a random slot, so a uid is seldom reused soon after. Move-only; the slot is free
+// again when this is destroyed, so destroy it only once the sandbox's processes are gone.
+class SandboxUid {
+public:
+    SandboxUid() = default; // none: rote is not root, and sandboxes run as rote's user
+    // Claims a free slot (rote must be root).
+    static Result<SandboxUid> claim();
+    SandboxUid(SandboxUid&& other) noexcept
+        : m_uid(std::exchange(other.m_uid, 0))
+        , m_lock(std::exchange(other.m_lock, -1))
+    {
+    }
+    SandboxUid& operator=(SandboxUid&& other) noexcept;
+    SandboxUid(const SandboxUid&) = delete;
+    SandboxUid& operator=(const SandboxUid&) = delete;
+    ~SandboxUid();
+    // 0 when none was claimed.
+    uid_t uid() const { return m_uid; }
+
+private:
+    uid_t m_uid = 0;
+    int m_lock = -1;
+};
+
 // "sbx-" and eight random hex digits.
 std::string random_sandbox_id();
 // Checks the proxy socket and makes a new sandbox's directory (0700) in options.runtime_root (default:
@@ -64,12 +92,14 @@ bool accepts_connections(const std::string& path);
 // Our own children are reaped by us, and so are orphans from our sandboxes: the supervisor is a subreaper,
 // so that a killed child's own children do not linger as zombies of whatever init the host has.
 void become_subreaper();
-// A small process that removes `paths` when it gets SIGTERM or when the calling thread's process dies
-// (PR_SET_PDEATHSIG fires when the spawning thread exits, so sandboxes belong to long-lived threads).
+// A small process that removes `paths` when it gets SIGTERM or, within half a second, once the calling process
+// is no longer its parent (it died, whenever that was).
 // With `kill_first`, that process is killed before (for children that cannot die with their parent by
 // themselves: QEMU's -runas clears the parent-death signal). With `kill_uid` (a uid only a sandbox has,
-// never 0), every process of that uid is killed first too.
-Result<pid_t> spawn_reaper(const std::vector<std::filesystem::path>& paths, pid_t kill_first = -1, uid_t kill_uid = 0);
+// never 0), every process of that uid is killed first too. `also` is a shell fragment run after the kills and
+// before the paths go (Cgroup::reaper_script: the sandbox's control group emptied and removed).
+Result<pid_t> spawn_reaper(const std::vector<std::filesystem::path>& paths, pid_t kill_first = -1, uid_t kill_uid = 0,
+    const std::string& also = {});
 // SIGTERM to a reaper started by spawn_reaper, and waits for it to have removed its paths.
 void finish_reaper(pid_t reaper);
 

@@ -28,6 +28,7 @@
 #include <rote/base/log.h>
 #include <rote/sandbox/process.h>
 
+#include "cgroup.h"
 #include "common.h"
 
 namespace rote::runtime {
@@ -117,43 +118,12 @@ std::string init_script(const SandboxOptions& options, bool network)
 
 namespace {
 
-// A host uid for one sandbox that no other live sandbox has (kSandboxUidBase + a slot): the slot's lock file
-// in kSandboxUidLocks (one directory for the whole host, whatever runtime directory each rote uses), held
-// with flock for the sandbox's life. The kernel releases it when its holder
-// dies, so a crashed rote frees its slots; the search starts at a random slot, so a uid is seldom reused
-// soon after.
-struct SandboxUid {
-    uid_t uid = 0;
-    int lock_fd = -1;
-};
-
-Result<SandboxUid> claim_sandbox_uid()
-{
-    const fs::path dir = kSandboxUidLocks;
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-        return errno_error("cannot create " + dir.string());
-    struct stat st { };
-    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
-        return Error(Error::Code::conflict, dir.string() + " is not a directory of ours; refusing it");
-    const int first = static_cast<int>(std::random_device {}() % kSandboxUids);
-    for (int i = 0; i < kSandboxUids; ++i) {
-        const int slot = (first + i) % kSandboxUids;
-        const fs::path lock = dir / std::to_string(slot);
-        const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-            return errno_error("cannot open " + lock.string());
-        if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
-            return SandboxUid {kSandboxUidBase + static_cast<uid_t>(slot), fd};
-        ::close(fd);
-    }
-    return Error(Error::Code::conflict, "all " + std::to_string(kSandboxUids) + " sandbox uids are in use");
-}
-
 class LocalSandbox final : public DirectorySandbox {
 public:
-    LocalSandbox(std::string id, fs::path dir, SandboxUid uid)
+    LocalSandbox(std::string id, fs::path dir, SandboxUid uid, Cgroup cgroup)
         : DirectorySandbox(std::move(id), std::move(dir))
-        , m_uid(uid)
+        , m_uid(std::move(uid))
+        , m_cgroup(std::move(cgroup))
     {
     }
     ~LocalSandbox() override
@@ -161,8 +131,7 @@ public:
         (void)destroy();
         if (m_devtools >= 0)
             ::close(m_devtools);
-        if (m_uid.lock_fd >= 0)
-            ::close(m_uid.lock_fd); // the uid is free again once its processes are gone
+        // m_uid's slot is free again once its processes are gone (destroy waited for them)
     }
 
     std::string_view provider() const override { return "local"; }
@@ -185,7 +154,10 @@ public:
     {
         fs::path log_path = m_dir / "sandbox.log";
         bool network = !options.proxy_socket.empty();
-        std::vector<std::string> argv = bwrap_prefix(m_uid.uid);
+        // In its control group before bwrap runs: everything in the sandbox is limited from its first fork.
+        std::vector<std::string> argv = m_cgroup.join_prefix();
+        const std::vector<std::string> prefix = bwrap_prefix(m_uid.uid());
+        argv.insert(argv.end(), prefix.begin(), prefix.end());
         std::vector<std::string> bwrap = {
             "--hostname",
             "sandbox",
@@ -282,7 +254,7 @@ public:
         m_cleanup.insert(m_cleanup.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
         std::vector<fs::path> owned = {m_dir};
         owned.insert(owned.end(), m_cleanup.begin(), m_cleanup.end());
-        auto reaper = spawn_reaper(owned, -1, ::geteuid() == 0 ? m_uid.uid : 0);
+        auto reaper = spawn_reaper(owned, -1, m_uid.uid(), m_cgroup.reaper_script());
         if (!reaper.ok()) {
             ::close(theirs);
             return reaper.error();
@@ -332,6 +304,7 @@ public:
             if (!all_gone)
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
+        m_cgroup.remove(); // whatever escaped the tree (a daemonised process) goes with the group
         finish_reaper(m_reaper);
         std::error_code ec = remove_files();
         if (!all_gone)
@@ -342,8 +315,16 @@ public:
         return {};
     }
 
+    std::vector<std::pair<std::string, std::string>> details() const override
+    {
+        if (!m_cgroup.active())
+            return {{"limits", "none (no control groups here)"}};
+        return {{"limits", "cgroup " + m_cgroup.version()}, {"cgroup", m_cgroup.dirs().front().string()}};
+    }
+
 private:
-    SandboxUid m_uid; // its host uid, when rote runs as root
+    SandboxUid m_uid; // its host uid, when rote runs as root (declared first: freed last)
+    Cgroup m_cgroup; // its resource limits; empty where the host has no control groups for rote
     pid_t m_bwrap = -1;
     pid_t m_reaper = -1;
     int m_devtools = -1; // ours, until take_devtools_socket()
@@ -477,21 +458,19 @@ Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& optio
         return Error(Error::Code::invalid_argument, "the browser's scale must be from 0.5 to 3");
     SandboxUid uid;
     if (::geteuid() == 0)
-        uid = ROTE_TRY(claim_sandbox_uid());
-    auto made = make_sandbox_dir(options);
-    if (!made.ok()) {
-        if (uid.lock_fd >= 0)
-            ::close(uid.lock_fd);
-        return made.error();
-    }
-    auto [id, dir] = *made;
-    if (::geteuid() == 0 && ::chown(dir.c_str(), uid.uid, uid.uid) != 0) {
-        const Error e = errno_error("cannot hand " + dir.string() + " to the sandbox's uid " + std::to_string(uid.uid));
-        ::close(uid.lock_fd);
+        uid = ROTE_TRY(SandboxUid::claim());
+    auto [id, dir] = ROTE_TRY(make_sandbox_dir(options));
+    auto fail = [&](const Error& e) {
+        ::rmdir(dir.c_str());
         return e;
-    }
+    };
+    if (uid.uid() != 0 && ::chown(dir.c_str(), uid.uid(), uid.uid()) != 0)
+        return fail(errno_error("cannot hand " + dir.string() + " to the sandbox's uid " + std::to_string(uid.uid())));
+    auto cgroup = Cgroup::make(id, options.limits);
+    if (!cgroup.ok())
+        return fail(cgroup.error());
     become_subreaper();
-    auto sandbox = std::make_unique<LocalSandbox>(id, dir, uid);
+    auto sandbox = std::make_unique<LocalSandbox>(id, dir, std::move(uid), std::move(*cgroup));
     ROTE_TRY(sandbox->launch(options));
     return std::unique_ptr<Sandbox>(std::move(sandbox));
 }

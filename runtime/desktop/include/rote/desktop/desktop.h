@@ -28,6 +28,15 @@ struct VncEndpoint {
     static Result<VncEndpoint> parse(std::string_view text); // the inverse of to_string
 };
 
+// A stream connected to a VNC server (the caller owns the descriptor). A unix socket is opened without following
+// a link (a sandbox may write the socket's directory; a link planted there must never send rote, often root,
+// to another socket of the host) and checked to be a socket; the connection goes to exactly that inode.
+Result<int> connect_vnc(const VncEndpoint& endpoint);
+
+// Opens a unix socket's path for connecting through /proc/self/fd/N (O_PATH, no link followed, checked to be
+// a socket); the caller closes the descriptor once connected. connect_vnc uses it; so does Desktop.
+Result<int> open_socket_path(const std::string& path);
+
 enum class MouseButton { left, middle, right };
 
 struct DesktopOptions {

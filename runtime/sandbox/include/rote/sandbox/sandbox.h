@@ -4,6 +4,7 @@
 // only over VNC. Everything above this interface speaks VNC, so providers (local, qemu) are swappable.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -20,6 +21,17 @@ namespace rote::runtime {
 enum class BrowserWindow {
     normal, // tabs and an address bar, as a person's browser
     app, // the page alone (Chromium's --app): no address bar to type URLs into, 45 MiB less
+};
+
+// What one sandbox may take of the host (cgroups; docs/security.md, "resources"). The memory counts every
+// page the sandbox's processes hold, its memory file systems (/tmp, home, /run) included; past it the kernel's
+// OOM killer ends a process inside the sandbox, never one outside. The tasks are processes and threads (a
+// sandbox's Chromium runs about 150). The CPU weight is the share under contention (cgroup v2's cpu.weight,
+// 100 = an ordinary process group's; v1's cpu.shares is scaled from it).
+struct ResourceLimits {
+    std::uint64_t memory_bytes = 2ull << 30; // 2 GiB; the qemu provider adds its guest's memory to it
+    int max_tasks = 1024;
+    int cpu_weight = 100;
 };
 
 struct SandboxOptions {
@@ -44,6 +56,7 @@ struct SandboxOptions {
     std::string keep;
     // qemu only: told what a long start is doing (making a ready snapshot the first time), one line a step.
     std::function<void(const std::string&)> progress;
+    ResourceLimits limits;
 };
 
 // A running sandbox. Destroying it (destroy() or the destructor) kills every process in it and removes its
