@@ -16,6 +16,7 @@ layers=(
   "replayer|replayer|base store vision"
   "runtime/desktop|desktop|base vision"
   "runtime/egress|egress|base"
+  "runtime/liveview|liveview|base desktop"
   "runtime/sandbox|sandbox|base desktop"
   "runtime/session|session|base desktop egress sandbox"
   "runtime/witness|witness|base"

@@ -21,6 +21,7 @@
 #include <rote/base/files.h>
 #include <rote/base/text.h>
 #include <rote/desktop/desktop.h>
+#include <rote/liveview/rfb_relay.h>
 #include <rote/sandbox/process.h>
 #include <rote/session/session.h>
 #include <rote/store/store.h>
@@ -290,7 +291,8 @@ Result<std::string> random_token()
 
 // The live view: noVNC from websockify on 127.0.0.1, whose WebSocket opens only with this view's random token
 // (a token file of ours, 0600) and only from the view's own page (an Origin check: a web page of another site
-// open in the operator's browser is refused), view-only unless `control`. Runs until Ctrl-C or until the
+// open in the operator's browser is refused), to rote's relay in front of the desktop (RfbRelay), which passes
+// no input unless `control`. Runs until Ctrl-C or until the
 // sandbox stops.
 int view(const std::string& id, int port, bool control, bool as_json)
 {
@@ -331,8 +333,14 @@ int view(const std::string& id, int port, bool control, bool as_json)
     if (!root)
         return fail(root.error());
     const fs::path tokens = *root / (id + ".view-" + std::to_string(::getpid()) + ".tokens");
-    const std::string target = endpoint->unix_path.empty() ? endpoint->host + ":" + std::to_string(endpoint->port)
-                                                           : "unix_socket:" + endpoint->unix_path;
+    // websockify reaches the desktop through rote's relay, which frames every message the viewer sends: a
+    // view-only view passes no input, whatever the viewer's page or another client sends with the token.
+    const fs::path relay_socket = *root / (id + ".view-" + std::to_string(::getpid()) + ".sock");
+    auto relay = runtime::RfbRelay::start(
+        relay_socket, *endpoint, control ? runtime::ViewMode::control : runtime::ViewMode::view_only);
+    if (!relay)
+        return fail(relay.error());
+    const std::string target = "unix_socket:" + relay_socket.string();
     if (auto written = write_file_atomically(tokens, *token + ": " + target + "\n", 0600); !written)
         return fail(written.error());
     const std::string origin = "http://127.0.0.1:" + std::to_string(port);

@@ -1,0 +1,242 @@
+// The live view as a person's browser reaches it: a WebSocket (Boost.Beast's client, with the view's token and
+// Origin) to websockify, through rote's relay, to a real sandbox's Xvnc. A view-only view shows the desktop and
+// passes none of the viewer's input, whatever the viewer sends; a view with --control passes it.
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <rote/sandbox/sandbox.h>
+
+#include "support.h"
+
+using namespace rote;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace beast = boost::beast;
+namespace net = boost::asio;
+
+namespace {
+
+// An RFB client over the view's WebSocket, as noVNC is one.
+class WebSocketViewer {
+public:
+    // Opens the WebSocket with the view's token and Origin and completes RFB's handshake (3.8, security None,
+    // shared); throws on anything else.
+    WebSocketViewer(int port, const std::string& token)
+    {
+        net::ip::tcp::resolver resolver(m_io);
+        net::connect(m_ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
+        timeval tv {10, 0}; // a view that stops answering fails the test instead of hanging it
+        ::setsockopt(m_ws.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        const std::string origin = "http://127.0.0.1:" + std::to_string(port);
+        m_ws.set_option(beast::websocket::stream_base::decorator([origin](beast::websocket::request_type& request) {
+            request.set(beast::http::field::origin, origin);
+            request.set(beast::http::field::sec_websocket_protocol, "binary");
+        }));
+        m_ws.handshake("127.0.0.1:" + std::to_string(port), "/websockify?token=" + token);
+        m_ws.binary(true);
+        REQUIRE(read(12).starts_with("RFB 003."));
+        send("RFB 003.008\n");
+        const std::string types = read(static_cast<unsigned char>(read(1)[0]));
+        REQUIRE(types.find('\x01') != std::string::npos);
+        send(std::string(1, '\x01'));
+        REQUIRE(read(4) == std::string(4, '\0')); // SecurityResult: OK
+        send(std::string(1, '\x01')); // ClientInit: shared
+        const std::string init = read(24);
+        const auto byte = [&](int i) { return static_cast<unsigned char>(init[i]); };
+        width = byte(0) << 8 | byte(1);
+        height = byte(2) << 8 | byte(3);
+        read(static_cast<size_t>(byte(20)) << 24 | byte(21) << 16 | byte(22) << 8 | byte(23)); // the desktop's name
+    }
+
+    void send(const std::string& bytes) { m_ws.write(net::buffer(bytes)); }
+
+    std::string read(size_t n)
+    {
+        while (m_buffered.size() < n) {
+            beast::flat_buffer frame;
+            m_ws.read(frame);
+            m_buffered += beast::buffers_to_string(frame.data());
+        }
+        std::string out = m_buffered.substr(0, n);
+        m_buffered.erase(0, n);
+        return out;
+    }
+
+    // A whole-screen FramebufferUpdateRequest; true when the next message is a FramebufferUpdate (type 0).
+    bool sees_the_desktop()
+    {
+        std::string request = {3, 0, 0, 0, 0, 0};
+        for (int v : {width, height}) {
+            request += static_cast<char>(v >> 8);
+            request += static_cast<char>(v & 0xff);
+        }
+        send(request);
+        return read(1)[0] == 0;
+    }
+
+    // What a person at the view does: a click at (x, y) (into the page's search field) and a word typed there.
+    void act(int x, int y, const std::string& word)
+    {
+        auto pointer = [&](int buttons) {
+            send({5, static_cast<char>(buttons), static_cast<char>(x >> 8), static_cast<char>(x & 0xff),
+                static_cast<char>(y >> 8), static_cast<char>(y & 0xff)});
+        };
+        pointer(1);
+        pointer(0);
+        std::this_thread::sleep_for(200ms);
+        for (char c : word) { // Latin-1 letters are their own X keysyms
+            send({4, 1, 0, 0, 0, 0, 0, c});
+            send({4, 0, 0, 0, 0, 0, 0, c});
+        }
+    }
+
+    int width = 0;
+    int height = 0;
+
+private:
+    net::io_context m_io;
+    beast::websocket::stream<net::ip::tcp::socket> m_ws {m_io};
+    std::string m_buffered;
+};
+
+cv::Mat screenshot(const std::string& id)
+{
+    const fs::path png = fs::temp_directory_path() / ("rote-liveview-" + id + ".png");
+    const auto shot = test::run_shell(std::string(ROTE_BINARY) + " sandbox screenshot " + id + " " + png.string() + " 2>&1");
+    REQUIRE_MESSAGE(shot.status == 0, shot.out);
+    cv::Mat image = cv::imread(png.string());
+    fs::remove(png);
+    return image;
+}
+
+// The share of pixels that differ between two screens.
+double changed(const cv::Mat& a, const cv::Mat& b)
+{
+    cv::Mat diff, gray;
+    cv::absdiff(a, b, diff);
+    cv::cvtColor(diff, gray, cv::COLOR_BGR2GRAY);
+    return static_cast<double>(cv::countNonZero(gray > 16)) / static_cast<double>(gray.total());
+}
+
+// The screen once it stops changing (the page has drawn).
+cv::Mat settled(const std::string& id)
+{
+    cv::Mat last = screenshot(id);
+    for (int i = 0; i < 40; ++i) {
+        std::this_thread::sleep_for(250ms);
+        cv::Mat now = screenshot(id);
+        if (changed(last, now) == 0)
+            return now;
+        last = now;
+    }
+    return last;
+}
+
+// `rote sandbox view ID` in the background; its pid and the token of the URL it printed.
+struct View {
+    pid_t pid = -1;
+    std::string token;
+};
+
+View start_view(const std::string& id, int port, bool control, const fs::path& out)
+{
+    FILE* shell = ::popen((std::string(ROTE_BINARY) + " sandbox view " + id + " --json --port " + std::to_string(port)
+                              + (control ? " --control" : "") + " >" + out.string() + " 2>&1 & echo $!")
+                              .c_str(),
+        "r");
+    REQUIRE(shell);
+    View view;
+    REQUIRE(std::fscanf(shell, "%d", &view.pid) == 1);
+    ::pclose(shell);
+    for (int i = 0; i < 200 && !test::http_get(port, "/vnc.html"); ++i)
+        std::this_thread::sleep_for(50ms);
+    const auto printed = nlohmann::json::parse(test::read_file(out), nullptr, false);
+    REQUIRE_MESSAGE(printed.is_object(), test::read_file(out));
+    const std::string url = printed["url"];
+    view.token = url.substr(url.find("token%3D") + 8);
+    return view;
+}
+
+void stop_view(const View& view)
+{
+    ::kill(view.pid, SIGTERM);
+    for (int i = 0; i < 100 && runtime::process_running(view.pid); ++i)
+        std::this_thread::sleep_for(50ms);
+}
+
+} // namespace
+
+TEST_CASE("a view-only live view passes none of the viewer's input; a view with --control does")
+{
+    auto site = test::DemoSite::start();
+    REQUIRE(site);
+    const auto started = test::run_shell(std::string(ROTE_BINARY)
+        + " sandbox start --json --url http://registry.example.test/ --route registry.example.test=" + site->registry_route()
+        + " 2>/dev/null");
+    REQUIRE(started.status == 0);
+    const std::string id = nlohmann::json::parse(started.out)["id"];
+    cv::Mat before = settled(id);
+    for (int i = 0; i < 40 && !test::find_text(before, "Find a company"); ++i) {
+        std::this_thread::sleep_for(250ms);
+        before = settled(id);
+    }
+    REQUIRE(test::find_text(before, "Find a company"));
+    const fs::path out = fs::temp_directory_path() / ("rote-liveview-" + id + ".json");
+    const int port = 20000 + (::getpid() * 7) % 20000;
+
+    // The search field, left of the "Search" button.
+    const auto button = test::find_text(before, "Search");
+    REQUIRE(button);
+    const int field_x = button->x - 150, field_y = button->y + button->h / 2;
+
+    // View only: the viewer sees the desktop, and its clicks and keys reach nothing (the page's own
+    // view_only flag is not what stops them: this client sends them anyway).
+    {
+        const View view = start_view(id, port, false, out);
+        {
+            WebSocketViewer viewer(port, view.token);
+            CHECK(viewer.width == before.cols);
+            CHECK(viewer.sees_the_desktop());
+            viewer.act(field_x, field_y, "initech");
+            std::this_thread::sleep_for(1500ms);
+        }
+        const cv::Mat after = screenshot(id);
+        const double share = changed(before, after);
+        CHECK_MESSAGE(share < 0.001, "the view-only viewer changed " << share * 100 << "% of the screen");
+        CHECK_FALSE(test::find_text(after, "initech"));
+        stop_view(view);
+    }
+    // With --control the same input acts: the word is typed into the field.
+    {
+        const View view = start_view(id, port + 1, true, out);
+        {
+            WebSocketViewer viewer(port + 1, view.token);
+            CHECK(viewer.sees_the_desktop());
+            viewer.act(field_x, field_y, "initech");
+            std::this_thread::sleep_for(1500ms);
+        }
+        CHECK(test::find_text(screenshot(id), "initech"));
+        stop_view(view);
+    }
+    fs::remove(out);
+    CHECK(test::run_shell(std::string(ROTE_BINARY) + " sandbox stop " + id + " 2>&1").status == 0);
+}
