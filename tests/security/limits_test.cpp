@@ -1,6 +1,6 @@
 // The sandbox boundary (docs/security.md, "resources"): what a sandbox may take of the host. A process inside a
 // real local sandbox (in all its namespaces, as its uid, in its control group: a compromised browser) tries
-// to take the host's memory and tasks; the kernel stops it at the sandbox's limits, the rest of the sandbox
+// to take the host's memory, tasks and disk; the kernel stops it at the sandbox's limits, the rest of the sandbox
 // lives on, and nothing of it outlives destroy().
 
 #include <doctest/doctest.h>
@@ -109,6 +109,17 @@ TEST_CASE("a local sandbox's control group holds it to its memory and tasks, and
         CHECK(test::read_file(memory / "memory.oom_control").find("oom_kill 0") == std::string::npos);
     CHECK(sandbox.alive());
     CHECK(runtime::process_running(xvnc));
+
+    // The directory it shares with the host (its VNC socket and logs) is bounded: writing 200 MiB there stops
+    // at 64 MiB, on a file system of its own, not the host's disk.
+    auto fill = test::run_shell(inside(xvnc, groups, "head -c 200M /dev/zero > /run/rote/fill; echo written \\$?") + " 2>&1");
+    INFO(fill.out);
+    CHECK(fill.out.find("written 0") == std::string::npos);
+    const fs::path filled = sandbox.directory() / "fill";
+    REQUIRE(fs::exists(filled));
+    CHECK(fs::file_size(filled) <= (64u << 20));
+    CHECK(test::run_shell("findmnt -n -o FSTYPE " + sandbox.directory().string()).out == "tmpfs\n");
+    fs::remove(filled);
 
     // A fork bomb stops at the tasks limit; the sandbox's own processes live on.
     auto bomb = test::run_shell(inside(xvnc, groups, "for i in \\$(seq 1000); do sleep 60 & done 2>/dev/null; echo done") + "; echo status $?");

@@ -263,40 +263,46 @@ Cgroup& Cgroup::operator=(Cgroup&& other) noexcept
     return *this;
 }
 
-Result<Cgroup> Cgroup::make(const std::string& id, const ResourceLimits& limits)
+Cgroup Cgroup::named(const std::string& id)
+{
+    const Layout& l = layout();
+    Cgroup group;
+    group.m_version = l.version;
+    for (const fs::path& parent : l.parents)
+        group.m_dirs.push_back(parent / id);
+    return group;
+}
+
+Result<void> Cgroup::create(const ResourceLimits& limits)
 {
     if (limits.memory_bytes < (64ull << 20) || limits.max_tasks < 16 || limits.cpu_weight < 1 || limits.cpu_weight > 10000)
         return Error(Error::Code::invalid_argument,
             "sandbox limits out of range: memory at least 64 MiB, at least 16 tasks, CPU weight 1 to 10000");
-    const Layout& l = layout();
-    Cgroup group;
-    if (l.version.empty())
-        return group;
-    group.m_version = l.version;
-    for (const fs::path& parent : l.parents) {
-        const fs::path dir = parent / id;
+    if (!active())
+        return {};
+    for (const fs::path& dir : m_dirs) {
         if (::mkdir(dir.c_str(), 0755) != 0)
             return errno_error("cannot create the sandbox's control group " + dir.string());
-        group.m_dirs.push_back(dir); // from here on, removed again by the destructor if a later step fails
     }
+    const bool cpu = layout().cpu;
     const std::string memory = std::to_string(limits.memory_bytes), tasks = std::to_string(limits.max_tasks);
-    if (l.version == "v2") {
-        const fs::path& dir = group.m_dirs[0];
+    if (m_version == "v2") {
+        const fs::path& dir = m_dirs[0];
         ROTE_TRY(write_control(dir / "memory.max", memory));
         if (fs::exists(dir / "memory.swap.max"))
             ROTE_TRY(write_control(dir / "memory.swap.max", "0"));
         ROTE_TRY(write_control(dir / "pids.max", tasks));
-        if (l.cpu)
+        if (cpu)
             ROTE_TRY(write_control(dir / "cpu.weight", std::to_string(limits.cpu_weight)));
     } else {
-        ROTE_TRY(write_control(group.m_dirs[0] / "memory.limit_in_bytes", memory));
-        if (fs::exists(group.m_dirs[0] / "memory.memsw.limit_in_bytes"))
-            ROTE_TRY(write_control(group.m_dirs[0] / "memory.memsw.limit_in_bytes", memory));
-        ROTE_TRY(write_control(group.m_dirs[1] / "pids.max", tasks));
-        if (l.cpu) // cpu.shares: 1024 is an ordinary group's, as cpu.weight's 100 is
-            ROTE_TRY(write_control(group.m_dirs[2] / "cpu.shares", std::to_string(std::max(2, limits.cpu_weight * 1024 / 100))));
+        ROTE_TRY(write_control(m_dirs[0] / "memory.limit_in_bytes", memory));
+        if (fs::exists(m_dirs[0] / "memory.memsw.limit_in_bytes"))
+            ROTE_TRY(write_control(m_dirs[0] / "memory.memsw.limit_in_bytes", memory));
+        ROTE_TRY(write_control(m_dirs[1] / "pids.max", tasks));
+        if (cpu) // cpu.shares: 1024 is an ordinary group's, as cpu.weight's 100 is
+            ROTE_TRY(write_control(m_dirs[2] / "cpu.shares", std::to_string(std::max(2, limits.cpu_weight * 1024 / 100))));
     }
-    return group;
+    return {};
 }
 
 std::vector<std::string> Cgroup::join_prefix() const

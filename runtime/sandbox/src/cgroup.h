@@ -18,10 +18,12 @@ namespace rote::runtime::detail {
 
 class Cgroup {
 public:
-    // Makes the control group(s) of sandbox `id` below rote's own ("rote/<id>" in each hierarchy) with
-    // `limits`. An inactive Cgroup when this host cannot make them (logged once per process); an error when
-    // it could and a step failed (the half-made groups are removed).
-    static Result<Cgroup> make(const std::string& id, const ResourceLimits& limits);
+    // The control group(s) of sandbox `id` below rote's own ("rote/<id>" in each hierarchy), named but not made
+    // yet (so that a reaper can be told them before anything exists). Inactive when this host cannot make them
+    // (logged once per process).
+    static Cgroup named(const std::string& id);
+    // Makes the named groups with `limits`; an error when a step fails (what was made is removed by remove()).
+    Result<void> create(const ResourceLimits& limits);
 
     Cgroup() = default;
     Cgroup(const Cgroup&) = delete;
@@ -41,7 +43,7 @@ public:
     std::vector<std::string> join_prefix() const;
     // A shell fragment for the reaper: kills every process in the group and removes it (rote died first).
     std::string reaper_script() const;
-    // Kills every process in the group and removes its directories; waits up to 5 s. Idempotent.
+    // Kills every process in the group and removes its directories (those made); waits up to 5 s. Idempotent.
     void remove();
 
 private:

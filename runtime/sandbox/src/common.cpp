@@ -36,7 +36,7 @@ std::string random_sandbox_id()
     return id;
 }
 
-Result<std::pair<std::string, fs::path>> make_sandbox_dir(const SandboxOptions& options)
+Result<std::pair<std::string, fs::path>> sandbox_place(const SandboxOptions& options)
 {
     if (!options.proxy_socket.empty() && !fs::exists(options.proxy_socket))
         return Error(
@@ -45,10 +45,21 @@ Result<std::pair<std::string, fs::path>> make_sandbox_dir(const SandboxOptions& 
     if (root.empty())
         root = ROTE_TRY(runtime_root());
     std::string id = random_sandbox_id();
-    fs::path dir = root / id;
+    return std::pair {id, root / id};
+}
+
+Result<void> create_sandbox_dir(const fs::path& dir)
+{
     if (::mkdir(dir.c_str(), 0700) != 0)
         return errno_error("cannot create " + dir.string());
-    return std::pair {id, dir};
+    return {};
+}
+
+Result<std::pair<std::string, fs::path>> make_sandbox_dir(const SandboxOptions& options)
+{
+    auto place = ROTE_TRY(sandbox_place(options));
+    ROTE_TRY(create_sandbox_dir(place.second));
+    return place;
 }
 
 Result<SandboxUid> SandboxUid::claim()

@@ -77,8 +77,12 @@ private:
 
 // "sbx-" and eight random hex digits.
 std::string random_sandbox_id();
-// Checks the proxy socket and makes a new sandbox's directory (0700) in options.runtime_root (default:
-// runtime_root()); its id and path.
+// Checks the proxy socket and picks a new sandbox's id and directory in options.runtime_root (default:
+// runtime_root()); nothing is made yet (a reaper can be started for the path first).
+Result<std::pair<std::string, std::filesystem::path>> sandbox_place(const SandboxOptions& options);
+// Makes a sandbox's directory (0700); an error if it exists.
+Result<void> create_sandbox_dir(const std::filesystem::path& dir);
+// sandbox_place, then create_sandbox_dir (the qemu provider, whose reaper starts after QEMU).
 Result<std::pair<std::string, std::filesystem::path>> make_sandbox_dir(const SandboxOptions& options);
 Error errno_error(const std::string& what);
 // True once `pid` (our child) has exited; reaps it.

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,6 +54,9 @@ constexpr uid_t kProbeUid = kSandboxUidBase + kSandboxUids;
 constexpr const char* kTmpBytes = "536870912"; // 512 MiB
 constexpr const char* kHomeBytes = "1073741824"; // 1 GiB
 constexpr const char* kRunBytes = "67108864"; // 64 MiB
+// The sandbox's directory on the host (its VNC socket and logs, /run/rote inside), which the sandbox can write:
+// as root, a memory file system of this size of its own, so a page cannot fill the host's disk through it.
+constexpr const char* kDirBytes = "67108864"; // 64 MiB
 
 } // namespace
 
@@ -120,10 +124,10 @@ namespace {
 
 class LocalSandbox final : public DirectorySandbox {
 public:
-    LocalSandbox(std::string id, fs::path dir, SandboxUid uid, Cgroup cgroup)
+    LocalSandbox(std::string id, fs::path dir, SandboxUid uid)
         : DirectorySandbox(std::move(id), std::move(dir))
         , m_uid(std::move(uid))
-        , m_cgroup(std::move(cgroup))
+        , m_cgroup(Cgroup::named(m_id))
     {
     }
     ~LocalSandbox() override
@@ -148,6 +152,31 @@ public:
             return false;
         }
         return !m_exited;
+    }
+
+    // What the sandbox holds on the host, in an order a SIGKILL at any point cannot leak: the reaper first
+    // (it is told every path and group before any exists, and cleans whatever of them it finds), then the
+    // directory (as root: a bounded file system of its own, owned by the sandbox's uid) and the control group.
+    Result<void> prepare(const SandboxOptions& options)
+    {
+        m_cleanup = {m_dir.parent_path() / (m_id + ".chromium-policy.json")};
+        m_cleanup.insert(m_cleanup.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
+        std::vector<fs::path> owned = {m_dir};
+        owned.insert(owned.end(), m_cleanup.begin(), m_cleanup.end());
+        const bool root = m_uid.uid() != 0;
+        const std::string unmount = root ? "umount -l \"" + m_dir.string() + "\" 2>/dev/null; " : "";
+        m_reaper = ROTE_TRY(spawn_reaper(owned, -1, m_uid.uid(), m_cgroup.reaper_script() + unmount));
+        ROTE_TRY(create_sandbox_dir(m_dir));
+        if (root) {
+            if (::chown(m_dir.c_str(), m_uid.uid(), m_uid.uid()) != 0)
+                return errno_error("cannot hand " + m_dir.string() + " to the sandbox's uid " + std::to_string(m_uid.uid()));
+            const std::string data = "size=" + std::string(kDirBytes) + ",mode=0700,uid=" + std::to_string(m_uid.uid())
+                + ",gid=" + std::to_string(m_uid.uid());
+            if (::mount("rote-sandbox", m_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data.c_str()) != 0)
+                return errno_error("cannot mount a bounded file system on " + m_dir.string());
+            m_bounded = true;
+        }
+        return m_cgroup.create(options.limits);
     }
 
     Result<void> launch(const SandboxOptions& options)
@@ -223,9 +252,8 @@ public:
         // rote's own Chromium policy, and none of the host's Chromium configuration (its policies and
         // preferences are the host's; rote starts Chromium's binary, so the wrapper's chromium.d is unused).
         // From a file beside, not in, the sandbox's directory, which the sandbox can write.
-        const fs::path policy = m_dir.parent_path() / (m_id + ".chromium-policy.json");
+        const fs::path policy = m_dir.parent_path() / (m_id + ".chromium-policy.json"); // the reaper knows it
         ROTE_TRY(write_file_atomically(policy, chromium_policy(), 0644));
-        m_cleanup.push_back(policy);
         bwrap.insert(bwrap.end(), {"--ro-bind", policy.string(), "/etc/chromium/policies/managed/rote.json"});
         if (network)
             bwrap.insert(bwrap.end(), {"--bind", options.proxy_socket.string(), "/run/rote/proxy.sock"});
@@ -247,19 +275,6 @@ public:
             return errno_error("cannot place the browser's DevTools socket");
         }
         m_devtools = ours;
-
-        // The reaper first: it removes the directory if we die without destroying the sandbox, and, as root,
-        // kills every process of the sandbox's uid (die-with-parent does it too, but only once bwrap has
-        // set it: rote killed in between would leave the sandbox running).
-        m_cleanup.insert(m_cleanup.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
-        std::vector<fs::path> owned = {m_dir};
-        owned.insert(owned.end(), m_cleanup.begin(), m_cleanup.end());
-        auto reaper = spawn_reaper(owned, -1, m_uid.uid(), m_cgroup.reaper_script());
-        if (!reaper.ok()) {
-            ::close(theirs);
-            return reaper.error();
-        }
-        m_reaper = *reaper;
 
         auto spawned = spawn(argv, log_path, {theirs, theirs});
         ::close(theirs);
@@ -305,6 +320,8 @@ public:
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         m_cgroup.remove(); // whatever escaped the tree (a daemonised process) goes with the group
+        if (m_bounded)
+            ::umount2(m_dir.c_str(), MNT_DETACH);
         finish_reaper(m_reaper);
         std::error_code ec = remove_files();
         if (!all_gone)
@@ -325,6 +342,7 @@ public:
 private:
     SandboxUid m_uid; // its host uid, when rote runs as root (declared first: freed last)
     Cgroup m_cgroup; // its resource limits; empty where the host has no control groups for rote
+    bool m_bounded = false; // its directory is a bounded memory file system of its own (as root)
     pid_t m_bwrap = -1;
     pid_t m_reaper = -1;
     int m_devtools = -1; // ours, until take_devtools_socket()
@@ -459,18 +477,10 @@ Result<std::unique_ptr<Sandbox>> start_local_sandbox(const SandboxOptions& optio
     SandboxUid uid;
     if (::geteuid() == 0)
         uid = ROTE_TRY(SandboxUid::claim());
-    auto [id, dir] = ROTE_TRY(make_sandbox_dir(options));
-    auto fail = [&](const Error& e) {
-        ::rmdir(dir.c_str());
-        return e;
-    };
-    if (uid.uid() != 0 && ::chown(dir.c_str(), uid.uid(), uid.uid()) != 0)
-        return fail(errno_error("cannot hand " + dir.string() + " to the sandbox's uid " + std::to_string(uid.uid())));
-    auto cgroup = Cgroup::make(id, options.limits);
-    if (!cgroup.ok())
-        return fail(cgroup.error());
+    auto [id, dir] = ROTE_TRY(sandbox_place(options));
     become_subreaper();
-    auto sandbox = std::make_unique<LocalSandbox>(id, dir, std::move(uid), std::move(*cgroup));
+    auto sandbox = std::make_unique<LocalSandbox>(id, dir, std::move(uid));
+    ROTE_TRY(sandbox->prepare(options)); // on failure, its destructor undoes what was made
     ROTE_TRY(sandbox->launch(options));
     return std::unique_ptr<Sandbox>(std::move(sandbox));
 }

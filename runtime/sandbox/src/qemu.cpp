@@ -23,7 +23,6 @@
 #include <rote/sandbox/process.h>
 
 #include "qemu_control.h"
-#include "cgroup.h"
 #include "common.h"
 
 namespace rote::runtime {
@@ -127,11 +126,9 @@ struct Machine {
     fs::path dir; // sockets and logs
     fs::path proxy_socket; // the egress proxy; empty: the guest's connections to it fail at once
     bool incoming = false; // wait for a saved state (migrate-incoming) instead of booting
-    std::vector<std::string> prefix; // before QEMU's command line: Cgroup::join_prefix
 };
 
-// `runas`: the host uid QEMU drops to (as root; a SandboxUid of its own, shared with no other VM and no account).
-std::vector<std::string> qemu_argv(const Machine& m, uid_t runas)
+std::vector<std::string> qemu_argv(const Machine& m)
 {
     // The proxy's socket is handed to a socat that QEMU starts for each connection the guest opens to
     // 10.0.2.100:3128 (guestfwd's cmd: form; its chardev form takes one connection only). restrict=on: the
@@ -158,11 +155,11 @@ std::vector<std::string> qemu_argv(const Machine& m, uid_t runas)
         // Seccomp: no obsolete system calls, no resource control; QEMU spawns socat, so spawning stays.
         "-sandbox", "on,obsolete=deny,resourcecontrol=deny"};
     // The writable disk comes as descriptors (3: read-write, 4: read-only), not a path: QEMU reopens it when
-    // an incoming state is loaded, after -runas has dropped root, and the path may not be open to its uid.
+    // an incoming state is loaded, after -runas has dropped root, and the path may not be nobody's to open.
     // Its backing files (read-only, opened at start) are named inside it by absolute path.
     argv.insert(argv.end(), {"-add-fd", "fd=3,set=1", "-add-fd", "fd=4,set=1"});
-    if (runas != 0) // after opening its files, the VM drops root
-        argv.insert(argv.end(), {"-runas", std::to_string(runas) + ":" + std::to_string(runas)});
+    if (::geteuid() == 0)
+        argv.insert(argv.end(), {"-runas", "nobody"}); // after opening its files, the VM drops root
     if (m.incoming)
         argv.insert(argv.end(), {"-incoming", "defer"});
     return argv;
@@ -172,17 +169,15 @@ std::vector<std::string> qemu_argv(const Machine& m, uid_t runas)
 class QemuProcess {
 public:
     QemuProcess() = default;
-    QemuProcess(pid_t pid, fs::path log_path, SandboxUid uid)
+    QemuProcess(pid_t pid, fs::path log_path)
         : m_pid(pid)
         , m_log(std::move(log_path))
-        , m_uid(std::move(uid))
     {
     }
     QemuProcess(QemuProcess&& other) noexcept
         : m_pid(std::exchange(other.m_pid, -1))
         , m_log(std::move(other.m_log))
         , m_exited(other.m_exited)
-        , m_uid(std::move(other.m_uid))
     {
     }
     QemuProcess& operator=(QemuProcess&& other) noexcept
@@ -191,14 +186,11 @@ public:
         m_pid = std::exchange(other.m_pid, -1);
         m_log = std::move(other.m_log);
         m_exited = other.m_exited;
-        m_uid = std::move(other.m_uid);
         return *this;
     }
     ~QemuProcess() { kill(); }
 
     pid_t pid() const { return m_pid; }
-    // The host uid the VM runs as once it has dropped root (0: rote is not root, nothing was dropped).
-    uid_t uid() const { return m_uid.uid(); }
     bool alive()
     {
         if (m_pid <= 0 || m_exited)
@@ -229,7 +221,6 @@ private:
     pid_t m_pid = -1;
     fs::path m_log;
     bool m_exited = false;
-    SandboxUid m_uid; // held while the process may live: kill() waits for it
 };
 
 Result<QemuProcess> launch(const Machine& m)
@@ -248,14 +239,8 @@ Result<QemuProcess> launch(const Machine& m)
     if (rw.get() < 0 || ro.get() < 0)
         return errno_error("cannot open " + m.disk.string());
     fs::path log_path = m.dir / "qemu.log";
-    SandboxUid uid;
-    if (::geteuid() == 0)
-        uid = ROTE_TRY(SandboxUid::claim());
-    std::vector<std::string> argv = m.prefix;
-    const std::vector<std::string> qemu = qemu_argv(m, uid.uid());
-    argv.insert(argv.end(), qemu.begin(), qemu.end());
-    pid_t pid = ROTE_TRY(spawn(argv, log_path, {rw.get(), ro.get()}));
-    return QemuProcess(pid, log_path, std::move(uid));
+    pid_t pid = ROTE_TRY(spawn(qemu_argv(m), log_path, {rw.get(), ro.get()}));
+    return QemuProcess(pid, log_path);
 }
 
 // The share of the screen painted in the waiting page's colour (#1d6f42).
@@ -331,7 +316,7 @@ Result<void> wait_waiting_page(QemuProcess& qemu, const fs::path& dir, int width
 }
 
 // Stops the guest and writes its memory and devices to `state` (QEMU's migration stream, through a
-// descriptor we open, so a QEMU that has dropped root needs no write access to the image).
+// descriptor we open, so a QEMU running as nobody needs no write access to the image).
 Result<void> save_state(Qmp& qmp, const fs::path& state)
 {
     ROTE_TRY(qmp.execute("stop"));
@@ -486,7 +471,7 @@ public:
         std::string key = ROTE_TRY(
             ensure_ready_state(image, choice.accelerator, options.width, options.height, options.window, options.progress));
         m_machine = {image, choice.accelerator, options.width, options.height, options.window, {}, m_dir,
-            options.proxy_socket, true, {}};
+            options.proxy_socket, true};
         fs::path state = image / "ready" / (key + ".state");
         bool cold = false;
         if (options.keep.empty()) {
@@ -519,17 +504,12 @@ public:
             }
         }
         m_machine.incoming = !cold;
-        // QEMU and its forwarders in a control group of their own: the guest's memory on top of the limit.
-        ResourceLimits limits = options.limits;
-        limits.memory_bytes += static_cast<std::uint64_t>(kMemoryMiB) << 20;
-        m_cgroup = ROTE_TRY(Cgroup::make(m_id, limits));
-        m_machine.prefix = m_cgroup.join_prefix();
         const auto began = Clock::now();
         m_qemu = ROTE_TRY(launch(m_machine));
         std::vector<fs::path> owned = {m_dir};
         owned.insert(owned.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
         m_cleanup = options.cleanup_paths;
-        m_reaper = ROTE_TRY(spawn_reaper(owned, m_qemu.pid(), m_qemu.uid(), m_cgroup.reaper_script()));
+        m_reaper = ROTE_TRY(spawn_reaper(owned, m_qemu.pid()));
 
         auto qmp = Qmp::connect((m_dir / "qmp.sock").string(), seconds(10));
         if (!qmp.ok())
@@ -561,7 +541,6 @@ public:
             {"start_s", one_decimal(seconds_since(began))}};
         if (!options.keep.empty())
             m_details.emplace_back("kept", options.keep);
-        m_details.emplace_back("limits", m_cgroup.active() ? "cgroup " + m_cgroup.version() : "none (no control groups here)");
         log().info("sandbox {} started ({}, {}, restored in {:.2f} s)", m_id, to_string(choice.accelerator),
             cold ? "cold boot" : state.filename().string(), restore_s);
         return {};
@@ -599,7 +578,6 @@ public:
         if (!m_keep.empty() && m_qemu.alive() && m_qmp && m_agent)
             result = suspend();
         m_qemu.kill();
-        m_cgroup.remove(); // its forwarders (socat per guest connection) go with it
         finish_reaper(m_reaper);
         std::error_code ec = remove_files();
         m_keep_lock.reset();
@@ -650,7 +628,6 @@ private:
     std::optional<Qmp> m_qmp;
     std::optional<GuestAgent> m_agent;
     pid_t m_reaper = -1;
-    Cgroup m_cgroup; // its resource limits; empty where the host has no control groups for rote
     fs::path m_keep; // image/keep/NAME, for a kept sandbox
     Fd m_keep_lock;
     Fd m_image_lock;
@@ -698,7 +675,7 @@ AcceleratorChoice choose_accelerator(const fs::path& image_dir)
                              "-serial", "file:" + (*dir / "console.log").string()},
             *dir / "qemu.log");
         if (pid.ok()) {
-            QemuProcess probe(*pid, *dir / "qemu.log", SandboxUid {});
+            QemuProcess probe(*pid, *dir / "qemu.log");
             const milliseconds limit(20000);
             if (probe.wait_exit(limit)) {
                 std::string console = tail_of(*dir / "console.log", 4000);
@@ -744,7 +721,7 @@ Result<std::string> ensure_ready_state(const fs::path& image_dir, Accelerator ac
     std::error_code ignored;
     fs::remove(partial_disk, ignored);
     ROTE_TRY(create_overlay(partial_disk, (image_dir / "root.img").string(), dir / "qemu-img.log"));
-    Machine m {image_dir, accelerator, width, height, window, partial_disk, dir, {}, false, {}};
+    Machine m {image_dir, accelerator, width, height, window, partial_disk, dir, {}, false};
     QemuProcess qemu = ROTE_TRY(launch(m));
     ROTE_TRY(wait_waiting_page(qemu, dir, width, height, seconds(600), "booting the guest", progress));
     auto agent = ROTE_TRY(GuestAgent::connect((dir / "agent.sock").string(), seconds(10)));
@@ -768,7 +745,7 @@ Result<ColdBoot> measure_cold_boot(
     TempDir temp = ROTE_TRY(TempDir::make("boot-"));
     const fs::path& dir = temp.path();
     ROTE_TRY(create_overlay(dir / "disk.qcow2", (image_dir / "root.img").string(), dir / "qemu-img.log"));
-    Machine m {image_dir, accelerator, width, height, window, dir / "disk.qcow2", dir, {}, false, {}};
+    Machine m {image_dir, accelerator, width, height, window, dir / "disk.qcow2", dir, {}, false};
     const auto began = Clock::now();
     QemuProcess qemu = ROTE_TRY(launch(m));
     ColdBoot boot;

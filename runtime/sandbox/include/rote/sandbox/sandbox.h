@@ -29,7 +29,7 @@ enum class BrowserWindow {
 // sandbox's Chromium runs about 150). The CPU weight is the share under contention (cgroup v2's cpu.weight,
 // 100 = an ordinary process group's; v1's cpu.shares is scaled from it).
 struct ResourceLimits {
-    std::uint64_t memory_bytes = 2ull << 30; // 2 GiB; the qemu provider adds its guest's memory to it
+    std::uint64_t memory_bytes = 2ull << 30; // 2 GiB (the local provider; the qemu provider has no limits yet)
     int max_tasks = 1024;
     int cpu_weight = 100;
 };
