@@ -16,6 +16,7 @@
 
 #include <rote/desktop/desktop.h>
 #include <rote/sandbox/qemu.h>
+#include <rote/sandbox/sandbox.h>
 #include <rote/session/session.h>
 
 #include "support.h"
@@ -192,6 +193,23 @@ TEST_CASE("qemu: the guest reaches nothing but the egress proxy, and no host sec
     REQUIRE(site.ok());
     test::CountingListener host_port;
     auto session = start_vm(vm_spec(*site));
+    if (::geteuid() == 0) {
+        // QEMU runs as a host uid of its own sandbox's (not the `nobody` every host daemon may share), in a
+        // control group of its own with the sandbox's limits: a task limit, and memory for the guest's RAM
+        // and QEMU beside it.
+        const std::vector<pid_t> pids = session->sandbox().pids();
+        REQUIRE_FALSE(pids.empty());
+        const long uid = test::uid_of(pids.front());
+        CHECK(uid >= long(runtime::kSandboxUidBase));
+        CHECK(uid < long(runtime::kSandboxUidBase) + runtime::kSandboxUids);
+        const fs::path tasks = test::cgroup_of(pids.front(), "pids");
+        CHECK(tasks.filename() == session->sandbox().id());
+        CHECK(test::read_file(tasks / "pids.max") == "1024\n");
+        const fs::path memory = test::cgroup_of(pids.front(), "memory");
+        CHECK(memory.filename() == session->sandbox().id());
+        const std::string limit = test::read_file(memory / (fs::exists(memory / "memory.max") ? "memory.max" : "memory.limit_in_bytes"));
+        CHECK(std::stoull(limit) == (3ull << 30)); // 2 GiB (the default) beside the guest's 1 GiB
+    }
     // QEMU, its helpers and every process in the guest hold none of the canaries of rote's environment.
     const auto holders = test::processes_holding_canaries();
     CHECK_MESSAGE(holders.empty(), (holders.empty() ? "" : holders.front()));

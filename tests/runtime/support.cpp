@@ -384,7 +384,11 @@ std::filesystem::path cgroup_of(pid_t pid, const std::string& controller)
 std::string read_file(const std::filesystem::path& path)
 {
     std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
+    try {
+        return {std::istreambuf_iterator<char>(in), {}};
+    } catch (const std::ios_base::failure&) {
+        return {}; // a read error (a control group removed while read: ENODEV) reads as nothing
+    }
 }
 
 std::string ask_proxy(const std::filesystem::path& socket_path, const std::string& request)

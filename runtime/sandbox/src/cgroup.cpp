@@ -43,12 +43,20 @@ std::vector<std::string> split(const std::string& text, char by)
     return parts;
 }
 
+// A control file's text; empty when it cannot be read. Not through a stream: reading the file of a group
+// another process is removing fails with ENODEV, which libstdc++'s filebuf turns into an exception.
 std::string read_text(const fs::path& path)
 {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return {};
+    std::string text;
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0)
+        text.append(buffer, static_cast<size_t>(n));
+    ::close(fd);
+    return n < 0 ? std::string() : text;
 }
 
 // Writes `value` to a control file the way `echo` would; the kernel's answer as an error.
@@ -203,6 +211,26 @@ Layout v1_layout(const std::vector<Mount>& mounts)
     return layout;
 }
 
+// Removes the groups of sandboxes whose rote and reaper both died (a SIGKILL to rote's whole process group
+// before the reaper had its own session, a host crash): empty "sbx-*" groups made over a minute ago. A live
+// sandbox's group is never empty; one being made is empty for milliseconds, between its mkdir and its join.
+void sweep_stale(const std::vector<fs::path>& parents)
+{
+    const auto now = std::chrono::system_clock::now();
+    for (const fs::path& parent : parents) {
+        std::error_code ec;
+        for (const auto& entry : fs::directory_iterator(parent, ec)) {
+            struct stat st {};
+            if (!entry.path().filename().string().starts_with("sbx-") || ::stat(entry.path().c_str(), &st) != 0)
+                continue;
+            const auto made = std::chrono::system_clock::from_time_t(st.st_mtime);
+            if (now - made > std::chrono::minutes(1) && read_text(entry.path() / "cgroup.procs").empty()
+                && ::rmdir(entry.path().c_str()) == 0)
+                log().info("removed the control group of a sandbox whose rote is gone: {}", entry.path().string());
+        }
+    }
+}
+
 const Layout& layout()
 {
     static const Layout answer = [] {
@@ -235,8 +263,10 @@ const Layout& layout()
         if (l.version.empty())
             log().warn("sandboxes run without memory, task and CPU limits: control groups cannot be made here ({})",
                 l.why.empty() ? "no cgroup file system" : l.why);
-        else
+        else {
             log().debug("sandbox limits by cgroup {} below {}", l.version, l.parents.front().string());
+            sweep_stale(l.parents);
+        }
         return l;
     }();
     return answer;

@@ -82,8 +82,6 @@ std::string random_sandbox_id();
 Result<std::pair<std::string, std::filesystem::path>> sandbox_place(const SandboxOptions& options);
 // Makes a sandbox's directory (0700); an error if it exists.
 Result<void> create_sandbox_dir(const std::filesystem::path& dir);
-// sandbox_place, then create_sandbox_dir (the qemu provider, whose reaper starts after QEMU).
-Result<std::pair<std::string, std::filesystem::path>> make_sandbox_dir(const SandboxOptions& options);
 Error errno_error(const std::string& what);
 // True once `pid` (our child) has exited; reaps it.
 bool reaped(pid_t pid);

@@ -22,8 +22,9 @@
 #include <rote/desktop/desktop.h>
 #include <rote/sandbox/process.h>
 
-#include "qemu_control.h"
+#include "cgroup.h"
 #include "common.h"
+#include "qemu_control.h"
 
 namespace rote::runtime {
 
@@ -126,6 +127,8 @@ struct Machine {
     fs::path dir; // sockets and logs
     fs::path proxy_socket; // the egress proxy; empty: the guest's connections to it fail at once
     bool incoming = false; // wait for a saved state (migrate-incoming) instead of booting
+    uid_t runas = 0; // as root: the sandbox's own uid QEMU drops to (0: nobody, for the image's own boots)
+    std::vector<std::string> prefix; // put before QEMU's command line (joining the sandbox's control group)
 };
 
 std::vector<std::string> qemu_argv(const Machine& m)
@@ -158,12 +161,53 @@ std::vector<std::string> qemu_argv(const Machine& m)
     // an incoming state is loaded, after -runas has dropped root, and the path may not be nobody's to open.
     // Its backing files (read-only, opened at start) are named inside it by absolute path.
     argv.insert(argv.end(), {"-add-fd", "fd=3,set=1", "-add-fd", "fd=4,set=1"});
-    if (::geteuid() == 0)
-        argv.insert(argv.end(), {"-runas", "nobody"}); // after opening its files, the VM drops root
+    // Its pid, for a reaper started before it: written before QEMU drops root, into the root-only directory.
+    argv.insert(argv.end(), {"-pidfile", (m.dir / "qemu.pid").string()});
+    if (::geteuid() == 0) // after opening its files, the VM drops root: to the sandbox's uid, else nobody
+        argv.insert(argv.end(), {"-runas", m.runas != 0 ? std::to_string(m.runas) + ":" + std::to_string(m.runas) : "nobody"});
     if (m.incoming)
         argv.insert(argv.end(), {"-incoming", "defer"});
     return argv;
 }
+
+// A reaper (spawn_reaper) for a QEMU about to be launched in owned[0] (a sandbox's or a boot's directory),
+// where it will write its pid: when rote dies first, the reaper kills that pid if it is still a QEMU, then
+// does `also` and, with `uid`, kills every process of that uid, and removes `owned`.
+Result<pid_t> spawn_qemu_reaper(const std::vector<fs::path>& owned, uid_t uid, const std::string& also)
+{
+    const std::string by_pidfile = "p=$(cat \"$1/qemu.pid\" 2>/dev/null) && [ \"$(cat /proc/$p/comm 2>/dev/null)\" = "
+                                   "qemu-system-x86 ] && kill -9 \"$p\" 2>/dev/null; ";
+    return spawn_reaper(owned, -1, uid, by_pidfile + also);
+}
+
+// A reaper for a boot of the image's own (a ready state, a measurement), ended with it.
+class BootReaper {
+public:
+    static Result<BootReaper> start(const fs::path& dir)
+    {
+        BootReaper reaper;
+        reaper.m_dir = dir;
+        reaper.m_pid = ROTE_TRY(spawn_qemu_reaper({dir}, 0, {}));
+        return reaper;
+    }
+    BootReaper(BootReaper&& other) noexcept
+        : m_dir(std::move(other.m_dir))
+        , m_pid(std::exchange(other.m_pid, -1))
+    {
+    }
+    BootReaper& operator=(BootReaper&&) = delete;
+    // After the QEMU is gone: its pid is nobody's to kill any more.
+    ~BootReaper()
+    {
+        ::unlink((m_dir / "qemu.pid").c_str());
+        finish_reaper(m_pid);
+    }
+
+private:
+    BootReaper() = default;
+    fs::path m_dir;
+    pid_t m_pid = -1;
+};
 
 // A QEMU process; killed on destruction unless released.
 class QemuProcess {
@@ -239,7 +283,10 @@ Result<QemuProcess> launch(const Machine& m)
     if (rw.get() < 0 || ro.get() < 0)
         return errno_error("cannot open " + m.disk.string());
     fs::path log_path = m.dir / "qemu.log";
-    pid_t pid = ROTE_TRY(spawn(qemu_argv(m), log_path, {rw.get(), ro.get()}));
+    std::vector<std::string> argv = m.prefix;
+    const std::vector<std::string> qemu = qemu_argv(m);
+    argv.insert(argv.end(), qemu.begin(), qemu.end());
+    pid_t pid = ROTE_TRY(spawn(argv, log_path, {rw.get(), ro.get()}));
     return QemuProcess(pid, log_path);
 }
 
@@ -440,8 +487,32 @@ bool valid_keep_name(const std::string& name)
 
 class QemuSandbox final : public DirectorySandbox {
 public:
-    using DirectorySandbox::DirectorySandbox;
+    QemuSandbox(std::string id, fs::path dir, SandboxUid uid)
+        : DirectorySandbox(std::move(id), std::move(dir))
+        , m_uid(std::move(uid))
+        , m_cgroup(Cgroup::named(m_id))
+    {
+    }
     ~QemuSandbox() override { (void)destroy(); }
+
+    // What the sandbox holds on the host, in an order a SIGKILL at any point cannot leak (as the local
+    // provider's): the reaper first, told the directory, the group and where QEMU will write its pid; then
+    // the directory and the group. The reaper kills QEMU by its pid file (if that pid is still a QEMU), as
+    // root every process of the sandbox's uid (QEMU after -runas, its socat helpers) and every process in
+    // the group (QEMU before -runas).
+    Result<void> prepare(const SandboxOptions& options)
+    {
+        m_cleanup = options.cleanup_paths;
+        std::vector<fs::path> owned = {m_dir}; // "$1" in the reaper's script
+        owned.insert(owned.end(), m_cleanup.begin(), m_cleanup.end());
+        m_reaper = ROTE_TRY(spawn_qemu_reaper(owned, m_uid.uid(), m_cgroup.reaper_script()));
+        ROTE_TRY(create_sandbox_dir(m_dir));
+        // QEMU's own memory is the guest's RAM plus what it needs beside (its code cache, devices, I/O): the
+        // sandbox's limit applies to the latter, the guest's kernel bounds the former.
+        ResourceLimits limits = options.limits;
+        limits.memory_bytes += static_cast<std::uint64_t>(kMemoryMiB) << 20;
+        return m_cgroup.create(limits);
+    }
 
     std::string_view provider() const override { return "qemu"; }
     std::vector<pid_t> pids() const override
@@ -471,7 +542,7 @@ public:
         std::string key = ROTE_TRY(
             ensure_ready_state(image, choice.accelerator, options.width, options.height, options.window, options.progress));
         m_machine = {image, choice.accelerator, options.width, options.height, options.window, {}, m_dir,
-            options.proxy_socket, true};
+            options.proxy_socket, true, m_uid.uid(), m_cgroup.join_prefix()};
         fs::path state = image / "ready" / (key + ".state");
         bool cold = false;
         if (options.keep.empty()) {
@@ -506,10 +577,6 @@ public:
         m_machine.incoming = !cold;
         const auto began = Clock::now();
         m_qemu = ROTE_TRY(launch(m_machine));
-        std::vector<fs::path> owned = {m_dir};
-        owned.insert(owned.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
-        m_cleanup = options.cleanup_paths;
-        m_reaper = ROTE_TRY(spawn_reaper(owned, m_qemu.pid()));
 
         auto qmp = Qmp::connect((m_dir / "qmp.sock").string(), seconds(10));
         if (!qmp.ok())
@@ -578,6 +645,8 @@ public:
         if (!m_keep.empty() && m_qemu.alive() && m_qmp && m_agent)
             result = suspend();
         m_qemu.kill();
+        m_cgroup.remove(); // its socat helpers too
+        ::unlink((m_dir / "qemu.pid").c_str()); // that pid is nobody's to kill any more
         finish_reaper(m_reaper);
         std::error_code ec = remove_files();
         m_keep_lock.reset();
@@ -627,6 +696,8 @@ private:
     QemuProcess m_qemu;
     std::optional<Qmp> m_qmp;
     std::optional<GuestAgent> m_agent;
+    SandboxUid m_uid; // declared before what its processes use: freed last
+    Cgroup m_cgroup;
     pid_t m_reaper = -1;
     fs::path m_keep; // image/keep/NAME, for a kept sandbox
     Fd m_keep_lock;
@@ -721,7 +792,8 @@ Result<std::string> ensure_ready_state(const fs::path& image_dir, Accelerator ac
     std::error_code ignored;
     fs::remove(partial_disk, ignored);
     ROTE_TRY(create_overlay(partial_disk, (image_dir / "root.img").string(), dir / "qemu-img.log"));
-    Machine m {image_dir, accelerator, width, height, window, partial_disk, dir, {}, false};
+    Machine m {image_dir, accelerator, width, height, window, partial_disk, dir, {}, false, 0, {}};
+    BootReaper reaper = ROTE_TRY(BootReaper::start(dir));
     QemuProcess qemu = ROTE_TRY(launch(m));
     ROTE_TRY(wait_waiting_page(qemu, dir, width, height, seconds(600), "booting the guest", progress));
     auto agent = ROTE_TRY(GuestAgent::connect((dir / "agent.sock").string(), seconds(10)));
@@ -745,7 +817,8 @@ Result<ColdBoot> measure_cold_boot(
     TempDir temp = ROTE_TRY(TempDir::make("boot-"));
     const fs::path& dir = temp.path();
     ROTE_TRY(create_overlay(dir / "disk.qcow2", (image_dir / "root.img").string(), dir / "qemu-img.log"));
-    Machine m {image_dir, accelerator, width, height, window, dir / "disk.qcow2", dir, {}, false};
+    Machine m {image_dir, accelerator, width, height, window, dir / "disk.qcow2", dir, {}, false, 0, {}};
+    BootReaper reaper = ROTE_TRY(BootReaper::start(dir));
     const auto began = Clock::now();
     QemuProcess qemu = ROTE_TRY(launch(m));
     ColdBoot boot;
@@ -763,8 +836,15 @@ Result<std::unique_ptr<Sandbox>> start_qemu_sandbox(const SandboxOptions& option
     if (options.scale != 1.0)
         return Error(Error::Code::unsupported, "the qemu provider runs its browser at scale 1 (its ready states are "
                                                "made so); start.scale needs the local provider");
-    auto [id, dir] = ROTE_TRY(make_sandbox_dir(options));
-    auto sandbox = std::make_unique<QemuSandbox>(id, dir);
+    SandboxUid uid;
+    if (::geteuid() == 0)
+        uid = ROTE_TRY(SandboxUid::claim());
+    auto [id, dir] = ROTE_TRY(sandbox_place(options));
+    auto sandbox = std::make_unique<QemuSandbox>(id, dir, std::move(uid));
+    if (auto prepared = sandbox->prepare(options); !prepared.ok()) {
+        (void)sandbox->destroy();
+        return prepared.release_error();
+    }
     if (auto started = sandbox->start(options); !started.ok()) {
         (void)sandbox->destroy();
         return started.release_error();
