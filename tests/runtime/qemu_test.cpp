@@ -234,9 +234,31 @@ TEST_CASE("qemu: the guest reaches nothing but the egress proxy, and no host sec
     CHECK(via_proxy("http://registry.example.test/").find(" 200 ") != std::string::npos);
     CHECK(host_port.accepted == 0);
     bool refused_logged = false;
-    for (const auto& request : session->proxy().requests())
+    for (const auto& request : session->proxy().requests()) {
         refused_logged = refused_logged || (request.host == "127.0.0.1" && request.status == 403);
+        // The guest's Chromium asked nothing of its own (no updater, no time service).
+        CHECK_MESSAGE((request.host == "127.0.0.1" || request.host == "registry.example.test"), request.method, " ",
+            request.host, request.path);
+    }
     CHECK(refused_logged);
+}
+
+TEST_CASE("qemu: 200 concurrent requests from inside the guest are all served")
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    auto session = start_vm(vm_spec(*site));
+    // As many connections at once as a page's burst, each through guestfwd (a socat QEMU starts per
+    // connection, as the sandbox's uid, in its group) to the egress proxy.
+    const std::string one = "exec 3<>/dev/tcp/10.0.2.100/3128 && printf \"GET http://registry.example.test/search?q=$1 "
+                            "HTTP/1.0\\r\\nHost: registry.example.test\\r\\n\\r\\n\" >&3 && head -1 <&3";
+    const auto began = Clock::now();
+    auto out = runtime::guest_run(session->sandbox(),
+        "for i in $(seq 200); do timeout 60 bash -c '" + one + "' request $i & done 2>/dev/null | grep -c \" 200 \"; wait",
+        180s);
+    REQUIRE_MESSAGE(out, (out ? "" : out.error().message()));
+    MESSAGE("200 requests at once from the guest: ", std::chrono::duration<double>(Clock::now() - began).count(), " s");
+    CHECK(out->output == "200\n");
 }
 
 TEST_CASE("qemu: an ephemeral VM leaves nothing behind, and the image is as it was")

@@ -140,6 +140,37 @@ TEST_CASE("a VNC socket replaced by a link is refused, and the socket it points 
     fs::remove_all(dir);
 }
 
+TEST_CASE("a sandbox cannot move, replace or add to its VNC socket's directory; rote's client still reaches Xvnc")
+{
+    if (::geteuid() != 0) {
+        MESSAGE("as a user, rote's sandboxes run as that user, who owns everything of theirs");
+        return;
+    }
+    test::DemoSite site = test::DemoSite::start().value();
+    auto session = test::start_registry_session(site, false);
+    REQUIRE_MESSAGE(session, (session ? "" : session.error().message()));
+    const auto pids = (*session)->sandbox().pids();
+    REQUIRE(pids.size() >= 2);
+    const long uid = test::uid_of(pids[1]);
+    const fs::path socket = (*session)->sandbox().vnc().unix_path, parent = socket.parent_path();
+    REQUIRE(fs::is_socket(socket));
+    // The sandbox's uid on the host sees the same files as its processes inside (its directory is
+    // /run/rote there): what it may not do to the socket it is driven through.
+    const std::string as = "setpriv --reuid=" + std::to_string(uid) + " --regid=" + std::to_string(uid) + " --clear-groups ";
+    for (const std::string& attempt : {"mv " + socket.string() + " " + socket.string() + ".moved",
+             "mv " + parent.string() + " " + parent.string() + ".moved", "rm -rf " + parent.string(),
+             "ln -s /run/host.sock " + parent.string() + "/other.sock",
+             "socat -u UNIX-LISTEN:" + socket.string() + ".new /dev/null"}) {
+        CAPTURE(attempt);
+        CHECK(test::run_shell(as + "timeout 3 " + attempt + " 2>&1").status != 0);
+    }
+    CHECK(fs::is_socket(socket));
+    // And the directory's one socket is still Xvnc's: rote's client connects and sees the page.
+    auto desktop = runtime::Desktop::connect((*session)->sandbox().vnc(), runtime::DesktopOptions {});
+    REQUIRE_MESSAGE(desktop, (desktop ? "" : desktop.error().message()));
+    CHECK(test::wait_for_text(**desktop, "Company name", std::chrono::seconds(20)).where);
+}
+
 TEST_CASE("two sandboxes at once run as host uids of their own: neither reads the other's processes or reaches its desktop")
 {
     if (::geteuid() != 0) {

@@ -80,18 +80,21 @@ std::vector<std::string> bwrap_prefix(uid_t host_uid)
 
 // What runs inside the namespaces, as pid 1's child: Xvnc on the bind-mounted directory, then the
 // window manager, the proxy forwarder and Chromium. It lives as long as Xvnc does: a sandbox whose display
-// died is over (its namespace, and everything in it, ends with this script).
-std::string init_script(const SandboxOptions& options, bool network)
+// died is over (its namespace, and everything in it, ends with this script). With `sealed`, nothing but Xvnc
+// starts before rote has sealed the VNC socket's directory (LocalSandbox::seal_vnc).
+std::string init_script(const SandboxOptions& options, bool network, bool sealed)
 {
     std::string size = std::to_string(options.width) + "x" + std::to_string(options.height);
     // No GLX: Chromium draws without the GPU, and Mesa's software renderer cost Xvnc 50 MiB.
     std::string script = "Xvnc :0 -geometry " + size
-        + " -depth 24 -rfbunixpath /run/rote/vnc.sock -rfbunixmode 0600 -rfbport -1 -SecurityTypes None"
+        + " -depth 24 -rfbunixpath /run/rote/vnc/vnc.sock -rfbunixmode 0600 -rfbport -1 -SecurityTypes None"
           " -nolisten tcp -extension GLX -AlwaysShared -DisconnectClients=0 -AcceptSetDesktopSize=0 "
           ">/run/rote/xvnc.log 2>&1 3>&- 4>&- &\n"
           "xvnc=$!\n"
-          "for i in $(seq 500); do [ -S /tmp/.X11-unix/X0 ] && break; sleep 0.01; done\n"
-          "export DISPLAY=:0\n"
+          "for i in $(seq 500); do [ -S /tmp/.X11-unix/X0 ] && break; sleep 0.01; done\n";
+    if (sealed)
+        script += "for i in $(seq 1000); do [ -w /run/rote/vnc ] || break; sleep 0.005; done\n";
+    script += "export DISPLAY=:0\n"
           "matchbox-window-manager -use_titlebar no -use_cursor yes >/run/rote/wm.log 2>&1 3>&- 4>&- &\n";
     if (network) {
         // A browser opens many connections at once; socat's default backlog (5) dropped a fifth of 200.
@@ -109,7 +112,8 @@ std::string init_script(const SandboxOptions& options, bool network)
         return std::string(text);
     };
     script += "/usr/lib/chromium/chromium --user-data-dir=$HOME/chromium " + chromium_flags()
-        + " --remote-debugging-pipe --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>'"
+        + " --remote-debugging-pipe --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>;" + kNoUpdatesHost
+        + "'"
               " --window-position=0,0 --window-size="
         + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized "
         + (options.scale != 1.0 ? "--force-device-scale-factor=" + scale_text(options.scale) + " " : "")
@@ -129,6 +133,7 @@ public:
         , m_uid(std::move(uid))
         , m_cgroup(Cgroup::named(m_id))
     {
+        m_vnc.unix_path = (vnc_dir() / "vnc.sock").string(); // see seal_vnc
     }
     ~LocalSandbox() override
     {
@@ -159,7 +164,7 @@ public:
     // directory (as root: a bounded file system of its own, owned by the sandbox's uid) and the control group.
     Result<void> prepare(const SandboxOptions& options)
     {
-        m_cleanup = {m_dir.parent_path() / (m_id + ".chromium-policy.json")};
+        m_cleanup = {m_dir.parent_path() / (m_id + ".chromium-policy.json"), vnc_dir()};
         m_cleanup.insert(m_cleanup.end(), options.cleanup_paths.begin(), options.cleanup_paths.end());
         std::vector<fs::path> owned = {m_dir};
         owned.insert(owned.end(), m_cleanup.begin(), m_cleanup.end());
@@ -176,6 +181,10 @@ public:
                 return errno_error("cannot mount a bounded file system on " + m_dir.string());
             m_bounded = true;
         }
+        // Where Xvnc makes its socket: the sandbox's until the socket exists, then sealed (seal_vnc).
+        const fs::path vnc = vnc_dir();
+        if (::mkdir(vnc.c_str(), 0700) != 0 || (root && ::chown(vnc.c_str(), m_uid.uid(), m_uid.uid()) != 0))
+            return errno_error("cannot make " + vnc.string());
         return m_cgroup.create(options.limits);
     }
 
@@ -226,6 +235,9 @@ public:
             "--bind",
             m_dir.string(),
             "/run/rote",
+            "--bind",
+            vnc_dir().string(),
+            "/run/rote/vnc",
             // The sandbox's environment is this list and nothing of the host's (bwrap's own is minimal too).
             "--clearenv",
             "--setenv",
@@ -257,7 +269,7 @@ public:
         bwrap.insert(bwrap.end(), {"--ro-bind", policy.string(), "/etc/chromium/policies/managed/rote.json"});
         if (network)
             bwrap.insert(bwrap.end(), {"--bind", options.proxy_socket.string(), "/run/rote/proxy.sock"});
-        bwrap.insert(bwrap.end(), {"--", "/bin/sh", "-c", init_script(options, network), "sh", options.start_url});
+        bwrap.insert(bwrap.end(), {"--", "/bin/sh", "-c", init_script(options, network, m_bounded), "sh", options.start_url});
         argv.insert(argv.end(), bwrap.begin(), bwrap.end());
         // The browser's DevTools end becomes its descriptors 3 and 4 (read and write: one socket serves both);
         // ours stays here. Both above 4, so that spawn's copies overwrite neither.
@@ -294,7 +306,32 @@ public:
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
+        if (m_bounded)
+            ROTE_TRY(seal_vnc());
         log().info("sandbox {} started (pid {}, {})", m_id, m_bwrap, m_vnc.to_string());
+        return {};
+    }
+
+    // The sandbox can write its directory; the VNC socket rote's client connects to must be a path it
+    // cannot swap. Its directory is beside the sandbox's, in the runtime root (which only rote writes), and
+    // bound into the sandbox at /run/rote/vnc. Xvnc (the only process running yet: the init script starts
+    // nothing else until this is done) makes its socket there, and the directory then becomes root's, 0700:
+    // the sandbox's uid can no longer enter it or change what is in it, and cannot rename or remove it
+    // (its parent is not the sandbox's; inside, it is a mount point). Root's client keeps connecting to
+    // that very socket.
+    fs::path vnc_dir() const { return m_dir.parent_path() / (m_id + ".vnc"); }
+
+    Result<void> seal_vnc()
+    {
+        const fs::path vnc = vnc_dir();
+        const int fd = ::open(vnc.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        const bool sealed = fd >= 0 && ::fchown(fd, 0, 0) == 0 && ::fchmod(fd, 0700) == 0;
+        const int saved = errno;
+        if (fd >= 0)
+            ::close(fd);
+        errno = saved;
+        if (!sealed)
+            return errno_error("cannot seal " + vnc.string());
         return {};
     }
 
