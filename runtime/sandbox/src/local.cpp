@@ -112,7 +112,7 @@ std::string init_script(const SandboxOptions& options, bool network, bool sealed
         return std::string(text);
     };
     script += "/usr/lib/chromium/chromium --user-data-dir=$HOME/chromium " + chromium_flags()
-        + " --remote-debugging-pipe --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>;" + kNoUpdatesHost
+        + " --remote-debugging-pipe --proxy-server=http://127.0.0.1:3128 --proxy-bypass-list='<-loopback>;" + kNowhereHost
         + "'"
               " --window-position=0,0 --window-size="
         + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized "
