@@ -259,14 +259,13 @@ std::string chromium_policy()
 std::string chromium_flags()
 {
     // The flags close every connection Chromium makes on its own (the proxy would refuse them anyway) and
-    // keep the process count down. Two services call out whatever the flags and the policy say: the component
-    // updater asks for a component on demand (appid ceofaddefefcbblgcgnibnonglccbfja) at every start, and,
-    // where no DevTools pipe is open (the qemu guest), the Google account cookie check fetches
-    // accounts.google.com/ListAccounts. Both are sent to a name under .invalid, which never resolves and which
-    // every launcher keeps off the proxy (--proxy-bypass-list), so they end inside the sandbox, where there is
-    // no network.
-    const std::string nowhere = "http://" + std::string(kNowhereHost) + "/";
-    return "--component-updater=url-source=" + nowhere + " --gaia-url=" + nowhere
+    // keep the process count down. The component updater asks for a component on demand (appid
+    // ceofaddefefcbblgcgnibnonglccbfja) at every start whatever --disable-component-update and the policy say:
+    // it is sent to a name under .invalid, which never resolves and which every launcher keeps off the proxy
+    // (--proxy-bypass-list), so the request ends inside the sandbox, where there is no network. (Google's
+    // account check, accounts.google.com/ListAccounts, stays quiet under a DevTools pipe, which every launcher
+    // opens; --gaia-url would silence it too, but Chromium then shows an "unsupported flag" bar over the page.)
+    return "--component-updater=url-source=http://" + std::string(kNowhereHost) + "/"
         + " --no-first-run --no-default-browser-check"
            " --disable-background-networking --disable-component-update --disable-sync --disable-breakpad"
            " --disable-default-apps --disable-extensions --disable-session-crashed-bubble --password-store=basic"
