@@ -60,7 +60,9 @@ struct Scratch {
 
 TEST_CASE("a sandbox starts only on a web page: file:, javascript: and data: URLs are refused")
 {
-    const std::string rote = ROTE_BINARY;
+    // A runtime directory of its own: other tests' sandboxes, running beside this one, are not listed in it.
+    const fs::path runtime_dir = fs::temp_directory_path() / ("rote-urls-" + std::to_string(::getpid()));
+    const std::string rote = "ROTE_RUNTIME_DIR=" + runtime_dir.string() + " " + ROTE_BINARY;
     for (const char* url : {"file:///etc/passwd", "javascript:alert(1)", "data:text/html,<h1>x</h1>", "http://",
              "chrome://settings"}) {
         CAPTURE(url);
@@ -69,6 +71,7 @@ TEST_CASE("a sandbox starts only on a web page: file:, javascript: and data: URL
         CHECK(run.out.find("the start URL must be") != std::string::npos);
     }
     CHECK(test::run_shell(rote + " sandbox list --json").out.find("sbx-") == std::string::npos);
+    fs::remove_all(runtime_dir);
 }
 
 TEST_CASE("rote export -o and sandbox screenshot never write through a planted link")

@@ -151,18 +151,19 @@ Result<pid_t> spawn_reaper(const std::vector<fs::path>& paths, pid_t kill_first,
     // the child runs (setpriv's prctl), and one that arrives before the shell's trap is set kills the shell
     // without cleaning; a parent killed in either window would leave the sandbox behind (1 in 100 SIGKILLs of
     // a starting supervisor did). Reading /proc/$$/stat is a shell builtin: the watch costs one `sleep` a
-    // half second. It runs in a session of its own (setsid execs in place: a spawned child leads no group),
-    // so that a signal to rote's whole process group (a terminal's ^C, `kill -- -PGID`, a job runner's
-    // timeout) does not take the reaper down with rote (1 in 3 such SIGKILLs left a directory and a group).
+    // half second. It runs in a session of its own, made before it executes (spawn_in_own_session), so
+    // that a signal to rote's whole process group (a terminal's ^C, `kill -- -PGID`, a job runner's timeout)
+    // does not take the reaper down with rote (1 in 3 such SIGKILLs left a directory and a group; with
+    // `setsid sh`, 1 in about 33 still did: the group kill fell between the spawn's return and setsid).
     const std::string parent = std::to_string(::getpid());
-    std::vector<std::string> reaper = {"setsid", "sh", "-c",
+    std::vector<std::string> reaper = {"sh", "-c",
         "clean() { " + first + "rm -rf -- \"$@\"; exit 0; }; trap 'kill $! 2>/dev/null; wait $!; clean \"$@\"' TERM; "
         "while read -r _ _ _ parent _ < /proc/$$/stat && [ \"$parent\" = " + parent + " ]; do sleep 0.5 & wait $!; done; "
         "clean \"$@\"",
         "reaper"};
     for (const fs::path& p : paths)
         reaper.push_back(p.string());
-    return spawn(reaper, "/dev/null");
+    return spawn_in_own_session(reaper, "/dev/null");
 }
 
 void finish_reaper(pid_t reaper)
@@ -237,8 +238,6 @@ std::string chromium_policy()
     // must see the page and nothing over it.
     return R"({
   "BrowserNetworkTimeQueriesEnabled": false,
-  "BrowserSignin": 0,
-  "SyncDisabled": true,
   "ComponentUpdatesEnabled": false,
   "SafeBrowsingProtectionLevel": 0,
   "MetricsReportingEnabled": false,

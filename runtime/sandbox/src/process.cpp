@@ -14,8 +14,8 @@ namespace {
 
 // posix_spawnp with default signals, the given file actions and a child's environment; the actions are
 // destroyed here.
-Result<pid_t> start(
-    const std::vector<std::string>& argv, posix_spawn_file_actions_t& actions, const std::vector<std::string>& pass_env)
+Result<pid_t> start(const std::vector<std::string>& argv, posix_spawn_file_actions_t& actions,
+    const std::vector<std::string>& pass_env, short flags = 0)
 {
     std::vector<char*> args;
     for (const std::string& a : argv)
@@ -34,7 +34,7 @@ Result<pid_t> start(
     sigfillset(&all);
     posix_spawnattr_setsigmask(&attributes, &none);
     posix_spawnattr_setsigdefault(&attributes, &all);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attributes, static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | flags));
     pid_t pid = 0;
     // posix_spawnp looks argv[0] up in our PATH, before the child's environment applies.
     int rc = posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), env.data());
@@ -57,6 +57,22 @@ std::vector<std::string> child_environment(const std::vector<std::string>& pass_
     return out;
 }
 
+// Actions for stdin from /dev/null and stdout and stderr appended to `output`.
+static void output_actions(posix_spawn_file_actions_t& actions, const std::filesystem::path& output)
+{
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+}
+
+Result<pid_t> spawn_in_own_session(const std::vector<std::string>& argv, const std::filesystem::path& output)
+{
+    posix_spawn_file_actions_t actions;
+    output_actions(actions, output);
+    return start(argv, actions, {}, POSIX_SPAWN_SETSID);
+}
+
 Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem::path& output,
     const std::vector<int>& pass_fds, const std::vector<std::string>& pass_env)
 {
@@ -66,10 +82,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem:
             return Error(Error::Code::invalid_argument, "spawn: descriptor " + std::to_string(fd) + " is too low to pass");
     }
     posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    output_actions(actions, output);
     for (size_t i = 0; i < pass_fds.size(); ++i)
         posix_spawn_file_actions_adddup2(&actions, pass_fds[i], 3 + static_cast<int>(i)); // the copy stays open
     return start(argv, actions, pass_env);

@@ -199,6 +199,8 @@ public:
     // After the QEMU is gone: its pid is nobody's to kill any more.
     ~BootReaper()
     {
+        if (m_pid <= 0)
+            return; // moved from
         ::unlink((m_dir / "qemu.pid").c_str());
         finish_reaper(m_pid);
     }

@@ -24,6 +24,10 @@ std::vector<std::string> child_environment(const std::vector<std::string>& pass_
 Result<pid_t> spawn(const std::vector<std::string>& argv, const std::filesystem::path& output,
     const std::vector<int>& pass_fds = {}, const std::vector<std::string>& pass_env = {});
 
+// spawn, in a session of its own from before it executes (a signal to our process group never reaches it),
+// no descriptors passed, no variables of ours.
+Result<pid_t> spawn_in_own_session(const std::vector<std::string>& argv, const std::filesystem::path& output);
+
 struct Spawned {
     pid_t pid = -1;
     std::string first_line; // without its newline; empty if the program closed stdout without one
