@@ -147,6 +147,7 @@ int run_and_kill(const fs::path& dir, const std::vector<std::string>& args, int 
         ::execv(ROTE_BINARY, argv.data());
         ::_exit(127);
     }
+    ::setpgid(pid, pid); // here too: a group kill sent before the child made its group would reach nothing
     int status = 0;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(after_ms);
     while (std::chrono::steady_clock::now() < deadline) {
