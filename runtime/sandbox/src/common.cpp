@@ -139,9 +139,9 @@ void become_subreaper()
     std::call_once(once, [] { ::prctl(PR_SET_CHILD_SUBREAPER, 1); });
 }
 
-Result<pid_t> spawn_reaper(const std::vector<fs::path>& paths, pid_t kill_first, uid_t kill_uid, const std::string& also)
+Result<pid_t> spawn_reaper(const std::vector<fs::path>& paths, uid_t kill_uid, const std::string& also)
 {
-    std::string first = kill_first > 0 ? "kill -9 " + std::to_string(kill_first) + " 2>/dev/null; " : "";
+    std::string first;
     // As the sandbox's uid, "kill -9 -1" reaches exactly that uid's processes (and not the killer itself).
     if (kill_uid != 0)
         first += "setpriv --reuid=" + std::to_string(kill_uid) + " --regid=" + std::to_string(kill_uid)

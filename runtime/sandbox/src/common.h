@@ -96,12 +96,10 @@ bool accepts_connections(const std::string& path);
 void become_subreaper();
 // A small process that removes `paths` when it gets SIGTERM or, within half a second, once the calling process
 // is no longer its parent (it died, whenever that was).
-// With `kill_first`, that process is killed before (for children that cannot die with their parent by
-// themselves: QEMU's -runas clears the parent-death signal). With `kill_uid` (a uid only a sandbox has,
-// never 0), every process of that uid is killed first too. `also` is a shell fragment run after the kills and
-// before the paths go (Cgroup::reaper_script: the sandbox's control group emptied and removed).
-Result<pid_t> spawn_reaper(const std::vector<std::filesystem::path>& paths, pid_t kill_first = -1, uid_t kill_uid = 0,
-    const std::string& also = {});
+// With `kill_uid` (a uid only a sandbox has, never 0), every process of that uid is killed first. `also` is a
+// shell fragment run after that and before the paths go ("$1" is the first path; Cgroup::reaper_script: the
+// sandbox's control group emptied and removed; QEMU killed by its pid file).
+Result<pid_t> spawn_reaper(const std::vector<std::filesystem::path>& paths, uid_t kill_uid = 0, const std::string& also = {});
 // SIGTERM to a reaper started by spawn_reaper, and waits for it to have removed its paths.
 void finish_reaper(pid_t reaper);
 

@@ -170,7 +170,7 @@ public:
         owned.insert(owned.end(), m_cleanup.begin(), m_cleanup.end());
         const bool root = m_uid.uid() != 0;
         const std::string unmount = root ? "umount -l \"" + m_dir.string() + "\" 2>/dev/null; " : "";
-        m_reaper = ROTE_TRY(spawn_reaper(owned, -1, m_uid.uid(), m_cgroup.reaper_script() + unmount));
+        m_reaper = ROTE_TRY(spawn_reaper(owned, m_uid.uid(), m_cgroup.reaper_script() + unmount));
         ROTE_TRY(create_sandbox_dir(m_dir));
         if (root) {
             if (::chown(m_dir.c_str(), m_uid.uid(), m_uid.uid()) != 0)
@@ -269,7 +269,7 @@ public:
         bwrap.insert(bwrap.end(), {"--ro-bind", policy.string(), "/etc/chromium/policies/managed/rote.json"});
         if (network)
             bwrap.insert(bwrap.end(), {"--bind", options.proxy_socket.string(), "/run/rote/proxy.sock"});
-        bwrap.insert(bwrap.end(), {"--", "/bin/sh", "-c", init_script(options, network, m_bounded), "sh", options.start_url});
+        bwrap.insert(bwrap.end(), {"--", "/bin/sh", "-c", init_script(options, network, m_uid.uid() != 0), "sh", options.start_url});
         argv.insert(argv.end(), bwrap.begin(), bwrap.end());
         // The browser's DevTools end becomes its descriptors 3 and 4 (read and write: one socket serves both);
         // ours stays here. Both above 4, so that spawn's copies overwrite neither.
@@ -306,7 +306,7 @@ public:
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
-        if (m_bounded)
+        if (m_uid.uid() != 0) // as a user, the sandbox is that user: nothing to seal it from
             ROTE_TRY(seal_vnc());
         log().info("sandbox {} started (pid {}, {})", m_id, m_bwrap, m_vnc.to_string());
         return {};

@@ -177,7 +177,7 @@ Result<pid_t> spawn_qemu_reaper(const std::vector<fs::path>& owned, uid_t uid, c
 {
     const std::string by_pidfile = "p=$(cat \"$1/qemu.pid\" 2>/dev/null) && [ \"$(cat /proc/$p/comm 2>/dev/null)\" = "
                                    "qemu-system-x86 ] && kill -9 \"$p\" 2>/dev/null; ";
-    return spawn_reaper(owned, -1, uid, by_pidfile + also);
+    return spawn_reaper(owned, uid, by_pidfile + also);
 }
 
 // A reaper for a boot of the image's own (a ready state, a measurement), ended with it.
