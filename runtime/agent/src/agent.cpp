@@ -433,6 +433,7 @@ private:
     Result<cv::Mat> perform(const Action& a, int& settle_ms)
     {
         const auto start = Clock::now();
+        const std::optional<InputCount> before = inputs_seen(a);
         switch (a.kind) {
         case ActionKind::click:
             ROTE_TRY(m_desktop->click(a.at));
@@ -477,9 +478,38 @@ private:
         }
         ++m_result.steps;
         ROTE_TRY(m_desktop->sync());
+        if (before)
+            wait_for_input(*before);
         cv::Mat after = ROTE_TRY(stable());
         settle_ms = settle_ms_since(start);
         return after;
+    }
+
+    // The page's count of input events before an action that sends it some; none without a document, or
+    // when the document cannot say.
+    std::optional<InputCount> inputs_seen(const Action& a)
+    {
+        if (m_witness == nullptr || a.kind == ActionKind::wait || a.kind == ActionKind::move)
+            return std::nullopt;
+        auto count = m_witness->inputs_seen();
+        return count.ok() ? std::optional<InputCount>(*count) : std::nullopt;
+    }
+
+    // Waits until the page has received the action's input (or has been replaced) before the screen is
+    // judged settled. The desktop's sync proves the display server has the input, not that the browser has
+    // handed it to the page: on a busy machine the page can take longer than the quiet period to see a key,
+    // and the screen before it, still and "loaded", was taken for the key's result (a planner was shown the
+    // login form again after the key that submits it). Input that never reaches the page (the browser's own
+    // bar, a frame) waits out the bound, then the screen decides as before.
+    void wait_for_input(const InputCount& before)
+    {
+        const auto deadline = Clock::now() + scaled(milliseconds(1500));
+        while (Clock::now() < deadline) {
+            auto now = m_witness->inputs_seen();
+            if (!now.ok() || now->since(before))
+                return;
+            std::this_thread::sleep_for(milliseconds(10));
+        }
     }
 
     // The planner waited after its last action, and the screen changed meanwhile: that is the action's effect,

@@ -250,7 +250,8 @@ std::string chromium_policy()
   "TranslateEnabled": false,
   "DefaultNotificationsSetting": 2,
   "AutofillAddressEnabled": false,
-  "AutofillCreditCardEnabled": false
+  "AutofillCreditCardEnabled": false,
+  "CommandLineFlagSecurityWarningsEnabled": false
 }
 )";
 }
@@ -258,13 +259,17 @@ std::string chromium_policy()
 std::string chromium_flags()
 {
     // The flags close every connection Chromium makes on its own (the proxy would refuse them anyway) and
-    // keep the process count down. The component updater asks for a component on demand (appid
-    // ceofaddefefcbblgcgnibnonglccbfja) at every start whatever --disable-component-update and the policy say:
-    // it is sent to a name under .invalid, which never resolves and which every launcher keeps off the proxy
-    // (--proxy-bypass-list), so the request ends inside the sandbox, where there is no network. (Google's
-    // account check, accounts.google.com/ListAccounts, stays quiet under a DevTools pipe, which every launcher
-    // opens; --gaia-url would silence it too, but Chromium then shows an "unsupported flag" bar over the page.)
-    return "--component-updater=url-source=http://" + std::string(kNowhereHost) + "/"
+    // keep the process count down. Some services call out whatever the switches and the policy say: the
+    // component updater (an on-demand component, appid ceofaddefefcbblgcgnibnonglccbfja, at every start), Google's
+    // account check (accounts.google.com) and the messaging check-in (android.clients.google.com), the last two
+    // not at every start (a CI run saw both from the guest's Chromium, under a DevTools pipe too). Their endpoints are sent to a name under
+    // .invalid, which never resolves and which every launcher keeps off the proxy (--proxy-bypass-list), so
+    // the request ends inside the sandbox, where there is no network. Chromium shows an "unsupported flag" bar
+    // over the page for --gaia-url unless the policy turns its flag warnings off (chromium_policy does).
+    const std::string nowhere = std::string("http://") + kNowhereHost;
+    return "--component-updater=url-source=" + nowhere + "/ --gaia-url=" + nowhere + "/ --google-apis-url="
+        + nowhere + "/ --gcm-checkin-url=" + nowhere + "/checkin --gcm-registration-url=" + nowhere
+        + "/register --gcm-mcs-endpoint=" + nowhere + ":5228"
         + " --no-first-run --no-default-browser-check"
            " --disable-background-networking --disable-component-update --disable-sync --disable-breakpad"
            " --disable-default-apps --disable-extensions --disable-session-crashed-bubble --password-store=basic"

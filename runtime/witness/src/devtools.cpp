@@ -295,6 +295,18 @@ constexpr const char* state_js = R"js(
   return out;
 )js";
 
+// The trusted input events the document has received since rote first asked: capture listeners on the
+// window, made once per document in rote's isolated world (its own globals, which the page cannot see).
+constexpr const char* inputs_js = R"js(function () {
+  if (!window.roteInputs) {
+    const count = { n: 0 };
+    for (const type of ['keydown', 'pointerdown', 'mousedown', 'wheel'])
+      window.addEventListener(type, (e) => { if (e.isTrusted) ++count.n; }, true);
+    window.roteInputs = count;
+  }
+  return window.roteInputs.n;
+})js";
+
 // The visible links whose whole text is `text`, with the view (as values_beside_js).
 constexpr const char* links_reading_js = R"js(function (text) {
   const key = (s) => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
@@ -434,15 +446,26 @@ public:
     void note_event(const json& event)
     {
         const std::string method = event.value("method", "");
-        if (method != "Page.frameStartedLoading" && method != "Page.frameStoppedLoading")
+        if (method != "Page.frameStartedLoading" && method != "Page.frameStoppedLoading"
+            && method != "Page.frameRequestedNavigation")
             return;
         const std::string session = event.value("sessionId", "");
         if (!event.contains("params") || !event["params"].is_object())
             return;
         const std::string frame = event["params"].value("frameId", "");
         for (const auto& [target, s] : m_sessions) {
-            if (s == session && target == frame)
+            if (s != session || target != frame)
+                continue;
+            // A navigation the page asked for (a form sent, a link followed) is told here, in the renderer,
+            // before the browser starts loading it and says so: from then on the old document, still
+            // "complete", is on its way out. Counted for a while only: one the browser drops says nothing more.
+            if (method == "Page.frameRequestedNavigation") {
+                if (event["params"].value("disposition", "currentTab") == "currentTab") // not a new tab, a download
+                    m_requested[session] = Clock::now();
+            } else {
                 m_loading[session] = method == "Page.frameStartedLoading";
+                m_requested.erase(session);
+            }
         }
     }
 
@@ -484,7 +507,9 @@ public:
         if (!answer["values"].empty())
             state.focus = ROTE_TRY(identity_of(answer["values"][0], view));
         state.focus_is_field = answer.value("field", false);
-        state.loaded = answer.value("loaded", false) && !m_loading[page.session];
+        const auto requested = m_requested.find(page.session);
+        const bool navigating = requested != m_requested.end() && Clock::now() - requested->second < std::chrono::seconds(5);
+        state.loaded = answer.value("loaded", false) && !m_loading[page.session] && !navigating;
         const double digest = number(answer, "digest"), length = number(answer, "length");
         const double start = number(answer, "start"), end = number(answer, "end");
         if (!(digest >= 0 && digest <= 4294967295.0 && length >= 0 && length < 1e12 && start >= -1 && end >= -1
@@ -511,6 +536,15 @@ public:
                 links.push_back({box, l["href"].get<std::string>()});
         }
         return links;
+    }
+
+    Result<InputCount> inputs_seen() override
+    {
+        auto page = ROTE_TRY(visible_page());
+        json answer = ROTE_TRY(call_function(page, inputs_js, json::array()));
+        if (!answer.is_number_unsigned())
+            return garbage("the count of input events is not a number");
+        return InputCount {page.session + "/" + std::to_string(m_worlds[page.session]), answer.get<std::uint64_t>()};
     }
 
 private:
@@ -795,6 +829,7 @@ private:
     std::vector<std::pair<std::string, std::string>> m_sessions; // target id, session id
     std::map<std::string, std::int64_t> m_worlds; // session id -> its document's isolated world
     std::map<std::string, bool> m_loading; // session id -> its main frame is loading (Page events)
+    std::map<std::string, Clock::time_point> m_requested; // session id -> when its page asked for a navigation
 };
 
 } // namespace

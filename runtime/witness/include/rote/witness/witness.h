@@ -61,6 +61,15 @@ struct DocumentState {
     std::int64_t selection_start = -1, selection_end = -1;
 };
 
+// The input events a page's document has received: proof that an action reached the page before its effect
+// is waited for. `document` names the document counted (another one, after a navigation, counts anew).
+struct InputCount {
+    std::string document;
+    std::uint64_t events = 0;
+    // Whether input arrived between `before` and this count: more events, or another document.
+    bool since(const InputCount& before) const { return document != before.document || events > before.events; }
+};
+
 // Non-copyable; not thread-safe (one caller at a time, as the agent loop is). Every method fails with a
 // clear error when the browser does not answer within the witness's timeout, answers garbage, or is gone;
 // none of them blocks longer than that timeout.
@@ -106,6 +115,9 @@ public:
         std::string href;
     };
     virtual Result<std::vector<Link>> links_reading(std::string_view text) = 0;
+    // The trusted key, pointer and wheel events the visible page's document has received, counted by
+    // listeners of rote's own (in an isolated world, out of the page's sight) from the first count on.
+    virtual Result<InputCount> inputs_seen() = 0;
 };
 
 // A witness speaking the DevTools protocol (JSON messages ended by a NUL byte, Chromium's
