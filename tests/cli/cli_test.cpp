@@ -270,6 +270,24 @@ TEST_CASE("errors are clear and the exit status tells usage from failure")
     CHECK(bad_import.err.find("missing \"format_version\"") != std::string::npos);
 }
 
+TEST_CASE("a guest image built by another version of rote is listed as stale and never run")
+{
+    TempDir dir;
+    const auto image = dir / "home" / "images" / "debian12";
+    std::filesystem::create_directories(image);
+    fixture::write_file(image / "image.json",
+        fixture::bytes(R"({"built": "2026-11-01T00:00:00Z", "kernel": "6.1.0-1-amd64", "guest_files": "0123456789abcdef"})"));
+    auto listed = run_rote(dir, "image list --json");
+    REQUIRE_MESSAGE(listed.rc == 0, listed.err);
+    auto images = nlohmann::json::parse(listed.out, nullptr, false);
+    REQUIRE((images.is_array() && images.size() == 1));
+    CHECK(images[0]["current"] == false);
+    auto started = run_rote(dir, "sandbox start --provider qemu --url http://registry.example.test/");
+    CHECK(started.rc == 1);
+    CHECK_MESSAGE(started.err.find("was built by another version of rote") != std::string::npos, started.err);
+    CHECK(started.err.find("rote image build") != std::string::npos);
+}
+
 TEST_CASE("--help lists exactly the subcommands that work")
 {
     TempDir dir;

@@ -38,7 +38,7 @@ Result<fs::path> image_dir(const std::string& name)
 json image_json(const runtime::ImageInfo& info)
 {
     return json {{"name", info.dir.filename().string()}, {"dir", info.dir.string()}, {"complete", info.complete},
-        {"built", info.built}, {"kernel", info.kernel}, {"bytes", info.bytes}, {"ready", info.ready},
+        {"built", info.built}, {"kernel", info.kernel}, {"guest_files", info.guest_files}, {"current", info.current}, {"bytes", info.bytes}, {"ready", info.ready},
         {"kept", info.kept}};
 }
 
@@ -135,7 +135,7 @@ int ImageCommands::list()
     }
     Table table({"NAME", "STATE", "SIZE", "BUILT", "READY STATES", "KEPT"});
     for (const auto& info : *images) {
-        table.add({info.dir.filename().string(), info.complete ? "built" : "partial", mebibytes(info.bytes),
+        table.add({info.dir.filename().string(), !info.complete ? "partial" : info.current ? "built" : "stale (rebuild)", mebibytes(info.bytes),
             info.built.empty() ? "-" : info.built, joined(info.ready), joined(info.kept)});
     }
     table.print(std::cout);

@@ -536,6 +536,12 @@ public:
                 "no guest image in " + image.string() + "; build one with `rote image build`"
                     + (options.image.empty() ? "" : " --out " + image.string()));
         }
+        if (const ImageInfo info = ROTE_TRY(image_info(image)); !info.current)
+            return Error(Error::Code::conflict,
+                "the guest image in " + image.string()
+                    + " was built by another version of rote (its guest files differ from this one's); build it "
+                      "again with `rote image build`"
+                    + (options.image.empty() ? "" : " --out " + image.string()));
         if (!options.keep.empty() && !valid_keep_name(options.keep))
             return Error(Error::Code::invalid_argument,
                 "a kept sandbox's name is letters, digits, '.', '_' and '-' (at most 64): '" + options.keep + "'");

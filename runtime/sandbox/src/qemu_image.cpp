@@ -136,6 +136,43 @@ Result<void> write_file(const fs::path& path, std::string_view content, mode_t m
     return {};
 }
 
+// The files configure_guest writes, as (path, content, mode).
+std::vector<std::tuple<std::string, std::string, int>> guest_payload()
+{
+    std::vector<std::tuple<std::string, std::string, int>> files;
+    for (const auto& file : kGuestFiles)
+        files.emplace_back(file.path, std::string(file.content), file.mode);
+    files.emplace_back("usr/local/share/rote/chromium.flags", chromium_flags() + "\n", 0644);
+    files.emplace_back("etc/chromium/policies/managed/rote.json", chromium_policy(), 0644);
+    return files;
+}
+
+// A digest of guest_payload() (64-bit FNV-1a in hex: it tells versions apart, it guards nothing).
+std::string guest_files_digest()
+{
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    auto add = [&](std::string_view bytes) {
+        for (const unsigned char c : bytes)
+            h = (h ^ c) * 0x100000001b3ull;
+        h = (h ^ 0xff) * 0x100000001b3ull; // a separator, so that ("ab", "c") and ("a", "bc") differ
+    };
+    for (const auto& [path, content, mode] : guest_payload()) {
+        add(path);
+        add(content);
+        add(std::to_string(mode));
+    }
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+    return text;
+}
+
+std::string recorded_guest_files(const fs::path& dir)
+{
+    std::ifstream in(dir / "image.json");
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    return j.is_object() ? j.value("guest_files", "") : "";
+}
+
 // Makes the debootstrapped tree a rote guest: the user, rote's init, agent, session and Xorg
 // configuration, an empty machine id (each clone gets its own), no package caches.
 Result<void> configure_guest(const fs::path& rootfs, const fs::path& log_path)
@@ -154,10 +191,8 @@ Result<void> configure_guest(const fs::path& rootfs, const fs::path& log_path)
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             return Error(Error::Code::io, "cannot add the guest's user:\n" + tail_of(log_path));
     }
-    for (const auto& file : kGuestFiles)
-        ROTE_TRY(write_file(rootfs / file.path, file.content, file.mode));
-    ROTE_TRY(write_file(rootfs / "usr/local/share/rote/chromium.flags", chromium_flags() + "\n", 0644));
-    ROTE_TRY(write_file(rootfs / "etc/chromium/policies/managed/rote.json", chromium_policy(), 0644));
+    for (const auto& [path, content, mode] : guest_payload())
+        ROTE_TRY(write_file(rootfs / path, content, mode));
     ROTE_TRY(write_file(rootfs / "etc/machine-id", "", 0444));
     ROTE_TRY(write_file(rootfs / "etc/hostname", "sandbox\n", 0644));
     std::error_code ignored;
@@ -234,6 +269,21 @@ Result<void> build_image(const ImageBuildOptions& options)
     fs::path rootfs = dir / "rootfs";
     fs::path root_img = dir / "root.img";
 
+    if (fs::exists(dir / "image.json") && recorded_guest_files(dir) != guest_files_digest()) {
+        // Built by another version of rote: its guest files (init, agent, session, Chromium's flags and
+        // policy) are not this rote's. The guest is built again from the package cache; kept sandboxes are
+        // disks over the old root and would not survive it, so they are the user's to remove first.
+        if (const auto kept = stems(dir / "keep", ".qcow2"); !kept.empty())
+            return Error(Error::Code::conflict,
+                "image " + dir.string() + " was built by another version of rote and must be built again, but it has "
+                    + std::to_string(kept.size()) + " kept sandbox(es) (" + kept.front()
+                    + (kept.size() > 1 ? ", ..." : "") + ") over its disk: remove them (`rote image rm --kept NAME`) or build into another --out");
+        say("image " + dir.string() + " holds another rote version's guest files: building it again");
+        std::error_code ignored;
+        for (const char* name : {"image.json", "root.img", "root.img.partial", "vmlinuz", "initrd.img", "kernel-version"})
+            fs::remove(dir / name, ignored);
+        fs::remove_all(dir / "ready", ignored);
+    }
     if (fs::exists(dir / "image.json")) {
         say("image " + dir.string() + " is built");
     } else {
@@ -288,7 +338,7 @@ Result<void> build_image(const ImageBuildOptions& options)
         std::string kernel;
         std::ifstream(dir / "kernel-version") >> kernel;
         nlohmann::json info {{"built", now_timestamp()}, {"debian", "12 (bookworm)"}, {"mirror", mirror},
-            {"kernel", kernel}, {"packages", kPackages}, {"memory_mib", 1024}};
+            {"kernel", kernel}, {"packages", kPackages}, {"memory_mib", 1024}, {"guest_files", guest_files_digest()}};
         std::ofstream(dir / "image.json.partial") << info.dump(2) << '\n';
         fs::rename(dir / "image.json.partial", dir / "image.json");
         say("image built in " + std::to_string(static_cast<int>(seconds_since(began))) + " s");
@@ -313,7 +363,9 @@ Result<ImageInfo> image_info(const fs::path& dir)
         if (j.is_object()) {
             info.built = j.value("built", "");
             info.kernel = j.value("kernel", "");
+            info.guest_files = j.value("guest_files", "");
         }
+        info.current = info.guest_files == guest_files_digest();
     }
     info.bytes = disk_usage(dir);
     info.ready = stems(dir / "ready", ".state");

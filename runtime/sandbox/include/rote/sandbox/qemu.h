@@ -55,6 +55,10 @@ struct ImageInfo {
     std::uint64_t bytes = 0; // disk space used by the whole directory
     std::string built; // ISO 8601 time of the build, from image.json
     std::string kernel; // the guest kernel's version
+    // A digest of the files rote put into the guest (its init, agent, session, Chromium's flags and policy)
+    // and whether they are this rote's: an image built by another version is rebuilt, never run.
+    std::string guest_files;
+    bool current = false;
     std::vector<std::string> ready; // ready state keys
     std::vector<std::string> kept; // kept sandboxes
 };
