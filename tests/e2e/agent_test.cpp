@@ -111,6 +111,25 @@ TEST_CASE("registry-lookup: a key whose page comes seconds later, with no traffi
     CHECK(served["opened"] == nlohmann::json::array({"08431277", "09917744"}));
 }
 
+TEST_CASE("registry-lookup: a result below the fold is scrolled into view with the wheel, and opened with no planner call")
+{
+    Fixture f;
+    const Workflow w = load("registry-lookup");
+    teach_with_hints(*f.store, w, {{"company", "Acme Robotics Ltd"}});
+    // The `tall` site puts a long notice above the results: the company's link is in the document, out of
+    // the view. Without scrolling, replay found "no link reads ..." and the step hints, which do not scroll,
+    // could not see it either.
+    auto site = test::DemoSite::start("tall");
+    REQUIRE(site.ok());
+    auto replayed = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, routed_to(*site));
+    CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
+    CHECK(replayed.planner_calls == 0);
+    CHECK(replayed.outputs["registration_number"] == "09917744");
+    const auto served = registry_log(*site);
+    CHECK(served["searches"] == nlohmann::json::array({"Globex Corporation Ltd"}));
+    CHECK(served["opened"] == nlohmann::json::array({"09917744"}));
+}
+
 TEST_CASE("registry-lookup: vision alone replays moved, dynamic and slow pages, restyled with at most one repair; a removed field stops the run")
 {
     Fixture f;

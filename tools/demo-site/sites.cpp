@@ -27,6 +27,7 @@ constexpr std::array variant_names {
     std::pair {Variant::extra_step, "extra-step"},
     std::pair {Variant::removed, "removed"},
     std::pair {Variant::deferred, "deferred"},
+    std::pair {Variant::tall, "tall"},
 };
 
 std::string escape(std::string_view text)
@@ -338,6 +339,14 @@ void registry_search(const httplib::Request& request, httplib::Response& respons
     std::string body = "<div class=\"card\"><h1>" + std::string(context.word("Search results", "Matches")) + "</h1>";
     body += "<p class=\"muted\">" + std::to_string(found.size()) + " result" + (found.size() == 1 ? "" : "s")
         + " for &ldquo;" + escape(query) + "&rdquo; &middot; <a href=\"/\">New search</a></p>";
+    if (context.is(Variant::tall)) {
+        body += "<div style=\"height: 1400px\"><h2>Service notices</h2>";
+        for (const char* notice : {"Filing deadlines move to the last working day of the month.",
+                 "Scanned documents are available for companies registered after 1995.",
+                 "The register is read-only on Sundays between 02:00 and 04:00 for maintenance."})
+            body += "<p>" + std::string(notice) + "</p>";
+        body += "</div>";
+    }
     if (found.empty())
         body += "<p>No companies match that name.</p>";
     else

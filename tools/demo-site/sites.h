@@ -28,6 +28,7 @@ enum class Variant {
     extra_step, // a confirmation dialog before submit
     removed, // the registry's search field is gone
     deferred, // a form goes on its way seconds after submit, nothing shown meanwhile (a slow guest's key)
+    tall, // a long notice above the search results: the results are below the fold
 };
 
 std::string_view to_string(Variant variant);

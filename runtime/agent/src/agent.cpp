@@ -508,7 +508,7 @@ private:
             auto now = m_witness->inputs_seen();
             if (!now.ok() || now->since(before))
                 return;
-            std::this_thread::sleep_for(milliseconds(10));
+            std::this_thread::sleep_for(milliseconds(2));
         }
     }
 
@@ -780,6 +780,33 @@ private:
         return std::nullopt;
     }
 
+    // The link a step needs, scrolled out of the view (a result below the fold), brought into it with the
+    // mouse wheel as a person would, by as much as the document says it is away; scrolling sends the site
+    // nothing. Stops when the link is in the view, or the page no longer moves (an inner scroller under
+    // the pointer, the end of the page). True when the page moved; the step is then decided anew on the
+    // screen as it is now, and the pixels still confirm the link before it is clicked.
+    Result<bool> reveal_link(const std::string& text, const cv::Mat& screen)
+    {
+        const Point middle {screen.cols / 2, screen.rows / 2};
+        bool moved = false;
+        auto distance = m_witness->link_distance(text);
+        for (int turn = 0; turn < 10 && distance.ok() && *distance != 0; ++turn) {
+            // About 100 px a wheel click in Chromium; the next turn corrects what that guess missed.
+            const int clicks = std::clamp(std::abs(*distance) / 100, 1, 15) * (*distance > 0 ? 1 : -1);
+            ROTE_TRY(m_desktop->scroll(middle, 0, clicks));
+            ROTE_TRY(m_desktop->sync());
+            std::this_thread::sleep_for(milliseconds(50)); // the smooth scroll's frames
+            auto now = m_witness->link_distance(text);
+            if (!now.ok() || std::abs(*now - *distance) < 4)
+                break; // nothing moved
+            moved = true;
+            distance = now;
+        }
+        if (moved)
+            progress("scrolled the link reading \"" + text + "\" into view");
+        return moved;
+    }
+
     // Whether the sandbox has sent a request that may write: a method other than GET, HEAD and OPTIONS, or a
     // tunnel (HTTPS: the proxy cannot see the methods inside it, so it may have).
     bool wrote() const
@@ -918,12 +945,20 @@ private:
         situation.ocr = m_ocr;
         auto last_action = Clock::now();
         int i = 0;
+        int revealed = -1; // the step a link was last scrolled into view for
         while (i < static_cast<int>(steps.size())) {
             const auto& s = steps[static_cast<size_t>(i)];
             const auto patience = patience_after(s.step.settle_ms);
             situation.may_wait = Clock::now() - last_action < patience;
             const auto start = Clock::now();
             std::optional<DocumentLinks> links = links_for(s);
+            if (links && links->links.empty() && revealed != i) {
+                revealed = i; // once per step: what the wheel could not bring into view, it will not
+                if (ROTE_TRY(reveal_link(links->text, screen))) {
+                    screen = ROTE_TRY(stable());
+                    continue;
+                }
+            }
             situation.document_links = links ? &links->links : nullptr;
             situation.document_link_text = links ? links->text : std::string();
             const auto targets = targets_for(s);

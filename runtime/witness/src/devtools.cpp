@@ -323,6 +323,24 @@ constexpr const char* links_reading_js = R"js(function (text) {
   return out;
 })js";
 
+// How far the nearest link reading `text` (as links_reading_js) is from the middle of the view, in CSS
+// pixels, when none is in the view; 0 when one is, or none is anywhere.
+constexpr const char* link_distance_js = R"js(function (text) {
+  const key = (s) => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
+  const want = key(text);
+  let nearest = 0;
+  for (const a of document.querySelectorAll('a[href], [role=link]')) {
+    if (key(a.innerText) !== want) continue;
+    if (a.checkVisibility && !a.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+    const r = a.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0) continue;
+    if (r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth) return { distance: 0, dpr: devicePixelRatio };
+    const d = (r.top + r.bottom) / 2 - innerHeight / 2;
+    if (nearest === 0 || Math.abs(d) < Math.abs(nearest)) nearest = d;
+  }
+  return { distance: nearest, dpr: devicePixelRatio };
+})js";
+
 // Where the page's rendered text (not what is hidden) holds `text`, case and white space aside: the
 // innermost elements whose rendered text holds it, and whether any is drawn inside the view.
 constexpr const char* text_place_js = R"js(function (text) {
@@ -536,6 +554,16 @@ public:
                 links.push_back({box, l["href"].get<std::string>()});
         }
         return links;
+    }
+
+    Result<int> link_distance(std::string_view text) override
+    {
+        auto page = ROTE_TRY(visible_page());
+        json answer = ROTE_TRY(call_function(page, link_distance_js, json::array({std::string(text)})));
+        const double distance = number(answer, "distance"), dpr = number(answer, "dpr");
+        if (!(std::abs(distance) < 1e7 && dpr > 0 && dpr < 10))
+            return garbage("the distance to a link reading \"" + std::string(text) + "\" is not a number");
+        return static_cast<int>(std::lround(distance * dpr));
     }
 
     Result<InputCount> inputs_seen() override

@@ -115,6 +115,10 @@ public:
         std::string href;
     };
     virtual Result<std::vector<Link>> links_reading(std::string_view text) = 0;
+    // When no link whose whole text is `text` is in the view but one is scrolled out of it: how far the page
+    // would scroll to bring the nearest one to the middle of the view, in screen pixels (positive: down).
+    // 0 when one is in the view, or none is anywhere.
+    virtual Result<int> link_distance(std::string_view text) = 0;
     // The trusted key, pointer and wheel events the visible page's document has received, counted by
     // listeners of rote's own (in an isolated world, out of the page's sight) from the first count on.
     virtual Result<InputCount> inputs_seen() = 0;
