@@ -5,9 +5,11 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
@@ -191,5 +193,42 @@ TEST_CASE("a browser that answers garbage, nothing, an endless message or a refu
         auto values = witness->values_beside("Region");
         REQUIRE_FALSE(values.ok());
         CHECK(values.error().message().find("2 pages and 0 of them visible") != std::string::npos);
+    }
+}
+
+TEST_CASE("a navigation the page asked for counts as loading until the browser starts it, or it stays in the document")
+{
+    const json state = {{"values", json::array()},
+        {"view", {{"sx", 0}, {"sy", 0}, {"ow", 1024}, {"oh", 640}, {"iw", 1024}, {"ih", 640}, {"dpr", 1}}},
+        {"url", "http://x.test/"}, {"loaded", true}, {"field", false}, {"digest", 0}, {"length", 0}, {"start", -1},
+        {"end", -1}};
+    std::atomic<int> phase {0};
+    auto event = [](const std::string& method, json params) {
+        params["frameId"] = "T1";
+        return json {{"method", method}, {"sessionId", "S1"}, {"params", params}}.dump() + std::string(1, '\0');
+    };
+    Peer peer([&](const json& request) {
+        std::string before;
+        if (request["method"] == "Runtime.callFunctionOn") {
+            switch (phase.load()) {
+            case 1: before = event("Page.frameRequestedNavigation", {{"reason", "formSubmissionPost"}, {"disposition", "currentTab"}}); break;
+            case 2: before = event("Page.navigatedWithinDocument", {{"url", "http://x.test/#b"}}); break;
+            case 3: before = event("Page.frameRequestedNavigation", {{"reason", "anchorClick"}, {"disposition", "currentTab"}})
+                        + event("Page.frameStartedLoading", json::object()); break;
+            case 4: before = event("Page.frameStoppedLoading", json::object()); break;
+            case 5: before = event("Page.frameRequestedNavigation", {{"reason", "anchorClick"}, {"disposition", "newTab"}}); break;
+            default: break;
+            }
+        }
+        return before + one_page(request, state);
+    });
+    auto witness = connect_devtools_witness(peer.ours, std::chrono::seconds(2));
+    const std::vector<bool> loaded {true, false, true, false, true, true}; // phases 0-5
+    for (int p = 0; p < static_cast<int>(loaded.size()); ++p) {
+        CAPTURE(p);
+        phase = p;
+        auto s = witness->state();
+        REQUIRE(s.ok());
+        CHECK(s->loaded == loaded[static_cast<size_t>(p)]);
     }
 }

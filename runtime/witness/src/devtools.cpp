@@ -465,7 +465,7 @@ public:
     {
         const std::string method = event.value("method", "");
         if (method != "Page.frameStartedLoading" && method != "Page.frameStoppedLoading"
-            && method != "Page.frameRequestedNavigation")
+            && method != "Page.frameRequestedNavigation" && method != "Page.navigatedWithinDocument")
             return;
         const std::string session = event.value("sessionId", "");
         if (!event.contains("params") || !event["params"].is_object())
@@ -480,6 +480,8 @@ public:
             if (method == "Page.frameRequestedNavigation") {
                 if (event["params"].value("disposition", "currentTab") == "currentTab") // not a new tab, a download
                     m_requested[session] = Clock::now();
+            } else if (method == "Page.navigatedWithinDocument") {
+                m_requested.erase(session); // a fragment or history.pushState: the document stays, nothing loads
             } else {
                 m_loading[session] = method == "Page.frameStartedLoading";
                 m_requested.erase(session);
