@@ -945,19 +945,19 @@ private:
         situation.ocr = m_ocr;
         auto last_action = Clock::now();
         int i = 0;
-        int revealed = -1; // the step a link was last scrolled into view for
+        int revealed = -1; // the step the wheel last brought a link into view for
         while (i < static_cast<int>(steps.size())) {
             const auto& s = steps[static_cast<size_t>(i)];
             const auto patience = patience_after(s.step.settle_ms);
             situation.may_wait = Clock::now() - last_action < patience;
             const auto start = Clock::now();
             std::optional<DocumentLinks> links = links_for(s);
-            if (links && links->links.empty() && revealed != i) {
-                revealed = i; // once per step: what the wheel could not bring into view, it will not
-                if (ROTE_TRY(reveal_link(links->text, screen))) {
-                    screen = ROTE_TRY(stable());
-                    continue;
-                }
+            // Once per step that the wheel moved for (no ping-pong); a page still loading, whose link is not
+            // there yet, is asked again when the step is.
+            if (links && links->links.empty() && revealed != i && ROTE_TRY(reveal_link(links->text, screen))) {
+                revealed = i;
+                screen = ROTE_TRY(stable());
+                continue;
             }
             situation.document_links = links ? &links->links : nullptr;
             situation.document_link_text = links ? links->text : std::string();
