@@ -531,17 +531,18 @@ public:
         if (image.empty())
             image = ROTE_TRY(default_image_dir());
         image = fs::absolute(image);
+        const std::string build_command
+            = "`rote image build" + (options.image.empty() ? std::string() : " --out " + image.string()) + "`";
         if (!fs::exists(image / "image.json")) {
             return Error(Error::Code::not_found,
-                "no guest image in " + image.string() + "; build one with `rote image build`"
-                    + (options.image.empty() ? "" : " --out " + image.string()));
+                "no guest image in " + image.string() + "; build one with " + build_command);
         }
         if (const ImageInfo info = ROTE_TRY(image_info(image)); !info.current)
             return Error(Error::Code::conflict,
                 "the guest image in " + image.string()
                     + " was built by another version of rote (its guest files differ from this one's); build it "
-                      "again with `rote image build`"
-                    + (options.image.empty() ? "" : " --out " + image.string()));
+                      "again with "
+                    + build_command);
         if (!options.keep.empty() && !valid_keep_name(options.keep))
             return Error(Error::Code::invalid_argument,
                 "a kept sandbox's name is letters, digits, '.', '_' and '-' (at most 64): '" + options.keep + "'");

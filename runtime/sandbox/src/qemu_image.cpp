@@ -166,13 +166,6 @@ std::string guest_files_digest()
     return text;
 }
 
-std::string recorded_guest_files(const fs::path& dir)
-{
-    std::ifstream in(dir / "image.json");
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    return j.is_object() ? j.value("guest_files", "") : "";
-}
-
 // Makes the debootstrapped tree a rote guest: the user, rote's init, agent, session and Xorg
 // configuration, an empty machine id (each clone gets its own), no package caches.
 Result<void> configure_guest(const fs::path& rootfs, const fs::path& log_path)
@@ -269,7 +262,7 @@ Result<void> build_image(const ImageBuildOptions& options)
     fs::path rootfs = dir / "rootfs";
     fs::path root_img = dir / "root.img";
 
-    if (fs::exists(dir / "image.json") && recorded_guest_files(dir) != guest_files_digest()) {
+    if (fs::exists(dir / "image.json") && !ROTE_TRY(image_info(dir)).current) {
         // Built by another version of rote: its guest files (init, agent, session, Chromium's flags and
         // policy) are not this rote's. The guest is built again from the package cache; kept sandboxes are
         // disks over the old root and would not survive it, so they are the user's to remove first.

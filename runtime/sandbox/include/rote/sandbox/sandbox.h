@@ -98,8 +98,9 @@ DesktopOptions desktop_options_for(std::string_view provider);
 
 // Chromium's flags in every sandbox, local and guest: no connections of its own, few processes.
 std::string chromium_flags();
-// Where chromium_flags() sends the component updater: a name that never resolves, which every launcher puts
-// on Chromium's --proxy-bypass-list (the guest's session script spells it out too).
+// Where chromium_flags() sends the services that call out on their own (the component updater, the Google
+// account check, the messaging check-in): a name that never resolves, which every launcher puts on
+// Chromium's --proxy-bypass-list (the guest's session script spells it out too).
 inline constexpr const char* kNowhereHost = "rote-nowhere.invalid";
 
 // Chromium's enterprise policy in every sandbox (JSON, /etc/chromium/policies/managed/): what the flags
