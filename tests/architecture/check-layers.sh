@@ -21,6 +21,7 @@ layers=(
   "runtime/session|session|base desktop egress sandbox"
   "runtime/witness|witness|base"
   "runtime/agent|agent|base store vision llm recorder replayer desktop egress sandbox session witness"
+  "server|server|base store agent"
   "tools/demo-site|-|"
 )
 

@@ -87,6 +87,14 @@ TEST_CASE("a workflow file reads into its parts")
     CHECK(with_url->success_url == "/company/[0-9]+$");
     CHECK(w->policy.allow == std::vector<std::string> {"registry.example.test"}); // from the start URL
     CHECK(w->policy.max_cost_microusd == 1'000'000);
+    CHECK(w->policy.effect == Policy::Effect::change); // unless it says less, a run may change anything
+    CHECK_FALSE(w->policy.idempotent);
+    auto reads = parse_workflow("name: t\ngoal: Find the company.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\n"
+                                "policy: {effect: read, idempotent: true}\n",
+        "t.yaml");
+    REQUIRE_MESSAGE(reads.ok(), (reads.ok() ? "" : reads.error().message()));
+    CHECK(reads->policy.effect == Policy::Effect::read);
+    CHECK(reads->policy.idempotent);
     REQUIRE(w->hints.size() == 9);
     CHECK(w->hints[1].kind == StepHint::Kind::type);
     CHECK(w->hints[1].text == "{{company}}");
@@ -128,6 +136,8 @@ TEST_CASE("every malformed workflow is an error naming the file, the line and th
         {"name: x\ngoal: Find the company.\ninputs: {pw: secret}\nstart: {url: http://a.test/}\nsuccess: {text: \"{{secret:pw}}\"}\n",
             "success.text: input pw is a secret, and a secret is never looked for on the screen"},
         {head + "policy: {max_cost_usd: lots}\n", "policy.max_cost_usd must be dollars"},
+        {head + "policy: {effect: delete}\n", "bad.yaml:5: policy.effect must be read, add or change, not 'delete'"},
+        {head + "policy: {idempotent: yes}\n", "policy.idempotent must be true or false"},
         {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/}\nsuccess: {text: Done, url: \"(unclosed\"}\n",
             "bad.yaml:4: success.url is not a regular expression"},
         {head + "hints:\n  - press \"Search\"\n", "bad.yaml:6: step hint: unknown step 'press'"},

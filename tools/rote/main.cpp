@@ -18,6 +18,7 @@
 #include <rote/base/paths.h>
 #include <rote/llm/config.h>
 #include <rote/store/json.h>
+#include <rote/server/json.h>
 #include <rote/store/store.h>
 
 #include "common.h"
@@ -277,26 +278,6 @@ int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
 
 // ---- report ----------------------------------------------------------------------------------------
 
-json figures_json(const store::CostFigures& f)
-{
-    const auto share = f.replay_share();
-    return {
-        {"runs", f.runs},
-        {"succeeded", f.succeeded},
-        {"llm_calls", f.llm_calls},
-        {"tokens",
-            {{"input", f.input_tokens}, {"output", f.output_tokens}, {"cache_read", f.cache_read_tokens},
-                {"cache_write", f.cache_write_tokens}}},
-        {"cost_microusd", f.cost_microusd},
-        {"cost_usd", static_cast<double>(f.cost_microusd) / 1e6},
-        {"steps", f.steps},
-        {"steps_replayed", f.steps_replayed},
-        {"replay_share", share ? json(*share) : json(nullptr)},
-        {"wall_ms", f.wall_ms},
-        {"sandbox_ms", f.sandbox_ms},
-    };
-}
-
 std::vector<std::string> figure_cells(const store::CostFigures& f)
 {
     return {std::to_string(f.llm_calls), std::to_string(f.input_tokens), std::to_string(f.output_tokens),
@@ -320,28 +301,7 @@ int cmd_report(
         return fail(report.error());
 
     if (as_json) {
-        json runs = json::array();
-        for (const auto& r : report->runs) {
-            json j = figures_json(r.figures);
-            j.erase("runs");
-            j.erase("succeeded");
-            j["id"] = r.id;
-            j["workflow"] = r.workflow;
-            j["status"] = store::to_string(r.status);
-            j["started_at"] = r.started_at;
-            runs.push_back(std::move(j));
-        }
-        json workflows = json::array();
-        for (const auto& w : report->workflows) {
-            json j = figures_json(w.figures);
-            j["workflow"] = w.workflow;
-            workflows.push_back(std::move(j));
-        }
-        const auto& q = report->query;
-        print_json({{"query",
-                        {{"workflow", q.workflow ? json(*q.workflow) : json(nullptr)},
-                            {"since", q.since ? json(*q.since) : json(nullptr)}}},
-            {"runs", runs}, {"workflows", workflows}, {"total", figures_json(report->total)}});
+        print_json(server::report_json(*report));
         return 0;
     }
     if (report->runs.empty()) {

@@ -2,9 +2,14 @@
 
 #include "run_cmd.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <iostream>
+#include <set>
 #include <thread>
 
 
@@ -14,6 +19,8 @@
 #include <rote/base/text.h>
 #include <rote/llm/provider.h>
 #include <rote/sandbox/sandbox.h>
+#include <rote/server/json.h>
+#include <rote/server/mcp.h>
 
 #include "builtin_workflows.h"
 #include "sites.h"
@@ -59,6 +66,40 @@ Result<runtime::Workflow> find_workflow(const std::string& arg)
             + builtin_names() + ")");
 }
 
+// Every workflow `find_workflow` would find by name, once each (the first found of a name wins, as there):
+// ./workflows/*.yaml, $ROTE_HOME/workflows/*.yaml, then the built-in ones. A malformed file is an error.
+Result<std::vector<runtime::Workflow>> all_workflows()
+{
+    std::vector<runtime::Workflow> found;
+    std::set<std::string> names;
+    std::vector<fs::path> dirs {fs::current_path() / "workflows"};
+    if (auto home = rote_home(); home.ok())
+        dirs.push_back(*home / "workflows");
+    for (const auto& dir : dirs) {
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec))
+            continue;
+        std::vector<fs::path> files;
+        for (const auto& entry : fs::directory_iterator(dir, ec)) {
+            if (entry.is_regular_file() && entry.path().extension() == ".yaml")
+                files.push_back(entry.path());
+        }
+        std::sort(files.begin(), files.end());
+        for (const auto& file : files) {
+            auto w = ROTE_TRY(runtime::load_workflow(file));
+            if (names.insert(w.name).second)
+                found.push_back(std::move(w));
+        }
+    }
+    for (const auto& [name, text] : kBuiltinWorkflows) {
+        if (names.contains(std::string(name)))
+            continue;
+        names.insert(std::string(name));
+        found.push_back(ROTE_TRY(runtime::parse_workflow(text, "built-in " + std::string(name) + ".yaml")));
+    }
+    return found;
+}
+
 // KEY=VALUE options as a map.
 Result<std::map<std::string, std::string>> parse_assignments(const std::vector<std::string>& items)
 {
@@ -70,37 +111,6 @@ Result<std::map<std::string, std::string>> parse_assignments(const std::vector<s
         out[item.substr(0, eq)] = item.substr(eq + 1);
     }
     return out;
-}
-
-// Secret inputs not given are read from ROTE_SECRET_<NAME>: a password on the command line would be in the
-// shell's history and in every process listing.
-void secrets_from_environment(const runtime::Workflow& w, std::map<std::string, std::string>& given)
-{
-    for (const auto& in : w.inputs) {
-        if (in.type != runtime::InputType::secret || given.contains(in.name))
-            continue;
-        std::string var = "ROTE_SECRET_";
-        for (char c : in.name)
-            var += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        if (const char* value = std::getenv(var.c_str()))
-            given[in.name] = value;
-    }
-}
-
-json result_json(const runtime::Workflow& w, const runtime::RunInputs& inputs, const runtime::RunResult& r)
-{
-    json divergences = json::array();
-    for (const auto& d : r.divergences) {
-        divergences.push_back({{"trace_step", d.trace_step}, {"expected", d.expected}, {"why", d.why},
-            {"screenshot", d.screenshot ? json(*d.screenshot) : json(nullptr)}});
-    }
-    return {{"run_id", r.run_id}, {"workflow", w.name}, {"status", store::to_string(r.status)},
-        {"error", r.error.empty() ? json(nullptr) : json(r.error)}, {"inputs", inputs.values}, {"outputs", r.outputs},
-        {"output_sources", r.output_sources}, {"trace_id", r.trace_id ? json(*r.trace_id) : json(nullptr)},
-        {"new_trace_id", r.new_trace_id ? json(*r.new_trace_id) : json(nullptr)}, {"steps", r.steps},
-        {"replayed", r.replayed}, {"relocated", r.relocated}, {"planned", r.planned},
-        {"planner_calls", r.planner_calls}, {"cost_microusd", r.cost_microusd}, {"wall_ms", r.wall_ms},
-        {"divergences", divergences}};
 }
 
 // One line that says how a run went.
@@ -174,6 +184,22 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
     m_run->add_flag("--teach", m_teach, "Teach afresh even if a trace exists (older versions are kept)");
     m_run->add_flag("--json", m_as_json, "Print the runs as JSON");
 
+    m_mcp = app.add_subcommand("mcp",
+        "Serve workflows as tools over the Model Context Protocol on standard input and output (revision 2026-07-28, "
+        "and 2025-11-25/06-18/03-26 by initialize): one tool per workflow, called like `rote run`, with progress per "
+        "step, cancellation, and the outputs as structured content; plus rote_workflows and rote_cost_report. "
+        "Secret inputs come from ROTE_SECRET_<NAME> in the server's environment, never from a call");
+    m_mcp->add_option("-w,--workflow", m_workflows,
+        "Serve this workflow (a file or a name, repeatable; default: every one in ./workflows, "
+        "$ROTE_HOME/workflows and built in)");
+    m_mcp->add_option("--planner", m_planner, "Who decides where the screen diverged: hints, or llm")
+        ->check(CLI::IsMember({"hints", "llm"}))
+        ->capture_default_str();
+    m_mcp->add_option("--provider", m_provider, "Sandbox provider (default: each workflow's)")
+        ->check(CLI::IsMember({"local", "qemu"}));
+    m_mcp->add_option("--image", m_image, "qemu: the guest image's directory (default: the built one)");
+    m_mcp->add_option("--route", m_routes, "HOST=ADDR:PORT: serve an allowed host from this address (repeatable)");
+
     m_demo = app.add_subcommand("demo",
         "The whole idea in a few minutes, offline: serves the demo company registry, teaches registry-lookup once "
         "with step hints, replays it for three companies, changes the site (moved, banner, renamed) and replays "
@@ -183,9 +209,74 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
         ->capture_default_str();
 }
 
-bool RunCommands::parsed() const { return m_run->parsed() || m_demo->parsed(); }
+bool RunCommands::parsed() const { return m_run->parsed() || m_demo->parsed() || m_mcp->parsed(); }
 
-int RunCommands::run(const Globals& g) { return m_run->parsed() ? run_workflow_cmd(g) : demo(g); }
+int RunCommands::run(const Globals& g)
+{
+    if (m_mcp->parsed())
+        return mcp(g);
+    return m_run->parsed() ? run_workflow_cmd(g) : demo(g);
+}
+
+int RunCommands::mcp(const Globals& g)
+{
+    std::vector<runtime::Workflow> workflows;
+    if (m_workflows.empty()) {
+        auto all = all_workflows();
+        if (!all.ok())
+            return fail(all.error());
+        workflows = std::move(*all);
+    }
+    for (const auto& name : m_workflows) {
+        auto w = find_workflow(name);
+        if (!w.ok())
+            return fail(w.error());
+        workflows.push_back(std::move(*w));
+    }
+    auto routes = parse_routes(m_routes);
+    if (!routes.ok())
+        return fail(routes.error());
+    server::McpOptions options;
+    options.workflows = std::move(workflows);
+    options.run.planner = m_planner == "llm" ? runtime::PlannerKind::llm : runtime::PlannerKind::hints;
+    options.run.provider = m_provider;
+    options.run.image = m_image;
+    options.run.routes = *routes;
+    options.open_store = [&g] { return open_store(g); };
+    options.open_store_to_read = [&g] { return open_store_to_read(g); };
+    options.version = ROTE_VERSION_STRING;
+    std::unique_ptr<llm::LlmProvider> model;
+    if (options.run.planner == runtime::PlannerKind::llm) {
+        if (auto used = use_model(g, options.run, model); !used.ok())
+            return fail(used.error().with_context("the llm planner"));
+    }
+    // Standard output carries the protocol and nothing else: whatever a library or a child process would
+    // print there goes to standard error instead.
+    const int protocol = ::dup(STDOUT_FILENO);
+    if (protocol < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+        return fail(Error(Error::Code::io, "cannot set standard output aside for the protocol"));
+    bool lost = false;
+    auto send = [protocol, &lost](const std::string& message) {
+        std::string line = message + "\n";
+        std::size_t sent = 0;
+        while (sent < line.size() && !lost) {
+            const ssize_t n = ::write(protocol, line.data() + sent, line.size() - sent);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                lost = true; // the client is gone; reading its end of the pipe ends the server
+            else
+                sent += static_cast<std::size_t>(n);
+        }
+    };
+    std::cerr << "rote mcp: serving " << options.workflows.size() << " workflow tools on standard input and output\n";
+    {
+        server::McpServer server(std::move(options), send);
+        server.serve(std::cin);
+    }
+    ::close(protocol);
+    return 0;
+}
 
 int RunCommands::run_workflow_cmd(const Globals& g)
 {
@@ -207,7 +298,7 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     // Every row is checked before the first sandbox starts: a typo in row 40 should not cost 39 runs.
     std::vector<runtime::RunInputs> checked;
     for (size_t r = 0; r < rows.size(); ++r) {
-        secrets_from_environment(*workflow, rows[r]);
+        runtime::secrets_from_environment(*workflow, rows[r]);
         auto inputs = runtime::check_inputs(*workflow, rows[r]);
         if (!inputs.ok())
             return fail(m_inputs_csv.empty()
@@ -253,7 +344,7 @@ int RunCommands::run_workflow_cmd(const Globals& g)
             return fail(result.error());
         failed += result->status != store::RunStatus::succeeded;
         if (m_as_json) {
-            all.push_back(result_json(*workflow, checked[r], *result));
+            all.push_back(server::run_json(*workflow, checked[r], *result));
             continue;
         }
         std::cout << (many ? "[" + std::to_string(r + 1) + "/" + std::to_string(checked.size()) + "] " : "")

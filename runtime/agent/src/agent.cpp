@@ -25,6 +25,8 @@ namespace rote::runtime {
 
 namespace {
 
+constexpr std::string_view kCancelled = "the run was cancelled";
+
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -116,7 +118,7 @@ public:
             trace ? "replaying trace v" + std::to_string(trace->version) : std::string("teaching"));
 
         auto outcome = execute(trace);
-        if (!outcome.ok() && m_fall_back && fallback && !m_store_error) {
+        if (!outcome.ok() && m_fall_back && fallback && !m_store_error && !m_options.stop.stop_requested()) {
             // The candidate diverged before the run wrote anything: its parent's line, the default, gets the
             // run instead, in a fresh sandbox, before any planner is asked.
             ROTE_TRY(stored(m_store.record_trace_run(trace->id, m_result.run_id, false)));
@@ -133,15 +135,16 @@ public:
                 (void)report_failure(outcome.error().message(), *last);
         }
         const std::int64_t sandbox_ms = m_session_started ? ms_since(*m_session_started) : 0;
-        m_desktop.reset();
+        drop_desktop();
         keep_traffic();
         if (m_session)
             (void)m_session->stop();
         store::RunEnd end;
         if (!outcome.ok()) {
-            end.status = outcome.error().code() == Error::Code::cancelled ? store::RunStatus::cancelled
-                                                                          : store::RunStatus::failed;
-            end.error = outcome.error().message();
+            // A stop request ends whatever the run was waiting on; that wait's error is how, not why.
+            const bool cancelled = outcome.error().code() == Error::Code::cancelled || m_options.stop.stop_requested();
+            end.status = cancelled ? store::RunStatus::cancelled : store::RunStatus::failed;
+            end.error = m_options.stop.stop_requested() ? std::string(kCancelled) : outcome.error().message();
             m_result.error = end.error;
             if (m_store_error) {
                 // The store failed mid-run: the run is ended if the store still lets it be; the caller sees
@@ -201,7 +204,7 @@ private:
     void new_attempt()
     {
         m_witness.reset();
-        m_desktop.reset();
+        drop_desktop();
         keep_traffic();
         if (m_session)
             (void)m_session->stop();
@@ -221,6 +224,20 @@ private:
     }
 
     std::string provider() const { return m_options.provider.empty() ? m_workflow.provider : m_options.provider; }
+
+    // The desktop goes, and with it the stop request's hold on it (the callback is gone before the desktop is).
+    void drop_desktop()
+    {
+        m_on_stop.reset();
+        m_desktop.reset();
+    }
+
+    Result<void> check_stop() const
+    {
+        if (m_options.stop.stop_requested())
+            return Error(Error::Code::cancelled, std::string(kCancelled));
+        return {};
+    }
 
     // The sandbox's traffic so far, for the store, before its sandbox (and proxy) goes: secret values
     // hidden, as everything the store keeps.
@@ -296,6 +313,7 @@ private:
 
     Result<void> start_desktop()
     {
+        ROTE_TRY(check_stop());
         SessionSpec spec;
         spec.provider = provider();
         spec.start_url = m_workflow.start_url;
@@ -323,6 +341,7 @@ private:
         if (!desktop.ok())
             return desktop.error().with_context("connecting to the sandbox's desktop");
         m_desktop = std::move(*desktop);
+        m_on_stop.emplace(m_options.stop, [d = m_desktop.get()] { d->interrupt(std::string(kCancelled)); });
         if (const int fd = m_session->sandbox().take_devtools_socket(); fd >= 0)
             m_witness = connect_devtools_witness(fd);
         if (!m_workflow.success_url.empty() && !m_witness)
@@ -469,9 +488,14 @@ private:
         case ActionKind::key:
             ROTE_TRY(m_desktop->key(a.text));
             break;
-        case ActionKind::wait:
-            std::this_thread::sleep_for(milliseconds(std::clamp(a.wait_ms, 0, 60000)));
+        case ActionKind::wait: {
+            const auto until = Clock::now() + milliseconds(std::clamp(a.wait_ms, 0, 60000));
+            while (Clock::now() < until) {
+                ROTE_TRY(check_stop());
+                std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), milliseconds(50)));
+            }
             break;
+        }
         case ActionKind::done:
         case ActionKind::give_up:
             return Error(Error::Code::invalid_argument, "done and give_up are not performed");
@@ -587,7 +611,8 @@ private:
         std::string failure;
         while (true) {
             ROTE_TRY(check_budget(true));
-            auto turn = planner.next(screen, failure);
+            ROTE_TRY(check_stop());
+            auto turn = planner.next(screen, failure, m_options.stop);
             ROTE_TRY(take_calls(planner));
             if (!turn.ok())
                 return turn.error().with_context("the " + std::string(planner.kind()) + " planner");
@@ -947,6 +972,7 @@ private:
         int i = 0;
         int revealed = -1; // the step the wheel last brought a link into view for
         while (i < static_cast<int>(steps.size())) {
+            ROTE_TRY(check_stop());
             const auto& s = steps[static_cast<size_t>(i)];
             const auto patience = patience_after(s.step.settle_ms);
             situation.may_wait = Clock::now() - last_action < patience;
@@ -1330,6 +1356,8 @@ private:
     std::optional<Clock::time_point> m_session_started;
     std::unique_ptr<Session> m_session;
     std::unique_ptr<Desktop> m_desktop;
+    // Interrupts the desktop when the run's stop is requested; declared after it, so it goes first.
+    std::optional<std::stop_callback<std::function<void()>>> m_on_stop;
     std::unique_ptr<Witness> m_witness; // the browser's document, when the sandbox has one (local)
     std::string m_last_url; // the page's URL the success check last saw (success.url)
     vision::Ocr* m_ocr = nullptr;

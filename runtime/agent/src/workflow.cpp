@@ -1,7 +1,9 @@
 #include <rote/agent/workflow.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <fstream>
 #include <regex>
@@ -44,6 +46,32 @@ std::string_view to_string(StepHint::Kind kind)
         return "scroll";
     }
     return "?";
+}
+
+std::string_view to_string(Policy::Effect effect)
+{
+    switch (effect) {
+    case Policy::Effect::read:
+        return "read";
+    case Policy::Effect::add:
+        return "add";
+    case Policy::Effect::change:
+        return "change";
+    }
+    return "?";
+}
+
+void secrets_from_environment(const Workflow& workflow, std::map<std::string, std::string>& given)
+{
+    for (const auto& in : workflow.inputs) {
+        if (in.type != InputType::secret || given.contains(in.name))
+            continue;
+        std::string var = "ROTE_SECRET_";
+        for (char c : in.name)
+            var += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (const char* value = std::getenv(var.c_str()))
+            given[in.name] = value;
+    }
 }
 
 const InputSpec* Workflow::input(std::string_view wanted) const
@@ -421,7 +449,8 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
     if (const auto policy = root["policy"]) {
         if (!policy.IsMap())
             return r.error(policy, "policy must be a mapping");
-        ROTE_TRY(r.only(policy, "policy", {"allow", "routes", "max_steps", "max_planner_calls", "max_cost_usd"}));
+        ROTE_TRY(r.only(policy, "policy",
+            {"allow", "routes", "max_steps", "max_planner_calls", "max_cost_usd", "effect", "idempotent"}));
         if (const auto allow = policy["allow"]) {
             if (!allow.IsSequence())
                 return r.error(allow, "policy.allow must be a list of domains");
@@ -446,6 +475,23 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
             if (s.empty() || *end != '\0' || !std::isfinite(usd) || usd < 0 || usd > 1000)
                 return r.error(policy["max_cost_usd"], "policy.max_cost_usd must be dollars from 0 to 1000");
             w.policy.max_cost_microusd = std::llround(usd * 1e6);
+        }
+        if (const auto effect = policy["effect"]) {
+            const auto e = ROTE_TRY(r.text(effect, "policy.effect"));
+            if (e == "read")
+                w.policy.effect = Policy::Effect::read;
+            else if (e == "add")
+                w.policy.effect = Policy::Effect::add;
+            else if (e == "change")
+                w.policy.effect = Policy::Effect::change;
+            else
+                return r.error(effect, "policy.effect must be read, add or change, not '" + e + "'");
+        }
+        if (const auto idempotent = policy["idempotent"]) {
+            const auto v = ROTE_TRY(r.text(idempotent, "policy.idempotent"));
+            if (v != "true" && v != "false")
+                return r.error(idempotent, "policy.idempotent must be true or false, not '" + v + "'");
+            w.policy.idempotent = v == "true";
         }
     }
     if (w.policy.allow.empty()) {

@@ -489,6 +489,14 @@ Result<cv::Mat> Desktop::wait_stable(
     }
 }
 
+void Desktop::interrupt(const std::string& why)
+{
+    std::lock_guard lock(m_impl->mutex);
+    if (m_impl->failure.empty())
+        m_impl->failure = why;
+    m_impl->changed.notify_all();
+}
+
 std::optional<Error> Desktop::connection_error() const
 {
     std::lock_guard lock(m_impl->mutex);

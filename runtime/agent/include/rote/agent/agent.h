@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ struct RunOptions {
     std::chrono::milliseconds start_timeout {30000}; // the start page must show within this
     // (The three waits above are for the local sandbox; a slower one, a VM under TCG, stretches them.)
     std::function<void(const std::string&)> progress; // one line per step; never holds a secret
+    // A stop request cancels the run from any thread: every wait on the screen and the model returns at once,
+    // the sandbox is stopped and the run is stored as cancelled (nothing it made is kept as a trace).
+    std::stop_token stop;
 };
 
 // Where and why replay stopped following the trace.

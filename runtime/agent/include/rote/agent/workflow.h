@@ -67,6 +67,11 @@ struct Policy {
     int max_steps = 50;
     int max_planner_calls = 10;
     std::int64_t max_cost_microusd = 1'000'000; // $1.00
+    // What a run does to the site, for those who call the workflow as a tool (MCP's annotations): `read`
+    // changes nothing; `add` only adds (a new record), never overwrites; `change` may overwrite or delete.
+    enum class Effect { read, add, change };
+    Effect effect = Effect::change; // unless the workflow says less, assume the most
+    bool idempotent = false; // running it twice with the same inputs does no more than once (implied by read)
 };
 
 struct Workflow {
@@ -102,6 +107,9 @@ struct RunInputs {
     std::map<std::string, std::string> secrets;
 };
 Result<RunInputs> check_inputs(const Workflow& workflow, const std::map<std::string, std::string>& given);
+// Secret inputs not in `given` are read from ROTE_SECRET_<NAME> (the name upper-cased): a password on a
+// command line or in a tool call would be in a shell's history, a process listing or a model's context.
+void secrets_from_environment(const Workflow& workflow, std::map<std::string, std::string>& given);
 
 // The rows of a CSV file (RFC 4180; the first row names the inputs) as one set of values per row, for one
 // run each. Errors name the file and the row: a malformed quote, a row with more or fewer fields than the
@@ -112,5 +120,6 @@ Result<std::vector<std::map<std::string, std::string>>> parse_inputs_csv(
 
 std::string_view to_string(InputType type);
 std::string_view to_string(StepHint::Kind kind);
+std::string_view to_string(Policy::Effect effect);
 
 } // namespace rote::runtime

@@ -74,6 +74,9 @@ public:
         std::chrono::milliseconds quiet, std::chrono::milliseconds timeout, std::vector<Rect> mask = {});
     // Waits until an update arrives after `since` (an update_count()), or the timeout passes.
     bool wait_update(std::uint64_t since, std::chrono::milliseconds timeout);
+    // Ends the connection for good, from any thread: every wait returns at once and every later call fails
+    // with `why` (a run cancelled while it waits on the screen).
+    void interrupt(const std::string& why);
 
     // Returns once the server has taken in every input event sent so far (a round trip: a small full
     // update request, answered after the events before it). The destructor does this too, so input sent

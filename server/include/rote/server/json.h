@@ -1,0 +1,24 @@
+#pragma once
+
+// The JSON forms of what rote reports, one for every reader: `rote run --json`, `rote report --json` and the
+// MCP server's results print the same documents.
+
+#include <nlohmann/json.hpp>
+
+#include <rote/agent/agent.h>
+#include <rote/agent/workflow.h>
+#include <rote/store/records.h>
+
+namespace rote::server {
+
+// A run as `rote run --json` prints it: status, error, inputs (never a secret), outputs and where each was
+// read, the trace replayed and the one written, the step counts, planner calls, cost and divergences.
+nlohmann::json run_json(const runtime::Workflow& workflow, const runtime::RunInputs& inputs, const runtime::RunResult& r);
+
+// One set of cost figures: runs, model calls, tokens, dollars, steps replayed and their share, time.
+nlohmann::json figures_json(const store::CostFigures& f);
+
+// A cost report as `rote report --json` prints it: the query, each run, each workflow, the total.
+nlohmann::json report_json(const store::Report& report);
+
+} // namespace rote::server

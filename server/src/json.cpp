@@ -1,0 +1,69 @@
+#include <rote/server/json.h>
+
+namespace rote::server {
+
+using nlohmann::json;
+
+json run_json(const runtime::Workflow& w, const runtime::RunInputs& inputs, const runtime::RunResult& r)
+{
+    json divergences = json::array();
+    for (const auto& d : r.divergences) {
+        divergences.push_back({{"trace_step", d.trace_step}, {"expected", d.expected}, {"why", d.why},
+            {"screenshot", d.screenshot ? json(*d.screenshot) : json(nullptr)}});
+    }
+    return {{"run_id", r.run_id}, {"workflow", w.name}, {"status", store::to_string(r.status)},
+        {"error", r.error.empty() ? json(nullptr) : json(r.error)}, {"inputs", inputs.values}, {"outputs", r.outputs},
+        {"output_sources", r.output_sources}, {"trace_id", r.trace_id ? json(*r.trace_id) : json(nullptr)},
+        {"new_trace_id", r.new_trace_id ? json(*r.new_trace_id) : json(nullptr)}, {"steps", r.steps},
+        {"replayed", r.replayed}, {"relocated", r.relocated}, {"planned", r.planned},
+        {"planner_calls", r.planner_calls}, {"cost_microusd", r.cost_microusd}, {"wall_ms", r.wall_ms},
+        {"divergences", divergences}};
+}
+
+json figures_json(const store::CostFigures& f)
+{
+    const auto share = f.replay_share();
+    return {
+        {"runs", f.runs},
+        {"succeeded", f.succeeded},
+        {"llm_calls", f.llm_calls},
+        {"tokens",
+            {{"input", f.input_tokens}, {"output", f.output_tokens}, {"cache_read", f.cache_read_tokens},
+                {"cache_write", f.cache_write_tokens}}},
+        {"cost_microusd", f.cost_microusd},
+        {"cost_usd", static_cast<double>(f.cost_microusd) / 1e6},
+        {"steps", f.steps},
+        {"steps_replayed", f.steps_replayed},
+        {"replay_share", share ? json(*share) : json(nullptr)},
+        {"wall_ms", f.wall_ms},
+        {"sandbox_ms", f.sandbox_ms},
+    };
+}
+
+json report_json(const store::Report& report)
+{
+    json runs = json::array();
+    for (const auto& r : report.runs) {
+        json j = figures_json(r.figures);
+        j.erase("runs");
+        j.erase("succeeded");
+        j["id"] = r.id;
+        j["workflow"] = r.workflow;
+        j["status"] = store::to_string(r.status);
+        j["started_at"] = r.started_at;
+        runs.push_back(std::move(j));
+    }
+    json workflows = json::array();
+    for (const auto& w : report.workflows) {
+        json j = figures_json(w.figures);
+        j["workflow"] = w.workflow;
+        workflows.push_back(std::move(j));
+    }
+    const auto& q = report.query;
+    return {{"query",
+                {{"workflow", q.workflow ? json(*q.workflow) : json(nullptr)},
+                    {"since", q.since ? json(*q.since) : json(nullptr)}}},
+        {"runs", runs}, {"workflows", workflows}, {"total", figures_json(report.total)}};
+}
+
+} // namespace rote::server

@@ -1,0 +1,225 @@
+// `rote mcp` driven by real MCP clients: the official TypeScript SDK's client (2.x, which negotiates the
+// stateless 2026-07-28 revision by server/discover) and its 1.x client (the 2025 initialize handshake), over
+// stdio, against the demo registry on loopback in real sandboxes. Run by ctest with node's own runner:
+//   node --test client_test.mjs   (ROTE, ROTE_DEMO_SITE: the binaries)
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport as LegacyStdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+
+const rote = process.env.ROTE;
+const demoSite = process.env.ROTE_DEMO_SITE;
+assert.ok(rote && demoSite, 'ROTE and ROTE_DEMO_SITE name the binaries');
+
+let site;
+let registry; // 127.0.0.1:PORT
+let dir;
+let db;
+
+before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rote-mcp-test-'));
+    db = join(dir, 'rote.db');
+    site = spawn(demoSite, [], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise((resolve, reject) => {
+        createInterface({ input: site.stdout }).once('line', resolve);
+        site.once('exit', (code) => reject(new Error(`the demo site exited (${code})`)));
+    });
+    registry = new URL(JSON.parse(line).registry).host;
+});
+
+after(() => {
+    site?.kill('SIGTERM');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function serverArgs() {
+    return ['--db', db, 'mcp', '--workflow', 'registry-lookup', '--route', `registry.example.test=${registry}`];
+}
+
+async function connect() {
+    // 'auto': the client probes with server/discover and takes the stateless revision when the server has it.
+    const client = new Client({ name: 'rote-mcp-test', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    const transport = new StdioClientTransport({ command: rote, args: serverArgs(), stderr: 'inherit' });
+    await client.connect(transport);
+    client.serverPid = transport.pid;
+    return client;
+}
+
+// The processes under `pid` (the server's sandboxes: bubblewrap, Xvnc, Chromium, ...), by their parents.
+function descendants(pid) {
+    const parents = new Map();
+    for (const entry of readdirSync('/proc')) {
+        if (!/^[0-9]+$/.test(entry)) continue;
+        try {
+            const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+            const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            if (fields[0] !== 'Z') parents.set(Number(entry), Number(fields[1]));
+        } catch {
+            // gone meanwhile
+        }
+    }
+    const found = [];
+    let frontier = [pid];
+    while (frontier.length > 0) {
+        const next = [];
+        for (const [child, parent] of parents) {
+            if (frontier.includes(parent)) next.push(child);
+        }
+        found.push(...next);
+        frontier = next;
+    }
+    return found;
+}
+
+const long = { timeout: 600_000 };
+
+test('2026-07-28: the workflow is a tool with its schemas and annotations; the store tools beside it', async () => {
+    const client = await connect();
+    try {
+        assert.equal(client.getNegotiatedProtocolVersion(), '2026-07-28');
+        assert.equal(client.getServerVersion()?.name, 'rote');
+        const { tools } = await client.listTools();
+        const names = tools.map((t) => t.name).sort();
+        assert.deepEqual(names, ['registry-lookup', 'rote_cost_report', 'rote_workflows']);
+        const lookup = tools.find((t) => t.name === 'registry-lookup');
+        assert.deepEqual(lookup.inputSchema.required, ['company']);
+        assert.equal(lookup.inputSchema.properties.company.type, 'string');
+        assert.deepEqual(lookup.outputSchema.required.sort(), ['registration_number', 'status']);
+        assert.equal(lookup.annotations.readOnlyHint, true);
+        assert.equal(lookup.annotations.destructiveHint, false);
+        assert.equal(lookup.annotations.idempotentHint, true);
+        // Every site it may reach is routed to this machine.
+        assert.equal(lookup.annotations.openWorldHint, false);
+
+        // A wrong argument is the tool's error, named, and no run starts.
+        const wrong = await client.callTool({ name: 'registry-lookup', arguments: { companny: 'Acme Robotics Ltd' } });
+        assert.equal(wrong.isError, true);
+        assert.match(wrong.content[0].text, /companny|company/);
+        // An unknown tool is the protocol's error.
+        await assert.rejects(client.callTool({ name: 'no-such-workflow', arguments: {} }), /Unknown tool/);
+    } finally {
+        await client.close();
+    }
+});
+
+test('2026-07-28: a call teaches, the next replays with no planner call; progress per step; outputs as structured content', long, async () => {
+    const client = await connect();
+    try {
+        const progress = [];
+        const taught = await client.callTool(
+            { name: 'registry-lookup', arguments: { company: 'Acme Robotics Ltd' } },
+            { onprogress: (p) => progress.push(p), timeout: 300_000 });
+        assert.equal(taught.isError ?? false, false, JSON.stringify(taught.content));
+        assert.deepEqual(taught.structuredContent, { registration_number: '08431277', status: 'Active' });
+        assert.match(taught.content[0].text, /succeeded/);
+        assert.ok(progress.length >= 4, `progress notifications: ${progress.length}`);
+        assert.ok(progress.every((p, i) => p.progress === i + 1 && typeof p.message === 'string'));
+        assert.ok(progress.some((p) => /planned: type/.test(p.message)), JSON.stringify(progress));
+
+        const replayed = await client.callTool(
+            { name: 'registry-lookup', arguments: { company: 'Northwind Traders Ltd' } }, { timeout: 300_000 });
+        assert.equal(replayed.isError ?? false, false, JSON.stringify(replayed.content));
+        assert.deepEqual(replayed.structuredContent, { registration_number: '05583120', status: 'Active' });
+        assert.match(replayed.content[0].text, /0 planner calls, \$0\.0000/);
+        const run = replayed._meta?.['dev.rote/run'];
+        assert.equal(run?.status, 'succeeded');
+        assert.equal(run?.planner_calls, 0);
+        assert.equal(run?.new_trace_id, null);
+
+        // The store tools see both runs.
+        const report = await client.callTool({ name: 'rote_cost_report', arguments: { workflow: 'registry-lookup' } });
+        assert.equal(report.structuredContent.total.runs, 2);
+        assert.equal(report.structuredContent.total.succeeded, 2);
+        const listed = await client.callTool({ name: 'rote_workflows', arguments: {} });
+        assert.equal(listed.structuredContent.workflows[0].trace_versions, 1);
+    } finally {
+        await client.close();
+    }
+});
+
+test('2026-07-28: a company the registry does not have fails with the divergence and its screenshot', long, async () => {
+    const client = await connect();
+    try {
+        const missing = await client.callTool(
+            { name: 'registry-lookup', arguments: { company: 'Nobody Such Holdings Ltd' } }, { timeout: 300_000 });
+        assert.equal(missing.isError, true);
+        assert.match(missing.content[0].text, /failed/);
+        assert.equal(missing.structuredContent, undefined);
+        const image = missing.content.find((c) => c.type === 'image');
+        assert.ok(image, 'the screen where it diverged: ' + JSON.stringify(missing.content.map((c) => c.type)));
+        assert.equal(image.mimeType, 'image/png');
+        assert.equal(Buffer.from(image.data, 'base64').subarray(1, 4).toString(), 'PNG');
+    } finally {
+        await client.close();
+    }
+});
+
+test('2026-07-28: cancelling a call stops its sandbox within 5 s and stores the run as cancelled', long, async () => {
+    const client = await connect();
+    try {
+        const abort = new AbortController();
+        let started;
+        const call = client.callTool(
+            { name: 'registry-lookup', arguments: { company: 'Initech Software Ltd' } },
+            {
+                signal: abort.signal,
+                timeout: 300_000,
+                onprogress: (p) => {
+                    // Cancel once the replay is under way (the sandbox is up).
+                    if (!started && /replaying trace/.test(p.message)) {
+                        started = Date.now();
+                        abort.abort('the test cancels');
+                    }
+                },
+            });
+        await assert.rejects(call);
+        assert.ok(started, 'the call reached its replay');
+        assert.ok(client.serverPid > 0);
+        let left = descendants(client.serverPid);
+        while (left.length > 0 && Date.now() - started < 5000) {
+            await new Promise((r) => setTimeout(r, 100));
+            left = descendants(client.serverPid);
+        }
+        assert.deepEqual(left, [], `sandbox processes left ${Date.now() - started} ms after the cancel`);
+        console.log(`# the sandbox was gone ${Date.now() - started} ms after the cancel`);
+        // The run ended cancelled (the report reads the store): poll, the server stores it as the run ends.
+        let status;
+        for (let i = 0; i < 50 && status !== 'cancelled'; ++i) {
+            const report = await client.callTool({ name: 'rote_cost_report', arguments: {} });
+            status = report.structuredContent.runs.at(-1)?.status;
+            if (status !== 'cancelled') await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(status, 'cancelled');
+        // The server goes on serving.
+        const { tools } = await client.listTools();
+        assert.ok(tools.length === 3);
+    } finally {
+        await client.close();
+    }
+});
+
+test('2025-11-25 by initialize (the 1.x SDK client): the same tool, called', long, async () => {
+    const client = new LegacyClient({ name: 'rote-mcp-legacy-test', version: '1.0.0' });
+    await client.connect(new LegacyStdioClientTransport({ command: rote, args: serverArgs(), stderr: 'inherit' }));
+    try {
+        assert.equal(client.getServerVersion()?.name, 'rote');
+        const { tools } = await client.listTools();
+        assert.ok(tools.some((t) => t.name === 'registry-lookup'));
+        const result = await client.callTool(
+            { name: 'registry-lookup', arguments: { company: 'Globex Corporation Ltd' } }, undefined, { timeout: 300_000 });
+        assert.equal(result.isError ?? false, false, JSON.stringify(result.content));
+        assert.equal(result.structuredContent.registration_number.length, 8);
+        assert.equal(result.resultType, undefined); // a 2025 result says no resultType
+    } finally {
+        await client.close();
+    }
+});
