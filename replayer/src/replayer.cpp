@@ -104,8 +104,10 @@ Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, co
             return distance(a.box) < distance(b.box);
         })->box;
         const std::string seen = vision::words_in(*words, chosen);
+        // The document can be ahead of the screen (the new page parsed, its paint not yet shown, as on a
+        // loaded machine): another look while the page may still be coming, a divergence after that.
         if (vision::text_similarity(seen, link_text) < 0.8)
-            return diverged("the link reading \"" + link_text + "\" reads \"" + seen + "\" on the screen");
+            return missing(situation, "the link reading \"" + link_text + "\" reads \"" + seen + "\" on the screen");
         return act_at(step, chosen.center(), "document_link", 0.95);
     }
     const auto loc = vision::locate_text(*words, *label, step.action.at, step.anchor.label_box, step.anchor.landmarks);
