@@ -1,8 +1,19 @@
 #include <rote/server/json.h>
 
+#include <cstdio>
+
 namespace rote::server {
 
 using nlohmann::json;
+
+std::string dollars(std::int64_t microusd)
+{
+    const std::int64_t ten_thousandths = (microusd + 50) / 100;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "$%lld.%04lld", static_cast<long long>(ten_thousandths / 10000),
+        static_cast<long long>(ten_thousandths % 10000));
+    return buf;
+}
 
 json run_json(const runtime::Workflow& w, const runtime::RunInputs& inputs, const runtime::RunResult& r)
 {

@@ -121,13 +121,6 @@ json tool_for(const runtime::Workflow& w, const runtime::RunOptions& run)
 
 json text_content(const std::string& text) { return {{"type", "text"}, {"text", text}}; }
 
-std::string dollars(std::int64_t microusd)
-{
-    char text[32];
-    std::snprintf(text, sizeof text, "$%.4f", static_cast<double>(microusd) / 1e6);
-    return text;
-}
-
 // The call's arguments as the run's given inputs: numbers as their text, anything else refused with the
 // input's name (a tool error the model can correct). A secret is never an argument.
 Result<std::map<std::string, std::string>> given_inputs(const runtime::Workflow& w, const json& arguments)

@@ -17,6 +17,8 @@
 #include <rote/llm/config.h>
 #include <rote/store/store.h>
 
+#include <rote/server/json.h>
+
 namespace rote::cli {
 
 inline constexpr int kExitFailed = 1; // the work failed
@@ -38,7 +40,7 @@ Result<std::filesystem::path> config_path(const Globals& g);
 // The LLM settings in effect (config file, then environment), as if `provider_name` were chosen if not empty.
 Result<llm::LlmConfig> load_llm(const Globals& g, const std::string& provider_name);
 void print_json(const nlohmann::json& j);
-std::string dollars(std::int64_t microusd);
+using server::dollars;
 std::string seconds(std::int64_t ms);
 std::string percent(std::optional<double> share);
 

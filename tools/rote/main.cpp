@@ -76,15 +76,6 @@ Result<std::map<std::string, std::string>> parse_routes(const std::vector<std::s
 }
 
 // Dollars to four decimals, rounded half up in integers (a double would print $0.02845 as $0.0284).
-std::string dollars(std::int64_t microusd)
-{
-    const std::int64_t ten_thousandths = (microusd + 50) / 100;
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "$%lld.%04lld", static_cast<long long>(ten_thousandths / 10000),
-        static_cast<long long>(ten_thousandths % 10000));
-    return buf;
-}
-
 std::string seconds(std::int64_t ms)
 {
     char buf[32];

@@ -15,6 +15,9 @@ namespace rote::server {
 // read, the trace replayed and the one written, the step counts, planner calls, cost and divergences.
 nlohmann::json run_json(const runtime::Workflow& workflow, const runtime::RunInputs& inputs, const runtime::RunResult& r);
 
+// Dollars from micro-dollars as every reader is shown them: "$0.0123" (four places, rounded).
+std::string dollars(std::int64_t microusd);
+
 // One set of cost figures: runs, model calls, tokens, dollars, steps replayed and their share, time.
 nlohmann::json figures_json(const store::CostFigures& f);
 
