@@ -29,19 +29,20 @@ test_packages=(
 )
 [ "$tests" -eq 1 ] && packages+=("${test_packages[@]}")
 
-# The MCP client test's packages (tests/mcp): the official MCP SDK's clients, at the versions its lockfile
-# pins, from the npm registry; installed again only when the lockfile changed. They need Node.js 20 or later.
-mcp_client_packages() {
+# The client tests' packages (tests/clients): the official MCP SDK's clients, the MCP Inspector and an OpenAPI
+# validator, at the versions its lockfile pins, from the npm registry; installed again only when the lockfile
+# changed. They need Node.js 20 or later.
+client_packages() {
   [ "$tests" -eq 1 ] || return 0
   if ! command -v npm >/dev/null; then
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get install -y -q --no-install-recommends nodejs npm
   fi
-  local mcp
-  mcp="$(cd "$(dirname "$0")/../tests/mcp" && pwd)"
-  if [ ! -f "$mcp/node_modules/.package-lock.json" ] || [ "$mcp/package-lock.json" -nt "$mcp/node_modules/.package-lock.json" ]; then
-    (cd "$mcp" && npm ci --no-audit --no-fund --loglevel=error)
+  local clients
+  clients="$(cd "$(dirname "$0")/../tests/clients" && pwd)"
+  if [ ! -f "$clients/node_modules/.package-lock.json" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules/.package-lock.json" ]; then
+    (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
 
@@ -54,7 +55,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages present"
-  mcp_client_packages
+  client_packages
   exit 0
 fi
 
@@ -82,4 +83,4 @@ $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" || status=$?
 if [ "$tests" -eq 1 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   $sudo systemctl disable --now nginx apache2 lighttpd >/dev/null 2>&1 || true
 fi
-mcp_client_packages
+client_packages

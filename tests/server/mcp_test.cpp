@@ -1,5 +1,5 @@
 // The MCP server's protocol, message by message: both eras' handshakes, the tools' schemas and annotations,
-// and every error a client can cause. No sandbox starts here (tests/mcp drives whole calls with real clients).
+// and every error a client can cause. No sandbox starts here (tests/clients drives whole calls with real clients).
 
 #include <doctest/doctest.h>
 

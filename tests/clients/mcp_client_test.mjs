@@ -1,11 +1,11 @@
 // `rote mcp` driven by real MCP clients: the official TypeScript SDK's client (2.x, which negotiates the
-// stateless 2026-07-28 revision by server/discover) and its 1.x client (the 2025 initialize handshake), over
-// stdio, against the demo registry on loopback in real sandboxes. Run by ctest with node's own runner:
+// stateless 2026-07-28 revision by server/discover), its 1.x client (the 2025 initialize handshake) and the
+// MCP Inspector's CLI mode, over stdio, against the demo registry on loopback in real sandboxes. Run by ctest with node's own runner:
 //   node --test client_test.mjs   (ROTE, ROTE_DEMO_SITE: the binaries)
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -222,4 +222,23 @@ test('2025-11-25 by initialize (the 1.x SDK client): the same tool, called', lon
     } finally {
         await client.close();
     }
+});
+
+// The MCP Inspector's CLI mode, as a person would run it: `mcp-inspector --cli COMMAND ... --method M`.
+function inspector(...args) {
+    const bin = join(import.meta.dirname, 'node_modules', '.bin', 'mcp-inspector');
+    return new Promise((resolve, reject) => {
+        execFile(bin, ['--cli', rote, ...serverArgs(), ...args], { timeout: 300_000, maxBuffer: 64 << 20 },
+            (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout))));
+    });
+}
+
+test('the MCP Inspector CLI lists the tools and calls one', long, async () => {
+    const { tools } = await inspector('--method', 'tools/list');
+    assert.deepEqual(tools.map((t) => t.name).sort(), ['registry-lookup', 'rote_cost_report', 'rote_workflows']);
+    const called = await inspector('--method', 'tools/call', '--tool-name', 'registry-lookup',
+        '--tool-arg', 'company=Hooli Cloud Ltd');
+    assert.equal(called.isError ?? false, false, JSON.stringify(called.content));
+    assert.equal(called.structuredContent.registration_number.length, 8);
+    assert.match(called.content[0].text, /succeeded/);
 });
