@@ -77,4 +77,55 @@ json report_json(const store::Report& report)
         {"runs", runs}, {"workflows", workflows}, {"total", figures_json(report.total)}};
 }
 
+Result<runtime::RunInputs> call_inputs(const runtime::Workflow& w, const json& arguments)
+{
+    std::map<std::string, std::string> given;
+    if (!arguments.is_null() && !arguments.is_object())
+        return Error(Error::Code::invalid_argument, "the inputs must be an object of the workflow's inputs");
+    if (arguments.is_object()) {
+        for (const auto& [name, value] : arguments.items()) {
+            const auto* spec = w.input(name);
+            if (spec && spec->type == runtime::InputType::secret)
+                return Error(Error::Code::invalid_argument,
+                    "'" + name + "' is a secret: it is never passed in a call (it would be in the caller's context); "
+                        + "the server reads it from its environment");
+            if (value.is_string())
+                given[name] = value.get<std::string>();
+            else if (value.is_number())
+                given[name] = value.dump();
+            else
+                return Error(Error::Code::invalid_argument, "input '" + name + "' must be a string or a number");
+        }
+    }
+    runtime::secrets_from_environment(w, given);
+    return runtime::check_inputs(w, given);
+}
+
+Result<json> workflows_json(const std::vector<runtime::Workflow>& workflows, store::Store& store)
+{
+    auto summaries = ROTE_TRY(store.list_workflows());
+    auto report = ROTE_TRY(store.report({}));
+    json list = json::array();
+    for (const auto& w : workflows) {
+        json inputs = json::array();
+        for (const auto& in : w.inputs)
+            inputs.push_back({{"name", in.name}, {"type", runtime::to_string(in.type)}});
+        json outputs = json::array();
+        for (const auto& out : w.outputs)
+            outputs.push_back(out.name);
+        json entry {{"name", w.name}, {"goal", w.goal}, {"inputs", inputs}, {"outputs", outputs},
+            {"effect", runtime::to_string(w.policy.effect)}, {"trace_versions", 0}, {"figures", nullptr}};
+        for (const auto& s : summaries) {
+            if (s.name == w.name)
+                entry["trace_versions"] = s.traces.size();
+        }
+        for (const auto& f : report.workflows) {
+            if (f.workflow == w.name)
+                entry["figures"] = figures_json(f.figures);
+        }
+        list.push_back(std::move(entry));
+    }
+    return json {{"workflows", list}};
+}
+
 } // namespace rote::server

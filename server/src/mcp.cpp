@@ -121,31 +121,6 @@ json tool_for(const runtime::Workflow& w, const runtime::RunOptions& run)
 
 json text_content(const std::string& text) { return {{"type", "text"}, {"text", text}}; }
 
-// The call's arguments as the run's given inputs: numbers as their text, anything else refused with the
-// input's name (a tool error the model can correct). A secret is never an argument.
-Result<std::map<std::string, std::string>> given_inputs(const runtime::Workflow& w, const json& arguments)
-{
-    std::map<std::string, std::string> given;
-    if (arguments.is_null())
-        return given;
-    if (!arguments.is_object())
-        return Error(Error::Code::invalid_argument, "the arguments must be an object of the workflow's inputs");
-    for (const auto& [name, value] : arguments.items()) {
-        const auto* spec = w.input(name);
-        if (spec && spec->type == runtime::InputType::secret)
-            return Error(Error::Code::invalid_argument,
-                "'" + name + "' is a secret: it is never an argument (it would be in the caller's context); the "
-                    + "server reads it from its environment");
-        if (value.is_string())
-            given[name] = value.get<std::string>();
-        else if (value.is_number())
-            given[name] = value.dump();
-        else
-            return Error(Error::Code::invalid_argument, "input '" + name + "' must be a string or a number");
-    }
-    return given;
-}
-
 struct Call {
     json id;
     std::string tool;
@@ -248,35 +223,10 @@ struct McpServer::Impl {
             return {{"content", json::array({text_content(text), text_content(doc.dump())})},
                 {"structuredContent", doc}};
         }
-        auto summaries = (*store)->list_workflows();
-        auto report = (*store)->report({});
-        if (!summaries.ok() || !report.ok())
-            return {{"content",
-                        json::array({text_content(
-                            (summaries.ok() ? report.error() : summaries.error()).message())})},
-                {"isError", true}};
-        json list = json::array();
-        for (const auto& w : options.workflows) {
-            json inputs = json::array();
-            for (const auto& in : w.inputs)
-                inputs.push_back({{"name", in.name}, {"type", runtime::to_string(in.type)}});
-            json outputs = json::array();
-            for (const auto& out : w.outputs)
-                outputs.push_back(out.name);
-            json entry {{"name", w.name}, {"goal", w.goal}, {"inputs", inputs}, {"outputs", outputs},
-                {"effect", runtime::to_string(w.policy.effect)}, {"trace_versions", 0}, {"figures", nullptr}};
-            for (const auto& s : *summaries) {
-                if (s.name == w.name)
-                    entry["trace_versions"] = s.traces.size();
-            }
-            for (const auto& f : report->workflows) {
-                if (f.workflow == w.name)
-                    entry["figures"] = figures_json(f.figures);
-            }
-            list.push_back(std::move(entry));
-        }
-        json doc {{"workflows", list}};
-        return {{"content", json::array({text_content(doc.dump())})}, {"structuredContent", doc}};
+        auto doc = workflows_json(options.workflows, **store);
+        if (!doc.ok())
+            return {{"content", json::array({text_content(doc.error().message())})}, {"isError", true}};
+        return {{"content", json::array({text_content(doc->dump())})}, {"structuredContent", *doc}};
     }
 
     // A workflow's call, on the runs' thread.
@@ -286,11 +236,7 @@ struct McpServer::Impl {
         auto tool_error = [](const std::string& text) {
             return json {{"content", json::array({text_content(text)})}, {"isError", true}};
         };
-        auto given = given_inputs(w, call.arguments);
-        if (!given.ok())
-            return tool_error(given.error().message());
-        runtime::secrets_from_environment(w, *given);
-        auto inputs = runtime::check_inputs(w, *given);
+        auto inputs = call_inputs(w, call.arguments);
         if (!inputs.ok())
             return tool_error(inputs.error().message());
 

@@ -12,7 +12,6 @@
 #include <thread>
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 
 #include <rote/base/files.h>
 #include <rote/base/text.h>
+#include <rote/base/token.h>
 #include <rote/desktop/desktop.h>
 #include <rote/liveview/rfb_relay.h>
 #include <rote/sandbox/process.h>
@@ -273,21 +273,6 @@ int act(const std::string& id, const std::function<Result<void>(runtime::Desktop
 }
 
 volatile std::sig_atomic_t g_view_stop = 0;
-
-// A token no one can guess: 32 bytes from the kernel's generator, in hex.
-Result<std::string> random_token()
-{
-    unsigned char bytes[32];
-    if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes))
-        return Error(Error::Code::io, std::string("getrandom: ") + std::strerror(errno));
-    static const char* hex = "0123456789abcdef";
-    std::string token;
-    for (unsigned char b : bytes) {
-        token += hex[b >> 4];
-        token += hex[b & 15];
-    }
-    return token;
-}
 
 // The live view: noVNC from websockify on 127.0.0.1, whose WebSocket opens only with this view's random token
 // (a token file of ours, 0600) and only from the view's own page (an Origin check: a web page of another site
