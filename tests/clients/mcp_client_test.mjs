@@ -1,15 +1,17 @@
 // `rote mcp` driven by real MCP clients: the official TypeScript SDK's client (2.x, which negotiates the
 // stateless 2026-07-28 revision by server/discover), its 1.x client (the 2025 initialize handshake) and the
-// MCP Inspector's CLI mode, over stdio, against the demo registry on loopback in real sandboxes. Run by ctest with node's own runner:
-//   node --test client_test.mjs   (ROTE, ROTE_DEMO_SITE: the binaries)
+// MCP Inspector's CLI mode, over stdio, against the demo registry on loopback in real sandboxes. Run by ctest
+// with node's own runner:
+//   node --test mcp_client_test.mjs   (ROTE, ROTE_DEMO_SITE: the binaries)
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+
+import { descendants, startDemoSite } from './support.mjs';
 
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -28,12 +30,7 @@ let db;
 before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rote-mcp-test-'));
     db = join(dir, 'rote.db');
-    site = spawn(demoSite, [], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const line = await new Promise((resolve, reject) => {
-        createInterface({ input: site.stdout }).once('line', resolve);
-        site.once('exit', (code) => reject(new Error(`the demo site exited (${code})`)));
-    });
-    registry = new URL(JSON.parse(line).registry).host;
+    ({ site, registry } = await startDemoSite());
 });
 
 after(() => {
@@ -52,32 +49,6 @@ async function connect() {
     await client.connect(transport);
     client.serverPid = transport.pid;
     return client;
-}
-
-// The processes under `pid` (the server's sandboxes: bubblewrap, Xvnc, Chromium, ...), by their parents.
-function descendants(pid) {
-    const parents = new Map();
-    for (const entry of readdirSync('/proc')) {
-        if (!/^[0-9]+$/.test(entry)) continue;
-        try {
-            const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-            const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-            if (fields[0] !== 'Z') parents.set(Number(entry), Number(fields[1]));
-        } catch {
-            // gone meanwhile
-        }
-    }
-    const found = [];
-    let frontier = [pid];
-    while (frontier.length > 0) {
-        const next = [];
-        for (const [child, parent] of parents) {
-            if (frontier.includes(parent)) next.push(child);
-        }
-        found.push(...next);
-        frontier = next;
-    }
-    return found;
 }
 
 const long = { timeout: 600_000 };

@@ -1,7 +1,10 @@
-// rote run and rote demo: workflows in sandboxes, taught once and replayed.
+// rote run and rote demo: workflows in sandboxes, taught once and replayed; rote mcp and rote serve: the
+// same runs for other programs.
 
 #include "run_cmd.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,9 +20,11 @@
 #include <rote/agent/workflow.h>
 #include <rote/base/paths.h>
 #include <rote/base/text.h>
+#include <rote/base/token.h>
 #include <rote/llm/provider.h>
 #include <rote/sandbox/sandbox.h>
 #include <rote/server/json.h>
+#include <rote/server/http.h>
 #include <rote/server/mcp.h>
 
 #include "builtin_workflows.h"
@@ -189,16 +194,23 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
         "and 2025-11-25/06-18/03-26 by initialize): one tool per workflow, called like `rote run`, with progress per "
         "step, cancellation, and the outputs as structured content; plus rote_workflows and rote_cost_report. "
         "Secret inputs come from ROTE_SECRET_<NAME> in the server's environment, never from a call");
-    m_mcp->add_option("-w,--workflow", m_workflows,
-        "Serve this workflow (a file or a name, repeatable; default: every one in ./workflows, "
-        "$ROTE_HOME/workflows and built in)");
-    m_mcp->add_option("--planner", m_planner, "Who decides where the screen diverged: hints, or llm")
-        ->check(CLI::IsMember({"hints", "llm"}))
+    add_serving_options(m_mcp);
+
+    m_serve = app.add_subcommand("serve",
+        "Serve workflows over an HTTP API on loopback: POST /v1/runs queues a run, GET /v1/runs/{id} and its "
+        "server-sent /events follow it step by step, DELETE cancels it; /v1/workflows, /v1/report and "
+        "/v1/openapi.json (docs/http.md). Every request needs the bearer token kept in --token-file (made, 0600, at "
+        "first start). Runs at most --concurrency sandboxes at once; the rest wait in order. Ctrl-C or SIGTERM "
+        "stops the running runs (stored cancelled) and exits");
+    add_serving_options(m_serve);
+    m_serve->add_option("--listen", m_listen, "ADDR:PORT to listen on, a loopback address (PORT 0: any free one)")
         ->capture_default_str();
-    m_mcp->add_option("--provider", m_provider, "Sandbox provider (default: each workflow's)")
-        ->check(CLI::IsMember({"local", "qemu"}));
-    m_mcp->add_option("--image", m_image, "qemu: the guest image's directory (default: the built one)");
-    m_mcp->add_option("--route", m_routes, "HOST=ADDR:PORT: serve an allowed host from this address (repeatable)");
+    m_serve->add_option("--concurrency", m_concurrency, "Runs at once (each a sandbox: a browser's memory)")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    m_serve->add_option("--token-file", m_token_file,
+        "The file holding the bearer token (default: $ROTE_HOME/serve.token; made 0600 when missing, refused when "
+        "others may read it)");
 
     m_demo = app.add_subcommand("demo",
         "The whole idea in a few minutes, offline: serves the demo company registry, teaches registry-lookup once "
@@ -209,47 +221,61 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
         ->capture_default_str();
 }
 
-bool RunCommands::parsed() const { return m_run->parsed() || m_demo->parsed() || m_mcp->parsed(); }
+void RunCommands::add_serving_options(CLI::App* cmd)
+{
+    cmd->add_option("-w,--workflow", m_workflows,
+        "Serve this workflow (a file or a name, repeatable; default: every one in ./workflows, "
+        "$ROTE_HOME/workflows and built in)");
+    cmd->add_option("--planner", m_planner, "Who decides where the screen diverged: hints, or llm")
+        ->check(CLI::IsMember({"hints", "llm"}))
+        ->capture_default_str();
+    cmd->add_option("--provider", m_provider, "Sandbox provider (default: each workflow's)")
+        ->check(CLI::IsMember({"local", "qemu"}));
+    cmd->add_option("--image", m_image, "qemu: the guest image's directory (default: the built one)");
+    cmd->add_option("--route", m_routes, "HOST=ADDR:PORT: serve an allowed host from this address (repeatable)");
+}
+
+bool RunCommands::parsed() const
+{
+    return m_run->parsed() || m_demo->parsed() || m_mcp->parsed() || m_serve->parsed();
+}
 
 int RunCommands::run(const Globals& g)
 {
     if (m_mcp->parsed())
         return mcp(g);
+    if (m_serve->parsed())
+        return serve(g);
     return m_run->parsed() ? run_workflow_cmd(g) : demo(g);
+}
+
+Result<void> RunCommands::serving(const Globals& g, std::vector<runtime::Workflow>& workflows,
+    runtime::RunOptions& run, std::unique_ptr<llm::LlmProvider>& model)
+{
+    if (m_workflows.empty())
+        workflows = ROTE_TRY(all_workflows());
+    for (const auto& name : m_workflows)
+        workflows.push_back(ROTE_TRY(find_workflow(name)));
+    run.routes = ROTE_TRY(parse_routes(m_routes));
+    run.planner = m_planner == "llm" ? runtime::PlannerKind::llm : runtime::PlannerKind::hints;
+    run.provider = m_provider;
+    run.image = m_image;
+    if (run.planner == runtime::PlannerKind::llm) {
+        if (auto used = use_model(g, run, model); !used.ok())
+            return used.error().with_context("the llm planner");
+    }
+    return {};
 }
 
 int RunCommands::mcp(const Globals& g)
 {
-    std::vector<runtime::Workflow> workflows;
-    if (m_workflows.empty()) {
-        auto all = all_workflows();
-        if (!all.ok())
-            return fail(all.error());
-        workflows = std::move(*all);
-    }
-    for (const auto& name : m_workflows) {
-        auto w = find_workflow(name);
-        if (!w.ok())
-            return fail(w.error());
-        workflows.push_back(std::move(*w));
-    }
-    auto routes = parse_routes(m_routes);
-    if (!routes.ok())
-        return fail(routes.error());
     server::McpOptions options;
-    options.workflows = std::move(workflows);
-    options.run.planner = m_planner == "llm" ? runtime::PlannerKind::llm : runtime::PlannerKind::hints;
-    options.run.provider = m_provider;
-    options.run.image = m_image;
-    options.run.routes = *routes;
+    std::unique_ptr<llm::LlmProvider> model;
+    if (auto ready = serving(g, options.workflows, options.run, model); !ready.ok())
+        return fail(ready.error());
     options.open_store = [&g] { return open_store(g); };
     options.open_store_to_read = [&g] { return open_store_to_read(g); };
     options.version = ROTE_VERSION_STRING;
-    std::unique_ptr<llm::LlmProvider> model;
-    if (options.run.planner == runtime::PlannerKind::llm) {
-        if (auto used = use_model(g, options.run, model); !used.ok())
-            return fail(used.error().with_context("the llm planner"));
-    }
     // Standard output carries the protocol and nothing else: whatever a library or a child process would
     // print there goes to standard error instead.
     const int protocol = ::dup(STDOUT_FILENO);
@@ -275,6 +301,65 @@ int RunCommands::mcp(const Globals& g)
         server.serve(std::cin);
     }
     ::close(protocol);
+    return 0;
+}
+
+int RunCommands::serve(const Globals& g)
+{
+    server::HttpOptions options;
+    std::unique_ptr<llm::LlmProvider> model;
+    if (auto ready = serving(g, options.workflows, options.run, model); !ready.ok())
+        return fail(ready.error());
+    const auto colon = m_listen.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+        return fail(Error(Error::Code::invalid_argument, "--listen wants ADDR:PORT, not '" + m_listen + "'"));
+    options.host = m_listen.substr(0, colon);
+    if (options.host.size() > 2 && options.host.front() == '[' && options.host.back() == ']')
+        options.host = options.host.substr(1, options.host.size() - 2);
+    try {
+        std::size_t used = 0;
+        options.port = std::stoi(m_listen.substr(colon + 1), &used);
+        if (used != m_listen.size() - colon - 1 || options.port < 0 || options.port > 65535)
+            throw std::out_of_range("port");
+    } catch (const std::exception&) {
+        return fail(Error(Error::Code::invalid_argument, "--listen: '" + m_listen.substr(colon + 1) + "' is not a port"));
+    }
+    fs::path token_file = m_token_file;
+    if (token_file.empty()) {
+        auto home = rote_home();
+        if (!home.ok())
+            return fail(home.error());
+        token_file = *home / "serve.token";
+    }
+    auto token = token_in_file(token_file);
+    if (!token.ok())
+        return fail(token.error());
+    options.token = *token;
+    options.concurrency = m_concurrency;
+    options.open_store = [&g] { return open_store(g); };
+    options.open_store_to_read = [&g] { return open_store_to_read(g); };
+    options.version = ROTE_VERSION_STRING;
+    // SIGINT and SIGTERM are taken by this thread alone (every thread started from here on blocks them).
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    auto server = server::HttpServer::start(std::move(options));
+    if (!server.ok())
+        return fail(server.error());
+    // One line for whoever started it (a script reads where to connect); never the token itself.
+    std::cout << json {{"url", (*server)->url()}, {"token_file", fs::absolute(token_file).string()},
+                     {"openapi", (*server)->url() + "/v1/openapi.json"}}
+                     .dump()
+              << std::endl;
+    std::cerr << "rote serve: listening on " << (*server)->url() << " (bearer token in " << token_file.string()
+              << "); Ctrl-C stops\n";
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    std::cerr << "rote serve: " << (signal == SIGTERM ? "SIGTERM" : "interrupted")
+              << ": stopping the running runs\n";
+    (*server)->stop();
     return 0;
 }
 

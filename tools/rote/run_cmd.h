@@ -1,16 +1,21 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+#include <rote/agent/agent.h>
+#include <rote/agent/workflow.h>
+#include <rote/llm/provider.h>
 
 #include "common.h"
 
 namespace rote::cli {
 
 // `rote run` (a workflow, once or once per CSV row), `rote demo` (the whole idea, offline, in minutes) and
-// `rote mcp` (the workflows as an MCP server's tools).
+// `rote mcp` (the workflows as an MCP server's tools) and `rote serve` (the HTTP API).
 class RunCommands {
 public:
     RunCommands(CLI::App& app, bool& as_json);
@@ -21,12 +26,21 @@ private:
     int run_workflow_cmd(const Globals& g);
     int demo(const Globals& g);
     int mcp(const Globals& g);
+    int serve(const Globals& g);
+    void add_serving_options(CLI::App* cmd);
+    // What rote mcp and rote serve share: the workflows they serve and how their runs run.
+    Result<void> serving(const Globals& g, std::vector<runtime::Workflow>& workflows, runtime::RunOptions& run,
+        std::unique_ptr<llm::LlmProvider>& model);
 
     bool& m_as_json;
     CLI::App* m_run = nullptr;
     CLI::App* m_demo = nullptr;
     CLI::App* m_mcp = nullptr;
-    std::vector<std::string> m_workflows; // rote mcp --workflow
+    CLI::App* m_serve = nullptr;
+    std::vector<std::string> m_workflows; // rote mcp and serve --workflow
+    std::string m_listen = "127.0.0.1:8420";
+    int m_concurrency = 2;
+    std::string m_token_file;
     std::string m_workflow;
     std::vector<std::string> m_inputs;
     std::string m_inputs_csv;

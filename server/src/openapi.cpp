@@ -1,0 +1,235 @@
+// The OpenAPI 3.1 document of rote's HTTP API (server/http.h). Kept beside the server that answers it; the
+// client test validates it with an OpenAPI validator and checks the answers against it.
+
+#include <rote/server/http.h>
+
+namespace rote::server {
+
+namespace {
+
+constexpr const char* kDocument = R"json({
+  "openapi": "3.1.0",
+  "info": {
+    "title": "rote",
+    "summary": "Cached browser workflows, run in isolated sandboxes",
+    "description": "Queue runs of rote's workflows, follow them step by step, cancel them, and read what they cost. A run replays the workflow's cached trace in a fresh sandboxed browser and asks a model only where the page changed; it fails, with the evidence, when it cannot prove it ended where it should. Every request needs the server's bearer token.",
+    "version": "1"
+  },
+  "servers": [{"url": "/"}],
+  "security": [{"bearer": []}],
+  "paths": {
+    "/v1/runs": {
+      "post": {
+        "operationId": "createRun",
+        "summary": "Queue a run of a workflow",
+        "description": "The run waits for a free runner (the server runs a fixed number at once, in the order posted). Secret inputs are never given here: the server reads them from its environment.",
+        "requestBody": {
+          "required": true,
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunRequest"}}}
+        },
+        "responses": {
+          "202": {
+            "description": "Queued",
+            "headers": {"Location": {"schema": {"type": "string"}, "description": "The run's path"}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Run"}}}
+          },
+          "400": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"},
+          "503": {"$ref": "#/components/responses/Error"}
+        }
+      },
+      "get": {
+        "operationId": "listRuns",
+        "summary": "The runs this server knows, newest first",
+        "responses": {
+          "200": {
+            "description": "The runs (without their steps)",
+            "content": {"application/json": {"schema": {
+              "type": "object", "required": ["runs"],
+              "properties": {"runs": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}}}
+            }}}
+          },
+          "401": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/runs/{id}": {
+      "parameters": [{"$ref": "#/components/parameters/RunId"}],
+      "get": {
+        "operationId": "getRun",
+        "summary": "A run: status, steps, outputs, cost",
+        "responses": {
+          "200": {"description": "The run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Run"}}}},
+          "401": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      },
+      "delete": {
+        "operationId": "cancelRun",
+        "summary": "Cancel a run",
+        "description": "A queued run never starts (200, status cancelled). A running one is stopped: its sandbox is stopped at once and the run is stored as cancelled (202, status cancelling; its events end with the cancelled status).",
+        "responses": {
+          "200": {"description": "Cancelled before it started", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Run"}}}},
+          "202": {"description": "Being stopped", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Run"}}}},
+          "401": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"},
+          "409": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/runs/{id}/events": {
+      "parameters": [
+        {"$ref": "#/components/parameters/RunId"},
+        {"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "integer", "minimum": 0},
+         "description": "Resume after this event"}
+      ],
+      "get": {
+        "operationId": "runEvents",
+        "summary": "The run's events, as server-sent events",
+        "description": "Every event from the first (or the one after Last-Event-ID), then each as it happens, in order; the stream ends after the end event. Each event's id is its position (from 1). Events: status (data {status: queued|running}), step (data {step, message}: one per step, numbered from 1), end (data: the run as GET /v1/runs/{id} gives it). Comment lines keep a quiet stream open.",
+        "responses": {
+          "200": {"description": "The event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/workflows": {
+      "get": {
+        "operationId": "listWorkflows",
+        "summary": "The workflows this server runs, with their figures",
+        "responses": {
+          "200": {"description": "The workflows", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Workflows"}}}},
+          "401": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/report": {
+      "get": {
+        "operationId": "getReport",
+        "summary": "What runs cost: per run, per workflow and in total",
+        "parameters": [
+          {"name": "workflow", "in": "query", "required": false, "schema": {"type": "string"}, "description": "Only this workflow's runs"},
+          {"name": "since", "in": "query", "required": false, "schema": {"type": "string"},
+           "description": "Only runs started at or after this time: 2026-12-01 or 2026-12-01T09:00:00Z"}
+        ],
+        "responses": {
+          "200": {"description": "The report", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/v1/openapi.json": {
+      "get": {
+        "operationId": "getOpenApi",
+        "summary": "This document",
+        "responses": {
+          "200": {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}},
+          "401": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    }
+  },
+  "components": {
+    "securitySchemes": {
+      "bearer": {"type": "http", "scheme": "bearer",
+        "description": "The token rote serve made at its first start, in a file only its user reads (it says which)."}
+    },
+    "parameters": {
+      "RunId": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]+$"},
+        "description": "The run's id, as POST /v1/runs gave it"}
+    },
+    "responses": {
+      "Error": {
+        "description": "What went wrong",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+      }
+    },
+    "schemas": {
+      "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["status", "message"],
+          "properties": {"status": {"type": "integer"}, "message": {"type": "string"}}}}
+      },
+      "RunRequest": {
+        "type": "object", "required": ["workflow"], "additionalProperties": false,
+        "properties": {
+          "workflow": {"type": "string", "description": "A workflow's name (GET /v1/workflows)"},
+          "inputs": {"type": "object", "additionalProperties": {"type": ["string", "number"]},
+            "description": "The workflow's inputs by name; never a secret"}
+        }
+      },
+      "Run": {
+        "type": "object",
+        "required": ["id", "url", "events_url", "workflow", "inputs", "status", "queued_at", "started_at", "finished_at", "outputs"],
+        "properties": {
+          "id": {"type": "string"},
+          "url": {"type": "string", "format": "uri"},
+          "events_url": {"type": "string", "format": "uri"},
+          "workflow": {"type": "string"},
+          "inputs": {"type": "object", "additionalProperties": {"type": "string"}},
+          "status": {"type": "string", "enum": ["queued", "running", "cancelling", "succeeded", "failed", "cancelled", "interrupted"]},
+          "queued_at": {"type": "string", "format": "date-time"},
+          "started_at": {"type": ["string", "null"], "format": "date-time"},
+          "finished_at": {"type": ["string", "null"], "format": "date-time"},
+          "steps": {"type": "array", "items": {"type": "string"}, "description": "One line per step so far"},
+          "outputs": {"type": ["object", "null"], "additionalProperties": {"type": "string"},
+            "description": "Once ended: what the run read (every output when it succeeded)"},
+          "run_id": {"type": ["integer", "null"], "description": "The run's id in the store (rote show, rote report)"},
+          "error": {"type": ["string", "null"]},
+          "planner_calls": {"type": "integer"},
+          "cost_microusd": {"type": "integer"},
+          "cost": {"type": "string", "description": "Dollars, as rote prints them: $0.0123"},
+          "run": {"type": ["object", "null"], "description": "Once ended: the run as rote run --json prints it (trace, step counts, divergences)"}
+        }
+      },
+      "Figures": {
+        "type": "object",
+        "properties": {
+          "runs": {"type": "integer"}, "succeeded": {"type": "integer"}, "llm_calls": {"type": "integer"},
+          "tokens": {"type": "object"}, "cost_microusd": {"type": "integer"}, "cost_usd": {"type": "number"},
+          "steps": {"type": "integer"}, "steps_replayed": {"type": "integer"},
+          "replay_share": {"type": ["number", "null"]}, "wall_ms": {"type": "integer"}, "sandbox_ms": {"type": "integer"}
+        }
+      },
+      "Workflows": {
+        "type": "object", "required": ["workflows"],
+        "properties": {"workflows": {"type": "array", "items": {
+          "type": "object", "required": ["name", "goal", "inputs", "outputs", "effect", "trace_versions", "figures"],
+          "properties": {
+            "name": {"type": "string"}, "goal": {"type": "string"},
+            "inputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "type": {"type": "string"}}}},
+            "outputs": {"type": "array", "items": {"type": "string"}},
+            "effect": {"type": "string", "enum": ["read", "add", "change"]},
+            "trace_versions": {"type": "integer"},
+            "figures": {"oneOf": [{"$ref": "#/components/schemas/Figures"}, {"type": "null"}]}
+          }
+        }}}
+      },
+      "Report": {
+        "type": "object", "required": ["query", "runs", "workflows", "total"],
+        "properties": {
+          "query": {"type": "object"},
+          "runs": {"type": "array", "items": {"type": "object"}},
+          "workflows": {"type": "array", "items": {"type": "object"}},
+          "total": {"$ref": "#/components/schemas/Figures"}
+        }
+      }
+    }
+  }
+})json";
+
+} // namespace
+
+nlohmann::json openapi_document(const std::string& url, const std::string& version)
+{
+    nlohmann::json doc = nlohmann::json::parse(kDocument);
+    doc["servers"] = nlohmann::json::array({{{"url", url}, {"description", "this rote serve"}}});
+    doc["info"]["version"] = version;
+    return doc;
+}
+
+} // namespace rote::server
