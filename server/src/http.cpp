@@ -7,6 +7,7 @@
 #include <ctime>
 #include <deque>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -17,6 +18,7 @@
 #include <rote/base/log.h>
 #include <rote/base/token.h>
 #include <rote/server/json.h>
+#include <rote/server/mcp.h>
 
 namespace rote::server {
 
@@ -80,6 +82,9 @@ struct Run {
     json result; // the run as `rote run --json` prints it, once it ended
     std::vector<std::string> steps; // the progress lines, in order
     std::stop_source stop;
+    // A run an MCP call made: its progress goes to the call too, and the call reads its outcome.
+    std::function<void(const std::string&)> progress_too;
+    std::optional<Result<runtime::RunResult>> outcome;
 
     bool ended() const { return status != "queued" && status != "running"; }
 };
@@ -156,12 +161,17 @@ struct HttpServer::Impl {
         runtime::RunOptions options_for_run = options.run;
         options_for_run.stop = run->stop.get_token();
         options_for_run.progress = [this, run](const std::string& line) {
-            std::lock_guard lock(mutex);
-            run->steps.push_back(line);
-            add_event(*run, "step", {{"step", run->steps.size()}, {"message", line}});
+            {
+                std::lock_guard lock(mutex);
+                run->steps.push_back(line);
+                add_event(*run, "step", {{"step", run->steps.size()}, {"message", line}});
+            }
+            if (run->progress_too)
+                run->progress_too(line);
         };
         auto result = runtime::run_workflow(store, *run->workflow, run->inputs, options_for_run);
         std::lock_guard lock(mutex);
+        run->outcome = result;
         if (!result.ok()) {
             run->result = {{"status", "failed"}, {"error", "the run could not be stored: " + result.error().message()},
                 {"outputs", json::object()}, {"run_id", nullptr}, {"planner_calls", 0}, {"cost_microusd", 0}};
@@ -192,6 +202,7 @@ struct HttpServer::Impl {
                 auto opened = options.open_store();
                 if (!opened.ok()) {
                     std::lock_guard lock(mutex);
+                    run->outcome = opened.error().with_context("cannot open the store");
                     run->result = {{"status", "failed"},
                         {"error", "cannot open the store: " + opened.error().message()}, {"outputs", json::object()},
                         {"run_id", nullptr}, {"planner_calls", 0}, {"cost_microusd", 0}};
@@ -219,27 +230,73 @@ struct HttpServer::Impl {
         auto inputs = call_inputs(*w, body.contains("inputs") ? body["inputs"] : json());
         if (!inputs.ok())
             return send_error(res, 400, inputs.error().message());
-        auto id = random_token();
-        if (!id.ok())
-            return send_error(res, 500, id.error().message());
-        auto run = std::make_shared<Run>();
-        run->id = id->substr(0, 16);
-        run->workflow = w;
-        run->inputs = std::move(*inputs);
-        run->queued_at = now_ms();
+        auto run = enqueue(*w, std::move(*inputs), nullptr);
+        if (!run.ok())
+            return send_error(res, run.error().code() == Error::Code::busy ? 503 : 500, run.error().message());
         json doc;
         {
             std::lock_guard lock(mutex);
+            doc = run_document(**run);
+        }
+        res.set_header("Location", "/v1/runs/" + (*run)->id);
+        send_json(res, 202, doc);
+    }
+
+    Result<std::shared_ptr<Run>> enqueue(const runtime::Workflow& w, runtime::RunInputs inputs,
+        std::function<void(const std::string&)> progress_too)
+    {
+        auto id = ROTE_TRY(random_token());
+        auto run = std::make_shared<Run>();
+        run->id = id.substr(0, 16);
+        run->workflow = &w;
+        run->inputs = std::move(inputs);
+        run->queued_at = now_ms();
+        run->progress_too = std::move(progress_too);
+        {
+            std::lock_guard lock(mutex);
             if (stopping)
-                return send_error(res, 503, "the server is stopping");
+                return Error(Error::Code::busy, "the server is stopping");
             runs[run->id] = run;
             queue.push_back(run);
             add_event(*run, "status", {{"status", "queued"}, {"queued_at", run->queued_at}});
-            doc = run_document(*run);
         }
-        log()->info("run {} of {} queued", run->id, w->name);
-        res.set_header("Location", "/v1/runs/" + run->id);
-        send_json(res, 202, doc);
+        log()->info("run {} of {} queued", run->id, w.name);
+        return run;
+    }
+
+    // Under the lock: a queued run never starts; a running one is stopped. False if it had ended.
+    bool cancel(Run& run)
+    {
+        if (run.ended())
+            return false;
+        if (run.status == "queued") {
+            queue.erase(std::remove_if(queue.begin(), queue.end(), [&](const auto& r) { return r.get() == &run; }),
+                queue.end());
+            end(run, "cancelled");
+            log()->info("run {} cancelled before it started", run.id);
+            return true;
+        }
+        log()->info("run {} cancelled: stopping its sandbox", run.id);
+        run.stop.request_stop();
+        return true;
+    }
+
+    // An MCP call's run: queued like any other (it waits for a free runner and is listed among the runs), its
+    // progress passed on; blocks until it has ended. The call's stop cancels it.
+    Result<runtime::RunResult> execute(const runtime::Workflow& w, const runtime::RunInputs& inputs,
+        const runtime::RunOptions& call)
+    {
+        auto run = ROTE_TRY(enqueue(w, inputs, call.progress));
+        std::stop_callback on_stop(call.stop, [this, run] {
+            std::lock_guard lock(mutex);
+            cancel(*run);
+            changed.notify_all();
+        });
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return run->ended(); });
+        if (!run->outcome)
+            return Error(Error::Code::cancelled, "the run was cancelled before it started");
+        return *run->outcome;
     }
 
     std::shared_ptr<Run> find(const std::string& id)
@@ -280,17 +337,11 @@ struct HttpServer::Impl {
         auto run = find(req.matches[1]);
         if (!run)
             return send_error(res, 404, "no run " + std::string(req.matches[1]) + " on this server");
-        if (run->ended())
+        const bool queued = run->status == "queued";
+        if (!cancel(*run))
             return send_error(res, 409, "run " + run->id + " has ended (" + run->status + ")");
-        if (run->status == "queued") {
-            queue.erase(std::remove(queue.begin(), queue.end(), run), queue.end());
-            run->result = nullptr;
-            end(*run, "cancelled");
-            log()->info("run {} cancelled before it started", run->id);
+        if (queued)
             return send_json(res, 200, run_document(*run));
-        }
-        log()->info("run {} cancelled: stopping its sandbox", run->id);
-        run->stop.request_stop();
         json doc = run_document(*run);
         doc["status"] = "cancelling";
         send_json(res, 202, doc);
@@ -371,6 +422,104 @@ struct HttpServer::Impl {
         send_json(res, 200, *doc);
     }
 
+    // MCP over streamable HTTP: one JSON-RPC message per POST, answered by a McpServer of its own (the protocol
+    // is stateless: no session). A notification gets 202; a request answered at once, its JSON; a workflow's
+    // call, a stream of server-sent events (its progress, then its answer) while its run waits in the queue
+    // and runs like any other. The client closing that stream cancels the call (the 2026-07-28 revision's way).
+    void mcp_post(const httplib::Request& req, httplib::Response& res)
+    {
+        const json message = json::parse(req.body, nullptr, false);
+        const bool is_request = message.is_object() && message.contains("method") && message.contains("id");
+        if (is_request && message["method"].is_string()) {
+            // The headers that mirror the body (the 2026-07-28 binding) must agree with it.
+            const json& meta = message.contains("params") && message["params"].is_object()
+                    && message["params"].contains("_meta") ? message["params"]["_meta"] : json();
+            const std::string version = req.get_header_value("MCP-Protocol-Version");
+            const std::string method = req.get_header_value("Mcp-Method");
+            const bool modern = meta.is_object() && meta.contains(std::string(kMcpVersionKey));
+            std::string disagreement;
+            if (modern && !version.empty() && meta[std::string(kMcpVersionKey)] != version)
+                disagreement = "the MCP-Protocol-Version header (" + version + ") is not the request's revision";
+            if (!method.empty() && method != message["method"].get<std::string>())
+                disagreement = "the Mcp-Method header (" + method + ") is not the request's method";
+            if (!disagreement.empty())
+                return send_json(res, 400,
+                    {{"jsonrpc", "2.0"}, {"id", message["id"]},
+                        {"error", {{"code", -32600}, {"message", disagreement}}}});
+        }
+        struct Channel {
+            std::mutex mutex;
+            std::condition_variable arrived;
+            std::deque<std::string> messages;
+        };
+        auto channel = std::make_shared<Channel>();
+        McpOptions mcp;
+        mcp.workflows = options.workflows;
+        mcp.run = options.run;
+        mcp.open_store = options.open_store;
+        mcp.open_store_to_read = options.open_store_to_read;
+        mcp.version = options.version;
+        mcp.execute = [this](const runtime::Workflow& w, const runtime::RunInputs& inputs, runtime::RunOptions run) {
+            return execute(w, inputs, run);
+        };
+        auto server = std::make_shared<McpServer>(std::move(mcp), [channel](const std::string& m) {
+            std::lock_guard lock(channel->mutex);
+            channel->messages.push_back(m);
+            channel->arrived.notify_all();
+        });
+        server->receive(req.body);
+        if (!is_request && message.is_object() && message.contains("method")) {
+            res.status = 202; // a notification (or a response): nothing to answer
+            return;
+        }
+        const json id = message.is_object() && message.contains("id") ? message["id"] : json();
+        // The answer, when it is the message's: a result or an error for its id, or an error for no id.
+        auto answers = [id](const std::string& text) {
+            const json m = json::parse(text, nullptr, false);
+            return m.is_object() && (m.contains("result") || m.contains("error"))
+                && (m["id"] == id || m["id"].is_null());
+        };
+        {
+            std::lock_guard lock(channel->mutex);
+            if (!channel->messages.empty() && answers(channel->messages.back())) {
+                // Answered at once.
+                const json answer = json::parse(channel->messages.back());
+                return send_json(res, answer.contains("error") && !is_request ? 400 : 200, answer);
+            }
+        }
+        res.set_header("Cache-Control", "no-store");
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [this, channel, answers](std::size_t, httplib::DataSink& sink) {
+                std::string out;
+                bool done = false;
+                {
+                    std::unique_lock lock(channel->mutex);
+                    channel->arrived.wait_for(lock, kStreamTick, [&] { return !channel->messages.empty(); });
+                    while (!channel->messages.empty()) {
+                        done = done || answers(channel->messages.front());
+                        out += "event: message\ndata: " + channel->messages.front() + "\n\n";
+                        channel->messages.pop_front();
+                    }
+                }
+                {
+                    std::lock_guard lock(mutex);
+                    done = done || stopping;
+                }
+                if (out.empty())
+                    out = ": waiting\n\n"; // finds a client that closed the stream: that cancels the call
+                if (!sink.write(out.data(), out.size()))
+                    return false;
+                if (done)
+                    sink.done();
+                return true;
+            },
+            [server](bool) {
+                // The stream ended: answered, or closed by the client (the call is cancelled, its run stopped).
+                server->close();
+            });
+    }
+
     bool authorized(const httplib::Request& req) const
     {
         const std::string header = req.get_header_value("Authorization");
@@ -416,6 +565,13 @@ struct HttpServer::Impl {
         http.Get(R"(/v1/runs/([0-9a-f]+)/events)", [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
         http.Get("/v1/workflows", [this](const httplib::Request&, httplib::Response& res) { list_workflows(res); });
         http.Get("/v1/report", [this](const httplib::Request& req, httplib::Response& res) { report(req, res); });
+        http.Post("/mcp", [this](const httplib::Request& req, httplib::Response& res) { mcp_post(req, res); });
+        auto post_only = [](const httplib::Request&, httplib::Response& res) {
+            res.set_header("Allow", "POST");
+            send_error(res, 405, "MCP here is stateless streamable HTTP: POST one message per request");
+        };
+        http.Get("/mcp", post_only);
+        http.Delete("/mcp", post_only);
         http.Get("/v1/openapi.json", [this](const httplib::Request&, httplib::Response& res) {
             send_json(res, 200, openapi_document(url(), options.version));
         });

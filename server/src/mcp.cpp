@@ -18,7 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kVersionKey = "io.modelcontextprotocol/protocolVersion";
 constexpr std::string_view kServerInfoKey = "io.modelcontextprotocol/serverInfo";
 constexpr std::string_view kRunKey = "dev.rote/run"; // a result's run, as `rote run --json` prints it
 constexpr std::string_view kWorkflowsTool = "rote_workflows";
@@ -230,7 +229,7 @@ struct McpServer::Impl {
     }
 
     // A workflow's call, on the runs' thread.
-    std::optional<json> run_call(store::Store& store, Call& call)
+    std::optional<json> run_call(store::Store* store, Call& call)
     {
         const runtime::Workflow& w = *workflow(call.tool);
         auto tool_error = [](const std::string& text) {
@@ -249,7 +248,7 @@ struct McpServer::Impl {
                     {"params", {{"progressToken", call.progress_token}, {"progress", ++step}, {"message", line}}}});
             };
         }
-        auto result = runtime::run_workflow(store, w, *inputs, run);
+        auto result = options.execute ? options.execute(w, *inputs, run) : runtime::run_workflow(*store, w, *inputs, run);
         if (call.stop.stop_requested())
             return std::nullopt; // cancelled: the client wants no answer
         if (!result.ok())
@@ -277,9 +276,15 @@ struct McpServer::Impl {
                 shot = d.screenshot;
         }
         content.push_back(text_content(text));
-        if (shot) {
+        std::unique_ptr<store::Store> reader;
+        if (shot && !store) {
+            if (auto opened = options.open_store_to_read(); opened.ok())
+                reader = std::move(*opened);
+            store = reader.get();
+        }
+        if (shot && store) {
             // The screen where it diverged (the last divergence's), as the store keeps it.
-            if (auto image = store.get_artifact(*shot); image.ok())
+            if (auto image = store->get_artifact(*shot); image.ok())
                 content.push_back({{"type", "image"}, {"data", base64_encode(image->data)},
                     {"mimeType", image->media_type}});
         }
@@ -303,7 +308,7 @@ struct McpServer::Impl {
                 running = call;
             }
             std::optional<json> answer;
-            if (!store) {
+            if (!store && !options.execute) {
                 auto opened = options.open_store();
                 if (opened.ok())
                     store = std::move(*opened);
@@ -312,8 +317,8 @@ struct McpServer::Impl {
                                                    + opened.error().message())})},
                         {"isError", true}};
             }
-            if (store && !answer)
-                answer = run_call(*store, *call);
+            if (!answer)
+                answer = run_call(store.get(), *call);
             {
                 std::lock_guard lock(mutex);
                 running.reset();
@@ -354,9 +359,9 @@ struct McpServer::Impl {
     void request(const json& id, const std::string& method, const json& params)
     {
         const json meta = params.is_object() && params.contains("_meta") ? params["_meta"] : json();
-        const bool modern = meta.is_object() && meta.contains(std::string(kVersionKey));
+        const bool modern = meta.is_object() && meta.contains(std::string(kMcpVersionKey));
         if (modern) {
-            const json& version = meta[std::string(kVersionKey)];
+            const json& version = meta[std::string(kMcpVersionKey)];
             if (!version.is_string() || version.get<std::string>() != kMcpVersion) {
                 send(error_message(id,
                     {kUnsupportedVersion, "unsupported protocol version",
@@ -494,6 +499,8 @@ McpServer::McpServer(McpOptions options, std::function<void(const std::string&)>
 }
 
 McpServer::~McpServer() { m_impl->close(); }
+
+void McpServer::close() { m_impl->close(); }
 
 void McpServer::receive(std::string_view message) { m_impl->receive(message); }
 

@@ -122,6 +122,27 @@ constexpr const char* kDocument = R"json({
         }
       }
     },
+    "/mcp": {
+      "post": {
+        "operationId": "mcp",
+        "summary": "The Model Context Protocol over streamable HTTP (stateless: no session)",
+        "description": "One JSON-RPC message per POST, revision 2026-07-28 (server/discover) or the 2025 initialize handshake, as rote mcp speaks on stdio (docs/mcp.md). A notification is answered 202; a request answered at once, with its JSON-RPC response; a call of a workflow's tool, with server-sent events (message events: its progress notifications, then its response) while its run waits for a runner and runs as one of /v1/runs. Closing that stream cancels the call: its run is stopped. MCP-Protocol-Version and Mcp-Method, when sent, must agree with the body.",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {
+          "200": {"description": "The response, or the call's stream",
+            "content": {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {"schema": {"type": "string"}}}},
+          "202": {"description": "A notification, taken"},
+          "400": {"description": "A message that is not JSON-RPC, or headers that disagree with it",
+            "content": {"application/json": {"schema": {"type": "object"}}}},
+          "401": {"$ref": "#/components/responses/Error"}
+        }
+      },
+      "get": {
+        "operationId": "mcpGet",
+        "summary": "Not served: there is no session stream (405)",
+        "responses": {"405": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}}
+      }
+    },
     "/v1/openapi.json": {
       "get": {
         "operationId": "getOpenApi",

@@ -1,7 +1,8 @@
 // `rote serve` over loopback, driven by node's own HTTP client (fetch) against the demo sites in real
 // sandboxes: every endpoint, the bearer token, the event stream, cancellation, the concurrency limit, the
-// OpenAPI document (validated by @apidevtools/swagger-parser, every answer checked against it with ajv), and
-// canaries: no secret, token or API key in any answer, event or log. Run by ctest with node's own runner:
+// OpenAPI document (validated by @apidevtools/swagger-parser, every answer checked against it with ajv), MCP
+// over streamable HTTP under the official SDK's clients (both eras), and canaries: no secret, token or API
+// key in any answer, event or log. Run by ctest with node's own runner:
 //   node --test http_client_test.mjs   (ROTE, ROTE_DEMO_SITE: the binaries)
 
 import { test, before, after } from 'node:test';
@@ -13,6 +14,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import SwaggerParser from '@apidevtools/swagger-parser';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as LegacyHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
@@ -125,7 +129,7 @@ test('the OpenAPI document validates and names every endpoint', async () => {
     assert.equal(document.openapi, '3.1.0');
     assert.equal(json.servers[0].url, base);
     assert.deepEqual(Object.keys(json.paths).sort(),
-        ['/v1/openapi.json', '/v1/report', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/events', '/v1/workflows']);
+        ['/mcp', '/v1/openapi.json', '/v1/report', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/events', '/v1/workflows']);
     schemas = (await SwaggerParser.dereference(structuredClone(json))).components.schemas;
 });
 
@@ -289,6 +293,94 @@ test('the secret input is typed and never shown; the workflows and the report', 
     assert.equal(report.json.total.runs, 1);
     assert.equal(report.json.query.workflow, 'crm-add-lead');
     assert.equal((await call('GET', '/v1/report?since=yesterday')).status, 400);
+});
+
+async function mcpClient(auth = token) {
+    const client = new Client({ name: 'rote-http-test', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`),
+        { requestInit: { headers: { Authorization: `Bearer ${auth}` } } }));
+    return client;
+}
+
+test('MCP over streamable HTTP (2026-07-28): the tools, a call with progress through the run queue', long, async () => {
+    await assert.rejects(mcpClient('0'.repeat(64)), /401|Unauthorized/);
+    const client = await mcpClient();
+    try {
+        assert.equal(client.getNegotiatedProtocolVersion(), '2026-07-28');
+        const { tools } = await client.listTools();
+        assert.deepEqual(tools.map((t) => t.name).sort(), ['crm-add-lead', 'registry-lookup', 'rote_cost_report', 'rote_workflows']);
+        const lead = tools.find((t) => t.name === 'crm-add-lead');
+        assert.equal(lead.annotations.readOnlyHint, false);
+        assert.equal(lead.annotations.destructiveHint, false);
+        assert.equal(lead.annotations.idempotentHint, false);
+        assert.ok(!('crm_password' in lead.inputSchema.properties), 'a secret is never an argument');
+        const progress = [];
+        const result = await client.callTool({ name: 'registry-lookup', arguments: { company: 'Globex Corporation Ltd' } },
+            { onprogress: (p) => progress.push(p), timeout: 300_000 });
+        assert.equal(result.isError ?? false, false, JSON.stringify(result.content));
+        assert.deepEqual(result.structuredContent, { registration_number: '09917744', status: 'Active' });
+        assert.match(result.content[0].text, /0 planner calls/);
+        assert.ok(progress.length >= 4 && progress.every((p, i) => p.progress === i + 1), JSON.stringify(progress));
+        // The call ran as one of the server's runs.
+        const { json } = await call('GET', '/v1/runs');
+        const run = json.runs.find((r) => r.run_id === result._meta['dev.rote/run'].run_id);
+        assert.equal(run?.status, 'succeeded');
+        assert.equal(run?.inputs.company, 'Globex Corporation Ltd');
+    } finally {
+        await client.close();
+    }
+});
+
+test('MCP over streamable HTTP: a cancelled call stops its run; its sandbox is gone within 5 s', long, async () => {
+    const client = await mcpClient();
+    try {
+        const abort = new AbortController();
+        let at;
+        const pending = client.callTool({ name: 'registry-lookup', arguments: { company: 'Initech Software Ltd' } }, {
+            signal: abort.signal,
+            timeout: 300_000,
+            onprogress: (p) => {
+                if (!at && /replaying trace/.test(p.message)) {
+                    at = Date.now();
+                    abort.abort('the test cancels');
+                }
+            },
+        });
+        await assert.rejects(pending);
+        assert.ok(at, 'the call reached its replay');
+        let left = descendants(server.pid);
+        while (left.length > 0 && Date.now() - at < 5000) {
+            await new Promise((r) => setTimeout(r, 50));
+            left = descendants(server.pid);
+        }
+        assert.deepEqual(left, [], `sandbox processes left ${Date.now() - at} ms after the cancel`);
+        console.log(`# the sandbox was gone ${Date.now() - at} ms after the MCP cancel`);
+        const { json } = await call('GET', '/v1/runs');
+        assert.equal(json.runs[0].inputs.company, 'Initech Software Ltd');
+        const ended = await waitFor(json.runs[0].id, (r) => !['running', 'cancelling'].includes(r.status), 5000);
+        assert.equal(ended.status, 'cancelled');
+    } finally {
+        await client.close();
+    }
+});
+
+test('MCP over streamable HTTP, 2025-11-25 by initialize (the 1.x SDK client)', long, async () => {
+    const client = new LegacyClient({ name: 'rote-http-legacy-test', version: '1.0.0' });
+    await client.connect(new LegacyHTTPClientTransport(new URL(`${base}/mcp`),
+        { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    try {
+        assert.equal(client.getServerVersion()?.name, 'rote');
+        const { tools } = await client.listTools();
+        assert.ok(tools.some((t) => t.name === 'registry-lookup'));
+        const result = await client.callTool({ name: 'registry-lookup', arguments: { company: 'Northwind Traders Ltd' } },
+            undefined, { timeout: 300_000 });
+        assert.equal(result.isError ?? false, false, JSON.stringify(result.content));
+        assert.deepEqual(result.structuredContent, { registration_number: '05583120', status: 'Active' });
+    } finally {
+        await client.close();
+    }
+    // Without a session, GET and DELETE on the endpoint say so.
+    assert.equal((await call('GET', '/mcp')).status, 405);
 });
 
 test('canaries: no secret, token or model key in any answer, event or log', async () => {

@@ -12,6 +12,8 @@
 //   GET    /v1/workflows          the workflows served, with their figures
 //   GET    /v1/report             the cost report (?workflow=NAME&since=TIME)
 //   GET    /v1/openapi.json       the OpenAPI 3.1 document of all of it
+//   POST   /mcp                   MCP over streamable HTTP, stateless: the tools of `rote mcp`, whose workflow
+//                                 calls run through the same queue
 // The server is cpp-httplib's; it listens on loopback only (it has no TLS of its own).
 
 #include <functional>

@@ -31,6 +31,7 @@
 namespace rote::server {
 
 inline constexpr std::string_view kMcpVersion = "2026-07-28"; // the stateless revision
+inline constexpr std::string_view kMcpVersionKey = "io.modelcontextprotocol/protocolVersion"; // in _meta
 inline constexpr std::string_view kMcpLegacyVersions[] = {"2025-11-25", "2025-06-18", "2025-03-26"}; // by initialize
 
 struct McpOptions {
@@ -42,6 +43,12 @@ struct McpOptions {
     std::function<Result<std::unique_ptr<store::Store>>()> open_store;
     std::function<Result<std::unique_ptr<store::Store>>()> open_store_to_read;
     std::string version; // rote's, in serverInfo
+    // Who runs a workflow's call. Unset: the server's own thread, on the store open_store gives (rote mcp).
+    // Set: this (rote serve passes its run queue, so that a call waits for a free runner and shows among its
+    // runs); it blocks until the run has ended, and the divergence's screenshot is read from
+    // open_store_to_read.
+    std::function<Result<runtime::RunResult>(const runtime::Workflow&, const runtime::RunInputs&, runtime::RunOptions)>
+        execute;
 };
 
 class McpServer {
@@ -62,6 +69,9 @@ public:
     // Serves `in` a line at a time until it ends; then cancels what is queued and running, and returns once
     // the running call has ended.
     void serve(std::istream& in);
+
+    // Cancels what is queued and running, and returns once the running call has ended (as the destructor).
+    void close();
 
     // The tools as tools/list gives them.
     nlohmann::json tools() const;
