@@ -20,7 +20,7 @@ import { StreamableHTTPClientTransport as LegacyHTTPClientTransport } from '@mod
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
-import { descendants, startDemoSite } from './support.mjs';
+import { descendants, descendantsGone, startDemoSite } from './support.mjs';
 
 const rote = process.env.ROTE;
 assert.ok(rote && process.env.ROTE_DEMO_SITE, 'ROTE and ROTE_DEMO_SITE name the binaries');
@@ -257,11 +257,7 @@ test('DELETE cancels: a queued run never starts; a running one\'s sandbox is gon
     const at = Date.now();
     assert.equal(cancelled.status, 202);
     assert.equal(cancelled.json.status, 'cancelling');
-    let left = descendants(server.pid);
-    while (left.length > 0 && Date.now() - at < 5000) {
-        await new Promise((r) => setTimeout(r, 50));
-        left = descendants(server.pid);
-    }
+    const left = await descendantsGone(server.pid, at);
     assert.deepEqual(left, [], `sandbox processes left ${Date.now() - at} ms after the DELETE`);
     console.log(`# the sandbox was gone ${Date.now() - at} ms after the DELETE`);
     const ended = await waitFor(victim.id, (r) => !['running', 'cancelling'].includes(r.status), 5000);
@@ -348,11 +344,7 @@ test('MCP over streamable HTTP: a cancelled call stops its run; its sandbox is g
         });
         await assert.rejects(pending);
         assert.ok(at, 'the call reached its replay');
-        let left = descendants(server.pid);
-        while (left.length > 0 && Date.now() - at < 5000) {
-            await new Promise((r) => setTimeout(r, 50));
-            left = descendants(server.pid);
-        }
+        const left = await descendantsGone(server.pid, at);
         assert.deepEqual(left, [], `sandbox processes left ${Date.now() - at} ms after the cancel`);
         console.log(`# the sandbox was gone ${Date.now() - at} ms after the MCP cancel`);
         const { json } = await call('GET', '/v1/runs');

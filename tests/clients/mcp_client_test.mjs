@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { descendants, startDemoSite } from './support.mjs';
+import { descendantsGone, startDemoSite } from './support.mjs';
 
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -155,11 +155,7 @@ test('2026-07-28: cancelling a call stops its sandbox within 5 s and stores the 
         await assert.rejects(call);
         assert.ok(started, 'the call reached its replay');
         assert.ok(client.serverPid > 0);
-        let left = descendants(client.serverPid);
-        while (left.length > 0 && Date.now() - started < 5000) {
-            await new Promise((r) => setTimeout(r, 100));
-            left = descendants(client.serverPid);
-        }
+        const left = await descendantsGone(client.serverPid, started);
         assert.deepEqual(left, [], `sandbox processes left ${Date.now() - started} ms after the cancel`);
         console.log(`# the sandbox was gone ${Date.now() - started} ms after the cancel`);
         // The run ended cancelled (the report reads the store): poll, the server stores it as the run ends.

@@ -42,3 +42,13 @@ export function descendants(pid) {
     return found;
 }
 
+
+// Waits until no process is left under `pid` or `ms` have passed since `since`; returns what is left.
+export async function descendantsGone(pid, since, ms = 5000) {
+    let left = descendants(pid);
+    while (left.length > 0 && Date.now() - since < ms) {
+        await new Promise((r) => setTimeout(r, 50));
+        left = descendants(pid);
+    }
+    return left;
+}
