@@ -20,7 +20,7 @@ import { StreamableHTTPClientTransport as LegacyHTTPClientTransport } from '@mod
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
-import { descendants, descendantsGone, startDemoSite } from './support.mjs';
+import { cancelledAtReplay, descendants, descendantsGone, startDemoSite } from './support.mjs';
 
 const rote = process.env.ROTE;
 assert.ok(rote && process.env.ROTE_DEMO_SITE, 'ROTE and ROTE_DEMO_SITE name the binaries');
@@ -330,19 +330,7 @@ test('MCP over streamable HTTP (2026-07-28): the tools, a call with progress thr
 test('MCP over streamable HTTP: a cancelled call stops its run; its sandbox is gone within 5 s', long, async () => {
     const client = await mcpClient();
     try {
-        const abort = new AbortController();
-        let at;
-        const pending = client.callTool({ name: 'registry-lookup', arguments: { company: 'Initech Software Ltd' } }, {
-            signal: abort.signal,
-            timeout: 300_000,
-            onprogress: (p) => {
-                if (!at && /replaying trace/.test(p.message)) {
-                    at = Date.now();
-                    abort.abort('the test cancels');
-                }
-            },
-        });
-        await assert.rejects(pending);
+        const at = await cancelledAtReplay(client, 'Initech Software Ltd');
         assert.ok(at, 'the call reached its replay');
         const left = await descendantsGone(server.pid, at);
         assert.deepEqual(left, [], `sandbox processes left ${Date.now() - at} ms after the cancel`);

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { descendantsGone, startDemoSite } from './support.mjs';
+import { cancelledAtReplay, descendantsGone, startDemoSite } from './support.mjs';
 
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -137,22 +137,7 @@ test('2026-07-28: a company the registry does not have fails with the divergence
 test('2026-07-28: cancelling a call stops its sandbox within 5 s and stores the run as cancelled', long, async () => {
     const client = await connect();
     try {
-        const abort = new AbortController();
-        let started;
-        const call = client.callTool(
-            { name: 'registry-lookup', arguments: { company: 'Initech Software Ltd' } },
-            {
-                signal: abort.signal,
-                timeout: 300_000,
-                onprogress: (p) => {
-                    // Cancel once the replay is under way (the sandbox is up).
-                    if (!started && /replaying trace/.test(p.message)) {
-                        started = Date.now();
-                        abort.abort('the test cancels');
-                    }
-                },
-            });
-        await assert.rejects(call);
+        const started = await cancelledAtReplay(client, 'Initech Software Ltd');
         assert.ok(started, 'the call reached its replay');
         assert.ok(client.serverPid > 0);
         const left = await descendantsGone(client.serverPid, started);

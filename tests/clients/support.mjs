@@ -52,3 +52,23 @@ export async function descendantsGone(pid, since, ms = 5000) {
     }
     return left;
 }
+
+// Calls registry-lookup through an MCP client and cancels the call once its replay is under way (the sandbox
+// is up); resolves, once the call has been rejected, to when it was cancelled (Date.now()), or undefined if it
+// ended before its replay began.
+export async function cancelledAtReplay(client, company) {
+    const abort = new AbortController();
+    let at;
+    const pending = client.callTool({ name: 'registry-lookup', arguments: { company } }, {
+        signal: abort.signal,
+        timeout: 300_000,
+        onprogress: (p) => {
+            if (!at && /replaying trace/.test(p.message)) {
+                at = Date.now();
+                abort.abort('the test cancels');
+            }
+        },
+    });
+    await pending.then(() => undefined, () => undefined);
+    return at;
+}
