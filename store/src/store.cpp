@@ -929,6 +929,42 @@ Result<std::vector<RunRequest>> Store::run_requests(std::int64_t run_id)
     return out;
 }
 
+Result<std::vector<RunStep>> Store::run_steps(std::int64_t run_id)
+{
+    auto run = ROTE_TRY(sql::Stmt::prepare(m_db, "SELECT 1 FROM runs WHERE id = ?1"));
+    run.bind(1, run_id);
+    if (!ROTE_TRY(run.step()))
+        return Error(Error::Code::not_found, "no run " + std::to_string(run_id));
+    auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
+        "SELECT idx, trace_step, outcome, action, method, confidence, duration_ms, artifact, detail FROM run_steps"
+        " WHERE run_id = ?1 ORDER BY idx"));
+    stmt.bind(1, run_id);
+    std::vector<RunStep> out;
+    while (ROTE_TRY(stmt.step())) {
+        const std::string where = "run " + std::to_string(run_id) + " step " + std::to_string(stmt.i64(0));
+        RunStep step;
+        step.index = static_cast<int>(stmt.i64(0));
+        if (auto t = stmt.opt_i64(1))
+            step.trace_step = static_cast<int>(*t);
+        auto outcome = parse_step_outcome(stmt.text(2));
+        if (!outcome)
+            return Error(Error::Code::corrupt, where + ": unknown outcome '" + stmt.text(2) + "'");
+        step.outcome = *outcome;
+        const auto action = nlohmann::json::parse(stmt.text(3), nullptr, false);
+        if (action.is_discarded())
+            return Error(Error::Code::corrupt, where + ": its action is not JSON");
+        step.action = ROTE_TRY(codec::action_from_json(action, where));
+        step.method = stmt.text(4);
+        if (!stmt.is_null(5))
+            step.confidence = stmt.f64(5);
+        step.duration_ms = stmt.i64(6);
+        step.artifact = stmt.opt_text(7);
+        step.detail = stmt.text(8);
+        out.push_back(std::move(step));
+    }
+    return out;
+}
+
 Result<Store::RunClosed> Store::close_run(
     std::int64_t run_id, RunEnd end, const NewTrace* made, std::optional<std::int64_t> replayed)
 {

@@ -180,6 +180,52 @@ TEST_CASE("rote traffic lists a run's requests through the egress proxy, as a ta
     CHECK(none.err.find("no run 99") != std::string::npos);
 }
 
+TEST_CASE("rote show --divergences writes where a run left its trace, with the screen there")
+{
+    TempDir dir;
+    const auto db = (dir / "a.db").string();
+    std::int64_t run = 0;
+    const std::vector<std::uint8_t> png {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 1, 2, 3};
+    {
+        auto s = Store::open(db);
+        REQUIRE(s.ok());
+        run = *(*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", ""});
+        RunStep replayed;
+        replayed.index = 0;
+        replayed.trace_step = 0;
+        replayed.action.kind = rote::ActionKind::key;
+        replayed.action.text = "return";
+        REQUIRE((*s)->add_run_step(run, replayed).ok());
+        RunStep diverged;
+        diverged.index = 1;
+        diverged.trace_step = 1;
+        diverged.outcome = StepOutcome::failed;
+        diverged.action.kind = rote::ActionKind::wait;
+        diverged.method = "diverged";
+        diverged.detail = "expected click \"{{company}}\"; no link reads \"Nobody Ltd\"";
+        diverged.artifact = *(*s)->put_artifact(png, "image/png");
+        REQUIRE((*s)->add_run_step(run, diverged).ok());
+        RunEnd end;
+        end.status = RunStatus::failed;
+        REQUIRE((*s)->finish_run(run, end).ok());
+    }
+    const auto out = dir / "shots";
+    auto table = run_rote(dir, "--db " + db + " show --divergences " + std::to_string(run) + " -o " + out.string());
+    INFO(table.err);
+    REQUIRE(table.rc == 0);
+    CHECK(table.out.find("no link reads") != std::string::npos);
+    const auto file = out / ("run-" + std::to_string(run) + "-step-1.png");
+    CHECK(slurp(file) == std::string(png.begin(), png.end()));
+    auto j = run_rote(dir, "--db " + db + " show --divergences " + std::to_string(run) + " -o " + out.string() + " --json");
+    REQUIRE(j.rc == 0);
+    const json t = json::parse(j.out);
+    REQUIRE(t["divergences"].size() == 1); // the replayed step is not one
+    CHECK(t["divergences"][0]["trace_step"] == 1);
+    CHECK(t["divergences"][0]["file"] == file.string());
+    CHECK(run_rote(dir, "--db " + db + " show --divergences 99").rc == 1);
+    CHECK(run_rote(dir, "--db " + db + " show").rc == 2);
+}
+
 TEST_CASE("the default store is $ROTE_HOME/rote.db")
 {
     TempDir dir;

@@ -369,6 +369,53 @@ int cmd_traffic(const Globals& g, std::int64_t run_id, bool as_json)
 
 // ---- export / import -------------------------------------------------------------------------------
 
+// A run's divergences and failure: the failed steps, each with the screen where it happened, written out.
+int cmd_show_divergences(const Globals& g, std::int64_t run_id, const std::string& out_dir, bool as_json)
+{
+    auto s = open_store_to_read(g);
+    if (!s.ok())
+        return fail(s.error());
+    auto steps = (*s)->run_steps(run_id);
+    if (!steps.ok())
+        return fail(steps.error());
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec)
+        return fail(Error(Error::Code::io, "cannot make " + out_dir + ": " + ec.message()));
+    json list = json::array();
+    Table table({"STEP", "TRACE STEP", "WHAT", "SCREENSHOT"});
+    for (const auto& step : *steps) {
+        if (step.outcome != store::StepOutcome::failed)
+            continue;
+        std::string file;
+        if (step.artifact) {
+            auto image = (*s)->get_artifact(*step.artifact);
+            if (!image.ok())
+                return fail(image.error().with_context("run " + std::to_string(run_id) + " step " + std::to_string(step.index)));
+            file = (std::filesystem::path(out_dir) / ("run-" + std::to_string(run_id) + "-step-" + std::to_string(step.index) + ".png")).string();
+            if (auto written = write_file_atomically(file,
+                    std::string_view(reinterpret_cast<const char*>(image->data.data()), image->data.size()), 0644);
+                !written.ok())
+                return fail(written.error());
+        }
+        list.push_back({{"step", step.index}, {"trace_step", step.trace_step ? json(*step.trace_step) : json(nullptr)},
+            {"kind", step.method}, {"detail", step.detail}, {"screenshot", step.artifact ? json(*step.artifact) : json(nullptr)},
+            {"file", file.empty() ? json(nullptr) : json(file)}});
+        table.add({std::to_string(step.index), step.trace_step ? std::to_string(*step.trace_step) : "-",
+            step.method + ": " + step.detail, file.empty() ? "-" : file});
+    }
+    if (as_json) {
+        print_json({{"run_id", run_id}, {"divergences", list}});
+        return 0;
+    }
+    if (list.empty()) {
+        std::cout << "run " << run_id << " did not diverge\n";
+        return 0;
+    }
+    table.print(std::cout);
+    return 0;
+}
+
 int cmd_export(const Globals& g, std::int64_t trace_id, const std::string& out_path)
 {
     auto s = open_store_to_read(g);
@@ -547,8 +594,18 @@ int main(int argc, char** argv)
     add_json(list);
 
     std::int64_t trace_id = 0;
-    auto* show = app.add_subcommand("show", "Show a trace's steps and the other versions of its workflow");
-    show->add_option("TRACE_ID", trace_id, "The trace to show (ids are in `rote list`)")->required();
+    auto* show = app.add_subcommand("show",
+        "Show a trace's steps and the other versions of its workflow; or, with --divergences, where a run left its "
+        "trace and what the screen showed there");
+    show->add_option("TRACE_ID", trace_id, "The trace to show (ids are in `rote list`)");
+    std::optional<std::int64_t> divergences_of;
+    std::string divergences_out = ".";
+    auto* divergences_opt = show->add_option("--divergences", divergences_of,
+        "Instead: the run's divergences and failure (run ids are in `rote report`), each screenshot written as a PNG "
+        "into --out");
+    show->add_option("-o,--out", divergences_out, "With --divergences: the directory for the screenshots")
+        ->needs(divergences_opt)
+        ->capture_default_str();
     add_json(show);
 
     auto* trace_cmd = app.add_subcommand("trace",
@@ -634,8 +691,13 @@ int main(int argc, char** argv)
         return cmd_version(as_json);
     if (list->parsed())
         return cmd_list(g, as_json);
-    if (show->parsed())
+    if (show->parsed() && divergences_of)
+        return cmd_show_divergences(g, *divergences_of, divergences_out, as_json);
+    if (show->parsed()) {
+        if (show->count("TRACE_ID") == 0)
+            return fail(rote::Error(rote::Error::Code::invalid_argument, "rote show needs a TRACE_ID, or --divergences RUN"));
         return cmd_show(g, trace_id, as_json);
+    }
     if (trace_cmd->parsed())
         return cmd_trace(g, trace_workflow, trace_version, trace_command, as_json);
     if (report->parsed())

@@ -96,6 +96,9 @@ public:
     Result<void> finish_run(std::int64_t run_id, const RunEnd& end);
     // The run's traffic through the egress proxy, as finish_run stored it (RunEnd::requests), in order.
     Result<std::vector<RunRequest>> run_requests(std::int64_t run_id);
+    // The run's steps as add_run_step stored them, in order (a divergence or failure is a failed step with its
+    // screenshot as the artifact).
+    Result<std::vector<RunStep>> run_steps(std::int64_t run_id);
     // A run's end as one transaction: the trace it made (taught or repaired; its id becomes the end's
     // new_trace_id), its end, and the standing of the trace it replayed (record_trace_run, when `replayed`).
     // A crash leaves either all of it or none (the run then still `running`, ended `interrupted` later).
