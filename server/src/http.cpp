@@ -468,9 +468,15 @@ struct HttpServer::Impl {
             channel->arrived.notify_all();
         });
         server->receive(req.body);
-        if (!is_request && message.is_object() && message.contains("method")) {
-            res.status = 202; // a notification (or a response): nothing to answer
-            return;
+        if (!is_request) {
+            // A notification, or a response (this server asks nothing): nothing to answer, unless the message
+            // could not be taken at all.
+            std::lock_guard lock(channel->mutex);
+            if (channel->messages.empty()) {
+                res.status = 202;
+                return;
+            }
+            return send_json(res, 400, json::parse(channel->messages.back()));
         }
         const json id = message.is_object() && message.contains("id") ? message["id"] : json();
         // The answer, when it is the message's: a result or an error for its id, or an error for no id.
@@ -484,7 +490,7 @@ struct HttpServer::Impl {
             if (!channel->messages.empty() && answers(channel->messages.back())) {
                 // Answered at once.
                 const json answer = json::parse(channel->messages.back());
-                return send_json(res, answer.contains("error") && !is_request ? 400 : 200, answer);
+                return send_json(res, 200, answer);
             }
         }
         res.set_header("Cache-Control", "no-store");

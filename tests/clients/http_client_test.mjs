@@ -361,6 +361,19 @@ test('MCP over streamable HTTP, 2025-11-25 by initialize (the 1.x SDK client)', 
     }
     // Without a session, GET and DELETE on the endpoint say so.
     assert.equal((await call('GET', '/mcp')).status, 405);
+    // A notification or a response is taken without an answer; what is not JSON-RPC is the protocol's error.
+    const headers = { Accept: 'application/json, text/event-stream' };
+    assert.equal((await call('POST', '/mcp', { headers, body: { jsonrpc: '2.0', method: 'notifications/initialized' } })).status, 202);
+    assert.equal((await call('POST', '/mcp', { headers, body: { jsonrpc: '2.0', id: 7, result: {} } })).status, 202);
+    const garbage = await call('POST', '/mcp', { headers, body: 'not json' });
+    assert.equal(garbage.status, 400);
+    assert.equal(garbage.json.error.code, -32700);
+    const mismatch = await call('POST', '/mcp', {
+        headers: { ...headers, 'Mcp-Method': 'tools/call' },
+        body: { jsonrpc: '2.0', id: 8, method: 'tools/list', params: {} },
+    });
+    assert.equal(mismatch.status, 400);
+    assert.match(mismatch.json.error.message, /Mcp-Method/);
 });
 
 test('canaries: no secret, token or model key in any answer, event or log', async () => {
