@@ -93,6 +93,7 @@ struct Run {
 
 struct HttpServer::Impl {
     HttpOptions options;
+    McpOptions mcp_options; // what each /mcp request's server serves: the same workflows, runs through the queue
     httplib::Server http;
     std::thread listener;
     std::vector<std::thread> runners;
@@ -156,6 +157,14 @@ struct HttpServer::Impl {
         }
     }
 
+    // Under the lock: the run ended without a stored run to show for it.
+    void fail(Run& run, const std::string& why)
+    {
+        run.result = {{"status", "failed"}, {"error", why}, {"outputs", json::object()}, {"run_id", nullptr},
+            {"planner_calls", 0}, {"cost_microusd", 0}};
+        end(run, "failed");
+    }
+
     void run_one(store::Store& store, const std::shared_ptr<Run>& run)
     {
         runtime::RunOptions options_for_run = options.run;
@@ -173,9 +182,7 @@ struct HttpServer::Impl {
         std::lock_guard lock(mutex);
         run->outcome = result;
         if (!result.ok()) {
-            run->result = {{"status", "failed"}, {"error", "the run could not be stored: " + result.error().message()},
-                {"outputs", json::object()}, {"run_id", nullptr}, {"planner_calls", 0}, {"cost_microusd", 0}};
-            end(*run, "failed");
+            fail(*run, "the run could not be stored: " + result.error().message());
             return;
         }
         run->result = run_json(*run->workflow, run->inputs, *result);
@@ -203,10 +210,7 @@ struct HttpServer::Impl {
                 if (!opened.ok()) {
                     std::lock_guard lock(mutex);
                     run->outcome = opened.error().with_context("cannot open the store");
-                    run->result = {{"status", "failed"},
-                        {"error", "cannot open the store: " + opened.error().message()}, {"outputs", json::object()},
-                        {"run_id", nullptr}, {"planner_calls", 0}, {"cost_microusd", 0}};
-                    end(*run, "failed");
+                    fail(*run, "cannot open the store: " + opened.error().message());
                     continue;
                 }
                 store = std::move(*opened);
@@ -286,7 +290,11 @@ struct HttpServer::Impl {
     Result<runtime::RunResult> execute(const runtime::Workflow& w, const runtime::RunInputs& inputs,
         const runtime::RunOptions& call)
     {
-        auto run = ROTE_TRY(enqueue(w, inputs, call.progress));
+        // The server's own copy of the workflow: the run outlives the call's McpServer (it stays listed).
+        const runtime::Workflow* own = workflow(w.name);
+        if (!own)
+            return Error(Error::Code::not_found, "no workflow '" + w.name + "' here");
+        auto run = ROTE_TRY(enqueue(*own, inputs, call.progress));
         std::stop_callback on_stop(call.stop, [this, run] {
             std::lock_guard lock(mutex);
             cancel(*run);
@@ -453,16 +461,7 @@ struct HttpServer::Impl {
             std::deque<std::string> messages;
         };
         auto channel = std::make_shared<Channel>();
-        McpOptions mcp;
-        mcp.workflows = options.workflows;
-        mcp.run = options.run;
-        mcp.open_store = options.open_store;
-        mcp.open_store_to_read = options.open_store_to_read;
-        mcp.version = options.version;
-        mcp.execute = [this](const runtime::Workflow& w, const runtime::RunInputs& inputs, runtime::RunOptions run) {
-            return execute(w, inputs, run);
-        };
-        auto server = std::make_shared<McpServer>(std::move(mcp), [channel](const std::string& m) {
+        auto server = std::make_shared<McpServer>(mcp_options, [channel](const std::string& m) {
             std::lock_guard lock(channel->mutex);
             channel->messages.push_back(m);
             channel->arrived.notify_all();
@@ -630,6 +629,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options)
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);
     Impl& s = *impl;
+    s.mcp_options.workflows = s.options.workflows;
+    s.mcp_options.run = s.options.run;
+    s.mcp_options.open_store = s.options.open_store;
+    s.mcp_options.open_store_to_read = s.options.open_store_to_read;
+    s.mcp_options.version = s.options.version;
+    s.mcp_options.execute = [&s](const runtime::Workflow& w, const runtime::RunInputs& inputs, runtime::RunOptions run) {
+        return s.execute(w, inputs, run);
+    };
     // Every connection holds a thread while it is served (an event stream for as long as its run lasts).
     s.http.new_task_queue = [] { return new httplib::ThreadPool(64); };
     s.http.set_payload_max_length(1 << 20);

@@ -202,6 +202,16 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& path)
 
 namespace {
 
+// Not found, naming it, unless the run is stored: a run's steps or traffic are asked of a run that exists.
+Result<void> run_exists(sqlite3* db, std::int64_t run_id)
+{
+    auto run = ROTE_TRY(sql::Stmt::prepare(db, "SELECT 1 FROM runs WHERE id = ?1"));
+    run.bind(1, run_id);
+    if (!ROTE_TRY(run.step()))
+        return Error(Error::Code::not_found, "no run " + std::to_string(run_id));
+    return {};
+}
+
 // A path as an SQLite URI ("file:" and the path, its reserved characters percent-encoded).
 std::string file_uri(const fs::path& path)
 {
@@ -901,10 +911,7 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
 
 Result<std::vector<RunRequest>> Store::run_requests(std::int64_t run_id)
 {
-    auto run = ROTE_TRY(sql::Stmt::prepare(m_db, "SELECT 1 FROM runs WHERE id = ?1"));
-    run.bind(1, run_id);
-    if (!ROTE_TRY(run.step()))
-        return Error(Error::Code::not_found, "no run " + std::to_string(run_id));
+    ROTE_TRY(run_exists(m_db, run_id));
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
         "SELECT at, method, host, port, path, status, bytes_in, bytes_out, ms, framing, error, refused FROM run_requests"
         " WHERE run_id = ?1 ORDER BY idx"));
@@ -931,10 +938,7 @@ Result<std::vector<RunRequest>> Store::run_requests(std::int64_t run_id)
 
 Result<std::vector<RunStep>> Store::run_steps(std::int64_t run_id)
 {
-    auto run = ROTE_TRY(sql::Stmt::prepare(m_db, "SELECT 1 FROM runs WHERE id = ?1"));
-    run.bind(1, run_id);
-    if (!ROTE_TRY(run.step()))
-        return Error(Error::Code::not_found, "no run " + std::to_string(run_id));
+    ROTE_TRY(run_exists(m_db, run_id));
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
         "SELECT idx, trace_step, outcome, action, method, confidence, duration_ms, artifact, detail FROM run_steps"
         " WHERE run_id = ?1 ORDER BY idx"));
