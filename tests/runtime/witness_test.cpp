@@ -1,9 +1,12 @@
 // The DevTools witness in a real local sandbox: Chromium's own document behind the screen, asked over the
 // socket pair that is its descriptors 3 and 4. Every way a value belongs to its label, a wrapped value read
 // whole, hidden and repeated labels, a page that tampers with its own DOM functions, and boxes that land on
-// the screen's words in an app window and in a normal window at device scale 1.25.
+// the screen's words in an app window and in a normal window at device scale 1.25; a form sent and a link
+// followed, never taken for the page they leave.
 
 #include <doctest/doctest.h>
+
+#include <functional>
 
 #include <httplib.h>
 #include <opencv2/imgcodecs.hpp>
@@ -60,12 +63,38 @@ constexpr const char* kPage = R"html(<!doctype html>
 <p style="margin-top: 4000px">Terms of the fold</p>
 </body></html>)html";
 
+// Ways to leave a document and ways that only look like it: a link to a fragment of it, a link its own
+// script handles (a router), a form that is sent.
+constexpr const char* kLeave = R"html(<!doctype html>
+<html><head><title>Leave</title><style>body { font: 24px sans-serif; margin: 24px; } a { margin-right: 40px; }</style>
+<script>
+  addEventListener('click', (e) => {
+    const a = e.target.closest('a.routed');
+    if (a) { e.preventDefault(); history.pushState({}, '', a.href); }
+  });
+</script></head>
+<body><p><a href="#part">Part</a> <a class="routed" href="/routed">Routed</a></p>
+<form action="/slow" method="post"><label for="company">Company</label> <input id="company" name="company" value="Acme"></form>
+</body></html>)html";
+
+constexpr const char* kArrived = R"html(<!doctype html>
+<html><head><title>Arrived</title><style>body { font: 24px sans-serif; margin: 24px; }</style></head>
+<body><p>Arrived. <a href="/slow?again">Again</a></p></body></html>)html";
+
 // The page on a loopback port of its own.
 class PageServer {
 public:
     PageServer()
     {
         m_server.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kPage, "text/html"); });
+        m_server.Get("/leave", [](const httplib::Request&, httplib::Response& res) { res.set_content(kLeave, "text/html"); });
+        // A slow server: the document before stays on the screen, "complete", while the next one is asked for.
+        const auto slow = [](const httplib::Request&, httplib::Response& res) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+            res.set_content(kArrived, "text/html");
+        };
+        m_server.Get("/slow", slow);
+        m_server.Post("/slow", slow);
         port = m_server.bind_to_any_port("127.0.0.1");
         m_thread = std::thread([this] { m_server.listen_after_bind(); });
         while (!m_server.is_running())
@@ -324,4 +353,74 @@ TEST_CASE("the witness reads a real page's document in an app window")
 TEST_CASE("the witness's boxes land on the screen in a normal window at device scale 1.25")
 {
     check_document(BrowserWindow::normal, 1.25);
+}
+
+TEST_CASE("a form sent or a link followed: the page left is never told as loaded once the page has the input's "
+          "end; a fragment or a link the page routes itself stays loaded")
+{
+    PageServer site;
+    SessionSpec spec;
+    spec.start_url = "http://witness.example.test/leave";
+    spec.routes = {{"witness.example.test", "127.0.0.1:" + std::to_string(site.port)}};
+    auto session = Session::start(spec);
+    REQUIRE_MESSAGE(session.ok(), session.error().message());
+    auto desktop = Desktop::connect((*session)->sandbox().vnc());
+    REQUIRE(desktop.ok());
+    REQUIRE(test::wait_for_text(**desktop, "Company", std::chrono::seconds(30)).where.has_value());
+    auto witness = connect_devtools_witness((*session)->sandbox().take_devtools_socket());
+
+    // The state once the page has the end of the input `act` sends, as the agent waits for it. The browser
+    // holds the witness's questions while it fetches the next document, and the answer is then the next
+    // document's: the state is either that or "not loaded", never the page left, loaded.
+    const auto after = [&](const std::function<void()>& act) {
+        const auto before = witness->inputs_seen();
+        REQUIRE_MESSAGE(before.ok(), before.error().message());
+        act();
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (true) {
+            const auto now = witness->inputs_seen();
+            if (now.ok() && now->since(*before))
+                break;
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        auto state = witness->state();
+        REQUIRE_MESSAGE(state.ok(), state.error().message());
+        return *state;
+    };
+    const auto link = [&](const char* text) {
+        const auto links = witness->links_reading(text);
+        REQUIRE(links.ok());
+        REQUIRE(links->size() == 1);
+        return (*links)[0].box.center();
+    };
+    // Polls until the document says it has loaded, for `within`; its URL then.
+    const auto loaded = [&](std::chrono::milliseconds within) -> std::string {
+        const auto deadline = std::chrono::steady_clock::now() + within;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto state = witness->state();
+            if (state.ok() && state->loaded)
+                return state->url;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return "not loaded";
+    };
+    using std::chrono::milliseconds;
+
+    after([&] { REQUIRE((*desktop)->click(link("Part")).ok()); });
+    CHECK(loaded(milliseconds(1000)) == "http://witness.example.test/leave#part");
+    after([&] { REQUIRE((*desktop)->click(link("Routed")).ok()); });
+    CHECK(loaded(milliseconds(1000)) == "http://witness.example.test/routed");
+
+    const auto field = witness->values_beside("Company");
+    REQUIRE(field.ok());
+    REQUIRE(field->size() == 1);
+    after([&] { REQUIRE((*desktop)->click((*field)[0].box.center()).ok()); });
+    const auto sent = after([&] { REQUIRE((*desktop)->key("Return").ok()); }); // the server takes 2 s to answer
+    CHECK_FALSE((sent.loaded && sent.url == "http://witness.example.test/routed"));
+    CHECK(loaded(milliseconds(10000)) == "http://witness.example.test/slow");
+
+    const auto followed = after([&] { REQUIRE((*desktop)->click(link("Again")).ok()); });
+    CHECK_FALSE((followed.loaded && followed.url == "http://witness.example.test/slow"));
+    CHECK(loaded(milliseconds(10000)) == "http://witness.example.test/slow?again");
 }

@@ -453,6 +453,7 @@ private:
     {
         const auto start = Clock::now();
         const std::optional<InputCount> before = inputs_seen(a);
+        std::uint64_t releases = 1; // the input events that end the action (inputs_seen counts them)
         switch (a.kind) {
         case ActionKind::click:
             ROTE_TRY(m_desktop->click(a.at));
@@ -483,6 +484,8 @@ private:
             if (!text.ok())
                 return text.error().with_context("typing " + a.text);
             ROTE_TRY(m_desktop->type(*text));
+            releases = static_cast<std::uint64_t>(std::count_if(text->begin(), text->end(),
+                [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; })); // a key per character
             break;
         }
         case ActionKind::key:
@@ -503,7 +506,7 @@ private:
         ++m_result.steps;
         ROTE_TRY(m_desktop->sync());
         if (before)
-            wait_for_input(*before);
+            wait_for_input(*before, releases);
         cv::Mat after = ROTE_TRY(stable());
         settle_ms = settle_ms_since(start);
         return after;
@@ -519,18 +522,20 @@ private:
         return count.ok() ? std::optional<InputCount>(*count) : std::nullopt;
     }
 
-    // Waits until the page has received the action's input (or has been replaced) before the screen is
-    // judged settled. The desktop's sync proves the display server has the input, not that the browser has
-    // handed it to the page: on a busy machine the page can take longer than the quiet period to see a key,
-    // and the screen before it, still and "loaded", was taken for the key's result (a planner was shown the
-    // login form again after the key that submits it). Input that never reaches the page (the browser's own
-    // bar, a frame) waits out the bound, then the screen decides as before.
-    void wait_for_input(const InputCount& before)
+    // Waits until the page has received the end of the action's input (`releases` keys or buttons let go, or
+    // a wheel's turn), or has been replaced, before the screen is judged settled. The desktop's sync proves
+    // the display server has the input, not that the browser has handed it to the page: on a busy machine the
+    // page can take longer than the quiet period to see a key, and the screen before it, still and "loaded",
+    // was taken for the key's result (a planner was shown the login form again after the key that submits
+    // it; the page before a link, after the click on it). By the release, what the input set off has begun: a
+    // form sent or a link followed makes the document say it is not loaded (Witness::state). Input that never
+    // reaches the page (the browser's own bar, a frame) waits out the bound, then the screen decides as before.
+    void wait_for_input(const InputCount& before, std::uint64_t releases)
     {
         const auto deadline = Clock::now() + scaled(milliseconds(1500));
         while (Clock::now() < deadline) {
             auto now = m_witness->inputs_seen();
-            if (!now.ok() || now->since(before))
+            if (!now.ok() || now->since(before, releases))
                 return;
             std::this_thread::sleep_for(milliseconds(2));
         }

@@ -279,6 +279,8 @@ constexpr const char* state_js = R"js(
   const a = document.activeElement;
   const out = { values: [], view, url: location.href, loaded: document.readyState === 'complete', field: false,
                 digest: 0, length: 0, start: -1, end: -1 };
+  const going = window.roteInputs && window.roteInputs.leaving; // a form sent, a link followed (inputs_js)
+  if (going && !going.e.defaultPrevented && performance.now() - going.at < 5000) out.loaded = false;
   if (!a || a === document.body || a === document.documentElement) return out;
   out.values.push({ identity: identity(a) });
   if (!isField(a)) return out;
@@ -295,14 +297,42 @@ constexpr const char* state_js = R"js(
   return out;
 )js";
 
-// The trusted input events the document has received since rote first asked: capture listeners on the
-// window, made once per document in rote's isolated world (its own globals, which the page cannot see).
+// The trusted input events that end an action (a key let go, a button let go, a turn of the wheel) the
+// document has received since rote first asked, and whether the document is on its way out: capture and
+// bubble listeners on the window, made once per document in rote's isolated world (its own globals, which the
+// page cannot see). An action's end is counted, not its start: the browser hands the page a key's press and
+// its character as two tasks, and a button's press and release as two, and what Return or a link does (a form
+// sent, a link followed) happens after the press. By the release, the page has sent the form or followed the
+// link, and says so in `leaving`: a form sent or a link to another document clicked, which no handler of the
+// page prevented (a router that handles its own links prevents the default and stays in the document).
 constexpr const char* inputs_js = R"js(function () {
   if (!window.roteInputs) {
-    const count = { n: 0 };
-    for (const type of ['keydown', 'pointerdown', 'mousedown', 'wheel'])
-      window.addEventListener(type, (e) => { if (e.isTrusted) ++count.n; }, true);
-    window.roteInputs = count;
+    const seen = { n: 0, leaving: null };
+    for (const type of ['keyup', 'pointerup', 'wheel'])
+      window.addEventListener(type, (e) => { if (e.isTrusted) ++seen.n; }, true);
+    const here = (target) => !target || ['_self', '_top', '_parent'].includes(target.trim().toLowerCase());
+    const elsewhere = (href) => {
+      try {
+        const to = new URL(href, document.baseURI).href, bare = (url) => url.split('#')[0];
+        if (!/^https?:/.test(to)) return false;
+        return !to.includes('#') || bare(to) !== bare(location.href); // to a fragment of this one, it stays
+      } catch (e) { return false; }
+    };
+    window.addEventListener('click', (e) => {
+      if (!e.isTrusted || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+      const link = e.composedPath().find((n) => n.nodeType === 1 && (n.localName === 'a' || n.localName === 'area')
+                                                && n.hasAttribute('href'));
+      if (link && !link.hasAttribute('download') && here(link.getAttribute('target'))
+          && elsewhere(link.getAttribute('href')))
+        seen.leaving = { e, at: performance.now() };
+    });
+    window.addEventListener('submit', (e) => {
+      const form = e.target, by = e.submitter;
+      const method = ((by && by.getAttribute('formmethod')) || form.getAttribute('method') || 'get').trim().toLowerCase();
+      if (method !== 'dialog' && here((by && by.getAttribute('formtarget')) || form.getAttribute('target')))
+        seen.leaving = { e, at: performance.now() };
+    });
+    window.roteInputs = seen;
   }
   return window.roteInputs.n;
 })js";

@@ -51,7 +51,9 @@ struct FoundElement {
 // What the document is doing, compared before and after an action to see what it did there.
 struct DocumentState {
     std::string url;
-    bool loaded = false; // document.readyState is "complete" and the page is not loading another one
+    // document.readyState is "complete" and the page is not on its way to another one: not loading one, not
+    // asked for one, no form sent or link to another document followed in it (for 5 s at most)
+    bool loaded = false;
     ElementIdentity focus; // the focused element; empty when the page's body has the focus
     bool focus_is_field = false;
     // The focused field's value, as a digest (never the value: it may be a secret) and its length, and the
@@ -61,13 +63,17 @@ struct DocumentState {
     std::int64_t selection_start = -1, selection_end = -1;
 };
 
-// The input events a page's document has received: proof that an action reached the page before its effect
-// is waited for. `document` names the document counted (another one, after a navigation, counts anew).
+// The input events that end an action (a key or a button let go, a turn of the wheel) a page's document has
+// received: proof that an action reached the page, and that what it set off there has begun, before its
+// effect is waited for. `document` names the document counted (another one, after a navigation, counts anew).
 struct InputCount {
     std::string document;
     std::uint64_t events = 0;
-    // Whether input arrived between `before` and this count: more events, or another document.
-    bool since(const InputCount& before) const { return document != before.document || events > before.events; }
+    // Whether `n` events arrived between `before` and this count (or another document is counted).
+    bool since(const InputCount& before, std::uint64_t n = 1) const
+    {
+        return document != before.document || events >= before.events + n;
+    }
 };
 
 // Non-copyable; not thread-safe (one caller at a time, as the agent loop is). Every method fails with a
@@ -119,8 +125,9 @@ public:
     // would scroll to bring the nearest one to the middle of the view, in screen pixels (positive: down).
     // 0 when one is in the view, or none is anywhere.
     virtual Result<int> link_distance(std::string_view text) = 0;
-    // The trusted key, pointer and wheel events the visible page's document has received, counted by
-    // listeners of rote's own (in an isolated world, out of the page's sight) from the first count on.
+    // The trusted key releases, pointer releases and wheel events the visible page's document has received,
+    // counted by listeners of rote's own (in an isolated world, out of the page's sight) from the first count
+    // on. The same listeners see a form sent or a link followed, which state() then tells as not loaded.
     virtual Result<InputCount> inputs_seen() = 0;
 };
 
