@@ -64,7 +64,8 @@ constexpr const char* kPage = R"html(<!doctype html>
 </body></html>)html";
 
 // Ways to leave a document and ways that only look like it: a link to a fragment of it, a link its own
-// script handles (a router), a form that is sent.
+// script handles (a router), a form that is sent; on the next page, a link and a script that sends a form
+// (form.submit(): the page schedules the navigation in a task of its own).
 constexpr const char* kLeave = R"html(<!doctype html>
 <html><head><title>Leave</title><style>body { font: 24px sans-serif; margin: 24px; } a { margin-right: 40px; }</style>
 <script>
@@ -79,7 +80,8 @@ constexpr const char* kLeave = R"html(<!doctype html>
 
 constexpr const char* kArrived = R"html(<!doctype html>
 <html><head><title>Arrived</title><style>body { font: 24px sans-serif; margin: 24px; }</style></head>
-<body><p>Arrived. <a href="/slow?again">Again</a></p></body></html>)html";
+<body><p>Arrived. <a href="/slow?again">Again</a> <a role="link" onclick="document.forms.later.submit()">Scripted</a></p>
+<form name="later" action="/slow?scripted" method="post"></form></body></html>)html";
 
 // The page on a loopback port of its own.
 class PageServer {
@@ -423,4 +425,8 @@ TEST_CASE("a form sent or a link followed: the page left is never told as loaded
     const auto followed = after([&] { REQUIRE((*desktop)->click(link("Again")).ok()); });
     CHECK_FALSE((followed.loaded && followed.url == "http://witness.example.test/slow"));
     CHECK(loaded(milliseconds(10000)) == "http://witness.example.test/slow?again");
+
+    const auto scripted = after([&] { REQUIRE((*desktop)->click(link("Scripted")).ok()); });
+    CHECK_FALSE((scripted.loaded && scripted.url == "http://witness.example.test/slow?again"));
+    CHECK(loaded(milliseconds(10000)) == "http://witness.example.test/slow?scripted");
 }

@@ -274,13 +274,19 @@ constexpr const char* find_js = R"js(
 )js";
 
 // The URL and the focus, with a digest of the focused field's value (FNV-1a over its UTF-16 units) and its
-// caret; a password's length only.
+// caret; a password's length only. Read after a turn of the page's tasks: a navigation an input set off in a
+// task of its own (a script's form.submit(), which the page schedules) has begun by then, and the document
+// has said so (inputs_js's `unloading`); read at once, the document before it was "complete".
 constexpr const char* state_js = R"js(
+  return new Promise((done) => setTimeout(() => done(read()), 0));
+  function read() {
   const a = document.activeElement;
   const out = { values: [], view, url: location.href, loaded: document.readyState === 'complete', field: false,
                 digest: 0, length: 0, start: -1, end: -1 };
-  const going = window.roteInputs && window.roteInputs.leaving; // a form sent, a link followed (inputs_js)
-  if (going && !going.e.defaultPrevented && performance.now() - going.at < 5000) out.loaded = false;
+  const seen = window.roteInputs, now = performance.now();
+  const going = seen && seen.leaving; // a form sent, a link followed (inputs_js)
+  if (going && !going.e.defaultPrevented && now - going.at < 5000) out.loaded = false;
+  if (seen && now - seen.unloading < 5000) out.loaded = false; // a navigation has begun
   if (!a || a === document.body || a === document.documentElement) return out;
   out.values.push({ identity: identity(a) });
   if (!isField(a)) return out;
@@ -295,6 +301,7 @@ constexpr const char* state_js = R"js(
     if (typeof a.selectionStart === 'number') { out.start = a.selectionStart; out.end = a.selectionEnd; }
   } catch (e) {}
   return out;
+  }
 )js";
 
 // The trusted input events that end an action (a key let go, a button let go, a turn of the wheel) the
@@ -304,10 +311,12 @@ constexpr const char* state_js = R"js(
 // its character as two tasks, and a button's press and release as two, and what Return or a link does (a form
 // sent, a link followed) happens after the press. By the release, the page has sent the form or followed the
 // link, and says so in `leaving`: a form sent or a link to another document clicked, which no handler of the
-// page prevented (a router that handles its own links prevents the default and stays in the document).
+// page prevented (a router that handles its own links prevents the default and stays in the document). Any
+// navigation of the document, a script's too, sets `unloading` when it begins (beforeunload).
 constexpr const char* inputs_js = R"js(function () {
   if (!window.roteInputs) {
-    const seen = { n: 0, leaving: null };
+    const seen = { n: 0, leaving: null, unloading: -Infinity };
+    window.addEventListener('beforeunload', () => { seen.unloading = performance.now(); }); // a navigation begins
     for (const type of ['keyup', 'pointerup', 'wheel'])
       window.addEventListener(type, (e) => { if (e.isTrusted) ++seen.n; }, true);
     const here = (target) => !target || ['_self', '_top', '_parent'].includes(target.trim().toLowerCase());
@@ -780,7 +789,7 @@ private:
             args.push_back({{"value", std::move(a)}});
         json result = ROTE_TRY(call("Runtime.callFunctionOn",
             {{"functionDeclaration", function}, {"executionContextId", context}, {"arguments", std::move(args)},
-                {"returnByValue", true}},
+                {"returnByValue", true}, {"awaitPromise", true}},
             page.session));
         if (result.contains("exceptionDetails")) {
             const json& details = result["exceptionDetails"];

@@ -52,7 +52,8 @@ struct FoundElement {
 struct DocumentState {
     std::string url;
     // document.readyState is "complete" and the page is not on its way to another one: not loading one, not
-    // asked for one, no form sent or link to another document followed in it (for 5 s at most)
+    // asked for one, no form sent, link to another document followed or navigation begun in it (beforeunload;
+    // for 5 s at most). Read after a turn of the page's tasks, so a navigation a script scheduled has begun.
     bool loaded = false;
     ElementIdentity focus; // the focused element; empty when the page's body has the focus
     bool focus_is_field = false;
