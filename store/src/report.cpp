@@ -42,7 +42,8 @@ Result<Report> Store::report(const ReportQuery& query)
         SELECT r.id, w.name, r.status, r.started_at, r.wall_ms, r.sandbox_ms,
                coalesce(s.steps, 0), coalesce(s.replayed, 0),
                coalesce(c.calls, 0), coalesce(c.tokens_in, 0), coalesce(c.tokens_out, 0),
-               coalesce(c.cache_read, 0), coalesce(c.cache_write, 0), coalesce(c.cost, 0)
+               coalesce(c.cache_read, 0), coalesce(c.cache_write, 0), coalesce(c.cost, 0),
+               r.trace_id, r.planner, r.error
         FROM runs r
         JOIN workflows w ON w.id = r.workflow_id
         LEFT JOIN (SELECT run_id, count(*) AS steps,
@@ -66,6 +67,9 @@ Result<Report> Store::report(const ReportQuery& query)
             return Error(Error::Code::corrupt, "run " + std::to_string(run.id) + " has an unknown status");
         run.status = *status;
         run.started_at = stmt.text(3);
+        run.trace_id = stmt.opt_i64(14);
+        run.planner = stmt.text(15);
+        run.error = stmt.text(16);
         CostFigures& f = run.figures;
         f.runs = 1;
         f.succeeded = run.status == RunStatus::succeeded ? 1 : 0;

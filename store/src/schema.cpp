@@ -212,7 +212,14 @@ CREATE TABLE run_requests (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<const char*, 5> kMigrations {kV1, kV2, kV3, kV4, kV5};
+// Version 6: what the screen showed before and after each step of a run, as small images (the run report
+// shows them); a run step from before has neither.
+constexpr const char* kV6 = R"sql(
+ALTER TABLE run_steps ADD COLUMN before_image TEXT REFERENCES artifacts(hash);
+ALTER TABLE run_steps ADD COLUMN after_image TEXT REFERENCES artifacts(hash);
+)sql";
+
+constexpr std::array<const char*, 6> kMigrations {kV1, kV2, kV3, kV4, kV5, kV6};
 static_assert(kMigrations.size() == kSchemaVersion, "every schema version needs its migration");
 
 } // namespace

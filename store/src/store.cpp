@@ -481,7 +481,9 @@ Result<ArtifactStats> Store::artifact_stats()
             SELECT pre_artifact FROM steps WHERE pre_artifact IS NOT NULL
             UNION ALL SELECT post_artifact FROM steps WHERE post_artifact IS NOT NULL
             UNION ALL SELECT anchor_patch FROM steps WHERE anchor_patch IS NOT NULL
-            UNION ALL SELECT artifact FROM run_steps WHERE artifact IS NOT NULL)
+            UNION ALL SELECT artifact FROM run_steps WHERE artifact IS NOT NULL
+            UNION ALL SELECT before_image FROM run_steps WHERE before_image IS NOT NULL
+            UNION ALL SELECT after_image FROM run_steps WHERE after_image IS NOT NULL)
         SELECT count(*), coalesce(sum(a.size), 0) FROM refs JOIN artifacts a ON a.hash = refs.hash)sql"));
     ROTE_TRY(refs.step());
     s.references = refs.i64(0);
@@ -813,12 +815,14 @@ Result<void> Store::add_run_step(std::int64_t run_id, const RunStep& step)
 {
     if (step.index < 0 || step.duration_ms < 0)
         return invalid("a run step needs a non-negative index and duration");
-    if (step.artifact && !codec::is_hash(*step.artifact))
-        return invalid("\"" + *step.artifact + "\" is not an artifact hash");
+    for (const auto& hash : {step.artifact, step.before_image, step.after_image}) {
+        if (hash && !codec::is_hash(*hash))
+            return invalid("\"" + *hash + "\" is not an artifact hash");
+    }
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
         "INSERT INTO run_steps (run_id, idx, trace_step, outcome, action, method, confidence, duration_ms, artifact, "
-        "detail)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+        "detail, before_image, after_image)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"));
     stmt.bind(1, run_id)
         .bind(2, step.index)
         .bind(3, step.trace_step)
@@ -828,7 +832,9 @@ Result<void> Store::add_run_step(std::int64_t run_id, const RunStep& step)
         .bind(7, step.confidence)
         .bind(8, step.duration_ms)
         .bind(9, step.artifact)
-        .bind(10, step.detail);
+        .bind(10, step.detail)
+        .bind(11, step.before_image)
+        .bind(12, step.after_image);
     if (auto r = stmt.run(); !r.ok())
         return r.error().with_context("run " + std::to_string(run_id) + " step " + std::to_string(step.index));
     return {};
@@ -940,8 +946,8 @@ Result<std::vector<RunStep>> Store::run_steps(std::int64_t run_id)
 {
     ROTE_TRY(run_exists(m_db, run_id));
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
-        "SELECT idx, trace_step, outcome, action, method, confidence, duration_ms, artifact, detail FROM run_steps"
-        " WHERE run_id = ?1 ORDER BY idx"));
+        "SELECT idx, trace_step, outcome, action, method, confidence, duration_ms, artifact, detail, before_image,"
+        " after_image FROM run_steps WHERE run_id = ?1 ORDER BY idx"));
     stmt.bind(1, run_id);
     std::vector<RunStep> out;
     while (ROTE_TRY(stmt.step())) {
@@ -964,7 +970,36 @@ Result<std::vector<RunStep>> Store::run_steps(std::int64_t run_id)
         step.duration_ms = stmt.i64(6);
         step.artifact = stmt.opt_text(7);
         step.detail = stmt.text(8);
+        step.before_image = stmt.opt_text(9);
+        step.after_image = stmt.opt_text(10);
         out.push_back(std::move(step));
+    }
+    return out;
+}
+
+Result<std::vector<LlmCall>> Store::run_calls(std::int64_t run_id)
+{
+    ROTE_TRY(run_exists(m_db, run_id));
+    auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
+        "SELECT run_step, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
+        " cost_microusd, latency_ms, created_at FROM llm_calls WHERE run_id = ?1 ORDER BY id"));
+    stmt.bind(1, run_id);
+    std::vector<LlmCall> out;
+    while (ROTE_TRY(stmt.step())) {
+        LlmCall call;
+        call.run_id = run_id;
+        if (auto step = stmt.opt_i64(0))
+            call.run_step = static_cast<int>(*step);
+        call.provider = stmt.text(1);
+        call.model = stmt.text(2);
+        call.input_tokens = stmt.i64(3);
+        call.output_tokens = stmt.i64(4);
+        call.cache_read_tokens = stmt.i64(5);
+        call.cache_write_tokens = stmt.i64(6);
+        call.cost_microusd = stmt.i64(7);
+        call.latency_ms = stmt.i64(8);
+        call.created_at = stmt.text(9);
+        out.push_back(std::move(call));
     }
     return out;
 }

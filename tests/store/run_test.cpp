@@ -239,3 +239,63 @@ TEST_CASE("a run's end, the trace it made and the standing of the one it replaye
     CHECK((*after)[0].last_run->status == RunStatus::succeeded);
     CHECK((*s)->load_trace(*closed->new_trace_id).ok());
 }
+
+TEST_CASE("a run's steps keep the screen before and after them, and its model calls read back in order")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "llm", ""});
+    REQUIRE(id.ok());
+    const std::vector<std::uint8_t> before_bytes {0xff, 0xd8, 1}, after_bytes {0xff, 0xd8, 2};
+    const auto before = (*s)->put_artifact(before_bytes, "image/jpeg");
+    const auto after = (*s)->put_artifact(after_bytes, "image/jpeg");
+    REQUIRE((before.ok() && after.ok()));
+    RunStep step;
+    step.outcome = StepOutcome::planned;
+    step.action.kind = ActionKind::click;
+    step.before_image = *before;
+    step.after_image = *after;
+    REQUIRE((*s)->add_run_step(*id, step).ok());
+    RunStep bad = step;
+    bad.index = 1;
+    bad.after_image = "not a hash";
+    CHECK((*s)->add_run_step(*id, bad).error().code() == Error::Code::invalid_argument);
+    for (const auto& [step_index, cost] : {std::pair {0, 900}, std::pair {0, 300}}) {
+        LlmCall c;
+        c.run_id = *id;
+        c.run_step = step_index;
+        c.provider = "anthropic";
+        c.model = "m";
+        c.input_tokens = 10;
+        c.output_tokens = 2;
+        c.cost_microusd = cost;
+        REQUIRE((*s)->add_llm_call(c).ok());
+    }
+    RunEnd end;
+    end.status = RunStatus::failed;
+    end.error = "the page was gone";
+    REQUIRE((*s)->finish_run(*id, end).ok());
+
+    const auto steps = (*s)->run_steps(*id);
+    REQUIRE(steps.ok());
+    REQUIRE(steps->size() == 1);
+    CHECK((*steps)[0].before_image == *before);
+    CHECK((*steps)[0].after_image == *after);
+    const auto calls = (*s)->run_calls(*id);
+    REQUIRE(calls.ok());
+    REQUIRE(calls->size() == 2);
+    CHECK((*calls)[0].cost_microusd == 900);
+    CHECK((*calls)[1].cost_microusd == 300);
+    CHECK((*calls)[1].run_step == 0);
+    CHECK((*s)->run_calls(*id + 1).error().code() == Error::Code::not_found);
+    const auto stats = (*s)->artifact_stats();
+    REQUIRE(stats.ok());
+    CHECK(stats->references == 2); // the pictures are uses of their artifacts
+    const auto report = (*s)->report({});
+    REQUIRE(report.ok());
+    REQUIRE(report->runs.size() == 1);
+    CHECK(report->runs[0].planner == "llm");
+    CHECK(report->runs[0].error == "the page was gone");
+    CHECK_FALSE(report->runs[0].trace_id.has_value());
+}

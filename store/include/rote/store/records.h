@@ -174,6 +174,9 @@ struct RunStep {
     std::int64_t duration_ms = 0;
     std::optional<Hash> artifact; // screenshot kept at a divergence
     std::string detail;
+    // The screen before and after the step, scaled down (a JPEG thumbnail, for the run report).
+    std::optional<Hash> before_image;
+    std::optional<Hash> after_image;
 };
 
 struct LlmCall {
@@ -260,6 +263,9 @@ struct RunReport {
     std::string workflow;
     RunStatus status = RunStatus::running;
     std::string started_at;
+    std::optional<std::int64_t> trace_id; // the trace version it replayed; none when it taught one
+    std::string planner;
+    std::string error; // why it failed; empty otherwise
     CostFigures figures; // runs == 1
 };
 

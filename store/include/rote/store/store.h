@@ -31,7 +31,7 @@ namespace rote::store {
 // "ROTE" in ASCII, written at offset 68 of the SQLite header.
 inline constexpr std::int32_t kApplicationId = 0x524f5445;
 // The schema this build writes. Files at a lower version are migrated; higher ones are refused.
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // Called while a long write proceeds: (items done, items in all).
 using Progress = std::function<void(std::size_t done, std::size_t total)>;
@@ -99,6 +99,8 @@ public:
     // The run's steps as add_run_step stored them, in order (a divergence or failure is a failed step with its
     // screenshot as the artifact).
     Result<std::vector<RunStep>> run_steps(std::int64_t run_id);
+    // The run's model calls, in the order they were made.
+    Result<std::vector<LlmCall>> run_calls(std::int64_t run_id);
     // A run's end as one transaction: the trace it made (taught or repaired; its id becomes the end's
     // new_trace_id), its end, and the standing of the trace it replayed (record_trace_run, when `replayed`).
     // A crash leaves either all of it or none (the run then still `running`, ended `interrupted` later).
