@@ -2,9 +2,11 @@
 
 #include <rote/base/png.h>
 
+#include <algorithm>
 #include <csetjmp>
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <png.h>
 
 namespace rote::vision {
@@ -81,6 +83,27 @@ Result<std::vector<std::uint8_t>> encode_png(const cv::Mat& image, int compressi
     PngSink sink {&out, {}};
     if (!write_png(image, compression, sink))
         return Error(Error::Code::internal, "PNG encoding failed");
+    return out;
+}
+
+Result<std::vector<std::uint8_t>> encode_thumbnail(const cv::Mat& image, int width)
+{
+    if (image.empty() || image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3))
+        return Error(Error::Code::invalid_argument, "a thumbnail needs a non-empty 8-bit image with 1 or 3 channels");
+    if (width < 16)
+        return Error(Error::Code::invalid_argument, "a thumbnail is at least 16 pixels wide");
+    cv::Mat small = image;
+    if (image.cols > width) {
+        const int height = std::max(1, static_cast<int>(static_cast<long long>(image.rows) * width / image.cols));
+        cv::resize(image, small, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+    }
+    std::vector<std::uint8_t> out;
+    try {
+        if (!cv::imencode(".jpg", small, out, {cv::IMWRITE_JPEG_QUALITY, 80}))
+            return Error(Error::Code::internal, "JPEG encoding failed");
+    } catch (const cv::Exception& e) {
+        return Error(Error::Code::internal, std::string("JPEG encoding failed: ") + e.what());
+    }
     return out;
 }
 

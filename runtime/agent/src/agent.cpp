@@ -555,6 +555,20 @@ private:
         last.focus = focused_field(); // where the focus is once the late page is there
     }
 
+    // The screen as the run report shows it beside a step (a small JPEG). Made once per screen: a step's
+    // after is the next one's before. None when the picture cannot be made: the run does not fail for it.
+    Result<std::optional<store::Hash>> picture(const cv::Mat& screen)
+    {
+        if (!m_picture.first.empty() && m_picture.first.data == screen.data && m_picture.first.size == screen.size)
+            return std::optional<store::Hash>(m_picture.second);
+        auto jpeg = vision::encode_thumbnail(screen);
+        if (!jpeg.ok())
+            return std::optional<store::Hash>();
+        const store::Hash hash = ROTE_TRY(stored(m_store.put_artifact(*jpeg, "image/jpeg")));
+        m_picture = {screen, hash};
+        return std::optional<store::Hash>(hash);
+    }
+
     Result<void> add_step(store::RunStep step)
     {
         step.index = m_run_step++;
@@ -651,6 +665,8 @@ private:
                 step.method = std::string(planner.kind());
                 step.duration_ms = ms_since(start);
                 step.detail = turn->note;
+                step.before_image = ROTE_TRY(picture(screen));
+                step.after_image = ROTE_TRY(picture(*after));
                 ROTE_TRY(add_step(step));
                 if (a.kind != ActionKind::wait) {
                     m_observed.push_back({screen, a, *after, settle_ms,
@@ -1046,6 +1062,8 @@ private:
             step.confidence = d.confidence;
             step.duration_ms = ms_since(start);
             step.detail = effect.as_recorded ? effect.proof : effect.why;
+            step.before_image = ROTE_TRY(picture(before));
+            step.after_image = ROTE_TRY(picture(screen));
             ROTE_TRY(add_step(step));
             ++(d.relocated ? m_result.relocated : m_result.replayed);
             if (!effect.proof.empty())
@@ -1368,6 +1386,7 @@ private:
     vision::Ocr* m_ocr = nullptr;
     std::vector<vision::Word> m_words; // read on the last screen the success check looked at
     std::vector<recorder::Observed> m_observed;
+    std::pair<cv::Mat, store::Hash> m_picture; // the last screen picture() stored, and its artifact
     std::vector<int> m_observed_step; // per observed action: the trace step it replayed, -1 if planned
     int m_run_step = 0;
     std::size_t m_calls_seen = 0;

@@ -16,6 +16,10 @@ namespace rote::vision {
 // compression is zlib's level 0-9; 1 is the fast default for screenshots, which compress well anyway.
 Result<std::vector<std::uint8_t>> encode_png(const cv::Mat& image, int compression = 1);
 
+// A small picture of a screen, for people: scaled to `width` pixels wide (never up), as JPEG. What the run
+// report shows for every step; never what replay compares (that is the PNG, whole).
+Result<std::vector<std::uint8_t>> encode_thumbnail(const cv::Mat& image, int width = 480);
+
 // Decodes PNG bytes to an 8-bit BGR image. Anything that is not a valid PNG is an error, never a crash.
 Result<cv::Mat> decode_png(std::span<const std::uint8_t> png);
 
