@@ -17,6 +17,7 @@
 
 #include <rote/base/log.h>
 #include <rote/base/token.h>
+#include <rote/report/html.h>
 #include <rote/server/json.h>
 #include <rote/server/mcp.h>
 
@@ -419,6 +420,36 @@ struct HttpServer::Impl {
         send_json(res, 200, report_json(*report));
     }
 
+    // The report as a page (report::html): `workflow` and `since` as /v1/report, `detail` the runs shown step
+    // by step. Served with a policy that lets it load nothing from anywhere: it has all it needs inline.
+    void report_page(const httplib::Request& req, httplib::Response& res)
+    {
+        auto store = options.open_store_to_read();
+        if (!store.ok())
+            return send_error(res, 500, "cannot open the store: " + store.error().message());
+        store::ReportQuery query;
+        if (req.has_param("workflow"))
+            query.workflow = req.get_param_value("workflow");
+        if (req.has_param("since"))
+            query.since = req.get_param_value("since");
+        report::HtmlOptions page_options;
+        if (req.has_param("detail")) {
+            const std::string detail = req.get_param_value("detail");
+            if (detail.empty() || detail.size() > 6 || detail.find_first_not_of("0123456789") != std::string::npos)
+                return send_error(res, 400, "detail is a number of runs, 0 to 999999");
+            page_options.detailed_runs = std::stoi(detail);
+        }
+        auto page = report::html(**store, query, page_options);
+        if (!page.ok()) {
+            const auto code = page.error().code();
+            return send_error(res, code == Error::Code::invalid_argument ? 400 : code == Error::Code::not_found ? 404 : 500,
+                page.error().message());
+        }
+        res.status = 200;
+        res.set_header("Content-Security-Policy", report::kPagePolicy);
+        res.set_content(*page, "text/html; charset=utf-8");
+    }
+
     void list_workflows(httplib::Response& res)
     {
         auto store = options.open_store_to_read();
@@ -570,6 +601,7 @@ struct HttpServer::Impl {
         http.Get(R"(/v1/runs/([0-9a-f]+)/events)", [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
         http.Get("/v1/workflows", [this](const httplib::Request&, httplib::Response& res) { list_workflows(res); });
         http.Get("/v1/report", [this](const httplib::Request& req, httplib::Response& res) { report(req, res); });
+        http.Get("/v1/report.html", [this](const httplib::Request& req, httplib::Response& res) { report_page(req, res); });
         http.Post("/mcp", [this](const httplib::Request& req, httplib::Response& res) { mcp_post(req, res); });
         auto post_only = [](const httplib::Request&, httplib::Response& res) {
             res.set_header("Allow", "POST");

@@ -122,6 +122,25 @@ constexpr const char* kDocument = R"json({
         }
       }
     },
+    "/v1/report.html": {
+      "get": {
+        "operationId": "getReportPage",
+        "summary": "The report as one self-contained page: charts per workflow, every step of the newest runs with the screen before and after it, divergences with the expected and actual screens",
+        "parameters": [
+          {"name": "workflow", "in": "query", "required": false, "schema": {"type": "string"}, "description": "Only this workflow's runs"},
+          {"name": "since", "in": "query", "required": false, "schema": {"type": "string"},
+           "description": "Only runs started at or after this time: 2026-12-01 or 2026-12-01T09:00:00Z"},
+          {"name": "detail", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 999999},
+           "description": "How many of the newest runs are shown step by step (default 50)"}
+        ],
+        "responses": {
+          "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
     "/mcp": {
       "post": {
         "operationId": "mcp",

@@ -21,7 +21,8 @@ layers=(
   "runtime/session|session|base desktop egress sandbox"
   "runtime/witness|witness|base"
   "runtime/agent|agent|base store vision llm recorder replayer desktop egress sandbox session witness"
-  "server|server|base store agent"
+  "report|report|base store vision"
+  "server|server|base store agent report"
   "tools/demo-site|-|"
 )
 

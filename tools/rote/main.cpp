@@ -17,6 +17,7 @@
 #include <rote/base/files.h>
 #include <rote/base/paths.h>
 #include <rote/llm/config.h>
+#include <rote/report/html.h>
 #include <rote/store/json.h>
 #include <rote/server/json.h>
 #include <rote/store/store.h>
@@ -273,6 +274,26 @@ std::vector<std::string> figure_cells(const store::CostFigures& f)
 {
     return {std::to_string(f.llm_calls), std::to_string(f.input_tokens), std::to_string(f.output_tokens),
         std::to_string(f.cache_read_tokens), dollars(f.cost_microusd), percent(f.replay_share()), seconds(f.wall_ms)};
+}
+
+// rote report --html: the report as one self-contained page (report/).
+int cmd_report_html(const Globals& g, const std::optional<std::string>& workflow,
+    const std::optional<std::string>& since, const std::string& html_out, int detail, bool as_json)
+{
+    store::ReportQuery query {workflow, since};
+    auto s = open_store_to_read(g);
+    if (!s.ok())
+        return fail(s.error());
+    auto page = ::rote::report::html(**s, query, {detail});
+    if (!page.ok())
+        return fail(page.error());
+    if (auto written = write_file_atomically(html_out, *page, 0644); !written.ok())
+        return fail(written.error().with_context("writing the report to " + html_out));
+    if (as_json)
+        print_json({{"html", html_out}, {"bytes", page->size()}});
+    else
+        std::cout << "The report is in " << html_out << " (" << (page->size() + 1023) / 1024 << " KiB, self-contained).\n";
+    return 0;
 }
 
 int cmd_report(
@@ -642,6 +663,15 @@ int main(int argc, char** argv)
     report->add_option("--workflow", workflow, "Only runs of this workflow");
     report->add_option(
         "--since", since, "Only runs started at or after this UTC date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+    std::string html_out;
+    int detail = ::rote::report::HtmlOptions {}.detailed_runs;
+    report->add_option("--html", html_out,
+        "Write the report as one self-contained HTML page to this file instead: per workflow its charts (dollars "
+        "per run, share of steps replayed) and what the cache saved; per run every step with the screen before and "
+        "after it, how its target was found, its model calls, and each divergence with the expected and the actual "
+        "screen side by side");
+    report->add_option("--detail", detail, "With --html: how many of the newest runs are shown step by step")
+        ->check(CLI::Range(0, 100000));
     add_json(report);
 
     std::int64_t run_id = 0;
@@ -701,7 +731,8 @@ int main(int argc, char** argv)
     if (trace_cmd->parsed())
         return cmd_trace(g, trace_workflow, trace_version, trace_command, as_json);
     if (report->parsed())
-        return cmd_report(g, workflow, since, as_json);
+        return html_out.empty() ? cmd_report(g, workflow, since, as_json)
+                                : cmd_report_html(g, workflow, since, html_out, detail, as_json);
     if (traffic->parsed())
         return cmd_traffic(g, run_id, as_json);
     if (exp->parsed())

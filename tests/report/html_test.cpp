@@ -1,0 +1,81 @@
+// The run report as a page, rendered from a store with known runs: every run, its steps and their pictures,
+// one chart point per run, the detail limit, what a page must escape, and the errors of a bad query. (The
+// page in a real browser is tests/clients/report_test.mjs.)
+
+#include <doctest/doctest.h>
+
+#include <opencv2/core.hpp>
+
+#include <rote/report/html.h>
+#include <rote/vision/image.h>
+
+#include "store/store_fixture.h"
+
+using namespace rote;
+using namespace rote::store;
+using fixture::TempDir;
+
+namespace {
+
+std::size_t count(const std::string& text, const std::string& what)
+{
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size()))
+        ++n;
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("the report page holds every run, their steps with pictures, one chart point per run, and escapes text")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    fixture::fill_report_fixture(**s);
+
+    // One more run whose step has its pictures, and whose error a page could take for markup.
+    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", "2027-01-05T09:00:00Z"});
+    REQUIRE(id.ok());
+    const cv::Mat grey(200, 320, CV_8UC3, cv::Scalar(200, 200, 200)), white(200, 320, CV_8UC3, cv::Scalar(255, 255, 255));
+    const auto before = (*s)->put_artifact(vision::encode_thumbnail(grey).value(), "image/jpeg");
+    const auto after = (*s)->put_artifact(vision::encode_thumbnail(white).value(), "image/jpeg");
+    REQUIRE((before.ok() && after.ok()));
+    RunStep step;
+    step.outcome = StepOutcome::planned;
+    step.action.kind = ActionKind::type;
+    step.action.text = "{{secret:password}}";
+    step.method = "hints";
+    step.before_image = *before;
+    step.after_image = *after;
+    REQUIRE((*s)->add_run_step(*id, step).ok());
+    RunEnd end;
+    end.status = RunStatus::failed;
+    end.error = "<script>alert('x')</script> was on the page";
+    REQUIRE((*s)->finish_run(*id, end).ok());
+
+    const auto page = report::html(**s, {});
+    REQUIRE_MESSAGE(page.ok(), page.error().message());
+    CHECK(page->starts_with("<!doctype html>"));
+    CHECK(count(*page, "<section class=\"run\"") == 5);
+    CHECK(count(*page, "<section class=\"workflow\"") == 2);
+    CHECK(count(*page, "<circle class=\"point\"") == 2 * 5); // two charts, a point per run each
+    CHECK(page->find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; was on the page") != std::string::npos);
+    CHECK(page->find("<script>alert") == std::string::npos);
+    CHECK(page->find("{{secret:password}}") != std::string::npos); // the template, never a value
+    CHECK(count(*page, "data-shot=\"" + *before + "\"") == 1);
+    CHECK(count(*page, "\"" + *before + "\":\"data:image/jpeg;base64,") == 1); // its bytes once, in the table
+    CHECK(page->find("http-equiv=\"Content-Security-Policy\"") != std::string::npos);
+
+    const auto newest = report::html(**s, {}, {1});
+    REQUIRE(newest.ok());
+    CHECK(count(*newest, "<section class=\"run\"") == 1);
+    CHECK(newest->find("id=\"run-" + std::to_string(*id) + "\"") != std::string::npos);
+    CHECK(newest->find("The newest 1 of 5 runs") != std::string::npos);
+
+    const auto crm = report::html(**s, {std::string("crm-add-lead"), std::nullopt});
+    REQUIRE(crm.ok());
+    CHECK(count(*crm, "<section class=\"run\"") == 1);
+    CHECK_FALSE(report::html(**s, {std::string("nothing-such"), std::nullopt}).ok());
+    CHECK(report::html(**s, {std::nullopt, std::string("yesterday")}).error().code() == Error::Code::invalid_argument);
+}
