@@ -18,6 +18,7 @@
 
 #include <rote/vision/diff.h>
 #include <rote/vision/fingerprint.h>
+#include <rote/vision/image.h>
 #include <rote/vision/ocr.h>
 #include <rote/vision/target.h>
 
@@ -88,6 +89,8 @@ int main(int argc, char** argv)
         median_ms(reps, [&] { tracker.update((flip = !flip) ? caret : base, Clock::now()); }), "target <= 2 ms");
     Fingerprint fp;
     row("fingerprint", median_ms(reps, [&] { fp = fingerprint(base); }), "target <= 2 ms");
+    row("a step's picture for the run report (JPEG, 480 px wide)",
+        median_ms(reps, [&] { (void)encode_thumbnail(base); }), "report");
     const Fingerprint other = fingerprint(shifted);
     row("fingerprint comparison (masked)",
         median_ms(reps,

@@ -403,17 +403,23 @@ struct HttpServer::Impl {
         });
     }
 
-    void report(const httplib::Request& req, httplib::Response& res)
+    // The runs `?workflow=` and `?since=` select.
+    static store::ReportQuery report_query(const httplib::Request& req)
     {
-        auto store = options.open_store_to_read();
-        if (!store.ok())
-            return send_error(res, 500, "cannot open the store: " + store.error().message());
         store::ReportQuery query;
         if (req.has_param("workflow"))
             query.workflow = req.get_param_value("workflow");
         if (req.has_param("since"))
             query.since = req.get_param_value("since");
-        auto report = (*store)->report(query);
+        return query;
+    }
+
+    void report(const httplib::Request& req, httplib::Response& res)
+    {
+        auto store = options.open_store_to_read();
+        if (!store.ok())
+            return send_error(res, 500, "cannot open the store: " + store.error().message());
+        auto report = (*store)->report(report_query(req));
         if (!report.ok())
             return send_error(res, report.error().code() == Error::Code::invalid_argument ? 400 : 500,
                 report.error().message());
@@ -424,14 +430,6 @@ struct HttpServer::Impl {
     // by step. Served with a policy that lets it load nothing from anywhere: it has all it needs inline.
     void report_page(const httplib::Request& req, httplib::Response& res)
     {
-        auto store = options.open_store_to_read();
-        if (!store.ok())
-            return send_error(res, 500, "cannot open the store: " + store.error().message());
-        store::ReportQuery query;
-        if (req.has_param("workflow"))
-            query.workflow = req.get_param_value("workflow");
-        if (req.has_param("since"))
-            query.since = req.get_param_value("since");
         report::HtmlOptions page_options;
         if (req.has_param("detail")) {
             const std::string detail = req.get_param_value("detail");
@@ -439,7 +437,10 @@ struct HttpServer::Impl {
                 return send_error(res, 400, "detail is a number of runs, 0 to 999999");
             page_options.detailed_runs = std::stoi(detail);
         }
-        auto page = report::html(**store, query, page_options);
+        auto store = options.open_store_to_read();
+        if (!store.ok())
+            return send_error(res, 500, "cannot open the store: " + store.error().message());
+        auto page = report::html(**store, report_query(req), page_options);
         if (!page.ok()) {
             const auto code = page.error().code();
             return send_error(res, code == Error::Code::invalid_argument ? 400 : code == Error::Code::not_found ? 404 : 500,
