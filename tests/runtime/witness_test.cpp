@@ -74,7 +74,7 @@ constexpr const char* kLeave = R"html(<!doctype html>
     if (a) { e.preventDefault(); history.pushState({}, '', a.href); }
   });
 </script></head>
-<body><p><a href="#part">Part</a> <a class="routed" href="/routed">Routed</a></p>
+<body><p><a href="#part">Part</a> <a class="routed" href="/routed">Routed</a> <a role="link" onclick="alert('Stop here')">Alert</a></p>
 <form action="/slow" method="post"><label for="company">Company</label> <input id="company" name="company" value="Acme"></form>
 </body></html>)html";
 
@@ -413,6 +413,19 @@ TEST_CASE("a form sent or a link followed: the page left is never told as loaded
     CHECK(loaded(milliseconds(1000)) == "http://witness.example.test/leave#part");
     after([&] { REQUIRE((*desktop)->click(link("Routed")).ok()); });
     CHECK(loaded(milliseconds(1000)) == "http://witness.example.test/routed");
+
+    // A page that shows a dialog answers nothing until it is closed: the witness says so at once, not after
+    // its timeout, and the caller goes on without the document.
+    const Point alert = link("Alert");
+    REQUIRE((*desktop)->click(alert).ok());
+    REQUIRE(test::wait_for_text(**desktop, "Stop here", std::chrono::seconds(10)).where.has_value());
+    const auto asked = std::chrono::steady_clock::now();
+    const auto during = witness->state();
+    REQUIRE_FALSE(during.ok());
+    CHECK(during.error().message().find("dialog") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - asked < std::chrono::seconds(2));
+    REQUIRE((*desktop)->key("Return").ok()); // its OK
+    CHECK(loaded(milliseconds(3000)) == "http://witness.example.test/routed");
 
     const auto field = witness->values_beside("Company");
     REQUIRE(field.ok());

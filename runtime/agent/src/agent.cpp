@@ -355,23 +355,28 @@ private:
     // page still loading can look still (a slow server; a renderer starved of CPU between the answer and its
     // paint), and a step judged or located on it acts on the page before. Traffic that never stops (a page
     // that polls) leaves the screen alone to decide, at the settle timeout.
+    //
+    // With a document: the document first, then the screen. Once the document says it has loaded (and has
+    // drawn a frame: Witness::state), the screen is waited on for a short quiet, and the document asked again:
+    // the same document, still loaded, or the screen is looked at anew. The screen taken before the document's
+    // word was the page before it, still held on the screen, when the browser answered only once the next
+    // one had committed. Without a document, or when it does not answer in time (a page that never says it
+    // is done, an event lost), the full quiet period decides.
     Result<cv::Mat> stable()
     {
-        // With a document: a short quiet, once the document says it has loaded; else the full quiet period.
         bool document = m_witness != nullptr;
         auto quiet = document ? std::min(quiet_period(), scaled(m_options.document_quiet, 4.0)) : quiet_period();
         const auto started = Clock::now();
         const auto deadline = started + scaled(m_options.settle_timeout);
+        const auto ask = [&] {
+            return Clock::now() < started + scaled(milliseconds(5000))
+                ? m_witness->state()
+                : Result<DocumentState>(Error(Error::Code::timeout, "the document did not say it had loaded"));
+        };
         while (true) {
-            auto screen = m_desktop->wait_stable(quiet, scaled(m_options.settle_timeout));
-            if (!screen.ok())
-                return screen.error().with_context("waiting for the screen to settle");
+            std::optional<DocumentState> said;
             if (document) {
-                // The document's word is taken for a while; with none, or past that (a page that never says it
-                // is done, an event lost), the full quiet period decides, as without a document.
-                auto state = Clock::now() < started + scaled(milliseconds(5000))
-                    ? m_witness->state()
-                    : Result<DocumentState>(Error(Error::Code::timeout, "the document did not say it had loaded"));
+                auto state = ask();
                 if (state.ok() && !state->loaded) {
                     std::this_thread::sleep_for(milliseconds(20)); // still loading: look again
                     continue;
@@ -381,6 +386,20 @@ private:
                     quiet = quiet_period();
                     continue;
                 }
+                said = std::move(*state);
+            }
+            auto screen = m_desktop->wait_stable(quiet, scaled(m_options.settle_timeout));
+            if (!screen.ok())
+                return screen.error().with_context("waiting for the screen to settle");
+            if (said) {
+                auto again = ask();
+                if (!again.ok()) {
+                    document = false;
+                    quiet = quiet_period();
+                    continue;
+                }
+                if (!again->loaded || again->document != said->document)
+                    continue; // a navigation began, or ended, while the screen settled
             }
             if (!m_session)
                 return screen;

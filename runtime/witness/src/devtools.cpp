@@ -274,11 +274,13 @@ constexpr const char* find_js = R"js(
 )js";
 
 // The URL and the focus, with a digest of the focused field's value (FNV-1a over its UTF-16 units) and its
-// caret; a password's length only. Read after a turn of the page's tasks: a navigation an input set off in a
-// task of its own (a script's form.submit(), which the page schedules) has begun by then, and the document
-// has said so (inputs_js's `unloading`); read at once, the document before it was "complete".
+// caret; a password's length only. Read once the page has drawn a frame (a document just committed
+// has painted, not the one before it still held on the screen) and after a turn of its tasks (a navigation
+// an input set off in a task of its own, a script's form.submit(), has begun by then, and the document has
+// said so: inputs_js's `unloading`); read at once, the document before it was "complete".
 constexpr const char* state_js = R"js(
-  return new Promise((done) => setTimeout(() => done(read()), 0));
+  const turn = (f) => setTimeout(f, 0);
+  return new Promise((done) => (document.hidden ? turn : requestAnimationFrame)(() => turn(() => done(read()))));
   function read() {
   const a = document.activeElement;
   const out = { values: [], view, url: location.href, loaded: document.readyState === 'complete', field: false,
@@ -499,10 +501,15 @@ public:
         return found;
     }
 
-    // A page's main frame (its frame id is its target id) starting or stopping to load.
+    // A page's main frame (its frame id is its target id) starting or stopping to load; a page's dialog
+    // (alert, confirm, prompt, beforeunload) opening or closing.
     void note_event(const json& event)
     {
         const std::string method = event.value("method", "");
+        if (method == "Page.javascriptDialogOpening" || method == "Page.javascriptDialogClosed") {
+            m_dialog[event.value("sessionId", "")] = method == "Page.javascriptDialogOpening";
+            return;
+        }
         if (method != "Page.frameStartedLoading" && method != "Page.frameStoppedLoading"
             && method != "Page.frameRequestedNavigation" && method != "Page.navigatedWithinDocument")
             return;
@@ -562,6 +569,7 @@ public:
         if (!answer.contains("url") || !answer["url"].is_string())
             return garbage("the document's state has no url");
         DocumentState state;
+        state.document = page.session + "/" + std::to_string(m_worlds[page.session]);
         state.url = answer["url"].get<std::string>();
         if (!answer["values"].empty())
             state.focus = ROTE_TRY(identity_of(answer["values"][0], view));
@@ -753,6 +761,12 @@ private:
     // Calls `function` with `arguments` in an isolated world of the page's main frame and returns its value.
     Result<json> call_function(const Page& page, const std::string& function, json arguments)
     {
+        // A page that shows a dialog (alert, confirm, prompt) answers nothing until it is closed: said at once,
+        // not after the timeout, so the caller goes on without the document.
+        note_queued_events();
+        if (m_dialog[page.session])
+            return Error(Error::Code::unsupported,
+                "the page shows a dialog (alert, confirm or prompt): its document answers nothing until the dialog is closed");
         // The page's isolated world lives as long as its document: asked again until the browser says it is
         // gone (a navigation destroys it), then made anew. One round trip per question instead of three.
         if (auto cached = m_worlds.find(page.session); cached != m_worlds.end()) {
@@ -868,6 +882,23 @@ private:
         return {};
     }
 
+    // Notes the events the browser has sent since the last answer (a dialog opened meanwhile), waiting for
+    // none.
+    void note_queued_events()
+    {
+        while (true) {
+            pollfd p {m_fd, POLLIN, 0};
+            if (m_buffer.find('\0') == std::string::npos && ::poll(&p, 1, 0) <= 0)
+                return;
+            auto text = next_message(Clock::now() + std::chrono::milliseconds(100), "the browser's events");
+            if (!text.ok())
+                return;
+            const json event = json::parse(*text, nullptr, false);
+            if (event.is_object() && !event.contains("id"))
+                note_event(event);
+        }
+    }
+
     Result<std::string> next_message(Clock::time_point deadline, const std::string& method)
     {
         while (true) {
@@ -899,6 +930,7 @@ private:
     std::map<std::string, std::int64_t> m_worlds; // session id -> its document's isolated world
     std::map<std::string, bool> m_loading; // session id -> its main frame is loading (Page events)
     std::map<std::string, Clock::time_point> m_requested; // session id -> when its page asked for a navigation
+    std::map<std::string, bool> m_dialog; // session id -> its page shows a dialog (Page events)
 };
 
 } // namespace

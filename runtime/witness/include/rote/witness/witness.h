@@ -50,10 +50,12 @@ struct FoundElement {
 
 // What the document is doing, compared before and after an action to see what it did there.
 struct DocumentState {
+    std::string document; // which document answered (another one, after a navigation, has another name)
     std::string url;
     // document.readyState is "complete" and the page is not on its way to another one: not loading one, not
     // asked for one, no form sent, link to another document followed or navigation begun in it (beforeunload;
-    // for 5 s at most). Read after a turn of the page's tasks, so a navigation a script scheduled has begun.
+    // for 5 s at most). Read once the page has drawn a frame and after a turn of its tasks, so the document
+    // that answers has painted and a navigation a script scheduled has begun.
     bool loaded = false;
     ElementIdentity focus; // the focused element; empty when the page's body has the focus
     bool focus_is_field = false;
