@@ -129,12 +129,14 @@ test('the OpenAPI document validates and names every endpoint', async () => {
     assert.equal(document.openapi, '3.1.0');
     assert.equal(json.servers[0].url, base);
     assert.deepEqual(Object.keys(json.paths).sort(),
-        ['/mcp', '/v1/openapi.json', '/v1/report', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/events', '/v1/workflows']);
+        ['/mcp', '/v1/openapi.json', '/v1/report', '/v1/report.html', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/events',
+            '/v1/workflows']);
     schemas = (await SwaggerParser.dereference(structuredClone(json))).components.schemas;
 });
 
 test('without the token, or with another, every endpoint answers 401 and does nothing', async () => {
-    const endpoints = [['GET', '/v1/openapi.json'], ['GET', '/v1/workflows'], ['GET', '/v1/report'], ['GET', '/v1/runs'],
+    const endpoints = [['GET', '/v1/openapi.json'], ['GET', '/v1/workflows'], ['GET', '/v1/report'],
+        ['GET', '/v1/report.html'], ['GET', '/v1/runs'],
         ['POST', '/v1/runs'], ['GET', '/v1/runs/00'], ['GET', '/v1/runs/00/events'], ['DELETE', '/v1/runs/00'], ['GET', '/nowhere']];
     for (const [method, path] of endpoints) {
         for (const auth of [null, 'x'.repeat(64), token.slice(0, -1), `${token}0`]) {
@@ -289,6 +291,12 @@ test('the secret input is typed and never shown; the workflows and the report', 
     assert.equal(report.json.total.runs, 1);
     assert.equal(report.json.query.workflow, 'crm-add-lead');
     assert.equal((await call('GET', '/v1/report?since=yesterday')).status, 400);
+    // The report's page too (the canary check at the end reads it with the rest).
+    const page = await fetch(`${base}/v1/report.html?workflow=crm-add-lead`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    seen.push(html);
+    assert.match(html, /<section class="run"/);
 });
 
 async function mcpClient(auth = token) {
