@@ -2,6 +2,7 @@
 
 #include "runtime/support.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -46,10 +47,21 @@ std::string read_text(const fs::path& path)
     return s.str();
 }
 
+// The end of a log, and the line that names its error (a Ruby backtrace puts it first, before the frames
+// the end shows).
 std::string tail(const fs::path& log)
 {
     const std::string text = read_text(log);
-    return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
+    std::string named;
+    for (const char* mark : {"Error)", "Exception)", "Error:", "Exception:"}) {
+        if (const auto at = text.find(mark); at != std::string::npos) {
+            const auto start = text.rfind('\n', at);
+            const auto end = text.find('\n', at);
+            named = text.substr(start == std::string::npos ? 0 : start + 1, std::min<std::size_t>(500, end - (start + 1)));
+            break;
+        }
+    }
+    return (named.empty() ? "" : named + "\n...\n") + (text.size() > 2000 ? text.substr(text.size() - 2000) : text);
 }
 
 // The status code of GET `path` on 127.0.0.1:port, or 0 when nothing answered.
@@ -412,7 +424,11 @@ std::string ruby_quoted(const std::string& s)
 // The suite's data, loaded through Redmine's own models (so it is what Redmine itself would write).
 std::string redmine_seed()
 {
+    // Jobs run in this thread and no mail goes out: an issue saved queues its notifications, which the async
+    // adapter ran on threads of their own beside the next write (the seed failed on a loaded machine).
     std::string s = R"(
+ActiveJob::Base.queue_adapter = :inline
+ActionMailer::Base.perform_deliveries = false
 admin = User.find_by!(login: 'admin')
 admin.password = admin.password_confirmation = ENV.fetch('SEED_PASSWORD') + '-admin'
 admin.must_change_passwd = false
@@ -484,7 +500,7 @@ public:
         for (const char* sub : {"config", "files", "log", "tmp", "public"})
             fs::create_directories(instance / sub, ec);
         ROTE_TRY(write_text(instance / "config/database.yml",
-            "production:\n  adapter: sqlite3\n  database: " + (dir / "redmine.db").string() + "\n  encoding: utf8\n  timeout: 5000\n"));
+            "production:\n  adapter: sqlite3\n  database: " + (dir / "redmine.db").string() + "\n  encoding: utf8\n  timeout: 30000\n"));
         ROTE_TRY(write_text(instance / "config/secret_key.txt", "rote-realapps-" + std::to_string(::getpid()) + "-secret-key-base\n"));
         ROTE_TRY(write_text(dir / "seed.rb", redmine_seed()));
         auto env = rails_env();
