@@ -61,7 +61,6 @@ std::string percent(std::optional<double> share) { return share ? fixed(*share *
 struct RunDetail {
     const RunReport* run = nullptr;
     std::vector<RunStep> steps;
-    std::vector<store::LlmCall> calls;
     std::int64_t planned = 0; // steps a planner decided
 };
 
@@ -90,7 +89,6 @@ public:
             RunDetail d;
             d.run = &r;
             d.steps = ROTE_TRY(m_store.run_steps(r.id));
-            d.calls = ROTE_TRY(m_store.run_calls(r.id));
             d.planned = std::count_if(d.steps.begin(), d.steps.end(), [](const RunStep& s) { return s.outcome == StepOutcome::planned; });
             runs.push_back(std::move(d));
         }
@@ -121,7 +119,7 @@ public:
             m_out << "<p class=\"note\">The newest " << shown << " of " << runs.size()
                   << " runs; every run is in the figures and charts above.</p>\n";
         for (int i = static_cast<int>(runs.size()) - 1; i >= static_cast<int>(runs.size()) - shown; --i)
-            ROTE_TRY(run(runs[static_cast<std::size_t>(i)]));
+            ROTE_TRY(run(runs[static_cast<std::size_t>(i)])); // its model calls read here: only shown runs need them
         tail();
         return m_out.str();
     }
@@ -273,11 +271,12 @@ private:
                   << "</td><td>" << ROTE_TRY(shot(s.after_image, "after")) << "</td><td>" << esc(s.detail) << "</td></tr>\n";
         }
         m_out << "</table>\n";
-        if (!d.calls.empty()) {
+        const auto calls = ROTE_TRY(m_store.run_calls(r.id));
+        if (!calls.empty()) {
             m_out << "<table class=\"calls\"><tr><th>model call</th><th>at step</th><th>model</th><th>tokens in</th>"
                      "<th>out</th><th>cache read</th><th>cache write</th><th>dollars</th><th>ms</th></tr>\n";
-            for (std::size_t i = 0; i < d.calls.size(); ++i) {
-                const auto& c = d.calls[i];
+            for (std::size_t i = 0; i < calls.size(); ++i) {
+                const auto& c = calls[i];
                 m_out << "<tr class=\"call\"><td class=\"n\">" << i + 1 << "</td><td class=\"n\">"
                       << (c.run_step ? std::to_string(*c.run_step) : std::string()) << "</td><td>" << esc(c.provider) << ' '
                       << esc(c.model) << "</td><td class=\"n\">" << c.input_tokens << "</td><td class=\"n\">" << c.output_tokens
