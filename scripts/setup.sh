@@ -13,6 +13,8 @@ packages=(
   # libraries (style.md 3: Debian packages, found by CMake, never fetched)
   libsqlite3-dev libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev doctest-dev libopencv-dev
   libtesseract-dev tesseract-ocr-eng libvncserver-dev libcpp-httplib-dev libboost-dev libpng-dev libcurl4-openssl-dev libyaml-cpp-dev libcsv-dev libidn2-dev
+  # time zones for schedules: Howard Hinnant's date library over the system's tzdata
+  libhowardhinnant-date-dev tzdata
   # the local sandbox: its desktop, browser and plumbing (setpriv comes with util-linux)
   tigervnc-standalone-server bubblewrap chromium matchbox-window-manager socat fonts-dejavu-core util-linux procps
   # the qemu sandbox: the VM, its disks, and building its guest image (debootstrap, mke2fs -d)
@@ -26,6 +28,8 @@ test_packages=(
   # the real-app suite (tests/realapps): applications nobody here wrote, each run from a copy of its own on
   # loopback. DokuWiki (PHP, under PHP's built-in server); Redmine with SQLite, under WEBrick.
   dokuwiki redmine redmine-sqlite ruby-webrick
+  # the scheduler's next-fire times, cross-checked against systemd's calendar (systemd-analyze calendar)
+  systemd
 )
 [ "$tests" -eq 1 ] && packages+=("${test_packages[@]}")
 

@@ -22,6 +22,7 @@ layers=(
   "runtime/witness|witness|base"
   "runtime/agent|agent|base store vision llm recorder replayer desktop egress sandbox session witness"
   "report|report|base store vision"
+  "scheduler|scheduler|base store agent"
   "server|server|base store agent report"
   "tools/demo-site|-|"
 )
