@@ -219,7 +219,54 @@ ALTER TABLE run_steps ADD COLUMN before_image TEXT REFERENCES artifacts(hash);
 ALTER TABLE run_steps ADD COLUMN after_image TEXT REFERENCES artifacts(hash);
 )sql";
 
-constexpr std::array<const char*, 6> kMigrations {kV1, kV2, kV3, kV4, kV5, kV6};
+// Version 7: schedules the scheduler runs (docs/schedules.md): a name, the zone its cron is read in, the rows
+// of inputs each fire runs, its overlap policy, catch-up window and pause rule; and its fires, one row per
+// (schedule, scheduled time), which is what makes a fire start at most once however many schedulers share the
+// file. A fire's owner is recorded as a run's is, so a fire whose scheduler died is marked interrupted. The
+// version-2 table's rows are kept, named after their id, in UTC, paused if they were disabled.
+constexpr const char* kV7 = R"sql(
+CREATE TABLE schedules_v7 (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    workflow_id  INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    cron         TEXT NOT NULL,
+    zone         TEXT NOT NULL DEFAULT 'UTC',
+    rows         TEXT NOT NULL DEFAULT '[{}]',  -- a JSON array of input rows, one run each per fire
+    planner      TEXT NOT NULL DEFAULT 'hints' CHECK (planner IN ('hints', 'llm')),
+    overlap      TEXT NOT NULL DEFAULT 'skip' CHECK (overlap IN ('skip', 'buffer-one', 'allow')),
+    catchup_s    INTEGER NOT NULL DEFAULT 3600 CHECK (catchup_s >= 0),
+    pause_after  INTEGER NOT NULL DEFAULT 3 CHECK (pause_after >= 0),
+    paused       INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+    paused_why   TEXT NOT NULL DEFAULT '',
+    from_time    TEXT NOT NULL,                  -- fires are due after this (added, or last resumed)
+    created_at   TEXT NOT NULL
+);
+INSERT INTO schedules_v7 (id, name, workflow_id, cron, rows, paused, paused_why, from_time, created_at)
+SELECT id, 'schedule-' || id, workflow_id, cron, '[' || inputs || ']', 1 - enabled,
+       CASE enabled WHEN 1 THEN '' ELSE 'disabled before schema 7' END, created_at, created_at
+FROM schedules;
+DROP TABLE schedules;
+ALTER TABLE schedules_v7 RENAME TO schedules;
+
+CREATE TABLE schedule_fires (
+    id           INTEGER PRIMARY KEY,
+    schedule_id  INTEGER NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+    scheduled_at TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped', 'missed', 'interrupted')),
+    detail       TEXT NOT NULL DEFAULT '',
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    pid          INTEGER,                        -- the claiming process, as run_owners records a run's
+    pid_ns       TEXT,
+    boot_id      TEXT,
+    start_ticks  INTEGER,
+    UNIQUE (schedule_id, scheduled_at)
+);
+ALTER TABLE runs ADD COLUMN fire_id INTEGER REFERENCES schedule_fires(id) ON DELETE SET NULL;
+CREATE INDEX runs_by_fire ON runs(fire_id) WHERE fire_id IS NOT NULL;
+)sql";
+
+constexpr std::array<const char*, 7> kMigrations {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
 static_assert(kMigrations.size() == kSchemaVersion, "every schema version needs its migration");
 
 } // namespace

@@ -732,6 +732,33 @@ Result<std::vector<TraceSummary>> Store::list_traces(const std::string& workflow
     return out;
 }
 
+// ---- owners ----------------------------------------------------------------------------------------
+
+namespace internal {
+
+Owner this_process()
+{
+    const ProcessIdentity me = ProcessIdentity::of(getpid());
+    return {std::int64_t(getpid()), me.pid_ns, me.boot_id, me.start_ticks};
+}
+
+std::string owner_gone(const Owner& owner)
+{
+    const ProcessIdentity me = ProcessIdentity::of(getpid());
+    // A pid of another namespace cannot be looked up from here: its owner may be alive.
+    if (me.pid_ns.empty() || owner.pid_ns != me.pid_ns)
+        return {};
+    if (owner.boot_id != me.boot_id)
+        return "the machine has restarted since";
+    if (owner.pid <= 0 || owner.pid > 1 << 22 || (::kill(static_cast<pid_t>(owner.pid), 0) != 0 && errno == ESRCH))
+        return "it has exited";
+    if (const auto now = ProcessIdentity::of(static_cast<pid_t>(owner.pid)).start_ticks; now >= 0 && now != owner.start_ticks)
+        return "it has exited (its pid is another process's now)";
+    return {};
+}
+
+} // namespace internal
+
 // ---- runs ------------------------------------------------------------------------------------------
 
 Result<std::int64_t> Store::begin_run(const NewRun& run)
@@ -749,20 +776,21 @@ Result<std::int64_t> Store::begin_run(const NewRun& run)
                 "trace " + std::to_string(*run.trace_id) + " is not a trace of " + run.workflow);
     }
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
-        "INSERT INTO runs (workflow_id, trace_id, inputs, provider, planner, status, started_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)"));
+        "INSERT INTO runs (workflow_id, trace_id, inputs, provider, planner, status, started_at, fire_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7)"));
     stmt.bind(1, workflow_id)
         .bind(2, run.trace_id)
         .bind(3, codec::to_json(run.inputs).dump())
         .bind(4, run.provider)
         .bind(5, run.planner)
-        .bind(6, started_at);
+        .bind(6, started_at)
+        .bind(7, run.fire_id);
     ROTE_TRY(stmt.run());
     const std::int64_t id = sqlite3_last_insert_rowid(m_db);
-    const ProcessIdentity me = ProcessIdentity::of(getpid());
+    const internal::Owner me = internal::this_process();
     auto owner = ROTE_TRY(sql::Stmt::prepare(m_db,
         "INSERT INTO run_owners (run_id, pid, pid_ns, boot_id, start_ticks) VALUES (?1, ?2, ?3, ?4, ?5)"));
-    owner.bind(1, id).bind(2, std::int64_t(getpid())).bind(3, me.pid_ns).bind(4, me.boot_id).bind(5, me.start_ticks);
+    owner.bind(1, id).bind(2, me.pid).bind(3, me.pid_ns).bind(4, me.boot_id).bind(5, me.start_ticks);
     ROTE_TRY(owner.run());
     ROTE_TRY(tx.commit());
     return id;
@@ -774,25 +802,14 @@ Result<int> Store::end_abandoned_runs()
     auto owned = ROTE_TRY(sql::Stmt::prepare(m_db,
         "SELECT r.id, o.pid, o.pid_ns, o.boot_id, o.start_ticks FROM runs r JOIN run_owners o ON o.run_id = r.id"
         " WHERE r.status = 'running'"));
-    const ProcessIdentity me = ProcessIdentity::of(getpid());
     std::vector<std::pair<std::int64_t, std::string>> gone;
     while (ROTE_TRY(owned.step())) {
-        const auto pid = owned.i64(1);
-        const std::string pid_ns = owned.text(2), boot = owned.text(3);
-        // A pid of another namespace cannot be looked up from here: its owner may be alive.
-        if (me.pid_ns.empty() || pid_ns != me.pid_ns)
-            continue;
-        std::string why;
-        if (boot != me.boot_id)
-            why = "the machine has restarted since";
-        else if (pid <= 0 || pid > 1 << 22 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH))
-            why = "it has exited";
-        else if (const auto now = ProcessIdentity::of(static_cast<pid_t>(pid)).start_ticks; now >= 0 && now != owned.i64(4))
-            why = "it has exited (its pid is another process's now)";
-        if (!why.empty())
-            gone.emplace_back(owned.i64(0), "interrupted: the rote process running it (pid " + std::to_string(pid) + ") went away without finishing it; " + why);
+        const internal::Owner owner {owned.i64(1), owned.text(2), owned.text(3), owned.i64(4)};
+        if (const std::string why = internal::owner_gone(owner); !why.empty())
+            gone.emplace_back(owned.i64(0), "interrupted: the rote process running it (pid " + std::to_string(owner.pid) + ") went away without finishing it; " + why);
     }
     owned.reset();
+    ROTE_TRY(internal::end_abandoned_fires(m_db));
     if (gone.empty())
         return 0;
     auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
@@ -1018,57 +1035,6 @@ Result<Store::RunClosed> Store::close_run(
     return closed;
 }
 
-// ---- schedules -------------------------------------------------------------------------------------
-
-Result<std::int64_t> Store::add_schedule(const Schedule& s)
-{
-    int fields = 0;
-    bool in_field = false;
-    for (char c : s.cron) {
-        const bool space = c == ' ' || c == '\t';
-        if (!space && !in_field)
-            ++fields;
-        in_field = !space;
-    }
-    if (fields != 5)
-        return invalid("a schedule needs a five-field cron expression, got \"" + s.cron + "\"");
-    auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
-    const auto workflow_id = ROTE_TRY(internal::workflow_id(m_db, s.workflow));
-    auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
-        "INSERT INTO schedules (workflow_id, cron, inputs, enabled, next_run_at, created_at) VALUES (?1, ?2, ?3, ?4, "
-        "?5, ?6)"));
-    stmt.bind(1, workflow_id)
-        .bind(2, s.cron)
-        .bind(3, codec::to_json(s.inputs).dump())
-        .bind(4, s.enabled ? 1 : 0)
-        .bind(5, s.next_run_at)
-        .bind(6, now_timestamp());
-    ROTE_TRY(stmt.run());
-    const std::int64_t id = sqlite3_last_insert_rowid(m_db);
-    ROTE_TRY(tx.commit());
-    return id;
-}
-
-Result<std::vector<Schedule>> Store::list_schedules()
-{
-    auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
-        "SELECT s.id, w.name, s.cron, s.inputs, s.enabled, s.next_run_at FROM schedules s"
-        " JOIN workflows w ON w.id = s.workflow_id ORDER BY s.id"));
-    std::vector<Schedule> out;
-    while (ROTE_TRY(stmt.step())) {
-        Schedule s;
-        s.id = stmt.i64(0);
-        s.workflow = stmt.text(1);
-        s.cron = stmt.text(2);
-        const auto where = "schedule " + std::to_string(s.id);
-        s.inputs = ROTE_TRY(codec::map_from_json(ROTE_TRY(codec::parse_stored(stmt.text(3), where)), where));
-        s.enabled = stmt.i64(4) != 0;
-        s.next_run_at = stmt.opt_text(5);
-        out.push_back(std::move(s));
-    }
-    return out;
-}
-
 // ---- enums and time --------------------------------------------------------------------------------
 
 namespace {
@@ -1095,6 +1061,11 @@ std::string_view enum_name(const std::array<std::pair<E, std::string_view>, N>& 
 
 constexpr std::array<std::pair<Provenance, std::string_view>, 4> kProvenance {{{Provenance::llm, "llm"},
     {Provenance::human, "human"}, {Provenance::script, "script"}, {Provenance::repair, "repair"}}};
+constexpr std::array<std::pair<Overlap, std::string_view>, 3> kOverlap {{{Overlap::skip, "skip"},
+    {Overlap::buffer_one, "buffer-one"}, {Overlap::allow, "allow"}}};
+constexpr std::array<std::pair<FireStatus, std::string_view>, 6> kFireStatus {{{FireStatus::running, "running"},
+    {FireStatus::succeeded, "succeeded"}, {FireStatus::failed, "failed"}, {FireStatus::skipped, "skipped"},
+    {FireStatus::missed, "missed"}, {FireStatus::interrupted, "interrupted"}}};
 constexpr std::array<std::pair<RunStatus, std::string_view>, 5> kRunStatus {{{RunStatus::running, "running"},
     {RunStatus::succeeded, "succeeded"}, {RunStatus::failed, "failed"}, {RunStatus::cancelled, "cancelled"},
     {RunStatus::interrupted, "interrupted"}}};
@@ -1106,6 +1077,10 @@ constexpr std::array<std::pair<StepOutcome, std::string_view>, 4> kStepOutcome {
 std::string_view to_string(Provenance p) { return enum_name(kProvenance, p); }
 std::optional<Provenance> parse_provenance(std::string_view s) { return parse_enum(kProvenance, s); }
 std::string_view to_string(RunStatus s) { return enum_name(kRunStatus, s); }
+std::string_view to_string(Overlap o) { return enum_name(kOverlap, o); }
+std::optional<Overlap> parse_overlap(std::string_view text) { return parse_enum(kOverlap, text); }
+std::string_view to_string(FireStatus s) { return enum_name(kFireStatus, s); }
+std::optional<FireStatus> internal::parse_fire_status(std::string_view text) { return parse_enum(kFireStatus, text); }
 std::optional<RunStatus> parse_run_status(std::string_view s) { return parse_enum(kRunStatus, s); }
 std::string_view to_string(StepOutcome o) { return enum_name(kStepOutcome, o); }
 std::optional<StepOutcome> parse_step_outcome(std::string_view s) { return parse_enum(kStepOutcome, s); }

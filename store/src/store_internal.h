@@ -3,6 +3,7 @@
 // Helpers shared by the store's translation units (store.cpp, report.cpp, exchange.cpp).
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -28,5 +29,22 @@ Result<std::int64_t> single_int_bound(sqlite3* db, const char* query, std::int64
 // trace the workflow's default (the default before it retired). Call inside the inserting transaction.
 Result<void> stand_new_trace(sqlite3* db, std::int64_t trace_id, std::int64_t workflow_id, bool repair,
     const std::string& conditions, const std::string& why);
+
+// The process that owns a running run or fire, beyond its pid (which the kernel reuses): the pid namespace
+// its pid belongs to, the boot, its start time in clock ticks since boot.
+struct Owner {
+    std::int64_t pid = 0;
+    std::string pid_ns;
+    std::string boot_id;
+    std::int64_t start_ticks = -1;
+};
+Owner this_process();
+// Why `owner` runs no more ("it has exited", ...); empty while it may still run, or when that cannot be told
+// from here (a pid of another namespace).
+std::string owner_gone(const Owner& owner);
+
+// Running fires whose owner is gone become interrupted (schedules.cpp); called where runs are ended so.
+Result<int> end_abandoned_fires(sqlite3* db);
+std::optional<FireStatus> parse_fire_status(std::string_view text);
 
 } // namespace rote::store::internal

@@ -159,7 +159,7 @@ TEST_CASE("rote traffic lists a run's requests through the egress proxy, as a ta
     {
         auto s = Store::open(db);
         REQUIRE(s.ok());
-        run = *(*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", ""});
+        run = *(*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", "", std::nullopt});
         RunEnd end;
         end.requests.push_back({"2026-12-01T09:00:00Z", "GET", "registry.example.test", 80, "/search?q=Acme", 200, 0, 5120, 12.5, "length", "", ""});
         end.requests.push_back({"2026-12-01T09:00:01Z", "CONNECT", "tracker.example.com", 443, "", 403, 0, 0, 0.4, "none", "", "host not allowed"});
@@ -189,7 +189,7 @@ TEST_CASE("rote show --divergences writes where a run left its trace, with the s
     {
         auto s = Store::open(db);
         REQUIRE(s.ok());
-        run = *(*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", ""});
+        run = *(*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", "", std::nullopt});
         RunStep replayed;
         replayed.index = 0;
         replayed.trace_step = 0;

@@ -35,7 +35,7 @@ TEST_CASE("the report page holds every run, their steps with pictures, one chart
     fixture::fill_report_fixture(**s);
 
     // One more run whose step has its pictures, and whose error a page could take for markup.
-    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", "2027-01-05T09:00:00Z"});
+    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", "2027-01-05T09:00:00Z", std::nullopt});
     REQUIRE(id.ok());
     const cv::Mat grey(200, 320, CV_8UC3, cv::Scalar(200, 200, 200)), white(200, 320, CV_8UC3, cv::Scalar(255, 255, 255));
     const auto before = (*s)->put_artifact(vision::encode_thumbnail(grey).value(), "image/jpeg");

@@ -188,8 +188,13 @@ TEST_CASE("a store at an older schema is upgraded in place and keeps its data")
     REQUIRE(workflows->size() == 1);
     CHECK((*workflows)[0].goal == "find a company");
     REQUIRE((*workflows)[0].last_run.has_value());
-    // The version-2 table exists and works.
-    REQUIRE((*s)->add_schedule({0, "registry-lookup", "0 9 * * 1-5", {{"company", "ACME"}}, true, std::nullopt}).ok());
+    // The schedules table (version 2, remade in 7) exists and works.
+    Schedule daily;
+    daily.name = "weekday-lookup";
+    daily.workflow = "registry-lookup";
+    daily.cron = "0 9 * * 1-5";
+    daily.rows = {{{"company", "ACME"}}};
+    REQUIRE((*s)->add_schedule(daily).ok());
     // Version 3: the traces a file already had stand as they were replayed, the newest the default.
     CHECK(fixture::raw_int(path, "SELECT count(*) FROM trace_standing") == 0);
     REQUIRE((*s)->save_trace(fixture::sample_trace("registry-lookup", 2)).ok());

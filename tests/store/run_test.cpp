@@ -1,4 +1,4 @@
-// Runs, LLM calls, schedules and the cost report, checked against hand-computed figures.
+// Runs, LLM calls and the cost report, checked against hand-computed figures.
 
 #include <doctest/doctest.h>
 
@@ -142,7 +142,7 @@ TEST_CASE("a run is finished once, with a final status")
     TempDir dir;
     auto s = Store::open(dir / "rote.db");
     REQUIRE(s.ok());
-    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", ""});
+    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", "", std::nullopt});
     REQUIRE(id.ok());
     RunEnd running;
     running.status = RunStatus::running;
@@ -175,7 +175,7 @@ TEST_CASE("a run cannot name a trace of another workflow, and LLM figures cannot
     REQUIRE(s.ok());
     auto trace = (*s)->save_trace(fixture::sample_trace("crm-add-lead", 2));
     REQUIRE(trace.ok());
-    auto r = (*s)->begin_run({"registry-lookup", *trace, {}, "local", "llm", ""});
+    auto r = (*s)->begin_run({"registry-lookup", *trace, {}, "local", "llm", "", std::nullopt});
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message().find("not a trace of registry-lookup") != std::string::npos);
 
@@ -186,26 +186,6 @@ TEST_CASE("a run cannot name a trace of another workflow, and LLM figures cannot
     CHECK((*s)->add_llm_call(c).error().code() == Error::Code::invalid_argument);
 }
 
-TEST_CASE("schedules are kept with their inputs")
-{
-    TempDir dir;
-    auto s = Store::open(dir / "rote.db");
-    REQUIRE(s.ok());
-    REQUIRE((*s)->put_workflow({"registry-lookup", "", ""}).ok());
-    auto id = (*s)->add_schedule(
-        {0, "registry-lookup", "30 8 * * 1-5", {{"company", "ACME Ltd"}}, true, "2026-11-23T08:30:00Z"});
-    REQUIRE(id.ok());
-    CHECK((*s)->add_schedule({0, "registry-lookup", "every morning", {}, true, std::nullopt}).error().code()
-        == Error::Code::invalid_argument);
-    CHECK((*s)->add_schedule({0, "unknown", "* * * * *", {}, true, std::nullopt}).error().code()
-        == Error::Code::not_found);
-    auto all = (*s)->list_schedules();
-    REQUIRE(all.ok());
-    REQUIRE(all->size() == 1);
-    CHECK((*all)[0].inputs.at("company") == "ACME Ltd");
-    CHECK((*all)[0].next_run_at == "2026-11-23T08:30:00Z");
-}
-
 TEST_CASE("a run's end, the trace it made and the standing of the one it replayed commit together or not at all")
 {
     TempDir dir;
@@ -213,7 +193,7 @@ TEST_CASE("a run's end, the trace it made and the standing of the one it replaye
     REQUIRE(s.ok());
     auto taught = (*s)->save_trace(fixture::sample_trace("registry-lookup", 2));
     REQUIRE(taught.ok());
-    auto id = (*s)->begin_run({"registry-lookup", *taught, {}, "local", "hints", ""});
+    auto id = (*s)->begin_run({"registry-lookup", *taught, {}, "local", "hints", "", std::nullopt});
     REQUIRE(id.ok());
     auto repair = fixture::sample_trace("registry-lookup", 3);
     repair.parent_id = *taught;
@@ -245,7 +225,7 @@ TEST_CASE("a run's steps keep the screen before and after them, and its model ca
     TempDir dir;
     auto s = Store::open(dir / "rote.db");
     REQUIRE(s.ok());
-    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "llm", ""});
+    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "llm", "", std::nullopt});
     REQUIRE(id.ok());
     const std::vector<std::uint8_t> before_bytes {0xff, 0xd8, 1}, after_bytes {0xff, 0xd8, 2};
     const auto before = (*s)->put_artifact(before_bytes, "image/jpeg");

@@ -171,7 +171,7 @@ void add_call(Store& store, std::int64_t run, std::int64_t in, std::int64_t out,
 
 std::int64_t run(Store& store, const std::string& workflow, const std::string& started)
 {
-    auto id = store.begin_run({workflow, std::nullopt, {{"company", "ACME Ltd"}}, "local", "llm", started});
+    auto id = store.begin_run({workflow, std::nullopt, {{"company", "ACME Ltd"}}, "local", "llm", started, std::nullopt});
     REQUIRE(id.ok());
     return *id;
 }

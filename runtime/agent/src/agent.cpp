@@ -113,6 +113,7 @@ public:
         run.inputs = m_inputs.values;
         run.provider = provider();
         run.planner = std::string(to_string(m_options.planner));
+        run.fire_id = m_options.fire_id;
         m_result.run_id = ROTE_TRY(m_store.begin_run(run));
         m_log->info("run {} of {}: {}", m_result.run_id, m_workflow.name,
             trace ? "replaying trace v" + std::to_string(trace->version) : std::string("teaching"));

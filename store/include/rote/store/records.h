@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <rote/base/action.h>
@@ -154,6 +155,7 @@ struct NewRun {
     std::string provider; // "local", "qemu"
     std::string planner; // "llm", "hints", "human"
     std::string started_at; // empty: now
+    std::optional<std::int64_t> fire_id; // the schedule's fire it runs for
 };
 
 // How one step of a run was carried out.
@@ -221,13 +223,49 @@ struct RunEnd {
     std::vector<RunRequest> requests; // the sandbox's traffic, in the proxy's order
 };
 
+// A workflow on a schedule (docs/schedules.md). The store keeps it and its fires; when it fires is the
+// scheduler's (the cron expression is read in its zone there, and checked before it is added).
+enum class Overlap {
+    skip, // a fire due while one of the schedule's fires runs is recorded as skipped
+    buffer_one, // it waits for the running one, then the newest such fire runs (the others are skipped)
+    allow, // it runs beside it
+};
+std::string_view to_string(Overlap overlap);
+std::optional<Overlap> parse_overlap(std::string_view text);
+
 struct Schedule {
     std::int64_t id = 0;
+    std::string name;
     std::string workflow;
-    std::string cron; // five-field cron expression
-    std::map<std::string, std::string> inputs;
-    bool enabled = true;
-    std::optional<std::string> next_run_at;
+    std::string cron; // as written: five fields or a macro
+    std::string zone = "UTC"; // IANA name
+    std::vector<std::map<std::string, std::string>> rows {{}}; // one run per row per fire; never secret values
+    std::string planner = "hints"; // hints, llm
+    Overlap overlap = Overlap::skip;
+    std::int64_t catchup_seconds = 3600; // a fire missed by less than this still runs, once
+    int pause_after = 3; // failed fires in a row that pause the schedule; 0: never
+    bool paused = false;
+    std::string paused_why;
+    std::string from; // fires are due after this instant (when it was added or last resumed); ISO UTC
+    std::string created_at;
+};
+
+enum class FireStatus { running, succeeded, failed, skipped, missed, interrupted };
+std::string_view to_string(FireStatus status);
+
+// One fire of a schedule: identified by (schedule, scheduled_at), so it is claimed at most once, by whichever
+// scheduler inserts it first.
+struct Fire {
+    std::int64_t id = 0;
+    std::int64_t schedule_id = 0;
+    std::string schedule;
+    std::string scheduled_at; // ISO UTC: when the cron said
+    FireStatus status = FireStatus::running;
+    std::string started_at; // when it was claimed
+    std::optional<std::string> finished_at;
+    std::string detail; // why it was skipped, missed, failed or interrupted
+    std::vector<std::int64_t> runs; // its runs, in order
+    int failed_runs = 0; // of those, the ones that did not succeed (running ones excluded)
 };
 
 struct ReportQuery {

@@ -31,7 +31,7 @@ namespace rote::store {
 // "ROTE" in ASCII, written at offset 68 of the SQLite header.
 inline constexpr std::int32_t kApplicationId = 0x524f5445;
 // The schema this build writes. Files at a lower version are migrated; higher ones are refused.
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 // Called while a long write proceeds: (items done, items in all).
 using Progress = std::function<void(std::size_t done, std::size_t total)>;
@@ -110,9 +110,30 @@ public:
     };
     Result<RunClosed> close_run(std::int64_t run_id, RunEnd end, const NewTrace* made, std::optional<std::int64_t> replayed);
 
-    // Schedules.
+    // Schedules and their fires (schedules.cpp). A schedule's name is unique (conflict otherwise); its
+    // workflow must exist. `from` empty: now.
     Result<std::int64_t> add_schedule(const Schedule& schedule);
     Result<std::vector<Schedule>> list_schedules();
+    Result<Schedule> get_schedule(const std::string& name);
+    // Pausing records why; resuming makes fires due only after now (the ones passed while paused are not
+    // run). Returns the schedule after.
+    Result<Schedule> set_schedule_paused(const std::string& name, bool paused, const std::string& why);
+    // The schedule and its fires; its runs stay, no longer linked to a fire.
+    Result<void> remove_schedule(const std::string& name);
+    // Records the fire (schedule, scheduled_at) with `status`: running (this process owns it: claimed),
+    // skipped or missed (with why). nullopt when that fire is already recorded: someone else claimed it.
+    Result<std::optional<std::int64_t>> claim_fire(
+        std::int64_t schedule_id, const std::string& scheduled_at, FireStatus status, const std::string& detail);
+    // A running fire ends (succeeded, failed or interrupted).
+    Result<void> finish_fire(std::int64_t fire_id, FireStatus status, const std::string& detail);
+    // The schedule's fires, newest first, at most `limit`.
+    Result<std::vector<Fire>> fires(const std::string& schedule, int limit);
+    // The latest scheduled time of any of its fires; nullopt when it has none.
+    Result<std::optional<std::string>> last_fire_time(std::int64_t schedule_id);
+    // How many of its fires are running now.
+    Result<int> running_fires(std::int64_t schedule_id);
+    // Its failed fires since its last one that succeeded (skipped and missed fires do not count).
+    Result<int> failed_fires_in_a_row(std::int64_t schedule_id);
 
     Result<Report> report(const ReportQuery& query);
 
@@ -126,7 +147,8 @@ public:
     Result<void> check_integrity();
 
     // Runs still `running` whose rote process is gone (begin_run records it: pid, start time, boot) become
-    // `interrupted`, with why. Done by open(); returns how many. A run owned by a process of another pid
+    // `interrupted`, with why, and so do the schedules' fires that process had claimed. Done by open();
+    // returns how many runs. A run owned by a process of another pid
     // namespace is left alone (it cannot be looked up from here), as are runs from before schema 4.
     Result<int> end_abandoned_runs();
 

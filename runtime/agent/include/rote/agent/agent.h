@@ -48,6 +48,7 @@ struct RunOptions {
     // A stop request cancels the run from any thread: every wait on the screen and the model returns at once,
     // the sandbox is stopped and the run is stored as cancelled (nothing it made is kept as a trace).
     std::stop_token stop;
+    std::optional<std::int64_t> fire_id; // the schedule's fire this run is for (the scheduler's)
 };
 
 // Where and why replay stopped following the trace.
