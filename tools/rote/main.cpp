@@ -26,6 +26,7 @@
 #include "run_cmd.h"
 #include "image_cmd.h"
 #include "sandbox_cmd.h"
+#include "schedule_cmd.h"
 #include "table.h"
 
 // The helpers common.h declares, and the subcommands that need nothing else, live in rote::cli.
@@ -694,6 +695,7 @@ int main(int argc, char** argv)
     rote::cli::RunCommands runs(app, as_json);
     rote::cli::SandboxCommands sandbox(app, as_json);
     rote::cli::ImageCommands images(app, as_json);
+    rote::cli::ScheduleCommands schedules(app, as_json);
 
     auto* llm = app.add_subcommand("llm", "The model rote calls when a screen diverges: its settings and prices");
     llm->require_subcommand(1, 1);
@@ -745,6 +747,8 @@ int main(int argc, char** argv)
         return sandbox.run(g.verbosity);
     if (images.parsed())
         return images.run();
+    if (schedules.parsed())
+        return schedules.run(g);
     if (llm_config->parsed())
         return cmd_llm_config(g, llm_provider, as_json);
     if (llm_prices->parsed())

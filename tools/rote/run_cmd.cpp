@@ -45,32 +45,6 @@ std::string builtin_names()
     return out;
 }
 
-// A workflow file by path; or by name: workflows/NAME.yaml here, then in $ROTE_HOME/workflows, then the
-// examples built into rote.
-Result<runtime::Workflow> find_workflow(const std::string& arg)
-{
-    if (fs::exists(arg))
-        return runtime::load_workflow(arg);
-    if (arg.find('/') == std::string::npos) {
-        std::vector<fs::path> dirs {fs::current_path() / "workflows"};
-        if (auto home = rote_home(); home.ok())
-            dirs.push_back(*home / "workflows");
-        for (const auto& dir : dirs) {
-            for (const std::string& file : {arg, arg + ".yaml"}) {
-                if (fs::is_regular_file(dir / file))
-                    return runtime::load_workflow(dir / file);
-            }
-        }
-        for (const auto& [name, text] : kBuiltinWorkflows) {
-            if (arg == name || arg == std::string(name) + ".yaml")
-                return runtime::parse_workflow(text, "built-in " + std::string(name) + ".yaml");
-        }
-    }
-    return Error(Error::Code::invalid_argument,
-        "no workflow file " + arg + " (a path, or a name found in ./workflows, $ROTE_HOME/workflows or built in: "
-            + builtin_names() + ")");
-}
-
 // Every workflow `find_workflow` would find by name, once each (the first found of a name wins, as there):
 // ./workflows/*.yaml, $ROTE_HOME/workflows/*.yaml, then the built-in ones. A malformed file is an error.
 Result<std::vector<runtime::Workflow>> all_workflows()
@@ -103,19 +77,6 @@ Result<std::vector<runtime::Workflow>> all_workflows()
         found.push_back(ROTE_TRY(runtime::parse_workflow(text, "built-in " + std::string(name) + ".yaml")));
     }
     return found;
-}
-
-// KEY=VALUE options as a map.
-Result<std::map<std::string, std::string>> parse_assignments(const std::vector<std::string>& items)
-{
-    std::map<std::string, std::string> out;
-    for (const auto& item : items) {
-        const size_t eq = item.find('=');
-        if (eq == std::string::npos || eq == 0)
-            return Error(Error::Code::invalid_argument, "--input must be NAME=VALUE, not '" + item.substr(0, 40) + "'");
-        out[item.substr(0, eq)] = item.substr(eq + 1);
-    }
-    return out;
 }
 
 // One line that says how a run went.
@@ -156,6 +117,45 @@ Result<void> use_model(const Globals& g, runtime::RunOptions& options, std::uniq
 }
 
 } // namespace
+
+// A workflow file by path; or by name: workflows/NAME.yaml here, then in $ROTE_HOME/workflows, then the
+// examples built into rote.
+Result<runtime::Workflow> find_workflow(const std::string& arg)
+{
+    if (fs::exists(arg))
+        return runtime::load_workflow(arg);
+    if (arg.find('/') == std::string::npos) {
+        std::vector<fs::path> dirs {fs::current_path() / "workflows"};
+        if (auto home = rote_home(); home.ok())
+            dirs.push_back(*home / "workflows");
+        for (const auto& dir : dirs) {
+            for (const std::string& file : {arg, arg + ".yaml"}) {
+                if (fs::is_regular_file(dir / file))
+                    return runtime::load_workflow(dir / file);
+            }
+        }
+        for (const auto& [name, text] : kBuiltinWorkflows) {
+            if (arg == name || arg == std::string(name) + ".yaml")
+                return runtime::parse_workflow(text, "built-in " + std::string(name) + ".yaml");
+        }
+    }
+    return Error(Error::Code::invalid_argument,
+        "no workflow file " + arg + " (a path, or a name found in ./workflows, $ROTE_HOME/workflows or built in: "
+            + builtin_names() + ")");
+}
+
+// KEY=VALUE options as a map.
+Result<std::map<std::string, std::string>> parse_assignments(const std::vector<std::string>& items)
+{
+    std::map<std::string, std::string> out;
+    for (const auto& item : items) {
+        const size_t eq = item.find('=');
+        if (eq == std::string::npos || eq == 0)
+            return Error(Error::Code::invalid_argument, "--input must be NAME=VALUE, not '" + item.substr(0, 40) + "'");
+        out[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    return out;
+}
 
 RunCommands::RunCommands(CLI::App& app, bool& as_json)
     : m_as_json(as_json)

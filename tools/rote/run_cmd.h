@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,12 @@
 #include "common.h"
 
 namespace rote::cli {
+
+// A workflow file by path; or by name: workflows/NAME.yaml here, then in $ROTE_HOME/workflows, then the
+// examples built into rote.
+Result<runtime::Workflow> find_workflow(const std::string& arg);
+// NAME=VALUE options (--input) as a map.
+Result<std::map<std::string, std::string>> parse_assignments(const std::vector<std::string>& items);
 
 // `rote run` (a workflow, once or once per CSV row), `rote demo` (the whole idea, offline, in minutes) and
 // `rote mcp` (the workflows as an MCP server's tools) and `rote serve` (the HTTP API).
