@@ -28,8 +28,9 @@ test_packages=(
   # the real-app suite (tests/realapps): applications nobody here wrote, each run from a copy of its own on
   # loopback. DokuWiki (PHP, under PHP's built-in server); Redmine with SQLite, under WEBrick.
   dokuwiki redmine redmine-sqlite ruby-webrick
-  # the scheduler's next-fire times, cross-checked against systemd's calendar (systemd-analyze calendar)
-  systemd
+  # the scheduler's next-fire times, cross-checked against systemd's calendar (systemd-analyze calendar); its
+  # alerts' signatures checked by the openssl command
+  systemd openssl
 )
 [ "$tests" -eq 1 ] && packages+=("${test_packages[@]}")
 

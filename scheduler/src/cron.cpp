@@ -218,6 +218,13 @@ std::string Zone::local_text(sys_seconds t) const
     return date::format("%Y-%m-%d %H:%M %Z", zoned);
 }
 
+sys_seconds Zone::start_of_day(sys_seconds t) const
+{
+    const auto local = m_zone->to_local(date::sys_seconds(t.time_since_epoch()));
+    const local_seconds midnight {floor<days>(local).time_since_epoch()};
+    return to_instant(*m_zone, midnight);
+}
+
 std::optional<sys_seconds> next_fire(const Cron& cron, const Zone& zone, sys_seconds after)
 {
     if (!zone.m_zone)

@@ -1,10 +1,28 @@
 #include <rote/scheduler/scheduler.h>
 
+#include <climits>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
 #include <rote/base/log.h>
+#include <rote/base/text.h>
 
 namespace rote::scheduler {
 
 using namespace std::chrono;
+using nlohmann::json;
+
+namespace {
+
+// The alert document's common part: which schedule, its workflow, when.
+json alert_head(const std::string& event, const store::Schedule& schedule)
+{
+    return {{"event", event}, {"schedule", schedule.name}, {"workflow", schedule.workflow}, {"cron", schedule.cron},
+        {"zone", schedule.zone}, {"sent_at", now_timestamp()}};
+}
+
+} // namespace
 
 std::vector<FireDecision> decide_fires(const Cron& cron, const Zone& zone, const store::Schedule& schedule,
     sys_seconds last, sys_seconds now, int running_of_schedule, bool slot_free, std::size_t limit)
@@ -124,6 +142,7 @@ Result<TickOutcome> Scheduler::tick(sys_seconds now)
                 from = *t;
         }
         const int running_of_schedule = ROTE_TRY(store.running_fires(schedule.id));
+        json missed = json::array();
         const bool slot_free = running() < m_options.concurrency;
         for (const auto& d : decide_fires(*cron, *zone, schedule, from, now, running_of_schedule, slot_free)) {
             const std::string at = iso_utc(d.at);
@@ -137,6 +156,8 @@ Result<TickOutcome> Scheduler::tick(sys_seconds now)
                 const auto status = d.kind == FireDecision::Kind::missed ? store::FireStatus::missed : store::FireStatus::skipped;
                 if (ROTE_TRY(store.claim_fire(schedule.id, at, status, d.why))) {
                     (status == store::FireStatus::missed ? outcome.missed : outcome.skipped) += 1;
+                    if (status == store::FireStatus::missed)
+                        missed.push_back({{"scheduled_at", at}, {"why", d.why}});
                     log(named + ": " + std::string(store::to_string(status)) + ", " + d.why);
                 }
                 break;
@@ -159,6 +180,11 @@ Result<TickOutcome> Scheduler::tick(sys_seconds now)
             }
             }
         }
+        if (!missed.empty() && m_options.alerts && (!schedule.alert_webhook.empty() || !schedule.alert_command.empty())) {
+            auto doc = alert_head("fire.missed", schedule);
+            doc["fires"] = missed;
+            m_options.alerts->send({"fire.missed", schedule.name, doc.dump(), schedule.alert_webhook, schedule.alert_command});
+        }
         if (auto next = next_fire(*cron, *zone, now); next && (!outcome.next || *next < *outcome.next))
             outcome.next = next;
     }
@@ -175,9 +201,31 @@ void Scheduler::run_fire(std::int64_t fire_id, store::Schedule schedule, std::st
         return; // the fire stays running; the next open of the store ends it as interrupted once we exit
     }
     auto& store = **opened;
+    json runs = json::array();
+    bool needed_planner = false;
+    bool budget_spent = false;
+    std::int64_t cost = 0;
+    int planner_calls = 0;
     const auto end = [&](store::FireStatus status, const std::string& detail) {
         if (status != store::FireStatus::succeeded)
             ++m_failed;
+        std::vector<const char*> events;
+        if (status == store::FireStatus::failed)
+            events.push_back("fire.failed");
+        if (needed_planner)
+            events.push_back("fire.planner");
+        if (budget_spent)
+            events.push_back("budget.spent");
+        if (m_options.alerts && (!schedule.alert_webhook.empty() || !schedule.alert_command.empty())) {
+            for (const char* event : events) {
+                auto doc = alert_head(event, schedule);
+                doc["fire"] = {{"id", fire_id}, {"scheduled_at", at}, {"status", store::to_string(status)}, {"detail", detail}};
+                doc["runs"] = runs;
+                doc["planner_calls"] = planner_calls;
+                doc["cost_usd"] = static_cast<double>(cost) / 1e6;
+                m_options.alerts->send({event, schedule.name, doc.dump(), schedule.alert_webhook, schedule.alert_command});
+            }
+        }
         if (auto ended = store.finish_fire(fire_id, status, detail); !ended.ok())
             log(named + ": cannot record its end: " + ended.error().message());
         log(named + ": " + std::string(store::to_string(status)) + (detail.empty() ? "" : ", " + detail));
@@ -202,6 +250,9 @@ void Scheduler::run_fire(std::int64_t fire_id, store::Schedule schedule, std::st
     if (options.planner == runtime::PlannerKind::llm && !options.llm)
         return end(store::FireStatus::failed, "its planner is llm and the scheduler has no model (see rote llm config)");
 
+    std::optional<Zone> zone;
+    if (auto z = Zone::find(schedule.zone); z.ok())
+        zone = std::move(*z);
     const size_t n = schedule.rows.size();
     size_t done = 0, failed = 0;
     std::string first_error;
@@ -219,6 +270,25 @@ void Scheduler::run_fire(std::int64_t fire_id, store::Schedule schedule, std::st
                 first_error = "row " + std::to_string(done) + ": " + inputs.error().message();
             continue;
         }
+        if ((schedule.budget_calls || schedule.budget_microusd) && zone) {
+            const auto day = zone->start_of_day(floor<seconds>(system_clock::now()));
+            auto spent = store.schedule_spend(schedule.id, iso_utc(day));
+            if (!spent.ok())
+                return end(store::FireStatus::failed, "cannot read what its runs spent today: " + spent.error().message());
+            std::string limits;
+            if (schedule.budget_calls)
+                limits += std::to_string(*schedule.budget_calls) + " model calls";
+            if (schedule.budget_microusd) {
+                char dollars[32];
+                std::snprintf(dollars, sizeof dollars, "$%.2f", static_cast<double>(*schedule.budget_microusd) / 1e6);
+                limits += (limits.empty() ? "" : " and ") + std::string(dollars);
+            }
+            options.model_budget = runtime::RunOptions::ModelBudget {
+                schedule.budget_calls ? std::max(0, *schedule.budget_calls - spent->model_calls) : INT_MAX,
+                schedule.budget_microusd ? std::max<std::int64_t>(0, *schedule.budget_microusd - spent->cost_microusd) : INT64_MAX,
+                "schedule " + schedule.name + "'s model budget for the day (" + limits + " a day in " + schedule.zone
+                    + ") is spent; its runs replay only until the day ends"};
+        }
         auto result = runtime::run_workflow(store, *workflow, *inputs, options);
         if (!result.ok()) {
             ++failed;
@@ -226,6 +296,17 @@ void Scheduler::run_fire(std::int64_t fire_id, store::Schedule schedule, std::st
                 first_error = "row " + std::to_string(done) + ": " + result.error().message();
             continue;
         }
+        json divergences = json::array();
+        for (const auto& d : result->divergences)
+            divergences.push_back({{"trace_step", d.trace_step}, {"expected", d.expected}, {"why", d.why}});
+        runs.push_back({{"id", result->run_id}, {"status", store::to_string(result->status)}, {"error", result->error},
+            {"replayed", result->replayed + result->relocated}, {"planned", result->planned},
+            {"planner_calls", result->planner_calls}, {"cost_usd", static_cast<double>(result->cost_microusd) / 1e6},
+            {"divergences", divergences}});
+        needed_planner |= result->planned > 0 || result->planner_calls > 0;
+        budget_spent |= result->error.find("budget spent: schedule ") != std::string::npos;
+        cost += result->cost_microusd;
+        planner_calls += result->planner_calls;
         log(named + ": run " + std::to_string(result->run_id) + " (" + std::to_string(done) + "/" + std::to_string(n)
             + ") " + std::string(store::to_string(result->status)) + ", " + std::to_string(result->planner_calls)
             + " planner calls");

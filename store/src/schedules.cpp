@@ -20,7 +20,8 @@ Error invalid(std::string message) { return Error(Error::Code::invalid_argument,
 
 constexpr const char* kScheduleColumns
     = "SELECT s.id, s.name, w.name, s.cron, s.zone, s.rows, s.planner, s.overlap, s.catchup_s, s.pause_after,"
-      " s.paused, s.paused_why, s.from_time, s.created_at FROM schedules s JOIN workflows w ON w.id = s.workflow_id";
+      " s.paused, s.paused_why, s.from_time, s.created_at, s.budget_microusd, s.budget_calls, s.alert_webhook,"
+      " s.alert_command FROM schedules s JOIN workflows w ON w.id = s.workflow_id";
 
 Result<Schedule> read_schedule(const sql::Stmt& stmt)
 {
@@ -48,6 +49,11 @@ Result<Schedule> read_schedule(const sql::Stmt& stmt)
     s.paused_why = stmt.text(11);
     s.from = stmt.text(12);
     s.created_at = stmt.text(13);
+    s.budget_microusd = stmt.opt_i64(14);
+    if (auto calls = stmt.opt_i64(15))
+        s.budget_calls = static_cast<int>(*calls);
+    s.alert_webhook = stmt.text(16);
+    s.alert_command = stmt.text(17);
     return s;
 }
 
@@ -74,8 +80,10 @@ Result<std::int64_t> Store::add_schedule(const Schedule& s)
         return invalid("a schedule's planner is hints or llm, not " + s.planner);
     if (s.rows.empty())
         return invalid("a schedule needs at least one row of inputs");
-    if (s.catchup_seconds < 0 || s.pause_after < 0)
-        return invalid("a schedule's catch-up window and pause rule cannot be negative");
+    if (s.catchup_seconds < 0 || s.pause_after < 0 || s.budget_microusd.value_or(0) < 0 || s.budget_calls.value_or(0) < 0)
+        return invalid("a schedule's catch-up window, pause rule and budgets cannot be negative");
+    if (!s.alert_webhook.empty() && s.alert_webhook.rfind("http://", 0) != 0 && s.alert_webhook.rfind("https://", 0) != 0)
+        return invalid("a schedule's alert webhook is an http:// or https:// URL, not \"" + s.alert_webhook + "\"");
     const std::string from = s.from.empty() ? now_timestamp() : ROTE_TRY(parse_timestamp(s.from));
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& row : s.rows)
@@ -88,7 +96,8 @@ Result<std::int64_t> Store::add_schedule(const Schedule& s)
         return Error(Error::Code::conflict, "a schedule named " + s.name + " exists (rote schedule rm it first)");
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
         "INSERT INTO schedules (name, workflow_id, cron, zone, rows, planner, overlap, catchup_s, pause_after, paused,"
-        " paused_why, from_time, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"));
+        " paused_why, from_time, created_at, budget_microusd, budget_calls, alert_webhook, alert_command)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"));
     stmt.bind(1, s.name)
         .bind(2, workflow_id)
         .bind(3, s.cron)
@@ -101,7 +110,11 @@ Result<std::int64_t> Store::add_schedule(const Schedule& s)
         .bind(10, s.paused ? 1 : 0)
         .bind(11, s.paused_why)
         .bind(12, from)
-        .bind(13, now_timestamp());
+        .bind(13, now_timestamp())
+        .bind(14, s.budget_microusd)
+        .bind(15, s.budget_calls)
+        .bind(16, s.alert_webhook)
+        .bind(17, s.alert_command);
     ROTE_TRY(stmt.run());
     const std::int64_t id = sqlite3_last_insert_rowid(m_db);
     ROTE_TRY(tx.commit());
@@ -240,6 +253,17 @@ Result<int> Store::running_fires(std::int64_t schedule_id)
 {
     return static_cast<int>(ROTE_TRY(internal::single_int_bound(
         m_db, "SELECT count(*) FROM schedule_fires WHERE schedule_id = ?1 AND status = 'running'", schedule_id)));
+}
+
+Result<Spend> Store::schedule_spend(std::int64_t schedule_id, const std::string& since)
+{
+    const std::string from = ROTE_TRY(parse_timestamp(since));
+    auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
+        "SELECT count(c.id), coalesce(sum(c.cost_microusd), 0) FROM llm_calls c JOIN runs r ON r.id = c.run_id"
+        " JOIN schedule_fires f ON f.id = r.fire_id WHERE f.schedule_id = ?1 AND c.created_at >= ?2"));
+    stmt.bind(1, schedule_id).bind(2, from);
+    ROTE_TRY(stmt.step());
+    return Spend {static_cast<int>(stmt.i64(0)), stmt.i64(1)};
 }
 
 Result<int> Store::failed_fires_in_a_row(std::int64_t schedule_id)

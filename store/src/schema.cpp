@@ -220,7 +220,8 @@ ALTER TABLE run_steps ADD COLUMN after_image TEXT REFERENCES artifacts(hash);
 )sql";
 
 // Version 7: schedules the scheduler runs (docs/schedules.md): a name, the zone its cron is read in, the rows
-// of inputs each fire runs, its overlap policy, catch-up window and pause rule; and its fires, one row per
+// of inputs each fire runs, its overlap policy, catch-up window, pause rule, daily model budget and where its
+// alerts go; and its fires, one row per
 // (schedule, scheduled time), which is what makes a fire start at most once however many schedulers share the
 // file. A fire's owner is recorded as a run's is, so a fire whose scheduler died is marked interrupted. The
 // version-2 table's rows are kept, named after their id, in UTC, paused if they were disabled.
@@ -236,6 +237,10 @@ CREATE TABLE schedules_v7 (
     overlap      TEXT NOT NULL DEFAULT 'skip' CHECK (overlap IN ('skip', 'buffer-one', 'allow')),
     catchup_s    INTEGER NOT NULL DEFAULT 3600 CHECK (catchup_s >= 0),
     pause_after  INTEGER NOT NULL DEFAULT 3 CHECK (pause_after >= 0),
+    budget_microusd INTEGER CHECK (budget_microusd >= 0),  -- model dollars a day (its zone's day); NULL: none
+    budget_calls    INTEGER CHECK (budget_calls >= 0),     -- model calls a day; NULL: none
+    alert_webhook   TEXT NOT NULL DEFAULT '',              -- POSTed a signed JSON document per alert
+    alert_command   TEXT NOT NULL DEFAULT '',              -- run with that document on its stdin
     paused       INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
     paused_why   TEXT NOT NULL DEFAULT '',
     from_time    TEXT NOT NULL,                  -- fires are due after this (added, or last resumed)

@@ -6,10 +6,14 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <future>
 #include <fstream>
+#include <mutex>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+
+#include <httplib.h>
 
 #include "e2e/support.h"
 
@@ -171,4 +175,150 @@ TEST_CASE("a schedule fires on the minute under two schedulers, survives SIGKILL
     auto report = f.store->report({});
     REQUIRE(report.ok());
     CHECK(report->total.runs == static_cast<int>(1 + 3 + killed_after->runs.size() + 3));
+}
+
+namespace {
+
+// A webhook receiver on loopback that keeps what it was sent.
+struct Receiver {
+    struct Request {
+        std::string event, timestamp, signature, body;
+    };
+    httplib::Server server;
+    std::thread thread;
+    int port = 0;
+    std::mutex mutex;
+    std::vector<Request> requests;
+
+    Receiver()
+    {
+        server.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+            std::lock_guard lock(mutex);
+            requests.push_back({req.get_header_value("X-Rote-Event"), req.get_header_value("X-Rote-Timestamp"),
+                req.get_header_value("X-Rote-Signature"), req.body});
+            res.status = 204;
+        });
+        port = server.bind_to_any_port("127.0.0.1");
+        thread = std::thread([this] { server.listen_after_bind(); });
+    }
+    ~Receiver()
+    {
+        server.stop();
+        thread.join();
+    }
+    std::vector<Request> seen()
+    {
+        std::lock_guard lock(mutex);
+        return requests;
+    }
+};
+
+// HMAC-SHA256 of `message` under `key` by the openssl command, an implementation that is not rote's.
+std::string openssl_hmac(const std::filesystem::path& dir, const std::string& key, const std::string& message)
+{
+    const auto file = dir / "signed.txt";
+    std::ofstream(file, std::ios::binary) << message;
+    auto shell = test::run_shell("openssl dgst -sha256 -hmac '" + key + "' -r < '" + file.string() + "'");
+    REQUIRE(shell.status == 0);
+    return "sha256=" + shell.out.substr(0, shell.out.find(' '));
+}
+
+std::string trimmed(std::string text)
+{
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+        text.pop_back();
+    return text;
+}
+
+} // namespace
+
+TEST_CASE("alerts: a signed webhook for a fire that needed the planner (banner) and one for a failed fire (removed)")
+{
+    Fixture banner_store;
+    Fixture removed_store;
+    auto baseline = test::DemoSite::start("baseline");
+    auto banner = test::DemoSite::start("banner");
+    auto removed = test::DemoSite::start("removed");
+    REQUIRE(baseline.ok());
+    REQUIRE(banner.ok());
+    REQUIRE(removed.ok());
+    Receiver receiver;
+    REQUIRE(receiver.port > 0);
+    const std::string hook = "http://127.0.0.1:" + std::to_string(receiver.port) + "/hook";
+    const auto db = [](const Fixture& f) { return "--db '" + f.db().string() + "'"; };
+
+    // Taught once on the baseline site; the other store gets the same trace by export and import.
+    auto taught = rote_cli(banner_store.dir, db(banner_store) + " run registry-lookup -i 'company=Acme Robotics Ltd' --json --route registry.example.test=" + baseline->registry_route());
+    REQUIRE_MESSAGE(taught.rc == 0, taught.err);
+    const auto trace = json::parse(taught.out)["runs"][0]["new_trace_id"].get<std::int64_t>();
+    const auto exported = banner_store.dir / "trace.json";
+    REQUIRE(rote_cli(banner_store.dir, db(banner_store) + " export " + std::to_string(trace) + " -o '" + exported.string() + "'").rc == 0);
+    REQUIRE(rote_cli(removed_store.dir, db(removed_store) + " import '" + exported.string() + "'").rc == 0);
+
+    const auto command_out = removed_store.dir / "alert-command.json";
+    REQUIRE(rote_cli(banner_store.dir, db(banner_store) + " schedule add banner-watch registry-lookup --cron '* * * * *' "
+                                          "-i 'company=Northwind Traders Ltd' --alert-webhook " + hook).rc == 0);
+    REQUIRE(rote_cli(removed_store.dir, db(removed_store) + " schedule add removed-watch registry-lookup --cron '* * * * *' "
+                                           "-i 'company=Northwind Traders Ltd' --pause-after 1 --alert-webhook " + hook
+                         + " --alert-command 'cat >> " + command_out.string() + " && echo >> " + command_out.string() + "'").rc == 0);
+
+    // Both fire at the next minute, each `rote scheduler --once` beside the other.
+    const auto minute = std::chrono::floor<std::chrono::minutes>(std::chrono::system_clock::now()) + std::chrono::minutes(1);
+    std::this_thread::sleep_until(minute + 1s);
+    auto banner_once = std::async(std::launch::async, [&] {
+        return rote_cli(banner_store.dir, db(banner_store) + " scheduler --once --route registry.example.test=" + banner->registry_route());
+    });
+    auto removed_once = rote_cli(removed_store.dir, db(removed_store) + " scheduler --once --route registry.example.test=" + removed->registry_route());
+    const auto banner_run = banner_once.get();
+    CHECK_MESSAGE(banner_run.rc == 0, banner_run.err);
+    CHECK_MESSAGE(removed_once.rc == 1, removed_once.err); // a fire failed
+
+    const auto seen = receiver.seen();
+    const auto find = [&](const std::string& schedule, const std::string& event) -> std::optional<Receiver::Request> {
+        for (const auto& r : seen) {
+            if (r.event == event && json::parse(r.body)["schedule"] == schedule)
+                return r;
+        }
+        return std::nullopt;
+    };
+    const auto planner = find("banner-watch", "fire.planner");
+    REQUIRE_MESSAGE(planner, banner_run.err);
+    const auto failed = find("removed-watch", "fire.failed");
+    REQUIRE_MESSAGE(failed, removed_once.err);
+    CHECK_FALSE(find("banner-watch", "fire.failed"));
+
+    // Each is signed with its scheduler's key over "timestamp.body", as the openssl command computes it.
+    const std::string banner_key = trimmed(read_file(banner_store.dir / "home" / "alert.key"));
+    const std::string removed_key = trimmed(read_file(removed_store.dir / "home" / "alert.key"));
+    REQUIRE(banner_key.size() == 64);
+    CHECK(planner->signature == openssl_hmac(banner_store.dir, banner_key, planner->timestamp + "." + planner->body));
+    CHECK(failed->signature == openssl_hmac(removed_store.dir, removed_key, failed->timestamp + "." + failed->body));
+    CHECK(failed->signature != openssl_hmac(removed_store.dir, banner_key, failed->timestamp + "." + failed->body));
+
+    const auto planner_doc = json::parse(planner->body);
+    CHECK(planner_doc["fire"]["status"] == "succeeded");
+    REQUIRE(planner_doc["runs"].size() == 1);
+    CHECK(planner_doc["runs"][0]["planned"].get<int>() > 0);
+    CHECK(planner_doc["runs"][0]["divergences"].size() >= 1);
+    const auto failed_doc = json::parse(failed->body);
+    CHECK(failed_doc["fire"]["status"] == "failed");
+    CHECK(failed_doc["runs"][0]["status"] == "failed");
+    CHECK_FALSE(failed_doc["runs"][0]["error"].get<std::string>().empty());
+    CHECK(failed_doc["workflow"] == "registry-lookup");
+
+    // The command got the same documents on its stdin, one per event; the failing schedule paused itself
+    // (--pause-after 1).
+    std::istringstream lines(read_file(command_out));
+    std::string line;
+    std::vector<std::string> events;
+    while (std::getline(lines, line)) {
+        const auto doc = json::parse(line);
+        events.push_back(doc["event"]);
+        if (doc["event"] == "fire.failed")
+            CHECK(doc == failed_doc);
+    }
+    CHECK(std::find(events.begin(), events.end(), "fire.failed") != events.end());
+    auto show = rote_cli(removed_store.dir, db(removed_store) + " schedule show removed-watch --json");
+    REQUIRE(show.rc == 0);
+    CHECK(json::parse(show.out)["paused"] == true);
 }

@@ -7,7 +7,9 @@
 #include <thread>
 
 #include <rote/agent/workflow.h>
+#include <rote/base/paths.h>
 #include <rote/base/text.h>
+#include <rote/base/token.h>
 #include <rote/llm/provider.h>
 #include <rote/scheduler/cron.h>
 #include <rote/scheduler/scheduler.h>
@@ -48,7 +50,10 @@ json schedule_json(const store::Schedule& s, const std::optional<sys_seconds>& n
     return {{"name", s.name}, {"workflow", s.workflow}, {"cron", s.cron}, {"zone", s.zone}, {"rows", rows},
         {"planner", s.planner}, {"overlap", store::to_string(s.overlap)}, {"catchup_seconds", s.catchup_seconds},
         {"pause_after", s.pause_after}, {"paused", s.paused}, {"paused_why", s.paused_why}, {"from", s.from},
-        {"created_at", s.created_at}, {"next_fire", next ? json(scheduler::iso_utc(*next)) : json(nullptr)}};
+        {"created_at", s.created_at},
+        {"budget_usd", s.budget_microusd ? json(static_cast<double>(*s.budget_microusd) / 1e6) : json(nullptr)},
+        {"budget_calls", s.budget_calls ? json(*s.budget_calls) : json(nullptr)}, {"alert_webhook", s.alert_webhook},
+        {"alert_command", s.alert_command}, {"next_fire", next ? json(scheduler::iso_utc(*next)) : json(nullptr)}};
 }
 
 json fire_json(const store::Fire& f)
@@ -134,6 +139,15 @@ ScheduleCommands::ScheduleCommands(CLI::App& app, bool& as_json)
     m_add->add_option("--pause-after", m_pause_after, "Pause the schedule after this many failed fires in a row (0: never)")
         ->check(CLI::Range(0, 1000))
         ->capture_default_str();
+    m_add->add_option("--budget-usd", m_budget_usd,
+        "Model dollars a day (the day in --tz) for all its runs; once spent, its runs replay only and a row that would "
+        "need the model fails")->check(CLI::Range(0.0, 1e6));
+    m_add->add_option("--budget-calls", m_budget_calls, "Model calls a day, likewise")->check(CLI::Range(0, 1000000));
+    m_add->add_option("--alert-webhook", m_alert_webhook,
+        "An http(s) URL POSTed a JSON document, signed (X-Rote-Signature: HMAC-SHA256 with the scheduler's alert key), "
+        "when a fire fails, needs the planner, is missed, or spends the budget");
+    m_add->add_option("--alert-command", m_alert_command,
+        "A shell command run with that document on its stdin (ROTE_ALERT_EVENT names the event), on the same events");
     json_flag(m_add);
 
     m_list = m_root->add_subcommand("list", "Every schedule: its workflow, when, its next fire, paused or not");
@@ -177,6 +191,9 @@ ScheduleCommands::ScheduleCommands(CLI::App& app, bool& as_json)
         ->check(CLI::IsMember({"local", "qemu"}));
     m_scheduler->add_option("--image", m_image, "qemu: the guest image's directory (default: the built one)");
     m_scheduler->add_option("--route", m_routes, "HOST=ADDR:PORT: serve an allowed host from this address (repeatable)");
+    m_scheduler->add_option("--alert-key-file", m_alert_key_file,
+        "The key that signs webhook alerts (default: $ROTE_HOME/alert.key; made 0600 when missing; give it to the "
+        "receiver)");
     m_scheduler->add_option("--drain-timeout", m_drain_seconds,
                     "On SIGTERM, seconds to let running runs finish before cancelling them")
         ->check(CLI::Range(0, 86400))
@@ -266,6 +283,11 @@ int ScheduleCommands::add(const Globals& g)
     schedule.overlap = *store::parse_overlap(m_overlap);
     schedule.catchup_seconds = *catchup;
     schedule.pause_after = m_pause_after;
+    if (m_budget_usd)
+        schedule.budget_microusd = static_cast<std::int64_t>(*m_budget_usd * 1e6 + 0.5);
+    schedule.budget_calls = m_budget_calls;
+    schedule.alert_webhook = m_alert_webhook;
+    schedule.alert_command = m_alert_command;
     if (auto id = (*s)->add_schedule(schedule); !id.ok())
         return fail(id.error());
     auto added = (*s)->get_schedule(m_name);
@@ -467,6 +489,21 @@ int ScheduleCommands::scheduler(const Globals& g)
             model = std::move(*made);
     }
     options.llm = model.get();
+    std::filesystem::path key_file = m_alert_key_file;
+    if (key_file.empty()) {
+        auto home = rote_home();
+        if (!home.ok())
+            return fail(home.error());
+        key_file = *home / "alert.key";
+    }
+    auto key = token_in_file(key_file);
+    if (!key.ok())
+        return fail(key.error().with_context("the alert key"));
+    scheduler::AlertOptions alert_options;
+    alert_options.key = *key;
+    alert_options.log = options.log;
+    scheduler::Alerter alerts(alert_options);
+    options.alerts = &alerts;
     scheduler::Scheduler sched(options);
 
     std::signal(SIGTERM, on_signal);
@@ -516,6 +553,7 @@ int ScheduleCommands::scheduler(const Globals& g)
             std::this_thread::sleep_for(std::min<system_clock::duration>(200ms, until - system_clock::now() + 1ms));
     }
     sched.wait();
+    alerts.flush(30s);
     options.log("scheduler stopped; " + std::to_string(sched.failed()) + " fire(s) failed or were interrupted");
     return sched.failed() > 0 ? kExitFailed : 0;
 }

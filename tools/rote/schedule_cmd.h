@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,11 @@ private:
     int m_pause_after = 3;
     int m_count = 5;
     std::string m_why;
+    std::optional<double> m_budget_usd;
+    std::optional<int> m_budget_calls;
+    std::string m_alert_webhook;
+    std::string m_alert_command;
+    std::string m_alert_key_file;
     // rote scheduler
     bool m_once = false;
     int m_concurrency = 1;

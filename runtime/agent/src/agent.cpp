@@ -465,6 +465,9 @@ private:
         if (m_result.cost_microusd > p.max_cost_microusd || (model_call && m_result.cost_microusd >= p.max_cost_microusd))
             return Error(Error::Code::conflict, "budget spent: the model calls cost " + std::to_string(m_result.cost_microusd)
                     + " micro-USD, the policy allows " + std::to_string(p.max_cost_microusd) + " (max_cost_usd)");
+        if (const auto& b = m_options.model_budget; model_call && b
+            && (m_result.planner_calls >= b->calls || m_result.cost_microusd >= b->cost_microusd))
+            return Error(Error::Code::conflict, "budget spent: " + b->what);
         return {};
     }
 

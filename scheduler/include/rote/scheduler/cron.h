@@ -49,6 +49,8 @@ public:
     const std::string& name() const { return m_name; }
     // The local wall-clock time at `t`, as "YYYY-MM-DD HH:MM TZ" (its abbreviation, e.g. BST).
     std::string local_text(std::chrono::sys_seconds t) const;
+    // The instant the local day holding `t` began (its midnight; the change, if the clocks skip midnight).
+    std::chrono::sys_seconds start_of_day(std::chrono::sys_seconds t) const;
 
 private:
     friend std::optional<std::chrono::sys_seconds> next_fire(

@@ -20,6 +20,7 @@
 #include <rote/agent/agent.h>
 #include <rote/agent/workflow.h>
 #include <rote/base/result.h>
+#include <rote/scheduler/alerts.h>
 #include <rote/scheduler/cron.h>
 #include <rote/store/store.h>
 
@@ -54,6 +55,7 @@ struct SchedulerOptions {
     runtime::RunOptions run; // provider, routes, image, waits; planner, stop and fire are set per fire
     llm::LlmProvider* llm = nullptr; // for schedules whose planner is llm; without it their fires fail
     std::function<void(const std::string&)> log; // one line per event; never a secret
+    Alerter* alerts = nullptr; // where schedules' alerts go (their webhook and command); none: not sent
 };
 
 struct TickOutcome {

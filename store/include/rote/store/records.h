@@ -244,10 +244,22 @@ struct Schedule {
     Overlap overlap = Overlap::skip;
     std::int64_t catchup_seconds = 3600; // a fire missed by less than this still runs, once
     int pause_after = 3; // failed fires in a row that pause the schedule; 0: never
+    // Model spending a day (the day in `zone`) over all its runs; spent, its runs replay only and a row that
+    // would need the model fails.
+    std::optional<std::int64_t> budget_microusd;
+    std::optional<int> budget_calls;
+    std::string alert_webhook; // an http(s) URL POSTed each alert, signed; empty: none
+    std::string alert_command; // a shell command run with each alert on stdin; empty: none
     bool paused = false;
     std::string paused_why;
     std::string from; // fires are due after this instant (when it was added or last resumed); ISO UTC
     std::string created_at;
+};
+
+// What a schedule's runs spent on models since an instant.
+struct Spend {
+    int model_calls = 0;
+    std::int64_t cost_microusd = 0;
 };
 
 enum class FireStatus { running, succeeded, failed, skipped, missed, interrupted };

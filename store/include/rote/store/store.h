@@ -132,6 +132,8 @@ public:
     Result<std::optional<std::string>> last_fire_time(std::int64_t schedule_id);
     // How many of its fires are running now.
     Result<int> running_fires(std::int64_t schedule_id);
+    // The model calls and dollars of its fires' runs made at or after `since` (ISO UTC).
+    Result<Spend> schedule_spend(std::int64_t schedule_id, const std::string& since);
     // Its failed fires since its last one that succeeded (skipped and missed fires do not count).
     Result<int> failed_fires_in_a_row(std::int64_t schedule_id);
 

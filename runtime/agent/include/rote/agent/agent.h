@@ -49,6 +49,15 @@ struct RunOptions {
     // the sandbox is stopped and the run is stored as cancelled (nothing it made is kept as a trace).
     std::stop_token stop;
     std::optional<std::int64_t> fire_id; // the schedule's fire this run is for (the scheduler's)
+    // A budget beside the workflow's policy, for model calls only (the scheduler's daily budget of a schedule:
+    // what is left of it when the run starts). Spent, no model call is made: a screen that needs one fails
+    // the run with "budget spent: " + `what`.
+    struct ModelBudget {
+        int calls = 0;
+        std::int64_t cost_microusd = 0;
+        std::string what;
+    };
+    std::optional<ModelBudget> model_budget;
 };
 
 // Where and why replay stopped following the trace.
