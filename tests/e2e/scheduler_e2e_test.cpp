@@ -16,6 +16,7 @@
 #include <httplib.h>
 
 #include "e2e/support.h"
+#include "llm/standin.h"
 
 using namespace rote;
 using namespace rote::e2e;
@@ -232,7 +233,8 @@ std::string trimmed(std::string text)
 
 } // namespace
 
-TEST_CASE("alerts: a signed webhook for a fire that needed the planner (banner) and one for a failed fire (removed)")
+TEST_CASE("alerts: a signed webhook for a fire that needed the planner (banner) and one for a failed fire (removed); a "
+          "spent model budget fails the row that needs the model without calling it")
 {
     Fixture banner_store;
     Fixture removed_store;
@@ -258,6 +260,13 @@ TEST_CASE("alerts: a signed webhook for a fire that needed the planner (banner) 
     const auto command_out = removed_store.dir / "alert-command.json";
     REQUIRE(rote_cli(banner_store.dir, db(banner_store) + " schedule add banner-watch registry-lookup --cron '* * * * *' "
                                           "-i 'company=Northwind Traders Ltd' --alert-webhook " + hook).rc == 0);
+    // Beside removed-watch, the same on the model with no model calls left for the day: the removed page needs
+    // one (it runs first: schedules are fired in the order of their names).
+    REQUIRE(rote_cli(removed_store.dir, db(removed_store) + " schedule add budget-watch registry-lookup --cron '* * * * *' "
+                                          "-i 'company=Globex Corporation Ltd' --planner llm --budget-calls 0 --alert-webhook " + hook).rc == 0);
+    const std::string model_key = "sk-ant-scheduler-e2e-77c1";
+    auto model = test::StandIn::start(model_key, {});
+    REQUIRE(model);
     REQUIRE(rote_cli(removed_store.dir, db(removed_store) + " schedule add removed-watch registry-lookup --cron '* * * * *' "
                                            "-i 'company=Northwind Traders Ltd' --pause-after 1 --alert-webhook " + hook
                          + " --alert-command 'cat >> " + command_out.string() + " && echo >> " + command_out.string() + "'").rc == 0);
@@ -268,7 +277,8 @@ TEST_CASE("alerts: a signed webhook for a fire that needed the planner (banner) 
     auto banner_once = std::async(std::launch::async, [&] {
         return rote_cli(banner_store.dir, db(banner_store) + " scheduler --once --route registry.example.test=" + banner->registry_route());
     });
-    auto removed_once = rote_cli(removed_store.dir, db(removed_store) + " scheduler --once --route registry.example.test=" + removed->registry_route());
+    auto removed_once = rote_cli(removed_store.dir, db(removed_store) + " scheduler --once --route registry.example.test=" + removed->registry_route(),
+        {{"ANTHROPIC_API_KEY", model_key}, {"ROTE_LLM_BASE_URL", model->base_url()}});
     const auto banner_run = banner_once.get();
     CHECK_MESSAGE(banner_run.rc == 0, banner_run.err);
     CHECK_MESSAGE(removed_once.rc == 1, removed_once.err); // a fire failed
@@ -286,6 +296,15 @@ TEST_CASE("alerts: a signed webhook for a fire that needed the planner (banner) 
     const auto failed = find("removed-watch", "fire.failed");
     REQUIRE_MESSAGE(failed, removed_once.err);
     CHECK_FALSE(find("banner-watch", "fire.failed"));
+    const auto budget = find("budget-watch", "budget.spent");
+    REQUIRE_MESSAGE(budget, removed_once.err);
+    CHECK(find("budget-watch", "fire.failed"));
+    const auto budget_doc = json::parse(budget->body);
+    CHECK(budget_doc["runs"][0]["status"] == "failed");
+    CHECK_MESSAGE(budget_doc["runs"][0]["error"].get<std::string>().find("budget spent: schedule budget-watch's model budget") != std::string::npos,
+        budget_doc.dump());
+    CHECK(budget_doc["runs"][0]["planner_calls"] == 0);
+    CHECK(model->requests().empty()); // the model was never called
 
     // Each is signed with its scheduler's key over "timestamp.body", as the openssl command computes it.
     const std::string banner_key = trimmed(read_file(banner_store.dir / "home" / "alert.key"));

@@ -542,6 +542,9 @@ int ScheduleCommands::scheduler(const Globals& g)
                 std::this_thread::sleep_for(200ms);
             if (g_signals > handled)
                 continue; // drains above
+            // A fire that waited for a slot (or for its schedule's running fire) runs now.
+            if (tick.ok() && tick->waiting > 0)
+                continue;
             break;
         }
         // Sleep until the next fire is due, at most 10 s (a schedule added meanwhile is seen by then), in short
