@@ -62,6 +62,7 @@ json report_json(const store::Report& report)
         j["workflow"] = r.workflow;
         j["status"] = store::to_string(r.status);
         j["started_at"] = r.started_at;
+        j["schedule"] = r.schedule ? json(*r.schedule) : json(nullptr);
         runs.push_back(std::move(j));
     }
     json workflows = json::array();
@@ -70,11 +71,26 @@ json report_json(const store::Report& report)
         j["workflow"] = w.workflow;
         workflows.push_back(std::move(j));
     }
+    json schedules = json::array();
+    for (const auto& sr : report.schedules) {
+        json j = figures_json(sr.figures);
+        j["schedule"] = sr.schedule;
+        j["workflow"] = sr.workflow;
+        j["fires"] = sr.fires;
+        json days = json::array();
+        for (const auto& [day, figures] : sr.days) {
+            json d = figures_json(figures);
+            d["day"] = day;
+            days.push_back(std::move(d));
+        }
+        j["days"] = days;
+        schedules.push_back(std::move(j));
+    }
     const auto& q = report.query;
     return {{"query",
                 {{"workflow", q.workflow ? json(*q.workflow) : json(nullptr)},
                     {"since", q.since ? json(*q.since) : json(nullptr)}}},
-        {"runs", runs}, {"workflows", workflows}, {"total", figures_json(report.total)}};
+        {"runs", runs}, {"workflows", workflows}, {"schedules", schedules}, {"total", figures_json(report.total)}};
 }
 
 Result<runtime::RunInputs> call_inputs(const runtime::Workflow& w, const json& arguments)

@@ -43,7 +43,8 @@ Result<Report> Store::report(const ReportQuery& query)
                coalesce(s.steps, 0), coalesce(s.replayed, 0),
                coalesce(c.calls, 0), coalesce(c.tokens_in, 0), coalesce(c.tokens_out, 0),
                coalesce(c.cache_read, 0), coalesce(c.cache_write, 0), coalesce(c.cost, 0),
-               r.trace_id, r.planner, r.error
+               r.trace_id, r.planner, r.error,
+               (SELECT sc.name FROM schedule_fires f JOIN schedules sc ON sc.id = f.schedule_id WHERE f.id = r.fire_id)
         FROM runs r
         JOIN workflows w ON w.id = r.workflow_id
         LEFT JOIN (SELECT run_id, count(*) AS steps,
@@ -58,6 +59,7 @@ Result<Report> Store::report(const ReportQuery& query)
     stmt.bind(1, report.query.workflow).bind(2, report.query.since);
 
     std::map<std::string, CostFigures> by_workflow;
+    std::map<std::string, ScheduleReport> by_schedule;
     while (ROTE_TRY(stmt.step())) {
         RunReport run;
         run.id = stmt.i64(0);
@@ -84,11 +86,39 @@ Result<Report> Store::report(const ReportQuery& query)
         f.cache_write_tokens = stmt.i64(12);
         f.cost_microusd = stmt.i64(13);
         add(by_workflow[run.workflow], f);
+        run.schedule = stmt.opt_text(17);
+        if (run.schedule) {
+            auto& sr = by_schedule[*run.schedule];
+            add(sr.figures, f);
+            add(sr.days[run.started_at.substr(0, 10)], f);
+        }
         add(report.total, f);
         report.runs.push_back(std::move(run));
     }
     for (auto& [name, figures] : by_workflow)
         report.workflows.push_back({name, figures});
+
+    auto fires = ROTE_TRY(sql::Stmt::prepare(m_db, R"sql(
+        SELECT sc.name, w.name, f.status, count(*)
+        FROM schedule_fires f JOIN schedules sc ON sc.id = f.schedule_id JOIN workflows w ON w.id = sc.workflow_id
+        WHERE (?1 IS NULL OR w.name = ?1) AND (?2 IS NULL OR f.scheduled_at >= ?2)
+        GROUP BY sc.name, w.name, f.status)sql"));
+    fires.bind(1, report.query.workflow).bind(2, report.query.since);
+    while (ROTE_TRY(fires.step())) {
+        auto& sr = by_schedule[fires.text(0)];
+        sr.workflow = fires.text(1);
+        sr.fires[fires.text(2)] = fires.i64(3);
+    }
+    for (auto& [name, sr] : by_schedule) {
+        sr.schedule = name;
+        if (sr.workflow.empty()) { // runs of a fire whose schedule's workflow we did not read above
+            for (const auto& r : report.runs) {
+                if (r.schedule == name)
+                    sr.workflow = r.workflow;
+            }
+        }
+        report.schedules.push_back(std::move(sr));
+    }
     return report;
 }
 

@@ -176,6 +176,18 @@ TEST_CASE("a schedule fires on the minute under two schedulers, survives SIGKILL
     auto report = f.store->report({});
     REQUIRE(report.ok());
     CHECK(report->total.runs == static_cast<int>(1 + 3 + killed_after->runs.size() + 3));
+    auto cli_report = rote_cli(f.dir, db + " report --json");
+    REQUIRE(cli_report.rc == 0);
+    const auto schedules = json::parse(cli_report.out)["schedules"];
+    REQUIRE(schedules.size() == 1);
+    CHECK(schedules[0]["schedule"] == "lookups");
+    CHECK(schedules[0]["fires"]["succeeded"] == 2);
+    CHECK(schedules[0]["fires"]["interrupted"] == 1);
+    CHECK(schedules[0]["runs"] == static_cast<int>(3 + killed_after->runs.size() + 3));
+    CHECK(schedules[0]["llm_calls"] == 0);
+    CHECK(schedules[0]["days"].size() >= 1);
+    auto text_report = rote_cli(f.dir, db + " report");
+    CHECK(text_report.out.find("Schedules") != std::string::npos);
 }
 
 namespace {

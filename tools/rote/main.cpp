@@ -348,6 +348,29 @@ int cmd_report(
     }
     std::cout << "\nWorkflows\n";
     workflows.print(std::cout);
+    if (!report->schedules.empty()) {
+        // Per schedule: its fires by how they ended, its runs' success, and per day what the model cost.
+        Table schedules({"SCHEDULE", "WORKFLOW", "FIRES", "RUNS", "SUCCESS", "DAY (UTC)", "LLM CALLS", "COST", "REPLAYED"});
+        for (const auto& sr : report->schedules) {
+            std::string fires;
+            std::int64_t fired = 0;
+            for (const auto& [status, n] : sr.fires) {
+                fires += (fires.empty() ? "" : ", ") + std::to_string(n) + " " + status;
+                fired += n;
+            }
+            const auto success = sr.figures.runs == 0
+                ? std::optional<double>()
+                : std::optional<double>(static_cast<double>(sr.figures.succeeded) / static_cast<double>(sr.figures.runs));
+            schedules.add({sr.schedule, sr.workflow, std::to_string(fired) + (fires.empty() ? "" : " (" + fires + ")"),
+                std::to_string(sr.figures.runs), percent(success), "all", std::to_string(sr.figures.llm_calls),
+                dollars(sr.figures.cost_microusd), percent(sr.figures.replay_share())});
+            for (const auto& [day, f] : sr.days)
+                schedules.add({"", "", "", std::to_string(f.runs), "", day, std::to_string(f.llm_calls), dollars(f.cost_microusd),
+                    percent(f.replay_share())});
+        }
+        std::cout << "\nSchedules\n";
+        schedules.print(std::cout);
+    }
     const auto& t = report->total;
     std::cout << "\nTotal: " << t.runs << " runs (" << t.succeeded << " succeeded), " << t.llm_calls << " LLM calls, "
               << dollars(t.cost_microusd) << ", " << percent(t.replay_share()) << " of " << t.steps

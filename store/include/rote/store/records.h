@@ -316,6 +316,7 @@ struct RunReport {
     std::optional<std::int64_t> trace_id; // the trace version it replayed; none when it taught one
     std::string planner;
     std::string error; // why it failed; empty otherwise
+    std::optional<std::string> schedule; // the schedule whose fire it ran for
     CostFigures figures; // runs == 1
 };
 
@@ -324,10 +325,21 @@ struct WorkflowReport {
     CostFigures figures;
 };
 
+// A schedule's fires and their runs in the report's window (fires by their scheduled time, runs by their
+// start), with its runs' figures per UTC day.
+struct ScheduleReport {
+    std::string schedule;
+    std::string workflow;
+    std::map<std::string, std::int64_t> fires; // by status: succeeded, failed, skipped, missed, interrupted, running
+    CostFigures figures;
+    std::map<std::string, CostFigures> days; // "YYYY-MM-DD" (UTC) → that day's runs
+};
+
 struct Report {
     ReportQuery query;
     std::vector<RunReport> runs; // oldest first
     std::vector<WorkflowReport> workflows; // by name
+    std::vector<ScheduleReport> schedules; // by name: those with a fire or a run in the window
     CostFigures total;
 };
 
