@@ -22,6 +22,20 @@ json alert_head(const std::string& event, const store::Schedule& schedule)
         {"zone", schedule.zone}, {"sent_at", now_timestamp()}};
 }
 
+// The host a workflow starts on ("registry.example.test"), lower-cased; empty when its URL has none.
+std::string start_host(const std::string& url)
+{
+    const auto scheme = url.find("://");
+    if (scheme == std::string::npos)
+        return {};
+    const auto begin = scheme + 3;
+    auto end = url.find_first_of(":/?#", begin);
+    const auto at = url.find('@', begin);
+    if (at != std::string::npos && (end == std::string::npos || at < end))
+        return start_host(url.substr(0, scheme + 3) + url.substr(at + 1));
+    return ascii_lower(url.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
+}
+
 } // namespace
 
 std::vector<FireDecision> decide_fires(const Cron& cron, const Zone& zone, const store::Schedule& schedule,
@@ -58,7 +72,7 @@ std::vector<FireDecision> decide_fires(const Cron& cron, const Zone& zone, const
         last_one.why = "waits for the running fire (overlap: buffer-one)";
     } else if (!slot_free) {
         last_one.kind = FireDecision::Kind::wait;
-        last_one.why = "waits for a free slot (the scheduler's concurrency limit)";
+        last_one.why = "waits for a free slot (the scheduler's concurrency limit, or its limit per site)";
     }
     out.push_back(last_one);
     return out;
@@ -96,6 +110,15 @@ int Scheduler::running() const
     int n = 0;
     for (const auto& w : m_workers)
         n += !w.done.load();
+    return n;
+}
+
+int Scheduler::running_at(const std::string& site) const
+{
+    std::lock_guard lock(m_mutex);
+    int n = 0;
+    for (const auto& w : m_workers)
+        n += !w.done.load() && w.site == site;
     return n;
 }
 
@@ -143,7 +166,13 @@ Result<TickOutcome> Scheduler::tick(sys_seconds now)
         }
         const int running_of_schedule = ROTE_TRY(store.running_fires(schedule.id));
         json missed = json::array();
-        const bool slot_free = running() < m_options.concurrency;
+        std::string site;
+        if (m_options.per_site > 0 && m_options.find_workflow) {
+            if (auto w = m_options.find_workflow(schedule.workflow); w.ok())
+                site = start_host(w->start_url);
+        }
+        const bool slot_free = running() < m_options.concurrency
+            && (m_options.per_site == 0 || site.empty() || running_at(site) < m_options.per_site);
         for (const auto& d : decide_fires(*cron, *zone, schedule, from, now, running_of_schedule, slot_free)) {
             const std::string at = iso_utc(d.at);
             const std::string named = "schedule " + schedule.name + ", fire at " + at + " (" + zone->local_text(d.at) + ")";
@@ -172,6 +201,7 @@ Result<TickOutcome> Scheduler::tick(sys_seconds now)
                 log(named + ": started, " + std::to_string(schedule.rows.size()) + " run(s) of " + schedule.workflow);
                 std::lock_guard lock(m_mutex);
                 auto& worker = m_workers.emplace_back();
+                worker.site = site;
                 worker.thread = std::jthread([this, &worker, id = *fire, schedule, at] {
                     run_fire(id, schedule, at);
                     worker.done = true;

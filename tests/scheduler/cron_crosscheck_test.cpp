@@ -13,11 +13,14 @@
 //   repeated time once, at its first occurrence, whenever it is asked. Explained only when systemd's answer
 //   is such a second occurrence, its first occurrence was not after the base, and systemd's answer is
 //   before rote's.
-// Every other disagreement fails.
+// Every other disagreement fails. Beside it, the systemd unit in the tree, checked by systemd.
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 #include <map>
 #include <random>
 #include <sstream>
@@ -255,4 +258,29 @@ TEST_CASE("next-fire times agree with systemd's calendar over 10,000 random expr
                      << " only by systemd's second occurrence of a repeated local time");
     CHECK(compared == 10000);
     CHECK(agreed + skipped + repeated == compared);
+}
+
+TEST_CASE("the systemd unit in the tree is one systemd accepts, running the rote built here")
+{
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("rote-unit-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ifstream in(ROTE_UNIT);
+    REQUIRE(in);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string installed = "ExecStart=/usr/local/bin/rote scheduler";
+    const auto at = text.find(installed);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, installed.size(), std::string("ExecStart=") + ROTE_BINARY + " scheduler");
+    std::ofstream(dir / "rote-scheduler.service") << text;
+    const std::string command = "systemd-analyze verify '" + (dir / "rote-scheduler.service").string() + "' 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe);
+    std::string out;
+    char buffer[1024];
+    size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
+        out.append(buffer, n);
+    CHECK(::pclose(pipe) == 0);
+    CHECK_MESSAGE(out.empty(), out); // systemd names every line it cannot parse, even when it exits 0
+    std::filesystem::remove_all(dir);
 }

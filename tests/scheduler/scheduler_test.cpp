@@ -3,6 +3,10 @@
 // at once (their workflow is not found), so no sandbox starts; the runs themselves are the e2e test's.
 #include <doctest/doctest.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include <rote/scheduler/scheduler.h>
 
 #include "store/store_fixture.h"
@@ -170,4 +174,55 @@ TEST_CASE("ticks: a schedule whose expression no longer parses is paused with wh
     REQUIRE(b.ok());
     CHECK(b->paused);
     CHECK(b->paused_why.find("Nowhere/Atlantis") != std::string::npos);
+}
+
+TEST_CASE("ticks: the per-site limit makes a second fire on the same host wait; another host's fire starts")
+{
+    TempDir dir;
+    auto s = store_with(dir, every_minute("a-registry"));
+    REQUIRE(s->add_schedule(every_minute("b-registry")).ok());
+    auto other = every_minute("c-crm");
+    other.workflow = "crm-add-lead";
+    REQUIRE(s->put_workflow({"crm-add-lead", "", ""}).ok());
+    REQUIRE(s->add_schedule(other).ok());
+
+    // The fires' own lookups (on their threads) wait until released, so the first fire holds its site.
+    const auto ticking = std::this_thread::get_id();
+    std::mutex mutex;
+    std::condition_variable released_cv;
+    bool released = false;
+    auto options = options_for(dir);
+    options.concurrency = 4;
+    options.per_site = 1;
+    options.find_workflow = [&](const std::string& name) -> Result<runtime::Workflow> {
+        if (std::this_thread::get_id() != ticking) {
+            std::unique_lock lock(mutex);
+            released_cv.wait(lock, [&] { return released; });
+            return Error(Error::Code::not_found, "released");
+        }
+        runtime::Workflow w;
+        w.name = name;
+        w.start_url = name == "crm-add-lead" ? "https://crm.example.test/leads" : "https://Registry.example.test:443/search";
+        return w;
+    };
+    Scheduler sched(options);
+    auto first = sched.tick(at("2026-12-07T09:01:10Z"));
+    REQUIRE(first.ok());
+    CHECK(first->started == 2); // a-registry and c-crm
+    CHECK(first->waiting == 1); // b-registry: its site is busy
+    CHECK(sched.running() == 2);
+    {
+        std::lock_guard lock(mutex);
+        released = true;
+    }
+    released_cv.notify_all();
+    sched.wait();
+    auto second = sched.tick(at("2026-12-07T09:01:20Z"));
+    REQUIRE(second.ok());
+    CHECK(second->started == 1); // b-registry's 09:01 fire, still within its window
+    sched.wait();
+    auto b = s->fires("b-registry", 10);
+    REQUIRE(b.ok());
+    REQUIRE(b->size() == 1);
+    CHECK((*b)[0].scheduled_at == "2026-12-07T09:01:00Z");
 }

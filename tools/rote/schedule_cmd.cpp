@@ -187,6 +187,11 @@ ScheduleCommands::ScheduleCommands(CLI::App& app, bool& as_json)
     m_scheduler->add_option("--concurrency", m_concurrency, "Fires at once (each runs one sandbox at a time)")
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
+    m_scheduler->add_option("--per-site", m_per_site,
+                    "Fires at once whose workflows start on the same host (0: only --concurrency bounds them); a fire "
+                    "over it waits, within its catch-up window")
+        ->check(CLI::Range(0, 64))
+        ->capture_default_str();
     m_scheduler->add_option("--provider", m_provider, "Sandbox provider (default: each workflow's)")
         ->check(CLI::IsMember({"local", "qemu"}));
     m_scheduler->add_option("--image", m_image, "qemu: the guest image's directory (default: the built one)");
@@ -478,6 +483,7 @@ int ScheduleCommands::scheduler(const Globals& g)
     scheduler::SchedulerOptions options;
     options.store_path = path;
     options.concurrency = m_concurrency;
+    options.per_site = m_per_site;
     options.find_workflow = [](const std::string& name) { return find_workflow(name); };
     options.run.provider = m_provider;
     options.run.image = m_image;

@@ -60,6 +60,7 @@ private:
     // rote scheduler
     bool m_once = false;
     int m_concurrency = 1;
+    int m_per_site = 0;
     std::string m_provider;
     std::string m_image;
     std::vector<std::string> m_routes;

@@ -50,6 +50,7 @@ std::vector<FireDecision> decide_fires(const Cron& cron, const Zone& zone, const
 struct SchedulerOptions {
     std::filesystem::path store_path; // each fire opens its own Store (a Store is one thread's)
     int concurrency = 1; // fires at once; each runs its rows one after another, one sandbox at a time
+    int per_site = 0; // fires at once whose workflows start on the same host; 0: only `concurrency` bounds them
     // The workflow a schedule names (the CLI's lookup: ./workflows, $ROTE_HOME/workflows, built in).
     std::function<Result<runtime::Workflow>(const std::string&)> find_workflow;
     runtime::RunOptions run; // provider, routes, image, waits; planner, stop and fire are set per fire
@@ -92,7 +93,9 @@ private:
     struct Worker {
         std::jthread thread;
         std::atomic<bool> done {false};
+        std::string site; // its workflow's start host
     };
+    int running_at(const std::string& site) const;
     void run_fire(std::int64_t fire_id, store::Schedule schedule, std::string at);
     void log(const std::string& line) const;
     void reap();
