@@ -353,3 +353,52 @@ TEST_CASE("alerts: a signed webhook for a fire that needed the planner (banner) 
     REQUIRE(show.rc == 0);
     CHECK(json::parse(show.out)["paused"] == true);
 }
+
+TEST_CASE("overlap skip: a fire due while a long fire runs is skipped; SIGTERM drains, a second cancels")
+{
+    Fixture f;
+    auto site = test::DemoSite::start("baseline");
+    auto slow = test::DemoSite::start("slow", {"--slow-ms", "25000"}); // every answer 25 s late: a row takes > 25 s
+    REQUIRE(site.ok());
+    REQUIRE(slow.ok());
+    const std::string db = "--db '" + f.db().string() + "'";
+    auto taught = rote_cli(f.dir, db + " run registry-lookup -i 'company=Acme Robotics Ltd' --route registry.example.test=" + site->registry_route());
+    REQUIRE_MESSAGE(taught.rc == 0, taught.err);
+    {
+        std::ofstream csv(f.dir / "companies.csv");
+        csv << "company\nNorthwind Traders Ltd\nGlobex Corporation Ltd\nInitech Software Ltd\n";
+    }
+    REQUIRE(rote_cli(f.dir, db + " schedule add lookups registry-lookup --cron '* * * * *' --overlap skip --inputs '"
+                            + (f.dir / "companies.csv").string() + "'").rc == 0);
+    const pid_t sched = start_rote(f.dir, db + " scheduler --route registry.example.test=" + slow->registry_route(), f.dir / "s.log");
+
+    // The first fire runs past the next minute: that minute's fire is recorded skipped, not started.
+    auto fires = wait_fires(*f.store, [](const auto& fs) { return fs.size() >= 2; }, 150s);
+    REQUIRE_MESSAGE(fires.size() >= 2, read_file(f.dir / "s.log"));
+    CHECK(fires.front().status == store::FireStatus::skipped);
+    CHECK(fires.front().detail.find("still running (overlap: skip)") != std::string::npos);
+    CHECK(fires.back().status == store::FireStatus::running);
+    const auto long_fire = fires.back().id;
+
+    // SIGTERM drains (the running run goes on); a second SIGTERM cancels it, and the scheduler exits.
+    ::kill(sched, SIGTERM);
+    std::this_thread::sleep_for(1s);
+    int status = 0;
+    CHECK(waitpid(sched, &status, WNOHANG) == 0); // still draining
+    ::kill(sched, SIGTERM);
+    REQUIRE(waitpid(sched, &status, 0) == sched);
+    CHECK(WIFEXITED(status));
+    const std::string log = read_file(f.dir / "s.log");
+    CHECK_MESSAGE(log.find("draining: no new fire or run starts") != std::string::npos, log);
+    CHECK(log.find("stopping: running runs are cancelled") != std::string::npos);
+    fires = *f.store->fires("lookups", 100);
+    const auto ended = std::find_if(fires.begin(), fires.end(), [&](const auto& x) { return x.id == long_fire; });
+    REQUIRE(ended != fires.end());
+    CHECK_MESSAGE(ended->status == store::FireStatus::interrupted, ended->detail);
+    int cancelled = 0;
+    for (auto run : ended->runs)
+        cancelled += run_status(*f.store, run) == "cancelled";
+    CHECK(cancelled == 1);
+    for (const auto& fire : fires)
+        CHECK(fire.status != store::FireStatus::running);
+}

@@ -76,9 +76,11 @@ CountingListener::~CountingListener()
     ::close(m_fd);
 }
 
-Result<DemoSite> DemoSite::start(std::string_view variant)
+Result<DemoSite> DemoSite::start(std::string_view variant, std::vector<std::string> options)
 {
-    auto spawned = ROTE_TRY(runtime::spawn_and_read_line({ROTE_DEMO_SITE, "--variant", std::string(variant)}));
+    std::vector<std::string> argv {ROTE_DEMO_SITE, "--variant", std::string(variant)};
+    argv.insert(argv.end(), options.begin(), options.end());
+    auto spawned = ROTE_TRY(runtime::spawn_and_read_line(argv));
     DemoSite site;
     site.m_pid = spawned.pid;
     auto ready = nlohmann::json::parse(spawned.first_line, nullptr, false);

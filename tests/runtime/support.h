@@ -25,7 +25,7 @@ namespace rote::test {
 // rote-demo-site on loopback ports of its choosing, killed on destruction.
 class DemoSite {
 public:
-    static Result<DemoSite> start(std::string_view variant = "baseline");
+    static Result<DemoSite> start(std::string_view variant = "baseline", std::vector<std::string> options = {});
     DemoSite(DemoSite&& other) noexcept;
     DemoSite& operator=(DemoSite&&) = delete;
     ~DemoSite();
