@@ -1,12 +1,15 @@
 #include <rote/base/text.h>
 
+#include <chrono>
 #include <ctime>
 
 namespace rote {
 
 std::string now_timestamp()
 {
-    const std::time_t t = std::time(nullptr);
+    // Not std::time: glibc reads the coarse clock there, up to a tick behind system_clock (a fire logged as
+    // started a second before the minute it was due at).
+    const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
     std::tm tm {};
     gmtime_r(&t, &tm);
     char buf[32];

@@ -83,6 +83,10 @@ Scheduler::Scheduler(SchedulerOptions options)
 {
     if (m_options.concurrency < 1)
         m_options.concurrency = 1;
+    if (m_options.pool_size > 0) {
+        m_pool = std::make_unique<runtime::SessionPool>(m_options.pool_size, m_options.log);
+        m_options.run.pool = m_pool.get();
+    }
 }
 
 Scheduler::~Scheduler()
@@ -125,6 +129,8 @@ int Scheduler::running_at(const std::string& site) const
 void Scheduler::drain(bool cancel)
 {
     m_draining = true;
+    if (m_pool)
+        m_pool->drain();
     if (cancel)
         m_cancel.request_stop();
 }
@@ -167,9 +173,12 @@ Result<TickOutcome> Scheduler::tick(sys_seconds now)
         const int running_of_schedule = ROTE_TRY(store.running_fires(schedule.id));
         json missed = json::array();
         std::string site;
-        if (m_options.per_site > 0 && m_options.find_workflow) {
-            if (auto w = m_options.find_workflow(schedule.workflow); w.ok())
+        if ((m_options.per_site > 0 || m_pool) && m_options.find_workflow) {
+            if (auto w = m_options.find_workflow(schedule.workflow); w.ok()) {
                 site = start_host(w->start_url);
+                if (m_pool)
+                    m_pool->warm(runtime::session_spec(*w, m_options.run));
+            }
         }
         const bool slot_free = running() < m_options.concurrency
             && (m_options.per_site == 0 || site.empty() || running_at(site) < m_options.per_site);
@@ -339,7 +348,7 @@ void Scheduler::run_fire(std::int64_t fire_id, store::Schedule schedule, std::st
         planner_calls += result->planner_calls;
         log(named + ": run " + std::to_string(result->run_id) + " (" + std::to_string(done) + "/" + std::to_string(n)
             + ") " + std::string(store::to_string(result->status)) + ", " + std::to_string(result->planner_calls)
-            + " planner calls");
+            + " planner calls" + (result->warm ? ", in a warm sandbox" : ""));
         if (result->status == store::RunStatus::cancelled)
             return end(store::FireStatus::interrupted,
                 "cancelled in run " + std::to_string(result->run_id) + " (" + std::to_string(done) + " of " + std::to_string(n) + ")");

@@ -93,7 +93,8 @@ TEST_CASE("a schedule fires on the minute under two schedulers, survives SIGKILL
     REQUIRE_MESSAGE(added.rc == 0, added.err);
     CHECK(json::parse(added.out)["rows"].size() == 3);
 
-    const pid_t a = start_rote(f.dir, db + " -v scheduler " + route, f.dir / "a.log");
+    // One of them keeps a warm sandbox ready (--pool 1): its fires' runs take it instead of starting one.
+    const pid_t a = start_rote(f.dir, db + " -v scheduler --pool 1 " + route, f.dir / "a.log");
     const pid_t b = start_rote(f.dir, db + " -v scheduler " + route, f.dir / "b.log");
     const auto logs = [&] { return "scheduler a:\n" + read_file(f.dir / "a.log") + "\nscheduler b:\n" + read_file(f.dir / "b.log"); };
 
@@ -105,6 +106,10 @@ TEST_CASE("a schedule fires on the minute under two schedulers, survives SIGKILL
     const store::Fire first = fires.back();
     CHECK_MESSAGE(first.status == store::FireStatus::succeeded, first.detail << "\n" << logs());
     REQUIRE(first.runs.size() == 3);
+    // Whichever scheduler ran it: with the pool, a run after the first of a fire finds a sandbox ready.
+    const std::string a_log = read_file(f.dir / "a.log");
+    if (a_log.find("started, 3 run(s)") != std::string::npos)
+        CHECK_MESSAGE(a_log.find("in a warm sandbox") != std::string::npos, a_log);
     for (auto run : first.runs) {
         CHECK(run_status(*f.store, run) == "succeeded");
         CHECK(stored_steps(f.db(), run, "planned") == 0);

@@ -192,6 +192,11 @@ ScheduleCommands::ScheduleCommands(CLI::App& app, bool& as_json)
                     "over it waits, within its catch-up window")
         ->check(CLI::Range(0, 64))
         ->capture_default_str();
+    m_scheduler->add_option("--pool", m_pool,
+                    "Sandboxes kept started per active schedule's workflow (local provider), so a fire's runs do not "
+                    "wait for one to start; each holds a browser's memory. Drained on stop")
+        ->check(CLI::Range(0, 16))
+        ->capture_default_str();
     m_scheduler->add_option("--provider", m_provider, "Sandbox provider (default: each workflow's)")
         ->check(CLI::IsMember({"local", "qemu"}));
     m_scheduler->add_option("--image", m_image, "qemu: the guest image's directory (default: the built one)");
@@ -484,6 +489,7 @@ int ScheduleCommands::scheduler(const Globals& g)
     options.store_path = path;
     options.concurrency = m_concurrency;
     options.per_site = m_per_site;
+    options.pool_size = m_pool;
     options.find_workflow = [](const std::string& name) { return find_workflow(name); };
     options.run.provider = m_provider;
     options.run.image = m_image;

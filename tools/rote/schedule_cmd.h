@@ -61,6 +61,7 @@ private:
     bool m_once = false;
     int m_concurrency = 1;
     int m_per_site = 0;
+    int m_pool = 0;
     std::string m_provider;
     std::string m_image;
     std::vector<std::string> m_routes;

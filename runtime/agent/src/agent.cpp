@@ -315,28 +315,24 @@ private:
     Result<void> start_desktop()
     {
         ROTE_TRY(check_stop());
-        SessionSpec spec;
-        spec.provider = provider();
-        spec.start_url = m_workflow.start_url;
-        spec.allowlist = m_workflow.policy.allow;
-        spec.routes = m_workflow.policy.routes;
-        for (const auto& [host, to] : m_options.routes)
-            spec.routes[host] = to;
-        spec.width = m_workflow.width;
-        spec.height = m_workflow.height;
-        spec.scale = m_workflow.scale;
-        spec.window = BrowserWindow::app;
-        spec.image = m_options.image;
-        spec.keep = m_options.keep;
+        SessionSpec spec = session_spec(m_workflow, m_options);
         spec.progress = [this](const std::string& line) { progress(line); };
         if (!spec.keep.empty() && spec.provider != "qemu")
             return Error(Error::Code::invalid_argument, "a kept sandbox (--keep) needs the qemu provider");
-        progress("starting a " + spec.provider + " sandbox on " + spec.start_url);
         m_session_started = Clock::now();
-        auto session = Session::start(spec);
-        if (!session.ok())
-            return session.error().with_context("starting the sandbox");
-        m_session = std::move(*session);
+        auto warm = m_options.pool ? m_options.pool->take(spec) : nullptr;
+        const bool from_pool = warm != nullptr;
+        if (warm) {
+            m_result.warm = true;
+            progress("a warm " + spec.provider + " sandbox from the pool, sent to " + spec.start_url);
+            m_session = std::move(warm);
+        } else {
+            progress("starting a " + spec.provider + " sandbox on " + spec.start_url);
+            auto session = Session::start(spec);
+            if (!session.ok())
+                return session.error().with_context("starting the sandbox");
+            m_session = std::move(*session);
+        }
         m_time_scale = std::max(1.0, m_session->sandbox().time_scale());
         auto desktop = Desktop::connect(m_session->sandbox().vnc(), desktop_options_for(m_session->sandbox().provider()));
         if (!desktop.ok())
@@ -345,6 +341,14 @@ private:
         m_on_stop.emplace(m_options.stop, [d = m_desktop.get()] { d->interrupt(std::string(kCancelled)); });
         if (const int fd = m_session->sandbox().take_devtools_socket(); fd >= 0)
             m_witness = connect_devtools_witness(fd);
+        if (from_pool) {
+            // It shows about:blank: its start page is loaded as the address bar would. A browser slow to answer
+            // (the page's server is) is waited on by first_page, as a cold start's is.
+            if (!m_witness)
+                return Error(Error::Code::unsupported, "a warm sandbox needs the browser's document to load its start page");
+            if (auto sent = m_witness->navigate(m_workflow.start_url); !sent.ok() && sent.error().code() != Error::Code::timeout)
+                return sent.error().with_context("loading the start page in a warm sandbox");
+        }
         if (!m_workflow.success_url.empty() && !m_witness)
             return Error(Error::Code::unsupported,
                 "success.url needs the browser's own document, which the " + std::string(m_session->sandbox().provider())
@@ -1561,6 +1565,24 @@ int hint_for_step(const Workflow& workflow, const store::Step& step, const RunIn
         }
     }
     return -1;
+}
+
+SessionSpec session_spec(const Workflow& workflow, const RunOptions& options)
+{
+    SessionSpec spec;
+    spec.provider = options.provider.empty() ? workflow.provider : options.provider;
+    spec.start_url = workflow.start_url;
+    spec.allowlist = workflow.policy.allow;
+    spec.routes = workflow.policy.routes;
+    for (const auto& [host, to] : options.routes)
+        spec.routes[host] = to;
+    spec.width = workflow.width;
+    spec.height = workflow.height;
+    spec.scale = workflow.scale;
+    spec.window = BrowserWindow::app;
+    spec.image = options.image;
+    spec.keep = options.keep;
+    return spec;
 }
 
 Result<RunResult> run_workflow(

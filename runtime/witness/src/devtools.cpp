@@ -429,6 +429,16 @@ public:
         return page.url;
     }
 
+    Result<void> navigate(std::string_view url) override
+    {
+        auto page = ROTE_TRY(visible_page());
+        m_loading[page.session] = true; // until the new document's load event says otherwise
+        json answer = ROTE_TRY(call("Page.navigate", {{"url", std::string(url)}}, page.session));
+        if (answer.contains("errorText") && answer["errorText"].is_string() && !answer["errorText"].get<std::string>().empty())
+            return Error(Error::Code::io, "the browser did not load " + std::string(url) + ": " + answer["errorText"].get<std::string>());
+        return {};
+    }
+
     Result<std::vector<LabelledValue>> values_beside(std::string_view label) override
     {
         auto page = ROTE_TRY(visible_page());

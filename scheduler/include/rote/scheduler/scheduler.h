@@ -57,6 +57,9 @@ struct SchedulerOptions {
     llm::LlmProvider* llm = nullptr; // for schedules whose planner is llm; without it their fires fail
     std::function<void(const std::string&)> log; // one line per event; never a secret
     Alerter* alerts = nullptr; // where schedules' alerts go (their webhook and command); none: not sent
+    // Sandboxes kept ready per active schedule's workflow (local provider), so a fire's runs do not pay a
+    // sandbox's start; 0: none. Each ready sandbox holds a browser's memory.
+    int pool_size = 0;
 };
 
 struct TickOutcome {
@@ -101,6 +104,7 @@ private:
     void reap();
 
     SchedulerOptions m_options;
+    std::unique_ptr<runtime::SessionPool> m_pool;
     std::unique_ptr<store::Store> m_store; // the tick's own
     std::stop_source m_cancel;
     std::atomic<bool> m_draining {false};

@@ -20,6 +20,7 @@
 #include <rote/agent/workflow.h>
 #include <rote/base/result.h>
 #include <rote/llm/provider.h>
+#include <rote/session/pool.h>
 #include <rote/store/store.h>
 #include <rote/vision/ocr.h>
 #include <rote/witness/witness.h>
@@ -58,7 +59,14 @@ struct RunOptions {
         std::string what;
     };
     std::optional<ModelBudget> model_budget;
+    // Sandboxes started ahead (the scheduler's warm pool): a run takes one of its spec when one is ready and
+    // loads its start page in it; else it starts its own. Null: every run starts its own.
+    SessionPool* pool = nullptr;
 };
+
+// The session a run of `workflow` under `options` asks for (its provider, allowlist, routes, window): what
+// a warm pool is warmed with.
+SessionSpec session_spec(const Workflow& workflow, const RunOptions& options);
 
 // Where and why replay stopped following the trace.
 struct Divergence {
@@ -96,6 +104,7 @@ struct RunResult {
     // From the first page on the screen to the outputs read (replay or teaching, success check included;
     // without the sandbox's start and stop).
     std::int64_t work_ms = 0;
+    bool warm = false; // its sandbox came ready from a warm pool
 };
 
 // Runs `workflow` once with `inputs`. The Result fails only when the store cannot record the run; a run that

@@ -132,6 +132,10 @@ public:
     // counted by listeners of rote's own (in an isolated world, out of the page's sight) from the first count
     // on. The same listeners see a form sent or a link followed, which state() then tells as not loaded.
     virtual Result<InputCount> inputs_seen() = 0;
+    // Loads `url` in the visible page, as the address bar would (a session taken warm from a pool shows
+    // about:blank until its run's start page is asked for). The browser's error for a URL it refuses is an
+    // error here; the page's own load is waited on as any other (state()).
+    virtual Result<void> navigate(std::string_view url) = 0;
 };
 
 // A witness speaking the DevTools protocol (JSON messages ended by a NUL byte, Chromium's
