@@ -4,8 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include <rote/scheduler/scheduler.h>
 
@@ -225,4 +228,49 @@ TEST_CASE("ticks: the per-site limit makes a second fire on the same host wait; 
     REQUIRE(b.ok());
     REQUIRE(b->size() == 1);
     CHECK((*b)[0].scheduled_at == "2026-12-07T09:01:00Z");
+}
+
+TEST_CASE("alerts: fires recorded missed are told once per tick to the schedule's command, signed docs aside")
+{
+    TempDir dir;
+    auto schedule = every_minute();
+    const auto out = dir / "alerts.jsonl";
+    schedule.alert_command = "cat >> '" + out.string() + "' && echo >> '" + out.string() + "'";
+    auto s = store_with(dir, schedule);
+    AlertOptions alert_options;
+    alert_options.key = "k";
+    alert_options.backoff = std::chrono::milliseconds(10);
+    Alerter alerts(alert_options);
+    auto options = options_for(dir);
+    options.alerts = &alerts;
+    Scheduler sched(options);
+    // Down from 09:00:30 to 09:10:05 with a 120 s window: 09:01-09:08 missed, 09:09 superseded, 09:10 runs.
+    auto t = sched.tick(at("2026-12-07T09:10:05Z"));
+    REQUIRE(t.ok());
+    CHECK(t->missed == 8);
+    sched.wait();
+    alerts.flush(std::chrono::seconds(10));
+    std::ifstream in(out);
+    std::string line;
+    std::vector<nlohmann::json> docs;
+    while (std::getline(in, line))
+        docs.push_back(nlohmann::json::parse(line));
+    REQUIRE(docs.size() == 2); // the missed fires, then the failed one (its workflow is not found here)
+    CHECK(docs[0]["event"] == "fire.missed");
+    CHECK(docs[0]["fires"].size() == 8);
+    CHECK(docs[0]["fires"][0]["scheduled_at"] == "2026-12-07T09:01:00Z");
+    CHECK(docs[1]["event"] == "fire.failed");
+    CHECK(docs[1]["fire"]["scheduled_at"] == "2026-12-07T09:10:00Z");
+    CHECK(alerts.delivered() == 2);
+
+    // A command that fails is tried again, then given up on; the scheduler never waits for it.
+    auto failing = every_minute("failing");
+    failing.alert_command = "exit 3";
+    REQUIRE(s->add_schedule(failing).ok());
+    const auto before = std::chrono::steady_clock::now();
+    REQUIRE(sched.tick(at("2026-12-07T09:11:05Z")).ok());
+    CHECK(std::chrono::steady_clock::now() - before < std::chrono::seconds(2));
+    sched.wait();
+    alerts.flush(std::chrono::seconds(20));
+    CHECK(alerts.dropped() >= 1);
 }
