@@ -112,6 +112,8 @@ public:
         totals(report.total, priced ? std::optional<std::int64_t>(saved) : std::nullopt);
         for (const auto& w : report.workflows)
             workflow(w, runs, prices[w.workflow]);
+        for (const auto& sr : report.schedules)
+            schedule(sr);
 
         const int shown = std::clamp<int>(m_options.detailed_runs, 0, static_cast<int>(runs.size()));
         m_out << "<h2 id=\"runs\">Runs, step by step</h2>\n";
@@ -211,11 +213,32 @@ private:
     void chart(const char* name, const char* title, const std::vector<const RunDetail*>& runs,
         const std::vector<double>& values, Format format)
     {
+        std::vector<Point> points;
+        for (std::size_t i = 0; i < runs.size() && i < values.size(); ++i) {
+            const std::string id = std::to_string(runs[i]->run->id);
+            points.push_back({id, "run " + id, values[i]});
+        }
+        line_chart(name, title, "run", points, format);
+    }
+
+    // A point of a chart: what it is (its data-* value), its label, its value.
+    struct Point {
+        std::string key;
+        std::string label;
+        double value = 0;
+    };
+
+    // A line chart of points in order; each point says what it is in a data-`key_attr` attribute.
+    template <typename Format>
+    void line_chart(const char* name, const char* title, const char* key_attr, const std::vector<Point>& points, Format format)
+    {
         constexpr double width = 520, height = 180, left = 56, right = 12, top = 24, bottom = 22;
-        const double most = std::max(values.empty() ? 0.0 : *std::max_element(values.begin(), values.end()), 1e-9);
+        double most = 1e-9;
+        for (const auto& p : points)
+            most = std::max(most, p.value);
         const auto x = [&](std::size_t i) {
-            return runs.size() < 2 ? left + (width - left - right) / 2
-                                   : left + (width - left - right) * static_cast<double>(i) / static_cast<double>(runs.size() - 1);
+            return points.size() < 2 ? left + (width - left - right) / 2
+                                     : left + (width - left - right) * static_cast<double>(i) / static_cast<double>(points.size() - 1);
         };
         const auto y = [&](double v) { return top + (height - top - bottom) * (1 - v / most); };
         m_out << "<svg class=\"chart\" data-chart=\"" << name << "\" width=\"" << width << "\" height=\"" << height
@@ -225,20 +248,48 @@ private:
               << "<text x=\"4\" y=\"" << y(0) + 4 << "\">" << esc(format(0)) << "</text>"
               << "<line x1=\"" << left << "\" x2=\"" << width - right << "\" y1=\"" << y(0) << "\" y2=\"" << y(0)
               << "\" stroke=\"#c3cad1\"/>";
-        if (!runs.empty()) {
-            m_out << "<text x=\"" << left << "\" y=\"" << height - 6 << "\">run " << runs.front()->run->id << "</text>";
-            m_out << "<text x=\"" << width - right << "\" y=\"" << height - 6 << "\" text-anchor=\"end\">run "
-                  << runs.back()->run->id << "</text>";
+        if (!points.empty()) {
+            m_out << "<text x=\"" << left << "\" y=\"" << height - 6 << "\">" << esc(points.front().label) << "</text>";
+            m_out << "<text x=\"" << width - right << "\" y=\"" << height - 6 << "\" text-anchor=\"end\">"
+                  << esc(points.back().label) << "</text>";
         }
         m_out << "<polyline points=\"";
-        for (std::size_t i = 0; i < values.size(); ++i)
-            m_out << fixed(x(i), 1) << ',' << fixed(y(values[i]), 1) << ' ';
+        for (std::size_t i = 0; i < points.size(); ++i)
+            m_out << fixed(x(i), 1) << ',' << fixed(y(points[i].value), 1) << ' ';
         m_out << "\"/>";
-        for (std::size_t i = 0; i < values.size(); ++i)
-            m_out << "<circle class=\"point\" data-run=\"" << runs[i]->run->id << "\" cx=\"" << fixed(x(i), 1) << "\" cy=\""
-                  << fixed(y(values[i]), 1) << "\" r=\"4\"><title>run " << runs[i]->run->id << ": "
-                  << esc(format(values[i])) << "</title></circle>";
+        for (std::size_t i = 0; i < points.size(); ++i)
+            m_out << "<circle class=\"point\" data-" << key_attr << "=\"" << esc(points[i].key) << "\" cx=\"" << fixed(x(i), 1)
+                  << "\" cy=\"" << fixed(y(points[i].value), 1) << "\" r=\"4\"><title>" << esc(points[i].label) << ": "
+                  << esc(format(points[i].value)) << "</title></circle>";
         m_out << "</svg>";
+    }
+
+    // A schedule: its fires by how they ended, its runs' success, and per day (UTC) what the model cost and how
+    // many of its runs succeeded.
+    void schedule(const store::ScheduleReport& sr)
+    {
+        std::int64_t fired = 0;
+        std::string by_status;
+        for (const auto& [status, n] : sr.fires) {
+            fired += n;
+            by_status += (by_status.empty() ? "" : ", ") + std::to_string(n) + " " + esc(status);
+        }
+        const auto& f = sr.figures;
+        m_out << "<section class=\"schedule\" data-schedule=\"" << esc(sr.schedule) << "\">\n<h2>Schedule " << esc(sr.schedule)
+              << "</h2>\n<p>" << esc(sr.workflow) << "; " << plural(fired, "fire") << (by_status.empty() ? "" : " (" + by_status + ")")
+              << "; " << plural(f.runs, "run") << ", " << f.succeeded << " succeeded";
+        if (f.runs > 0)
+            m_out << " (" << percent(static_cast<double>(f.succeeded) / static_cast<double>(f.runs)) << ")";
+        m_out << "; " << percent(f.replay_share()) << " of " << plural(f.steps, "step") << " replayed; "
+              << plural(f.llm_calls, "model call") << ", " << dollars(static_cast<double>(f.cost_microusd)) << ".</p>\n<div>";
+        std::vector<Point> cost, success;
+        for (const auto& [day, d] : sr.days) {
+            cost.push_back({day, day, static_cast<double>(d.cost_microusd) / 1e6});
+            success.push_back({day, day, d.runs == 0 ? 0 : 100.0 * static_cast<double>(d.succeeded) / static_cast<double>(d.runs)});
+        }
+        line_chart("schedule-cost", "model dollars per day", "day", cost, [](double v) { return "$" + fixed(v, 4); });
+        line_chart("schedule-success", "runs succeeded per day", "day", success, [](double v) { return fixed(v, 0) + "%"; });
+        m_out << "</div>\n</section>\n";
     }
 
     Result<void> run(const RunDetail& d)

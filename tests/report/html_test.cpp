@@ -79,3 +79,38 @@ TEST_CASE("the report page holds every run, their steps with pictures, one chart
     CHECK_FALSE(report::html(**s, {std::string("nothing-such"), std::nullopt}).ok());
     CHECK(report::html(**s, {std::nullopt, std::string("yesterday")}).error().code() == Error::Code::invalid_argument);
 }
+
+TEST_CASE("a schedule's section: its fires by status, its runs, and per day a point of model dollars and of success")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    REQUIRE((*s)->put_workflow({"registry-lookup", "", ""}).ok());
+    Schedule daily;
+    daily.name = "daily-lookups";
+    daily.workflow = "registry-lookup";
+    daily.cron = "0 9 * * *";
+    const auto id = (*s)->add_schedule(daily).value();
+    for (const char* day : {"2027-01-04", "2027-01-05"}) {
+        const std::string at = std::string(day) + "T09:00:00Z";
+        auto fire = (*s)->claim_fire(id, at, FireStatus::running, "");
+        REQUIRE(fire.ok());
+        REQUIRE(fire->has_value());
+        for (RunStatus status : {RunStatus::succeeded, RunStatus::failed}) {
+            auto run = (*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", at, **fire});
+            REQUIRE(run.ok());
+            RunEnd end;
+            end.status = status;
+            REQUIRE((*s)->finish_run(*run, end).ok());
+        }
+        REQUIRE((*s)->finish_fire(**fire, FireStatus::failed, "1 of 2 runs failed").ok());
+    }
+    const auto page = report::html(**s, {});
+    REQUIRE_MESSAGE(page.ok(), page.error().message());
+    CHECK(count(*page, "<section class=\"schedule\" data-schedule=\"daily-lookups\"") == 1);
+    CHECK(page->find("2 fires (2 failed); 4 runs, 2 succeeded (50%)") != std::string::npos);
+    CHECK(count(*page, "data-chart=\"schedule-cost\"") == 1);
+    CHECK(count(*page, "data-chart=\"schedule-success\"") == 1);
+    CHECK(count(*page, "data-day=\"2027-01-05\"") == 2); // a point on each of its two charts
+    CHECK(page->find("<title>2027-01-04: 50%</title>") != std::string::npos);
+}
