@@ -286,20 +286,9 @@ Result<int> internal::end_abandoned_fires(sqlite3* db)
                 "the scheduler running it (pid " + std::to_string(owner.pid) + ") went away without finishing it; " + why);
     }
     owned.reset();
-    if (gone.empty())
-        return 0;
-    auto tx = ROTE_TRY(sql::Transaction::begin(db));
-    auto end = ROTE_TRY(sql::Stmt::prepare(db,
-        "UPDATE schedule_fires SET status = 'interrupted', detail = ?2, finished_at = ?3 WHERE id = ?1 AND status = 'running'"));
-    int ended = 0;
-    for (const auto& [id, why] : gone) {
-        end.reset();
-        end.bind(1, id).bind(2, why).bind(3, now_timestamp());
-        ROTE_TRY(end.run());
-        ended += sqlite3_changes(db);
-    }
-    ROTE_TRY(tx.commit());
-    return ended;
+    return end_rows(db,
+        "UPDATE schedule_fires SET status = 'interrupted', detail = ?2, finished_at = ?3 WHERE id = ?1 AND status = 'running'",
+        gone);
 }
 
 } // namespace rote::store

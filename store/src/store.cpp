@@ -742,6 +742,23 @@ Owner this_process()
     return {std::int64_t(getpid()), me.pid_ns, me.boot_id, me.start_ticks};
 }
 
+Result<int> end_rows(sqlite3* db, const char* update, const std::vector<std::pair<std::int64_t, std::string>>& rows)
+{
+    if (rows.empty())
+        return 0;
+    auto tx = ROTE_TRY(sql::Transaction::begin(db));
+    auto end = ROTE_TRY(sql::Stmt::prepare(db, update));
+    int ended = 0;
+    for (const auto& [id, why] : rows) {
+        end.reset();
+        end.bind(1, id).bind(2, why).bind(3, now_timestamp());
+        ROTE_TRY(end.run());
+        ended += sqlite3_changes(db);
+    }
+    ROTE_TRY(tx.commit());
+    return ended;
+}
+
 std::string owner_gone(const Owner& owner)
 {
     const ProcessIdentity me = ProcessIdentity::of(getpid());
@@ -810,19 +827,8 @@ Result<int> Store::end_abandoned_runs()
     }
     owned.reset();
     ROTE_TRY(internal::end_abandoned_fires(m_db));
-    if (gone.empty())
-        return 0;
-    auto tx = ROTE_TRY(sql::Transaction::begin(m_db));
-    auto end = ROTE_TRY(sql::Stmt::prepare(m_db,
-        "UPDATE runs SET status = 'interrupted', error = ?2, finished_at = ?3 WHERE id = ?1 AND status = 'running'"));
-    int ended = 0;
-    for (const auto& [id, why] : gone) {
-        end.reset();
-        end.bind(1, id).bind(2, why).bind(3, now_timestamp());
-        ROTE_TRY(end.run());
-        ended += sqlite3_changes(m_db);
-    }
-    ROTE_TRY(tx.commit());
+    const int ended = ROTE_TRY(internal::end_rows(m_db,
+        "UPDATE runs SET status = 'interrupted', error = ?2, finished_at = ?3 WHERE id = ?1 AND status = 'running'", gone));
     if (ended > 0)
         logger("store")->info("{}: {} run(s) whose rote process went away marked interrupted", m_path.string(), ended);
     return ended;

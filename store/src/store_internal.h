@@ -7,6 +7,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <sqlite3.h>
 
@@ -43,6 +45,9 @@ Owner this_process();
 // from here (a pid of another namespace).
 std::string owner_gone(const Owner& owner);
 
+// Runs `update` (parameters: ?1 the row's id, ?2 why, ?3 now) for each (id, why) in one transaction; the rows
+// it changed.
+Result<int> end_rows(sqlite3* db, const char* update, const std::vector<std::pair<std::int64_t, std::string>>& rows);
 // Running fires whose owner is gone become interrupted (schedules.cpp); called where runs are ended so.
 Result<int> end_abandoned_fires(sqlite3* db);
 std::optional<FireStatus> parse_fire_status(std::string_view text);

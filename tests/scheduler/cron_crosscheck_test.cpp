@@ -35,6 +35,19 @@ using namespace std::chrono;
 
 namespace {
 
+// A shell command's exit status and its output (stdout and stderr together).
+std::pair<int, std::string> shell(const std::string& command)
+{
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+    REQUIRE(pipe);
+    std::string out;
+    char buffer[4096];
+    size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
+        out.append(buffer, n);
+    return {::pclose(pipe), out};
+}
+
 std::string values(const auto& bits, int from, int to, const char* const* names = nullptr)
 {
     std::string out;
@@ -73,15 +86,8 @@ std::vector<std::int64_t> systemd_next(const std::vector<std::string>& specs, sy
         + std::to_string(base.time_since_epoch().count());
     for (const auto& s : specs)
         command += " '" + s + "'";
-    command += " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe);
-    std::string out;
-    char buffer[4096];
-    size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
-        out.append(buffer, n);
-    REQUIRE_MESSAGE(::pclose(pipe) == 0, command << "\n" << out);
+    const auto [status, out] = shell(command);
+    REQUIRE_MESSAGE(status == 0, command << "\n" << out);
     std::vector<std::int64_t> next;
     std::istringstream lines(out);
     std::string line;
@@ -272,15 +278,8 @@ TEST_CASE("the systemd unit in the tree is one systemd accepts, running the rote
     REQUIRE(at != std::string::npos);
     text.replace(at, installed.size(), std::string("ExecStart=") + ROTE_BINARY + " scheduler");
     std::ofstream(dir / "rote-scheduler.service") << text;
-    const std::string command = "systemd-analyze verify '" + (dir / "rote-scheduler.service").string() + "' 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe);
-    std::string out;
-    char buffer[1024];
-    size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
-        out.append(buffer, n);
-    CHECK(::pclose(pipe) == 0);
+    const auto [status, out] = shell("systemd-analyze verify '" + (dir / "rote-scheduler.service").string() + "'");
+    CHECK(status == 0);
     CHECK_MESSAGE(out.empty(), out); // systemd names every line it cannot parse, even when it exits 0
     std::filesystem::remove_all(dir);
 }

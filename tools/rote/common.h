@@ -37,6 +37,8 @@ Result<std::unique_ptr<store::Store>> open_store(const Globals& g);
 // when it is read as it lies on disk); an empty one when there is no file yet, which is left uncreated.
 Result<std::unique_ptr<store::Store>> open_store_to_read(const Globals& g);
 Result<std::filesystem::path> config_path(const Globals& g);
+// `file`, or $ROTE_HOME/`default_name` when it is empty: where a token of rote's is kept (token_in_file).
+Result<std::filesystem::path> token_path(const std::string& file, const char* default_name);
 // The LLM settings in effect (config file, then environment), as if `provider_name` were chosen if not empty.
 Result<llm::LlmConfig> load_llm(const Globals& g, const std::string& provider_name);
 void print_json(const nlohmann::json& j);

@@ -516,6 +516,13 @@ int cmd_import(const Globals& g, const std::string& in_path, bool as_json)
     return 0;
 }
 
+Result<std::filesystem::path> token_path(const std::string& file, const char* default_name)
+{
+    if (!file.empty())
+        return std::filesystem::path(file);
+    return ROTE_TRY(rote_home()) / default_name;
+}
+
 Result<std::filesystem::path> config_path(const Globals& g)
 {
     if (!g.config.empty())

@@ -157,6 +157,18 @@ Result<std::map<std::string, std::string>> parse_assignments(const std::vector<s
     return out;
 }
 
+Result<std::vector<std::map<std::string, std::string>>> input_rows(
+    const std::vector<std::string>& assignments, const std::string& csv_path)
+{
+    const auto constant = ROTE_TRY(parse_assignments(assignments));
+    if (csv_path.empty())
+        return std::vector<std::map<std::string, std::string>> {constant};
+    auto rows = ROTE_TRY(runtime::read_inputs_csv(csv_path));
+    for (auto& row : rows)
+        row.insert(constant.begin(), constant.end());
+    return rows;
+}
+
 RunCommands::RunCommands(CLI::App& app, bool& as_json)
     : m_as_json(as_json)
 {
@@ -324,14 +336,10 @@ int RunCommands::serve(const Globals& g)
     } catch (const std::exception&) {
         return fail(Error(Error::Code::invalid_argument, "--listen: '" + m_listen.substr(colon + 1) + "' is not a port"));
     }
-    fs::path token_file = m_token_file;
-    if (token_file.empty()) {
-        auto home = rote_home();
-        if (!home.ok())
-            return fail(home.error());
-        token_file = *home / "serve.token";
-    }
-    auto token = token_in_file(token_file);
+    auto token_file = token_path(m_token_file, "serve.token");
+    if (!token_file.ok())
+        return fail(token_file.error());
+    auto token = token_in_file(*token_file);
     if (!token.ok())
         return fail(token.error());
     options.token = *token;
@@ -349,11 +357,11 @@ int RunCommands::serve(const Globals& g)
     if (!server.ok())
         return fail(server.error());
     // One line for whoever started it (a script reads where to connect); never the token itself.
-    std::cout << json {{"url", (*server)->url()}, {"token_file", fs::absolute(token_file).string()},
+    std::cout << json {{"url", (*server)->url()}, {"token_file", fs::absolute(*token_file).string()},
                      {"openapi", (*server)->url() + "/v1/openapi.json"}}
                      .dump()
               << std::endl;
-    std::cerr << "rote serve: listening on " << (*server)->url() << " (bearer token in " << token_file.string()
+    std::cerr << "rote serve: listening on " << (*server)->url() << " (bearer token in " << token_file->string()
               << "); Ctrl-C stops\n";
     int signal = 0;
     sigwait(&stop_signals, &signal);
@@ -368,18 +376,10 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     auto workflow = find_workflow(m_workflow);
     if (!workflow.ok())
         return fail(workflow.error());
-    auto constant = parse_assignments(m_inputs);
-    if (!constant.ok())
-        return fail(constant.error());
-    std::vector<std::map<std::string, std::string>> rows {*constant};
-    if (!m_inputs_csv.empty()) {
-        auto csv = runtime::read_inputs_csv(m_inputs_csv);
-        if (!csv.ok())
-            return fail(csv.error());
-        rows = *csv;
-        for (auto& row : rows)
-            row.insert(constant->begin(), constant->end());
-    }
+    auto given = input_rows(m_inputs, m_inputs_csv);
+    if (!given.ok())
+        return fail(given.error());
+    auto& rows = *given;
     // Every row is checked before the first sandbox starts: a typo in row 40 should not cost 39 runs.
     std::vector<runtime::RunInputs> checked;
     for (size_t r = 0; r < rows.size(); ++r) {

@@ -20,6 +20,10 @@ namespace rote::cli {
 Result<runtime::Workflow> find_workflow(const std::string& arg);
 // NAME=VALUE options (--input) as a map.
 Result<std::map<std::string, std::string>> parse_assignments(const std::vector<std::string>& items);
+// The rows of inputs --input and --inputs give: the CSV's rows with the NAME=VALUE ones added to each, or
+// those alone when there is no CSV.
+Result<std::vector<std::map<std::string, std::string>>> input_rows(
+    const std::vector<std::string>& assignments, const std::string& csv_path);
 
 // `rote run` (a workflow, once or once per CSV row), `rote demo` (the whole idea, offline, in minutes) and
 // `rote mcp` (the workflows as an MCP server's tools) and `rote serve` (the HTTP API).

@@ -244,18 +244,10 @@ int ScheduleCommands::add(const Globals& g)
     auto workflow = find_workflow(m_workflow);
     if (!workflow.ok())
         return fail(workflow.error());
-    auto constant = parse_assignments(m_inputs);
-    if (!constant.ok())
-        return fail(constant.error());
-    std::vector<std::map<std::string, std::string>> rows {*constant};
-    if (!m_inputs_csv.empty()) {
-        auto csv = runtime::read_inputs_csv(m_inputs_csv);
-        if (!csv.ok())
-            return fail(csv.error());
-        rows = *csv;
-        for (auto& row : rows)
-            row.insert(constant->begin(), constant->end());
-    }
+    auto given = input_rows(m_inputs, m_inputs_csv);
+    if (!given.ok())
+        return fail(given.error());
+    const auto& rows = *given;
     // Every row is checked now (a typo found at 09:00 tomorrow is a failed fire); a secret is never stored:
     // each fire reads it from the scheduler's environment.
     for (size_t r = 0; r < rows.size(); ++r) {
@@ -495,20 +487,19 @@ int ScheduleCommands::scheduler(const Globals& g)
     options.run.image = m_image;
     options.run.routes = *routes;
     options.log = [](const std::string& line) { std::cerr << now_timestamp() << " " << line << std::endl; };
+    // The model, for schedules whose planner is llm; without one their fires fail saying so (and why here).
     std::unique_ptr<llm::LlmProvider> model;
-    if (auto config = load_llm(g, ""); config.ok()) {
-        if (auto made = llm::make_provider(*config); made.ok())
-            model = std::move(*made);
-    }
+    auto config = load_llm(g, "");
+    auto made = config.ok() ? llm::make_provider(*config) : Result<std::unique_ptr<llm::LlmProvider>>(config.error());
+    if (made.ok())
+        model = std::move(*made);
+    else
+        options.log("no model for schedules whose planner is llm: " + made.error().message());
     options.llm = model.get();
-    std::filesystem::path key_file = m_alert_key_file;
-    if (key_file.empty()) {
-        auto home = rote_home();
-        if (!home.ok())
-            return fail(home.error());
-        key_file = *home / "alert.key";
-    }
-    auto key = token_in_file(key_file);
+    auto key_file = token_path(m_alert_key_file, "alert.key");
+    if (!key_file.ok())
+        return fail(key_file.error());
+    auto key = token_in_file(*key_file);
     if (!key.ok())
         return fail(key.error().with_context("the alert key"));
     scheduler::AlertOptions alert_options;
