@@ -3,7 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "e2e/support.h"
 
@@ -56,4 +58,32 @@ TEST_CASE("qemu: registry-lookup taught with step hints in a VM replays there fo
     CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
     CHECK(replayed.planner_calls == 0);
     CHECK(replayed.outputs["registration_number"] == "09917744");
+}
+
+TEST_CASE("qemu: a warm pool's VM, restored and held on its waiting page, replays a run sent to its start page")
+{
+    Fixture f;
+    const runtime::Workflow w = load("registry-lookup");
+    teach_with_hints(*f.store, w, {{"company", "Acme Robotics Ltd"}});
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    RunOptions options = in_vm(*site);
+    runtime::SessionPool pool(1);
+    pool.warm(runtime::session_spec(w, options));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+    while (pool.ready() < 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    REQUIRE(pool.ready() == 1);
+    // Held: the registry has seen nothing from it.
+    CHECK(registry_log(*site)["searches"].empty());
+    options.pool = &pool;
+    auto replayed = run(*f.store, w, {{"company", "Initech Software Ltd"}}, options);
+    CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
+    CHECK(replayed.warm);
+    CHECK(replayed.planner_calls == 0);
+    CHECK(replayed.outputs["registration_number"] == "07266019");
+    CHECK(replayed.outputs["status"] == "Dissolved");
+    MESSAGE("replayed in a warm VM in ", replayed.wall_ms, " ms");
+    pool.drain();
+    CHECK(pool.ready() == 0);
 }

@@ -175,3 +175,40 @@ TEST_CASE_FIXTURE(ProxyFixture, "activity: a request counts as in flight until i
     CHECK(after.last >= before + std::chrono::milliseconds(1400)); // when the answer went out, not when asked
     CHECK(after.last <= answered);
 }
+
+TEST_CASE("a held start: the waiting page's poll gets 404 until release_start names the page, then a redirect once")
+{
+    auto root = runtime::runtime_root();
+    REQUIRE(root);
+    runtime::EgressProxyOptions options;
+    options.socket_path = *root / ("test-held-" + std::to_string(::getpid()) + ".sock");
+    options.allowlist = {"registry.example.test"};
+    options.hold_start = true;
+    auto proxy = runtime::EgressProxy::start(options);
+    REQUIRE(proxy);
+    const auto ask = [&](const std::string& path) {
+        return test::ask_proxy(options.socket_path,
+            "GET http://start.rote.invalid" + path + " HTTP/1.1\r\nHost: start.rote.invalid\r\nConnection: close\r\n\r\n");
+    };
+    CHECK(ask("/ping?1").starts_with("HTTP/1.1 404"));
+    CHECK(ask("/").starts_with("HTTP/1.1 404"));
+    CHECK((*proxy)->start_redirects() == 0);
+    CHECK_FALSE((*proxy)->release_start("file:///etc/passwd").ok());
+    REQUIRE((*proxy)->release_start("http://registry.example.test/").ok());
+    CHECK((*proxy)->release_start("http://registry.example.test/").error().code() == Error::Code::conflict);
+    CHECK(ask("/ping?2").starts_with("HTTP/1.1 200"));
+    const std::string redirect = ask("/");
+    CHECK(redirect.starts_with("HTTP/1.1 302"));
+    CHECK(redirect.find("Location: http://registry.example.test/") != std::string::npos);
+    CHECK((*proxy)->start_redirects() == 1);
+    CHECK(ask("/ping?3").starts_with("HTTP/1.1 404")); // once only
+    CHECK((*proxy)->requests().empty()); // the waiting page's requests never leave rote, and are not logged
+
+    // Without a hold, there is nothing to release.
+    runtime::EgressProxyOptions plain;
+    plain.socket_path = *root / ("test-plain-" + std::to_string(::getpid()) + ".sock");
+    plain.allowlist = {"registry.example.test"};
+    auto other = runtime::EgressProxy::start(plain);
+    REQUIRE(other);
+    CHECK((*other)->release_start("http://registry.example.test/").error().code() == Error::Code::conflict);
+}

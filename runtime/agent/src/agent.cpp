@@ -341,7 +341,11 @@ private:
         m_on_stop.emplace(m_options.stop, [d = m_desktop.get()] { d->interrupt(std::string(kCancelled)); });
         if (const int fd = m_session->sandbox().take_devtools_socket(); fd >= 0)
             m_witness = connect_devtools_witness(fd);
-        if (from_pool) {
+        if (from_pool && m_session->spec().hold_start) {
+            // A VM on its waiting page: the proxy now answers its poll with the start page.
+            if (auto released = m_session->release_start(m_workflow.start_url); !released.ok())
+                return released.error().with_context("sending a warm VM to its start page");
+        } else if (from_pool) {
             // It shows about:blank: its start page is loaded as the address bar would. A browser slow to answer
             // (the page's server is) is waited on by first_page, as a cold start's is.
             if (!m_witness)

@@ -298,6 +298,8 @@ struct EgressProxy::Impl {
     bool stopping = false;
     std::vector<ProxyRequest> log_entries;
     int start_redirects = 0;
+    std::string start_url; // options.start_url, or what release_start() named (guarded by mutex)
+    bool start_held = false; // options.hold_start, until release_start()
     int in_flight = 0; // requests between their headers and the end of their answer
     Clock::time_point last_activity = Clock::now();
     std::ofstream log_file;
@@ -519,18 +521,23 @@ struct EgressProxy::Impl {
         http::response<http::string_body> res {http::status::ok, version};
         res.set(http::field::cache_control, "no-store");
         bool served;
+        bool held;
+        std::string start;
         {
             std::lock_guard lock(mutex);
             served = start_redirects > 0;
+            held = start_held;
+            start = start_url;
         }
-        if (served) {
+        if (served || held) {
+            // Held (a VM in a warm pool, its run not come yet): not yet, and the page polls on.
             // Once only: a kept VM put back on its waiting page before it is saved must wait there for the
             // next run's proxy.
             res.result(http::status::not_found);
         } else if (path.starts_with("/ping")) {
             res.set(http::field::content_type, "image/gif");
             res.body().assign(reinterpret_cast<const char*>(pixel), sizeof pixel);
-        } else if (!options.start_url.starts_with("http://") && !options.start_url.starts_with("https://")) {
+        } else if (!start.starts_with("http://") && !start.starts_with("https://")) {
             // about:blank and the like cannot be redirected to: an empty page is the same thing.
             res.set(http::field::content_type, "text/html");
             res.body() = "<!doctype html><title></title>";
@@ -538,7 +545,7 @@ struct EgressProxy::Impl {
             ++start_redirects;
         } else {
             res.result(http::status::found);
-            res.set(http::field::location, options.start_url);
+            res.set(http::field::location, start);
             std::lock_guard lock(mutex);
             ++start_redirects;
         }
@@ -629,7 +636,7 @@ struct EgressProxy::Impl {
             a->host = normalize_host(a->host);
             entry.host = a->host;
             entry.port = a->port;
-            if (!connect && !options.start_url.empty() && ascii_lower(a->host) == kStartHost)
+            if (!connect && (options.hold_start || !options.start_url.empty()) && ascii_lower(a->host) == kStartHost)
                 return answer_start(client, req.version(), path);
             if (!host_allowed(options.allowlist, a->host)) {
                 return refuse(client, req.version(), http::status::forbidden, "Blocked by rote",
@@ -943,6 +950,9 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::start(EgressProxyOptions optio
 {
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);
+    impl->start_held = impl->options.hold_start;
+    if (!impl->start_held)
+        impl->start_url = impl->options.start_url;
     for (const auto& entry : impl->options.allowlist) {
         if (normalize_host(entry.starts_with("*.") ? entry.substr(2) : entry).empty())
             return Error(Error::Code::invalid_argument, "allowlist entry '" + entry + "' is not a host name (IDNA refuses it)");
@@ -1019,6 +1029,18 @@ int EgressProxy::start_redirects() const
 {
     std::lock_guard lock(m_impl->mutex);
     return m_impl->start_redirects;
+}
+
+Result<void> EgressProxy::release_start(const std::string& url)
+{
+    if (!url.starts_with("http://") && !url.starts_with("https://") && url != "about:blank")
+        return Error(Error::Code::invalid_argument, "a start URL is http(s):// or about:blank, not '" + url + "'");
+    std::lock_guard lock(m_impl->mutex);
+    if (!m_impl->start_held)
+        return Error(Error::Code::conflict, "this proxy holds no start to release");
+    m_impl->start_held = false;
+    m_impl->start_url = url;
+    return {};
 }
 
 EgressProxy::Activity EgressProxy::activity() const

@@ -19,7 +19,10 @@ SessionPool::~SessionPool()
     m_thread.join();
 }
 
-bool SessionPool::poolable(const SessionSpec& spec) { return spec.provider == "local" && spec.keep.empty(); }
+bool SessionPool::poolable(const SessionSpec& spec)
+{
+    return (spec.provider == "local" || spec.provider == "qemu") && spec.keep.empty();
+}
 
 std::string SessionPool::key(const SessionSpec& spec)
 {
@@ -65,6 +68,16 @@ std::unique_ptr<Session> SessionPool::take(const SessionSpec& spec)
             if (candidate->sandbox().alive())
                 taken = std::move(candidate);
         }
+        if (taken && spec.provider == "qemu") {
+            {
+                std::lock_guard count_lock(m_taken->mutex);
+                ++m_taken->count[k];
+            }
+            taken->on_stop([taken_vms = m_taken, k] {
+                std::lock_guard count_lock(taken_vms->mutex);
+                --taken_vms->count[k];
+            });
+        }
     }
     m_changed.notify_all();
     return taken;
@@ -83,6 +96,13 @@ void SessionPool::drain()
     stopping.clear(); // each Session's destructor stops its sandbox and proxy
 }
 
+bool SessionPool::vm_out(const std::string& key) const
+{
+    std::lock_guard lock(m_taken->mutex);
+    const auto it = m_taken->count.find(key);
+    return it != m_taken->count.end() && it->second > 0;
+}
+
 int SessionPool::ready() const
 {
     std::lock_guard lock(m_mutex);
@@ -99,11 +119,11 @@ void SessionPool::refill(std::stop_token stop)
         std::string missing_key;
         {
             std::unique_lock lock(m_mutex);
-            m_changed.wait(lock, stop, [&] {
+            m_changed.wait_for(lock, stop, std::chrono::seconds(1), [&] {
                 if (m_draining)
                     return false;
                 for (const auto& [k, spec] : m_wanted) {
-                    if (static_cast<int>(m_ready[k].size()) < m_size)
+                    if (static_cast<int>(m_ready[k].size()) < m_size && !vm_out(k))
                         return true;
                 }
                 return false;
@@ -111,7 +131,7 @@ void SessionPool::refill(std::stop_token stop)
             if (stop.stop_requested())
                 return;
             for (const auto& [k, spec] : m_wanted) {
-                if (static_cast<int>(m_ready[k].size()) < m_size) {
+                if (static_cast<int>(m_ready[k].size()) < m_size && !vm_out(k)) {
                     missing = spec;
                     missing_key = k;
                     break;
@@ -123,7 +143,11 @@ void SessionPool::refill(std::stop_token stop)
         SessionSpec blank = *missing;
         if (blank.allowlist.empty())
             blank.allowlist = {url_host(missing->start_url)};
-        blank.start_url = "about:blank";
+        blank.progress = {};
+        if (blank.provider == "qemu")
+            blank.hold_start = true; // it waits on its waiting page; the start URL decides nothing yet
+        else
+            blank.start_url = "about:blank";
         auto session = Session::start(blank);
         if (!session.ok()) {
             if (m_log)

@@ -1,5 +1,7 @@
 #include <rote/session/session.h>
 
+#include <utility>
+
 #include <random>
 #include <thread>
 
@@ -51,8 +53,10 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     proxy.log_path = root / (name + ".log");
     proxy.allowlist = session->m_spec.allowlist;
     proxy.routes = spec.routes;
-    if (vm)
+    if (vm) {
         proxy.start_url = spec.start_url; // a restored VM's waiting page asks the proxy where to go
+        proxy.hold_start = spec.hold_start; // ... or waits, ready, until a run names it
+    }
     session->m_proxy_log = proxy.log_path;
     session->m_proxy = ROTE_TRY(EgressProxy::start(proxy));
 
@@ -73,17 +77,33 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     options.keep = spec.keep;
     options.progress = spec.progress;
     session->m_sandbox = ROTE_TRY(start_qemu_sandbox(options));
-    // Hand it out once the browser has left its waiting page for the start URL (well within a second of the
-    // restore; the page then loads as in any browser).
+    if (spec.hold_start)
+        return session; // it waits on its waiting page until release_start()
+    ROTE_TRY(session->wait_for_start());
+    return session;
+}
+
+// Once the browser has left its waiting page for the start URL (well within a second of the restore, or of
+// the release; the page then loads as in any browser).
+Result<void> Session::wait_for_start()
+{
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (session->m_proxy->start_redirects() == 0) {
-        if (!session->m_sandbox->alive())
-            return Error(Error::Code::io, "the VM " + session->m_sandbox->id() + " exited while starting");
+    while (m_proxy->start_redirects() == 0) {
+        if (!m_sandbox->alive())
+            return Error(Error::Code::io, "the VM " + m_sandbox->id() + " exited while starting");
         if (std::chrono::steady_clock::now() > deadline)
             return Error(Error::Code::timeout, "the VM's browser did not ask for its start page within 30 s");
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    return session;
+    return {};
+}
+
+Result<void> Session::release_start(const std::string& url)
+{
+    if (!m_spec.hold_start)
+        return Error(Error::Code::conflict, "this session's start is not held");
+    ROTE_TRY(m_proxy->release_start(url));
+    return wait_for_start();
 }
 
 Result<void> Session::stop()
@@ -96,6 +116,8 @@ Result<void> Session::stop()
     std::error_code ec;
     if (!m_proxy_log.empty())
         fs::remove(m_proxy_log, ec);
+    if (auto callback = std::exchange(m_on_stop, {}))
+        callback();
     return result;
 }
 

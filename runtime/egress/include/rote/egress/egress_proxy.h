@@ -77,6 +77,9 @@ struct EgressProxyOptions {
     // with a redirect here, and /ping there with a tiny image, until the first redirect; then 404. Empty:
     // that name is refused like any other.
     std::string start_url;
+    // A VM kept ready in a warm pool: its waiting page is answered 404 (it polls on) until release_start()
+    // names the run's start URL; start_url is not used.
+    bool hold_start = false;
 };
 
 // The name the proxy answers itself for a VM's waiting page (.invalid never resolves anywhere).
@@ -95,6 +98,9 @@ public:
     std::vector<ProxyRequest> requests() const;
     // How many times the start redirect was served (a restored VM's browser has left its waiting page).
     int start_redirects() const;
+    // A held start (EgressProxyOptions::hold_start) goes to `url`: the waiting page's next poll is answered and
+    // redirected there. Once only; afterwards, or without a hold, it fails.
+    Result<void> release_start(const std::string& url);
 
     // The sandbox's traffic at a glance, for telling a page that looks still from one that has loaded:
     // requests being answered now (a tunnel's requests cannot be seen, so tunnels count only through `last`),

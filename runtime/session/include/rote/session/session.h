@@ -31,6 +31,9 @@ struct SessionSpec {
     std::filesystem::path image;
     std::string keep;
     std::function<void(const std::string&)> progress;
+    // qemu: the restored VM waits on its waiting page until proxy().release_start() names the page to go to
+    // (a warm pool's VM); start_url is then only for the allowlist.
+    bool hold_start = false;
 };
 
 // The host of an http(s) URL ("http://registry.example.test:8080/x" -> "registry.example.test"); empty for
@@ -53,13 +56,21 @@ public:
     const std::filesystem::path& proxy_log() const { return m_proxy_log; }
     // Destroys the sandbox and stops the proxy, removing their files; idempotent.
     Result<void> stop();
+    // A VM started with its start held (SessionSpec::hold_start, a warm pool's): its waiting page is sent to
+    // `url`; returns once the browser has asked for it.
+    Result<void> release_start(const std::string& url);
+    // Called once when the session stops (stop() or destruction): the warm pool learns that a VM it handed
+    // out is gone.
+    void on_stop(std::function<void()> callback) { m_on_stop = std::move(callback); }
 
 private:
     Session() = default;
+    Result<void> wait_for_start();
     SessionSpec m_spec;
     std::unique_ptr<EgressProxy> m_proxy;
     std::unique_ptr<Sandbox> m_sandbox;
     std::filesystem::path m_proxy_log;
+    std::function<void()> m_on_stop;
 };
 
 } // namespace rote::runtime
