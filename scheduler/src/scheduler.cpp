@@ -22,20 +22,6 @@ json alert_head(const std::string& event, const store::Schedule& schedule)
         {"zone", schedule.zone}, {"sent_at", now_timestamp()}};
 }
 
-// The host a workflow starts on ("registry.example.test"), lower-cased; empty when its URL has none.
-std::string start_host(const std::string& url)
-{
-    const auto scheme = url.find("://");
-    if (scheme == std::string::npos)
-        return {};
-    const auto begin = scheme + 3;
-    auto end = url.find_first_of(":/?#", begin);
-    const auto at = url.find('@', begin);
-    if (at != std::string::npos && (end == std::string::npos || at < end))
-        return start_host(url.substr(0, scheme + 3) + url.substr(at + 1));
-    return ascii_lower(url.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
-}
-
 } // namespace
 
 std::vector<FireDecision> decide_fires(const Cron& cron, const Zone& zone, const store::Schedule& schedule,
@@ -175,7 +161,7 @@ Result<TickOutcome> Scheduler::tick(sys_seconds now)
         std::string site;
         if ((m_options.per_site > 0 || m_pool) && m_options.find_workflow) {
             if (auto w = m_options.find_workflow(schedule.workflow); w.ok()) {
-                site = start_host(w->start_url);
+                site = ascii_lower(runtime::url_host(w->start_url));
                 if (m_pool)
                     m_pool->warm(runtime::session_spec(*w, m_options.run));
             }

@@ -1,7 +1,6 @@
 #include "schedule_cmd.h"
 
 #include <algorithm>
-#include <cctype>
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -83,19 +82,24 @@ std::optional<sys_seconds> next_after(const store::Schedule& s, sys_seconds t)
     return scheduler::next_fire(w->cron, w->zone, t);
 }
 
-std::string upper(std::string text)
-{
-    for (char& c : text)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return text;
-}
-
 sys_seconds now_seconds() { return floor<std::chrono::seconds>(system_clock::now()); }
 
 volatile std::sig_atomic_t g_signals = 0;
 void on_signal(int) { g_signals = g_signals + 1; }
 
 } // namespace
+
+// The store opened to read, and the schedule NAME in it.
+struct Named {
+    std::unique_ptr<store::Store> store;
+    store::Schedule schedule;
+};
+Result<Named> read_named(const Globals& g, const std::string& name)
+{
+    auto s = ROTE_TRY(open_store_to_read(g));
+    auto schedule = ROTE_TRY(s->get_schedule(name));
+    return Named {std::move(s), std::move(schedule)};
+}
 
 ScheduleCommands::ScheduleCommands(CLI::App& app, bool& as_json)
     : m_as_json(as_json)
@@ -258,7 +262,7 @@ int ScheduleCommands::add(const Globals& g)
                 continue;
             if (rows[r].contains(spec.name))
                 return fail(invalid(where + " gives the secret input " + spec.name
-                    + ": a schedule never stores a secret; the scheduler reads ROTE_SECRET_" + upper(spec.name)));
+                    + ": a schedule never stores a secret; the scheduler reads " + runtime::secret_variable(spec.name)));
             check[spec.name] = "(read at each fire)";
         }
         if (auto checked = runtime::check_inputs(*workflow, check); !checked.ok())
@@ -338,13 +342,11 @@ int ScheduleCommands::list(const Globals& g)
 
 int ScheduleCommands::show(const Globals& g)
 {
-    auto s = open_store_to_read(g);
-    if (!s.ok())
-        return fail(s.error());
-    auto sc = (*s)->get_schedule(m_name);
-    if (!sc.ok())
-        return fail(sc.error());
-    auto fires = (*s)->fires(m_name, 10);
+    auto named = read_named(g, m_name);
+    if (!named.ok())
+        return fail(named.error());
+    const auto* sc = &named->schedule;
+    auto fires = named->store->fires(m_name, 10);
     if (!fires.ok())
         return fail(fires.error());
     const auto next = next_after(*sc, now_seconds());
@@ -376,12 +378,10 @@ int ScheduleCommands::show(const Globals& g)
 
 int ScheduleCommands::next(const Globals& g)
 {
-    auto s = open_store_to_read(g);
-    if (!s.ok())
-        return fail(s.error());
-    auto sc = (*s)->get_schedule(m_name);
-    if (!sc.ok())
-        return fail(sc.error());
+    auto named = read_named(g, m_name);
+    if (!named.ok())
+        return fail(named.error());
+    const auto* sc = &named->schedule;
     auto when = when_of(sc->cron, sc->zone);
     if (!when.ok())
         return fail(when.error().with_context("schedule " + sc->name));

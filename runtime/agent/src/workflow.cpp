@@ -66,12 +66,17 @@ void secrets_from_environment(const Workflow& workflow, std::map<std::string, st
     for (const auto& in : workflow.inputs) {
         if (in.type != InputType::secret || given.contains(in.name))
             continue;
-        std::string var = "ROTE_SECRET_";
-        for (char c : in.name)
-            var += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        if (const char* value = std::getenv(var.c_str()))
+        if (const char* value = std::getenv(secret_variable(in.name).c_str()))
             given[in.name] = value;
     }
+}
+
+std::string secret_variable(std::string_view input)
+{
+    std::string var = "ROTE_SECRET_";
+    for (char c : input)
+        var += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return var;
 }
 
 const InputSpec* Workflow::input(std::string_view wanted) const

@@ -110,6 +110,8 @@ Result<RunInputs> check_inputs(const Workflow& workflow, const std::map<std::str
 // Secret inputs not in `given` are read from ROTE_SECRET_<NAME> (the name upper-cased): a password on a
 // command line or in a tool call would be in a shell's history, a process listing or a model's context.
 void secrets_from_environment(const Workflow& workflow, std::map<std::string, std::string>& given);
+// The environment variable a secret input is read from: ROTE_SECRET_<NAME>, the name upper-cased.
+std::string secret_variable(std::string_view input);
 
 // The rows of a CSV file (RFC 4180; the first row names the inputs) as one set of values per row, for one
 // run each. Errors name the file and the row: a malformed quote, a row with more or fewer fields than the
