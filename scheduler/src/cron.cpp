@@ -28,7 +28,8 @@ constexpr std::array<const char*, 12> kMonthNames {
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
 constexpr std::array<const char*, 12> kDayNames {"sun", "mon", "tue", "wed", "thu", "fri", "sat", "", "", "", "", ""};
 
-constexpr std::array<FieldSpec, 5> kFields {{
+constexpr std::array<FieldSpec, 6> kFields {{
+    {"second", 0, 59, nullptr}, // only in six-field expressions
     {"minute", 0, 59, nullptr},
     {"hour", 0, 23, nullptr},
     {"day of month", 1, 31, nullptr},
@@ -173,11 +174,15 @@ Result<Cron> parse_cron(std::string_view text)
         if (i > begin)
             words.push_back(body.substr(begin, i - begin));
     }
-    if (words.size() != 5)
-        return invalid("a cron expression has five fields (minute hour day-of-month month day-of-week), \""
-            + std::string(text) + "\" has " + std::to_string(words.size()));
-    for (size_t f = 0; f < 5; ++f) {
-        auto parsed = parse_field(kFields[f], words[f]);
+    if (words.size() != 5 && words.size() != 6)
+        return invalid("a cron expression has five fields (minute hour day-of-month month day-of-week), or six with "
+                       "seconds first; \"" + std::string(text) + "\" has " + std::to_string(words.size()));
+    // Five fields fire at second 0; six name the seconds first.
+    const size_t first = words.size() == 6 ? 0 : 1;
+    if (first == 1)
+        cron.seconds.set(0);
+    for (size_t f = first; f < kFields.size(); ++f) {
+        auto parsed = parse_field(kFields[f], words[f - first]);
         if (!parsed.ok())
             return parsed.error().with_context("cron \"" + std::string(text) + "\"");
         const auto& [set, star] = *parsed;
@@ -185,16 +190,17 @@ Result<Cron> parse_cron(std::string_view text)
             if (!set[v])
                 continue;
             switch (f) {
-            case 0: cron.minutes.set(v); break;
-            case 1: cron.hours.set(v); break;
-            case 2: cron.days.set(v); break;
-            case 3: cron.months.set(v); break;
+            case 0: cron.seconds.set(v); break;
+            case 1: cron.minutes.set(v); break;
+            case 2: cron.hours.set(v); break;
+            case 3: cron.days.set(v); break;
+            case 4: cron.months.set(v); break;
             default: cron.weekdays.set(v % 7); break;
             }
         }
-        if (f == 2)
+        if (f == 3)
             cron.days_star = star;
-        if (f == 4)
+        if (f == 5)
             cron.weekdays_star = star;
     }
     return cron;
@@ -215,7 +221,8 @@ Result<Zone> Zone::find(const std::string& name)
 std::string Zone::local_text(sys_seconds t) const
 {
     const auto zoned = date::make_zoned(m_zone, date::sys_seconds(t.time_since_epoch()));
-    return date::format("%Y-%m-%d %H:%M %Z", zoned);
+    // Seconds only where there are some: a six-field schedule's times.
+    return date::format(t.time_since_epoch() % minutes(1) == seconds(0) ? "%Y-%m-%d %H:%M %Z" : "%Y-%m-%d %H:%M:%S %Z", zoned);
 }
 
 sys_seconds Zone::start_of_day(sys_seconds t) const
@@ -234,7 +241,7 @@ std::optional<sys_seconds> next_fire(const Cron& cron, const Zone& zone, sys_sec
     // occurrence), so the first matching local time from `after`'s own whose instant is later is the answer.
     const auto start = local_seconds(tz.to_local(date::sys_seconds(after.time_since_epoch())).time_since_epoch());
     const auto first_day = floor<days>(start);
-    const auto start_minute = floor<minutes>(start - first_day);
+    const auto start_in_day = start - first_day;
     for (int d = 0; d < 366 * 9; ++d) {
         const local_days day = first_day + days(d);
         if (!day_matches(cron, year_month_day(sys_days(day.time_since_epoch()))))
@@ -245,12 +252,18 @@ std::optional<sys_seconds> next_fire(const Cron& cron, const Zone& zone, sys_sec
             for (int m = 0; m < 60; ++m) {
                 if (!cron.minutes[static_cast<size_t>(m)])
                     continue;
-                const auto in_day = hours(h) + minutes(m);
-                if (d == 0 && in_day < start_minute)
+                if (d == 0 && hours(h) + minutes(m) + seconds(59) < start_in_day)
                     continue;
-                const sys_seconds at = to_instant(tz, day + in_day);
-                if (at > after)
-                    return at;
+                for (int s = 0; s < 60; ++s) {
+                    if (!cron.seconds[static_cast<size_t>(s)])
+                        continue;
+                    const auto in_day = hours(h) + minutes(m) + seconds(s);
+                    if (d == 0 && in_day < start_in_day)
+                        continue;
+                    const sys_seconds at = to_instant(tz, day + in_day);
+                    if (at > after)
+                        return at;
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 // The scheduler in real time, as an operator runs it: the real rote binary, real sandboxes, the demo registry
-// on loopback. Two schedulers share one store; a schedule of three companies fires every minute and replays
+// on loopback. Two schedulers share one store; a schedule of three companies fires every 30 seconds (cron's
+// six-field form, so that the suite waits seconds, not minutes, for what a minute-long schedule does) and replays
 // with no planner; both schedulers are killed with SIGKILL in the middle of a fire; `rote scheduler --once`
 // then marks that fire and its run interrupted and runs the fire missed meanwhile, once.
 
@@ -75,7 +76,7 @@ std::string run_status(store::Store& s, std::int64_t run_id)
 
 } // namespace
 
-TEST_CASE("a schedule fires on the minute under two schedulers, survives SIGKILL mid-fire, and catches up once")
+TEST_CASE("a schedule fires on time under two schedulers, survives SIGKILL mid-fire, and catches up once")
 {
     Fixture f;
     auto site = test::DemoSite::start("baseline");
@@ -88,7 +89,7 @@ TEST_CASE("a schedule fires on the minute under two schedulers, survives SIGKILL
         std::ofstream csv(f.dir / "companies.csv");
         csv << "company\nNorthwind Traders Ltd\nGlobex Corporation Ltd\nInitech Software Ltd\n";
     }
-    auto added = rote_cli(f.dir, db + " schedule add lookups registry-lookup --cron '* * * * *' --tz Europe/London --inputs '"
+    auto added = rote_cli(f.dir, db + " schedule add lookups registry-lookup --cron '*/30 * * * * *' --tz Europe/London --inputs '"
             + (f.dir / "companies.csv").string() + "' --json");
     REQUIRE_MESSAGE(added.rc == 0, added.err);
     CHECK(json::parse(added.out)["rows"].size() == 3);
@@ -129,7 +130,7 @@ TEST_CASE("a schedule fires on the minute under two schedulers, survives SIGKILL
         int status = 0;
         REQUIRE(waitpid(p, &status, 0) == p);
     }
-    // No scheduler runs while the next minute's fire comes due.
+    // No scheduler runs while the next fire comes due.
     const auto killed_at = store::parse_timestamp(killed.scheduled_at);
     REQUIRE(killed_at.ok());
     auto next_due = [&] {
@@ -138,8 +139,8 @@ TEST_CASE("a schedule fires on the minute under two schedulers, survives SIGKILL
     };
     std::this_thread::sleep_for(2s);
     const auto killed_time = std::chrono::system_clock::now();
-    const auto minute = std::chrono::floor<std::chrono::minutes>(killed_time) + std::chrono::minutes(1);
-    std::this_thread::sleep_until(minute + 2s);
+    const auto next_fire = std::chrono::floor<std::chrono::duration<long, std::ratio<30>>>(killed_time) + 30s;
+    std::this_thread::sleep_until(next_fire + 2s);
     CHECK(next_due() == killed.scheduled_at); // nothing fired meanwhile
 
     auto once = rote_cli(f.dir, db + " scheduler --once " + route);
@@ -275,22 +276,22 @@ TEST_CASE("alerts: a signed webhook for a fire that needed the planner (banner) 
     REQUIRE(rote_cli(removed_store.dir, db(removed_store) + " import '" + exported.string() + "'").rc == 0);
 
     const auto command_out = removed_store.dir / "alert-command.json";
-    REQUIRE(rote_cli(banner_store.dir, db(banner_store) + " schedule add banner-watch registry-lookup --cron '* * * * *' "
+    REQUIRE(rote_cli(banner_store.dir, db(banner_store) + " schedule add banner-watch registry-lookup --cron '*/10 * * * * *' "
                                           "-i 'company=Northwind Traders Ltd' --alert-webhook " + hook).rc == 0);
     // Beside removed-watch, the same on the model with no model calls left for the day: the removed page needs
     // one (it runs first: schedules are fired in the order of their names).
-    REQUIRE(rote_cli(removed_store.dir, db(removed_store) + " schedule add budget-watch registry-lookup --cron '* * * * *' "
+    REQUIRE(rote_cli(removed_store.dir, db(removed_store) + " schedule add budget-watch registry-lookup --cron '*/10 * * * * *' "
                                           "-i 'company=Globex Corporation Ltd' --planner llm --budget-calls 0 --alert-webhook " + hook).rc == 0);
     const std::string model_key = "sk-ant-scheduler-e2e-77c1";
     auto model = test::StandIn::start(model_key, {});
     REQUIRE(model);
-    REQUIRE(rote_cli(removed_store.dir, db(removed_store) + " schedule add removed-watch registry-lookup --cron '* * * * *' "
+    REQUIRE(rote_cli(removed_store.dir, db(removed_store) + " schedule add removed-watch registry-lookup --cron '*/10 * * * * *' "
                                            "-i 'company=Northwind Traders Ltd' --pause-after 1 --alert-webhook " + hook
                          + " --alert-command 'cat >> " + command_out.string() + " && echo >> " + command_out.string() + "'").rc == 0);
 
-    // Both fire at the next minute, each `rote scheduler --once` beside the other.
-    const auto minute = std::chrono::floor<std::chrono::minutes>(std::chrono::system_clock::now()) + std::chrono::minutes(1);
-    std::this_thread::sleep_until(minute + 1s);
+    // All fire at the next 10 seconds, each store's `rote scheduler --once` beside the other's.
+    const auto due = std::chrono::floor<std::chrono::duration<long, std::ratio<10>>>(std::chrono::system_clock::now()) + 10s;
+    std::this_thread::sleep_until(due + 1s);
     auto banner_once = std::async(std::launch::async, [&] {
         return rote_cli(banner_store.dir, db(banner_store) + " scheduler --once --route registry.example.test=" + banner->registry_route());
     });
@@ -373,11 +374,11 @@ TEST_CASE("overlap skip: a fire due while a long fire runs is skipped; SIGTERM d
         std::ofstream csv(f.dir / "companies.csv");
         csv << "company\nNorthwind Traders Ltd\nGlobex Corporation Ltd\nInitech Software Ltd\n";
     }
-    REQUIRE(rote_cli(f.dir, db + " schedule add lookups registry-lookup --cron '* * * * *' --overlap skip --inputs '"
+    REQUIRE(rote_cli(f.dir, db + " schedule add lookups registry-lookup --cron '*/20 * * * * *' --overlap skip --inputs '"
                             + (f.dir / "companies.csv").string() + "'").rc == 0);
     const pid_t sched = start_rote(f.dir, db + " scheduler --route registry.example.test=" + slow->registry_route(), f.dir / "s.log");
 
-    // The first fire runs past the next minute: that minute's fire is recorded skipped, not started.
+    // The first fire runs past the next one's time (20 s later): that fire is recorded skipped, not started.
     auto fires = wait_fires(*f.store, [](const auto& fs) { return fs.size() >= 2; }, 150s);
     REQUIRE_MESSAGE(fires.size() >= 2, read_file(f.dir / "s.log"));
     CHECK(fires.front().status == store::FireStatus::skipped);

@@ -60,7 +60,7 @@ TEST_CASE("fields: values, ranges, steps, lists, names and macros")
     CHECK(daily->hours[0]);
     CHECK(parse_cron("@HOURLY").ok());
 
-    for (const char* bad : {"", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *",
+    for (const char* bad : {"", "* * * *", "* * * * * * *", "60 * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *",
              "* * * * 8", "5-1 * * * *", "*/0 * * * *", "*/100 * * * *", "1,,2 * * * *", "* * * FOO *", "a * * * *",
              "@sometimes", "* * * * MON-", "-5 * * * *"}) {
         auto r = parse_cron(bad);
@@ -87,6 +87,34 @@ TEST_CASE("next fire in UTC, and the two day fields as Vixie cron reads them")
     CHECK(next("0 0 */2 * FRI", "UTC", "2026-12-05T00:00:00Z") == "2026-12-11T00:00:00Z");
     CHECK(next("0 0 */2 * FRI", "UTC", "2026-12-11T00:00:00Z") == "2026-12-25T00:00:00Z");
     CHECK(next("0 0 */2 * FRI", "UTC", "2026-12-25T00:00:00Z") == "2027-01-01T00:00:00Z");
+}
+
+TEST_CASE("six fields: the second first")
+{
+    auto c = parse_cron("*/20 5 * * * *");
+    REQUIRE(c.ok());
+    CHECK(c->seconds.count() == 3);
+    CHECK(c->minutes.count() == 1);
+    CHECK(c->minutes[5]);
+    auto five = parse_cron("5 * * * *");
+    REQUIRE(five.ok());
+    CHECK(five->seconds.count() == 1); // five fields: second 0
+    CHECK(five->seconds[0]);
+    CHECK(next("*/30 * * * * *", "UTC", "2026-12-04T09:00:00Z") == "2026-12-04T09:00:30Z");
+    CHECK(next("*/30 * * * * *", "UTC", "2026-12-04T09:00:29Z") == "2026-12-04T09:00:30Z");
+    CHECK(next("*/30 * * * * *", "UTC", "2026-12-04T09:00:30Z") == "2026-12-04T09:01:00Z");
+    CHECK(next("15 0 9 * * *", "UTC", "2026-12-04T09:00:15Z") == "2026-12-05T09:00:15Z");
+    CHECK(next("* * * * * *", "UTC", "2026-12-31T23:59:59Z") == "2027-01-01T00:00:00Z");
+    // Every second through London's spring-forward gap: the whole skipped hour is one fire, at the change.
+    CHECK(next("* * * * * *", "Europe/London", "2026-03-29T00:59:59Z") == "2026-03-29T01:00:00Z");
+    CHECK(next("* * * * * *", "Europe/London", "2026-03-29T01:00:00Z") == "2026-03-29T01:00:01Z");
+    auto london = Zone::find("Europe/London");
+    REQUIRE(london.ok());
+    CHECK(london->local_text(at("2026-12-04T09:00:30Z")) == "2026-12-04 09:00:30 GMT");
+    CHECK(london->local_text(at("2026-12-04T09:00:00Z")) == "2026-12-04 09:00 GMT");
+    auto message = parse_cron("61 * * * * *");
+    REQUIRE_FALSE(message.ok());
+    CHECK(message.error().message().find("second 61 is out of range 0-59") != std::string::npos);
 }
 
 TEST_CASE("daylight saving: a skipped time fires once when the clocks change, a repeated one once")

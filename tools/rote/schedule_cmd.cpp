@@ -119,7 +119,8 @@ ScheduleCommands::ScheduleCommands(CLI::App& app, bool& as_json)
     m_add->add_option("WORKFLOW", m_workflow, "A workflow name or file, as for rote run")->required();
     m_add->add_option("--cron", m_cron,
               "When: five fields (minute hour day-of-month month day-of-week; ranges A-B, steps */N, lists, names "
-              "MON-FRI, JAN) or @hourly, @daily, @weekly, @monthly, @yearly. \"0 9 * * MON-FRI\": weekdays at 09:00")
+              "MON-FRI, JAN), six with seconds first (\"*/30 * * * * *\": every 30 s), or @hourly, @daily, @weekly, "
+              "@monthly, @yearly. \"0 9 * * MON-FRI\": weekdays at 09:00")
         ->required();
     m_add->add_option("--tz", m_zone,
              "The IANA time zone the fields are read in (Europe/London); a time the clocks skip fires when they "

@@ -3,11 +3,12 @@
 // Cron expressions and when they fire, in an IANA time zone (docs/schedules.md, "When a schedule fires").
 // Pure: no clock is read here; the caller says "after when".
 //
-// Five fields, minute hour day-of-month month day-of-week, each `*`, a value, a range `A-B`, a step `*/N`,
-// `A-B/N` or `A/N` (A to the field's end), or a comma list of those; months and weekdays also by their
-// English three-letter names (`JAN`, `MON-FRI`), Sunday as 0 or 7; or one of `@hourly`, `@daily`
-// (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`). As in Vixie cron, when both day fields are
-// restricted a day matches either; when one of them starts with `*` it matches both.
+// Five fields, minute hour day-of-month month day-of-week, or six with the second first (as Spring's and
+// node-cron's: `*/30 * * * * *` fires every 30 seconds; five fields fire at second 0). Each field is `*`, a
+// value, a range `A-B`, a step `*/N`, `A-B/N` or `A/N` (A to the field's end), or a comma list of those;
+// months and weekdays also by their English three-letter names (`JAN`, `MON-FRI`), Sunday as 0 or 7; or one
+// of `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`). As in Vixie cron,
+// when both day fields are restricted a day matches either; when one of them starts with `*` it matches both.
 //
 // The fields are read in the schedule's zone. A local time that a clock change skips (02:30 on a
 // spring-forward day) fires once, at the instant the clocks change (the next valid time); a local time
@@ -30,6 +31,7 @@ namespace rote::scheduler {
 
 struct Cron {
     std::string text; // as written
+    std::bitset<60> seconds; // {0} for a five-field expression
     std::bitset<60> minutes;
     std::bitset<24> hours;
     std::bitset<32> days;     // 1..31
@@ -47,7 +49,8 @@ class Zone {
 public:
     static Result<Zone> find(const std::string& name);
     const std::string& name() const { return m_name; }
-    // The local wall-clock time at `t`, as "YYYY-MM-DD HH:MM TZ" (its abbreviation, e.g. BST).
+    // The local wall-clock time at `t`, as "YYYY-MM-DD HH:MM TZ" (its abbreviation, e.g. BST); with ":SS"
+    // after the minutes when `t` is not on a minute.
     std::string local_text(std::chrono::sys_seconds t) const;
     // The instant the local day holding `t` began (its midnight; the change, if the clocks skip midnight).
     std::chrono::sys_seconds start_of_day(std::chrono::sys_seconds t) const;
