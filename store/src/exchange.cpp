@@ -1,4 +1,5 @@
-// The trace exchange format: a self-contained JSON document for `rote export` / `rote import`.
+// The trace exchange format: a self-contained JSON document for `rote export` / `rote import` (and, after
+// it, a run as such a document: export_run, `rote export --run`, read-only).
 //
 // {
 //   "format": "rote-trace", "format_version": 1,
@@ -183,6 +184,50 @@ Result<std::string> Store::export_trace(std::int64_t id)
         {"trace", {{"version", trace.version}, {"created_at", trace.created_at}, {"note", trace.note}}},
         {"steps", std::move(steps)},
         {"artifacts", std::move(artifacts)},
+    };
+    return doc.dump(1);
+}
+
+Result<std::string> Store::export_run(std::int64_t run_id)
+{
+    ReportQuery query;
+    query.run = run_id;
+    const Report report = ROTE_TRY(this->report(query));
+    const RunReport& run = report.runs.front();
+    const CostFigures& f = run.figures;
+    json steps = json::array();
+    json artifacts = json::object();
+    for (const RunStep& step : ROTE_TRY(run_steps(run_id))) {
+        steps.push_back({{"index", step.index}, {"trace_step", step.trace_step ? json(*step.trace_step) : json(nullptr)},
+            {"outcome", to_string(step.outcome)}, {"action", codec::to_json(step.action)}, {"method", step.method},
+            {"confidence", step.confidence ? json(*step.confidence) : json(nullptr)}, {"duration_ms", step.duration_ms},
+            {"detail", step.detail}, {"screenshot", step.artifact ? json(*step.artifact) : json(nullptr)}});
+        if (step.artifact && !artifacts.contains(*step.artifact)) {
+            const Artifact a = ROTE_TRY(get_artifact(*step.artifact));
+            artifacts[*step.artifact] = {{"media_type", a.media_type}, {"data", base64_encode(a.data)}};
+        }
+    }
+    json calls = json::array();
+    for (const LlmCall& c : ROTE_TRY(run_calls(run_id))) {
+        calls.push_back({{"step", c.run_step ? json(*c.run_step) : json(nullptr)}, {"provider", c.provider},
+            {"model", c.model}, {"input_tokens", c.input_tokens}, {"output_tokens", c.output_tokens},
+            {"cache_read_tokens", c.cache_read_tokens}, {"cache_write_tokens", c.cache_write_tokens},
+            {"cost_microusd", c.cost_microusd}, {"latency_ms", c.latency_ms}});
+    }
+    const json doc {
+        {"format", "rote-run"},
+        {"format_version", 1},
+        {"run",
+            {{"id", run.id}, {"workflow", run.workflow}, {"status", to_string(run.status)}, {"started_at", run.started_at},
+                {"trace_id", run.trace_id ? json(*run.trace_id) : json(nullptr)}, {"planner", run.planner},
+                {"error", run.error}, {"schedule", run.schedule ? json(*run.schedule) : json(nullptr)},
+                {"figures",
+                    {{"steps", f.steps}, {"steps_replayed", f.steps_replayed}, {"llm_calls", f.llm_calls},
+                        {"input_tokens", f.input_tokens}, {"output_tokens", f.output_tokens},
+                        {"cost_microusd", f.cost_microusd}, {"wall_ms", f.wall_ms}, {"sandbox_ms", f.sandbox_ms}}}}},
+        {"steps", std::move(steps)},
+        {"llm_calls", std::move(calls)},
+        {"artifacts", std::move(artifacts)}, // the divergences' screenshots, by the hash their steps name
     };
     return doc.dump(1);
 }

@@ -54,9 +54,9 @@ Result<Report> Store::report(const ReportQuery& query)
                           sum(output_tokens) AS tokens_out, sum(cache_read_tokens) AS cache_read,
                           sum(cache_write_tokens) AS cache_write, sum(cost_microusd) AS cost
                    FROM llm_calls WHERE run_id IS NOT NULL GROUP BY run_id) c ON c.run_id = r.id
-        WHERE (?1 IS NULL OR w.name = ?1) AND (?2 IS NULL OR r.started_at >= ?2)
+        WHERE (?1 IS NULL OR w.name = ?1) AND (?2 IS NULL OR r.started_at >= ?2) AND (?3 IS NULL OR r.id = ?3)
         ORDER BY r.started_at, r.id)sql"));
-    stmt.bind(1, report.query.workflow).bind(2, report.query.since);
+    stmt.bind(1, report.query.workflow).bind(2, report.query.since).bind(3, report.query.run);
 
     std::map<std::string, CostFigures> by_workflow;
     std::map<std::string, ScheduleReport> by_schedule;
@@ -95,6 +95,8 @@ Result<Report> Store::report(const ReportQuery& query)
         add(report.total, f);
         report.runs.push_back(std::move(run));
     }
+    if (query.run && report.runs.empty())
+        return Error(Error::Code::not_found, "no run " + std::to_string(*query.run));
     for (auto& [name, figures] : by_workflow)
         report.workflows.push_back({name, figures});
 
@@ -102,8 +104,9 @@ Result<Report> Store::report(const ReportQuery& query)
         SELECT sc.name, w.name, f.status, count(*)
         FROM schedule_fires f JOIN schedules sc ON sc.id = f.schedule_id JOIN workflows w ON w.id = sc.workflow_id
         WHERE (?1 IS NULL OR w.name = ?1) AND (?2 IS NULL OR f.scheduled_at >= ?2)
+          AND (?3 IS NULL OR f.id = (SELECT fire_id FROM runs WHERE id = ?3))
         GROUP BY sc.name, w.name, f.status)sql"));
-    fires.bind(1, report.query.workflow).bind(2, report.query.since);
+    fires.bind(1, report.query.workflow).bind(2, report.query.since).bind(3, report.query.run);
     while (ROTE_TRY(fires.step())) {
         auto& sr = by_schedule[fires.text(0)];
         sr.workflow = fires.text(1);

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <rote/base/base64.h>
+
 #include "store/store_fixture.h"
 
 using namespace rote::store;
@@ -224,6 +226,30 @@ TEST_CASE("rote show --divergences writes where a run left its trace, with the s
     CHECK(t["divergences"][0]["file"] == file.string());
     CHECK(run_rote(dir, "--db " + db + " show --divergences 99").rc == 1);
     CHECK(run_rote(dir, "--db " + db + " show").rc == 2);
+
+    // rote export --run: the run as one document, the divergence's screenshot in it.
+    const auto exported = dir / "run.json";
+    auto e = run_rote(dir, "--db " + db + " export --run " + std::to_string(run) + " -o " + exported.string());
+    REQUIRE_MESSAGE(e.rc == 0, e.err);
+    const json doc = json::parse(slurp(exported));
+    CHECK(doc["format"] == "rote-run");
+    CHECK(doc["run"]["id"] == run);
+    CHECK(doc["run"]["status"] == "failed");
+    CHECK(doc["run"]["workflow"] == "registry-lookup");
+    REQUIRE(doc["steps"].size() == 2);
+    CHECK(doc["steps"][0]["outcome"] == "replayed");
+    CHECK(doc["steps"][0]["screenshot"].is_null());
+    CHECK(doc["steps"][1]["outcome"] == "failed");
+    CHECK(doc["steps"][1]["detail"].get<std::string>().find("no link reads") != std::string::npos);
+    const std::string shot = doc["steps"][1]["screenshot"];
+    CHECK(doc["artifacts"][shot]["media_type"] == "image/png");
+    CHECK(doc["artifacts"][shot]["data"] == rote::base64_encode(png));
+    auto to_stdout = run_rote(dir, "--db " + db + " export --run " + std::to_string(run));
+    REQUIRE(to_stdout.rc == 0);
+    CHECK(json::parse(to_stdout.out) == doc);
+    auto missing = run_rote(dir, "--db " + db + " export --run 99");
+    CHECK(missing.rc == 1);
+    CHECK(missing.err.find("no run 99") != std::string::npos);
 }
 
 TEST_CASE("the default store is $ROTE_HOME/rote.db")

@@ -73,11 +73,11 @@ TEST_CASE("the report page holds every run, their steps with pictures, one chart
     CHECK(newest->find("id=\"run-" + std::to_string(*id) + "\"") != std::string::npos);
     CHECK(newest->find("The newest 1 of 5 runs") != std::string::npos);
 
-    const auto crm = report::html(**s, {std::string("crm-add-lead"), std::nullopt});
+    const auto crm = report::html(**s, {std::string("crm-add-lead"), std::nullopt, std::nullopt});
     REQUIRE(crm.ok());
     CHECK(count(*crm, "<section class=\"run\"") == 1);
-    CHECK_FALSE(report::html(**s, {std::string("nothing-such"), std::nullopt}).ok());
-    CHECK(report::html(**s, {std::nullopt, std::string("yesterday")}).error().code() == Error::Code::invalid_argument);
+    CHECK_FALSE(report::html(**s, {std::string("nothing-such"), std::nullopt, std::nullopt}).ok());
+    CHECK(report::html(**s, {std::nullopt, std::string("yesterday"), std::nullopt}).error().code() == Error::Code::invalid_argument);
 }
 
 TEST_CASE("a schedule's section: its fires by status, its runs, and per day a point of model dollars and of success")

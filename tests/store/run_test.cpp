@@ -87,7 +87,7 @@ TEST_CASE("the report sums runs, steps and LLM calls exactly")
     }
     SUBCASE("since a date")
     {
-        auto r = (*s)->report({std::nullopt, "2026-11-10"});
+        auto r = (*s)->report({std::nullopt, "2026-11-10", std::nullopt});
         REQUIRE(r.ok());
         CHECK(r->query.since == "2026-11-10T00:00:00Z");
         CHECK(r->total.runs == 3);
@@ -101,7 +101,7 @@ TEST_CASE("the report sums runs, steps and LLM calls exactly")
     }
     SUBCASE("one workflow since a time of day")
     {
-        auto r = (*s)->report({"registry-lookup", "2026-11-10T09:00:00Z"});
+        auto r = (*s)->report({"registry-lookup", "2026-11-10T09:00:00Z", std::nullopt});
         REQUIRE(r.ok());
         REQUIRE(r->workflows.size() == 1);
         CHECK(r->total.runs == 2);
@@ -113,12 +113,12 @@ TEST_CASE("the report sums runs, steps and LLM calls exactly")
     }
     SUBCASE("an unknown workflow or a bad date is an error, not an empty report")
     {
-        auto unknown = (*s)->report({"no-such-flow", std::nullopt});
+        auto unknown = (*s)->report({"no-such-flow", std::nullopt, std::nullopt});
         REQUIRE_FALSE(unknown.ok());
         CHECK(unknown.error().message().find("no workflow named \"no-such-flow\"") != std::string::npos);
         for (const char* bad : {"yesterday", "2026-13-01", "2026-02-30", "2026-11-10T25:00:00Z", "2026-11-10 09:00"}) {
             CAPTURE(bad);
-            auto r = (*s)->report({std::nullopt, std::string(bad)});
+            auto r = (*s)->report({std::nullopt, std::string(bad), std::nullopt});
             REQUIRE_FALSE(r.ok());
             CHECK(r.error().code() == Error::Code::invalid_argument);
         }

@@ -266,7 +266,7 @@ TEST_CASE("the report gives each schedule its fires by status, its runs' figures
     CHECK((*s)->schedule_spend(id, "2026-12-02T00:00:00Z").value().cost_microusd == 100000);
     CHECK((*s)->schedule_spend(id, "2026-12-01T00:00:00Z").value().model_calls == 2);
 
-    auto since = (*s)->report({std::nullopt, std::string("2026-12-02")});
+    auto since = (*s)->report({std::nullopt, std::string("2026-12-02"), std::nullopt});
     REQUIRE(since.ok());
     REQUIRE(since->schedules.size() == 1);
     CHECK(since->schedules[0].fires.at("succeeded") == 1);

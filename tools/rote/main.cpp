@@ -281,7 +281,7 @@ std::vector<std::string> figure_cells(const store::CostFigures& f)
 int cmd_report_html(const Globals& g, const std::optional<std::string>& workflow,
     const std::optional<std::string>& since, const std::string& html_out, int detail, bool as_json)
 {
-    store::ReportQuery query {workflow, since};
+    store::ReportQuery query {workflow, since, std::nullopt};
     auto s = open_store_to_read(g);
     if (!s.ok())
         return fail(s.error());
@@ -300,7 +300,7 @@ int cmd_report_html(const Globals& g, const std::optional<std::string>& workflow
 int cmd_report(
     const Globals& g, const std::optional<std::string>& workflow, const std::optional<std::string>& since, bool as_json)
 {
-    store::ReportQuery query {workflow, since};
+    store::ReportQuery query {workflow, since, std::nullopt};
     if (since) {
         auto normalised = store::parse_timestamp(*since);
         if (!normalised.ok())
@@ -461,12 +461,13 @@ int cmd_show_divergences(const Globals& g, std::int64_t run_id, const std::strin
     return 0;
 }
 
-int cmd_export(const Globals& g, std::int64_t trace_id, const std::string& out_path)
+// A trace (or with `run`, a run with its divergences' screenshots) as one JSON document.
+int cmd_export(const Globals& g, std::int64_t id, bool run, const std::string& out_path)
 {
     auto s = open_store_to_read(g);
     if (!s.ok())
         return fail(s.error());
-    auto doc = (*s)->export_trace(trace_id);
+    auto doc = run ? (*s)->export_run(id) : (*s)->export_trace(id);
     if (!doc.ok())
         return fail(doc.error());
     if (out_path.empty() || out_path == "-") {
@@ -476,7 +477,7 @@ int cmd_export(const Globals& g, std::int64_t trace_id, const std::string& out_p
     // Whole or not at all, and never through a link planted where a temporary file would go.
     if (auto written = write_file_atomically(out_path, *doc + "\n", 0644); !written.ok())
         return fail(written.error());
-    std::cerr << "exported trace " << trace_id << " to " << out_path << "\n";
+    std::cerr << "exported " << (run ? "run " : "trace ") << id << " to " << out_path << "\n";
     return 0;
 }
 
@@ -713,8 +714,13 @@ int main(int argc, char** argv)
     add_json(traffic);
 
     std::string out_path;
-    auto* exp = app.add_subcommand("export", "Write a trace, with the screenshots it uses, as a JSON document");
-    exp->add_option("TRACE_ID", trace_id, "The trace to export")->required();
+    auto* exp = app.add_subcommand("export",
+        "Write a trace, with the screenshots it uses, as a JSON document (rote import reads it); or with --run, a run: "
+        "its end, figures, steps, model calls and each divergence's screenshot (base64 PNG)");
+    bool export_run = false;
+    exp->add_option("ID", trace_id, "The trace to export (ids are in `rote list`), or with --run the run (`rote report`)")
+        ->required();
+    exp->add_flag("--run", export_run, "ID is a run: export the run, not a trace");
     exp->add_option("-o,--output", out_path, "File to write (default: standard output)");
 
     std::string in_path;
@@ -768,7 +774,7 @@ int main(int argc, char** argv)
     if (traffic->parsed())
         return cmd_traffic(g, run_id, as_json);
     if (exp->parsed())
-        return cmd_export(g, trace_id, out_path);
+        return cmd_export(g, trace_id, export_run, out_path);
     if (imp->parsed())
         return cmd_import(g, in_path, as_json);
     if (runs.parsed())

@@ -283,6 +283,7 @@ struct Fire {
 struct ReportQuery {
     std::optional<std::string> workflow;
     std::optional<std::string> since; // a timestamp; runs started at or after it
+    std::optional<std::int64_t> run; // that run alone (and its schedule's fire); unknown: not_found
 };
 
 // Cost and effect of runs. Every figure is summed from stored rows, never estimated.

@@ -141,6 +141,10 @@ public:
 
     // A trace as a self-contained JSON document (steps and the artifacts they use, base64).
     Result<std::string> export_trace(std::int64_t id);
+    // A run as a self-contained JSON document (format "rote-run"): its end and figures, every step with how it
+    // was carried out, its model calls, and each divergence's screenshot (base64 PNG). Not importable: a
+    // record to read, attach to a ticket or diff; its inputs are as stored (never a secret's value).
+    Result<std::string> export_run(std::int64_t run_id);
     // Reads such a document and stores it as a new version of its workflow. Anything malformed,
     // including an artifact whose bytes do not match its hash, is refused before anything is written.
     Result<std::int64_t> import_trace(std::string_view json_text, const Progress& progress = {});
