@@ -17,6 +17,7 @@
 
 #include <rote/base/log.h>
 #include <rote/base/token.h>
+#include <rote/liveview/live_view.h>
 #include <rote/report/html.h>
 #include <rote/server/json.h>
 #include <rote/server/mcp.h>
@@ -86,6 +87,9 @@ struct Run {
     // A run an MCP call made: its progress goes to the call too, and the call reads its outcome.
     std::function<void(const std::string&)> progress_too;
     std::optional<Result<runtime::RunResult>> outcome;
+    // While its sandbox is up: its desktop, and the live views asked for (view-only, control), closed with it.
+    std::optional<runtime::VncEndpoint> desktop;
+    std::unique_ptr<runtime::LiveView> views[2];
 
     bool ended() const { return status != "queued" && status != "running"; }
 };
@@ -95,7 +99,7 @@ struct Run {
 struct HttpServer::Impl {
     HttpOptions options;
     McpOptions mcp_options; // what each /mcp request's server serves: the same workflows, runs through the queue
-    httplib::Server http;
+    std::unique_ptr<httplib::Server> http; // an SSLServer with TLS
     std::thread listener;
     std::vector<std::thread> runners;
 
@@ -107,7 +111,12 @@ struct HttpServer::Impl {
     bool stopping = false;
     bool stopped = false;
 
-    std::string url() const { return "http://" + options.host + ":" + std::to_string(options.port); }
+    std::string url() const
+    {
+        const bool v6 = options.host.find(':') != std::string::npos;
+        return std::string(options.tls_cert.empty() ? "http://" : "https://") + (v6 ? "[" + options.host + "]" : options.host)
+            + ":" + std::to_string(options.port);
+    }
 
     const runtime::Workflow* workflow(const std::string& name) const
     {
@@ -148,6 +157,7 @@ struct HttpServer::Impl {
     // Under the lock: the run ended (its result set, or cancelled before it started).
     void end(Run& run, std::string status)
     {
+        close_views(run);
         run.status = std::move(status);
         run.finished_at = now_ms();
         add_event(run, "end", run_document(run));
@@ -156,6 +166,14 @@ struct HttpServer::Impl {
             runs.erase(ended_order.front());
             ended_order.pop_front();
         }
+    }
+
+    // Under the lock: its sandbox stopped (or the run ended): no view of it stays open.
+    static void close_views(Run& run)
+    {
+        run.desktop.reset();
+        for (auto& view : run.views)
+            view.reset();
     }
 
     // Under the lock: the run ended without a stored run to show for it.
@@ -178,6 +196,13 @@ struct HttpServer::Impl {
             }
             if (run->progress_too)
                 run->progress_too(line);
+        };
+        options_for_run.desktop = [this, run](const runtime::VncEndpoint* desktop) {
+            std::lock_guard lock(mutex);
+            if (desktop)
+                run->desktop = *desktop;
+            else
+                close_views(*run);
         };
         auto result = runtime::run_workflow(store, *run->workflow, run->inputs, options_for_run);
         std::lock_guard lock(mutex);
@@ -321,6 +346,42 @@ struct HttpServer::Impl {
         if (!run)
             return send_error(res, 404, "no run " + std::string(req.matches[1]) + " on this server");
         send_json(res, 200, run_document(*run));
+    }
+
+    // A live view of a running run's desktop: made on the first request (for each mode), the same one after,
+    // closed when the sandbox stops. Its URL carries a token of its own: whoever holds the API token may hand
+    // it to a person.
+    void view(const httplib::Request& req, httplib::Response& res)
+    {
+        bool control = false;
+        if (!req.body.empty()) {
+            const json body = json::parse(req.body, nullptr, false);
+            if (body.is_discarded() || !body.is_object() || (body.contains("control") && !body["control"].is_boolean()))
+                return send_error(res, 400, "the body must be empty or {\"control\": true|false}");
+            control = body.value("control", false);
+        }
+        if (options.view_dir.empty())
+            return send_error(res, 501, "live views are off on this server");
+        std::lock_guard lock(mutex);
+        auto run = find(req.matches[1]);
+        if (!run)
+            return send_error(res, 404, "no run " + std::string(req.matches[1]) + " on this server");
+        if (run->ended())
+            return send_error(res, 409, "run " + run->id + " has ended (" + run->status + "): its sandbox is gone");
+        if (!run->desktop)
+            return send_error(res, 409, "run " + run->id + "'s sandbox is not up yet (" + run->status + "); ask again");
+        auto& slot = run->views[control ? 1 : 0];
+        const bool made = !slot;
+        if (!slot) {
+            auto started = runtime::LiveView::start({*run->desktop,
+                control ? runtime::ViewMode::control : runtime::ViewMode::view_only, 0, options.view_dir, "run-" + run->id});
+            if (!started.ok())
+                return send_error(res, 500, "cannot start the live view: " + started.error().message());
+            slot = std::move(*started);
+            log()->info("run {}: a live view ({}) on port {}", run->id, control ? "control" : "view only", slot->port());
+        }
+        send_json(res, made ? 201 : 200, {{"run", run->id}, {"url", slot->url()}, {"control", control},
+            {"closes", "when the run's sandbox stops"}});
     }
 
     void list_runs(httplib::Response& res)
@@ -567,7 +628,7 @@ struct HttpServer::Impl {
 
     void routes()
     {
-        http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        http->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
             if (authorized(req))
                 return httplib::Server::HandlerResponse::Unhandled;
             log()->warn("{} {}: refused, no valid bearer token", req.method, req.path);
@@ -576,7 +637,7 @@ struct HttpServer::Impl {
                                  "says which file holds it)");
             return httplib::Server::HandlerResponse::Handled;
         });
-        http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        http->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
             if (!res.body.empty())
                 return httplib::Server::HandlerResponse::Unhandled;
             send_error(res, res.status,
@@ -584,7 +645,7 @@ struct HttpServer::Impl {
                                   : "HTTP status " + std::to_string(res.status));
             return httplib::Server::HandlerResponse::Handled;
         }));
-        http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr e) {
+        http->set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr e) {
             std::string what = "unknown";
             try {
                 std::rethrow_exception(e);
@@ -595,22 +656,23 @@ struct HttpServer::Impl {
             log()->error("{} {}: {}", req.method, req.path, what);
             send_error(res, 500, "internal error: " + what);
         });
-        http.Post("/v1/runs", [this](const httplib::Request& req, httplib::Response& res) { post_run(req, res); });
-        http.Get("/v1/runs", [this](const httplib::Request&, httplib::Response& res) { list_runs(res); });
-        http.Get(R"(/v1/runs/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) { get_run(req, res); });
-        http.Delete(R"(/v1/runs/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) { delete_run(req, res); });
-        http.Get(R"(/v1/runs/([0-9a-f]+)/events)", [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
-        http.Get("/v1/workflows", [this](const httplib::Request&, httplib::Response& res) { list_workflows(res); });
-        http.Get("/v1/report", [this](const httplib::Request& req, httplib::Response& res) { report(req, res); });
-        http.Get("/v1/report.html", [this](const httplib::Request& req, httplib::Response& res) { report_page(req, res); });
-        http.Post("/mcp", [this](const httplib::Request& req, httplib::Response& res) { mcp_post(req, res); });
+        http->Post("/v1/runs", [this](const httplib::Request& req, httplib::Response& res) { post_run(req, res); });
+        http->Get("/v1/runs", [this](const httplib::Request&, httplib::Response& res) { list_runs(res); });
+        http->Get(R"(/v1/runs/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) { get_run(req, res); });
+        http->Delete(R"(/v1/runs/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) { delete_run(req, res); });
+        http->Get(R"(/v1/runs/([0-9a-f]+)/events)", [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
+        http->Post(R"(/v1/runs/([0-9a-f]+)/view)", [this](const httplib::Request& req, httplib::Response& res) { view(req, res); });
+        http->Get("/v1/workflows", [this](const httplib::Request&, httplib::Response& res) { list_workflows(res); });
+        http->Get("/v1/report", [this](const httplib::Request& req, httplib::Response& res) { report(req, res); });
+        http->Get("/v1/report.html", [this](const httplib::Request& req, httplib::Response& res) { report_page(req, res); });
+        http->Post("/mcp", [this](const httplib::Request& req, httplib::Response& res) { mcp_post(req, res); });
         auto post_only = [](const httplib::Request&, httplib::Response& res) {
             res.set_header("Allow", "POST");
             send_error(res, 405, "MCP here is stateless streamable HTTP: POST one message per request");
         };
-        http.Get("/mcp", post_only);
-        http.Delete("/mcp", post_only);
-        http.Get("/v1/openapi.json", [this](const httplib::Request&, httplib::Response& res) {
+        http->Get("/mcp", post_only);
+        http->Delete("/mcp", post_only);
+        http->Get("/v1/openapi.json", [this](const httplib::Request&, httplib::Response& res) {
             send_json(res, 200, openapi_document(url(), options.version));
         });
     }
@@ -635,7 +697,7 @@ struct HttpServer::Impl {
         for (auto& t : runners)
             t.join();
         // The runs have ended and every stream has seen the end; now stop listening.
-        http.stop();
+        http->stop();
         if (listener.joinable())
             listener.join();
     }
@@ -650,11 +712,13 @@ HttpServer::~HttpServer() { stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options)
 {
-    if (!loopback(options.host))
+    const bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
+    if (tls && (options.tls_cert.empty() || options.tls_key.empty()))
+        return Error(Error::Code::invalid_argument, "TLS needs both a certificate (--tls-cert) and its key (--tls-key)");
+    if (!tls && !loopback(options.host))
         return Error(Error::Code::invalid_argument,
-            "rote serve listens on loopback only (" + options.host
-                + " is not): it has no TLS, and its token would cross the network in clear text. Put a TLS proxy "
-                  "on this machine in front of it");
+            "rote serve listens on " + options.host + " only with TLS (--tls-cert, --tls-key): without it the "
+                "bearer token would cross the network in clear text. Loopback addresses need no TLS");
     if (options.token.size() < 32)
         return Error(Error::Code::invalid_argument, "rote serve needs a bearer token of 32 characters or more");
     if (options.concurrency < 1)
@@ -670,21 +734,30 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options)
     s.mcp_options.execute = [&s](const runtime::Workflow& w, const runtime::RunInputs& inputs, runtime::RunOptions run) {
         return s.execute(w, inputs, run);
     };
+    if (tls) {
+        auto server = std::make_unique<httplib::SSLServer>(s.options.tls_cert.c_str(), s.options.tls_key.c_str());
+        if (!server->is_valid())
+            return Error(Error::Code::invalid_argument, "cannot use the TLS certificate " + s.options.tls_cert.string()
+                    + " with the key " + s.options.tls_key.string() + " (PEM files, the key matching the certificate)");
+        s.http = std::move(server);
+    } else {
+        s.http = std::make_unique<httplib::Server>();
+    }
     // Every connection holds a thread while it is served (an event stream for as long as its run lasts).
-    s.http.new_task_queue = [] { return new httplib::ThreadPool(64); };
-    s.http.set_payload_max_length(1 << 20);
-    s.http.set_read_timeout(30, 0);
+    s.http->new_task_queue = [] { return new httplib::ThreadPool(64); };
+    s.http->set_payload_max_length(1 << 20);
+    s.http->set_read_timeout(30, 0);
     s.routes();
     if (s.options.port == 0) {
-        const int port = s.http.bind_to_any_port(s.options.host);
+        const int port = s.http->bind_to_any_port(s.options.host);
         if (port <= 0)
             return Error(Error::Code::io, "cannot listen on " + s.options.host);
         s.options.port = port;
-    } else if (!s.http.bind_to_port(s.options.host, s.options.port)) {
+    } else if (!s.http->bind_to_port(s.options.host, s.options.port)) {
         return Error(Error::Code::io,
             "cannot listen on " + s.options.host + ":" + std::to_string(s.options.port) + " (in use?)");
     }
-    s.listener = std::thread([&s] { s.http.listen_after_bind(); });
+    s.listener = std::thread([&s] { s.http->listen_after_bind(); });
     for (int i = 0; i < s.options.concurrency; ++i)
         s.runners.emplace_back([&s] { s.runner(); });
     log()->info("serving {} workflows on {} ({} runs at once)", s.options.workflows.size(), s.url(), s.options.concurrency);

@@ -96,6 +96,26 @@ constexpr const char* kDocument = R"json({
         }
       }
     },
+    "/v1/runs/{id}/view": {
+      "parameters": [{"$ref": "#/components/parameters/RunId"}],
+      "post": {
+        "operationId": "viewRun",
+        "summary": "A live view of the running run's desktop",
+        "description": "noVNC on 127.0.0.1 (a port of its own), whose WebSocket opens only with the token in the returned URL and only from that page's own origin. View-only unless the body asks for control (then the person's keys and clicks reach the sandbox). Made on the first request for a mode (201), the same view after (200); closed when the run's sandbox stops.",
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {
+          "type": "object", "properties": {"control": {"type": "boolean", "default": false}}, "additionalProperties": false}}}},
+        "responses": {
+          "200": {"description": "The view made before", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/View"}}}},
+          "201": {"description": "The view, made now", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/View"}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"},
+          "409": {"$ref": "#/components/responses/Error"},
+          "500": {"$ref": "#/components/responses/Error"},
+          "501": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
     "/v1/workflows": {
       "get": {
         "operationId": "listWorkflows",
@@ -189,6 +209,15 @@ constexpr const char* kDocument = R"json({
       }
     },
     "schemas": {
+      "View": {
+        "type": "object", "required": ["run", "url", "control", "closes"],
+        "properties": {
+          "run": {"type": "string"},
+          "url": {"type": "string", "description": "The page to open: noVNC with the view's own token"},
+          "control": {"type": "boolean"},
+          "closes": {"type": "string"}
+        }
+      },
       "Error": {
         "type": "object", "required": ["error"],
         "properties": {"error": {"type": "object", "required": ["status", "message"],

@@ -16,14 +16,14 @@ layers=(
   "replayer|replayer|base store vision"
   "runtime/desktop|desktop|base vision"
   "runtime/egress|egress|base"
-  "runtime/liveview|liveview|base desktop"
+  "runtime/liveview|liveview|base desktop sandbox"
   "runtime/sandbox|sandbox|base desktop"
   "runtime/session|session|base desktop egress sandbox"
   "runtime/witness|witness|base"
   "runtime/agent|agent|base store vision llm recorder replayer desktop egress sandbox session witness"
   "report|report|base store vision"
   "scheduler|scheduler|base store agent"
-  "server|server|base store agent report"
+  "server|server|base store agent report liveview desktop"
   "tools/demo-site|-|"
 )
 

@@ -11,6 +11,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 
 import SwaggerParser from '@apidevtools/swagger-parser';
@@ -130,14 +132,14 @@ test('the OpenAPI document validates and names every endpoint', async () => {
     assert.equal(json.servers[0].url, base);
     assert.deepEqual(Object.keys(json.paths).sort(),
         ['/mcp', '/v1/openapi.json', '/v1/report', '/v1/report.html', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/events',
-            '/v1/workflows']);
+            '/v1/runs/{id}/view', '/v1/workflows']);
     schemas = (await SwaggerParser.dereference(structuredClone(json))).components.schemas;
 });
 
 test('without the token, or with another, every endpoint answers 401 and does nothing', async () => {
     const endpoints = [['GET', '/v1/openapi.json'], ['GET', '/v1/workflows'], ['GET', '/v1/report'],
         ['GET', '/v1/report.html'], ['GET', '/v1/runs'],
-        ['POST', '/v1/runs'], ['GET', '/v1/runs/00'], ['GET', '/v1/runs/00/events'], ['DELETE', '/v1/runs/00'], ['GET', '/nowhere']];
+        ['POST', '/v1/runs'], ['GET', '/v1/runs/00'], ['GET', '/v1/runs/00/events'], ['DELETE', '/v1/runs/00'], ['POST', '/v1/runs/00/view'], ['GET', '/nowhere']];
     for (const [method, path] of endpoints) {
         for (const auth of [null, 'x'.repeat(64), token.slice(0, -1), `${token}0`]) {
             const body = method === 'POST' ? { workflow: 'registry-lookup', inputs: { company: 'Acme Robotics Ltd' } } : undefined;
@@ -269,6 +271,173 @@ test('DELETE cancels: a queued run never starts; a running one\'s sandbox is gon
     const stream = await events(victim.id);
     assert.equal(stream.at(-1).event, 'end');
     assert.equal(stream.at(-1).data.status, 'cancelled');
+});
+
+// A WebSocket opening to a live view, by hand (node 20 has no WebSocket client): the handshake's status line,
+// and with a 101 the first frame's payload (what the desktop's VNC server says first).
+function openView(viewUrl, origin) {
+    const url = new URL(viewUrl);
+    const path = '/' + decodeURIComponent(url.searchParams.get('path'));
+    return new Promise((resolve) => {
+        const socket = connect(Number(url.port), '127.0.0.1');
+        let data = Buffer.alloc(0);
+        const done = (result) => { socket.destroy(); resolve(result); };
+        socket.setTimeout(10_000, () => done({ status: 'timeout', data: data.toString('latin1') }));
+        socket.on('error', (e) => done({ status: e.code }));
+        socket.on('close', () => done({ status: data.toString('latin1').split('\r\n')[0], data: data.toString('latin1') }));
+        socket.on('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${url.port}\r\nUpgrade: websocket\r\n`
+            + `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n`
+            + `Sec-WebSocket-Protocol: binary\r\nOrigin: ${origin}\r\n\r\n`));
+        socket.on('data', (chunk) => {
+            data = Buffer.concat([data, chunk]);
+            const text = data.toString('latin1');
+            const end = text.indexOf('\r\n\r\n');
+            if (end < 0) return;
+            const status = text.split('\r\n')[0];
+            if (!/ 101 /.test(status)) return done({ status, data: text });
+            const frame = data.subarray(end + 4);
+            if (frame.length >= 2 && frame.length >= 2 + (frame[1] & 0x7f))
+                done({ status, opcode: frame[0] & 0x0f, payload: frame.subarray(2, 2 + (frame[1] & 0x7f)).toString('latin1') });
+        });
+    });
+}
+
+test('a live view of a running run: its own token and origin, view-only or with control, closed with the sandbox', long, async () => {
+    // A server of its own on a slow registry (every answer 20 s late): the run's sandbox is up for long enough.
+    const slow = await startDemoSite('--variant', 'slow', '--slow-ms', '20000');
+    const viewServer = spawn(rote, ['--db', join(dir, 'view.db'), 'serve', '--workflow', 'registry-lookup',
+        '--route', `registry.example.test=${slow.registry}`, '--listen', '127.0.0.1:0', '--token-file', join(dir, 'serve.token')],
+        { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+        const started = JSON.parse(await new Promise((resolve) => createInterface({ input: viewServer.stdout }).once('line', resolve)));
+        const at = (path, options = {}) => fetch(started.url + path, { method: 'POST', ...options,
+            headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...(options.headers || {}) } });
+        const run = await (await at('/v1/runs', { body: JSON.stringify({ workflow: 'registry-lookup', inputs: { company: 'Acme Robotics Ltd' } }) })).json();
+        // 409 until the sandbox is up, then the view (201), then the same view (200).
+        let view;
+        for (const until = Date.now() + 60_000; ;) {
+            const response = await at(`/v1/runs/${run.id}/view`);
+            const body = await response.json();
+            seen.push(JSON.stringify(body));
+            if (response.status === 201) { view = body; break; }
+            assert.equal(response.status, 409, JSON.stringify(body));
+            assert.ok(Date.now() < until, 'the run\'s sandbox never came up');
+            await new Promise((r) => setTimeout(r, 200));
+        }
+        conforms('View', view);
+        assert.equal(view.control, false);
+        const again = await at(`/v1/runs/${run.id}/view`, { body: '{}' });
+        assert.equal(again.status, 200);
+        assert.equal((await again.json()).url, view.url);
+        const origin = new URL(view.url).origin;
+        assert.match(origin, /^http:\/\/127\.0\.0\.1:[0-9]+$/);
+        const page = await fetch(view.url);
+        assert.equal(page.status, 200);
+        assert.match(await page.text(), /noVNC/);
+        // The view's WebSocket: the desktop's VNC server answers through it, with the token and from the page.
+        const opened = await openView(view.url, origin);
+        assert.match(opened.status, / 101 /, opened.data);
+        assert.equal(opened.opcode, 2);
+        assert.match(opened.payload, /^RFB 003\.00[0-9]\n/);
+        // Another token, or a page of another origin, never reaches the desktop.
+        const desktopSays = (r) => r.opcode === 2 && (r.payload ?? '').startsWith('RFB');
+        const wrongToken = view.url.replace(/token%3D[0-9a-zA-Z_-]+/, 'token%3D' + '0'.repeat(64));
+        assert.notEqual(wrongToken, view.url);
+        assert.ok(!desktopSays(await openView(wrongToken, origin)), 'another token reached the desktop');
+        assert.ok(!desktopSays(await openView(view.url, 'http://evil.example')), 'another origin reached the desktop');
+        // Control is a view of its own, on another port.
+        const control = await at(`/v1/runs/${run.id}/view`, { body: JSON.stringify({ control: true }) });
+        assert.equal(control.status, 201);
+        const controlView = await control.json();
+        assert.equal(controlView.control, true);
+        assert.notEqual(new URL(controlView.url).port, new URL(view.url).port);
+        assert.match(controlView.url, /view_only=0/);
+        assert.match(view.url, /view_only=1/);
+        assert.equal((await at(`/v1/runs/${run.id}/view`, { body: '{"control": 1}' })).status, 400);
+        // The run ends (cancelled): both views close with its sandbox.
+        assert.equal((await fetch(`${started.url}/v1/runs/${run.id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } })).status, 202);
+        const closedAt = Date.now();
+        for (const v of [view, controlView]) {
+            let status;
+            do {
+                status = (await openView(v.url, new URL(v.url).origin)).status;
+                if (status === 'ECONNREFUSED') break;
+                await new Promise((r) => setTimeout(r, 100));
+            } while (Date.now() - closedAt < 10_000);
+            assert.equal(status, 'ECONNREFUSED', `the view on ${v.url.split('/vnc')[0]} is still open`);
+        }
+        console.log(`# both views were closed ${Date.now() - closedAt} ms after the DELETE`);
+        const ended = await at(`/v1/runs/${run.id}/view`);
+        assert.equal(ended.status, 409);
+        assert.match((await ended.json()).error.message, /ended|not up/);
+    } finally {
+        viewServer.kill('SIGKILL');
+        slow.site.kill('SIGTERM');
+    }
+});
+
+// A GET over HTTPS trusting `ca` (or the system's CAs without it): the status and body, or the error's code.
+function httpsGet(url, { ca, auth } = {}) {
+    return new Promise((resolve) => {
+        const req = httpsRequest(url, { ca, headers: auth ? { Authorization: `Bearer ${auth}` } : {} }, (res) => {
+            let body = '';
+            res.on('data', (c) => { body += c; });
+            res.on('end', () => resolve({ status: res.statusCode, body }));
+        });
+        req.on('error', (e) => resolve({ error: e.code || e.message }));
+        req.end();
+    });
+}
+
+test('TLS: with a certificate the API is HTTPS, and only then may it listen beyond loopback', long, async () => {
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const serve = (listen, extra = [], wrap = []) => {
+        const args = ['--db', join(dir, 'tls.db'), 'serve', '--workflow', 'registry-lookup', '--listen', listen,
+            '--token-file', join(dir, 'serve.token'), ...extra];
+        const child = wrap.length ? spawn(wrap[0], [...wrap.slice(1), rote, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+            : spawn(rote, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (c) => { err += c; });
+        const started = new Promise((resolve) => {
+            createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line)));
+            child.once('exit', (code) => resolve({ exit: code, err }));
+        });
+        return { child, started };
+    };
+    const tls = ['--tls-cert', cert, '--tls-key', key];
+    const secure = serve('127.0.0.1:0', tls);
+    try {
+        const started = await secure.started;
+        assert.match(started.url, /^https:\/\/127\.0\.0\.1:[0-9]+$/, JSON.stringify(started));
+        const ok = await httpsGet(`${started.url}/v1/workflows`, { ca: readFileSync(cert), auth: token });
+        assert.equal(ok.status, 200, JSON.stringify(ok));
+        assert.ok(JSON.parse(ok.body).workflows.some((w) => w.name === 'registry-lookup'));
+        assert.equal((await httpsGet(`${started.url}/v1/workflows`, { ca: readFileSync(cert) })).status, 401);
+        // A client that does not trust the certificate does not talk to it; nor does one speaking plain HTTP.
+        assert.ok((await httpsGet(`${started.url}/v1/workflows`, { auth: token })).error, 'an untrusted certificate was accepted');
+        const plain = await fetch(started.url.replace('https', 'http') + '/v1/workflows', { headers: { Authorization: `Bearer ${token}` } })
+            .then((r) => r.status, (e) => e.cause?.code ?? 'refused');
+        assert.notEqual(plain, 200);
+    } finally {
+        secure.child.kill('SIGKILL');
+    }
+    // Beyond loopback: refused without TLS (nothing listens), accepted with it, in a network namespace of its
+    // own (only its loopback exists there) so that no other address is ever opened.
+    const clear = await serve('0.0.0.0:0').started;
+    assert.equal(clear.exit, 2, JSON.stringify(clear)); // a usage error
+    assert.match(clear.err, /only with TLS/);
+    const halfTls = await serve('127.0.0.1:0', ['--tls-cert', cert]).started;
+    assert.notEqual(halfTls.exit, 0);
+    const wide = serve('0.0.0.0:0', tls, ['unshare', '--net', '--']);
+    try {
+        const started = await wide.started;
+        assert.match(started.url ?? '', /^https:\/\/0\.0\.0\.0:[0-9]+$/, JSON.stringify(started));
+    } finally {
+        wide.child.kill('SIGKILL');
+    }
 });
 
 test('the secret input is typed and never shown; the workflows and the report', long, async () => {

@@ -109,7 +109,13 @@ TEST_CASE("rote sandbox: start, list, screenshot, act, stop; a killed supervisor
         },
         10s);
     CHECK(page.find("noVNC") != std::string::npos);
-    const auto printed = nlohmann::json::parse(test::read_file(view_out), nullptr, false);
+    nlohmann::json printed; // printed once the view answers
+    wait_until(
+        [&] {
+            printed = nlohmann::json::parse(test::read_file(view_out), nullptr, false);
+            return printed.is_object();
+        },
+        10s);
     REQUIRE(printed.is_object());
     const std::string url = printed["url"];
     CHECK(url.find("view_only=1") != std::string::npos);

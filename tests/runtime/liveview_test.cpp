@@ -167,9 +167,13 @@ View start_view(const std::string& id, int port, bool control, const fs::path& o
     View view;
     REQUIRE(std::fscanf(shell, "%d", &view.pid) == 1);
     ::pclose(shell);
-    for (int i = 0; i < 200 && !test::http_get(port, "/vnc.html"); ++i)
+    // The URL is printed once the view answers.
+    auto printed = nlohmann::json::parse(test::read_file(out), nullptr, false);
+    for (int i = 0; i < 200 && !printed.is_object(); ++i) {
         std::this_thread::sleep_for(50ms);
-    const auto printed = nlohmann::json::parse(test::read_file(out), nullptr, false);
+        printed = nlohmann::json::parse(test::read_file(out), nullptr, false);
+    }
+    REQUIRE(test::http_get(port, "/vnc.html"));
     REQUIRE_MESSAGE(printed.is_object(), test::read_file(out));
     const std::string url = printed["url"];
     view.token = url.substr(url.find("token%3D") + 8);

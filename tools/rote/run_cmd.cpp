@@ -210,13 +210,20 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
 
     m_serve = app.add_subcommand("serve",
         "Serve workflows over an HTTP API on loopback: POST /v1/runs queues a run, GET /v1/runs/{id} and its "
-        "server-sent /events follow it step by step, DELETE cancels it; /v1/workflows, /v1/report and "
-        "/v1/openapi.json (docs/http.md). Every request needs the bearer token kept in --token-file (made, 0600, at "
+        "server-sent /events follow it step by step, DELETE cancels it, POST /view opens a live view of its "
+        "desktop; /v1/workflows, /v1/report and /v1/openapi.json (docs/http.md). Every request needs the bearer token kept in --token-file (made, 0600, at "
         "first start). Runs at most --concurrency sandboxes at once; the rest wait in order. Ctrl-C or SIGTERM "
         "stops the running runs (stored cancelled) and exits");
     add_serving_options(m_serve);
-    m_serve->add_option("--listen", m_listen, "ADDR:PORT to listen on, a loopback address (PORT 0: any free one)")
+    m_serve->add_option("--listen", m_listen,
+                "ADDR:PORT to listen on (PORT 0: any free one): a loopback address, or any other with --tls-cert and "
+                "--tls-key (the token never crosses a network in clear text)")
         ->capture_default_str();
+    auto* cert = m_serve->add_option("--tls-cert", m_tls_cert, "Serve HTTPS with this PEM certificate (chain)")
+        ->check(CLI::ExistingFile);
+    auto* key = m_serve->add_option("--tls-key", m_tls_key, "... and this PEM private key")->check(CLI::ExistingFile);
+    cert->needs(key);
+    key->needs(cert);
     m_serve->add_option("--concurrency", m_concurrency, "Runs at once (each a sandbox: a browser's memory)")
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
@@ -336,6 +343,8 @@ int RunCommands::serve(const Globals& g)
     } catch (const std::exception&) {
         return fail(Error(Error::Code::invalid_argument, "--listen: '" + m_listen.substr(colon + 1) + "' is not a port"));
     }
+    options.tls_cert = m_tls_cert;
+    options.tls_key = m_tls_key;
     auto token_file = token_path(m_token_file, "serve.token");
     if (!token_file.ok())
         return fail(token_file.error());
@@ -347,6 +356,11 @@ int RunCommands::serve(const Globals& g)
     options.open_store = [&g] { return open_store(g); };
     options.open_store_to_read = [&g] { return open_store_to_read(g); };
     options.version = ROTE_VERSION_STRING;
+    // Live views of running runs keep their token files and relay sockets beside the sandboxes' own.
+    auto views = runtime::runtime_root();
+    if (!views.ok())
+        return fail(views.error().with_context("the live views' directory"));
+    options.view_dir = *views;
     // SIGINT and SIGTERM are taken by this thread alone (every thread started from here on blocks them).
     sigset_t stop_signals;
     sigemptyset(&stop_signals);

@@ -52,6 +52,7 @@ private:
     std::string m_listen = "127.0.0.1:8420";
     int m_concurrency = 2;
     std::string m_token_file;
+    std::string m_tls_cert, m_tls_key;
     std::string m_workflow;
     std::vector<std::string> m_inputs;
     std::string m_inputs_csv;

@@ -21,7 +21,7 @@
 #include <rote/base/text.h>
 #include <rote/base/token.h>
 #include <rote/desktop/desktop.h>
-#include <rote/liveview/rfb_relay.h>
+#include <rote/liveview/live_view.h>
 #include <rote/sandbox/process.h>
 #include <rote/session/session.h>
 #include <rote/store/store.h>
@@ -274,11 +274,8 @@ int act(const std::string& id, const std::function<Result<void>(runtime::Desktop
 
 volatile std::sig_atomic_t g_view_stop = 0;
 
-// The live view: noVNC from websockify on 127.0.0.1, whose WebSocket opens only with this view's random token
-// (a token file of ours, 0600) and only from the view's own page (an Origin check: a web page of another site
-// open in the operator's browser is refused), to rote's relay in front of the desktop (RfbRelay), which passes
-// no input unless `control`. Runs until Ctrl-C or until the
-// sandbox stops.
+// The live view (runtime::LiveView: noVNC from websockify on 127.0.0.1, this view's token and Origin only, to
+// rote's relay, which passes no input unless `control`). Runs until Ctrl-C or until the sandbox stops.
 int view(const std::string& id, int port, bool control, bool as_json)
 {
     // The view stays up for as long as a person watches: it runs with a minimal environment of its own, as
@@ -308,43 +305,14 @@ int view(const std::string& id, int port, bool control, bool as_json)
     auto endpoint = runtime::VncEndpoint::parse((*state)["vnc"].get<std::string>());
     if (!endpoint)
         return fail(endpoint.error());
-    const char* web = "/usr/share/novnc";
-    if (!fs::exists(std::string(web) + "/vnc.html"))
-        return fail(Error(Error::Code::not_found, "noVNC is not installed (Debian package novnc)"));
-    auto token = random_token();
-    if (!token)
-        return fail(token.error());
     auto root = runtime::runtime_root();
     if (!root)
         return fail(root.error());
-    const fs::path tokens = *root / (id + ".view-" + std::to_string(::getpid()) + ".tokens");
-    // websockify reaches the desktop through rote's relay, which frames every message the viewer sends: a
-    // view-only view passes no input, whatever the viewer's page or another client sends with the token.
-    const fs::path relay_socket = *root / (id + ".view-" + std::to_string(::getpid()) + ".sock");
-    auto relay = runtime::RfbRelay::start(
-        relay_socket, *endpoint, control ? runtime::ViewMode::control : runtime::ViewMode::view_only);
-    if (!relay)
-        return fail(relay.error());
-    const std::string target = "unix_socket:" + relay_socket.string();
-    if (auto written = write_file_atomically(tokens, *token + ": " + target + "\n", 0600); !written)
-        return fail(written.error());
-    const std::string origin = "http://127.0.0.1:" + std::to_string(port);
-    const std::string listen = "127.0.0.1:" + std::to_string(port);
-    const std::string url = origin + "/vnc.html?autoconnect=1&resize=scale&view_only=" + (control ? "0" : "1")
-        + "&path=websockify%3Ftoken%3D" + *token;
-    const fs::path log = *root / (id + ".view-" + std::to_string(::getpid()) + ".log");
-    auto child = runtime::spawn({"websockify", "--web", web, "--token-plugin", "TokenFile", "--token-source", tokens.string(),
-                                    "--auth-plugin", "ExpectOrigin", "--auth-source", origin, listen},
-        log);
-    auto cleanup = [&] {
-        std::error_code ec;
-        fs::remove(tokens, ec);
-        fs::remove(log, ec);
-    };
-    if (!child) {
-        cleanup();
-        return fail(Error(Error::Code::not_found, "cannot run websockify (Debian package websockify): " + child.error().message()));
-    }
+    auto view = runtime::LiveView::start({*endpoint, control ? runtime::ViewMode::control : runtime::ViewMode::view_only,
+        port, *root, id});
+    if (!view)
+        return fail(view.error());
+    const std::string& url = (*view)->url();
     if (as_json)
         std::cout << json {{"sandbox", id}, {"url", url}, {"port", port}, {"control", control}}.dump() << std::endl;
     else
@@ -353,27 +321,20 @@ int view(const std::string& id, int port, bool control, bool as_json)
     std::signal(SIGINT, [](int) { g_view_stop = 1; });
     std::signal(SIGTERM, [](int) { g_view_stop = 1; });
     std::string why;
+    bool failed = false;
     while (!g_view_stop) {
         if (!read_state(id)) {
             why = "the sandbox stopped; the view is closed";
             break;
         }
-        int status = 0;
-        if (::waitpid(*child, &status, WNOHANG) == *child) {
-            std::ifstream in(log);
-            std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            why = "websockify exited: " + (said.size() > 600 ? said.substr(said.size() - 600) : said);
-            *child = -1;
+        if (auto said = (*view)->exited()) {
+            why = "websockify exited: " + *said;
+            failed = true;
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
-    if (*child > 0) {
-        ::kill(*child, SIGTERM);
-        ::waitpid(*child, nullptr, 0);
-    }
-    const bool failed = why.starts_with("websockify");
-    cleanup();
+    view->reset();
     if (!why.empty())
         std::cerr << "rote: " << why << "\n";
     return failed ? 1 : 0;

@@ -229,6 +229,8 @@ private:
     // The desktop goes, and with it the stop request's hold on it (the callback is gone before the desktop is).
     void drop_desktop()
     {
+        if (m_desktop && m_options.desktop)
+            m_options.desktop(nullptr);
         m_on_stop.reset();
         m_desktop.reset();
     }
@@ -339,6 +341,8 @@ private:
             return desktop.error().with_context("connecting to the sandbox's desktop");
         m_desktop = std::move(*desktop);
         m_on_stop.emplace(m_options.stop, [d = m_desktop.get()] { d->interrupt(std::string(kCancelled)); });
+        if (m_options.desktop)
+            m_options.desktop(&m_session->sandbox().vnc());
         if (const int fd = m_session->sandbox().take_devtools_socket(); fd >= 0)
             m_witness = connect_devtools_witness(fd);
         if (from_pool && m_session->spec().hold_start) {
@@ -383,6 +387,7 @@ private:
                 : Result<DocumentState>(Error(Error::Code::timeout, "the document did not say it had loaded"));
         };
         while (true) {
+            ROTE_TRY(check_stop()); // a page still loading is asked again and again: a cancel ends that at once
             std::optional<DocumentState> said;
             if (document) {
                 auto state = ask();
@@ -416,6 +421,7 @@ private:
             if (traffic.in_flight == 0 && Clock::now() - traffic.last >= quiet)
                 return screen;
             while (traffic.in_flight > 0 && Clock::now() < deadline) {
+                ROTE_TRY(check_stop());
                 std::this_thread::sleep_for(milliseconds(20));
                 traffic = m_session->proxy().activity();
             }

@@ -9,13 +9,17 @@
 //   GET    /v1/runs/{id}          status, steps, outputs, cost (the run as `rote run --json` prints it, once ended)
 //   GET    /v1/runs/{id}/events   server-sent events: the status, one per step, in order, and the end
 //   DELETE /v1/runs/{id}          cancel: a queued run never starts, a running one's sandbox is stopped
+//   POST   /v1/runs/{id}/view     a live view of the running run's desktop (view-only, or {"control": true}):
+//                                 noVNC on 127.0.0.1 with a token of its own, closed when the sandbox stops
 //   GET    /v1/workflows          the workflows served, with their figures
 //   GET    /v1/report             the cost report (?workflow=NAME&since=TIME)
 //   GET    /v1/openapi.json       the OpenAPI 3.1 document of all of it
 //   POST   /mcp                   MCP over streamable HTTP, stateless: the tools of `rote mcp`, whose workflow
 //                                 calls run through the same queue
-// The server is cpp-httplib's; it listens on loopback only (it has no TLS of its own).
+// The server is cpp-httplib's (over OpenSSL with TLS). Without TLS it listens on loopback only: the token
+// would cross a network in clear text. Live views are on 127.0.0.1 whatever the API listens on.
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -38,16 +42,21 @@ struct HttpOptions {
     std::function<Result<std::unique_ptr<store::Store>>()> open_store;
     std::function<Result<std::unique_ptr<store::Store>>()> open_store_to_read;
     std::string token; // the bearer token every request must carry
-    std::string host = "127.0.0.1"; // a loopback address
+    std::string host = "127.0.0.1"; // a loopback address, or any with TLS
+    // TLS: a PEM certificate (chain) and its key. Without them the server listens on loopback only.
+    std::filesystem::path tls_cert, tls_key;
     int port = 0; // 0: any free port
     int concurrency = 2; // runs at once (sandboxes); the rest wait in order
     std::string version; // rote's, in the OpenAPI document
+    // Where live views keep their token files and relay sockets (rote's own runtime directory); empty: no
+    // live views (POST /v1/runs/{id}/view answers 501).
+    std::filesystem::path view_dir;
 };
 
 class HttpServer {
 public:
-    // Binds and starts serving on threads of its own. An address that is not loopback is refused: the token
-    // would cross a network in clear text.
+    // Binds and starts serving on threads of its own. An address that is not loopback is refused without TLS:
+    // the token would cross a network in clear text.
     static Result<std::unique_ptr<HttpServer>> start(HttpOptions options);
     // stop(), then waits.
     ~HttpServer();

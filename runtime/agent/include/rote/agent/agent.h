@@ -19,6 +19,7 @@
 
 #include <rote/agent/workflow.h>
 #include <rote/base/result.h>
+#include <rote/desktop/desktop.h>
 #include <rote/llm/provider.h>
 #include <rote/session/pool.h>
 #include <rote/store/store.h>
@@ -46,6 +47,9 @@ struct RunOptions {
     std::chrono::milliseconds start_timeout {30000}; // the start page must show within this
     // (The three waits above are for the local sandbox; a slower one, a VM under TCG, stretches them.)
     std::function<void(const std::string&)> progress; // one line per step; never holds a secret
+    // The sandbox's desktop, for a live view of the run: its VNC endpoint once it is up, and null before it
+    // stops (a fallback attempt's sandbox is a second pair of calls).
+    std::function<void(const VncEndpoint*)> desktop;
     // A stop request cancels the run from any thread: every wait on the screen and the model returns at once,
     // the sandbox is stopped and the run is stored as cancelled (nothing it made is kept as a trace).
     std::stop_token stop;
