@@ -64,18 +64,37 @@ struct RunDetail {
     std::int64_t planned = 0; // steps a planner decided
 };
 
-// How each workflow's replayed steps are valued: the model's dollars per step it planned, over the runs of
-// the report that called a model. None when no such run: nothing to price a step at.
+// What a replayed step of a workflow is valued at (docs/report.md, "saved by the cache"): the model's dollars per
+// step it planned over every run of that workflow that called it (the run that taught it, those that
+// repaired it; any time, not only this report's); for a workflow no model ever planned (taught by hints),
+// the same over every workflow of the store; none when the store holds no model call at all.
 struct StepPrice {
-    std::int64_t model_microusd = 0;
-    std::int64_t model_steps = 0;
-    std::optional<double> per_step() const
-    {
-        if (model_steps == 0 || model_microusd == 0)
-            return std::nullopt;
-        return static_cast<double>(model_microusd) / static_cast<double>(model_steps);
-    }
+    std::optional<double> microusd; // per replayed step
+    std::string how; // said beside the figure
 };
+
+StepPrice step_price(const std::string& workflow, const std::map<std::string, store::ModelSteps>& steps)
+{
+    const auto per_step = [](std::int64_t cost, std::int64_t planned) -> std::optional<double> {
+        if (planned == 0 || cost == 0)
+            return std::nullopt;
+        return static_cast<double>(cost) / static_cast<double>(planned);
+    };
+    if (const auto it = steps.find(workflow); it != steps.end()) {
+        if (const auto p = per_step(it->second.cost_microusd, it->second.planned_steps))
+            return {p, "a model-planned step of this workflow cost " + dollars(*p) + " (its " + std::to_string(it->second.planned_steps)
+                    + " model-planned steps, taught or repaired)"};
+    }
+    std::int64_t cost = 0, planned = 0;
+    for (const auto& [name, s] : steps) {
+        cost += s.cost_microusd;
+        planned += s.planned_steps;
+    }
+    if (const auto p = per_step(cost, planned))
+        return {p, "no model ever planned this workflow (taught by hints), so a step is valued at what a model-planned "
+                   "step of the other workflows of this store cost, " + dollars(*p) + " (over " + std::to_string(planned) + " steps)"};
+    return {std::nullopt, "no run in this store called a model, so what the cache saved is not valued"};
+}
 
 class Page {
 public:
@@ -92,19 +111,16 @@ public:
             d.planned = std::count_if(d.steps.begin(), d.steps.end(), [](const RunStep& s) { return s.outcome == StepOutcome::planned; });
             runs.push_back(std::move(d));
         }
+        const auto model_steps = ROTE_TRY(m_store.model_steps());
         std::map<std::string, StepPrice> prices;
-        for (const RunDetail& d : runs) {
-            if (d.run->figures.llm_calls > 0) {
-                prices[d.run->workflow].model_microusd += d.run->figures.cost_microusd;
-                prices[d.run->workflow].model_steps += d.planned;
-            }
-        }
+        for (const auto& w : report.workflows)
+            prices[w.workflow] = step_price(w.workflow, model_steps);
 
         head(report);
         std::int64_t saved = 0;
         bool priced = false;
         for (const auto& w : report.workflows) {
-            if (const auto price = prices[w.workflow].per_step()) {
+            if (const auto price = prices[w.workflow].microusd) {
                 saved += static_cast<std::int64_t>(*price * static_cast<double>(w.figures.steps_replayed));
                 priced = true;
             }
@@ -174,9 +190,10 @@ private:
               << dollars(static_cast<double>(t.cost_microusd)) << "</td><td class=\"n\">"
               << (saved ? dollars(static_cast<double>(*saved)) : std::string("not estimated")) << "</td></tr></table>\n"
               << "<p class=\"note\">Saved by the cache: each replayed step valued at what the model cost per step it "
-                 "planned, in this report's runs of the same workflow that called a model (model dollars ÷ steps "
-                 "planned in those runs). A workflow none of whose runs here called a model (taught by hints, or "
-                 "taught before this report's window) is not valued.</p>\n";
+                 "planned in the same workflow's runs that called it, whenever they ran (the run that taught it, "
+                 "those that repaired it: model dollars ÷ steps planned). A workflow no model ever planned (taught "
+                 "by hints) is valued at the same figure over the store's other workflows; with no model call in "
+                 "the store at all, nothing is valued. Each workflow below says which.</p>\n";
     }
 
     void workflow(const store::WorkflowReport& w, const std::vector<RunDetail>& runs, const StepPrice& price)
@@ -192,11 +209,9 @@ private:
               << " of " << plural(f.steps, "step") << " replayed; " << plural(f.llm_calls, "model call") << ", "
               << dollars(static_cast<double>(f.cost_microusd)) << " (" << dollars(static_cast<double>(f.cost_microusd) / static_cast<double>(std::max<std::int64_t>(f.runs, 1)))
               << " per run)";
-        if (const auto p = price.per_step())
-            m_out << "; a model-planned step cost " << dollars(*p) << ", so the " << f.steps_replayed
-                  << " replayed steps saved " << dollars(*p * static_cast<double>(f.steps_replayed));
-        else
-            m_out << "; no run here called a model, so what the cache saved is not valued";
+        m_out << "; " << esc(price.how);
+        if (const auto p = price.microusd)
+            m_out << ", so the " << f.steps_replayed << " replayed steps saved " << dollars(*p * static_cast<double>(f.steps_replayed));
         m_out << ".</p>\n<div>";
         std::vector<double> cost, share;
         for (const RunDetail* d : mine) {

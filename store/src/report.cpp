@@ -27,6 +27,23 @@ void add(CostFigures& into, const CostFigures& f)
 
 } // namespace
 
+Result<std::map<std::string, ModelSteps>> Store::model_steps()
+{
+    auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db, R"sql(
+        SELECT w.name, sum(c.cost), sum(coalesce(p.planned, 0))
+        FROM runs r
+        JOIN workflows w ON w.id = r.workflow_id
+        JOIN (SELECT run_id, sum(cost_microusd) AS cost FROM llm_calls WHERE run_id IS NOT NULL GROUP BY run_id) c
+          ON c.run_id = r.id
+        LEFT JOIN (SELECT run_id, count(*) AS planned FROM run_steps WHERE outcome = 'planned' GROUP BY run_id) p
+          ON p.run_id = r.id
+        GROUP BY w.name)sql"));
+    std::map<std::string, ModelSteps> steps;
+    while (ROTE_TRY(stmt.step()))
+        steps[stmt.text(0)] = {stmt.i64(1), stmt.i64(2)};
+    return steps;
+}
+
 Result<Report> Store::report(const ReportQuery& query)
 {
     Report report;

@@ -114,3 +114,51 @@ TEST_CASE("a schedule's section: its fires by status, its runs, and per day a po
     CHECK(count(*page, "data-day=\"2027-01-05\"") == 2); // a point on each of its two charts
     CHECK(page->find("<title>2027-01-04: 50%</title>") != std::string::npos);
 }
+
+TEST_CASE("saved by the cache: a replayed step is valued at the model's cost per planned step of its workflow, any "
+          "time; a workflow taught by hints at the store's; nothing without a model call")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    fixture::fill_report_fixture(**s);
+    // A workflow no model ever planned: taught and replayed by hints.
+    REQUIRE((*s)->put_workflow({"wiki-lookup", "Read a wiki page", ""}).ok());
+    auto id = (*s)->begin_run({"wiki-lookup", std::nullopt, {}, "local", "hints", "2026-11-20T09:00:00Z", std::nullopt});
+    REQUIRE(id.ok());
+    for (int i = 0; i < 4; ++i) {
+        RunStep step;
+        step.index = i;
+        step.outcome = StepOutcome::replayed;
+        step.action.kind = ActionKind::key;
+        step.action.text = "return";
+        REQUIRE((*s)->add_run_step(*id, step).ok());
+    }
+    RunEnd end;
+    end.status = RunStatus::succeeded;
+    REQUIRE((*s)->finish_run(*id, end).ok());
+
+    // The window leaves out the run that taught registry-lookup (A, 2026-11-01: 5 steps planned for 12,750
+    // micro-USD); its step is still valued with it: (12,750 + 2,000) / (5 + 1) = 2,458.33 micro-USD.
+    const auto page = report::html(**s, {std::nullopt, std::string("2026-11-10"), std::nullopt});
+    REQUIRE_MESSAGE(page.ok(), page.error().message());
+    CHECK(page->find("a model-planned step of this workflow cost $0.0025 (its 6 model-planned steps") != std::string::npos);
+    // wiki-lookup: the store's model-planned step, (12,750 + 13,700 + 2,000) / 8 = 3,556.25 micro-USD; 4 saved
+    // steps, $0.0142.
+    CHECK(page->find("no model ever planned this workflow (taught by hints), so a step is valued at what a "
+                     "model-planned step of the other workflows of this store cost, $0.0036 (over 8 steps), so the 4 "
+                     "replayed steps saved $0.0142") != std::string::npos);
+
+    // A store with no model call at all values nothing, and says so.
+    TempDir other;
+    auto bare = Store::open(other / "rote.db");
+    REQUIRE(bare.ok());
+    REQUIRE((*bare)->put_workflow({"wiki-lookup", "Read a wiki page", ""}).ok());
+    auto r = (*bare)->begin_run({"wiki-lookup", std::nullopt, {}, "local", "hints", "2026-11-20T09:00:00Z", std::nullopt});
+    REQUIRE(r.ok());
+    REQUIRE((*bare)->finish_run(*r, end).ok());
+    const auto none = report::html(**bare, {});
+    REQUIRE(none.ok());
+    CHECK(none->find("no run in this store called a model, so what the cache saved is not valued") != std::string::npos);
+    CHECK(none->find(">not estimated<") != std::string::npos);
+}

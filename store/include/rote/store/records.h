@@ -336,6 +336,12 @@ struct ScheduleReport {
     std::map<std::string, CostFigures> days; // "YYYY-MM-DD" (UTC) → that day's runs
 };
 
+// What the model cost for the steps it planned, over every run of a workflow that called it (any time).
+struct ModelSteps {
+    std::int64_t cost_microusd = 0;
+    std::int64_t planned_steps = 0;
+};
+
 struct Report {
     ReportQuery query;
     std::vector<RunReport> runs; // oldest first

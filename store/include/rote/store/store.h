@@ -138,6 +138,9 @@ public:
     Result<int> failed_fires_in_a_row(std::int64_t schedule_id);
 
     Result<Report> report(const ReportQuery& query);
+    // Per workflow, the model's dollars and the steps it planned, over all its runs that called a model (the
+    // run that taught it, the ones that repaired it): what the report values a replayed step at.
+    Result<std::map<std::string, ModelSteps>> model_steps();
 
     // A trace as a self-contained JSON document (steps and the artifacts they use, base64).
     Result<std::string> export_trace(std::int64_t id);
