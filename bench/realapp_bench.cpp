@@ -6,10 +6,11 @@
 //
 // Each workflow is taught once with its step hints on the baseline app (one input, chosen unambiguous), then
 // replayed for the other inputs (near-duplicates included); each knob starts from a copy of that baseline store,
-// so knobs do not repair each other's traces. Server-side knobs: lang-de, theme, notice; browser knobs: size
-// 1024x768, scale 1.25.
+// so knobs do not repair each other's traces. Server-side knobs: lang-de, theme, notice; browser knobs: sizes
+// 1024x768 and 1600x1000, scale 1.25.
 //
-// Usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--inputs N] [--baseline-only] [--json FILE]
+// Usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--drift NAME] [--inputs N] [--baseline-only]
+//                      [--json FILE]
 //        realapp_bench --serve dokuwiki|redmine [--lang L] [--theme T] [--notice]   serve one by hand
 // Sends traffic only to 127.0.0.1 (the apps) and inside the sandboxes' own network namespaces.
 
@@ -60,6 +61,7 @@ std::vector<Drift> drifts(const std::string& app)
         {"en", app == "redmine" ? "alternate" : "contrast", false}});
     out.push_back({"notice", {"en", "", true}});
     out.push_back({"size-1024x768", {}, 1024, 768, 1.0});
+    out.push_back({"size-1600x1000", {}, 1600, 1000, 1.0});
     out.push_back({"scale-1.25", {}, 1280, 800, 1.25});
     return out;
 }
@@ -141,11 +143,13 @@ struct Bench {
 
 } // namespace
 
-constexpr const char* kUsage = R"(usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--inputs N] [--baseline-only] [--json FILE]
+constexpr const char* kUsage = R"(usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--drift NAME] [--inputs N] [--baseline-only] [--json FILE]
        realapp_bench --serve dokuwiki|redmine [--lang de] [--theme NAME] [--notice]
 
 The real-app matrix (docs/realapps.md): every workflow of tests/realapps/workflows taught once, then replayed
-for N inputs (default: all) on the unchanged app and under each drift, judged from the apps' own state.
+for N inputs (default: all) on the unchanged app and under each drift (--drift: that one only: lang-de,
+theme-contrast or theme-alternate, notice, size-1024x768, size-1600x1000, scale-1.25), judged from the apps'
+own state.
 --serve starts one app on loopback and prints the --route to reach it, until interrupted.
 )";
 
@@ -167,7 +171,7 @@ int main(int argc, char** argv)
             knobs.theme = argv[++i];
         else if (a == "--notice" || a == "--baseline-only")
             continue;
-        else if ((a == "--app" || a == "--workflow" || a == "--inputs" || a == "--json") && has_value)
+        else if ((a == "--app" || a == "--workflow" || a == "--drift" || a == "--inputs" || a == "--json") && has_value)
             ++i;
         else {
             std::fprintf(stderr, "realapp_bench: unknown or incomplete option '%s'\n%s", a.c_str(), kUsage);
@@ -195,7 +199,7 @@ int main(int argc, char** argv)
         return 0;
     }
 
-    std::string only_app, only_workflow, json_file;
+    std::string only_app, only_workflow, only_drift, json_file;
     int inputs_per_lookup = 100;
     bool with_drift = true;
     for (int i = 1; i < argc; ++i) {
@@ -208,6 +212,8 @@ int main(int argc, char** argv)
             only_app = argv[i + 1];
         else if (a == "--workflow")
             only_workflow = argv[i + 1];
+        else if (a == "--drift")
+            only_drift = argv[i + 1];
         else if (a == "--inputs")
             inputs_per_lookup = std::max(1, std::atoi(argv[i + 1]));
         else if (a == "--json")
@@ -265,6 +271,8 @@ int main(int argc, char** argv)
                 bench.cells.push_back(baseline);
             }
             for (const auto& drift : with_drift ? drifts(app_name) : std::vector<Drift> {}) {
+                if (!only_drift.empty() && drift.name != only_drift)
+                    continue;
                 const fs::path db = dir / (task.workflow + "-" + drift.name + ".db");
                 fs::copy_file(base_db, db, fs::copy_options::overwrite_existing);
                 auto s = store::Store::open(db);
