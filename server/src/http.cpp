@@ -362,23 +362,38 @@ struct HttpServer::Impl {
         }
         if (options.view_dir.empty())
             return send_error(res, 501, "live views are off on this server");
-        std::lock_guard lock(mutex);
+        // Checked under the lock; websockify started outside it (it takes a moment to listen, and every other
+        // request and stream waits on the lock); kept only if the run still shows that desktop.
+        std::unique_lock lock(mutex);
         auto run = find(req.matches[1]);
         if (!run)
             return send_error(res, 404, "no run " + std::string(req.matches[1]) + " on this server");
-        if (run->ended())
-            return send_error(res, 409, "run " + run->id + " has ended (" + run->status + "): its sandbox is gone");
-        if (!run->desktop)
-            return send_error(res, 409, "run " + run->id + "'s sandbox is not up yet (" + run->status + "); ask again");
+        const auto unavailable = [&] {
+            if (run->ended())
+                return "run " + run->id + " has ended (" + run->status + "): its sandbox is gone";
+            return run->desktop ? std::string() : "run " + run->id + "'s sandbox is not up yet (" + run->status + "); ask again";
+        };
+        if (const std::string why = unavailable(); !why.empty())
+            return send_error(res, 409, why);
         auto& slot = run->views[control ? 1 : 0];
-        const bool made = !slot;
+        bool made = false;
         if (!slot) {
-            auto started = runtime::LiveView::start({*run->desktop,
+            const runtime::VncEndpoint desktop = *run->desktop;
+            lock.unlock();
+            auto started = runtime::LiveView::start({desktop,
                 control ? runtime::ViewMode::control : runtime::ViewMode::view_only, 0, options.view_dir, "run-" + run->id});
+            lock.lock();
             if (!started.ok())
                 return send_error(res, 500, "cannot start the live view: " + started.error().message());
-            slot = std::move(*started);
-            log()->info("run {}: a live view ({}) on port {}", run->id, control ? "control" : "view only", slot->port());
+            if (const std::string why = unavailable(); !why.empty())
+                return send_error(res, 409, why); // the view made meanwhile closes here
+            if (run->desktop->to_string() != desktop.to_string())
+                return send_error(res, 409, "run " + run->id + " moved to another sandbox meanwhile; ask again");
+            if (!slot) { // else another request made one meanwhile: that one is the view
+                slot = std::move(*started);
+                made = true;
+                log()->info("run {}: a live view ({}) on port {}", run->id, control ? "control" : "view only", slot->port());
+            }
         }
         send_json(res, made ? 201 : 200, {{"run", run->id}, {"url", slot->url()}, {"control", control},
             {"closes", "when the run's sandbox stops"}});
