@@ -61,7 +61,6 @@ std::string percent(std::optional<double> share) { return share ? fixed(*share *
 struct RunDetail {
     const RunReport* run = nullptr;
     std::vector<RunStep> steps;
-    std::int64_t planned = 0; // steps a planner decided
 };
 
 // What a replayed step of a workflow is valued at (docs/report.md, "saved by the cache"): the model's dollars per
@@ -108,7 +107,6 @@ public:
             RunDetail d;
             d.run = &r;
             d.steps = ROTE_TRY(m_store.run_steps(r.id));
-            d.planned = std::count_if(d.steps.begin(), d.steps.end(), [](const RunStep& s) { return s.outcome == StepOutcome::planned; });
             runs.push_back(std::move(d));
         }
         const auto model_steps = ROTE_TRY(m_store.model_steps());

@@ -159,6 +159,9 @@ struct View {
 
 View start_view(const std::string& id, int port, bool control, const fs::path& out)
 {
+    // The output of a view before (the same file) must not be read as this one's: the shell truncates it only
+    // once the background command starts.
+    fs::remove(out);
     FILE* shell = ::popen((std::string(ROTE_BINARY) + " sandbox view " + id + " --json --port " + std::to_string(port)
                               + (control ? " --control" : "") + " >" + out.string() + " 2>&1 & echo $!")
                               .c_str(),

@@ -19,7 +19,6 @@
 
 #include <rote/base/files.h>
 #include <rote/base/text.h>
-#include <rote/base/token.h>
 #include <rote/desktop/desktop.h>
 #include <rote/liveview/live_view.h>
 #include <rote/sandbox/process.h>
