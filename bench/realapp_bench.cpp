@@ -219,6 +219,17 @@ int main(int argc, char** argv)
         else if (a == "--json")
             json_file = argv[i + 1];
     }
+    if (!only_drift.empty()) {
+        bool known = false;
+        for (const char* app_name : {"dokuwiki", "redmine"}) {
+            for (const auto& d : drifts(app_name))
+                known = known || d.name == only_drift;
+        }
+        if (!known) {
+            std::fprintf(stderr, "realapp_bench: no drift '%s'\n%s", only_drift.c_str(), kUsage);
+            return 2;
+        }
+    }
     spdlog::set_level(spdlog::level::warn);
     fs::create_directories(dir);
     Bench bench;
