@@ -6,6 +6,7 @@
 #include <map>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <mutex>
 #include <random>
 
@@ -172,6 +173,28 @@ void finish_reaper(pid_t reaper)
         return;
     ::kill(reaper, SIGTERM); // its trap kills its `sleep` and removes the paths
     ::waitpid(reaper, nullptr, 0);
+}
+
+ProcessIdentity process_identity(pid_t pid)
+{
+    ProcessIdentity identity {pid, 0, {}};
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line))
+        return identity;
+    const size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open || close + 2 > line.size())
+        return identity;
+    identity.name = line.substr(open + 1, close - open - 1);
+    std::istringstream fields(line.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 22 && fields >> field; ++i) {
+        if (i == 3 && field == "Z")
+            break;
+        if (i == 22)
+            identity.start = std::strtoull(field.c_str(), nullptr, 10);
+    }
+    return identity;
 }
 
 } // namespace rote::runtime::detail

@@ -150,13 +150,17 @@ public:
 
     bool alive() override
     {
-        if (m_bwrap <= 0)
+        if (m_bwrap <= 0 || m_exited)
             return false;
         if (reaped(m_bwrap)) {
             m_exited = true;
             return false;
         }
-        return !m_exited;
+        if (m_display.pid > 0 && detail::process_identity(m_display.pid).start != m_display.start) {
+            end_without_display();
+            return false;
+        }
+        return true;
     }
 
     // What the sandbox holds on the host, in an order a SIGKILL at any point cannot leak: the reaper first
@@ -308,6 +312,11 @@ public:
         }
         if (m_uid.uid() != 0) // as a user, the sandbox is that user: nothing to seal it from
             ROTE_TRY(seal_vnc());
+        for (pid_t p : pids()) {
+            auto identity = detail::process_identity(p);
+            if (identity.name == "Xvnc" && identity.start != 0)
+                m_display = identity;
+        }
         log().info("sandbox {} started (pid {}, {})", m_id, m_bwrap, m_vnc.to_string());
         return {};
     }
@@ -369,6 +378,22 @@ public:
         return {};
     }
 
+    // A sandbox whose display died is over. Its init script ends with Xvnc, and the kernel then takes the
+    // namespace down; but that script is a shell in a sandbox that may be starved of CPU or memory (CI once
+    // saw it still running 30 s after Xvnc died), so rote ends it as soon as it sees the display gone.
+    void end_without_display()
+    {
+        log().warn("sandbox {}: its display (Xvnc, pid {}) died; ending the sandbox", m_id, m_display.pid);
+        const std::vector<pid_t> tree = pids();
+        ::kill(m_bwrap, SIGKILL); // the namespace's init dies with it and takes the namespace along
+        ::waitpid(m_bwrap, nullptr, 0);
+        for (pid_t p : tree) {
+            if (p != m_bwrap)
+                ::kill(p, SIGKILL);
+        }
+        m_exited = true;
+    }
+
     std::vector<std::pair<std::string, std::string>> details() const override
     {
         if (!m_cgroup.active())
@@ -383,6 +408,7 @@ private:
     pid_t m_bwrap = -1;
     pid_t m_reaper = -1;
     int m_devtools = -1; // ours, until take_devtools_socket()
+    detail::ProcessIdentity m_display; // its Xvnc, once started
     bool m_exited = false;
     bool m_destroyed = false;
 };
