@@ -1,9 +1,10 @@
-// The runtime's pure parsers: key combinations, VNC endpoints, allowlists and URL hosts.
+// The pure parsers of base and the runtime: key combinations (base/input.h), VNC endpoints, allowlists and URL hosts.
 
 #include <doctest/doctest.h>
 
 #include <rfb/keysym.h>
 
+#include <rote/base/input.h>
 #include <rote/desktop/desktop.h>
 #include <rote/egress/egress_proxy.h>
 #include <rote/session/session.h>

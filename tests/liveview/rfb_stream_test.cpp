@@ -104,3 +104,23 @@ TEST_CASE("what rote cannot frame ends the stream with the reason")
     RfbClientStream not_rfb;
     CHECK_FALSE(not_rfb.feed("GET / HTTP/1.1\r\n\r\n"));
 }
+
+TEST_CASE("the person's key and pointer messages are input events, and nothing else is")
+{
+    RfbClientStream stream;
+    auto got = stream.feed(session());
+    REQUIRE(got);
+    std::vector<rote::InputEvent> events;
+    for (const RfbClientMessage& m : *got) {
+        if (auto e = input_event_of(m, 42))
+            events.push_back(*e);
+    }
+    using Kind = rote::InputEvent::Kind;
+    REQUIRE(events.size() == 3);
+    CHECK(events[0] == rote::InputEvent {Kind::pointer, 42, {10, 20}, rote::buttons::left, 0, false});
+    CHECK(events[1] == rote::InputEvent {Kind::key, 42, {}, 0, 0x61, true});
+    CHECK(events[2] == rote::InputEvent {Kind::key, 42, {}, 0, 0x61, true});
+    CHECK(input_event_of({K::key, bytes({4, 0, 0, 0, 0, 0, 0xff, 0x0d})}, 7)
+        == rote::InputEvent {Kind::key, 7, {}, 0, 0xff0d, false});
+    CHECK(input_event_of({K::pointer, bytes({5, 0x10, 0x01, 0x00, 0x02, 0x00})}, 0)->at == rote::Point {256, 512});
+}

@@ -1,5 +1,7 @@
 #include <rote/desktop/desktop.h>
 
+#include <rote/base/input.h>
+
 #include <array>
 #include <atomic>
 #include <cctype>
@@ -641,99 +643,6 @@ Result<void> Desktop::type(std::string_view text)
             std::this_thread::sleep_for(m_impl->options.key_delay);
     }
     return {};
-}
-
-std::uint32_t keysym_for(char32_t code_point)
-{
-    if ((code_point >= 0x20 && code_point <= 0x7e) || (code_point >= 0xa0 && code_point <= 0xff))
-        return code_point;
-    return 0x01000000u | static_cast<std::uint32_t>(code_point);
-}
-
-Result<std::vector<std::uint32_t>> parse_key_combo(std::string_view combo)
-{
-    struct Name {
-        const char* name;
-        std::uint32_t keysym;
-    };
-    static constexpr std::array names {
-        Name {"ctrl", XK_Control_L},
-        Name {"control", XK_Control_L},
-        Name {"shift", XK_Shift_L},
-        Name {"alt", XK_Alt_L},
-        Name {"meta", XK_Meta_L},
-        Name {"super", XK_Super_L},
-        Name {"win", XK_Super_L},
-        Name {"cmd", XK_Super_L},
-        Name {"return", XK_Return},
-        Name {"enter", XK_Return},
-        Name {"tab", XK_Tab},
-        Name {"escape", XK_Escape},
-        Name {"esc", XK_Escape},
-        Name {"backspace", XK_BackSpace},
-        Name {"delete", XK_Delete},
-        Name {"del", XK_Delete},
-        Name {"insert", XK_Insert},
-        Name {"home", XK_Home},
-        Name {"end", XK_End},
-        Name {"page_up", XK_Page_Up},
-        Name {"pageup", XK_Page_Up},
-        Name {"page_down", XK_Page_Down},
-        Name {"pagedown", XK_Page_Down},
-        Name {"left", XK_Left},
-        Name {"right", XK_Right},
-        Name {"up", XK_Up},
-        Name {"down", XK_Down},
-        Name {"space", XK_space},
-        Name {"plus", XK_plus},
-        Name {"minus", XK_minus},
-        Name {"f1", XK_F1},
-        Name {"f2", XK_F2},
-        Name {"f3", XK_F3},
-        Name {"f4", XK_F4},
-        Name {"f5", XK_F5},
-        Name {"f6", XK_F6},
-        Name {"f7", XK_F7},
-        Name {"f8", XK_F8},
-        Name {"f9", XK_F9},
-        Name {"f10", XK_F10},
-        Name {"f11", XK_F11},
-        Name {"f12", XK_F12},
-    };
-    std::vector<std::uint32_t> keys;
-    std::string_view rest = combo;
-    if (rest.empty())
-        return Error(Error::Code::invalid_argument, "empty key combination");
-    while (true) {
-        // "ctrl++" is ctrl and plus: a '+' right after a separator is the key itself.
-        size_t plus = rest.size() > 1 ? rest.find('+', 1) : std::string_view::npos;
-        std::string_view part = rest.substr(0, plus);
-        std::string lowered = ascii_lower(part);
-        std::uint32_t keysym = 0;
-        for (const Name& n : names) {
-            if (lowered == n.name)
-                keysym = n.keysym;
-        }
-        if (keysym == 0 && lowered.starts_with("0x") && lowered.size() > 2) {
-            char* end = nullptr;
-            unsigned long value = std::strtoul(lowered.c_str() + 2, &end, 16);
-            if (*end == '\0' && value > 0 && value <= 0x1ffffff)
-                keysym = static_cast<std::uint32_t>(value);
-        }
-        if (keysym == 0 && part.size() == 1 && static_cast<unsigned char>(part[0]) >= 0x20
-            && static_cast<unsigned char>(part[0]) < 0x7f)
-            keysym = keysym_for(static_cast<char32_t>(part[0]));
-        if (keysym == 0)
-            return Error(Error::Code::invalid_argument,
-                "'" + std::string(part) + "' in key combination '" + std::string(combo) + "' is not a key");
-        keys.push_back(keysym);
-        if (plus == std::string_view::npos)
-            break;
-        rest = rest.substr(plus + 1);
-        if (rest.empty())
-            return Error(Error::Code::invalid_argument, "key combination '" + std::string(combo) + "' ends with '+'");
-    }
-    return keys;
 }
 
 } // namespace rote::runtime

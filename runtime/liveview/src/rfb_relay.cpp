@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <list>
@@ -155,10 +156,38 @@ Result<std::vector<RfbClientMessage>> RfbClientStream::feed(std::string_view byt
     return out;
 }
 
+std::optional<InputEvent> input_event_of(const RfbClientMessage& message, std::int64_t at_ms)
+{
+    const std::string_view b = message.bytes;
+    InputEvent e;
+    e.at_ms = at_ms;
+    switch (message.kind) {
+    case RfbClientMessageKind::key: // 4, down, 2 padding, keysym
+        e.kind = InputEvent::Kind::key;
+        e.down = b[1] != 0;
+        e.keysym = u32_at(b, 4);
+        return e;
+    case RfbClientMessageKind::qemu_key: // 255, 0, down (u16), keysym, keycode
+        e.kind = InputEvent::Kind::key;
+        e.down = u16_at(b, 2) != 0;
+        e.keysym = u32_at(b, 4);
+        return e;
+    case RfbClientMessageKind::pointer: // 5, button mask, x, y
+        e.kind = InputEvent::Kind::pointer;
+        e.buttons = std::uint8_t(b[1]);
+        e.at = {u16_at(b, 2), u16_at(b, 4)};
+        return e;
+    default:
+        return std::nullopt;
+    }
+}
+
 struct RfbRelay::Impl {
     std::filesystem::path path;
     VncEndpoint target;
     ViewMode mode = ViewMode::view_only;
+    InputObserver observer;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     int listener = -1;
     int stop_pipe[2] = {-1, -1};
     std::atomic<std::uint64_t> dropped {0};
@@ -210,11 +239,18 @@ struct RfbRelay::Impl {
                 break;
             }
             std::string pass;
+            const auto now = std::chrono::steady_clock::now();
             for (const RfbClientMessage& m : *messages) {
-                if (mode == ViewMode::view_only && acts_on_desktop(m.kind))
+                if (mode == ViewMode::view_only && acts_on_desktop(m.kind)) {
                     ++dropped_here;
-                else
-                    pass += m.bytes;
+                    continue;
+                }
+                pass += m.bytes;
+                if (observer) {
+                    const auto at = std::chrono::duration_cast<std::chrono::milliseconds>(now - started).count();
+                    if (auto e = input_event_of(m, at))
+                        observer(*e);
+                }
             }
             if (!pass.empty() && ::send(server, pass.data(), pass.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(pass.size()))
                 break;
@@ -277,12 +313,14 @@ struct RfbRelay::Impl {
     }
 };
 
-Result<std::unique_ptr<RfbRelay>> RfbRelay::start(const std::filesystem::path& listen_path, VncEndpoint target, ViewMode mode)
+Result<std::unique_ptr<RfbRelay>> RfbRelay::start(
+    const std::filesystem::path& listen_path, VncEndpoint target, ViewMode mode, InputObserver observer)
 {
     auto impl = std::make_unique<Impl>();
     impl->path = listen_path;
     impl->target = std::move(target);
     impl->mode = mode;
+    impl->observer = std::move(observer);
     sockaddr_un address {};
     address.sun_family = AF_UNIX;
     if (listen_path.string().size() >= sizeof address.sun_path)

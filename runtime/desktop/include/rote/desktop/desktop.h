@@ -108,11 +108,4 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
-// The X keysyms of a combination ("ctrl+shift+t" → Control_L, Shift_L, t); Error::Code::invalid_argument
-// naming the part that is not a key.
-Result<std::vector<std::uint32_t>> parse_key_combo(std::string_view combo);
-
-// The keysym that types one Unicode code point (Latin-1 directly, others as 0x01000000 + code point).
-std::uint32_t keysym_for(char32_t code_point);
-
 } // namespace rote::runtime

@@ -8,11 +8,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <rote/base/input.h>
 #include <rote/base/result.h>
 #include <rote/desktop/desktop.h>
 
@@ -42,6 +45,10 @@ struct RfbClientMessage {
     std::string bytes; // the whole message, as sent
 };
 
+// The person's input a message carries: a KeyEvent, a PointerEvent or QEMU's extended key event, as an
+// InputEvent at `at_ms`; nothing for every other message.
+std::optional<InputEvent> input_event_of(const RfbClientMessage& message, std::int64_t at_ms);
+
 // Frames the byte stream an RFB client sends (RFC 6143, with the extensions noVNC speaks). Pure; not
 // thread-safe.
 class RfbClientStream {
@@ -64,9 +71,15 @@ enum class ViewMode { view_only, control };
 // and every connection and joins them. Non-copyable.
 class RfbRelay {
 public:
+    // Called on a connection's thread for each key and pointer event passed to the desktop, its time in ms
+    // since the relay started (teaching by showing records them). Must not block for long: the person's
+    // input waits on it.
+    using InputObserver = std::function<void(const InputEvent&)>;
+
     // Listens on `listen_path` (made anew, 0600: only this user, rote's, connects) and connects each client to
     // `target` (connect_vnc: a planted link is refused).
-    static Result<std::unique_ptr<RfbRelay>> start(const std::filesystem::path& listen_path, VncEndpoint target, ViewMode mode);
+    static Result<std::unique_ptr<RfbRelay>> start(
+        const std::filesystem::path& listen_path, VncEndpoint target, ViewMode mode, InputObserver observer = {});
     ~RfbRelay();
     RfbRelay(const RfbRelay&) = delete;
     RfbRelay& operator=(const RfbRelay&) = delete;
