@@ -122,7 +122,7 @@ int main(int argc, char** argv)
     std::printf("%-44s %8.2f s   (1 run)\n", "taught: first page to outputs", taught_work_s);
     std::printf("%-44s %8.2f s   (%d runs)  ratio %.2f\n", "replayed: first page to outputs", median(work_s), runs,
         taught_work_s > 0 ? median(work_s) / taught_work_s : 0.0);
-    std::printf("%-44s %8.1f ms  (%zu steps; max %.0f ms: a full-screen OCR)\n", "per step: rote's checks (locate + effect)",
+    std::printf("%-44s %8.1f ms  (%zu steps; max %.0f ms)\n", "per step: rote's checks (locate + effect)",
         median(check_ms), check_ms.size(), check_ms.empty() ? 0.0 : *std::max_element(check_ms.begin(), check_ms.end()));
     std::printf("%-44s %8.1f ms\n", "per step: action + page settling", median(settle_ms));
     std::printf("%-44s %8.2f\n", "checks / (action + settling), medians", median(check_ms) / median(settle_ms));

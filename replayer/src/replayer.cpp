@@ -68,6 +68,34 @@ bool same_page(const std::string& plain, const std::string& decorated)
     return a_base == b_base && std::includes(b_params.begin(), b_params.end(), a_params.begin(), a_params.end());
 }
 
+// What the screen reads inside `box`, OCR'd from a crop of it with each margin in turn (negative: inside
+// it) until the reading is like `expected` (text_similarity >= 0.8): the best reading and its similarity. An
+// error when OCR fails.
+struct Reading {
+    std::string seen;
+    double similarity = 0;
+};
+Result<Reading> read_in_box(vision::Ocr& ocr, const cv::Mat& screen, const Rect& box, const std::string& expected,
+    std::initializer_list<int> margins)
+{
+    Reading best;
+    for (const int margin : margins) {
+        const cv::Rect r = cv::Rect(box.x - margin, box.y - margin, box.w + 2 * margin, box.h + 2 * margin)
+            & cv::Rect(0, 0, screen.cols, screen.rows);
+        if (r.width < 4 || r.height < 4)
+            continue;
+        const Rect crop {r.x, r.y, r.width, r.height};
+        auto words = ROTE_TRY(ocr.read(screen, crop));
+        const std::string read = vision::words_in(words, crop, 0);
+        const double similarity = vision::text_similarity(read, expected);
+        if (similarity > best.similarity || best.seen.empty())
+            best = {read, std::max(best.similarity, similarity)};
+        if (best.similarity >= 0.8)
+            break;
+    }
+    return best;
+}
+
 // A target named by an input's value: this run's value, read on the screen, found exactly once.
 Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, const Situation& situation)
 {
@@ -76,9 +104,6 @@ Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, co
     auto label = render_template(prepared.label_template, *situation.inputs, {});
     if (!label.ok())
         return diverged(label.error().message());
-    auto words = situation.ocr->read(screen);
-    if (!words.ok())
-        return diverged("OCR failed: " + words.error().message());
     const store::Step& step = prepared.step;
     if (step.anchor.element == "link" && situation.document_links != nullptr) {
         // Recorded on a link: the document says which text is this run's link; the pixels confirm it.
@@ -103,13 +128,27 @@ Decision find_input_text(const PreparedStep& prepared, const cv::Mat& screen, co
         const Rect chosen = std::min_element(links.begin(), links.end(), [&](const auto& a, const auto& b) {
             return distance(a.box) < distance(b.box);
         })->box;
-        const std::string seen = vision::words_in(*words, chosen);
+        // The link's own box first (a crop reads in a tenth of the whole screen's time), then the whole screen's
+        // words inside it, as the link was read before.
+        auto reading = read_in_box(*situation.ocr, screen, chosen, link_text, {3, 8});
+        if (!reading.ok())
+            return diverged("OCR failed: " + reading.error().message());
+        std::string seen = reading->seen;
+        if (reading->similarity < 0.8) {
+            auto words = situation.ocr->read(screen);
+            if (!words.ok())
+                return diverged("OCR failed: " + words.error().message());
+            seen = vision::words_in(*words, chosen);
+        }
         // The document can be ahead of the screen (the new page parsed, its paint not yet shown, as on a
         // loaded machine): another look while the page may still be coming, a divergence after that.
         if (vision::text_similarity(seen, link_text) < 0.8)
             return missing(situation, "the link reading \"" + link_text + "\" reads \"" + seen + "\" on the screen");
         return act_at(step, chosen.center(), "document_link", 0.95);
     }
+    auto words = situation.ocr->read(screen);
+    if (!words.ok())
+        return diverged("OCR failed: " + words.error().message());
     const auto loc = vision::locate_text(*words, *label, step.action.at, step.anchor.label_box, step.anchor.landmarks);
     if (loc.status == vision::LocateStatus::ambiguous)
         return diverged(loc.detail + "; which one the trace meant cannot be told");
@@ -180,24 +219,11 @@ std::optional<Decision> find_in_document(
             return std::nullopt;
         // Read just inside the box first (a field's border and the page around it, dark in a dark theme, can
         // turn the reading), then with a margin (a box rounded a pixel short of its words).
-        std::string seen;
-        for (const int margin : {-2, 4}) {
-            const cv::Rect r = cv::Rect(words_box.x - margin, words_box.y - margin, words_box.w + 2 * margin, words_box.h + 2 * margin)
-                & cv::Rect(0, 0, screen.cols, screen.rows);
-            if (r.width < 4 || r.height < 4)
-                continue;
-            auto words = situation.ocr->read(screen, Rect {r.x, r.y, r.width, r.height});
-            if (!words.ok())
-                return std::nullopt;
-            const std::string read = vision::words_in(*words, Rect {r.x, r.y, r.width, r.height}, 0);
-            const double similarity = vision::text_similarity(read, words_shown);
-            if (similarity > confidence || seen.empty()) {
-                confidence = std::max(confidence, similarity);
-                seen = read;
-            }
-            if (confidence >= 0.8)
-                break;
-        }
+        auto reading = read_in_box(*situation.ocr, screen, words_box, words_shown, {-2, 4});
+        if (!reading.ok())
+            return std::nullopt;
+        confidence = reading->similarity;
+        const std::string& seen = reading->seen;
         if (confidence < 0.8) {
             note = "the document draws " + describe(recorded) + " (by its " + target.by + ") reading \"" + words_shown
                 + "\"" + (by_label ? " in its label" : "") + " at (" + std::to_string(words_box.x) + ", "
