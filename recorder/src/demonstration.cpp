@@ -49,6 +49,8 @@ public:
     {
     }
 
+    std::size_t index = 0; // the event being compiled
+
     void pointer(const InputEvent& e)
     {
         const std::uint8_t pressed = e.buttons & ~m_mask, released = m_mask & ~e.buttons;
@@ -74,6 +76,7 @@ public:
                 m_held = button;
                 m_press = e.at;
                 m_press_ms = e.at_ms;
+                m_press_index = index;
                 m_farthest = 0;
                 return;
             }
@@ -94,15 +97,19 @@ public:
         const bool command = held(Modifier::ctrl) || held(Modifier::alt) || held(Modifier::super);
         if (!command) {
             if (auto cp = printable_code_point(e.keysym)) {
-                if (m_text.empty())
+                if (m_text.empty()) {
                     m_text_begin_ms = e.at_ms;
+                    m_text_first = index;
+                }
                 append_utf8(m_text, *cp);
                 m_text_end_ms = e.at_ms;
+                m_text_last = index;
                 return;
             }
             if (key_name(e.keysym) == "backspace" && !m_text.empty()) {
                 pop_utf8(m_text);
                 m_text_end_ms = e.at_ms;
+                m_text_last = index;
                 if (m_text.empty())
                     m_text_begin_ms = 0;
                 return;
@@ -118,7 +125,7 @@ public:
         Action a;
         a.kind = ActionKind::key;
         a.text = combo + key_name(e.keysym);
-        push({a, e.at_ms, e.at_ms});
+        push({a, e.at_ms, e.at_ms, index, index});
     }
 
     std::vector<DemonstratedAction> finish()
@@ -149,7 +156,7 @@ private:
         a.kind = ActionKind::type;
         a.text = std::move(m_text);
         m_text.clear();
-        push({a, m_text_begin_ms, m_text_end_ms});
+        push({a, m_text_begin_ms, m_text_end_ms, m_text_first, m_text_last});
     }
 
     void scroll(const InputEvent& e, int dx, int dy)
@@ -164,6 +171,7 @@ private:
                 last.scroll_dx += dx;
                 last.scroll_dy += dy;
                 m_out.back().end_ms = e.at_ms;
+                m_out.back().last = index;
                 return;
             }
         }
@@ -172,7 +180,7 @@ private:
         a.at = e.at;
         a.scroll_dx = dx;
         a.scroll_dy = dy;
-        m_out.push_back({a, e.at_ms, e.at_ms});
+        m_out.push_back({a, e.at_ms, e.at_ms, index, index});
         m_last_was_scroll = true;
     }
 
@@ -186,7 +194,7 @@ private:
         if (button == buttons::left && m_farthest > m_options.slop_px) {
             a.kind = ActionKind::drag;
             a.to = e.at;
-            push({a, m_press_ms, e.at_ms});
+            push({a, m_press_ms, e.at_ms, m_press_index, index});
             return;
         }
         a.kind = button == buttons::right ? ActionKind::right_click
@@ -200,11 +208,13 @@ private:
                 last.action.kind
                     = last.action.kind == ActionKind::click ? ActionKind::double_click : ActionKind::triple_click;
                 last.end_ms = e.at_ms;
+                last.last = index;
                 m_last_click = Click {m_press, m_press_ms};
                 return;
             }
         }
-        m_out.push_back({a, m_press_ms, e.at_ms});
+        m_out.push_back({a, m_press_ms, e.at_ms, m_press_index, index});
+        m_last_was_scroll = false;
         m_last_click = a.kind == ActionKind::click ? std::optional(Click {m_press, m_press_ms}) : std::nullopt;
     }
 
@@ -219,12 +229,14 @@ private:
     std::uint8_t m_held = 0; // the button of the gesture under way
     Point m_press;
     std::int64_t m_press_ms = 0;
+    std::size_t m_press_index = 0;
     int m_farthest = 0; // how far the pointer went from m_press while held
     std::optional<Click> m_last_click; // the last action's click, while a double click may still follow
     bool m_last_was_scroll = false;
     std::map<std::uint32_t, Modifier> m_modifiers; // held, by keysym (left and right are two keys)
     std::string m_text; // the typing run under way
     std::int64_t m_text_begin_ms = 0, m_text_end_ms = 0;
+    std::size_t m_text_first = 0, m_text_last = 0;
 };
 
 } // namespace
@@ -241,6 +253,7 @@ Result<std::vector<DemonstratedAction>> compile_demonstration(
                 "event " + std::to_string(i) + " is at " + std::to_string(e.at_ms) + " ms, before the one ahead of it ("
                     + std::to_string(last) + " ms)");
         last = e.at_ms;
+        compiler.index = i;
         if (e.kind == InputEvent::Kind::pointer) {
             if (e.at.x < 0 || e.at.y < 0)
                 return Error(Error::Code::invalid_argument, "event " + std::to_string(i) + " points off the screen");

@@ -64,6 +64,14 @@ TEST_CASE("typed keys are one type action per field; a typo corrected with backs
     REQUIRE(actions.size() == 3);
     CHECK(actions[1].begin_ms > actions[0].end_ms);
     CHECK(actions[2].begin_ms > actions[1].end_ms);
+    // Each action names its events in the stream, in order: the click's press and release, the run of keys.
+    const auto events = stream("typo.json");
+    CHECK(events[actions[0].first].buttons == buttons::left);
+    CHECK(events[actions[0].last].buttons == 0);
+    CHECK(actions[1].first > actions[0].last);
+    CHECK(events[actions[1].first].keysym == 'A'); // the run begins at its first character, not the shift before it
+    CHECK(actions[2].first == actions[2].last);
+    CHECK(events[actions[2].first].keysym == 0xff0d);
 }
 
 TEST_CASE("keys pressed with ctrl, alt or super are key combinations; a modifier tapped alone is nothing")

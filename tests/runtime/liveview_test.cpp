@@ -1,16 +1,20 @@
 // The live view as a person's browser reaches it: a WebSocket (Boost.Beast's client, with the view's token and
 // Origin) to websockify, through rote's relay, to a real sandbox's Xvnc. A view-only view shows the desktop and
-// passes none of the viewer's input, whatever the viewer sends; a view with --control passes it.
+// passes none of the viewer's input, whatever the viewer sends; a view with --control passes it. The relay
+// hands what it passes to its observer, as teaching by showing records it.
 
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +27,9 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <rote/desktop/desktop.h>
+#include <rote/liveview/rfb_relay.h>
+#include <rote/recorder/demonstration.h>
 #include <rote/sandbox/sandbox.h>
 
 #include "support.h"
@@ -246,4 +253,121 @@ TEST_CASE("a view-only live view passes none of the viewer's input; a view with 
     }
     fs::remove(out);
     CHECK(test::run_shell(std::string(ROTE_BINARY) + " sandbox stop " + id + " 2>&1").status == 0);
+}
+
+TEST_CASE("the relay hands each input event it passes to its observer, and the compiler reads the gestures back")
+{
+    runtime::SandboxOptions options;
+    auto sandbox = runtime::start_local_sandbox(options);
+    REQUIRE_MESSAGE(sandbox, (sandbox ? "" : sandbox.error().message()));
+    std::mutex mutex;
+    std::vector<InputEvent> seen;
+    const fs::path socket = fs::temp_directory_path() / ("rote-relay-test-" + std::to_string(::getpid()) + ".sock");
+    auto relay = runtime::RfbRelay::start(socket, (*sandbox)->vnc(), runtime::ViewMode::control, [&](const InputEvent& e) {
+        std::lock_guard lock(mutex);
+        seen.push_back(e);
+    });
+    REQUIRE_MESSAGE(relay, (relay ? "" : relay.error().message()));
+    runtime::VncEndpoint through;
+    through.unix_path = socket.string();
+    {
+        // libvncclient through the relay, as a person's viewer would be.
+        auto desktop = runtime::Desktop::connect(through);
+        REQUIRE_MESSAGE(desktop, (desktop ? "" : desktop.error().message()));
+        REQUIRE((*desktop)->click({200, 150}));
+        std::this_thread::sleep_for(700ms); // beyond a double click's reach
+        REQUIRE((*desktop)->click({200, 150}, runtime::MouseButton::left, 2));
+        REQUIRE((*desktop)->type("Ab"));
+        REQUIRE((*desktop)->key("ctrl+a"));
+        REQUIRE((*desktop)->sync());
+    }
+    std::vector<InputEvent> events;
+    for (int i = 0; i < 100; ++i) { // the relay's thread may still be passing the last message
+        {
+            std::lock_guard lock(mutex);
+            events = seen;
+        }
+        if (!events.empty() && events.back().kind == InputEvent::Kind::key && !events.back().down
+            && events.back().keysym == 0xffe3)
+            break;
+        std::this_thread::sleep_for(20ms);
+    }
+    auto actions = recorder::compile_demonstration(events);
+    REQUIRE(actions);
+    std::vector<std::string> described;
+    for (const auto& a : *actions)
+        described.push_back(describe(a.action, {}, TextStyle::quoted));
+    CHECK(described
+        == std::vector<std::string> {"click at (200, 150)", "double_click at (200, 150)", "type \"Ab\"", "key \"ctrl+a\""});
+    relay->reset();
+    CHECK((*sandbox)->destroy());
+}
+
+TEST_CASE("rote teach prints a live view with control; Enter ends the showing, and a task not done keeps no trace")
+{
+    auto site = test::DemoSite::start();
+    REQUIRE(site);
+    const fs::path dir = fs::temp_directory_path() / ("rote-teach-cli-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path in = dir / "in", out = dir / "out.json", err = dir / "err.txt", rc = dir / "rc";
+    const auto teach = [&](bool enter) {
+        fs::remove(in);
+        REQUIRE(::mkfifo(in.c_str(), 0600) == 0);
+        fs::remove(rc);
+        FILE* shell = ::popen(("(ROTE_HOME=" + dir.string() + " " + ROTE_BINARY + " teach registry-lookup -i company=Globex"
+                                  " --json --route registry.example.test=" + site->registry_route() + " <" + in.string()
+                                  + " >" + out.string() + " 2>" + err.string() + "; echo $? >" + rc.string() + ") & echo $!")
+                                  .c_str(),
+            "r");
+        REQUIRE(shell);
+        pid_t pid = 0;
+        REQUIRE(std::fscanf(shell, "%d", &pid) == 1);
+        ::pclose(shell);
+        const int done = ::open(in.c_str(), O_WRONLY); // once rote has opened its end
+        REQUIRE(done >= 0);
+        // The view's URL comes first, once the desktop is up.
+        nlohmann::json view;
+        for (int i = 0; i < 300 && !view.is_object(); ++i) {
+            std::this_thread::sleep_for(100ms);
+            const std::string text = test::read_file(out);
+            view = nlohmann::json::parse(text.substr(0, text.find('\n')), nullptr, false);
+        }
+        REQUIRE_MESSAGE(view.is_object(), test::read_file(err));
+        const std::string url = view["url"];
+        CHECK(url.find("http://127.0.0.1:") == 0);
+        if (enter) {
+            WebSocketViewer viewer(view["port"].get<int>(), url.substr(url.find("token%3D") + 8));
+            CHECK(viewer.sees_the_desktop());
+            viewer.act(200, 150, "globex"); // a click and a word: not the lookup
+            std::this_thread::sleep_for(500ms);
+            REQUIRE(::write(done, "\n", 1) == 1);
+        }
+        ::close(done); // without Enter: the end of standard input cancels
+        for (int i = 0; i < 600 && runtime::process_running(pid); ++i)
+            std::this_thread::sleep_for(100ms);
+        const std::string code = test::read_file(rc);
+        return std::pair(code.empty() ? -1 : std::stoi(code), test::read_file(out));
+    };
+
+    // Enter: the run checks the success condition, which the click and the word did not reach.
+    auto [entered, printed] = teach(true);
+    CHECK(entered == 1);
+    const std::string run_line = printed.substr(printed.find('\n') + 1);
+    const auto run = nlohmann::json::parse(run_line, nullptr, false);
+    REQUIRE_MESSAGE(run.is_object(), printed);
+    CHECK(run["status"] == "failed");
+    CHECK(run["error"].get<std::string>().find("success check") != std::string::npos);
+    CHECK(run["planned"] == 2); // the click and the word, each recorded as the person's
+    // The end of standard input: cancelled.
+    auto [cancelled, _] = teach(false);
+    CHECK(cancelled != 0);
+    CHECK(test::read_file(err).find("cancelled") != std::string::npos);
+    // Neither kept a trace.
+    const auto listed = nlohmann::json::parse(
+        test::run_shell("ROTE_HOME=" + dir.string() + " " + ROTE_BINARY + " list --json").out, nullptr, false);
+    REQUIRE(listed.is_object());
+    REQUIRE(listed["workflows"].size() == 1);
+    CHECK(listed["workflows"][0]["last_run"]["status"] == "cancelled");
+    CHECK(listed["workflows"][0]["traces"].empty());
+    fs::remove_all(dir);
 }

@@ -3,24 +3,30 @@
 
 #include "run_cmd.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <iostream>
 #include <set>
 #include <thread>
 
 
 #include <rote/agent/agent.h>
+#include <rote/agent/human.h>
 #include <rote/agent/workflow.h>
 #include <rote/base/paths.h>
 #include <rote/base/text.h>
 #include <rote/base/token.h>
+#include <rote/liveview/live_view.h>
 #include <rote/llm/provider.h>
 #include <rote/sandbox/sandbox.h>
 #include <rote/server/json.h>
@@ -201,6 +207,27 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
     m_run->add_flag("--teach", m_teach, "Teach afresh even if a trace exists (older versions are kept)");
     m_run->add_flag("--json", m_as_json, "Print the runs as JSON");
 
+    m_teach_cmd = app.add_subcommand("teach",
+        "Teach a workflow by showing it: starts its sandbox and prints a live view's URL (127.0.0.1, with control); "
+        "do the task there once, then press Enter here. Each click, drag, scroll, typed text (corrections applied) "
+        "and key becomes a trace step, recorded as a planner's would be; the trace is kept only if the success "
+        "check and the outputs hold. Typed input values become {{name}}, a secret's {{secret:name}}. Ctrl-C, or the "
+        "end of standard input, cancels and keeps nothing (docs/teach.md)");
+    m_teach_cmd->add_option("WORKFLOW", m_workflow, "A workflow file, or a name (as for rote run)")->required();
+    m_teach_cmd->add_option("-i,--input", m_inputs,
+        "NAME=VALUE for one input (repeatable): the values to type while showing. A secret input not given is read "
+        "from ROTE_SECRET_<NAME>, and typed by the person, never shown");
+    m_teach_cmd->add_option("--provider", m_provider, "Sandbox provider (default: the workflow's): local or qemu")
+        ->check(CLI::IsMember({"local", "qemu"}));
+    m_teach_cmd->add_option("--image", m_image, "qemu: the guest image's directory (default: the built one)");
+    m_teach_cmd->add_option("--route", m_routes, "HOST=ADDR:PORT: serve an allowed host from this address (repeatable)");
+    m_teach_cmd->add_option("--port", m_view_port, "The live view's port on 127.0.0.1 (default: a free one)")
+        ->check(CLI::Range(0, 65535));
+    m_teach_cmd->add_flag("--verify", m_verify,
+        "Replay the new trace at once in a fresh sandbox for the same inputs; fail unless it replays with no "
+        "planner call");
+    m_teach_cmd->add_flag("--json", m_as_json, "Print the view's URL, then the run, as JSON lines");
+
     m_mcp = app.add_subcommand("mcp",
         "Serve workflows as tools over the Model Context Protocol on standard input and output (revision 2026-07-28, "
         "and 2025-11-25/06-18/03-26 by initialize): one tool per workflow, called like `rote run`, with progress per "
@@ -256,7 +283,7 @@ void RunCommands::add_serving_options(CLI::App* cmd)
 
 bool RunCommands::parsed() const
 {
-    return m_run->parsed() || m_demo->parsed() || m_mcp->parsed() || m_serve->parsed();
+    return m_run->parsed() || m_teach_cmd->parsed() || m_demo->parsed() || m_mcp->parsed() || m_serve->parsed();
 }
 
 int RunCommands::run(const Globals& g)
@@ -265,6 +292,8 @@ int RunCommands::run(const Globals& g)
         return mcp(g);
     if (m_serve->parsed())
         return serve(g);
+    if (m_teach_cmd->parsed())
+        return teach(g);
     return m_run->parsed() ? run_workflow_cmd(g) : demo(g);
 }
 
@@ -454,6 +483,143 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     else if (many)
         std::cout << checked.size() - static_cast<size_t>(failed) << " of " << checked.size() << " runs succeeded\n";
     return failed == 0 ? 0 : kExitFailed;
+}
+
+int RunCommands::teach(const Globals& g)
+{
+    auto workflow = find_workflow(m_workflow);
+    if (!workflow.ok())
+        return fail(workflow.error());
+    auto given = parse_assignments(m_inputs);
+    if (!given.ok())
+        return fail(given.error());
+    runtime::secrets_from_environment(*workflow, *given);
+    auto inputs = runtime::check_inputs(*workflow, *given);
+    if (!inputs.ok())
+        return fail(inputs.error());
+    auto routes = parse_routes(m_routes);
+    if (!routes.ok())
+        return fail(routes.error());
+    if ((m_provider.empty() ? workflow->provider : m_provider) == "local") {
+        if (auto usable = runtime::check_local_sandbox(); !usable.ok())
+            return fail(usable.error());
+    }
+    auto root = runtime::runtime_root();
+    if (!root.ok())
+        return fail(root.error());
+    auto s = open_store(g);
+    if (!s.ok())
+        return fail(s.error());
+
+    runtime::HumanInput human;
+    runtime::RunOptions options;
+    options.planner = runtime::PlannerKind::human;
+    options.human = &human;
+    options.provider = m_provider;
+    options.image = m_image;
+    options.routes = *routes;
+    options.teach = true;
+    if (!m_as_json)
+        options.progress = [](const std::string& line) { std::cerr << "  " << line << "\n"; };
+    // The live view opens once the run's desktop is up, and closes with it.
+    std::mutex view_mutex;
+    std::unique_ptr<runtime::LiveView> view;
+    options.desktop = [&](const runtime::VncEndpoint* endpoint) {
+        std::lock_guard lock(view_mutex);
+        if (endpoint == nullptr || view) {
+            if (endpoint == nullptr)
+                view.reset();
+            return;
+        }
+        auto started = runtime::LiveView::start({*endpoint, runtime::ViewMode::control, m_view_port, *root,
+            "teach", [&human](const InputEvent& e) { human.observe(e); }});
+        if (!started.ok()) {
+            std::cerr << "rote teach: cannot open the live view: " << started.error().message() << "\n";
+            human.finish(false);
+            return;
+        }
+        view = std::move(*started);
+        if (m_as_json) {
+            std::cout << json {{"url", view->url()}, {"port", view->port()}}.dump() << std::endl;
+            return;
+        }
+        std::string values;
+        for (const auto& [name, value] : inputs->values)
+            values += "\n    " + name + " = " + value;
+        for (const auto& [name, _] : inputs->secrets)
+            values += "\n    " + name + ": a secret (" + runtime::secret_variable(name) + "): type it yourself";
+        std::cout << "Show the task in this live view (127.0.0.1 only, this URL's token only):\n  " << view->url()
+                  << "\nThe task: " << workflow->goal << (values.empty() ? "" : "\n  with" + values)
+                  << "\nPress Enter here when it is done; Ctrl-C cancels (nothing is kept)." << std::endl;
+    };
+    // Done: a line on standard input. Cancel: SIGINT, SIGTERM, or the end of standard input.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::atomic<bool> over {false};
+    std::thread done_reader([&] {
+        while (!over) {
+            pollfd in {STDIN_FILENO, POLLIN, 0};
+            if (::poll(&in, 1, 200) <= 0)
+                continue;
+            char buffer[256];
+            const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n > 0 && std::memchr(buffer, '\n', static_cast<size_t>(n)) == nullptr)
+                continue;
+            if (n <= 0)
+                std::cerr << "rote teach: standard input ended: cancelled\n";
+            human.finish(n > 0);
+            return;
+        }
+    });
+    std::thread signal_waiter([&] {
+        const timespec tick {0, 200'000'000};
+        while (!over) {
+            if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
+                std::cerr << "rote teach: cancelled\n";
+                human.finish(false);
+            }
+        }
+    });
+    auto result = runtime::run_workflow(**s, *workflow, *inputs, options);
+    over = true;
+    done_reader.join();
+    signal_waiter.join();
+    {
+        std::lock_guard lock(view_mutex);
+        view.reset();
+    }
+    if (!result.ok())
+        return fail(result.error());
+    if (m_as_json)
+        std::cout << server::run_json(*workflow, *inputs, *result).dump() << std::endl;
+    else
+        std::cout << summary(*result) << std::endl;
+    if (result->status != store::RunStatus::succeeded)
+        return kExitFailed;
+    if (!m_verify)
+        return 0;
+    runtime::RunOptions again;
+    again.provider = m_provider;
+    again.image = m_image;
+    again.routes = *routes;
+    if (!m_as_json)
+        again.progress = options.progress;
+    auto verified = runtime::run_workflow(**s, *workflow, *inputs, again);
+    if (!verified.ok())
+        return fail(verified.error());
+    const bool replayed = verified->status == store::RunStatus::succeeded && verified->planner_calls == 0;
+    if (m_as_json)
+        std::cout << json {{"verify", server::run_json(*workflow, *inputs, *verified)}, {"verified", replayed}}.dump()
+                  << std::endl;
+    else
+        std::cout << (replayed ? "verified: " : "NOT verified (it must replay with no planner call): ")
+                  << summary(*verified) << std::endl;
+    return replayed ? 0 : kExitFailed;
 }
 
 int RunCommands::demo(const Globals& given)

@@ -25,7 +25,8 @@ Result<std::map<std::string, std::string>> parse_assignments(const std::vector<s
 Result<std::vector<std::map<std::string, std::string>>> input_rows(
     const std::vector<std::string>& assignments, const std::string& csv_path);
 
-// `rote run` (a workflow, once or once per CSV row), `rote demo` (the whole idea, offline, in minutes) and
+// `rote run` (a workflow, once or once per CSV row), `rote teach` (a person shows the task in a live view),
+// `rote demo` (the whole idea, offline, in minutes) and
 // `rote mcp` (the workflows as an MCP server's tools) and `rote serve` (the HTTP API).
 class RunCommands {
 public:
@@ -35,6 +36,7 @@ public:
 
 private:
     int run_workflow_cmd(const Globals& g);
+    int teach(const Globals& g);
     int demo(const Globals& g);
     int mcp(const Globals& g);
     int serve(const Globals& g);
@@ -45,6 +47,7 @@ private:
 
     bool& m_as_json;
     CLI::App* m_run = nullptr;
+    CLI::App* m_teach_cmd = nullptr;
     CLI::App* m_demo = nullptr;
     CLI::App* m_mcp = nullptr;
     CLI::App* m_serve = nullptr;
@@ -62,6 +65,8 @@ private:
     std::string m_keep;
     std::vector<std::string> m_routes;
     bool m_teach = false;
+    int m_view_port = 0; // rote teach: the live view's port (0: a free one)
+    bool m_verify = false; // rote teach: replay the new trace at once
 };
 
 } // namespace rote::cli

@@ -1,5 +1,7 @@
 #include <rote/agent/agent.h>
 
+#include <rote/agent/human.h>
+
 #include <algorithm>
 #include <fstream>
 #include <regex>
@@ -640,6 +642,29 @@ private:
     Result<std::unique_ptr<Planner>> make_planner(std::optional<llm::ExpectedStep> expected, int first_hint, bool diverged)
     {
         m_calls_seen = 0;
+        if (m_options.planner == PlannerKind::human) {
+            if (m_options.human == nullptr)
+                return Error(Error::Code::invalid_argument, "the human planner needs a person at a live view (rote teach)");
+            HumanPlannerHooks hooks;
+            // The screen as the person sees it: still for a moment, or as it is after a few seconds (a page
+            // that never stops moving), so their input is not held long.
+            hooks.look = [this](std::optional<Point> pointer) -> Result<cv::Mat> {
+                ROTE_TRY(check_stop());
+                if (pointer)
+                    ROTE_TRY(m_desktop->move(*pointer));
+                auto still = m_desktop->wait_stable(
+                    std::min(quiet_period(), scaled(m_options.document_quiet, 4.0)), scaled(milliseconds(3000)));
+                return still.ok() ? still : m_desktop->screenshot();
+            };
+            hooks.element_at = [this](Point at) {
+                Action press;
+                press.kind = ActionKind::click;
+                press.at = at;
+                return element_under(press);
+            };
+            hooks.focus = [this] { return focused_field(); };
+            return make_human_planner(*m_options.human, std::move(hooks));
+        }
         if (m_options.planner == PlannerKind::hints) {
             if (m_workflow.hints.empty())
                 return Error(Error::Code::invalid_argument,
@@ -672,9 +697,11 @@ private:
             ROTE_TRY(take_calls(planner));
             if (!turn.ok())
                 return turn.error().with_context("the " + std::string(planner.kind()) + " planner");
-            if (!turn->poll)
+            if (!turn->poll && turn->performed.empty() && planner.kind() != "human")
                 ++m_result.planner_calls;
             failure.clear();
+            for (const PerformedAction& p : turn->performed)
+                screen = ROTE_TRY(record_performed(p, steps != nullptr));
             bool done = false;
             for (const Action& a : turn->actions) {
                 if (a.kind == ActionKind::done) {
@@ -721,7 +748,7 @@ private:
                 m_resume = steps ? static_cast<int>(steps->size()) : 0;
                 return screen;
             }
-            if (turn->actions.empty())
+            if (turn->actions.empty() && turn->performed.empty())
                 screen = ROTE_TRY(stable());
             // Nothing done and nothing changed since the divergence (an optional hint whose target is absent):
             // going back to the trace now would replay into the same divergence, again and again.
@@ -750,6 +777,28 @@ private:
                 }
             }
         }
+    }
+
+    // An action the person did (the human planner), recorded as a planned one is; the screen after it. Every
+    // action is kept, a click that seems to change nothing too: what it did may not show (a toggle under the
+    // pointer's own picture), and leaving out an action that did something would replay another task.
+    Result<cv::Mat> record_performed(const PerformedAction& p, bool repairing)
+    {
+        ROTE_TRY(check_budget(false));
+        ++m_result.steps;
+        ++m_result.planned;
+        progress("shown: " + describe(p.action));
+        store::RunStep step;
+        step.outcome = store::StepOutcome::planned;
+        step.action = p.action;
+        step.method = "human";
+        step.before_image = ROTE_TRY(picture(p.before));
+        step.after_image = ROTE_TRY(picture(p.after));
+        ROTE_TRY(add_step(step));
+        m_observed.push_back({p.before, p.action, p.after, p.settle_ms,
+            repairing ? store::Provenance::repair : store::Provenance::human, {}, p.element.kind, p.element.identity, p.focus});
+        m_observed_step.push_back(-1);
+        return p.after;
     }
 
     // What the document has under a pointer action's point (store::Anchor::element and identity), asked
@@ -1435,7 +1484,15 @@ private:
 
 } // namespace
 
-std::string_view to_string(PlannerKind kind) { return kind == PlannerKind::llm ? "llm" : "hints"; }
+std::string_view to_string(PlannerKind kind)
+{
+    switch (kind) {
+    case PlannerKind::llm: return "llm";
+    case PlannerKind::human: return "human";
+    case PlannerKind::hints: break;
+    }
+    return "hints";
+}
 
 std::optional<std::string> read_output(const std::vector<vision::Word>& words, const OutputSpec& spec)
 {

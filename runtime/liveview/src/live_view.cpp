@@ -87,7 +87,7 @@ Result<std::unique_ptr<LiveView>> LiveView::start(const LiveViewOptions& options
     const std::string token = ROTE_TRY(random_token());
     // websockify reaches the desktop through rote's relay, which frames every message the viewer sends: a
     // view-only view passes no input, whatever the viewer's page or another client sends with the token.
-    view->m_relay = ROTE_TRY(RfbRelay::start(view->m_socket, options.target, options.mode));
+    view->m_relay = ROTE_TRY(RfbRelay::start(view->m_socket, options.target, options.mode, options.on_input));
     ROTE_TRY(write_file_atomically(view->m_tokens, token + ": unix_socket:" + view->m_socket.string() + "\n", 0600));
     const std::string origin = "http://127.0.0.1:" + std::to_string(view->m_port);
     view->m_url = origin + "/vnc.html?autoconnect=1&resize=scale&view_only=" + (view->m_control ? "0" : "1")

@@ -18,6 +18,7 @@
 // - every other key (return, tab, arrows, a backspace with nothing typed) and every key pressed with ctrl, alt
 //   or super held is a `key` action ("ctrl+a", "shift+tab"); a modifier pressed and released alone is nothing.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -32,8 +33,9 @@ namespace rote::recorder {
 
 struct DemonstratedAction {
     Action action;
-    std::int64_t begin_ms = 0; // its first event
-    std::int64_t end_ms = 0; // its last event
+    std::int64_t begin_ms = 0; // its first event's time
+    std::int64_t end_ms = 0; // its last event's time
+    std::size_t first = 0, last = 0; // its first and last events' indices in the stream
 };
 
 struct CompileOptions {

@@ -28,12 +28,19 @@
 
 namespace rote::runtime {
 
-enum class PlannerKind { hints, llm };
+class HumanInput;
+
+enum class PlannerKind {
+    hints,
+    llm,
+    human, // a person at a live view (agent/human.h): RunOptions::human
+};
 std::string_view to_string(PlannerKind kind);
 
 struct RunOptions {
     PlannerKind planner = PlannerKind::hints;
     llm::LlmProvider* llm = nullptr; // the model, for PlannerKind::llm
+    HumanInput* human = nullptr; // what the person does in the live view, for PlannerKind::human
     std::string provider; // the sandbox provider; empty: the workflow's
     std::filesystem::path image; // qemu: the guest image (empty: the default one)
     std::string keep; // qemu: run in this kept sandbox (its files survive between runs); empty: a fresh VM

@@ -23,7 +23,20 @@
 
 namespace rote::runtime {
 
+// An action a person already did on the desktop (the human planner): recorded as it happened, never
+// performed again.
+struct PerformedAction {
+    cv::Mat before; // the screen the person acted on
+    Action action;
+    cv::Mat after; // the screen once it had settled, before the person's next action
+    int settle_ms = 0;
+    DocumentElement element; // the document's element under a pointer action, asked before it landed
+    ElementIdentity focus_before; // the focused field before it
+    ElementIdentity focus; // the focused field after it
+};
+
 struct PlannerTurn {
+    std::vector<PerformedAction> performed; // done already, before `actions`
     // In real-screen pixels. Empty: look again (take a new screenshot and ask again). A done or give_up is
     // always last.
     std::vector<Action> actions;

@@ -25,6 +25,7 @@ struct LiveViewOptions {
     int port = 0; // on 127.0.0.1; 0: a free one
     std::filesystem::path dir; // where its token file, relay socket and websockify's log go (rote's own, 0700)
     std::string name; // names those files: "<name>.view-<pid>-<n>.*"
+    RfbRelay::InputObserver on_input; // with control: each key and pointer event passed (teaching by showing)
 };
 
 // Non-copyable; the destructor stops websockify and the relay and removes the files.

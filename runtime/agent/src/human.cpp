@@ -1,0 +1,259 @@
+#include <rote/agent/human.h>
+
+#include <algorithm>
+
+#include <rote/recorder/demonstration.h>
+
+namespace rote::runtime {
+
+HumanInput::HumanInput(std::chrono::milliseconds gate_timeout)
+    : m_gate_timeout(gate_timeout)
+{
+}
+
+// Mirrors the compiler's rules (recorder/demonstration.h) closely enough to find where its actions begin: a
+// press with no button held, a wheel turned anew or the other way, the first printable key of a run, any other
+// key. Presses with a button already held, key releases, modifiers and motion are inside a gesture.
+bool HumanInput::starts_gesture(const InputEvent& e)
+{
+    constexpr std::uint8_t kButtons = buttons::left | buttons::middle | buttons::right;
+    constexpr std::uint8_t kWheel = buttons::wheel_up | buttons::wheel_down | buttons::wheel_left | buttons::wheel_right;
+    if (e.kind == InputEvent::Kind::pointer) {
+        const std::uint8_t pressed = e.buttons & ~m_buttons;
+        const bool free = (m_buttons & kButtons) == 0;
+        m_buttons = e.buttons;
+        if (const std::uint8_t wheel = pressed & kWheel) {
+            const bool anew = !m_wheeling || wheel != m_wheel;
+            m_wheeling = true;
+            m_wheel = wheel;
+            m_typing = false;
+            return anew;
+        }
+        if ((pressed & kButtons) && free) {
+            m_typing = false;
+            m_wheeling = false;
+            return true;
+        }
+        return false;
+    }
+    if (auto modifier = modifier_of(e.keysym)) {
+        if (*modifier != Modifier::shift) {
+            if (e.down)
+                m_commands.insert(e.keysym);
+            else
+                m_commands.erase(e.keysym);
+        }
+        return false;
+    }
+    if (!e.down)
+        return false;
+    m_wheeling = false;
+    const bool typing = m_commands.empty()
+        && (printable_code_point(e.keysym).has_value() || (m_typing && key_name(e.keysym) == "backspace"));
+    if (typing) {
+        const bool anew = !m_typing;
+        m_typing = true;
+        return anew;
+    }
+    m_typing = false;
+    return true;
+}
+
+void HumanInput::observe(const InputEvent& e)
+{
+    std::unique_lock lock(m_mutex);
+    if (m_end != End::none)
+        return; // after Done or Cancel the person's input passes unrecorded
+    const std::uint64_t gate = starts_gesture(e) ? ++m_gates : 0;
+    m_items.push_back({e, gate});
+    m_changed.notify_all();
+    if (gate != 0 && !m_changed.wait_for(lock, m_gate_timeout, [&] { return m_released >= gate || m_end != End::none; }))
+        m_late.insert(gate);
+}
+
+void HumanInput::finish(bool done)
+{
+    std::lock_guard lock(m_mutex);
+    if (m_end == End::none)
+        m_end = done ? End::done : End::cancelled;
+    m_changed.notify_all();
+}
+
+std::pair<std::optional<HumanInput::Item>, HumanInput::End> HumanInput::next(std::stop_token stop)
+{
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, stop, [&] { return !m_items.empty() || m_end != End::none; });
+    if (!m_items.empty()) { // what came before Done is read first
+        Item item = m_items.front();
+        m_items.pop_front();
+        return {item, End::none};
+    }
+    return {std::nullopt, m_end != End::none ? m_end : End::stopped};
+}
+
+bool HumanInput::release(std::uint64_t gate)
+{
+    std::lock_guard lock(m_mutex);
+    m_released = std::max(m_released, gate);
+    m_changed.notify_all();
+    return m_late.erase(gate) == 0;
+}
+
+namespace {
+
+// The screen the run looked at when a gesture began, at event `index` of the stream.
+struct Boundary {
+    std::size_t index = 0;
+    std::int64_t at_ms = 0;
+    cv::Mat screen;
+    DocumentElement element; // under a press
+    ElementIdentity focus; // the focused field then: the previous action's
+};
+
+class HumanPlanner final : public Planner {
+public:
+    HumanPlanner(HumanInput& input, HumanPlannerHooks hooks)
+        : m_input(input)
+        , m_hooks(std::move(hooks))
+    {
+    }
+
+    std::string_view kind() const override { return "human"; }
+
+    Result<PlannerTurn> next(const cv::Mat& screen, const std::string&, std::stop_token stop) override
+    {
+        if (m_boundaries.empty()) // what the person saw before their first gesture, if it passed ungated
+            m_boundaries.push_back({0, 0, screen, {}, m_hooks.focus()});
+        while (true) {
+            auto [item, end] = m_input.next(stop);
+            if (end == HumanInput::End::cancelled)
+                return Error(Error::Code::cancelled, "the person cancelled: nothing is recorded");
+            if (end == HumanInput::End::stopped)
+                return Error(Error::Code::cancelled, "the run was stopped while the person was showing the task");
+            if (end == HumanInput::End::done) {
+                Boundary last {m_events.size(), m_events.empty() ? 0 : m_events.back().at_ms,
+                    ROTE_TRY(m_hooks.look(pointer_at_rest(nullptr))), {}, m_hooks.focus()};
+                m_boundaries.push_back(std::move(last));
+                PlannerTurn turn;
+                turn.performed = ROTE_TRY(complete(nullptr));
+                Action done;
+                done.kind = ActionKind::done;
+                turn.actions.push_back(done);
+                turn.note = "the person said done";
+                return turn;
+            }
+            if (item->gate == 0) {
+                m_events.push_back(item->event);
+                continue;
+            }
+            // A gesture begins: the screen as the person sees it, and what the press is on, before it lands.
+            auto looked = m_hooks.look(pointer_at_rest(&item->event));
+            Boundary b {m_events.size(), item->event.at_ms, {}, {}, {}};
+            if (looked.ok()) {
+                b.screen = std::move(*looked);
+                b.focus = m_hooks.focus();
+                if (item->event.kind == InputEvent::Kind::pointer)
+                    b.element = m_hooks.element_at(item->event.at);
+            }
+            const bool in_time = m_input.release(item->gate);
+            if (!looked.ok())
+                return looked.error().with_context("looking at the screen the person acts on");
+            if (!in_time)
+                return Error(Error::Code::timeout, "the person's input passed before rote had looked at the screen it "
+                                                   "acted on (the screen did not settle in time); nothing is recorded");
+            m_boundaries.push_back(std::move(b));
+            auto performed = complete(&item->event);
+            m_events.push_back(item->event);
+            if (!performed.ok())
+                return performed.error();
+            if (!performed->empty()) {
+                PlannerTurn turn;
+                turn.performed = std::move(*performed);
+                return turn;
+            }
+        }
+    }
+
+private:
+    // Where the person's pointer is with no button held, before `starting` passes (its own point, for a
+    // press); nothing while a button is held or before the pointer moved.
+    std::optional<Point> pointer_at_rest(const InputEvent* starting) const
+    {
+        const auto last = std::find_if(m_events.rbegin(), m_events.rend(),
+            [](const InputEvent& e) { return e.kind == InputEvent::Kind::pointer; });
+        if (last != m_events.rend() && (last->buttons & (buttons::left | buttons::middle | buttons::right)) != 0)
+            return std::nullopt;
+        if (starting && starting->kind == InputEvent::Kind::pointer)
+            return starting->at;
+        if (last == m_events.rend())
+            return std::nullopt;
+        return last->at;
+    }
+
+    // The actions complete before the gesture `starting` (none: the person is done), each with the screens
+    // before and after it, that were not returned yet. A click that a press at its point within a double
+    // click's reach may still turn into a double click waits for the next gesture.
+    Result<std::vector<PerformedAction>> complete(const InputEvent* starting)
+    {
+        recorder::CompileOptions options;
+        auto actions = recorder::compile_demonstration(m_events, options);
+        if (!actions.ok())
+            return actions.error().with_context("following the person's input");
+        std::size_t ready = actions->size();
+        if (starting && ready > m_emitted.size()) {
+            const auto& last = actions->back();
+            const bool click = last.action.kind == ActionKind::click || last.action.kind == ActionKind::double_click;
+            const bool press = starting->kind == InputEvent::Kind::pointer && (starting->buttons & buttons::left);
+            if (click && press && starting->at_ms - last.end_ms <= options.double_click_ms
+                && std::abs(starting->at.x - last.action.at.x) <= options.slop_px
+                && std::abs(starting->at.y - last.action.at.y) <= options.slop_px)
+                --ready;
+        }
+        // What was returned stays as it was: a longer stream that reads the same events otherwise is not one
+        // rote can follow, and is never recorded on a guess.
+        for (std::size_t k = 0; k < std::min(m_emitted.size(), actions->size()); ++k) {
+            if (!((*actions)[k].action == m_emitted[k]))
+                return Error(Error::Code::conflict, "the person's action " + std::to_string(k + 1) + " read as "
+                        + describe(m_emitted[k]) + " and now as " + describe((*actions)[k].action));
+        }
+        std::vector<PerformedAction> out;
+        for (std::size_t k = m_emitted.size(); k < ready; ++k) {
+            const auto& d = (*actions)[k];
+            // Before: the last look at or before its first event; after: the first look past its last event.
+            const auto before = std::find_if(m_boundaries.rbegin(), m_boundaries.rend(),
+                [&](const Boundary& b) { return b.index <= d.first; });
+            const auto after = std::find_if(
+                m_boundaries.begin(), m_boundaries.end(), [&](const Boundary& b) { return b.index > d.last; });
+            if (before == m_boundaries.rend() || after == m_boundaries.end())
+                return Error(Error::Code::internal, "no screen was looked at around the person's action " + describe(d.action));
+            PerformedAction p;
+            p.before = before->screen;
+            p.action = d.action;
+            p.after = after->screen;
+            // How long the page had to settle: at most the time until the person went on.
+            p.settle_ms = static_cast<int>(std::clamp<std::int64_t>(after->at_ms - d.end_ms, 0, 3000));
+            if (acts_at_point(d.action.kind) && before->index == d.first)
+                p.element = before->element;
+            p.focus_before = before->focus;
+            p.focus = after->focus;
+            out.push_back(std::move(p));
+            m_emitted.push_back(d.action);
+        }
+        return out;
+    }
+
+    HumanInput& m_input;
+    HumanPlannerHooks m_hooks;
+    std::vector<InputEvent> m_events;
+    std::vector<Boundary> m_boundaries;
+    std::vector<Action> m_emitted;
+};
+
+} // namespace
+
+std::unique_ptr<Planner> make_human_planner(HumanInput& input, HumanPlannerHooks hooks)
+{
+    return std::make_unique<HumanPlanner>(input, std::move(hooks));
+}
+
+} // namespace rote::runtime

@@ -1,0 +1,179 @@
+// Teaching by showing end to end: a person's clicks and keys reach a real sandbox through the live view's
+// relay (libvncclient here, as a viewer would send them over RFB), the run records them with the human
+// planner, and the trace replays for other inputs with no planner call.
+
+#include <doctest/doctest.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <unistd.h>
+
+#include <rote/agent/human.h>
+#include <rote/desktop/desktop.h>
+#include <rote/liveview/rfb_relay.h>
+
+#include "e2e/support.h"
+
+using namespace rote;
+using namespace rote::runtime;
+using namespace rote::e2e;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The sandbox's VNC endpoint, once the run's desktop is up.
+class DesktopUp {
+public:
+    void operator()(const VncEndpoint* endpoint)
+    {
+        std::lock_guard lock(m_mutex);
+        if (endpoint && !m_endpoint)
+            m_endpoint = *endpoint;
+        m_changed.notify_all();
+    }
+    std::optional<VncEndpoint> wait(std::chrono::milliseconds timeout)
+    {
+        std::unique_lock lock(m_mutex);
+        m_changed.wait_for(lock, timeout, [&] { return m_endpoint.has_value(); });
+        return m_endpoint;
+    }
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_changed;
+    std::optional<VncEndpoint> m_endpoint;
+};
+
+// What the person does: a click on nothing, the search field, a company typed with a typo corrected, Return,
+// the company's link. An empty string, or what went wrong.
+std::string show_lookup(Desktop& person)
+{
+    auto home = test::wait_for_text(person, "Find a company", 30s);
+    if (!home.where)
+        return "the registry's home page did not show";
+    const auto button = test::find_text(home.screen, "Search");
+    if (!button)
+        return "no Search button on the home page";
+    auto ok = [](const Result<void>& r) { return r.ok() ? std::string() : r.error().message(); };
+    std::string failed;
+    const auto pause = [](int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); };
+    if (!(failed = ok(person.click({home.screen.cols - 200, home.screen.rows - 150}))).empty()) // on nothing
+        return failed;
+    pause(700);
+    if (!(failed = ok(person.click({button->x - 150, button->y + button->h / 2}))).empty())
+        return failed;
+    pause(400);
+    if (!(failed = ok(person.type("Acme Robt"))).empty())
+        return failed;
+    pause(250);
+    if (!(failed = ok(person.key("backspace"))).empty())
+        return failed;
+    pause(180);
+    if (!(failed = ok(person.type("otics Ltd"))).empty())
+        return failed;
+    pause(300);
+    if (!(failed = ok(person.key("return"))).empty())
+        return failed;
+    // The result's link, below the search field that still reads the company's name.
+    const int field_y = button->y + button->h / 2;
+    std::optional<Rect> link;
+    for (int tries = 0; tries < 80 && !link; ++tries) {
+        pause(250);
+        auto screen = person.screenshot();
+        if (!screen.ok())
+            return screen.error().message();
+        for (int k = 0; k < 4; ++k) { // the lowest reading, if it is below the field
+            auto found = test::find_text(*screen, "Acme Robotics Ltd", 30, k);
+            if (!found)
+                break;
+            if (found->center().y > field_y + 20 && (!link || found->y > link->y))
+                link = found;
+        }
+    }
+    if (!link)
+        return "the search's result did not show";
+    pause(500);
+    if (!(failed = ok(person.click(link->center()))).empty())
+        return failed;
+    if (!test::wait_for_text(person, "Incorporated", 20s).where)
+        return "the company's page did not show";
+    return {};
+}
+
+} // namespace
+
+TEST_CASE("registry-lookup taught by showing: the person's actions become a trace that replays for other companies")
+{
+    Fixture f;
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    const Workflow w = load("registry-lookup");
+    HumanInput human;
+    DesktopUp up;
+    RunOptions options = routed_to(*site);
+    options.planner = PlannerKind::human;
+    options.human = &human;
+    options.desktop = [&up](const VncEndpoint* e) { up(e); };
+
+    std::string person_failed;
+    std::thread person([&] {
+        auto endpoint = up.wait(60s);
+        if (!endpoint) {
+            person_failed = "the run's desktop never came up";
+            human.finish(false);
+            return;
+        }
+        const fs::path socket = fs::temp_directory_path() / ("rote-teach-test-" + std::to_string(::getpid()) + ".sock");
+        auto relay = RfbRelay::start(socket, *endpoint, ViewMode::control, [&human](const InputEvent& e) { human.observe(e); });
+        VncEndpoint through;
+        through.unix_path = socket.string();
+        auto desktop = relay.ok() ? Desktop::connect(through) : Result<std::unique_ptr<Desktop>>(relay.error());
+        if (!desktop.ok()) {
+            person_failed = desktop.error().message();
+            human.finish(false);
+            return;
+        }
+        person_failed = show_lookup(**desktop);
+        human.finish(person_failed.empty());
+    });
+    auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
+    person.join();
+    REQUIRE_MESSAGE(person_failed.empty(), person_failed);
+    REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
+    CHECK(taught.planner_calls == 0);
+    CHECK(taught.outputs["registration_number"] == "08431277");
+    REQUIRE(taught.new_trace_id.has_value());
+    auto trace = f.store->load_trace(*taught.new_trace_id);
+    REQUIRE(trace.ok());
+    // Every action is a step, the click on nothing too; the typo is corrected in the typed text, which is the
+    // input's; the field and the link are known by the document, asked before each press landed.
+    std::vector<std::string> steps;
+    for (const auto& s : trace->steps) {
+        steps.push_back(describe(s.action));
+        CHECK(s.provenance == store::Provenance::human);
+    }
+    REQUIRE(steps.size() == 5);
+    CHECK(steps[0].rfind("click", 0) == 0);
+    CHECK(steps[1].rfind("click", 0) == 0);
+    CHECK(steps[2] == "type {{company}}");
+    CHECK(steps[3] == "key return");
+    CHECK(steps[4].rfind("click", 0) == 0);
+    CHECK(trace->steps[1].anchor.element == "field");
+    CHECK(trace->steps[4].anchor.element == "link");
+    CHECK(trace->steps[4].anchor.label == "{{company}}");
+
+    // Replayed for other companies, with no person and no planner call.
+    RunOptions replay = routed_to(*site);
+    for (const auto& [company, number] :
+        std::vector<std::pair<std::string, std::string>> {{"Northwind Traders Ltd", "05583120"}, {"Initech Software Ltd", "07266019"}}) {
+        auto replayed = run(*f.store, w, {{"company", company}}, replay);
+        CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
+        CHECK(replayed.planner_calls == 0);
+        CHECK(replayed.outputs["registration_number"] == number);
+        CHECK_FALSE(replayed.new_trace_id.has_value());
+    }
+}
