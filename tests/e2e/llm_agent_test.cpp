@@ -6,7 +6,6 @@
 
 #include <sstream>
 
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <rote/base/log.h>
 #include <rote/llm/provider.h>
@@ -54,40 +53,6 @@ RunOptions llm_options(llm::LlmProvider& provider, const test::DemoSite& site)
     return options;
 }
 
-// Every log line of the components a run goes through, for as long as it lives.
-class CapturedLogs {
-public:
-    CapturedLogs()
-        : m_sink(std::make_shared<spdlog::sinks::ostream_sink_mt>(m_text))
-    {
-        for (const char* name : {"runtime.agent", "llm", "runtime.sandbox", "runtime.proxy"}) {
-            auto log = logger(name);
-            log->sinks().push_back(m_sink);
-            m_levels.emplace_back(log, log->level());
-            log->set_level(spdlog::level::trace);
-        }
-    }
-    ~CapturedLogs()
-    {
-        for (auto& [log, level] : m_levels) {
-            log->sinks().pop_back();
-            log->set_level(level);
-        }
-    }
-    CapturedLogs(const CapturedLogs&) = delete;
-    CapturedLogs& operator=(const CapturedLogs&) = delete;
-    std::string text()
-    {
-        for (auto& [log, _] : m_levels)
-            log->flush();
-        return m_text.str();
-    }
-
-private:
-    std::ostringstream m_text;
-    std::shared_ptr<spdlog::sinks::ostream_sink_mt> m_sink;
-    std::vector<std::pair<std::shared_ptr<spdlog::logger>, spdlog::level::level_enum>> m_levels;
-};
 
 const std::map<std::string, std::string> kAda {{"name", "Ada Lovelace"}, {"email", "ada@example.com"},
     {"company", "Analytical Engines Ltd"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};

@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include <sqlite3.h>
+
+#include <rote/base/log.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -142,6 +144,32 @@ Shell rote_cli(const std::filesystem::path& dir, const std::string& args, const 
         *text = bytes.str();
     }
     return s;
+}
+
+CapturedLogs::CapturedLogs()
+    : m_sink(std::make_shared<spdlog::sinks::ostream_sink_mt>(m_text))
+{
+    for (const char* name : {"runtime.agent", "llm", "runtime.sandbox", "runtime.proxy", "runtime.liveview"}) {
+        auto log = logger(name);
+        log->sinks().push_back(m_sink);
+        m_levels.emplace_back(log, log->level());
+        log->set_level(spdlog::level::trace);
+    }
+}
+
+CapturedLogs::~CapturedLogs()
+{
+    for (auto& [log, level] : m_levels) {
+        log->sinks().pop_back();
+        log->set_level(level);
+    }
+}
+
+std::string CapturedLogs::text()
+{
+    for (auto& [log, _] : m_levels)
+        log->flush();
+    return m_text.str();
 }
 
 } // namespace rote::e2e

@@ -6,9 +6,14 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <rote/agent/agent.h>
 #include <rote/store/store.h>
@@ -51,6 +56,22 @@ nlohmann::json crm_leads(const test::DemoSite& site);
 } // namespace rote::e2e
 
 namespace rote::e2e {
+
+// Every log line of the components a run goes through (the agent, the model client, the sandbox, the proxy,
+// the live view), for as long as it lives.
+class CapturedLogs {
+public:
+    CapturedLogs();
+    ~CapturedLogs();
+    CapturedLogs(const CapturedLogs&) = delete;
+    CapturedLogs& operator=(const CapturedLogs&) = delete;
+    std::string text();
+
+private:
+    std::ostringstream m_text;
+    std::shared_ptr<spdlog::sinks::ostream_sink_mt> m_sink;
+    std::vector<std::pair<std::shared_ptr<spdlog::logger>, spdlog::level::level_enum>> m_levels;
+};
 
 struct Shell {
     int rc = -1;

@@ -6,6 +6,8 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -104,21 +106,16 @@ std::string show_lookup(Desktop& person)
     return {};
 }
 
-} // namespace
-
-TEST_CASE("registry-lookup taught by showing: the person's actions become a trace that replays for other companies")
+// Runs `w` with the human planner, a person (`show`, through the live view's relay) at its desktop; the
+// person's failure, if any, fails the test.
+RunResult taught_by(store::Store& s, const Workflow& w, const std::map<std::string, std::string>& given,
+    RunOptions options, const std::function<std::string(Desktop&)>& show)
 {
-    Fixture f;
-    auto site = test::DemoSite::start("baseline");
-    REQUIRE(site.ok());
-    const Workflow w = load("registry-lookup");
     HumanInput human;
     DesktopUp up;
-    RunOptions options = routed_to(*site);
     options.planner = PlannerKind::human;
     options.human = &human;
     options.desktop = [&up](const VncEndpoint* e) { up(e); };
-
     std::string person_failed;
     std::thread person([&] {
         auto endpoint = up.wait(60s);
@@ -137,12 +134,74 @@ TEST_CASE("registry-lookup taught by showing: the person's actions become a trac
             human.finish(false);
             return;
         }
-        person_failed = show_lookup(**desktop);
+        person_failed = show(**desktop);
         human.finish(person_failed.empty());
     });
-    auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, options);
+    auto taught = run(s, w, given, options);
     person.join();
     REQUIRE_MESSAGE(person_failed.empty(), person_failed);
+    return taught;
+}
+
+// Clicks a field by its label (a <label for>: the click focuses the field) and types into it.
+std::string fill(Desktop& person, const cv::Mat& screen, const char* label, const std::string& text)
+{
+    const auto at = test::find_text(screen, label);
+    if (!at)
+        return std::string("no \"") + label + "\" on the screen";
+    if (auto clicked = person.click(at->center()); !clicked.ok())
+        return clicked.error().message();
+    std::this_thread::sleep_for(300ms);
+    if (auto typed = person.type(text); !typed.ok())
+        return typed.error().message();
+    std::this_thread::sleep_for(250ms);
+    return {};
+}
+
+// Signs in (the password typed by the person, as a secret's value) and adds one lead.
+std::function<std::string(Desktop&)> add_lead(const std::map<std::string, std::string>& lead)
+{
+    return [lead](Desktop& person) -> std::string {
+        auto login = test::wait_for_text(person, "User name", 30s);
+        if (!login.where)
+            return "the CRM's sign-in page did not show";
+        for (auto [label, input] : {std::pair {"User name", "crm_user"}, std::pair {"Password", "crm_password"}})
+            if (auto failed = fill(person, login.screen, label, lead.at(input)); !failed.empty())
+                return failed;
+        if (auto pressed = person.key("return"); !pressed.ok())
+            return pressed.error().message();
+        auto form = test::wait_for_text(person, "Full name", 20s);
+        if (!form.where)
+            return "the new lead's form did not show";
+        for (auto [label, input] :
+            {std::pair {"Full name", "name"}, std::pair {"Email", "email"}, std::pair {"Company", "company"}})
+            if (auto failed = fill(person, form.screen, label, lead.at(input)); !failed.empty())
+                return failed;
+        const auto save = test::find_text(form.screen, "Save lead");
+        if (!save)
+            return "no Save lead button";
+        if (auto clicked = person.click(save->center()); !clicked.ok())
+            return clicked.error().message();
+        if (!test::wait_for_text(person, "Lead ID", 20s).where)
+            return "the saved lead's page did not show";
+        return {};
+    };
+}
+
+const std::map<std::string, std::string> kAda {{"name", "Ada Lovelace"}, {"email", "ada@example.com"},
+    {"company", "Analytical Engines Ltd"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
+const std::map<std::string, std::string> kGrace {{"name", "Grace Hopper"}, {"email", "grace@example.com"},
+    {"company", "Compilers Inc"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
+
+} // namespace
+
+TEST_CASE("registry-lookup taught by showing: the person's actions become a trace that replays for other companies")
+{
+    Fixture f;
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    const Workflow w = load("registry-lookup");
+    auto taught = taught_by(*f.store, w, {{"company", "Acme Robotics Ltd"}}, routed_to(*site), show_lookup);
     REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
     CHECK(taught.planner_calls == 0);
     CHECK(taught.outputs["registration_number"] == "08431277");
@@ -176,4 +235,51 @@ TEST_CASE("registry-lookup taught by showing: the person's actions become a trac
         CHECK(replayed.outputs["registration_number"] == number);
         CHECK_FALSE(replayed.new_trace_id.has_value());
     }
+}
+
+TEST_CASE("crm-add-lead taught by showing: the password the person typed is nowhere but the page, and the trace replays")
+{
+    CapturedLogs logs;
+    std::vector<std::string> progress;
+    Fixture f;
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    const Workflow w = load("crm-add-lead");
+    RunOptions options = routed_to(*site);
+    options.progress = [&](const std::string& line) { progress.push_back(line); };
+    auto taught = taught_by(*f.store, w, kAda, options, add_lead(kAda));
+    REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
+    CHECK(taught.outputs["lead_id"] == "L-1001");
+    REQUIRE(taught.new_trace_id.has_value());
+    auto trace = f.store->load_trace(*taught.new_trace_id);
+    REQUIRE(trace.ok());
+    std::vector<std::string> typed;
+    for (const auto& step : trace->steps) {
+        if (step.action.kind == ActionKind::type)
+            typed.push_back(step.action.text);
+    }
+    CHECK(typed == std::vector<std::string> {"{{crm_user}}", "{{secret:crm_password}}", "{{name}}", "{{email}}", "{{company}}"});
+
+    auto replayed = run(*f.store, w, kGrace, options);
+    CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
+    CHECK(replayed.planner_calls == 0);
+    CHECK(replayed.outputs["lead_id"] == "L-1002");
+    const auto leads = crm_leads(*site);
+    REQUIRE(leads.size() == 2);
+    CHECK(leads[0]["name"] == "Ada Lovelace");
+    CHECK(leads[0]["company"] == "Analytical Engines Ltd");
+    CHECK(leads[1]["name"] == "Grace Hopper");
+    CHECK(leads[1]["email"] == "grace@example.com");
+
+    // The person typed the password (the CRM let them in) and it is nowhere else: not in the store, not in a
+    // log or progress line. Each check has its positive control.
+    f.store.reset(); // everything on disk
+    CHECK(store_contains(f.db(), "Grace Hopper"));
+    CHECK_FALSE(store_contains(f.db(), "demo-pass"));
+    const std::string logged = logs.text();
+    CHECK(logged.find("run 1") != std::string::npos);
+    CHECK(logged.find("demo-pass") == std::string::npos);
+    REQUIRE_FALSE(progress.empty());
+    for (const auto& line : progress)
+        CHECK(line.find("demo-pass") == std::string::npos);
 }

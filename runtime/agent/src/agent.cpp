@@ -782,10 +782,15 @@ private:
     // An action the person did (the human planner), recorded as a planned one is; the screen after it. Every
     // action is kept, a click that seems to change nothing too: what it did may not show (a toggle under the
     // pointer's own picture), and leaving out an action that did something would replay another task.
-    Result<cv::Mat> record_performed(const PerformedAction& p, bool repairing)
+    Result<cv::Mat> record_performed(const PerformedAction& performed, bool repairing)
     {
         ROTE_TRY(check_budget(false));
         ++m_result.steps;
+        // What the person typed is templated before anything says or keeps it: a secret's value, typed by
+        // them, never reaches a progress line, a log or the store.
+        PerformedAction p = performed;
+        if (p.action.kind == ActionKind::type)
+            p.action.text = ROTE_TRY(recorder::text_template(p.action.text, m_inputs.values, m_inputs.secrets));
         ++m_result.planned;
         progress("shown: " + describe(p.action));
         store::RunStep step;
