@@ -192,10 +192,14 @@ const std::map<std::string, std::string> kAda {{"name", "Ada Lovelace"}, {"email
     {"company", "Analytical Engines Ltd"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
 const std::map<std::string, std::string> kGrace {{"name", "Grace Hopper"}, {"email", "grace@example.com"},
     {"company", "Compilers Inc"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
+const std::map<std::string, std::string> kKatherine {{"name", "Katherine Johnson"}, {"email", "kj@example.com"},
+    {"company", "Orbital Mechanics Ltd"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
+const std::map<std::string, std::string> kEdsger {{"name", "Edsger Dijkstra"}, {"email", "ewd@example.com"},
+    {"company", "Shortest Paths BV"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
 
 } // namespace
 
-TEST_CASE("registry-lookup taught by showing: the person's actions become a trace that replays for other companies")
+TEST_CASE("registry-lookup taught by showing: the person's actions become a trace that replays for three other companies")
 {
     Fixture f;
     auto site = test::DemoSite::start("baseline");
@@ -225,10 +229,11 @@ TEST_CASE("registry-lookup taught by showing: the person's actions become a trac
     CHECK(trace->steps[4].anchor.element == "link");
     CHECK(trace->steps[4].anchor.label == "{{company}}");
 
-    // Replayed for other companies, with no person and no planner call.
+    // Replayed for three other companies, with no person and no planner call.
     RunOptions replay = routed_to(*site);
     for (const auto& [company, number] :
-        std::vector<std::pair<std::string, std::string>> {{"Northwind Traders Ltd", "05583120"}, {"Initech Software Ltd", "07266019"}}) {
+        std::vector<std::pair<std::string, std::string>> {
+            {"Northwind Traders Ltd", "05583120"}, {"Initech Software Ltd", "07266019"}, {"Hooli Cloud Ltd", "13378204"}}) {
         auto replayed = run(*f.store, w, {{"company", company}}, replay);
         CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
         CHECK(replayed.planner_calls == 0);
@@ -260,16 +265,23 @@ TEST_CASE("crm-add-lead taught by showing: the password the person typed is nowh
     }
     CHECK(typed == std::vector<std::string> {"{{crm_user}}", "{{secret:crm_password}}", "{{name}}", "{{email}}", "{{company}}"});
 
-    auto replayed = run(*f.store, w, kGrace, options);
-    CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
-    CHECK(replayed.planner_calls == 0);
-    CHECK(replayed.outputs["lead_id"] == "L-1002");
+    // Replayed for three other leads, each checked in the CRM's own records.
+    const std::vector<std::map<std::string, std::string>> others {kGrace, kKatherine, kEdsger};
+    for (std::size_t k = 0; k < others.size(); ++k) {
+        auto replayed = run(*f.store, w, others[k], options);
+        CHECK_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
+        CHECK(replayed.planner_calls == 0);
+        CHECK(replayed.outputs["lead_id"] == "L-100" + std::to_string(k + 2));
+    }
     const auto leads = crm_leads(*site);
-    REQUIRE(leads.size() == 2);
+    REQUIRE(leads.size() == 4);
     CHECK(leads[0]["name"] == "Ada Lovelace");
     CHECK(leads[0]["company"] == "Analytical Engines Ltd");
-    CHECK(leads[1]["name"] == "Grace Hopper");
-    CHECK(leads[1]["email"] == "grace@example.com");
+    for (std::size_t k = 0; k < others.size(); ++k) {
+        CHECK(leads[k + 1]["name"] == others[k].at("name"));
+        CHECK(leads[k + 1]["email"] == others[k].at("email"));
+        CHECK(leads[k + 1]["company"] == others[k].at("company"));
+    }
 
     // The person typed the password (the CRM let them in) and it is nowhere else: not in the store, not in a
     // log or progress line. Each check has its positive control.
