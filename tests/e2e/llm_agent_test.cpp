@@ -53,12 +53,6 @@ RunOptions llm_options(llm::LlmProvider& provider, const test::DemoSite& site)
     return options;
 }
 
-
-const std::map<std::string, std::string> kAda {{"name", "Ada Lovelace"}, {"email", "ada@example.com"},
-    {"company", "Analytical Engines Ltd"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
-const std::map<std::string, std::string> kGrace {{"name", "Grace Hopper"}, {"email", "grace@example.com"},
-    {"company", "Compilers Inc"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
-
 } // namespace
 
 TEST_CASE("crm-add-lead taught by the model, replayed with no model call; the password is nowhere but the page")

@@ -42,6 +42,12 @@ runtime::RunOptions routed_to(const test::DemoSite& site);
 // Teaches `w` with its step hints on the baseline demo sites (served for this run only); the run must succeed.
 void teach_with_hints(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given);
 
+// crm-add-lead's inputs for two leads (the demo CRM's password is demo-pass).
+inline const std::map<std::string, std::string> kAda {{"name", "Ada Lovelace"}, {"email", "ada@example.com"},
+    {"company", "Analytical Engines Ltd"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
+inline const std::map<std::string, std::string> kGrace {{"name", "Grace Hopper"}, {"email", "grace@example.com"},
+    {"company", "Compilers Inc"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
+
 // Rows of the run's stored steps with this outcome, read straight from the store file.
 int stored_steps(const std::filesystem::path& db, std::int64_t run_id, const char* outcome);
 

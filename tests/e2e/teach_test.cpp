@@ -106,6 +106,22 @@ std::string show_lookup(Desktop& person)
     return {};
 }
 
+// A person's viewer: libvncclient through a live view's relay whose input the human planner watches.
+struct Viewer {
+    std::unique_ptr<RfbRelay> relay;
+    std::unique_ptr<Desktop> desktop;
+};
+Result<Viewer> through_relay(const VncEndpoint& endpoint, HumanInput& human)
+{
+    const fs::path socket = fs::temp_directory_path() / ("rote-teach-test-" + std::to_string(::getpid()) + ".sock");
+    Viewer v;
+    v.relay = ROTE_TRY(RfbRelay::start(socket, endpoint, ViewMode::control, [&human](const InputEvent& e) { human.observe(e); }));
+    VncEndpoint through;
+    through.unix_path = socket.string();
+    v.desktop = ROTE_TRY(Desktop::connect(through));
+    return v;
+}
+
 // Runs `w` with the human planner, a person (`show`, through the live view's relay) at its desktop; the
 // person's failure, if any, fails the test.
 RunResult taught_by(store::Store& s, const Workflow& w, const std::map<std::string, std::string>& given,
@@ -119,22 +135,13 @@ RunResult taught_by(store::Store& s, const Workflow& w, const std::map<std::stri
     std::string person_failed;
     std::thread person([&] {
         auto endpoint = up.wait(60s);
-        if (!endpoint) {
-            person_failed = "the run's desktop never came up";
+        auto viewer = endpoint ? through_relay(*endpoint, human) : Result<Viewer>(Error(Error::Code::timeout, "no desktop"));
+        if (!viewer.ok()) {
+            person_failed = viewer.error().message();
             human.finish(false);
             return;
         }
-        const fs::path socket = fs::temp_directory_path() / ("rote-teach-test-" + std::to_string(::getpid()) + ".sock");
-        auto relay = RfbRelay::start(socket, *endpoint, ViewMode::control, [&human](const InputEvent& e) { human.observe(e); });
-        VncEndpoint through;
-        through.unix_path = socket.string();
-        auto desktop = relay.ok() ? Desktop::connect(through) : Result<std::unique_ptr<Desktop>>(relay.error());
-        if (!desktop.ok()) {
-            person_failed = desktop.error().message();
-            human.finish(false);
-            return;
-        }
-        person_failed = show(**desktop);
+        person_failed = show(*viewer->desktop);
         human.finish(person_failed.empty());
     });
     auto taught = run(s, w, given, options);
@@ -188,10 +195,6 @@ std::function<std::string(Desktop&)> add_lead(const std::map<std::string, std::s
     };
 }
 
-const std::map<std::string, std::string> kAda {{"name", "Ada Lovelace"}, {"email", "ada@example.com"},
-    {"company", "Analytical Engines Ltd"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
-const std::map<std::string, std::string> kGrace {{"name", "Grace Hopper"}, {"email", "grace@example.com"},
-    {"company", "Compilers Inc"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
 const std::map<std::string, std::string> kKatherine {{"name", "Katherine Johnson"}, {"email", "kj@example.com"},
     {"company", "Orbital Mechanics Ltd"}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
 const std::map<std::string, std::string> kEdsger {{"name", "Edsger Dijkstra"}, {"email", "ewd@example.com"},
@@ -294,4 +297,76 @@ TEST_CASE("crm-add-lead taught by showing: the password the person typed is nowh
     REQUIRE_FALSE(progress.empty());
     for (const auto& line : progress)
         CHECK(line.find("demo-pass") == std::string::npos);
+}
+
+TEST_CASE("--planner human: a person repairs a divergence on a drifted site, and the repair replays with no planner call")
+{
+    Fixture f;
+    const Workflow w = load("registry-lookup");
+    teach_with_hints(*f.store, w, {{"company", "Acme Robotics Ltd"}});
+    auto site = test::DemoSite::start("banner"); // a cookie dialog over the page
+    REQUIRE(site.ok());
+    HumanInput human;
+    DesktopUp up;
+    std::mutex mutex;
+    std::condition_variable changed;
+    int asked = 0, released = 0;
+    RunOptions options = routed_to(*site);
+    options.planner = PlannerKind::human;
+    options.human = &human;
+    options.desktop = [&up](const VncEndpoint* e) { up(e); };
+    options.person = [&](bool needed) {
+        std::lock_guard lock(mutex);
+        ++(needed ? asked : released);
+        changed.notify_all();
+    };
+    std::string person_failed;
+    std::thread person([&] {
+        {
+            std::unique_lock lock(mutex);
+            if (!changed.wait_for(lock, 60s, [&] { return asked > 0; })) {
+                person_failed = "the run never asked for the person";
+                return;
+            }
+        }
+        auto endpoint = up.wait(1s);
+        auto viewer = endpoint ? through_relay(*endpoint, human) : Result<Viewer>(Error(Error::Code::timeout, "no desktop"));
+        if (!viewer.ok()) {
+            person_failed = viewer.error().message();
+            human.finish(false);
+            return;
+        }
+        auto dialog = test::wait_for_text(*viewer->desktop, "Accept all cookies", 20s);
+        if (!dialog.where || !viewer->desktop->click(dialog.where->center()).ok()) {
+            person_failed = "no cookie dialog to accept";
+            human.finish(false);
+            return;
+        }
+        // Nothing more: once the screen is one the trace knows, the run goes on by itself.
+        std::unique_lock lock(mutex);
+        if (!changed.wait_for(lock, 30s, [&] { return released > 0; })) {
+            person_failed = "the run did not go back to its trace";
+            human.finish(false);
+        }
+    });
+    auto repaired = run(*f.store, w, {{"company", "Northwind Traders Ltd"}}, options);
+    person.join();
+    REQUIRE_MESSAGE(person_failed.empty(), person_failed);
+    REQUIRE_MESSAGE(repaired.status == store::RunStatus::succeeded, repaired.error);
+    CHECK(repaired.outputs["registration_number"] == "05583120");
+    CHECK(repaired.planner_calls == 0); // a person is no model call
+    CHECK(repaired.planned == 1);
+    CHECK(repaired.new_trace_id.has_value());
+
+    // The repair replays on the same drift with nobody there and no planner call; the baseline still replays.
+    auto again = run(*f.store, w, {{"company", "Initech Software Ltd"}}, routed_to(*site));
+    CHECK_MESSAGE(again.status == store::RunStatus::succeeded, again.error);
+    CHECK(again.planner_calls == 0);
+    CHECK(again.outputs["registration_number"] == "07266019");
+    auto baseline = test::DemoSite::start("baseline");
+    REQUIRE(baseline.ok());
+    auto plain = run(*f.store, w, {{"company", "Hooli Cloud Ltd"}}, routed_to(*baseline));
+    CHECK_MESSAGE(plain.status == store::RunStatus::succeeded, plain.error);
+    CHECK(plain.planner_calls == 0);
+    CHECK(plain.outputs["registration_number"] == "13378204");
 }

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <iostream>
 #include <set>
 #include <thread>
@@ -175,6 +176,134 @@ Result<std::vector<std::map<std::string, std::string>>> input_rows(
     return rows;
 }
 
+namespace {
+
+// A person at a live view with control, as the human planner has them (rote teach; rote run --planner
+// human): the view opens on the run's desktop when the run needs the person and closes when it no longer
+// does. Done is a line on standard input; Cancel is SIGINT, SIGTERM or the end of standard input.
+class Showing {
+public:
+    Showing(const runtime::Workflow& workflow, const runtime::RunInputs& inputs, fs::path dir, int port, bool as_json)
+        : m_workflow(workflow)
+        , m_inputs(inputs)
+        , m_dir(std::move(dir))
+        , m_port(port)
+        , m_as_json(as_json)
+    {
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr); // before the run's threads: all inherit it
+        m_done_reader = std::thread([this] { read_done(); });
+        m_signal_waiter = std::thread([this, stop_signals] {
+            const timespec tick {0, 200'000'000};
+            while (!m_over) {
+                if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
+                    std::cerr << "rote: cancelled\n";
+                    m_human.finish(false);
+                }
+            }
+        });
+    }
+    ~Showing() { end(); }
+    Showing(const Showing&) = delete;
+    Showing& operator=(const Showing&) = delete;
+
+    void wire(runtime::RunOptions& options)
+    {
+        options.planner = runtime::PlannerKind::human;
+        options.human = &m_human;
+        options.desktop = [this](const runtime::VncEndpoint* endpoint) {
+            std::lock_guard lock(m_mutex);
+            m_endpoint = endpoint ? std::optional(*endpoint) : std::nullopt;
+            if (!endpoint)
+                m_view.reset();
+        };
+        options.person = [this](bool needed) { needed ? open() : close(); };
+    }
+
+    // The run is over: the view closes and the threads that listen for Done and Cancel end.
+    void end()
+    {
+        m_over = true;
+        if (m_done_reader.joinable())
+            m_done_reader.join();
+        if (m_signal_waiter.joinable())
+            m_signal_waiter.join();
+        close();
+    }
+
+private:
+    void open()
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_view || !m_endpoint)
+            return;
+        auto started = runtime::LiveView::start({*m_endpoint, runtime::ViewMode::control, m_port, m_dir, "person",
+            [this](const InputEvent& e) { m_human.observe(e); }});
+        if (!started.ok()) {
+            std::cerr << "rote: cannot open the live view: " << started.error().message() << "\n";
+            m_human.finish(false);
+            return;
+        }
+        m_view = std::move(*started);
+        if (m_as_json) {
+            std::cout << json {{"url", m_view->url()}, {"port", m_view->port()}}.dump() << std::endl;
+            return;
+        }
+        std::string values;
+        for (const auto& [name, value] : m_inputs.values)
+            values += "\n    " + name + " = " + value;
+        for (const auto& [name, _] : m_inputs.secrets)
+            values += "\n    " + name + ": a secret (" + runtime::secret_variable(name) + "): type it yourself";
+        std::cout << "Show the task in this live view (127.0.0.1 only, this URL's token only):\n  " << m_view->url()
+                  << "\nThe task: " << m_workflow.goal << (values.empty() ? "" : "\n  with" + values)
+                  << "\nPress Enter here when it is done; Ctrl-C cancels (nothing is kept)." << std::endl;
+    }
+
+    void close()
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_view && !m_as_json)
+            std::cout << "The live view is closed: rote goes on." << std::endl;
+        m_view.reset();
+    }
+
+    void read_done()
+    {
+        while (!m_over) {
+            pollfd in {STDIN_FILENO, POLLIN, 0};
+            if (::poll(&in, 1, 200) <= 0)
+                continue;
+            char buffer[256];
+            const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n > 0 && std::memchr(buffer, '\n', static_cast<size_t>(n)) == nullptr)
+                continue;
+            if (n <= 0)
+                std::cerr << "rote: standard input ended: cancelled\n";
+            m_human.finish(n > 0);
+            return;
+        }
+    }
+
+    const runtime::Workflow& m_workflow;
+    const runtime::RunInputs& m_inputs;
+    fs::path m_dir;
+    int m_port = 0;
+    bool m_as_json = false;
+    runtime::HumanInput m_human;
+    std::mutex m_mutex; // guards the endpoint and the view
+    std::optional<runtime::VncEndpoint> m_endpoint;
+    std::unique_ptr<runtime::LiveView> m_view;
+    std::atomic<bool> m_over {false};
+    std::thread m_done_reader, m_signal_waiter;
+};
+
+} // namespace
+
 RunCommands::RunCommands(CLI::App& app, bool& as_json)
     : m_as_json(as_json)
 {
@@ -192,9 +321,10 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
         "A CSV file whose first row names inputs: one run per row, each in a fresh sandbox (--input values apply "
         "to every row)");
     m_run->add_option("--planner", m_planner,
-              "Who decides where there is no trace or the screen diverged: the workflow's step hints, or the "
-              "model (rote llm config)")
-        ->check(CLI::IsMember({"hints", "llm"}))
+              "Who decides where there is no trace or the screen diverged: the workflow's step hints, the "
+              "model (rote llm config), or a person (human: a live view's URL is printed when the run needs them, "
+              "and what they do becomes the repair; one run at a time)")
+        ->check(CLI::IsMember({"hints", "llm", "human"}))
         ->capture_default_str();
     m_run->add_option("--provider", m_provider,
                "Sandbox provider (default: the workflow's): local, or qemu for a VM (`rote image build` first)")
@@ -434,14 +564,10 @@ int RunCommands::run_workflow_cmd(const Globals& g)
                     : inputs.error().with_context(m_inputs_csv + ": row " + std::to_string(r + 2)));
         checked.push_back(std::move(*inputs));
     }
-    auto routes = parse_routes(m_routes);
+    // A host that cannot run the local sandbox is said once, not once a row, and before any run is stored.
+    auto routes = routes_for(*workflow);
     if (!routes.ok())
         return fail(routes.error());
-    // A host that cannot run the local sandbox is said once, not once a row, and before any run is stored.
-    if ((m_provider.empty() ? workflow->provider : m_provider) == "local") {
-        if (auto usable = runtime::check_local_sandbox(); !usable.ok())
-            return fail(usable.error());
-    }
     auto s = open_store(g);
     if (!s.ok())
         return fail(s.error());
@@ -453,6 +579,16 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     options.keep = m_keep;
     options.routes = *routes;
     options.teach = m_teach;
+    std::optional<Showing> showing;
+    if (m_planner == "human") {
+        if (checked.size() != 1)
+            return fail(Error(Error::Code::invalid_argument, "--planner human shows one run at a time, not a CSV's rows"));
+        auto root = runtime::runtime_root();
+        if (!root.ok())
+            return fail(root.error());
+        showing.emplace(*workflow, checked.front(), *root, 0, m_as_json);
+        showing->wire(options);
+    }
     std::unique_ptr<llm::LlmProvider> model;
     if (options.planner == runtime::PlannerKind::llm) {
         if (auto used = use_model(g, options, model); !used.ok())
@@ -468,6 +604,8 @@ int RunCommands::run_workflow_cmd(const Globals& g)
         if (m_teach && r > 0)
             options.teach = false; // teach once, then replay what was taught
         auto result = runtime::run_workflow(**s, *workflow, checked[r], options);
+        if (showing)
+            showing->end();
         if (!result.ok())
             return fail(result.error());
         failed += result->status != store::RunStatus::succeeded;
@@ -485,6 +623,14 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     return failed == 0 ? 0 : kExitFailed;
 }
 
+Result<std::map<std::string, std::string>> RunCommands::routes_for(const runtime::Workflow& workflow) const
+{
+    auto routes = ROTE_TRY(parse_routes(m_routes));
+    if ((m_provider.empty() ? workflow.provider : m_provider) == "local")
+        ROTE_TRY(runtime::check_local_sandbox());
+    return routes;
+}
+
 int RunCommands::teach(const Globals& g)
 {
     auto workflow = find_workflow(m_workflow);
@@ -497,13 +643,9 @@ int RunCommands::teach(const Globals& g)
     auto inputs = runtime::check_inputs(*workflow, *given);
     if (!inputs.ok())
         return fail(inputs.error());
-    auto routes = parse_routes(m_routes);
+    auto routes = routes_for(*workflow);
     if (!routes.ok())
         return fail(routes.error());
-    if ((m_provider.empty() ? workflow->provider : m_provider) == "local") {
-        if (auto usable = runtime::check_local_sandbox(); !usable.ok())
-            return fail(usable.error());
-    }
     auto root = runtime::runtime_root();
     if (!root.ok())
         return fail(root.error());
@@ -511,88 +653,17 @@ int RunCommands::teach(const Globals& g)
     if (!s.ok())
         return fail(s.error());
 
-    runtime::HumanInput human;
     runtime::RunOptions options;
-    options.planner = runtime::PlannerKind::human;
-    options.human = &human;
     options.provider = m_provider;
     options.image = m_image;
     options.routes = *routes;
     options.teach = true;
     if (!m_as_json)
         options.progress = [](const std::string& line) { std::cerr << "  " << line << "\n"; };
-    // The live view opens once the run's desktop is up, and closes with it.
-    std::mutex view_mutex;
-    std::unique_ptr<runtime::LiveView> view;
-    options.desktop = [&](const runtime::VncEndpoint* endpoint) {
-        std::lock_guard lock(view_mutex);
-        if (endpoint == nullptr || view) {
-            if (endpoint == nullptr)
-                view.reset();
-            return;
-        }
-        auto started = runtime::LiveView::start({*endpoint, runtime::ViewMode::control, m_view_port, *root,
-            "teach", [&human](const InputEvent& e) { human.observe(e); }});
-        if (!started.ok()) {
-            std::cerr << "rote teach: cannot open the live view: " << started.error().message() << "\n";
-            human.finish(false);
-            return;
-        }
-        view = std::move(*started);
-        if (m_as_json) {
-            std::cout << json {{"url", view->url()}, {"port", view->port()}}.dump() << std::endl;
-            return;
-        }
-        std::string values;
-        for (const auto& [name, value] : inputs->values)
-            values += "\n    " + name + " = " + value;
-        for (const auto& [name, _] : inputs->secrets)
-            values += "\n    " + name + ": a secret (" + runtime::secret_variable(name) + "): type it yourself";
-        std::cout << "Show the task in this live view (127.0.0.1 only, this URL's token only):\n  " << view->url()
-                  << "\nThe task: " << workflow->goal << (values.empty() ? "" : "\n  with" + values)
-                  << "\nPress Enter here when it is done; Ctrl-C cancels (nothing is kept)." << std::endl;
-    };
-    // Done: a line on standard input. Cancel: SIGINT, SIGTERM, or the end of standard input.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-    std::atomic<bool> over {false};
-    std::thread done_reader([&] {
-        while (!over) {
-            pollfd in {STDIN_FILENO, POLLIN, 0};
-            if (::poll(&in, 1, 200) <= 0)
-                continue;
-            char buffer[256];
-            const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n > 0 && std::memchr(buffer, '\n', static_cast<size_t>(n)) == nullptr)
-                continue;
-            if (n <= 0)
-                std::cerr << "rote teach: standard input ended: cancelled\n";
-            human.finish(n > 0);
-            return;
-        }
-    });
-    std::thread signal_waiter([&] {
-        const timespec tick {0, 200'000'000};
-        while (!over) {
-            if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
-                std::cerr << "rote teach: cancelled\n";
-                human.finish(false);
-            }
-        }
-    });
+    Showing showing(*workflow, *inputs, *root, m_view_port, m_as_json);
+    showing.wire(options);
     auto result = runtime::run_workflow(**s, *workflow, *inputs, options);
-    over = true;
-    done_reader.join();
-    signal_waiter.join();
-    {
-        std::lock_guard lock(view_mutex);
-        view.reset();
-    }
+    showing.end();
     if (!result.ok())
         return fail(result.error());
     if (m_as_json)

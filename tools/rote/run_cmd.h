@@ -41,6 +41,8 @@ private:
     int mcp(const Globals& g);
     int serve(const Globals& g);
     void add_serving_options(CLI::App* cmd);
+    // --route's routes, once the host is known to run the workflow's sandbox (the local provider's check).
+    Result<std::map<std::string, std::string>> routes_for(const runtime::Workflow& workflow) const;
     // What rote mcp and rote serve share: the workflows they serve and how their runs run.
     Result<void> serving(const Globals& g, std::vector<runtime::Workflow>& workflows, runtime::RunOptions& run,
         std::unique_ptr<llm::LlmProvider>& model);

@@ -663,6 +663,10 @@ private:
                 return element_under(press);
             };
             hooks.focus = [this] { return focused_field(); };
+            if (diverged)
+                progress("the screen diverged from the trace: a person takes over in the live view");
+            if (m_options.person)
+                m_options.person(true);
             return make_human_planner(*m_options.human, std::move(hooks));
         }
         if (m_options.planner == PlannerKind::hints) {
@@ -1066,6 +1070,13 @@ private:
             return Error(planner.error().code(), "replay diverged at step " + std::to_string(at) + " (expected " + expected
                     + "; " + why + ") and " + planner.error().message());
         auto after = plan(**planner, &steps, at, std::move(screen));
+        if (m_options.planner == PlannerKind::human) {
+            // Back on the trace (or failed): the view closes and what the person did is done with.
+            if (m_options.person)
+                m_options.person(false);
+            if (m_options.human)
+                m_options.human->reset();
+        }
         if (!after.ok())
             return Error(after.error().code(), "replay diverged at step " + std::to_string(at) + " (expected " + expected
                     + "; " + why + ") and " + after.error().message());

@@ -79,16 +79,33 @@ void HumanInput::finish(bool done)
     m_changed.notify_all();
 }
 
-std::pair<std::optional<HumanInput::Item>, HumanInput::End> HumanInput::next(std::stop_token stop)
+std::pair<std::optional<HumanInput::Item>, HumanInput::End> HumanInput::next(
+    std::stop_token stop, std::chrono::milliseconds idle)
 {
     std::unique_lock lock(m_mutex);
-    m_changed.wait(lock, stop, [&] { return !m_items.empty() || m_end != End::none; });
+    const bool any = m_changed.wait_for(lock, stop, idle, [&] { return !m_items.empty() || m_end != End::none; });
     if (!m_items.empty()) { // what came before Done is read first
         Item item = m_items.front();
         m_items.pop_front();
         return {item, End::none};
     }
-    return {std::nullopt, m_end != End::none ? m_end : End::stopped};
+    if (m_end != End::none)
+        return {std::nullopt, m_end};
+    return {std::nullopt, stop.stop_requested() || any ? End::stopped : End::none};
+}
+
+void HumanInput::reset()
+{
+    std::lock_guard lock(m_mutex);
+    m_items.clear();
+    m_end = End::none;
+    m_released = m_gates; // nothing still held waits for a look that will not come
+    m_late.clear();
+    m_buttons = 0;
+    m_typing = m_wheeling = false;
+    m_wheel = 0;
+    m_commands.clear();
+    m_changed.notify_all();
 }
 
 bool HumanInput::release(std::uint64_t gate)
@@ -112,9 +129,10 @@ struct Boundary {
 
 class HumanPlanner final : public Planner {
 public:
-    HumanPlanner(HumanInput& input, HumanPlannerHooks hooks)
+    HumanPlanner(HumanInput& input, HumanPlannerHooks hooks, std::chrono::milliseconds idle)
         : m_input(input)
         , m_hooks(std::move(hooks))
+        , m_idle(idle)
     {
     }
 
@@ -125,7 +143,17 @@ public:
         if (m_boundaries.empty()) // what the person saw before their first gesture, if it passed ungated
             m_boundaries.push_back({0, 0, screen, {}, m_hooks.focus()});
         while (true) {
-            auto [item, end] = m_input.next(stop);
+            auto [item, end] = m_input.next(stop, m_idle);
+            if (!item && end == HumanInput::End::none) {
+                // The person paused: what they finished is handed on, with the screen as it is now.
+                auto performed = ROTE_TRY(idle());
+                if (!performed.empty()) {
+                    PlannerTurn turn;
+                    turn.performed = std::move(performed);
+                    return turn;
+                }
+                continue;
+            }
             if (end == HumanInput::End::cancelled)
                 return Error(Error::Code::cancelled, "the person cancelled: nothing is recorded");
             if (end == HumanInput::End::stopped)
@@ -190,6 +218,22 @@ private:
         return last->at;
     }
 
+    // After a pause: the actions complete so far, unless the last one is typed text or a button is held.
+    Result<std::vector<PerformedAction>> idle()
+    {
+        auto actions = recorder::compile_demonstration(m_events);
+        if (!actions.ok() || actions->size() <= m_emitted.size() || actions->back().action.kind == ActionKind::type)
+            return std::vector<PerformedAction> {};
+        const auto pointer = std::find_if(m_events.rbegin(), m_events.rend(),
+            [](const InputEvent& e) { return e.kind == InputEvent::Kind::pointer; });
+        if (pointer != m_events.rend() && (pointer->buttons & (buttons::left | buttons::middle | buttons::right)) != 0)
+            return std::vector<PerformedAction> {};
+        Boundary now {m_events.size(), m_events.back().at_ms + m_idle.count(), ROTE_TRY(m_hooks.look(pointer_at_rest(nullptr))),
+            {}, m_hooks.focus()};
+        m_boundaries.push_back(std::move(now));
+        return complete(nullptr);
+    }
+
     // The actions complete before the gesture `starting` (none: the person is done), each with the screens
     // before and after it, that were not returned yet. A click that a press at its point within a double
     // click's reach may still turn into a double click waits for the next gesture.
@@ -244,6 +288,7 @@ private:
 
     HumanInput& m_input;
     HumanPlannerHooks m_hooks;
+    std::chrono::milliseconds m_idle;
     std::vector<InputEvent> m_events;
     std::vector<Boundary> m_boundaries;
     std::vector<Action> m_emitted;
@@ -251,9 +296,9 @@ private:
 
 } // namespace
 
-std::unique_ptr<Planner> make_human_planner(HumanInput& input, HumanPlannerHooks hooks)
+std::unique_ptr<Planner> make_human_planner(HumanInput& input, HumanPlannerHooks hooks, std::chrono::milliseconds idle)
 {
-    return std::make_unique<HumanPlanner>(input, std::move(hooks));
+    return std::make_unique<HumanPlanner>(input, std::move(hooks), idle);
 }
 
 } // namespace rote::runtime

@@ -177,7 +177,7 @@ void finish_reaper(pid_t reaper)
 
 ProcessIdentity process_identity(pid_t pid)
 {
-    ProcessIdentity identity {pid, 0, {}};
+    ProcessIdentity identity {pid, 0, {}, 0};
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
     if (!std::getline(stat, line))
@@ -191,6 +191,8 @@ ProcessIdentity process_identity(pid_t pid)
     for (int i = 3; i <= 22 && fields >> field; ++i) {
         if (i == 3 && field == "Z")
             break;
+        if (i == 4)
+            identity.parent = static_cast<pid_t>(std::strtol(field.c_str(), nullptr, 10));
         if (i == 22)
             identity.start = std::strtoull(field.c_str(), nullptr, 10);
     }

@@ -93,6 +93,7 @@ struct ProcessIdentity {
     pid_t pid = 0;
     unsigned long long start = 0;
     std::string name;
+    pid_t parent = 0;
 };
 ProcessIdentity process_identity(pid_t pid);
 // The last `bytes` of a log file, for an error message.

@@ -312,9 +312,11 @@ public:
         }
         if (m_uid.uid() != 0) // as a user, the sandbox is that user: nothing to seal it from
             ROTE_TRY(seal_vnc());
+        // Its Xvnc: the one the start script started. Xvnc forks to run xkbcomp, and the child is named Xvnc
+        // until it execs: taken for the display, its quick end read as the display's death.
         for (pid_t p : pids()) {
             auto identity = detail::process_identity(p);
-            if (identity.name == "Xvnc" && identity.start != 0)
+            if (identity.name == "Xvnc" && identity.start != 0 && detail::process_identity(identity.parent).name != "Xvnc")
                 m_display = identity;
         }
         log().info("sandbox {} started (pid {}, {})", m_id, m_bwrap, m_vnc.to_string());

@@ -41,6 +41,10 @@ struct RunOptions {
     PlannerKind planner = PlannerKind::hints;
     llm::LlmProvider* llm = nullptr; // the model, for PlannerKind::llm
     HumanInput* human = nullptr; // what the person does in the live view, for PlannerKind::human
+    // With the human planner: true when the run needs the person (from the start when teaching, at each
+    // divergence in replay), false once it no longer does (the screen is one the trace knows again, or the
+    // run is over), so that a live view with control is open only while it is theirs to act.
+    std::function<void(bool)> person;
     std::string provider; // the sandbox provider; empty: the workflow's
     std::filesystem::path image; // qemu: the guest image (empty: the default one)
     std::string keep; // qemu: run in this kept sandbox (its files survive between runs); empty: a fresh VM

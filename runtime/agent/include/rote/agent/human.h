@@ -45,8 +45,11 @@ public:
         std::uint64_t gate = 0; // non-zero: the event waits for release(gate)
     };
     enum class End { none, done, cancelled, stopped };
-    // The run's side: the next event, or why there is none (finished, or `stop` requested).
-    std::pair<std::optional<Item>, End> next(std::stop_token stop);
+    // The run's side: the next event, or why there is none (finished, or `stop` requested), or neither
+    // when `idle` passed with no event.
+    std::pair<std::optional<Item>, End> next(std::stop_token stop, std::chrono::milliseconds idle);
+    // Forgets what the person did and said so far (a repair is over; the next divergence starts afresh).
+    void reset();
     // The run has looked at the screen for the gated event: it may pass. False when it had already passed
     // (the gate timed out): the screen looked at may show its effect.
     bool release(std::uint64_t gate);
@@ -81,8 +84,12 @@ struct HumanPlannerHooks {
 };
 
 // Each turn returns the person's actions that are complete (in PlannerTurn::performed, with the screens
-// before and after them), and `done` once the person finished. Errors: the person cancelled
-// (Error::Code::cancelled), the run was stopped, the screen could not be looked at.
-std::unique_ptr<Planner> make_human_planner(HumanInput& input, HumanPlannerHooks hooks);
+// before and after them), and `done` once the person finished. An action is complete when the next gesture
+// begins, or when the person has done nothing for `idle` after a click, a drag, a scroll or a key (typed text
+// waits for what ends it: a pause while typing is no end of the field's text), so that a repair goes on
+// without the person saying so. Errors: the person cancelled (Error::Code::cancelled), the run was stopped,
+// the screen could not be looked at.
+std::unique_ptr<Planner> make_human_planner(
+    HumanInput& input, HumanPlannerHooks hooks, std::chrono::milliseconds idle = std::chrono::milliseconds(1500));
 
 } // namespace rote::runtime
