@@ -108,15 +108,7 @@ TEST_CASE("crm-add-lead taught by the model, replayed with no model call; the pa
 
     // The password was typed (the CRM let both runs in) and is nowhere else: not in the store, not in a log
     // line or a progress line, not in any request sent to the model. Each check has its positive control.
-    f.store.reset(); // everything on disk
-    CHECK(store_contains(f.db(), "Grace Hopper"));
-    CHECK_FALSE(store_contains(f.db(), "demo-pass"));
-    const std::string logged = logs.text();
-    CHECK(logged.find("run 1") != std::string::npos);
-    CHECK(logged.find("demo-pass") == std::string::npos);
-    REQUIRE_FALSE(progress.empty());
-    for (const auto& line : progress)
-        CHECK(line.find("demo-pass") == std::string::npos);
+    check_nowhere("demo-pass", "Grace Hopper", f, logs, progress);
     REQUIRE(server->requests().size() == 13);
     for (const auto& request : server->requests()) {
         CHECK(request.body.find("Ada Lovelace") != std::string::npos);

@@ -172,4 +172,18 @@ std::string CapturedLogs::text()
     return m_text.str();
 }
 
+void check_nowhere(const std::string& secret, const std::string& present, Fixture& f, CapturedLogs& logs,
+    const std::vector<std::string>& progress)
+{
+    f.store.reset(); // everything on disk
+    CHECK(store_contains(f.db(), present));
+    CHECK_FALSE(store_contains(f.db(), secret));
+    const std::string logged = logs.text();
+    CHECK(logged.find("run 1") != std::string::npos);
+    CHECK(logged.find(secret) == std::string::npos);
+    REQUIRE_FALSE(progress.empty());
+    for (const auto& line : progress)
+        CHECK(line.find(secret) == std::string::npos);
+}
+
 } // namespace rote::e2e

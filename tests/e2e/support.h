@@ -79,6 +79,11 @@ private:
     std::vector<std::pair<std::shared_ptr<spdlog::logger>, spdlog::level::level_enum>> m_levels;
 };
 
+// `secret` is nowhere but the page: not in the store's files (closed first; `present`, which the runs
+// stored, is there), not in a captured log line (which names run 1), not in a progress line (there are some).
+void check_nowhere(const std::string& secret, const std::string& present, Fixture& f, CapturedLogs& logs,
+    const std::vector<std::string>& progress);
+
 struct Shell {
     int rc = -1;
     std::string out;

@@ -288,15 +288,7 @@ TEST_CASE("crm-add-lead taught by showing: the password the person typed is nowh
 
     // The person typed the password (the CRM let them in) and it is nowhere else: not in the store, not in a
     // log or progress line. Each check has its positive control.
-    f.store.reset(); // everything on disk
-    CHECK(store_contains(f.db(), "Grace Hopper"));
-    CHECK_FALSE(store_contains(f.db(), "demo-pass"));
-    const std::string logged = logs.text();
-    CHECK(logged.find("run 1") != std::string::npos);
-    CHECK(logged.find("demo-pass") == std::string::npos);
-    REQUIRE_FALSE(progress.empty());
-    for (const auto& line : progress)
-        CHECK(line.find("demo-pass") == std::string::npos);
+    check_nowhere("demo-pass", "Grace Hopper", f, logs, progress);
 }
 
 TEST_CASE("--planner human: a person repairs a divergence on a drifted site, and the repair replays with no planner call")
