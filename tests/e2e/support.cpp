@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <sqlite3.h>
 
@@ -186,4 +187,59 @@ void check_nowhere(const std::string& secret, const std::string& present, Fixtur
         CHECK(line.find(secret) == std::string::npos);
 }
 
+void DesktopUp::operator()(const runtime::VncEndpoint* endpoint)
+{
+    std::lock_guard lock(m_mutex);
+    if (endpoint && !m_endpoint)
+        m_endpoint = *endpoint;
+    m_changed.notify_all();
+}
+
+std::optional<runtime::VncEndpoint> DesktopUp::wait(std::chrono::milliseconds timeout)
+{
+    std::unique_lock lock(m_mutex);
+    m_changed.wait_for(lock, timeout, [&] { return m_endpoint.has_value(); });
+    return m_endpoint;
+}
+
+Result<Viewer> through_relay(const runtime::VncEndpoint& endpoint, runtime::HumanInput& human)
+{
+    const std::filesystem::path socket
+        = std::filesystem::temp_directory_path() / ("rote-person-" + std::to_string(::getpid()) + ".sock");
+    Viewer v;
+    v.relay = ROTE_TRY(runtime::RfbRelay::start(
+        socket, endpoint, runtime::ViewMode::control, [&human](const InputEvent& e) { human.observe(e); }));
+    runtime::VncEndpoint through;
+    through.unix_path = socket.string();
+    v.desktop = ROTE_TRY(runtime::Desktop::connect(through));
+    return v;
+}
+
+runtime::RunResult taught_by(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given,
+    runtime::RunOptions options, const std::function<std::string(runtime::Desktop&)>& show)
+{
+    runtime::HumanInput human;
+    DesktopUp up;
+    options.planner = runtime::PlannerKind::human;
+    options.human = &human;
+    options.desktop = [&up](const runtime::VncEndpoint* e) { up(e); };
+    std::string person_failed;
+    std::thread person([&] {
+        auto endpoint = up.wait(std::chrono::seconds(60));
+        auto viewer = endpoint ? through_relay(*endpoint, human) : Result<Viewer>(Error(Error::Code::timeout, "no desktop"));
+        if (!viewer.ok()) {
+            person_failed = viewer.error().message();
+            human.finish(false);
+            return;
+        }
+        person_failed = show(*viewer->desktop);
+        human.finish(person_failed.empty());
+    });
+    auto taught = run(s, w, given, options);
+    person.join();
+    REQUIRE_MESSAGE(person_failed.empty(), person_failed);
+    return taught;
+}
+
 } // namespace rote::e2e
+

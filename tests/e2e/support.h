@@ -3,9 +3,14 @@
 // What the end-to-end tests share: a store in a fresh directory, the example workflows, a run that reports
 // each step as a test message, and the demo sites' server-side records.
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -16,6 +21,9 @@
 #include <spdlog/spdlog.h>
 
 #include <rote/agent/agent.h>
+#include <rote/agent/human.h>
+#include <rote/desktop/desktop.h>
+#include <rote/liveview/rfb_relay.h>
 #include <rote/store/store.h>
 
 #include "runtime/support.h"
@@ -78,6 +86,30 @@ private:
     std::shared_ptr<spdlog::sinks::ostream_sink_mt> m_sink;
     std::vector<std::pair<std::shared_ptr<spdlog::logger>, spdlog::level::level_enum>> m_levels;
 };
+
+// The run's desktop (RunOptions::desktop), once it is up.
+class DesktopUp {
+public:
+    void operator()(const runtime::VncEndpoint* endpoint);
+    std::optional<runtime::VncEndpoint> wait(std::chrono::milliseconds timeout);
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_changed;
+    std::optional<runtime::VncEndpoint> m_endpoint;
+};
+
+// A person's viewer: libvncclient through a live view's relay whose input the human planner watches.
+struct Viewer {
+    std::unique_ptr<runtime::RfbRelay> relay;
+    std::unique_ptr<runtime::Desktop> desktop;
+};
+Result<Viewer> through_relay(const runtime::VncEndpoint& endpoint, runtime::HumanInput& human);
+
+// Runs `w` with the human planner and a person (`show`, through the live view's relay) at its desktop; the
+// person's failure, if any, fails the test.
+runtime::RunResult taught_by(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given,
+    runtime::RunOptions options, const std::function<std::string(runtime::Desktop&)>& show);
 
 // `secret` is nowhere but the page: not in the store's files (closed first; `present`, which the runs
 // stored, is there), not in a captured log line (which names run 1), not in a progress line (there are some).

@@ -27,28 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The sandbox's VNC endpoint, once the run's desktop is up.
-class DesktopUp {
-public:
-    void operator()(const VncEndpoint* endpoint)
-    {
-        std::lock_guard lock(m_mutex);
-        if (endpoint && !m_endpoint)
-            m_endpoint = *endpoint;
-        m_changed.notify_all();
-    }
-    std::optional<VncEndpoint> wait(std::chrono::milliseconds timeout)
-    {
-        std::unique_lock lock(m_mutex);
-        m_changed.wait_for(lock, timeout, [&] { return m_endpoint.has_value(); });
-        return m_endpoint;
-    }
-
-private:
-    std::mutex m_mutex;
-    std::condition_variable m_changed;
-    std::optional<VncEndpoint> m_endpoint;
-};
 
 // What the person does: a click on nothing, the search field, a company typed with a typo corrected, Return,
 // the company's link. An empty string, or what went wrong.
@@ -104,50 +82,6 @@ std::string show_lookup(Desktop& person)
     if (!test::wait_for_text(person, "Incorporated", 20s).where)
         return "the company's page did not show";
     return {};
-}
-
-// A person's viewer: libvncclient through a live view's relay whose input the human planner watches.
-struct Viewer {
-    std::unique_ptr<RfbRelay> relay;
-    std::unique_ptr<Desktop> desktop;
-};
-Result<Viewer> through_relay(const VncEndpoint& endpoint, HumanInput& human)
-{
-    const fs::path socket = fs::temp_directory_path() / ("rote-teach-test-" + std::to_string(::getpid()) + ".sock");
-    Viewer v;
-    v.relay = ROTE_TRY(RfbRelay::start(socket, endpoint, ViewMode::control, [&human](const InputEvent& e) { human.observe(e); }));
-    VncEndpoint through;
-    through.unix_path = socket.string();
-    v.desktop = ROTE_TRY(Desktop::connect(through));
-    return v;
-}
-
-// Runs `w` with the human planner, a person (`show`, through the live view's relay) at its desktop; the
-// person's failure, if any, fails the test.
-RunResult taught_by(store::Store& s, const Workflow& w, const std::map<std::string, std::string>& given,
-    RunOptions options, const std::function<std::string(Desktop&)>& show)
-{
-    HumanInput human;
-    DesktopUp up;
-    options.planner = PlannerKind::human;
-    options.human = &human;
-    options.desktop = [&up](const VncEndpoint* e) { up(e); };
-    std::string person_failed;
-    std::thread person([&] {
-        auto endpoint = up.wait(60s);
-        auto viewer = endpoint ? through_relay(*endpoint, human) : Result<Viewer>(Error(Error::Code::timeout, "no desktop"));
-        if (!viewer.ok()) {
-            person_failed = viewer.error().message();
-            human.finish(false);
-            return;
-        }
-        person_failed = show(*viewer->desktop);
-        human.finish(person_failed.empty());
-    });
-    auto taught = run(s, w, given, options);
-    person.join();
-    REQUIRE_MESSAGE(person_failed.empty(), person_failed);
-    return taught;
 }
 
 // Clicks a field by its label (a <label for>: the click focuses the field) and types into it.

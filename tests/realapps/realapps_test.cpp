@@ -11,6 +11,8 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <functional>
+#include <thread>
 #include <sstream>
 
 #include "e2e/support.h"
@@ -52,8 +54,10 @@ const realapps::Task& task(const std::string& name)
     return realapps::tasks().front();
 }
 
-// One run of `task` for `key`, after a reset to the baseline app; its verdict.
-realapps::Verdict run(realapps::App& app, store::Store& s, const std::string& workflow, const std::string& key, int n)
+// One run of `task` for `key`, after a reset to the baseline app; its verdict. With `show`, a person does it
+// in the live view (the human planner).
+realapps::Verdict run(realapps::App& app, store::Store& s, const std::string& workflow, const std::string& key, int n,
+    const std::function<std::string(runtime::Desktop&)>& show = {})
 {
     const auto& t = task(workflow);
     auto w = runtime::load_workflow(fs::path(ROTE_REALAPP_WORKFLOWS) / (workflow + ".yaml"));
@@ -68,7 +72,7 @@ realapps::Verdict run(realapps::App& app, store::Store& s, const std::string& wo
     app.mark();
     runtime::RunOptions options;
     options.routes[app.host()] = app.route();
-    auto result = e2e::run(s, *w, given, options);
+    auto result = show ? e2e::taught_by(s, *w, given, options, show) : e2e::run(s, *w, given, options);
     auto verdict = realapps::judge(
         app, t, r, inputs, result.status == store::RunStatus::succeeded, result.outputs, result.error);
     REQUIRE_MESSAGE(verdict.ok(), (verdict.ok() ? "" : verdict.error().message()));
@@ -159,6 +163,37 @@ TEST_CASE("DokuWiki: a lookup among near-duplicates and an edit behind a login, 
     REQUIRE(changes.ok());
     CHECK(changes->empty());
     CHECK_FALSE(e2e::store_contains(f.db(), realapps::kPassword));
+}
+
+TEST_CASE("DokuWiki: a lookup taught by showing replays for near-duplicate partners, judged by the wiki's log")
+{
+    REQUIRE_MESSAGE(realapps::installed("dokuwiki"), "dokuwiki is not installed: scripts/setup.sh --tests");
+    Suite suite;
+    auto app = realapps::start_dokuwiki(suite.dir / "dokuwiki");
+    REQUIRE_MESSAGE(app.ok(), (app.ok() ? "" : app.error().message()));
+    e2e::Fixture f;
+    // The person opens the partner's page from the directory: the link's words, then the page.
+    auto shown = run(**app, *f.store, "wiki-partner-lookup", "Stark Components", 1, [](runtime::Desktop& person) {
+        auto link = test::wait_for_text(person, "Stark Components", std::chrono::seconds(30));
+        if (!link.where)
+            return std::string("no \"Stark Components\" in the directory");
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        if (auto clicked = person.click(link.where->center()); !clicked.ok())
+            return clicked.error().message();
+        if (!test::wait_for_text(person, "Contract ID", std::chrono::seconds(20)).where)
+            return std::string("the partner's page did not show");
+        return std::string();
+    });
+    CHECK(shown.right());
+    // Replayed with nobody there for three others, a name that is the start of another's among them: right,
+    // or a clean failure, never the other partner's page.
+    for (const auto& [key, n] : std::vector<std::pair<std::string, int>> {{"Acme Robot Works", 2}, {"Wayne Fabrication", 3},
+             {"Acme Robotics", 4}}) {
+        auto replayed = run(**app, *f.store, "wiki-partner-lookup", key, n);
+        CHECK(replayed.right());
+        CHECK(replayed.wrong_actions.empty());
+        CHECK_FALSE(replayed.wrong_success());
+    }
 }
 
 TEST_CASE("Redmine: a lookup among near-duplicate subjects and a new issue behind a login, judged by its database")
