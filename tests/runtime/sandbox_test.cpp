@@ -209,38 +209,18 @@ void check_display_death_ends_sandbox(bool at_once, bool starve_script = false)
     runtime::SandboxOptions options;
     auto sandbox = runtime::start_local_sandbox(options);
     REQUIRE_MESSAGE(sandbox, (sandbox ? "" : sandbox.error().message()));
-    // The display: the Xvnc whose parent is not Xvnc. Xvnc forks to run xkbcomp, and the child is named
-    // Xvnc until it execs; killing that child left the display up (CI: "ended 30014 ms after").
-    const auto stat_of = [](pid_t p) {
-        std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
-        std::string line;
-        std::getline(stat, line);
-        const auto open = line.find('('), close = line.rfind(')');
-        std::pair<std::string, pid_t> named {"", 0};
-        if (open == std::string::npos || close == std::string::npos || close + 2 > line.size())
-            return named;
-        named.first = line.substr(open + 1, close - open - 1);
-        std::istringstream rest(line.substr(close + 2)); // "state ppid ..."
-        std::string state;
-        rest >> state >> named.second;
-        return named;
-    };
     std::vector<pid_t> pids;
     pid_t xvnc = 0;
     for (int i = 0; i < 100 && ((!at_once && pids.size() < 6) || xvnc == 0); ++i) {
         if (i > 0 || !at_once)
             std::this_thread::sleep_for(at_once ? 1ms : 50ms);
         pids = (*sandbox)->pids();
-        for (pid_t p : pids) {
-            const auto [name, parent] = stat_of(p);
-            if (name == "Xvnc" && stat_of(parent).first != "Xvnc")
-                xvnc = p;
-        }
+        xvnc = test::display_of(pids); // not Xvnc's child forked for xkbcomp: killing that left the display up
     }
     REQUIRE(xvnc > 0);
     CHECK((*sandbox)->alive());
     if (starve_script) {
-        const pid_t script = stat_of(xvnc).second;
+        const pid_t script = test::name_and_parent(xvnc).second;
         REQUIRE(script > 0);
         REQUIRE(::kill(script, SIGSTOP) == 0);
     }

@@ -68,11 +68,7 @@ TEST_CASE("no host variable reaches a local sandbox, its helpers, its files or i
                                                                        << (holders.empty() ? "" : holders.front()));
     // Inside, the environment is the sandbox's own list and nothing else (Xvnc's, as it was started: Chromium
     // writes over its own for process titles).
-    std::string xvnc_env;
-    for (pid_t pid : sandbox_pids) {
-        if (test::read_file("/proc/" + std::to_string(pid) + "/comm") == "Xvnc\n")
-            xvnc_env = test::read_file("/proc/" + std::to_string(pid) + "/environ");
-    }
+    const std::string xvnc_env = test::read_file("/proc/" + std::to_string(test::display_of(sandbox_pids)) + "/environ");
     std::set<std::string> variables;
     for (size_t at = 0, end; at < xvnc_env.size(); at = end + 1) {
         end = xvnc_env.find('\0', at);
@@ -149,11 +145,8 @@ TEST_CASE("a local sandbox's memory file systems are bounded: /tmp, its home and
     auto started = test::start_registry_session(*site);
     REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
     // The kernel's own account of the sandbox's mounts (its mount namespace, seen through Xvnc's /proc entry).
-    std::string mounts;
-    for (pid_t pid : (*started)->sandbox().pids()) {
-        if (test::read_file("/proc/" + std::to_string(pid) + "/comm") == "Xvnc\n")
-            mounts = test::read_file("/proc/" + std::to_string(pid) + "/mountinfo");
-    }
+    const std::string mounts
+        = test::read_file("/proc/" + std::to_string(test::display_of((*started)->sandbox().pids())) + "/mountinfo");
     REQUIRE_FALSE(mounts.empty());
     const auto options_of = [&](const std::string& point) {
         std::istringstream lines(mounts);
