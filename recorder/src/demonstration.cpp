@@ -265,6 +265,13 @@ Result<std::vector<DemonstratedAction>> compile_demonstration(
     return compiler.finish();
 }
 
+bool may_extend(const DemonstratedAction& last, const InputEvent& next, const CompileOptions& options)
+{
+    const bool click = last.action.kind == ActionKind::click || last.action.kind == ActionKind::double_click;
+    return click && next.kind == InputEvent::Kind::pointer && (next.buttons & buttons::left)
+        && next.at_ms - last.end_ms <= options.double_click_ms && near(last.action.at, next.at, options.slop_px);
+}
+
 std::vector<std::string> proposed_inputs(const std::vector<DemonstratedAction>& actions,
     const std::map<std::string, std::string>& inputs, const std::map<std::string, std::string>& secrets)
 {

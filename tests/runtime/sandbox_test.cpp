@@ -220,7 +220,7 @@ void check_display_death_ends_sandbox(bool at_once, bool starve_script = false)
     REQUIRE(xvnc > 0);
     CHECK((*sandbox)->alive());
     if (starve_script) {
-        const pid_t script = test::name_and_parent(xvnc).second;
+        const pid_t script = runtime::process_info(xvnc).parent;
         REQUIRE(script > 0);
         REQUIRE(::kill(script, SIGSTOP) == 0);
     }

@@ -54,27 +54,11 @@ CountingListener::CountingListener()
     });
 }
 
-std::pair<std::string, pid_t> name_and_parent(pid_t pid)
-{
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto open = line.find('('), close = line.rfind(')');
-    std::pair<std::string, pid_t> named {"", 0};
-    if (open == std::string::npos || close == std::string::npos || close + 2 > line.size())
-        return named;
-    named.first = line.substr(open + 1, close - open - 1);
-    std::istringstream rest(line.substr(close + 2)); // "state ppid ..."
-    std::string state;
-    rest >> state >> named.second;
-    return named;
-}
-
 pid_t display_of(const std::vector<pid_t>& pids)
 {
     for (pid_t p : pids) {
-        const auto [name, parent] = name_and_parent(p);
-        if (name == "Xvnc" && name_and_parent(parent).first != "Xvnc")
+        const auto info = runtime::process_info(p);
+        if (info.name == "Xvnc" && runtime::process_info(info.parent).name != "Xvnc")
             return p;
     }
     return 0;

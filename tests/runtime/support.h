@@ -71,8 +71,6 @@ Sighting wait_for_text(runtime::Desktop& desktop, std::string_view phrase, std::
 // The sandbox's display among `pids`: the Xvnc whose parent is not Xvnc (Xvnc forks to run xkbcomp, and the
 // child is named Xvnc until it execs); 0 when there is none.
 pid_t display_of(const std::vector<pid_t>& pids);
-// A process's name and parent, from /proc/PID/stat; {"", 0} once it is gone.
-std::pair<std::string, pid_t> name_and_parent(pid_t pid);
 
 // Runs a shell command; its exit status (-1 if it did not exit) and standard output.
 struct ShellRun {

@@ -680,7 +680,10 @@ int RunCommands::teach(const Globals& g)
     again.routes = *routes;
     if (!m_as_json)
         again.progress = options.progress;
-    auto verified = runtime::run_workflow(**s, *workflow, *inputs, again);
+    // A check, not a repair: the first planner call would be over budget, so a divergence fails the run.
+    runtime::Workflow strict = *workflow;
+    strict.policy.max_planner_calls = 0;
+    auto verified = runtime::run_workflow(**s, strict, *inputs, again);
     if (!verified.ok())
         return fail(verified.error());
     const bool replayed = verified->status == store::RunStatus::succeeded && verified->planner_calls == 0;

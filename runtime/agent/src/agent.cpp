@@ -380,7 +380,7 @@ private:
     Result<cv::Mat> stable()
     {
         bool document = m_witness != nullptr;
-        auto quiet = document ? std::min(quiet_period(), scaled(m_options.document_quiet, 4.0)) : quiet_period();
+        auto quiet = document ? document_quiet_period() : quiet_period();
         const auto started = Clock::now();
         const auto deadline = started + scaled(m_options.settle_timeout);
         const auto ask = [&] {
@@ -652,8 +652,7 @@ private:
                 ROTE_TRY(check_stop());
                 if (pointer)
                     ROTE_TRY(m_desktop->move(*pointer));
-                auto still = m_desktop->wait_stable(
-                    std::min(quiet_period(), scaled(m_options.document_quiet, 4.0)), scaled(milliseconds(3000)));
+                auto still = m_desktop->wait_stable(document_quiet_period(), scaled(milliseconds(3000)));
                 return still.ok() ? still : m_desktop->screenshot();
             };
             hooks.element_at = [this](Point at) {
@@ -701,7 +700,7 @@ private:
             ROTE_TRY(take_calls(planner));
             if (!turn.ok())
                 return turn.error().with_context("the " + std::string(planner.kind()) + " planner");
-            if (!turn->poll && turn->performed.empty() && planner.kind() != "human")
+            if (!turn->poll && planner.kind() != "human") // a person's turn is no planner call
                 ++m_result.planner_calls;
             failure.clear();
             for (const PerformedAction& p : turn->performed)
@@ -1204,6 +1203,8 @@ private:
 
     // How long the screen and the traffic must stay still to count as settled.
     milliseconds quiet_period() const { return scaled(m_options.quiet, 4.0); }
+    // ... and how long the screen must stay still once the document says the page has loaded.
+    milliseconds document_quiet_period() const { return std::min(quiet_period(), scaled(m_options.document_quiet, 4.0)); }
 
     // How long an action begun at `start` took to settle: the time since, less the quiet period that proved it.
     int settle_ms_since(Clock::time_point start) const

@@ -159,9 +159,8 @@ public:
             if (end == HumanInput::End::stopped)
                 return Error(Error::Code::cancelled, "the run was stopped while the person was showing the task");
             if (end == HumanInput::End::done) {
-                Boundary last {m_events.size(), m_events.empty() ? 0 : m_events.back().at_ms,
-                    ROTE_TRY(m_hooks.look(pointer_at_rest(nullptr))), {}, m_hooks.focus()};
-                m_boundaries.push_back(std::move(last));
+                m_boundaries.push_back(
+                    ROTE_TRY(look(m_events.size(), m_events.empty() ? 0 : m_events.back().at_ms, nullptr)));
                 PlannerTurn turn;
                 turn.performed = ROTE_TRY(complete(nullptr));
                 Action done;
@@ -174,22 +173,15 @@ public:
                 m_events.push_back(item->event);
                 continue;
             }
-            // A gesture begins: the screen as the person sees it, and what the press is on, before it lands.
-            auto looked = m_hooks.look(pointer_at_rest(&item->event));
-            Boundary b {m_events.size(), item->event.at_ms, {}, {}, {}};
-            if (looked.ok()) {
-                b.screen = std::move(*looked);
-                b.focus = m_hooks.focus();
-                if (item->event.kind == InputEvent::Kind::pointer)
-                    b.element = m_hooks.element_at(item->event.at);
-            }
+            // A gesture begins: looked at before its first event passes (the gate is let go either way).
+            auto looked = look(m_events.size(), item->event.at_ms, &item->event);
             const bool in_time = m_input.release(item->gate);
             if (!looked.ok())
                 return looked.error().with_context("looking at the screen the person acts on");
             if (!in_time)
                 return Error(Error::Code::timeout, "the person's input passed before rote had looked at the screen it "
                                                    "acted on (the screen did not settle in time); nothing is recorded");
-            m_boundaries.push_back(std::move(b));
+            m_boundaries.push_back(std::move(*looked));
             auto performed = complete(&item->event);
             m_events.push_back(item->event);
             if (!performed.ok())
@@ -203,34 +195,45 @@ public:
     }
 
 private:
-    // Where the person's pointer is with no button held, before `starting` passes (its own point, for a
-    // press); nothing while a button is held or before the pointer moved.
-    std::optional<Point> pointer_at_rest(const InputEvent* starting) const
+    // The person's last pointer event so far; null before the pointer moved.
+    const InputEvent* last_pointer() const
     {
         const auto last = std::find_if(m_events.rbegin(), m_events.rend(),
             [](const InputEvent& e) { return e.kind == InputEvent::Kind::pointer; });
-        if (last != m_events.rend() && (last->buttons & (buttons::left | buttons::middle | buttons::right)) != 0)
-            return std::nullopt;
-        if (starting && starting->kind == InputEvent::Kind::pointer)
-            return starting->at;
-        if (last == m_events.rend())
-            return std::nullopt;
-        return last->at;
+        return last == m_events.rend() ? nullptr : &*last;
+    }
+    bool button_held() const
+    {
+        const InputEvent* last = last_pointer();
+        return last && (last->buttons & (buttons::left | buttons::middle | buttons::right)) != 0;
+    }
+
+    // The screen as the person sees it at event `index` (time `at_ms`), the focused field, and what a press
+    // (`press`) is on, before it lands. The run's client moves the pointer where the person's is, unless a
+    // button is held (its own move would let go of it).
+    Result<Boundary> look(std::size_t index, std::int64_t at_ms, const InputEvent* press)
+    {
+        std::optional<Point> pointer;
+        if (!button_held()) {
+            if (press && press->kind == InputEvent::Kind::pointer)
+                pointer = press->at;
+            else if (const InputEvent* last = last_pointer())
+                pointer = last->at;
+        }
+        Boundary b {index, at_ms, ROTE_TRY(m_hooks.look(pointer)), {}, m_hooks.focus()};
+        if (press && press->kind == InputEvent::Kind::pointer)
+            b.element = m_hooks.element_at(press->at);
+        return b;
     }
 
     // After a pause: the actions complete so far, unless the last one is typed text or a button is held.
     Result<std::vector<PerformedAction>> idle()
     {
         auto actions = recorder::compile_demonstration(m_events);
-        if (!actions.ok() || actions->size() <= m_emitted.size() || actions->back().action.kind == ActionKind::type)
+        if (!actions.ok() || actions->size() <= m_emitted.size() || actions->back().action.kind == ActionKind::type
+            || button_held())
             return std::vector<PerformedAction> {};
-        const auto pointer = std::find_if(m_events.rbegin(), m_events.rend(),
-            [](const InputEvent& e) { return e.kind == InputEvent::Kind::pointer; });
-        if (pointer != m_events.rend() && (pointer->buttons & (buttons::left | buttons::middle | buttons::right)) != 0)
-            return std::vector<PerformedAction> {};
-        Boundary now {m_events.size(), m_events.back().at_ms + m_idle.count(), ROTE_TRY(m_hooks.look(pointer_at_rest(nullptr))),
-            {}, m_hooks.focus()};
-        m_boundaries.push_back(std::move(now));
+        m_boundaries.push_back(ROTE_TRY(look(m_events.size(), m_events.back().at_ms + m_idle.count(), nullptr)));
         return complete(nullptr);
     }
 
@@ -239,20 +242,12 @@ private:
     // click's reach may still turn into a double click waits for the next gesture.
     Result<std::vector<PerformedAction>> complete(const InputEvent* starting)
     {
-        recorder::CompileOptions options;
-        auto actions = recorder::compile_demonstration(m_events, options);
+        auto actions = recorder::compile_demonstration(m_events);
         if (!actions.ok())
             return actions.error().with_context("following the person's input");
         std::size_t ready = actions->size();
-        if (starting && ready > m_emitted.size()) {
-            const auto& last = actions->back();
-            const bool click = last.action.kind == ActionKind::click || last.action.kind == ActionKind::double_click;
-            const bool press = starting->kind == InputEvent::Kind::pointer && (starting->buttons & buttons::left);
-            if (click && press && starting->at_ms - last.end_ms <= options.double_click_ms
-                && std::abs(starting->at.x - last.action.at.x) <= options.slop_px
-                && std::abs(starting->at.y - last.action.at.y) <= options.slop_px)
-                --ready;
-        }
+        if (starting && ready > m_emitted.size() && recorder::may_extend(actions->back(), *starting))
+            --ready;
         // What was returned stays as it was: a longer stream that reads the same events otherwise is not one
         // rote can follow, and is never recorded on a guess.
         for (std::size_t k = 0; k < std::min(m_emitted.size(), actions->size()); ++k) {
@@ -278,7 +273,6 @@ private:
             p.settle_ms = static_cast<int>(std::clamp<std::int64_t>(after->at_ms - d.end_ms, 0, 3000));
             if (acts_at_point(d.action.kind) && before->index == d.first)
                 p.element = before->element;
-            p.focus_before = before->focus;
             p.focus = after->focus;
             out.push_back(std::move(p));
             m_emitted.push_back(d.action);

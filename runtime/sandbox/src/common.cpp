@@ -175,36 +175,38 @@ void finish_reaper(pid_t reaper)
     ::waitpid(reaper, nullptr, 0);
 }
 
-ProcessIdentity process_identity(pid_t pid)
-{
-    ProcessIdentity identity {pid, 0, {}, 0};
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line))
-        return identity;
-    const size_t open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos || close < open || close + 2 > line.size())
-        return identity;
-    identity.name = line.substr(open + 1, close - open - 1);
-    std::istringstream fields(line.substr(close + 2));
-    std::string field;
-    for (int i = 3; i <= 22 && fields >> field; ++i) {
-        if (i == 3 && field == "Z")
-            break;
-        if (i == 4)
-            identity.parent = static_cast<pid_t>(std::strtol(field.c_str(), nullptr, 10));
-        if (i == 22)
-            identity.start = std::strtoull(field.c_str(), nullptr, 10);
-    }
-    return identity;
-}
-
 } // namespace rote::runtime::detail
 
 namespace rote::runtime {
 
 namespace fs = std::filesystem;
 using detail::errno_error;
+
+ProcessInfo process_info(pid_t pid)
+{
+    ProcessInfo info;
+    info.pid = pid;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line))
+        return info;
+    // "pid (comm) state ppid ... starttime (22nd)": comm may hold spaces and parentheses.
+    const size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open || close + 2 > line.size())
+        return info;
+    info.name = line.substr(open + 1, close - open - 1);
+    std::istringstream fields(line.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 22 && fields >> field; ++i) {
+        if (i == 3)
+            info.running = field != "Z";
+        else if (i == 4)
+            info.parent = static_cast<pid_t>(std::strtol(field.c_str(), nullptr, 10));
+        else if (i == 22)
+            info.start = std::strtoull(field.c_str(), nullptr, 10);
+    }
+    return info;
+}
 
 std::vector<pid_t> process_tree(pid_t root)
 {
@@ -214,19 +216,10 @@ std::vector<pid_t> process_tree(pid_t root)
         const std::string name = entry.path().filename();
         if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0])))
             continue;
-        std::ifstream stat(entry.path() / "stat");
-        std::string line;
-        if (!std::getline(stat, line))
-            continue;
-        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
-        size_t close = line.rfind(')');
-        if (close == std::string::npos)
-            continue;
-        std::istringstream rest(line.substr(close + 1));
-        char state;
-        pid_t ppid;
-        if (rest >> state >> ppid)
-            children.emplace(ppid, static_cast<pid_t>(std::stol(name)));
+        const pid_t pid = static_cast<pid_t>(std::stol(name));
+        const ProcessInfo info = process_info(pid);
+        if (!info.name.empty())
+            children.emplace(info.parent, pid);
     }
     std::vector<pid_t> tree;
     if (::kill(root, 0) == 0 || errno == EPERM)
@@ -239,15 +232,7 @@ std::vector<pid_t> process_tree(pid_t root)
     return tree;
 }
 
-bool process_running(pid_t pid)
-{
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line))
-        return false;
-    size_t close = line.rfind(')');
-    return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
-}
+bool process_running(pid_t pid) { return process_info(pid).running; }
 
 DesktopOptions desktop_options_for(std::string_view provider)
 {

@@ -87,15 +87,6 @@ Error errno_error(const std::string& what);
 bool reaped(pid_t pid);
 // Reaps `pid` if it is a zombie child of ours; true once it is gone.
 bool gone(pid_t pid);
-// When `pid` started (clock ticks after boot, /proc/PID/stat's 22nd field) and its name, so that a pid
-// reused by another process is not taken for it; start 0 once it has exited (a zombie too).
-struct ProcessIdentity {
-    pid_t pid = 0;
-    unsigned long long start = 0;
-    std::string name;
-    pid_t parent = 0;
-};
-ProcessIdentity process_identity(pid_t pid);
 // The last `bytes` of a log file, for an error message.
 std::string tail_of(const std::filesystem::path& file, size_t bytes = 1500);
 // True once a server listens on the unix socket at `path` (the file appears a moment before it listens).

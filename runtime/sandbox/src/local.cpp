@@ -156,7 +156,8 @@ public:
             m_exited = true;
             return false;
         }
-        if (m_display.pid > 0 && detail::process_identity(m_display.pid).start != m_display.start) {
+        if (const ProcessInfo now = process_info(m_display.pid);
+            m_display.pid > 0 && (!now.running || now.start != m_display.start)) {
             end_without_display();
             return false;
         }
@@ -315,9 +316,9 @@ public:
         // Its Xvnc: the one the start script started. Xvnc forks to run xkbcomp, and the child is named Xvnc
         // until it execs: taken for the display, its quick end read as the display's death.
         for (pid_t p : pids()) {
-            auto identity = detail::process_identity(p);
-            if (identity.name == "Xvnc" && identity.start != 0 && detail::process_identity(identity.parent).name != "Xvnc")
-                m_display = identity;
+            const ProcessInfo info = process_info(p);
+            if (info.name == "Xvnc" && info.running && process_info(info.parent).name != "Xvnc")
+                m_display = info;
         }
         log().info("sandbox {} started (pid {}, {})", m_id, m_bwrap, m_vnc.to_string());
         return {};
@@ -410,7 +411,7 @@ private:
     pid_t m_bwrap = -1;
     pid_t m_reaper = -1;
     int m_devtools = -1; // ours, until take_devtools_socket()
-    detail::ProcessIdentity m_display; // its Xvnc, once started
+    ProcessInfo m_display; // its Xvnc, once started
     bool m_exited = false;
     bool m_destroyed = false;
 };

@@ -49,6 +49,12 @@ struct CompileOptions {
 Result<std::vector<DemonstratedAction>> compile_demonstration(
     const std::vector<InputEvent>& events, const CompileOptions& options = {});
 
+// Whether `next`, a pointer event that follows the stream `last` ends, may still turn `last` into another
+// action: a left press at a click's point within a double click's reach (timed from its release, which is
+// no earlier than the press the rule counts from), so that whoever hands actions on before the stream ends
+// waits for it.
+bool may_extend(const DemonstratedAction& last, const InputEvent& next, const CompileOptions& options = {});
+
 // The typed texts that are neither an input's value nor a secret's, nor hold one: values the person typed
 // that the workflow does not name yet, proposed as new inputs (in order, each once).
 std::vector<std::string> proposed_inputs(const std::vector<DemonstratedAction>& actions,

@@ -31,7 +31,6 @@ struct PerformedAction {
     cv::Mat after; // the screen once it had settled, before the person's next action
     int settle_ms = 0;
     DocumentElement element; // the document's element under a pointer action, asked before it landed
-    ElementIdentity focus_before; // the focused field before it
     ElementIdentity focus; // the focused field after it
 };
 

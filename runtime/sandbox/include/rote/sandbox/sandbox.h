@@ -133,6 +133,16 @@ Result<void> check_local_sandbox();
 // $XDG_RUNTIME_DIR/rote, else /tmp/rote-UID. Created 0711 and checked to be ours (not a planted symlink).
 Result<std::filesystem::path> runtime_root();
 
+// A process as /proc/PID/stat tells it: its name, its parent, when it started (clock ticks after boot: a
+// pid reused by another process has another start), and whether it still runs (exists, not a zombie).
+struct ProcessInfo {
+    pid_t pid = 0;
+    std::string name;
+    pid_t parent = 0;
+    unsigned long long start = 0;
+    bool running = false;
+};
+ProcessInfo process_info(pid_t pid);
 // Every process below `root` (and `root` itself, if it exists), from /proc's parent links.
 std::vector<pid_t> process_tree(pid_t root);
 // True while `pid` runs (exists and is not a zombie).
