@@ -143,13 +143,14 @@ struct Bench {
 
 } // namespace
 
-constexpr const char* kUsage = R"(usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--drift NAME] [--inputs N] [--baseline-only] [--json FILE]
+constexpr const char* kUsage = R"(usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--drift NAME] [--inputs N] [--baseline-only] [--verbose] [--json FILE]
        realapp_bench --serve dokuwiki|redmine [--lang de] [--theme NAME] [--notice]
 
 The real-app matrix (docs/realapps.md): every workflow of tests/realapps/workflows taught once, then replayed
 for N inputs (default: all) on the unchanged app and under each drift (--drift: that one only: lang-de,
 theme-contrast or theme-alternate, notice, size-1024x768, size-1600x1000, scale-1.25), judged from the apps'
 own state.
+--verbose prints every run's progress and log lines (where a drifted run diverged, and why).
 --serve starts one app on loopback and prints the --route to reach it, until interrupted.
 )";
 
@@ -169,7 +170,7 @@ int main(int argc, char** argv)
             knobs.lang = argv[++i];
         else if (a == "--theme" && has_value)
             knobs.theme = argv[++i];
-        else if (a == "--notice" || a == "--baseline-only")
+        else if (a == "--notice" || a == "--baseline-only" || a == "--verbose")
             continue;
         else if ((a == "--app" || a == "--workflow" || a == "--drift" || a == "--inputs" || a == "--json") && has_value)
             ++i;
@@ -201,10 +202,10 @@ int main(int argc, char** argv)
 
     std::string only_app, only_workflow, only_drift, json_file;
     int inputs_per_lookup = 100;
-    bool with_drift = true;
+    bool with_drift = true, verbose = false;
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--baseline-only") == 0)
-            with_drift = false;
+        with_drift = with_drift && std::strcmp(argv[i], "--baseline-only") != 0;
+        verbose = verbose || std::strcmp(argv[i], "--verbose") == 0;
     }
     for (int i = 1; i + 1 < argc; ++i) {
         const std::string a = argv[i];
@@ -230,7 +231,7 @@ int main(int argc, char** argv)
             return 2;
         }
     }
-    spdlog::set_level(spdlog::level::warn);
+    spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::warn);
     fs::create_directories(dir);
     Bench bench;
     bench.dir = dir;

@@ -348,19 +348,22 @@ EffectJudgement judge_pixels(const PreparedStep& prepared, const cv::Mat& before
         return out;
     }
     const Rect& r = *step.effect_region;
-    const std::int64_t recorded_area = std::int64_t(r.w) * r.h;
     std::int64_t changed_area = 0;
     for (const auto& c : check.changed)
         changed_area += std::int64_t(c.w) * c.h;
+    // Shares of the screen each run had (a run in a smaller window than the recorded one changes fewer pixels
+    // for the same new page, and a region of the same size is more of its screen).
+    const double recorded_share = double(r.w) * r.h / (double(std::max(1, prepared.pre.width)) * std::max(1, prepared.pre.height));
+    const double changed_share = double(changed_area) / (double(std::max(1, after.cols)) * std::max(1, after.rows));
     // A step that changed a large part of the screen when recorded (a new page) has not had its effect while
     // only a small part changed: a link's hover or a focus ring is not the page that follows.
-    large = recorded_area * 4 >= std::int64_t(after.cols) * after.rows;
-    if (check.effect != vision::Effect::none && (!large || changed_area * 4 >= recorded_area)) {
+    large = recorded_share * 4 >= 1;
+    if (check.effect != vision::Effect::none && (!large || changed_share * 4 >= recorded_share)) {
         out.as_recorded = true;
         return out;
     }
     if (check.effect != vision::Effect::none) {
-        out.why = "only " + std::to_string(changed_area * 100 / recorded_area)
+        out.why = "only " + std::to_string(static_cast<int>(changed_share * 100 / recorded_share))
             + "% of the screen area that changed when recorded has changed";
         return out;
     }

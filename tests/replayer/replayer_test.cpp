@@ -126,6 +126,35 @@ TEST_CASE("the effect: a step that changed the screen must change it again, a ne
     CHECK_MESSAGE(small.why.find("% of the screen area") != std::string::npos, small.why);
 }
 
+TEST_CASE("the effect is judged by each run's own screen: a smaller window does not make a popup a new page")
+{
+    const cv::Mat search = page("registry-search.baseline.png");
+    const cv::Mat results = page("registry-results.baseline.png");
+    auto step = recorded(search, click_at(centre_of(search, "Company name")), results);
+    REQUIRE(step.step.effect_region.has_value());
+    const cv::Size small_window(search.cols * 4 / 5, search.rows * 24 / 25); // 1024x768 from 1280x800
+    cv::Mat before, after;
+    cv::resize(search, before, small_window);
+
+    // A step that drew a popup over a fifth of the recorded screen (not a new page) is as recorded when it
+    // draws it again in a window where that region would be more than a quarter.
+    step.step.effect_region = Rect {search.cols / 2, 16, search.cols * 2 / 5, search.rows / 2};
+    after = before.clone();
+    cv::rectangle(after, {search.cols / 2, 40}, {search.cols / 2 + 200, 140}, {90, 90, 90}, cv::FILLED);
+    const auto popup = judge_effect(step, before, after, {});
+    CHECK_MESSAGE(popup.as_recorded, popup.why);
+
+    // A new page when recorded still needs more than a hover in the smaller window.
+    step.step.effect_region = Rect {0, 0, search.cols, search.rows * 3 / 4};
+    after = before.clone();
+    cv::rectangle(after, {40, 130}, {180, 160}, {200, 200, 200}, cv::FILLED);
+    const auto hover = judge_effect(step, before, after, {});
+    CHECK_FALSE(hover.as_recorded);
+    CHECK_MESSAGE(hover.why.find("% of the screen area") != std::string::npos, hover.why);
+    cv::resize(results, after, small_window);
+    CHECK(judge_effect(step, before, after, {}).as_recorded);
+}
+
 TEST_CASE("a target named by an input is found by this run's value, confirmed by its landmarks")
 {
     const cv::Mat results = page("registry-results.baseline.png");
