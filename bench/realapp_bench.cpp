@@ -7,11 +7,12 @@
 // Each workflow is taught once with its step hints on the baseline app (one input, chosen unambiguous), then
 // replayed for the other inputs (near-duplicates included); each knob starts from a copy of that baseline store,
 // so knobs do not repair each other's traces. Server-side knobs: lang-de, theme, notice; browser knobs: sizes
-// 1024x768 and 1600x1000, scale 1.25.
+// 1024x768 and 1600x1000, scale 1.25. Structural drift (DokuWiki: renamed, extra-step) gets a third run: the
+// unchanged app again on the same store, which the default (the candidate's fallback) must still serve.
 //
 // Usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--drift NAME] [--inputs N] [--baseline-only]
-//                      [--json FILE]
-//        realapp_bench --serve dokuwiki|redmine [--lang L] [--theme T] [--notice]   serve one by hand
+//                      [--verbose] [--json FILE]
+//        realapp_bench --serve dokuwiki|redmine [--lang L] [--theme T] [--notice] [--structure S]   serve one by hand
 // Sends traffic only to 127.0.0.1 (the apps) and inside the sandboxes' own network namespaces.
 
 #include <chrono>
@@ -51,18 +52,23 @@ struct Drift {
     realapps::Knobs knobs;
     int width = 1280, height = 800;
     double scale = 1.0;
+    bool structural = false; // a third run on the unchanged app follows the two drifted ones
 };
 
 std::vector<Drift> drifts(const std::string& app)
 {
     std::vector<Drift> out;
-    out.push_back({"lang-de", {"de", "", false}});
+    out.push_back({"lang-de", {"de", "", false, ""}});
     out.push_back({app == "redmine" ? "theme-alternate" : "theme-contrast",
-        {"en", app == "redmine" ? "alternate" : "contrast", false}});
-    out.push_back({"notice", {"en", "", true}});
+        {"en", app == "redmine" ? "alternate" : "contrast", false, ""}});
+    out.push_back({"notice", {"en", "", true, ""}});
     out.push_back({"size-1024x768", {}, 1024, 768, 1.0});
     out.push_back({"size-1600x1000", {}, 1600, 1000, 1.0});
     out.push_back({"scale-1.25", {}, 1280, 800, 1.25});
+    if (app == "dokuwiki") {
+        for (const char* structure : {"renamed", "extra-step"})
+            out.push_back({structure, {"en", "", false, structure}, 1280, 800, 1.0, true});
+    }
     return out;
 }
 
@@ -83,6 +89,7 @@ struct Cell {
     int runs = 0, succeeded = 0, right = 0, outputs_right = 0, outputs_wrong = 0, wrong_actions = 0,
         wrong_successes = 0, clean_failures = 0;
     std::vector<int> planner_calls; // per run, in order
+    std::vector<int> diverged; // per run, in order: the trace steps it diverged at
     std::map<std::string, int> reasons;
 };
 
@@ -121,6 +128,7 @@ struct Bench {
         cell.wrong_successes += verdict->wrong_success();
         cell.clean_failures += verdict->clean_failure();
         cell.planner_calls.push_back(result->planner_calls);
+        cell.diverged.push_back(static_cast<int>(result->divergences.size()));
         if (!ok)
             ++cell.reasons[result->error];
         const std::string where = cell.app + " " + cell.workflow + " " + cell.drift + " '" + record.key + "' (run "
@@ -136,7 +144,8 @@ struct Bench {
             static_cast<double>(result->wall_ms) / 1000.0);
         runs.push_back({{"app", cell.app}, {"workflow", cell.workflow}, {"drift", cell.drift}, {"input", record.key},
             {"status", ok ? "succeeded" : "failed"}, {"error", result->error}, {"outputs", result->outputs},
-            {"planner_calls", result->planner_calls}, {"wall_ms", result->wall_ms}, {"right", verdict->right()},
+            {"planner_calls", result->planner_calls}, {"divergences", result->divergences.size()},
+            {"wall_ms", result->wall_ms}, {"right", verdict->right()},
             {"wrong_actions", verdict->wrong_actions}, {"wrong_outputs", verdict->wrong_outputs}});
     }
 };
@@ -144,12 +153,12 @@ struct Bench {
 } // namespace
 
 constexpr const char* kUsage = R"(usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--drift NAME] [--inputs N] [--baseline-only] [--verbose] [--json FILE]
-       realapp_bench --serve dokuwiki|redmine [--lang de] [--theme NAME] [--notice]
+       realapp_bench --serve dokuwiki|redmine [--lang de] [--theme NAME] [--notice] [--structure renamed|extra-step]
 
 The real-app matrix (docs/realapps.md): every workflow of tests/realapps/workflows taught once, then replayed
 for N inputs (default: all) on the unchanged app and under each drift (--drift: that one only: lang-de,
-theme-contrast or theme-alternate, notice, size-1024x768, size-1600x1000, scale-1.25), judged from the apps'
-own state.
+theme-contrast or theme-alternate, notice, size-1024x768, size-1600x1000, scale-1.25; DokuWiki's structural
+renamed and extra-step, each followed by a run on the unchanged app), judged from the apps' own state.
 --verbose prints every run's progress and log lines (where a drifted run diverged, and why).
 --serve starts one app on loopback and prints the --route to reach it, until interrupted.
 )";
@@ -170,6 +179,8 @@ int main(int argc, char** argv)
             knobs.lang = argv[++i];
         else if (a == "--theme" && has_value)
             knobs.theme = argv[++i];
+        else if (a == "--structure" && has_value)
+            knobs.structure = argv[++i];
         else if (a == "--notice" || a == "--baseline-only" || a == "--verbose")
             continue;
         else if ((a == "--app" || a == "--workflow" || a == "--drift" || a == "--inputs" || a == "--json") && has_value)
@@ -295,12 +306,18 @@ int main(int argc, char** argv)
                 drifted.height = drift.height;
                 drifted.scale = drift.scale;
                 Cell cell {app_name, task.workflow, drift.name};
-                // The first drifted run with the taught input, the next with a near-duplicate's.
+                // The first drifted run with the taught input, the next with a near-duplicate's; after structural
+                // drift, the unchanged app again with a third input.
                 const realapps::Record* second = &records[0];
                 for (const realapps::Record* r : {taught_with, second}) {
                     if (auto reset = a.reset(drift.knobs); !reset.ok())
                         die(reset.error().message());
                     bench.run(a, task, drifted, **s, *r, ++n, cell, false);
+                }
+                if (drift.structural) {
+                    if (auto reset = a.reset({}); !reset.ok())
+                        die(reset.error().message());
+                    bench.run(a, task, *w, **s, records[1], ++n, cell, false);
                 }
                 bench.cells.push_back(cell);
             }
@@ -313,10 +330,20 @@ int main(int argc, char** argv)
         "actions", "success", "fails");
     for (const Cell& c : bench.cells) {
         std::string planner = c.planner_calls.empty() ? "-" : std::to_string(c.planner_calls[0]);
-        planner += "/" + (c.planner_calls.size() > 1 ? std::to_string(c.planner_calls[1]) : std::string("-"));
+        for (std::size_t i = 1; i < std::max<std::size_t>(2, c.planner_calls.size()); ++i)
+            planner += "/" + (i < c.planner_calls.size() ? std::to_string(c.planner_calls[i]) : std::string("-"));
         std::printf("%-9s %-22s %-16s %5d %5d %8s %4d/%-4d %7d %7d %7d\n", c.app.c_str(), c.workflow.c_str(),
             c.drift.c_str(), c.runs, c.right, planner.c_str(), c.outputs_right, c.outputs_wrong, c.wrong_actions,
             c.wrong_successes, c.clean_failures);
+    }
+    std::printf("\nStructural drift: planner calls and diverged trace steps per run (drifted, drifted, unchanged app):\n");
+    for (const Cell& c : bench.cells) {
+        if (c.drift != "renamed" && c.drift != "extra-step")
+            continue;
+        std::printf("  %s %s %s:", c.app.c_str(), c.workflow.c_str(), c.drift.c_str());
+        for (std::size_t i = 0; i < c.planner_calls.size(); ++i)
+            std::printf(" %d calls at %d divergences;", c.planner_calls[i], c.diverged[i]);
+        std::printf("\n");
     }
     std::printf("\nWhy runs failed, per cell (count x rote's reason):\n");
     for (const Cell& c : bench.cells) {

@@ -272,7 +272,7 @@ public:
             m_records.push_back({p.name,
                 {{"contract_id", p.contract}, {"account_manager", p.manager}, {"region", p.region},
                     {"renewal", p.renewal}, {"service_address", p.address}},
-                "id=partners:" + page_id(p.name)});
+                "id=partners:" + page_id(p.name), "doku.php/partners:" + page_id(p.name)});
         }
         ROTE_TRY(write_text(dir / "data/pages/start.txt", directory));
         // The editor's password, hashed by PHP itself (bcrypt, which DokuWiki verifies).
@@ -293,7 +293,9 @@ public:
         m_server.port = test::free_loopback_port();
         auto env = base_env();
         env.push_back("PHP_CLI_SERVER_WORKERS=4");
-        return m_server.start({"php", "-d", "auto_prepend_file=" + (dir / "prepend.php").string(), "-S",
+        // No opcode cache: it would serve a configuration file it compiled up to 2 s (its revalidate_freq) after
+        // a reset changed it, from some of the server's workers and not others.
+        return m_server.start({"php", "-d", "auto_prepend_file=" + (dir / "prepend.php").string(), "-d", "opcache.enable=0", "-S",
                                   "127.0.0.1:" + std::to_string(m_server.port), "-t", "/usr/share/dokuwiki"},
             dir / "server.log", env, dir, "/doku.php?id=start");
     }
@@ -339,17 +341,42 @@ private:
             + ";\n$conf['savedir'] = " + php_quoted((m_dir / "data").string())
             + ";\n$conf['useacl'] = 1;\n$conf['superuser'] = '@admin';\n$conf['useheading'] = 1;\n"
               "$conf['updatecheck'] = 0;\n$conf['breadcrumbs'] = 0;\n$conf['youarehere'] = 1;\n"
-              "$conf['license'] = 0;\n$conf['userewrite'] = 0;\n$conf['passcrypt'] = 'bcrypt';\n"
-              "$conf['disableactions'] = 'register,resendpwd';\n$conf['htmlok'] = 0;\n";
+              "$conf['license'] = 0;\n$conf['passcrypt'] = 'bcrypt';\n"
+              "$conf['disableactions'] = 'register,resendpwd';\n$conf['htmlok'] = 0;\n"
+              // renamed: every link of the wiki moves too ("doku.php/partners:x?do=login" for
+              // "doku.php?id=partners:x&do=login"), so the sign-in link keeps no identity in the document.
+            + "$conf['userewrite'] = " + std::string(knobs.structure == "renamed" ? "2" : "0") + ";\n";
         ROTE_TRY(write_text(m_dir / "conf/local.php", local));
         std::error_code ec;
         fs::remove(m_dir / "conf/pageheader.html", ec);
         fs::remove_all(m_dir / "conf/tpl", ec);
+        fs::remove_all(m_dir / "conf/lang", ec);
+        std::string header;
         if (knobs.notice)
-            ROTE_TRY(write_text(m_dir / "conf/pageheader.html",
-                "<div style=\"background:#fff3cd;border:1px solid #e0c060;padding:0.8em 1em;margin-bottom:1em;"
-                "font-size:110%\"><strong>Notice:</strong> the partner directory moves to the new CRM on "
-                "1 March. Contract changes after that date go through the partner desk.</div>\n"));
+            header += "<div style=\"background:#fff3cd;border:1px solid #e0c060;padding:0.8em 1em;margin-bottom:1em;"
+                      "font-size:110%\"><strong>Notice:</strong> the partner directory moves to the new CRM on "
+                      "1 March. Contract changes after that date go through the partner desk.</div>\n";
+        if (knobs.structure == "extra-step") {
+            // Over the whole page, in the way of every click, until its button is pressed (a cookie remembers
+            // that, so the next page of the same browser shows none).
+            header += "<div id=\"rote-consent\" style=\"position:fixed;inset:0;z-index:1000;background:rgba(20,30,45,0.55);"
+                      "display:flex;align-items:center;justify-content:center\"><div style=\"background:#fff;"
+                      "padding:1.5em 2em;max-width:30em;border-radius:6px;font-size:115%\"><p><strong>Before you go on"
+                      "</strong></p><p>This wiki records who opens and edits each partner's page.</p><button type=\"button\" "
+                      "style=\"font-size:110%;padding:0.4em 1.2em\" onclick=\"document.cookie='rote_consent=1;path=/';"
+                      "document.getElementById('rote-consent').remove()\">Continue</button></div></div>\n"
+                      "<script>if (document.cookie.indexOf('rote_consent=1') >= 0) "
+                      "document.getElementById('rote-consent').remove();</script>\n";
+        } else if (knobs.structure == "renamed") {
+            ROTE_TRY(write_text(m_dir / "conf/lang/en/lang.php",
+                "<?php\n$lang['btn_login'] = 'Sign in';\n$lang['btn_logout'] = 'Sign out';\n"
+                "$lang['btn_search'] = 'Find';\n"));
+        } else if (!knobs.structure.empty()) {
+            return Error(Error::Code::invalid_argument,
+                "dokuwiki's structural knobs are renamed and extra-step, not " + knobs.structure);
+        }
+        if (!header.empty())
+            ROTE_TRY(write_text(m_dir / "conf/pageheader.html", header));
         if (!knobs.theme.empty()) {
             if (knobs.theme != "contrast")
                 return Error(Error::Code::invalid_argument, "dokuwiki has one theme knob: contrast, not " + knobs.theme);
@@ -518,7 +545,7 @@ public:
             m_records.push_back({t.subject,
                 {{"status", t.status}, {"priority", t.priority}, {"assignee", kPeople.at(t.assignee)},
                     {"site_address", t.site_address}},
-                ""});
+                "", ""});
         auto ids = ROTE_TRY(query("SELECT id, subject FROM issues ORDER BY id"));
         for (auto& r : m_records) {
             for (const auto& row : ids) {
@@ -542,6 +569,8 @@ public:
         if (ec)
             return failure("cannot reset Redmine's database: " + ec.message());
         // Settings straight into the table Redmine reads them from (it caches them, hence the restart).
+        if (!knobs.structure.empty())
+            return Error(Error::Code::invalid_argument, "redmine has no structural knob (" + knobs.structure + ")");
         std::vector<std::pair<std::string, std::string>> settings = {{"default_language", knobs.lang}};
         if (!knobs.theme.empty())
             settings.emplace_back("ui_theme", knobs.theme);
@@ -684,14 +713,16 @@ std::vector<const Record*> App::opened() const
         if (get == std::string::npos)
             continue;
         for (const Record& r : records()) {
-            const auto at = line.find(r.path, get);
-            if (at == std::string::npos)
-                continue;
-            const char next = at + r.path.size() < line.size() ? line[at + r.path.size()] : ' ';
-            if (std::isalnum(static_cast<unsigned char>(next)) || next == '_')
-                continue; // a longer id that begins alike (partners:acme_robotics_holdings, /issues/12)
-            if (out.empty() || out.back() != &r)
-                out.push_back(&r);
+            for (const std::string* path : {&r.path, &r.rewritten_path}) {
+                const auto at = path->empty() ? std::string::npos : line.find(*path, get);
+                if (at == std::string::npos)
+                    continue;
+                const char next = at + path->size() < line.size() ? line[at + path->size()] : ' ';
+                if (std::isalnum(static_cast<unsigned char>(next)) || next == '_')
+                    continue; // a longer id that begins alike (partners:acme_robotics_holdings, /issues/12)
+                if (out.empty() || out.back() != &r)
+                    out.push_back(&r);
+            }
         }
     }
     return out;
@@ -822,6 +853,8 @@ std::string Knobs::name() const
         parts.push_back("theme-" + theme);
     if (notice)
         parts.push_back("notice");
+    if (!structure.empty())
+        parts.push_back(structure);
     if (parts.empty())
         return "baseline";
     std::string out;

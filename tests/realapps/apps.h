@@ -29,7 +29,12 @@ struct Knobs {
     std::string lang = "en"; // the interface language (ISO code the app knows: de, fr, ...)
     std::string theme; // DokuWiki: "contrast" (its style.ini recoloured, narrower); Redmine: a bundled theme
     bool notice = false; // a site-wide notice above every page's content
-    std::string name() const; // "baseline", "lang-de", "theme-alternate", "notice", or a '+' join
+    // Structural drift, which replay is not expected to absorb without a planner (DokuWiki only):
+    // "renamed": the interface's words for signing in and out and for searching changed ("Log In" is now
+    //   "Sign in"), so a control with no id or name keeps no identity in the document;
+    // "extra-step": a dialog over every page until its "Continue" is clicked, once per browser.
+    std::string structure;
+    std::string name() const; // "baseline", "lang-de", "theme-alternate", "notice", "renamed", or a '+' join
 };
 
 // One record the suite loaded, with the fields a workflow reads. `key` is what a lookup is given.
@@ -37,6 +42,7 @@ struct Record {
     std::string key; // DokuWiki: the partner's name; Redmine: the issue's subject
     std::map<std::string, std::string> fields;
     std::string path; // what the app's request log shows when its page is opened ("/issues/3")
+    std::string rewritten_path; // the same under the app's rewritten URLs ("doku.php/partners:x"); "" if none
 };
 
 // A process on a loopback port, killed (its process group) on destruction.

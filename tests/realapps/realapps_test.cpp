@@ -54,10 +54,16 @@ const realapps::Task& task(const std::string& name)
     return realapps::tasks().front();
 }
 
-// One run of `task` for `key`, after a reset to the baseline app; its verdict. With `show`, a person does it
-// in the live view (the human planner).
-realapps::Verdict run(realapps::App& app, store::Store& s, const std::string& workflow, const std::string& key, int n,
-    const std::function<std::string(runtime::Desktop&)>& show = {})
+// A run's verdict, with what the run says of itself.
+struct Outcome : realapps::Verdict {
+    int planner_calls = 0;
+    int divergences = 0;
+};
+
+// One run of `task` for `key`, after a reset to the app with `knobs` (the baseline app by default); its
+// verdict. With `show`, a person does it in the live view (the human planner).
+Outcome run(realapps::App& app, store::Store& s, const std::string& workflow, const std::string& key, int n,
+    const std::function<std::string(runtime::Desktop&)>& show = {}, const realapps::Knobs& knobs = {})
 {
     const auto& t = task(workflow);
     auto w = runtime::load_workflow(fs::path(ROTE_REALAPP_WORKFLOWS) / (workflow + ".yaml"));
@@ -67,7 +73,7 @@ realapps::Verdict run(realapps::App& app, store::Store& s, const std::string& wo
     auto given = inputs;
     for (const auto& [k, v] : t.secrets())
         given[k] = v;
-    auto reset = app.reset({});
+    auto reset = app.reset(knobs);
     REQUIRE_MESSAGE(reset.ok(), (reset.ok() ? "" : reset.error().message()));
     app.mark();
     runtime::RunOptions options;
@@ -76,13 +82,20 @@ realapps::Verdict run(realapps::App& app, store::Store& s, const std::string& wo
     auto verdict = realapps::judge(
         app, t, r, inputs, result.status == store::RunStatus::succeeded, result.outputs, result.error);
     REQUIRE_MESSAGE(verdict.ok(), (verdict.ok() ? "" : verdict.error().message()));
-    std::string summary = workflow + " '" + key + "': " + (verdict->right() ? "right" : verdict->succeeded ? "WRONG" : "failed: " + result.error);
+    std::string summary = workflow + " '" + key + "' (" + knobs.name() + "): "
+        + (verdict->right() ? "right" : verdict->succeeded ? "WRONG" : "failed: " + result.error) + ", "
+        + std::to_string(result.planner_calls) + " planner calls at " + std::to_string(result.divergences.size())
+        + " divergences";
     for (const auto& a : verdict->wrong_actions)
         summary += "\n  wrong action: " + a;
     for (const auto& o : verdict->wrong_outputs)
         summary += "\n  wrong output: " + o;
     MESSAGE(summary);
-    return *verdict;
+    Outcome out;
+    static_cast<realapps::Verdict&>(out) = *verdict;
+    out.planner_calls = result.planner_calls;
+    out.divergences = static_cast<int>(result.divergences.size());
+    return out;
 }
 
 // The app listens on 127.0.0.1 only: its port is bound to loopback in the kernel's socket table.
@@ -163,6 +176,43 @@ TEST_CASE("DokuWiki: a lookup among near-duplicates and an edit behind a login, 
     REQUIRE(changes.ok());
     CHECK(changes->empty());
     CHECK_FALSE(e2e::store_contains(f.db(), realapps::kPassword));
+}
+
+TEST_CASE("DokuWiki redesigned: a sign-in link with no identity left, a dialog in the way; one planner call each")
+{
+    REQUIRE_MESSAGE(realapps::installed("dokuwiki"), "dokuwiki is not installed: scripts/setup.sh --tests");
+    Suite suite;
+    auto app = realapps::start_dokuwiki(suite.dir / "dokuwiki");
+    REQUIRE_MESSAGE(app.ok(), (app.ok() ? "" : app.error().message()));
+    e2e::Fixture f;
+    realapps::Knobs renamed, dialog;
+    renamed.structure = "renamed"; // "Log In" is "Sign in", and every link of the wiki has another URL
+    dialog.structure = "extra-step"; // a dialog over the page until "Continue" is clicked
+
+    // The edit behind a login: taught on the wiki as installed, then the sign-in link is renamed and moved to
+    // other URLs. The one diverged step costs one planner call, the repair (a candidate for this screen)
+    // replays for another partner with none, and the wiki as installed is still served (by the default, the
+    // candidate's fallback), with no planner call: every run's write is the right one.
+    REQUIRE(run(**app, *f.store, "wiki-partner-note", "Stark Components", 1).right());
+    auto drifted = run(**app, *f.store, "wiki-partner-note", "Stark Components", 2, {}, renamed);
+    CHECK(drifted.right());
+    CHECK(drifted.divergences == 1);
+    CHECK(drifted.planner_calls == 1);
+    auto repaired = run(**app, *f.store, "wiki-partner-note", "Wayne Fabrication", 3, {}, renamed);
+    CHECK(repaired.right());
+    CHECK(repaired.planner_calls == 0);
+    auto installed = run(**app, *f.store, "wiki-partner-note", "Globex Logistics", 4);
+    CHECK(installed.right());
+    CHECK(installed.planner_calls == 0);
+
+    // A lookup with a step the trace never had: the dialog is dismissed by one planner call, then not again.
+    REQUIRE(run(**app, *f.store, "wiki-partner-lookup", "Stark Components", 5).right());
+    auto extra = run(**app, *f.store, "wiki-partner-lookup", "Stark Components", 6, {}, dialog);
+    CHECK(extra.right());
+    CHECK(extra.planner_calls == 1);
+    auto extra_again = run(**app, *f.store, "wiki-partner-lookup", "Acme Robot Works", 7, {}, dialog);
+    CHECK(extra_again.right());
+    CHECK(extra_again.planner_calls == 0);
 }
 
 TEST_CASE("DokuWiki: a lookup taught by showing replays for near-duplicate partners, judged by the wiki's log")

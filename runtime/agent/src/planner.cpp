@@ -49,79 +49,85 @@ public:
                 }
             }
         }
-        if (m_next >= static_cast<int>(m_workflow.hints.size())) {
-            turn.actions.push_back(Action {ActionKind::done, {}, {}, 0, 0, "all step hints done", 0});
-            turn.note = "all step hints done";
-            return turn;
-        }
-        const StepHint& hint = m_workflow.hints[static_cast<size_t>(m_next)];
-        turn.hint = m_next;
-        turn.note = "hint line " + std::to_string(hint.line) + ": " + std::string(to_string(hint.kind));
-        switch (hint.kind) {
-        case StepHint::Kind::click:
-        case StepHint::Kind::double_click: {
-            if (hint.optional && !ROTE_TRY(find(screen, hint))) {
-                turn.note += " (not present: nothing to do)";
-                break;
+        // One turn is one decision: hints that ask nothing of this screen (an optional control that is not
+        // there, a text waited for that is already shown) are passed over within it, as a model would.
+        for (;; ++m_next) {
+            if (m_next >= static_cast<int>(m_workflow.hints.size())) {
+                turn.actions.push_back(Action {ActionKind::done, {}, {}, 0, 0, "all step hints done", 0});
+                turn.note += (turn.note.empty() ? "" : "; ") + std::string("all step hints done");
+                return turn;
             }
-            const Rect box = ROTE_TRY(ground(screen, hint));
-            Action a;
-            a.kind = hint.kind == StepHint::Kind::click ? ActionKind::click : ActionKind::double_click;
-            a.at = box.center();
-            turn.actions.push_back(a);
-            break;
-        }
-        case StepHint::Kind::type: {
-            if (!hint.target.empty()) {
-                // Clicking a field's label focuses the field (HTML labels do); the label is what a person names.
-                Action click;
-                click.kind = ActionKind::click;
-                click.at = ROTE_TRY(ground(screen, hint)).center();
-                turn.actions.push_back(click);
-            }
-            Action type;
-            type.kind = ActionKind::type;
-            type.text = hint.text; // a template: rendered by whoever types it
-            turn.actions.push_back(type);
-            break;
-        }
-        case StepHint::Kind::key:
-            turn.actions.push_back(Action {ActionKind::key, {}, {}, 0, 0, hint.text, 0});
-            break;
-        case StepHint::Kind::wait:
-            if (hint.target.empty()) {
-                turn.actions.push_back(Action {ActionKind::wait, {}, {}, 0, 0, {}, hint.amount});
-                break;
-            }
-            {
-                auto seen = ROTE_TRY(find(screen, hint));
-                if (!seen) {
-                    const auto now = std::chrono::steady_clock::now();
-                    if (!m_waiting_since)
-                        m_waiting_since = now;
-                    if (now - *m_waiting_since > m_options.wait_for_timeout)
-                        return fail(hint, "waited " + std::to_string(m_options.wait_for_timeout.count() / 1000) + " s for "
-                                + quoted_list(ROTE_TRY(labels(hint))) + " to appear");
-                    turn.actions.push_back(
-                        Action {ActionKind::wait, {}, {}, 0, 0, {}, static_cast<int>(m_options.poll.count())});
-                    turn.hint = -1; // not done yet: the same hint next time
-                    turn.poll = true;
-                    return turn;
+            const StepHint& hint = m_workflow.hints[static_cast<size_t>(m_next)];
+            turn.hint = m_next;
+            turn.note += (turn.note.empty() ? "" : "; ") + ("hint line " + std::to_string(hint.line) + ": " + std::string(to_string(hint.kind)));
+            switch (hint.kind) {
+            case StepHint::Kind::click:
+            case StepHint::Kind::double_click: {
+                if (hint.optional && !ROTE_TRY(find(screen, hint))) {
+                    turn.note += " (not present: nothing to do)";
+                    break;
                 }
-                m_waiting_since.reset();
+                const Rect box = ROTE_TRY(ground(screen, hint));
+                Action a;
+                a.kind = hint.kind == StepHint::Kind::click ? ActionKind::click : ActionKind::double_click;
+                a.at = box.center();
+                turn.actions.push_back(a);
+                break;
             }
-            break; // seen: nothing to do, the next hint follows on this screen
-        case StepHint::Kind::scroll: {
-            Action a;
-            a.kind = ActionKind::scroll;
-            a.at = {screen.cols / 2, screen.rows / 2};
-            a.scroll_dy = hint.amount;
-            turn.actions.push_back(a);
-            break;
+            case StepHint::Kind::type: {
+                if (!hint.target.empty()) {
+                    // Clicking a field's label focuses the field (HTML labels do); the label is what a person names.
+                    Action click;
+                    click.kind = ActionKind::click;
+                    click.at = ROTE_TRY(ground(screen, hint)).center();
+                    turn.actions.push_back(click);
+                }
+                Action type;
+                type.kind = ActionKind::type;
+                type.text = hint.text; // a template: rendered by whoever types it
+                turn.actions.push_back(type);
+                break;
+            }
+            case StepHint::Kind::key:
+                turn.actions.push_back(Action {ActionKind::key, {}, {}, 0, 0, hint.text, 0});
+                break;
+            case StepHint::Kind::wait:
+                if (hint.target.empty()) {
+                    turn.actions.push_back(Action {ActionKind::wait, {}, {}, 0, 0, {}, hint.amount});
+                    break;
+                }
+                {
+                    auto seen = ROTE_TRY(find(screen, hint));
+                    if (!seen) {
+                        const auto now = std::chrono::steady_clock::now();
+                        if (!m_waiting_since)
+                            m_waiting_since = now;
+                        if (now - *m_waiting_since > m_options.wait_for_timeout)
+                            return fail(hint, "waited " + std::to_string(m_options.wait_for_timeout.count() / 1000) + " s for "
+                                    + quoted_list(ROTE_TRY(labels(hint))) + " to appear");
+                        turn.actions.push_back(
+                            Action {ActionKind::wait, {}, {}, 0, 0, {}, static_cast<int>(m_options.poll.count())});
+                        turn.hint = -1; // not done yet: the same hint next time
+                        turn.poll = true;
+                        return turn;
+                    }
+                    m_waiting_since.reset();
+                }
+                break; // seen: nothing to do, the next hint follows on this screen
+            case StepHint::Kind::scroll: {
+                Action a;
+                a.kind = ActionKind::scroll;
+                a.at = {screen.cols / 2, screen.rows / 2};
+                a.scroll_dy = hint.amount;
+                turn.actions.push_back(a);
+                break;
+            }
+            }
+            if (!turn.actions.empty()) {
+                ++m_next;
+                return turn;
+            }
         }
-        }
-        ++m_next;
-        return turn;
     }
 
 private:
@@ -190,6 +196,13 @@ private:
                 places.push_back(match.box);
             else if (match.status == vision::LocateStatus::ambiguous)
                 places = match.candidates;
+            // Words that only read alike ("contract with" for "Contract ID") are no sighting when the page's
+            // document, which has the text itself, holds the label nowhere.
+            if (!places.empty() && !value && match.similarity < 1.0 && m_options.witness != nullptr) {
+                auto place = m_options.witness->text_place(text);
+                if (place.ok() && place->place == Witness::TextPlace::absent)
+                    places.clear();
+            }
             return places;
         }
         if (m_options.witness == nullptr)
