@@ -220,6 +220,8 @@ json anchor_to_json(const Anchor& a)
         j["identity"] = identity_to_json(a.identity);
     if (!a.focus.empty())
         j["focus"] = identity_to_json(a.focus);
+    if (!a.output_labels.empty())
+        j["output_labels"] = to_json(a.output_labels);
     return j;
 }
 
@@ -253,6 +255,15 @@ Result<Anchor> anchor_from_json(const json& j, std::string_view where)
         a.identity = ROTE_TRY(identity_from_json(*it, where));
     if (auto it = j.find("focus"); it != j.end() && !it->is_null())
         a.focus = ROTE_TRY(identity_from_json(*it, where));
+    if (auto it = j.find("output_labels"); it != j.end() && !it->is_null()) {
+        a.output_labels = ROTE_TRY(map_from_json(*it, std::string(where) + ".output_labels"));
+        if (a.output_labels.size() > 64)
+            return invalid(where, "\"output_labels\" names more than 64 outputs");
+        for (const auto& [name, selector] : a.output_labels) {
+            if (name.empty() || name.size() > 200 || selector.size() > 1000)
+                return invalid(where, "an output label's name is empty or over 200 bytes, or its place over 1000");
+        }
+    }
     return a;
 }
 

@@ -48,8 +48,8 @@ TEST_CASE("outputs from the document: one value beside the label, confirmed by t
     const std::vector<vision::Word> words {word("Service", 180, 420, 0), word("address", 250, 420, 0),
         word("Plot", 330, 420, 1), word("22,", 370, 420, 1), word("Celtic", 400, 420, 1), word("Park,", 460, 420, 1),
         word("Newport", 330, 440, 2), word("NP19", 400, 440, 2), word("Region", 180, 370, 3), word("Wales", 330, 370, 4)};
-    const LabelledValue address {"Plot 22, Celtic Park, Newport NP19", Rect {322, 414, 700, 44}, "next cell", true, {}};
-    const LabelledValue region {"Wales", Rect {322, 364, 700, 24}, "next cell", true, {}};
+    const LabelledValue address {"Plot 22, Celtic Park, Newport NP19", Rect {322, 414, 700, 44}, "next cell", true, {}, {}};
+    const LabelledValue region {"Wales", Rect {322, 364, 700, 24}, "next cell", true, {}, {}};
 
     auto read = read_output_from_document({address}, words, {"a", "Service address", ""});
     CHECK(read.value == "Plot 22, Celtic Park, Newport NP19");
@@ -73,7 +73,7 @@ TEST_CASE("outputs from the document: one value beside the label, confirmed by t
     CHECK(read_output_from_document({region, other}, words, {"r", "Region", "Wal[a-z]+"}).value == "Wales");
 
     // Nothing beside the label, or nothing matching the pattern.
-    read = read_output_from_document({LabelledValue {"", {}, "none", true, {}}}, words, {"r", "Region", ""});
+    read = read_output_from_document({LabelledValue {"", {}, "none", true, {}, {}}}, words, {"r", "Region", ""});
     CHECK_FALSE(read.value.has_value());
     CHECK(read.problem.find("no value") != std::string::npos);
     read = read_output_from_document({region}, words, {"r", "Region", "[0-9]+"});
@@ -81,7 +81,7 @@ TEST_CASE("outputs from the document: one value beside the label, confirmed by t
     CHECK(read.problem.find("nothing matching") != std::string::npos);
 
     // A value that is the rest of its label's own text: the box shows both, and is confirmed as such.
-    const LabelledValue flash {"#14 created.", Rect {170, 96, 200, 24}, "after", false, "Issue #14 created."};
+    const LabelledValue flash {"#14 created.", Rect {170, 96, 200, 24}, "after", false, "Issue #14 created.", {}};
     const std::vector<vision::Word> notice {word("Issue", 176, 100, 9), word("#14", 230, 100, 9), word("created.", 270, 100, 9)};
     CHECK(read_output_from_document({flash}, notice, {"i", "Issue", "#[0-9]+"}).value == "#14");
 

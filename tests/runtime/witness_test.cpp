@@ -172,6 +172,23 @@ void check_document(BrowserWindow window, double scale)
     check_value(*witness, screen, "Contact", "Dana Scully", "field", "Dana Scully");
     check_value(*witness, screen, "Renewal", "2027-03-01", "after", "2027-03-01"); // the hidden one is not seen
     check_value(*witness, screen, "Owner", "Ben Carter", "cell below", "Ben Carter"); // a header row
+    // Where a label is, by no words of it: its classes when they name it alone (Priority's "div.label"), never
+    // its place among siblings (a header cell of a table without classes has none); read back from there.
+    auto priority = beside(*witness, "Priority:");
+    REQUIRE(priority.size() == 1);
+    CHECK(priority[0].label_at == "div.label");
+    auto at = witness->values_at(priority[0].label_at);
+    REQUIRE(at.ok());
+    REQUIRE(at->size() == 1);
+    CHECK((*at)[0].text == "High");
+    CHECK((*at)[0].how == "after");
+    CHECK(beside(*witness, "Account manager").at(0).label_at.empty());
+    for (const char* names_no_one_label : {"th", "p > span", "div.nowhere", "#under[", ""}) {
+        CAPTURE(names_no_one_label);
+        auto none = witness->values_at(names_no_one_label);
+        REQUIRE(none.ok());
+        CHECK(none->empty());
+    }
     // A label that begins its text: the rest of it, or the next cell of a header cell.
     auto values = beside(*witness, "Registration number");
     REQUIRE(values.size() == 1);

@@ -119,6 +119,20 @@ TEST_CASE("a step keeps what the document had under its point; an unknown kind o
     refused = (*s)->save_trace(trace);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.error().message().find("must be a lower-case HTML tag name") != std::string::npos);
+    identity.tag = "input";
+
+    // Where each output's label was, on the last step: kept whole; an empty name refused.
+    trace.steps.back().anchor.output_labels = {{"assignee", "div.assigned-to.attribute > div.label"}, {"status", "div.status.attribute > div.label"}};
+    id = (*s)->save_trace(trace);
+    REQUIRE(id.ok());
+    loaded = (*s)->load_trace(*id);
+    REQUIRE(loaded.ok());
+    CHECK(loaded->steps.back().anchor.output_labels == trace.steps.back().anchor.output_labels);
+    CHECK(loaded->steps.front().anchor.output_labels.empty());
+    trace.steps.back().anchor.output_labels[""] = "div.label";
+    refused = (*s)->save_trace(trace);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message().find("output label's name is empty") != std::string::npos);
 }
 
 TEST_CASE("trace steps cannot be edited in place")

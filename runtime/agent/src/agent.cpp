@@ -1085,6 +1085,7 @@ private:
     Result<cv::Mat> replay(const store::Trace& trace, cv::Mat screen)
     {
         const auto steps = ROTE_TRY(prepare(trace));
+        m_output_labels_recorded = trace.steps.empty() ? std::map<std::string, std::string> {} : trace.steps.back().anchor.output_labels;
         m_replay_started = true;
         progress("replaying trace v" + std::to_string(trace.version) + " (" + std::to_string(steps.size()) + " steps)");
         replayer::Situation situation;
@@ -1417,8 +1418,24 @@ private:
             if (!beside.ok())
                 return OutputValue {std::nullopt, {}, "the browser's document could not be read: " + beside.error().message()};
             DocumentOutput read = read_output_from_document(*beside, m_words, out);
+            if (beside->size() == 1 && !beside->front().label_at.empty())
+                m_output_labels_seen[out.name] = beside->front().label_at;
             if (read.value || !read.problem.empty())
                 return OutputValue {read.value, "document (" + read.how + ")", read.problem};
+            // The label's words are nowhere, but the trace knows where the label was (a translated page): the
+            // value beside the element there, whatever it says now, confirmed by the pixels as any other.
+            if (auto recorded = m_output_labels_recorded.find(out.name);
+                beside->empty() && recorded != m_output_labels_recorded.end()) {
+                auto at = m_witness->values_at(recorded->second);
+                if (!at.ok())
+                    return OutputValue {std::nullopt, {}, "the browser's document could not be read: " + at.error().message()};
+                read = read_output_from_document(*at, m_words, out);
+                if (read.value || !read.problem.empty()) {
+                    m_output_labels_seen[out.name] = recorded->second;
+                    return OutputValue {read.value, "document (" + read.how + ", \"" + out.anchor
+                            + "\" not in the page: the label where the trace saw it)", read.problem};
+                }
+            }
             // The page's document has no such label where a person could see it: OCR would only find a
             // look-alike (a translated page's "Assignee:" read off another word). What remains is the
             // workflow's own fallback, its pattern anywhere on the screen.
@@ -1463,6 +1480,8 @@ private:
             return trace.error().with_context("recording the trace");
         if (replayed)
             trace->parent_id = replayed->id;
+        if (!trace->steps.empty())
+            trace->steps.back().anchor.output_labels = m_output_labels_seen;
         trace->conditions = conditions();
         trace->source_run_id = m_result.run_id;
         m_made = std::move(*trace);
@@ -1488,6 +1507,9 @@ private:
     std::string m_last_url; // the page's URL the success check last saw (success.url)
     vision::Ocr* m_ocr = nullptr;
     std::vector<vision::Word> m_words; // read on the last screen the success check looked at
+    // Where each output's label is in the document (LabelledValue::label_at): as the replayed trace recorded
+    // it, and as this run saw it (kept on the last step of a trace it makes).
+    std::map<std::string, std::string> m_output_labels_recorded, m_output_labels_seen;
     std::vector<recorder::Observed> m_observed;
     std::pair<cv::Mat, store::Hash> m_picture; // the last screen picture() stored, and its artifact
     std::vector<int> m_observed_step; // per observed action: the trace step it replayed, -1 if planned

@@ -35,14 +35,26 @@ constexpr std::size_t max_message = 16u << 20;
 // the value each belongs to by the document's own structure: the field a <label> names, the next cell of a
 // table row (or the cell below a header), the <dd> of a <dt>, the text after the label at the outermost
 // level where the label is all the text. Boxes are CSS pixels of the viewport; `view` says how the viewport
-// lies on the screen.
-constexpr const char* values_beside_js = R"js(function (label) {
+// lies on the screen. With `selector` instead of a label: the one visible element it names is the label,
+// whatever its words now (a label recorded by its place in the document, on a translated page). Each label
+// found says where it is: a selector of tags, ids and classes (never words) that names it alone.
+constexpr const char* values_beside_js = R"js(function (label, selector) {
   const norm = (s) => (s || '').replace(/\s+/g, ' ').trim();
   const key = (s) => norm(s).toLowerCase();
-  const want = key(label);
   const out = { values: [], view: { sx: screenX, sy: screenY, ow: outerWidth, oh: outerHeight,
                                     iw: innerWidth, ih: innerHeight, dpr: devicePixelRatio } };
-  if (!want || !document.body) return out;
+  if (!document.body) return out;
+  let named = null;
+  if (selector) {
+    let all;
+    try { all = [...document.querySelectorAll(selector)]; } catch (e) { return out; }
+    const visible = all.filter((e) => e.checkVisibility ? e.checkVisibility({ opacityProperty: true, visibilityProperty: true }) : true);
+    if (all.length !== 1 || visible.length !== 1 || !key(all[0].textContent)) return out;
+    named = all[0];
+    label = all[0].textContent;
+  }
+  const want = key(label);
+  if (!want) return out;
   const shown = (el) => {
     if (!el || !el.isConnected) return false;
     if (el.checkVisibility && !el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) return false;
@@ -92,7 +104,26 @@ constexpr const char* values_beside_js = R"js(function (label) {
       el = el.parentElement;
     if (shown(el)) labels.set(el, exact);
   }
+  if (named) {
+    labels.clear();
+    labels.set(named, true);
+  }
   const anyExact = [...labels.values()].some((e) => e);
+  // A selector that names `el` alone in the document: its tag, stable id and classes, then its parents' while
+  // that is not yet one element (at most five levels); '' when none does.
+  const stableName = (s) => s && s.length <= 40 && !/\d{2,}/.test(s) && /^[A-Za-z_][\w-]*$/.test(s);
+  const part = (e) => e.tagName.toLowerCase() + (stableName(e.id) ? '#' + e.id : '')
+    + [...e.classList].filter(stableName).sort().map((c) => '.' + c).join('');
+  const selectorOf = (el) => {
+    let sel = '';
+    for (let e = el, level = 0; e && e !== document.documentElement && level < 5; e = e.parentElement, ++level) {
+      sel = sel ? part(e) + ' > ' + sel : part(e);
+      let hits;
+      try { hits = document.querySelectorAll(sel); } catch (err) { return ''; }
+      if (hits.length === 1 && hits[0] === el) return sel;
+    }
+    return '';
+  };
 
   const valueOf = (el, exact) => {
     const text = key(el.textContent);
@@ -141,11 +172,12 @@ constexpr const char* values_beside_js = R"js(function (label) {
     if (anyExact && !exact) continue;
     const v = valueOf(el, exact);
     if (!v) {
-      out.values.push({ text: '', how: 'none', exact, box: boxOf(el) });
+      out.values.push({ text: '', how: 'none', exact, box: boxOf(el), where: selectorOf(el) });
       continue;
     }
     const text = v.text !== undefined ? v.text : textOf(v.node);
-    out.values.push({ text, shown: v.shown !== undefined ? v.shown : text, how: v.how, exact, box: boxOf(v.node) });
+    out.values.push({ text, shown: v.shown !== undefined ? v.shown : text, how: v.how, exact, box: boxOf(v.node),
+                      where: selectorOf(el) });
   }
   return out;
 })js";
@@ -441,9 +473,22 @@ public:
 
     Result<std::vector<LabelledValue>> values_beside(std::string_view label) override
     {
+        return labelled_values(label, "");
+    }
+
+    Result<std::vector<LabelledValue>> values_at(std::string_view selector) override
+    {
+        if (selector.empty())
+            return std::vector<LabelledValue> {};
+        return labelled_values("", selector);
+    }
+
+    Result<std::vector<LabelledValue>> labelled_values(std::string_view label, std::string_view selector)
+    {
         auto page = ROTE_TRY(visible_page());
-        json answer = ROTE_TRY(call_function(page, values_beside_js, json::array({std::string(label)})));
-        const std::string about = "\"" + std::string(label) + "\"";
+        json answer = ROTE_TRY(
+            call_function(page, values_beside_js, json::array({std::string(label), std::string(selector)})));
+        const std::string about = selector.empty() ? "\"" + std::string(label) + "\"" : "the label at " + std::string(selector);
         const Viewport view = ROTE_TRY(viewport_of(answer, about));
         std::vector<LabelledValue> values;
         for (const json& v : answer["values"]) {
@@ -456,6 +501,8 @@ public:
             value.exact = v.value("exact", true);
             if (v.contains("shown") && v["shown"].is_string())
                 value.shown = v["shown"].get<std::string>();
+            if (v.contains("where") && v["where"].is_string() && v["where"].get<std::string>().size() <= 1000)
+                value.label_at = v["where"].get<std::string>();
             value.box = view.place(v);
             values.push_back(std::move(value));
         }

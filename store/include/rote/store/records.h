@@ -45,6 +45,10 @@ struct Anchor {
     // The element that had the focus after the step (any step: a click into a field, a Tab), when it was a
     // field: replay checks the focus went to the same one before typing on. Empty when no field had it.
     ElementIdentity focus;
+    // On a trace's last step, the screen its outputs are read on: where each output's label was in the
+    // document (LabelledValue::label_at, by output name), for reading it where the label's words are others
+    // (a translated interface). Empty when nothing said.
+    std::map<std::string, std::string> output_labels;
     friend bool operator==(const Anchor&, const Anchor&) = default;
 };
 

@@ -30,6 +30,9 @@ struct LabelledValue {
     // Everything drawn in `box`: the value's text, or more when the value is the rest of the label's own
     // text ("Issue #14 created." for "Issue"); empty: `text`.
     std::string shown;
+    // Where the label is in the document, by no words of it: a CSS selector of tags, ids and classes that
+    // names the label's element alone ("div.assigned-to.attribute > div.label"); "" when none does.
+    std::string label_at;
 };
 
 // An element as the document has it: what a person would call it, and who it is.
@@ -98,6 +101,10 @@ public:
     // with the label at a word's end. Empty when the label is nowhere visible in the main document (text in
     // a canvas, an image or a frame is not in it).
     virtual Result<std::vector<LabelledValue>> values_beside(std::string_view label) = 0;
+    // The same for the label `selector` names (a LabelledValue::label_at recorded before), whatever its words
+    // are now: a translated page's "Zugewiesen an:" where "Assignee:" was. Empty unless the selector names
+    // exactly one element, visible, with text.
+    virtual Result<std::vector<LabelledValue>> values_at(std::string_view selector) = 0;
     // The element under a screen point: what it is to a person ("link", "button", "field", "text" for
     // anything else with text, "" for nothing or outside the page) and its identity (the link, button or
     // field the point is in, else the element itself), its box in screen pixels.
