@@ -276,6 +276,15 @@ TEST_CASE("Redmine: a lookup among near-duplicate subjects and a new issue behin
     auto again = run(**app, *f.store, "tracker-new-issue", "Phone line noise at Wayne Fabrication", 4);
     CHECK(again.right());
 
+    // Four fields read beside their labels, taught in English; in German two labels have other words
+    // ("Zugewiesen an:" for "Assignee:"), read where the trace saw the label, with no planner call.
+    REQUIRE(run(**app, *f.store, "tracker-issue-details", "Badge reader fault at Globex depot gate 2", 5).right());
+    realapps::Knobs german;
+    german.lang = "de";
+    auto translated = run(**app, *f.store, "tracker-issue-details", "Printer offline in Leeds office", 6, {}, german);
+    CHECK(translated.right());
+    CHECK(translated.planner_calls == 0);
+
     REQUIRE((*app)->reset({}).ok());
     auto changes = (*app)->changes();
     REQUIRE(changes.ok());
