@@ -7,7 +7,7 @@
 // Each workflow is taught once with its step hints on the baseline app (one input, chosen unambiguous), then
 // replayed for the other inputs (near-duplicates included); each knob starts from a copy of that baseline store,
 // so knobs do not repair each other's traces. Server-side knobs: lang-de, theme, notice; browser knobs: sizes
-// 1024x768 and 1600x1000, scale 1.25. Structural drift (DokuWiki: renamed, extra-step) gets a third run: the
+// 1024x768 and 1600x1000, scale 1.25. Structural drift (renamed on DokuWiki, extra-step on both) gets a third run: the
 // unchanged app again on the same store, which the default (the candidate's fallback) must still serve.
 //
 // Usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--drift NAME] [--inputs N] [--baseline-only]
@@ -65,8 +65,8 @@ std::vector<Drift> drifts(const std::string& app)
     out.push_back({"size-1024x768", {}, 1024, 768, 1.0});
     out.push_back({"size-1600x1000", {}, 1600, 1000, 1.0});
     out.push_back({"scale-1.25", {}, 1280, 800, 1.25});
-    if (app == "dokuwiki") {
-        for (const char* structure : {"renamed", "extra-step"})
+    for (const char* structure : {"renamed", "extra-step"}) {
+        if (app == "dokuwiki" || std::strcmp(structure, "extra-step") == 0)
             out.push_back({structure, {"en", "", false, structure}, 1280, 800, 1.0, true});
     }
     return out;
@@ -157,8 +157,8 @@ constexpr const char* kUsage = R"(usage: realapp_bench [--app dokuwiki|redmine] 
 
 The real-app matrix (docs/realapps.md): every workflow of tests/realapps/workflows taught once, then replayed
 for N inputs (default: all) on the unchanged app and under each drift (--drift: that one only: lang-de,
-theme-contrast or theme-alternate, notice, size-1024x768, size-1600x1000, scale-1.25; DokuWiki's structural
-renamed and extra-step, each followed by a run on the unchanged app), judged from the apps' own state.
+theme-contrast or theme-alternate, notice, size-1024x768, size-1600x1000, scale-1.25; structural:
+DokuWiki's renamed and both apps' extra-step, each followed by a run on the unchanged app), judged from the apps' own state.
 --verbose prints every run's progress and log lines (where a drifted run diverged, and why).
 --serve starts one app on loopback and prints the --route to reach it, until interrupted.
 )";

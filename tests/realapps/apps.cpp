@@ -39,6 +39,30 @@ Result<void> write_text(const fs::path& path, const std::string& text)
     return {};
 }
 
+// The extra-step knob's dialog, as a script for a page's head or body: over the whole page, in the way of every
+// click, until its "Continue" is pressed; a cookie remembers that, so the same browser's next page shows none.
+std::string extra_step_script(const std::string& app, const std::string& record)
+{
+    return "(function () {\n"
+           "  if (document.cookie.indexOf('rote_consent=1') >= 0) return;\n"
+           "  const show = function () {\n"
+           "    const d = document.createElement('div');\n"
+           "    d.id = 'rote-consent';\n"
+           "    d.setAttribute('style', 'position:fixed;inset:0;z-index:10000;background:rgba(20,30,45,0.55);display:flex;"
+           "align-items:center;justify-content:center');\n"
+           "    d.innerHTML = '<div style=\"background:#fff;padding:1.5em 2em;max-width:30em;border-radius:6px;"
+           "font-size:115%\"><p><strong>Before you go on</strong></p><p>This " + app + " records who opens and edits each "
+        + record + ".</p><button type=\"button\" style=\"font-size:110%;padding:0.4em 1.2em\">Continue</button></div>';\n"
+           "    d.querySelector('button').addEventListener('click', function () {\n"
+           "      document.cookie = 'rote_consent=1;path=/';\n"
+           "      d.remove();\n"
+           "    });\n"
+           "    document.body.appendChild(d);\n"
+           "  };\n"
+           "  if (document.body) show(); else document.addEventListener('DOMContentLoaded', show);\n"
+           "})();\n";
+}
+
 std::string read_text(const fs::path& path)
 {
     std::ifstream in(path, std::ios::binary);
@@ -359,14 +383,7 @@ private:
         if (knobs.structure == "extra-step") {
             // Over the whole page, in the way of every click, until its button is pressed (a cookie remembers
             // that, so the next page of the same browser shows none).
-            header += "<div id=\"rote-consent\" style=\"position:fixed;inset:0;z-index:1000;background:rgba(20,30,45,0.55);"
-                      "display:flex;align-items:center;justify-content:center\"><div style=\"background:#fff;"
-                      "padding:1.5em 2em;max-width:30em;border-radius:6px;font-size:115%\"><p><strong>Before you go on"
-                      "</strong></p><p>This wiki records who opens and edits each partner's page.</p><button type=\"button\" "
-                      "style=\"font-size:110%;padding:0.4em 1.2em\" onclick=\"document.cookie='rote_consent=1;path=/';"
-                      "document.getElementById('rote-consent').remove()\">Continue</button></div></div>\n"
-                      "<script>if (document.cookie.indexOf('rote_consent=1') >= 0) "
-                      "document.getElementById('rote-consent').remove();</script>\n";
+            header += "<script>" + extra_step_script("wiki", "partner's page") + "</script>\n";
         } else if (knobs.structure == "renamed") {
             ROTE_TRY(write_text(m_dir / "conf/lang/en/lang.php",
                 "<?php\n$lang['btn_login'] = 'Sign in';\n$lang['btn_logout'] = 'Sign out';\n"
@@ -523,6 +540,10 @@ public:
         if (ec)
             return failure("cannot copy Redmine's Gemfile.lock: " + ec.message());
         ROTE_TRY(write_text(app / "Gemfile.local", "gem 'webrick'\n"));
+        // The extra-step knob's theme: Redmine's own look, and a script that puts the dialog over every page.
+        const fs::path theme = app / "public/themes/rote-dialog";
+        ROTE_TRY(write_text(theme / "stylesheets/application.css", "@import url(../../../stylesheets/application.css);\n"));
+        ROTE_TRY(write_text(theme / "javascripts/theme.js", extra_step_script("tracker", "issue")));
         const fs::path instance = app / "instances/default";
         for (const char* sub : {"config", "files", "log", "tmp", "public"})
             fs::create_directories(instance / sub, ec);
@@ -569,11 +590,14 @@ public:
         if (ec)
             return failure("cannot reset Redmine's database: " + ec.message());
         // Settings straight into the table Redmine reads them from (it caches them, hence the restart).
-        if (!knobs.structure.empty())
-            return Error(Error::Code::invalid_argument, "redmine has no structural knob (" + knobs.structure + ")");
+        if (!knobs.structure.empty() && (knobs.structure != "extra-step" || !knobs.theme.empty()))
+            return Error(Error::Code::invalid_argument, "redmine's one structural knob is extra-step, without a theme knob (not "
+                    + knobs.structure + (knobs.theme.empty() ? "" : " with theme " + knobs.theme) + ")");
         std::vector<std::pair<std::string, std::string>> settings = {{"default_language", knobs.lang}};
         if (!knobs.theme.empty())
             settings.emplace_back("ui_theme", knobs.theme);
+        if (knobs.structure == "extra-step")
+            settings.emplace_back("ui_theme", "rote-dialog");
         if (knobs.notice)
             settings.emplace_back("app_title",
                 "Field Ops Tracker - NOTICE: planned maintenance on Saturday from 06:00 to 08:00 UTC");

@@ -29,10 +29,10 @@ struct Knobs {
     std::string lang = "en"; // the interface language (ISO code the app knows: de, fr, ...)
     std::string theme; // DokuWiki: "contrast" (its style.ini recoloured, narrower); Redmine: a bundled theme
     bool notice = false; // a site-wide notice above every page's content
-    // Structural drift, which replay is not expected to absorb without a planner (DokuWiki only):
-    // "renamed": the interface's words for signing in and out and for searching changed ("Log In" is now
-    //   "Sign in"), so a control with no id or name keeps no identity in the document;
-    // "extra-step": a dialog over every page until its "Continue" is clicked, once per browser.
+    // Structural drift, which replay is not expected to absorb without a planner:
+    // "renamed" (DokuWiki): the interface's words for signing in and out and for searching changed ("Log In"
+    //   is now "Sign in") and every URL is rewritten, so a control with no id or name keeps no identity;
+    // "extra-step" (both): a dialog over every page until its "Continue" is clicked, once per browser.
     std::string structure;
     std::string name() const; // "baseline", "lang-de", "theme-alternate", "notice", "renamed", or a '+' join
 };
