@@ -225,7 +225,8 @@ TEST_CASE("crm-add-lead taught by showing: the password the person typed is nowh
     check_nowhere("demo-pass", "Grace Hopper", f, logs, progress);
 }
 
-TEST_CASE("--planner human: a person repairs a divergence on a drifted site, and the repair replays with no planner call")
+TEST_CASE("--planner human, and --ask where the hints cannot go on: a person repairs a divergence on a drifted "
+          "site, and the repair replays with no planner call")
 {
     Fixture f;
     const Workflow w = load("registry-lookup");
@@ -238,7 +239,17 @@ TEST_CASE("--planner human: a person repairs a divergence on a drifted site, and
     std::condition_variable changed;
     int asked = 0, released = 0;
     RunOptions options = routed_to(*site);
-    options.planner = PlannerKind::human;
+    Workflow repaired_with = w;
+    SUBCASE("--planner human")
+    {
+        options.planner = PlannerKind::human;
+    }
+    SUBCASE("--ask: the workflow has no step hints, so the hints planner cannot take the divergence")
+    {
+        repaired_with.hints.clear();
+        options.planner = PlannerKind::hints;
+        options.ask = true;
+    }
     options.human = &human;
     options.desktop = [&up](const VncEndpoint* e) { up(e); };
     options.person = [&](bool needed) {
@@ -275,7 +286,7 @@ TEST_CASE("--planner human: a person repairs a divergence on a drifted site, and
             human.finish(false);
         }
     });
-    auto repaired = run(*f.store, w, {{"company", "Northwind Traders Ltd"}}, options);
+    auto repaired = run(*f.store, repaired_with, {{"company", "Northwind Traders Ltd"}}, options);
     person.join();
     REQUIRE_MESSAGE(person_failed.empty(), person_failed);
     REQUIRE_MESSAGE(repaired.status == store::RunStatus::succeeded, repaired.error);

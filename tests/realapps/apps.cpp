@@ -41,6 +41,7 @@ Result<void> write_text(const fs::path& path, const std::string& text)
 
 // The extra-step knob's dialog, as a script for a page's head or body: over the whole page, in the way of every
 // click, until its "Continue" is pressed; a cookie remembers that, so the same browser's next page shows none.
+// `app` and `record` go into a single-quoted script string: no quotes in them.
 std::string extra_step_script(const std::string& app, const std::string& record)
 {
     return "(function () {\n"
@@ -383,7 +384,7 @@ private:
         if (knobs.structure == "extra-step") {
             // Over the whole page, in the way of every click, until its button is pressed (a cookie remembers
             // that, so the next page of the same browser shows none).
-            header += "<script>" + extra_step_script("wiki", "partner's page") + "</script>\n";
+            header += "<script>" + extra_step_script("wiki", "partner page") + "</script>\n";
         } else if (knobs.structure == "renamed") {
             ROTE_TRY(write_text(m_dir / "conf/lang/en/lang.php",
                 "<?php\n$lang['btn_login'] = 'Sign in';\n$lang['btn_logout'] = 'Sign out';\n"

@@ -199,7 +199,12 @@ public:
         m_signal_waiter = std::thread([this, stop_signals] {
             const timespec tick {0, 200'000'000};
             while (!m_over) {
-                if (::sigtimedwait(&stop_signals, nullptr, &tick) > 0) {
+                if (const int signal = ::sigtimedwait(&stop_signals, nullptr, &tick); signal > 0) {
+                    if (m_fallback && !m_opened) {
+                        // Nobody has been asked yet (--ask): an interrupt ends the run, as without a view.
+                        std::cerr << "rote: interrupted\n";
+                        std::_Exit(128 + signal);
+                    }
                     std::cerr << "rote: cancelled\n";
                     m_human.finish(false);
                 }
@@ -210,9 +215,14 @@ public:
     Showing(const Showing&) = delete;
     Showing& operator=(const Showing&) = delete;
 
-    void wire(runtime::RunOptions& options)
+    // As the run's planner, or (`fallback`) as the one who takes over where it cannot go on (RunOptions::ask).
+    void wire(runtime::RunOptions& options, bool fallback = false)
     {
-        options.planner = runtime::PlannerKind::human;
+        m_fallback = fallback;
+        if (fallback)
+            options.ask = true;
+        else
+            options.planner = runtime::PlannerKind::human;
         options.human = &m_human;
         options.desktop = [this](const runtime::VncEndpoint* endpoint) {
             std::lock_guard lock(m_mutex);
@@ -248,6 +258,7 @@ private:
             return;
         }
         m_view = std::move(*started);
+        m_opened = true;
         if (m_as_json) {
             std::cout << json {{"url", m_view->url()}, {"port", m_view->port()}}.dump() << std::endl;
             return;
@@ -282,6 +293,13 @@ private:
                 continue;
             if (n > 0 && std::memchr(buffer, '\n', static_cast<size_t>(n)) == nullptr)
                 continue;
+            if (m_fallback && !m_opened) {
+                // Nobody has been asked yet (--ask): a line is nobody's Done, and with no input left (a job
+                // runner's) the person can still repair a divergence, which needs no Done.
+                if (n <= 0)
+                    return;
+                continue;
+            }
             if (n <= 0)
                 std::cerr << "rote: standard input ended: cancelled\n";
             m_human.finish(n > 0);
@@ -295,6 +313,8 @@ private:
     int m_port = 0;
     bool m_as_json = false;
     runtime::HumanInput m_human;
+    std::atomic<bool> m_fallback {false}; // --ask: the person only where the run's planner cannot go on
+    std::atomic<bool> m_opened {false}; // the view has been opened for the person
     std::mutex m_mutex; // guards the endpoint and the view
     std::optional<runtime::VncEndpoint> m_endpoint;
     std::unique_ptr<runtime::LiveView> m_view;
@@ -326,6 +346,10 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
               "and what they do becomes the repair; one run at a time)")
         ->check(CLI::IsMember({"hints", "llm", "human"}))
         ->capture_default_str();
+    m_run->add_flag("--ask", m_ask,
+        "Where the hints or the model cannot go on (no hint for the step, a hint that finds nothing, a model that "
+        "gives up or is over budget), ask a person instead of failing: a live view's URL is printed and what they "
+        "do becomes the repair, as with --planner human (one run at a time)");
     m_run->add_option("--provider", m_provider,
                "Sandbox provider (default: the workflow's): local, or qemu for a VM (`rote image build` first)")
         ->check(CLI::IsMember({"local", "qemu"}));
@@ -580,14 +604,15 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     options.routes = *routes;
     options.teach = m_teach;
     std::optional<Showing> showing;
-    if (m_planner == "human") {
+    if (m_planner == "human" || m_ask) {
         if (checked.size() != 1)
-            return fail(Error(Error::Code::invalid_argument, "--planner human shows one run at a time, not a CSV's rows"));
+            return fail(Error(Error::Code::invalid_argument, std::string(m_ask ? "--ask" : "--planner human")
+                    + " shows one run at a time, not a CSV's rows"));
         auto root = runtime::runtime_root();
         if (!root.ok())
             return fail(root.error());
         showing.emplace(*workflow, checked.front(), *root, 0, m_as_json);
-        showing->wire(options);
+        showing->wire(options, m_planner != "human");
     }
     std::unique_ptr<llm::LlmProvider> model;
     if (options.planner == runtime::PlannerKind::llm) {

@@ -67,6 +67,7 @@ private:
     std::string m_keep;
     std::vector<std::string> m_routes;
     bool m_teach = false;
+    bool m_ask = false; // rote run --ask
     int m_view_port = 0; // rote teach: the live view's port (0: a free one)
     bool m_verify = false; // rote teach: replay the new trace at once
 };

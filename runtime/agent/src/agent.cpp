@@ -304,9 +304,8 @@ private:
         if (trace) {
             screen = ROTE_TRY(replay(*trace, screen));
         } else {
-            auto planner = ROTE_TRY(make_planner(std::nullopt, 0, false));
             progress("no trace yet: the " + std::string(to_string(m_options.planner)) + " planner teaches");
-            screen = ROTE_TRY(plan(*planner, nullptr, 0, screen));
+            screen = ROTE_TRY(plan_or_ask(nullptr, 0, std::nullopt, 0, false, std::move(screen)));
         }
         screen = ROTE_TRY(check_success(screen));
         ROTE_TRY(read_outputs());
@@ -641,8 +640,14 @@ private:
     // A planner for the whole task (teaching) or for a divergence at a trace step.
     Result<std::unique_ptr<Planner>> make_planner(std::optional<llm::ExpectedStep> expected, int first_hint, bool diverged)
     {
+        return make_planner(m_options.planner, std::move(expected), first_hint, diverged);
+    }
+
+    Result<std::unique_ptr<Planner>> make_planner(
+        PlannerKind kind, std::optional<llm::ExpectedStep> expected, int first_hint, bool diverged)
+    {
         m_calls_seen = 0;
-        if (m_options.planner == PlannerKind::human) {
+        if (kind == PlannerKind::human) {
             if (m_options.human == nullptr)
                 return Error(Error::Code::invalid_argument, "the human planner needs a person at a live view (rote teach)");
             HumanPlannerHooks hooks;
@@ -668,7 +673,7 @@ private:
                 m_options.person(true);
             return make_human_planner(*m_options.human, std::move(hooks));
         }
-        if (m_options.planner == PlannerKind::hints) {
+        if (kind == PlannerKind::hints) {
             if (m_workflow.hints.empty())
                 return Error(Error::Code::invalid_argument,
                     m_workflow.file.string() + " has no step hints; teach it with the llm planner (--planner llm)");
@@ -685,6 +690,39 @@ private:
         return make_llm_planner(*m_options.llm, m_workflow, m_inputs, std::move(expected));
     }
 
+    // The run's planner acts from `screen` (plan); with RunOptions::ask, where it cannot be made or cannot go
+    // on, a person takes over from the screen as it is then. After a person's turn (back on the trace, or
+    // failed) the view closes and what they did is done with.
+    Result<cv::Mat> plan_or_ask(const std::vector<replayer::PreparedStep>* steps, int at,
+        std::optional<llm::ExpectedStep> hint, int first_hint, bool diverged, cv::Mat screen)
+    {
+        const bool can_ask = m_options.ask && m_options.human != nullptr && m_options.planner != PlannerKind::human;
+        PlannerKind used = m_options.planner;
+        Result<cv::Mat> after = Error(Error::Code::internal, "no planner ran");
+        auto planner = make_planner(used, std::move(hint), first_hint, diverged);
+        if (planner.ok())
+            after = plan(**planner, steps, at, screen);
+        else
+            after = planner.error();
+        if (!after.ok() && can_ask && !m_options.stop.stop_requested() && !m_store_error) {
+            progress("the " + std::string(to_string(used)) + " planner cannot go on (" + after.error().message()
+                + "): a person takes over in the live view");
+            used = PlannerKind::human;
+            auto now = m_desktop->screenshot();
+            auto person = now.ok() ? make_planner(used, std::nullopt, -1, diverged)
+                                   : Result<std::unique_ptr<Planner>>(now.error());
+            after = person.ok() ? plan(**person, steps, at, *now) : Result<cv::Mat>(person.error());
+        }
+        // (A person teaching from the start keeps the view to the end of the run.)
+        if (used == PlannerKind::human && (diverged || m_options.planner != PlannerKind::human)) {
+            if (m_options.person)
+                m_options.person(false);
+            if (m_options.human)
+                m_options.human->reset();
+        }
+        return after;
+    }
+
     // Lets the planner act until it is done, or (with a trace) until the screen is one the trace knows again.
     // Returns the screen, and sets m_resume to the trace step to go on from (steps->size() when done).
     Result<cv::Mat> plan(Planner& planner, const std::vector<replayer::PreparedStep>* steps, int from, cv::Mat screen)
@@ -694,7 +732,7 @@ private:
         const cv::Mat diverged_on = screen;
         std::string failure;
         while (true) {
-            ROTE_TRY(check_budget(true));
+            ROTE_TRY(check_budget(planner.kind() != "human")); // a person is no planner call
             ROTE_TRY(check_stop());
             auto turn = planner.next(screen, failure, m_options.stop);
             ROTE_TRY(take_calls(planner));
@@ -1064,18 +1102,7 @@ private:
             hint = ROTE_TRY(expected_for(steps[static_cast<size_t>(at)]));
             first_hint = hint_for_step(m_workflow, steps[static_cast<size_t>(at)].step, m_inputs);
         }
-        auto planner = make_planner(std::move(hint), first_hint, true);
-        if (!planner.ok())
-            return Error(planner.error().code(), "replay diverged at step " + std::to_string(at) + " (expected " + expected
-                    + "; " + why + ") and " + planner.error().message());
-        auto after = plan(**planner, &steps, at, std::move(screen));
-        if (m_options.planner == PlannerKind::human) {
-            // Back on the trace (or failed): the view closes and what the person did is done with.
-            if (m_options.person)
-                m_options.person(false);
-            if (m_options.human)
-                m_options.human->reset();
-        }
+        auto after = plan_or_ask(&steps, at, std::move(hint), first_hint, true, std::move(screen));
         if (!after.ok())
             return Error(after.error().code(), "replay diverged at step " + std::to_string(at) + " (expected " + expected
                     + "; " + why + ") and " + after.error().message());
@@ -1237,21 +1264,30 @@ private:
             if (ROTE_TRY(seen_where_document_says(screen)) && url_proven())
                 return true;
             m_words = ROTE_TRY(m_ocr->read(screen));
+            m_success_lookalike = false;
             bool seen = false, out_of_view = false, in_view_unread = false;
             if (m_workflow.success_text.empty()) {
                 seen = ROTE_TRY(outputs_agree(true));
             } else {
                 seen = vision::find_text(m_words, success_text()).status != vision::LocateStatus::not_found;
-                // Rendered by the page but scrolled out of the screen (a footer below the fold): the document
-                // says it is there.
-                // Drawn in the view where OCR did not read it (a styled heading): the document's word, when the
-                // screen confirms every output the document places, which proves the screen shows this page
-                // (a screen still on the page before confirms none).
-                if (!seen && m_witness) {
+                if (m_witness) {
                     auto place = m_witness->text_place(success_text());
-                    seen = out_of_view = place.ok() && place->place == Witness::TextPlace::out_of_view;
-                    if (!seen && place.ok() && place->place == Witness::TextPlace::in_view)
-                        seen = in_view_unread = ROTE_TRY(outputs_confirmed_by_document());
+                    // Words that read as the success text where the page's document holds it nowhere (a list's
+                    // "Status" column for "Status:", punctuation aside) are no proof: the page is another one.
+                    if (seen && place.ok() && place->place == Witness::TextPlace::absent) {
+                        seen = false;
+                        m_success_lookalike = true;
+                    }
+                    // Rendered by the page but scrolled out of the screen (a footer below the fold): the document
+                    // says it is there.
+                    // Drawn in the view where OCR did not read it (a styled heading): the document's word, when
+                    // the screen confirms every output the document places, which proves the screen shows this
+                    // page (a screen still on the page before confirms none).
+                    if (!seen && !m_success_lookalike) {
+                        seen = out_of_view = place.ok() && place->place == Witness::TextPlace::out_of_view;
+                        if (!seen && place.ok() && place->place == Witness::TextPlace::in_view)
+                            seen = in_view_unread = ROTE_TRY(outputs_confirmed_by_document());
+                    }
                 }
             }
             // Past the patience, outputs that still disagree are read_outputs' to report.
@@ -1389,6 +1425,9 @@ private:
     {
         if (!m_last_url.empty() && !url_proven())
             return "the page's URL " + m_last_url + " does not match " + m_workflow.success_url;
+        if (m_success_lookalike)
+            return "\"" + success_text() + "\" is not on the final screen: words there read alike, but the page's "
+                   "document holds it nowhere";
         return m_workflow.success_text.empty() ? std::string("not every output could be read on the final screen")
                                                : "\"" + success_text() + "\" is not on the final screen";
     }
@@ -1505,6 +1544,7 @@ private:
     std::optional<std::stop_callback<std::function<void()>>> m_on_stop;
     std::unique_ptr<Witness> m_witness; // the browser's document, when the sandbox has one (local)
     std::string m_last_url; // the page's URL the success check last saw (success.url)
+    bool m_success_lookalike = false; // the last success check saw the text only as look-alike words
     vision::Ocr* m_ocr = nullptr;
     std::vector<vision::Word> m_words; // read on the last screen the success check looked at
     // Where each output's label is in the document (LabelledValue::label_at): as the replayed trace recorded

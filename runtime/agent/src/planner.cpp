@@ -172,7 +172,8 @@ private:
             const std::string& text = rendered[i];
             // A label made of the run's inputs is a value: read exactly, never a name that reads alike.
             const std::string& written = i == 0 ? hint.target : hint.also[i - 1];
-            const std::vector<Rect> places = ROTE_TRY(places_of(hint, text, written.find("{{") != std::string::npos, words));
+            const std::vector<Rect> places
+                = ROTE_TRY(places_of(hint, text, written.find("{{") != std::string::npos, words, screen, *ocr));
             if (places.empty())
                 continue;
             const auto chosen = ROTE_TRY(choose(hint, text, places, words));
@@ -186,8 +187,8 @@ private:
 
     // Where `text` is: links that read it (link), the fields it labels (field), both from the document and
     // each confirmed by the screen's words in its box or beside it; or its readings on the screen.
-    Result<std::vector<Rect>> places_of(
-        const StepHint& hint, const std::string& text, bool value, const std::vector<vision::Word>& words)
+    Result<std::vector<Rect>> places_of(const StepHint& hint, const std::string& text, bool value,
+        const std::vector<vision::Word>& words, const cv::Mat& screen, vision::Ocr& ocr)
     {
         std::vector<Rect> places;
         if (hint.element.empty()) {
@@ -196,6 +197,10 @@ private:
                 places.push_back(match.box);
             else if (match.status == vision::LocateStatus::ambiguous)
                 places = match.candidates;
+            // Not read on the whole screen (a button's words inside its border, small on a dialog): the
+            // document's button of that name, on top where it is drawn, when its own box reads as the name.
+            if (places.empty() && !value && m_options.witness != nullptr)
+                places = ROTE_TRY(buttons_reading(text, screen, ocr));
             // Words that only read alike ("contract with" for "Contract ID") are no sighting when the page's
             // document, which has the text itself, holds the label nowhere.
             if (!places.empty() && !value && match.similarity < 1.0 && m_options.witness != nullptr) {
@@ -233,6 +238,33 @@ private:
         for (const auto& v : *values) {
             if (v.how == "field" && !v.box.empty())
                 places.push_back(v.box);
+        }
+        return places;
+    }
+
+    // The buttons (<button>, <input type=submit|button>) whose accessible name is `text`, drawn on top of the
+    // page, each confirmed by OCR of its own box (a few pixels around it).
+    Result<std::vector<Rect>> buttons_reading(const std::string& text, const cv::Mat& screen, vision::Ocr& ocr)
+    {
+        std::vector<Rect> places;
+        for (const char* tag : {"button", "input"}) {
+            ElementIdentity wanted;
+            wanted.tag = tag;
+            wanted.role = "button";
+            wanted.label = text;
+            auto found = m_options.witness->find(wanted);
+            if (!found.ok())
+                continue; // no answer from the document: the screen's words alone, as without one
+            for (const FoundElement& f : *found) {
+                const int margin = 4, x = std::max(0, f.box.x - margin), y = std::max(0, f.box.y - margin);
+                const Rect around {x, y, std::min(screen.cols, f.box.x + f.box.w + margin) - x,
+                    std::min(screen.rows, f.box.y + f.box.h + margin) - y};
+                if (around.w <= 0 || around.h <= 0)
+                    continue;
+                auto read = ocr.read(screen, around);
+                if (read.ok() && vision::text_similarity(vision::words_in(*read, around), text) >= 0.8)
+                    places.push_back(f.box);
+            }
         }
         return places;
     }

@@ -45,6 +45,10 @@ struct RunOptions {
     // divergence in replay), false once it no longer does (the screen is one the trace knows again, or the
     // run is over), so that a live view with control is open only while it is theirs to act.
     std::function<void(bool)> person;
+    // With the hints or llm planner and `human`: where that planner cannot go on (it has no hint for the step,
+    // gives up, fails, or its budget is spent), a person takes over at the live view as the human planner
+    // would, instead of the run failing (rote run --ask).
+    bool ask = false;
     std::string provider; // the sandbox provider; empty: the workflow's
     std::filesystem::path image; // qemu: the guest image (empty: the default one)
     std::string keep; // qemu: run in this kept sandbox (its files survive between runs); empty: a fresh VM
