@@ -604,6 +604,10 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     options.routes = *routes;
     options.teach = m_teach;
     std::optional<Showing> showing;
+    if (m_ask && m_planner == "human")
+        return fail(Error(Error::Code::invalid_argument,
+            "--ask hands to a person what the hints or the model cannot do; with --planner human a person is the "
+            "planner already: use one or the other"));
     if (m_planner == "human" || m_ask) {
         if (checked.size() != 1)
             return fail(Error(Error::Code::invalid_argument, std::string(m_ask ? "--ask" : "--planner human")

@@ -28,6 +28,7 @@ public:
 
     Result<PlannerTurn> next(const cv::Mat& screen, const std::string& failure, std::stop_token) override
     {
+        m_turn_words.reset(); // a new turn, a new screen
         if (!failure.empty() && m_next > 0)
             return fail(m_workflow.hints[static_cast<size_t>(m_next - 1)], "the step failed: " + failure);
         PlannerTurn turn;
@@ -166,7 +167,10 @@ private:
     Result<std::optional<Rect>> find(const cv::Mat& screen, const StepHint& hint)
     {
         auto ocr = ROTE_TRY(vision::Ocr::for_this_thread());
-        auto words = ROTE_TRY(ocr->read(screen));
+        // One turn's screen is read once, however many hints look at it.
+        if (!m_turn_words)
+            m_turn_words = ROTE_TRY(ocr->read(screen));
+        const std::vector<vision::Word>& words = *m_turn_words;
         const auto rendered = ROTE_TRY(labels(hint));
         for (std::size_t i = 0; i < rendered.size(); ++i) {
             const std::string& text = rendered[i];
@@ -320,6 +324,7 @@ private:
     HintPlannerOptions m_options;
     std::optional<std::chrono::steady_clock::time_point> m_waiting_since;
     bool m_interruptions;
+    std::optional<std::vector<vision::Word>> m_turn_words; // the words on this turn's screen, once read
 };
 
 std::string goal_for_model(const Workflow& workflow, const RunInputs& inputs)

@@ -88,7 +88,7 @@ constexpr const char* values_beside_js = R"js(function (label, selector) {
   // element holding at least the label's text, then outward while the text stays the same.
   const labels = new Map();
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+  for (let n = named ? null : walker.nextNode(); n; n = walker.nextNode()) {
     const t = key(n.data);
     if (!t || !(want.includes(t) || (t.startsWith(want) && endsWord(t)))) continue;
     let el = n.parentElement;
@@ -104,10 +104,7 @@ constexpr const char* values_beside_js = R"js(function (label, selector) {
       el = el.parentElement;
     if (shown(el)) labels.set(el, exact);
   }
-  if (named) {
-    labels.clear();
-    labels.set(named, true);
-  }
+  if (named) labels.set(named, true); // the selector's element, not the label's words
   const anyExact = [...labels.values()].some((e) => e);
   // A selector that names `el` alone in the document: its tag, stable id and classes, then its parents' while
   // that is not yet one element (at most five levels); '' when none does.
