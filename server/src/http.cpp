@@ -381,7 +381,7 @@ struct HttpServer::Impl {
             const runtime::VncEndpoint desktop = *run->desktop;
             lock.unlock();
             auto started = runtime::LiveView::start({desktop,
-                control ? runtime::ViewMode::control : runtime::ViewMode::view_only, 0, options.view_dir, "run-" + run->id, {}});
+                control ? runtime::ViewMode::control : runtime::ViewMode::view_only, 0, options.view_dir, "run-" + run->id, {}, std::nullopt});
             lock.lock();
             if (!started.ok())
                 return send_error(res, 500, "cannot start the live view: " + started.error().message());

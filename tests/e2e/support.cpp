@@ -1,5 +1,7 @@
 #include "e2e/support.h"
 
+#include <rote/liveview/live_view.h>
+
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -216,24 +218,64 @@ Result<Viewer> through_relay(const runtime::VncEndpoint& endpoint, runtime::Huma
 }
 
 runtime::RunResult taught_by(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given,
-    runtime::RunOptions options, const std::function<std::string(runtime::Desktop&)>& show)
+    runtime::RunOptions options, const Showing& show)
 {
     runtime::HumanInput human;
     DesktopUp up;
     options.planner = runtime::PlannerKind::human;
     options.human = &human;
     options.desktop = [&up](const runtime::VncEndpoint* e) { up(e); };
+    const auto inputs = runtime::check_inputs(w, given);
+    REQUIRE_MESSAGE(inputs.ok(), inputs.error().message());
     std::string person_failed;
     std::thread person([&] {
         auto endpoint = up.wait(std::chrono::seconds(60));
-        auto viewer = endpoint ? through_relay(*endpoint, human) : Result<Viewer>(Error(Error::Code::timeout, "no desktop"));
-        if (!viewer.ok()) {
-            person_failed = viewer.error().message();
+        if (!endpoint) {
+            person_failed = "the run's desktop never came up";
             human.finish(false);
             return;
         }
-        person_failed = show(*viewer->desktop);
-        human.finish(person_failed.empty());
+        const std::filesystem::path dir
+            = std::filesystem::temp_directory_path() / ("rote-person-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir);
+        std::atomic<int> pressed {0}; // 1: Done, 2: Cancel, as rote heard them from the page
+        runtime::ViewBar bar;
+        bar.task = w.goal;
+        for (const auto& [name, value] : inputs->values)
+            bar.inputs.push_back({name, value, false});
+        for (const auto& [name, _] : inputs->secrets)
+            bar.inputs.push_back({name, "", true});
+        bar.on_end = [&human, &pressed](bool done) {
+            pressed = done ? 1 : 2;
+            human.finish(done);
+        };
+        auto view = runtime::LiveView::start({*endpoint, runtime::ViewMode::control, 0, dir, "person",
+            [&human](const InputEvent& e) { human.observe(e); }, std::move(bar)});
+        auto browser = view ? test::BrowserPerson::open((*view)->url(), dir / "browser")
+                            : Result<std::unique_ptr<test::BrowserPerson>>(view.error());
+        if (!browser.ok()) {
+            person_failed = browser.error().message();
+            human.finish(false);
+            return;
+        }
+        if (!(*browser)->wait_for("document.getElementById('state').textContent === 'recording'"
+                                  " && !document.getElementById('done').disabled",
+                std::chrono::seconds(30))) {
+            person_failed = "the view's page never showed the desktop with its bar";
+            human.finish(false);
+            return;
+        }
+        person_failed = show(**browser);
+        const bool done = person_failed.empty();
+        if (auto p = (*browser)->press(done ? "done" : "cancel"); !p.ok() && person_failed.empty())
+            person_failed = p.error().message();
+        for (int i = 0; i < 100 && pressed == 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (pressed != (done ? 1 : 2)) {
+            if (person_failed.empty())
+                person_failed = "rote never heard the page's Done";
+            human.finish(false);
+        }
     });
     auto taught = run(s, w, given, options);
     person.join();

@@ -26,6 +26,7 @@
 #include <rote/liveview/rfb_relay.h>
 #include <rote/store/store.h>
 
+#include "runtime/browser.h"
 #include "runtime/support.h"
 
 namespace rote::e2e {
@@ -106,10 +107,18 @@ struct Viewer {
 };
 Result<Viewer> through_relay(const runtime::VncEndpoint& endpoint, runtime::HumanInput& human);
 
-// Runs `w` with the human planner and a person (`show`, through the live view's relay) at its desktop; the
-// person's failure, if any, fails the test.
+// Runs `w` with the human planner and a person at its desktop: a live view with its bar (teach.html), open in
+// a real headless Chromium (test::BrowserPerson), where `show` does the task and then presses Done (Cancel if
+// `show` failed). The person's failure, if any, fails the test.
+using Showing = std::function<std::string(test::BrowserPerson&)>;
 runtime::RunResult taught_by(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given,
-    runtime::RunOptions options, const std::function<std::string(runtime::Desktop&)>& show);
+    runtime::RunOptions options, const Showing& show);
+
+// The person's eyes, for test::wait_for_text: the desktop as the view's page shows it.
+inline std::function<Result<cv::Mat>()> eyes(test::BrowserPerson& person)
+{
+    return [&person] { return person.screenshot(); };
+}
 
 // `secret` is nowhere but the page: not in the store's files (closed first; `present`, which the runs
 // stored, is there), not in a captured log line (which names run 1), not in a progress line (there are some).

@@ -1,6 +1,8 @@
-// Teaching by showing end to end: a person's clicks and keys reach a real sandbox through the live view's
-// relay (libvncclient here, as a viewer would send them over RFB), the run records them with the human
-// planner, and the trace replays for other inputs with no planner call.
+// Teaching by showing end to end: a person at the live view's page (teach.html: noVNC under rote's bar) in a
+// real headless Chromium clicks and types on its canvas with a person's timing; the keys and clicks reach a
+// real sandbox through websockify and the view's relay, the run records them with the human planner, the
+// person presses the bar's Done, and the trace replays for other inputs with no planner call. (The repair
+// test's person speaks RFB through the relay with libvncclient, as any other viewer would.)
 
 #include <doctest/doctest.h>
 
@@ -30,9 +32,9 @@ namespace {
 
 // What the person does: a click on nothing, the search field, a company typed with a typo corrected, Return,
 // the company's link. An empty string, or what went wrong.
-std::string show_lookup(Desktop& person)
+std::string show_lookup(test::BrowserPerson& person)
 {
-    auto home = test::wait_for_text(person, "Find a company", 30s);
+    auto home = test::wait_for_text(eyes(person), "Find a company", 30s);
     if (!home.where)
         return "the registry's home page did not show";
     const auto button = test::find_text(home.screen, "Search");
@@ -79,13 +81,13 @@ std::string show_lookup(Desktop& person)
     pause(500);
     if (!(failed = ok(person.click(link->center()))).empty())
         return failed;
-    if (!test::wait_for_text(person, "Incorporated", 20s).where)
+    if (!test::wait_for_text(eyes(person), "Incorporated", 20s).where)
         return "the company's page did not show";
     return {};
 }
 
 // Clicks a field by its label (a <label for>: the click focuses the field) and types into it.
-std::string fill(Desktop& person, const cv::Mat& screen, const char* label, const std::string& text)
+std::string fill(test::BrowserPerson& person, const cv::Mat& screen, const char* label, const std::string& text)
 {
     const auto at = test::find_text(screen, label);
     if (!at)
@@ -100,10 +102,10 @@ std::string fill(Desktop& person, const cv::Mat& screen, const char* label, cons
 }
 
 // Signs in (the password typed by the person, as a secret's value) and adds one lead.
-std::function<std::string(Desktop&)> add_lead(const std::map<std::string, std::string>& lead)
+Showing add_lead(const std::map<std::string, std::string>& lead)
 {
-    return [lead](Desktop& person) -> std::string {
-        auto login = test::wait_for_text(person, "User name", 30s);
+    return [lead](test::BrowserPerson& person) -> std::string {
+        auto login = test::wait_for_text(eyes(person), "User name", 30s);
         if (!login.where)
             return "the CRM's sign-in page did not show";
         for (auto [label, input] : {std::pair {"User name", "crm_user"}, std::pair {"Password", "crm_password"}})
@@ -111,7 +113,7 @@ std::function<std::string(Desktop&)> add_lead(const std::map<std::string, std::s
                 return failed;
         if (auto pressed = person.key("return"); !pressed.ok())
             return pressed.error().message();
-        auto form = test::wait_for_text(person, "Full name", 20s);
+        auto form = test::wait_for_text(eyes(person), "Full name", 20s);
         if (!form.where)
             return "the new lead's form did not show";
         for (auto [label, input] :
@@ -123,7 +125,7 @@ std::function<std::string(Desktop&)> add_lead(const std::map<std::string, std::s
             return "no Save lead button";
         if (auto clicked = person.click(save->center()); !clicked.ok())
             return clicked.error().message();
-        if (!test::wait_for_text(person, "Lead ID", 20s).where)
+        if (!test::wait_for_text(eyes(person), "Lead ID", 20s).where)
             return "the saved lead's page did not show";
         return {};
     };

@@ -63,7 +63,7 @@ struct Outcome : realapps::Verdict {
 // One run of `task` for `key`, after a reset to the app with `knobs` (the baseline app by default); its
 // verdict. With `show`, a person does it in the live view (the human planner).
 Outcome run(realapps::App& app, store::Store& s, const std::string& workflow, const std::string& key, int n,
-    const std::function<std::string(runtime::Desktop&)>& show = {}, const realapps::Knobs& knobs = {})
+    const e2e::Showing& show = {}, const realapps::Knobs& knobs = {})
 {
     const auto& t = task(workflow);
     auto w = runtime::load_workflow(fs::path(ROTE_REALAPP_WORKFLOWS) / (workflow + ".yaml"));
@@ -222,15 +222,16 @@ TEST_CASE("DokuWiki: a lookup taught by showing replays for near-duplicate partn
     auto app = realapps::start_dokuwiki(suite.dir / "dokuwiki");
     REQUIRE_MESSAGE(app.ok(), (app.ok() ? "" : app.error().message()));
     e2e::Fixture f;
-    // The person opens the partner's page from the directory: the link's words, then the page.
-    auto shown = run(**app, *f.store, "wiki-partner-lookup", "Stark Components", 1, [](runtime::Desktop& person) {
-        auto link = test::wait_for_text(person, "Stark Components", std::chrono::seconds(30));
+    // The person, at the view's page in a real browser, opens the partner's page from the directory: the link's
+    // words, then the page; then presses Done.
+    auto shown = run(**app, *f.store, "wiki-partner-lookup", "Stark Components", 1, [](test::BrowserPerson& person) {
+        auto link = test::wait_for_text(e2e::eyes(person), "Stark Components", std::chrono::seconds(30));
         if (!link.where)
             return std::string("no \"Stark Components\" in the directory");
         std::this_thread::sleep_for(std::chrono::milliseconds(400));
         if (auto clicked = person.click(link.where->center()); !clicked.ok())
             return clicked.error().message();
-        if (!test::wait_for_text(person, "Contract ID", std::chrono::seconds(20)).where)
+        if (!test::wait_for_text(e2e::eyes(person), "Contract ID", std::chrono::seconds(20)).where)
             return std::string("the partner's page did not show");
         return std::string();
     });

@@ -184,11 +184,21 @@ std::optional<Rect> find_text(const cv::Mat& screen, std::string_view phrase, fl
 
 Sighting wait_for_text(runtime::Desktop& desktop, std::string_view phrase, std::chrono::milliseconds timeout)
 {
+    return wait_for_text(
+        [&desktop]() -> Result<cv::Mat> {
+            auto screen = desktop.wait_stable(std::chrono::milliseconds(150), std::chrono::milliseconds(3000));
+            return screen ? screen : desktop.screenshot();
+        },
+        phrase, timeout);
+}
+
+Sighting wait_for_text(
+    const std::function<Result<cv::Mat>()>& look, std::string_view phrase, std::chrono::milliseconds timeout)
+{
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     Sighting sighting;
     while (true) {
-        auto screen = desktop.wait_stable(std::chrono::milliseconds(150), std::chrono::milliseconds(3000));
-        auto shot = screen ? *screen : desktop.screenshot();
+        auto shot = look();
         if (shot) {
             sighting.screen = *shot;
             sighting.where = find_text(sighting.screen, phrase);

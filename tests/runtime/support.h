@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <chrono>
 #include <optional>
@@ -67,6 +68,9 @@ struct Sighting {
     cv::Mat screen;
 };
 Sighting wait_for_text(runtime::Desktop& desktop, std::string_view phrase, std::chrono::milliseconds timeout);
+// The same for any eyes: `look` gives the screen as a person sees it (a live view's page in a browser).
+Sighting wait_for_text(
+    const std::function<Result<cv::Mat>()>& look, std::string_view phrase, std::chrono::milliseconds timeout);
 
 // The sandbox's display among `pids`: the Xvnc whose parent is not Xvnc (Xvnc forks to run xkbcomp, and the
 // child is named Xvnc until it execs); 0 when there is none.

@@ -180,7 +180,8 @@ namespace {
 
 // A person at a live view with control, as the human planner has them (rote teach; rote run --planner
 // human): the view opens on the run's desktop when the run needs the person and closes when it no longer
-// does. Done is a line on standard input; Cancel is SIGINT, SIGTERM or the end of standard input.
+// does. Done is the page's Done or a line on standard input; Cancel is the page's Cancel, SIGINT, SIGTERM or
+// the end of standard input.
 class Showing {
 public:
     Showing(const runtime::Workflow& workflow, const runtime::RunInputs& inputs, fs::path dir, int port, bool as_json)
@@ -250,8 +251,19 @@ private:
         std::lock_guard lock(m_mutex);
         if (m_view || !m_endpoint)
             return;
+        runtime::ViewBar bar;
+        bar.task = m_workflow.goal;
+        for (const auto& [name, value] : m_inputs.values)
+            bar.inputs.push_back({name, value, false});
+        for (const auto& [name, _] : m_inputs.secrets)
+            bar.inputs.push_back({name, "", true});
+        bar.on_end = [this](bool done) {
+            if (!done)
+                std::cerr << "rote: cancelled on the view's page\n";
+            m_human.finish(done);
+        };
         auto started = runtime::LiveView::start({*m_endpoint, runtime::ViewMode::control, m_port, m_dir, "person",
-            [this](const InputEvent& e) { m_human.observe(e); }});
+            [this](const InputEvent& e) { m_human.observe(e); }, std::move(bar)});
         if (!started.ok()) {
             std::cerr << "rote: cannot open the live view: " << started.error().message() << "\n";
             m_human.finish(false);
@@ -270,7 +282,8 @@ private:
             values += "\n    " + name + ": a secret (" + runtime::secret_variable(name) + "): type it yourself";
         std::cout << "Show the task in this live view (127.0.0.1 only, this URL's token only):\n  " << m_view->url()
                   << "\nThe task: " << m_workflow.goal << (values.empty() ? "" : "\n  with" + values)
-                  << "\nPress Enter here when it is done; Ctrl-C cancels (nothing is kept)." << std::endl;
+                  << "\nPress Done on the page (or Enter here) when it is done; Cancel (or Ctrl-C) keeps nothing."
+                  << std::endl;
     }
 
     void close()

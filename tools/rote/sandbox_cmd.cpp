@@ -308,7 +308,7 @@ int view(const std::string& id, int port, bool control, bool as_json)
     if (!root)
         return fail(root.error());
     auto view = runtime::LiveView::start({*endpoint, control ? runtime::ViewMode::control : runtime::ViewMode::view_only,
-        port, *root, id, {}});
+        port, *root, id, {}, std::nullopt});
     if (!view)
         return fail(view.error());
     const std::string& url = (*view)->url();

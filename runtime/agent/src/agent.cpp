@@ -655,8 +655,13 @@ private:
             // that never stops moving), so their input is not held long.
             hooks.look = [this](std::optional<Point> pointer) -> Result<cv::Mat> {
                 ROTE_TRY(check_stop());
-                if (pointer)
+                if (pointer) {
                     ROTE_TRY(m_desktop->move(*pointer));
+                    // The server drew the person's pointer into this client's picture while it was elsewhere
+                    // (Xvnc does, for a client whose own pointer is not there), and takes it out only with the
+                    // next update of that area: a whole fresh picture has none.
+                    ROTE_TRY(m_desktop->refresh());
+                }
                 auto still = m_desktop->wait_stable(document_quiet_period(), scaled(milliseconds(3000)));
                 return still.ok() ? still : m_desktop->screenshot();
             };

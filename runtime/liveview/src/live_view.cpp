@@ -6,10 +6,14 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -17,7 +21,13 @@
 
 #include <rote/base/files.h>
 #include <rote/base/token.h>
+#include <rote/base/log.h>
 #include <rote/sandbox/process.h>
+
+#include <nlohmann/json.hpp>
+
+#include "teach_page.h"
+#include "unix_listener.h"
 
 namespace rote::runtime {
 
@@ -70,7 +80,135 @@ std::string tail_of(const std::filesystem::path& file)
     return said.size() > 600 ? said.substr(said.size() - 600) : said;
 }
 
+// A directory websockify serves as the view's web root: noVNC's files (links to the package's) and teach.html.
+Result<void> make_web_root(const std::filesystem::path& dir)
+{
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (!std::filesystem::create_directory(dir, ec))
+        return io("cannot create " + dir.string() + ": " + ec.message());
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+    for (const auto& entry : std::filesystem::directory_iterator(kNoVnc, ec)) {
+        std::filesystem::create_symlink(entry.path(), dir / entry.path().filename(), ec);
+        if (ec)
+            return io("cannot link " + entry.path().string() + " into " + dir.string() + ": " + ec.message());
+    }
+    if (ec)
+        return io(std::string("cannot list ") + kNoVnc + ": " + ec.message());
+    return write_file_atomically(dir / "teach.html", detail::kTeachPage, 0644);
+}
+
 } // namespace
+
+// The bar's channel: a unix socket (0600) that websockify connects the page's control WebSocket to. Each
+// connection is told the bar (one JSON line) and may then say "done" or "cancel", each line once per
+// connection; anything else ends the connection. One thread serves every connection.
+class LiveView::Control {
+public:
+    static Result<std::unique_ptr<Control>> start(const std::filesystem::path& path, ViewBar bar)
+    {
+        std::unique_ptr<Control> control(new Control());
+        control->m_path = path;
+        control->m_on_end = std::move(bar.on_end);
+        nlohmann::json inputs = nlohmann::json::array();
+        for (const ViewBar::Input& input : bar.inputs)
+            inputs.push_back({{"name", input.name}, {"value", input.secret ? "" : input.value}, {"secret", input.secret}});
+        control->m_greeting = nlohmann::json {{"task", bar.task}, {"inputs", inputs}}.dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace)
+            + "\n";
+        control->m_listener = ROTE_TRY(detail::listen_private_unix(path));
+        if (::pipe2(control->m_stop, O_CLOEXEC) != 0)
+            return io(std::string("cannot make the view's stop pipe: ") + std::strerror(errno));
+        Control* raw = control.get();
+        control->m_thread = std::thread([raw] { raw->serve(); });
+        return control;
+    }
+
+    ~Control()
+    {
+        if (m_thread.joinable()) {
+            (void)!::write(m_stop[1], "x", 1);
+            m_thread.join();
+        }
+        for (const auto& [fd, _] : m_clients)
+            ::close(fd);
+        for (int fd : {m_listener, m_stop[0], m_stop[1]})
+            if (fd >= 0)
+                ::close(fd);
+        ::unlink(m_path.c_str());
+    }
+
+private:
+    Control() = default;
+
+    void serve()
+    {
+        while (true) {
+            std::vector<pollfd> fds {{m_stop[0], POLLIN, 0}, {m_listener, POLLIN, 0}};
+            for (const auto& [fd, _] : m_clients)
+                fds.push_back({fd, POLLIN, 0});
+            if (::poll(fds.data(), fds.size(), -1) < 0) {
+                if (errno == EINTR)
+                    continue;
+                return;
+            }
+            if (fds[0].revents)
+                return;
+            if (fds[1].revents & POLLIN) {
+                const int client = ::accept4(m_listener, nullptr, nullptr, SOCK_CLOEXEC);
+                if (client >= 0) {
+                    if (m_clients.size() >= 8 || ::send(client, m_greeting.data(), m_greeting.size(), MSG_NOSIGNAL) < 0)
+                        ::close(client);
+                    else
+                        m_clients[client] = {};
+                }
+            }
+            for (std::size_t k = 2; k < fds.size(); ++k) {
+                if (fds[k].revents && !read_from(fds[k].fd)) {
+                    ::close(fds[k].fd);
+                    m_clients.erase(fds[k].fd);
+                }
+            }
+        }
+    }
+
+    // False when the connection is over (closed, or it said something the bar does not know).
+    bool read_from(int fd)
+    {
+        char buffer[256];
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0)
+            return false;
+        std::string& pending = m_clients[fd];
+        pending.append(buffer, static_cast<size_t>(n));
+        for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+            const std::string line = pending.substr(0, nl);
+            pending.erase(0, nl + 1);
+            if (line != "done" && line != "cancel") {
+                log().warn("live view: the page's control channel said something unknown; closing it");
+                return false;
+            }
+            log().info("live view: the person pressed {} on the view's page", line == "done" ? "Done" : "Cancel");
+            if (m_on_end)
+                m_on_end(line == "done");
+        }
+        return pending.size() <= 64;
+    }
+
+    static spdlog::logger& log()
+    {
+        static auto logger = rote::logger("runtime.liveview");
+        return *logger;
+    }
+
+    std::filesystem::path m_path;
+    std::function<void(bool)> m_on_end;
+    std::string m_greeting;
+    int m_listener = -1;
+    int m_stop[2] = {-1, -1};
+    std::map<int, std::string> m_clients; // connection: what it sent after its last line
+    std::thread m_thread;
+};
 
 Result<std::unique_ptr<LiveView>> LiveView::start(const LiveViewOptions& options)
 {
@@ -88,14 +226,27 @@ Result<std::unique_ptr<LiveView>> LiveView::start(const LiveViewOptions& options
     // websockify reaches the desktop through rote's relay, which frames every message the viewer sends: a
     // view-only view passes no input, whatever the viewer's page or another client sends with the token.
     view->m_relay = ROTE_TRY(RfbRelay::start(view->m_socket, options.target, options.mode, options.on_input));
-    ROTE_TRY(write_file_atomically(view->m_tokens, token + ": unix_socket:" + view->m_socket.string() + "\n", 0600));
+    std::string tokens = token + ": unix_socket:" + view->m_socket.string() + "\n";
     const std::string origin = "http://127.0.0.1:" + std::to_string(view->m_port);
-    view->m_url = origin + "/vnc.html?autoconnect=1&resize=scale&view_only=" + (view->m_control ? "0" : "1")
-        + "&path=websockify%3Ftoken%3D" + token;
+    std::string web = kNoVnc;
+    if (options.bar && view->m_control) {
+        const std::string control_token = ROTE_TRY(random_token());
+        const std::filesystem::path control_socket = options.dir / (stem + ".control.sock");
+        view->m_control_channel = ROTE_TRY(Control::start(control_socket, *options.bar));
+        tokens += control_token + ": unix_socket:" + control_socket.string() + "\n";
+        view->m_web = options.dir / (stem + ".web");
+        ROTE_TRY(make_web_root(view->m_web));
+        web = view->m_web.string();
+        view->m_url = origin + "/teach.html#view=" + token + "&control=" + control_token;
+    } else {
+        view->m_url = origin + "/vnc.html?autoconnect=1&resize=scale&view_only=" + (view->m_control ? "0" : "1")
+            + "&path=websockify%3Ftoken%3D" + token;
+    }
+    ROTE_TRY(write_file_atomically(view->m_tokens, tokens, 0600));
     // In a session (and process group) of its own: websockify forks a child per connection, each holding the
     // listening socket too, so the view is closed by killing the whole group. And killed with the thread that
     // started it (setpriv --pdeathsig, util-linux), should rote die without closing it.
-    auto child = spawn_in_own_session({"setpriv", "--pdeathsig", "KILL", "websockify", "--web", kNoVnc, "--token-plugin", "TokenFile", "--token-source",
+    auto child = spawn_in_own_session({"setpriv", "--pdeathsig", "KILL", "websockify", "--web", web, "--token-plugin", "TokenFile", "--token-source",
                            view->m_tokens.string(), "--auth-plugin", "ExpectOrigin", "--auth-source", origin,
                            "127.0.0.1:" + std::to_string(view->m_port)},
         view->m_log);
@@ -133,7 +284,10 @@ LiveView::~LiveView()
     if (m_child > 0)
         ::waitpid(m_child, nullptr, 0);
     m_relay.reset();
+    m_control_channel.reset();
     std::error_code ec;
+    if (!m_web.empty())
+        std::filesystem::remove_all(m_web, ec);
     std::filesystem::remove(m_tokens, ec);
     std::filesystem::remove(m_log, ec);
     std::filesystem::remove(m_socket, ec);

@@ -18,6 +18,8 @@
 
 #include <rote/base/log.h>
 
+#include "unix_listener.h"
+
 namespace rote::runtime {
 
 namespace {
@@ -321,22 +323,11 @@ Result<std::unique_ptr<RfbRelay>> RfbRelay::start(
     impl->target = std::move(target);
     impl->mode = mode;
     impl->observer = std::move(observer);
-    sockaddr_un address {};
-    address.sun_family = AF_UNIX;
-    if (listen_path.string().size() >= sizeof address.sun_path)
-        return Error(Error::Code::invalid_argument, "the live view's socket path is too long: " + listen_path.string());
-    std::strncpy(address.sun_path, listen_path.c_str(), sizeof address.sun_path - 1);
-    ::unlink(listen_path.c_str());
-    impl->listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    // 0600 from the start: the umask is tightened around bind, so no other user can connect in between.
-    const mode_t old_mask = ::umask(0177);
-    const bool bound = impl->listener >= 0 && ::bind(impl->listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-    ::umask(old_mask);
-    if (!bound || ::listen(impl->listener, 64) != 0 || ::pipe2(impl->stop_pipe, O_CLOEXEC) != 0) {
+    impl->listener = ROTE_TRY(detail::listen_private_unix(listen_path));
+    if (::pipe2(impl->stop_pipe, O_CLOEXEC) != 0) {
         const std::string why = std::strerror(errno);
-        if (impl->listener >= 0)
-            ::close(impl->listener);
-        return Error(Error::Code::io, "cannot listen on " + listen_path.string() + ": " + why);
+        ::close(impl->listener);
+        return Error(Error::Code::io, "cannot make the live view's stop pipe: " + why);
     }
     Impl* raw = impl.get();
     impl->acceptor = std::thread([raw] { raw->accept_loop(); });
@@ -368,5 +359,30 @@ RfbRelay::~RfbRelay()
 }
 
 std::uint64_t RfbRelay::dropped() const { return m_impl->dropped.load(); }
+
+namespace detail {
+
+Result<int> listen_private_unix(const std::filesystem::path& path)
+{
+    sockaddr_un address {};
+    address.sun_family = AF_UNIX;
+    if (path.string().size() >= sizeof address.sun_path)
+        return Error(Error::Code::invalid_argument, "the live view's socket path is too long: " + path.string());
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    ::unlink(path.c_str());
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const mode_t old_mask = ::umask(0177);
+    const bool bound = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    ::umask(old_mask);
+    if (!bound || ::listen(fd, 64) != 0) {
+        const std::string why = std::strerror(errno);
+        if (fd >= 0)
+            ::close(fd);
+        return Error(Error::Code::io, "cannot listen on " + path.string() + ": " + why);
+    }
+    return fd;
+}
+
+} // namespace detail
 
 } // namespace rote::runtime
