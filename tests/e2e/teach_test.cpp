@@ -13,6 +13,10 @@
 #include <mutex>
 #include <thread>
 
+#include <cstdio>
+
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rote/agent/human.h>
@@ -308,4 +312,145 @@ TEST_CASE("--planner human, and --ask where the hints cannot go on: a person rep
     CHECK_MESSAGE(plain.status == store::RunStatus::succeeded, plain.error);
     CHECK(plain.planner_calls == 0);
     CHECK(plain.outputs["registration_number"] == "13378204");
+}
+
+namespace {
+
+// `rote teach registry-lookup` in the background, its standard input a FIFO held open by the test (its end
+// would cancel), its outputs in files under `dir`.
+class Teaching {
+public:
+    Teaching(const fs::path& dir, const std::string& company, const test::DemoSite& site)
+        : m_dir(dir)
+    {
+        const fs::path in = dir / "in";
+        fs::remove(in);
+        REQUIRE(::mkfifo(in.c_str(), 0600) == 0);
+        for (const char* file : {"rc", "out", "err"})
+            fs::remove(dir / file);
+        const std::string command = "(ROTE_HOME='" + (dir / "home").string() + "' " ROTE_BINARY
+            " teach registry-lookup -i company='" + company + "' --json --route registry.example.test="
+            + site.registry_route() + " <'" + in.string() + "' >'" + (dir / "out").string() + "' 2>'"
+            + (dir / "err").string() + "'; echo $? >'" + (dir / "rc").string() + "') & echo $!";
+        FILE* shell = ::popen(command.c_str(), "r");
+        REQUIRE(shell);
+        REQUIRE(std::fscanf(shell, "%d", &m_pid) == 1);
+        ::pclose(shell);
+        m_stdin = ::open(in.c_str(), O_WRONLY); // once rote has opened its end
+        REQUIRE(m_stdin >= 0);
+    }
+    ~Teaching() { end(); }
+
+    // The view's URL, printed first once the desktop is up; empty if it never came.
+    std::string url()
+    {
+        for (int i = 0; i < 600; ++i) {
+            const std::string text = test::read_file(m_dir / "out");
+            const auto line = nlohmann::json::parse(text.substr(0, text.find('\n')), nullptr, false);
+            if (line.is_object() && line.contains("url"))
+                return line["url"];
+            std::this_thread::sleep_for(100ms);
+        }
+        return {};
+    }
+
+    // Waits for rote to exit: its status (-1 if it did not) and the run it printed after the URL.
+    std::pair<int, nlohmann::json> end()
+    {
+        if (m_stdin >= 0) {
+            for (int i = 0; i < 1200 && runtime::process_running(m_pid); ++i)
+                std::this_thread::sleep_for(100ms);
+            ::close(m_stdin);
+            m_stdin = -1;
+        }
+        const std::string code = test::read_file(m_dir / "rc"), out = test::read_file(m_dir / "out");
+        const size_t nl = out.find('\n');
+        return {code.empty() ? -1 : std::stoi(code),
+            nl == std::string::npos ? nlohmann::json() : nlohmann::json::parse(out.substr(nl + 1), nullptr, false)};
+    }
+
+    std::string err() const { return test::read_file(m_dir / "err"); }
+
+private:
+    fs::path m_dir;
+    pid_t m_pid = -1;
+    int m_stdin = -1;
+};
+
+const char* kRecording = "document.getElementById('state').textContent === 'recording'"
+                         " && !document.getElementById('done').disabled";
+
+} // namespace
+
+TEST_CASE("rote teach's view page in a real browser: a page without the view's tokens gets nothing, Cancel keeps "
+          "nothing, Done keeps a trace that replays")
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    const fs::path dir = fs::temp_directory_path() / ("rote-teach-page-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+
+    {
+        Teaching teaching(dir, "Acme Robotics Ltd", *site);
+        const std::string url = teaching.url();
+        REQUIRE_MESSAGE(url.find("http://127.0.0.1:") == 0, teaching.err());
+        CHECK(url.find("/teach.html#view=") != std::string::npos);
+        // The page with the right port and made-up tokens: neither the desktop nor the bar opens for it.
+        const std::string page = url.substr(0, url.find('#'));
+        {
+            auto stranger = test::BrowserPerson::open(page + "#view=" + std::string(64, '0') + "&control=" + std::string(64, '0'), dir / "stranger");
+            REQUIRE_MESSAGE(stranger.ok(), stranger.error().message());
+            CHECK((*stranger)->wait_for("['rote refused or closed this view', 'the desktop is not connected']"
+                                        ".includes(document.getElementById('state').textContent)",
+                10s));
+            std::this_thread::sleep_for(2s);
+            auto seen = (*stranger)->evaluate("[document.getElementById('task').textContent,"
+                                              " document.getElementById('done').disabled]");
+            REQUIRE(seen.ok());
+            CHECK((*seen)[0] == "connecting to rote...");
+            CHECK((*seen)[1] == true);
+        }
+        // The person's page: the bar says what to show; Cancel ends the teaching and keeps nothing.
+        auto person = test::BrowserPerson::open(url, dir / "person");
+        REQUIRE_MESSAGE(person.ok(), person.error().message());
+        REQUIRE((*person)->wait_for(kRecording, 30s));
+        auto bar = (*person)->evaluate("document.getElementById('bar').innerText");
+        REQUIRE(bar.ok());
+        CHECK(bar->get<std::string>().find("company: Acme Robotics Ltd") != std::string::npos);
+        REQUIRE((*person)->press("cancel").ok());
+        auto [rc, run] = teaching.end();
+        CHECK(rc != 0);
+        CHECK(teaching.err().find("cancelled on the view's page") != std::string::npos);
+        CHECK((!run.is_object() || run.value("status", "") != "succeeded"));
+    }
+    {
+        Teaching teaching(dir, "Acme Robotics Ltd", *site);
+        auto person = test::BrowserPerson::open(teaching.url(), dir / "person");
+        REQUIRE_MESSAGE(person.ok(), person.error().message());
+        REQUIRE((*person)->wait_for(kRecording, 30s));
+        const std::string failed = show_lookup(**person);
+        REQUIRE_MESSAGE(failed.empty(), failed);
+        REQUIRE((*person)->press("done").ok());
+        auto [rc, run] = teaching.end();
+        CHECK_MESSAGE(rc == 0, teaching.err());
+        REQUIRE(run.is_object());
+        CHECK(run["status"] == "succeeded");
+        CHECK(run["outputs"]["registration_number"] == "08431277");
+    }
+    // One trace, from the Done; it replays for another company with no planner call.
+    auto listed = rote_cli(dir, "list --json");
+    const auto workflows = nlohmann::json::parse(listed.out, nullptr, false);
+    REQUIRE(workflows.is_object());
+    REQUIRE(workflows["workflows"].size() == 1);
+    CHECK(workflows["workflows"][0]["traces"].size() == 1);
+    auto replayed = rote_cli(dir, "run registry-lookup -i company='Initech Software Ltd' --json --route registry.example.test="
+            + site->registry_route());
+    const auto printed = nlohmann::json::parse(replayed.out, nullptr, false);
+    REQUIRE_MESSAGE((printed.is_object() && printed["runs"].size() == 1), (replayed.out + replayed.err));
+    const auto& again = printed["runs"][0];
+    CHECK(again["status"] == "succeeded");
+    CHECK(again["planner_calls"] == 0);
+    CHECK(again["outputs"]["registration_number"] == "07266019");
+    fs::remove_all(dir);
 }

@@ -336,7 +336,9 @@ TEST_CASE("rote teach prints a live view with control; Enter ends the showing, a
         const std::string url = view["url"];
         CHECK(url.find("http://127.0.0.1:") == 0);
         if (enter) {
-            WebSocketViewer viewer(view["port"].get<int>(), url.substr(url.find("token%3D") + 8));
+            // teach.html's fragment: view=TOKEN&control=TOKEN.
+            const size_t at = url.find("#view=") + 6;
+            WebSocketViewer viewer(view["port"].get<int>(), url.substr(at, url.find('&', at) - at));
             CHECK(viewer.sees_the_desktop());
             viewer.act(200, 150, "globex"); // a click and a word: not the lookup
             std::this_thread::sleep_for(500ms);
