@@ -204,17 +204,42 @@ std::optional<runtime::VncEndpoint> DesktopUp::wait(std::chrono::milliseconds ti
     return m_endpoint;
 }
 
-Result<Viewer> through_relay(const runtime::VncEndpoint& endpoint, runtime::HumanInput& human)
+Result<std::unique_ptr<PersonAtView>> open_person_view(const runtime::VncEndpoint& endpoint, runtime::HumanInput& human,
+    const runtime::Workflow& w, const std::map<std::string, std::string>& given)
 {
-    const std::filesystem::path socket
-        = std::filesystem::temp_directory_path() / ("rote-person-" + std::to_string(::getpid()) + ".sock");
-    Viewer v;
-    v.relay = ROTE_TRY(runtime::RfbRelay::start(
-        socket, endpoint, runtime::ViewMode::control, [&human](const InputEvent& e) { human.observe(e); }));
-    runtime::VncEndpoint through;
-    through.unix_path = socket.string();
-    v.desktop = ROTE_TRY(runtime::Desktop::connect(through));
-    return v;
+    const auto inputs = ROTE_TRY(runtime::check_inputs(w, given));
+    static std::atomic<int> views {0};
+    auto at = std::make_unique<PersonAtView>();
+    at->dir = std::filesystem::temp_directory_path()
+        / ("rote-person-" + std::to_string(::getpid()) + "-" + std::to_string(++views));
+    std::filesystem::create_directories(at->dir);
+    runtime::ViewBar bar;
+    bar.task = w.goal;
+    for (const auto& [name, value] : inputs.values)
+        bar.inputs.push_back({name, value, false});
+    for (const auto& [name, _] : inputs.secrets)
+        bar.inputs.push_back({name, "", true});
+    PersonAtView* raw = at.get();
+    bar.on_end = [&human, raw](bool done) {
+        raw->pressed = done ? 1 : 2;
+        human.finish(done);
+    };
+    at->view = ROTE_TRY(runtime::LiveView::start({endpoint, runtime::ViewMode::control, 0, at->dir, "person",
+        [&human](const InputEvent& e) { human.observe(e); }, std::move(bar)}));
+    at->browser = ROTE_TRY(test::BrowserPerson::open(at->view->url(), at->dir / "browser"));
+    if (!at->browser->wait_for("document.getElementById('state').textContent === 'recording'"
+                               " && !document.getElementById('done').disabled",
+            std::chrono::seconds(30)))
+        return Error(Error::Code::timeout, "the view's page never showed the desktop with its bar");
+    return at;
+}
+
+PersonAtView::~PersonAtView()
+{
+    browser.reset();
+    view.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
 }
 
 runtime::RunResult taught_by(store::Store& s, const runtime::Workflow& w, const std::map<std::string, std::string>& given,
@@ -225,53 +250,24 @@ runtime::RunResult taught_by(store::Store& s, const runtime::Workflow& w, const 
     options.planner = runtime::PlannerKind::human;
     options.human = &human;
     options.desktop = [&up](const runtime::VncEndpoint* e) { up(e); };
-    const auto inputs = runtime::check_inputs(w, given);
-    REQUIRE_MESSAGE(inputs.ok(), inputs.error().message());
     std::string person_failed;
     std::thread person([&] {
         auto endpoint = up.wait(std::chrono::seconds(60));
-        if (!endpoint) {
-            person_failed = "the run's desktop never came up";
+        auto at = endpoint ? open_person_view(*endpoint, human, w, given)
+                           : Result<std::unique_ptr<PersonAtView>>(Error(Error::Code::timeout, "the run's desktop never came up"));
+        if (!at.ok()) {
+            person_failed = at.error().message();
             human.finish(false);
             return;
         }
-        const std::filesystem::path dir
-            = std::filesystem::temp_directory_path() / ("rote-person-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir);
-        std::atomic<int> pressed {0}; // 1: Done, 2: Cancel, as rote heard them from the page
-        runtime::ViewBar bar;
-        bar.task = w.goal;
-        for (const auto& [name, value] : inputs->values)
-            bar.inputs.push_back({name, value, false});
-        for (const auto& [name, _] : inputs->secrets)
-            bar.inputs.push_back({name, "", true});
-        bar.on_end = [&human, &pressed](bool done) {
-            pressed = done ? 1 : 2;
-            human.finish(done);
-        };
-        auto view = runtime::LiveView::start({*endpoint, runtime::ViewMode::control, 0, dir, "person",
-            [&human](const InputEvent& e) { human.observe(e); }, std::move(bar)});
-        auto browser = view ? test::BrowserPerson::open((*view)->url(), dir / "browser")
-                            : Result<std::unique_ptr<test::BrowserPerson>>(view.error());
-        if (!browser.ok()) {
-            person_failed = browser.error().message();
-            human.finish(false);
-            return;
-        }
-        if (!(*browser)->wait_for("document.getElementById('state').textContent === 'recording'"
-                                  " && !document.getElementById('done').disabled",
-                std::chrono::seconds(30))) {
-            person_failed = "the view's page never showed the desktop with its bar";
-            human.finish(false);
-            return;
-        }
-        person_failed = show(**browser);
+        PersonAtView& p = **at;
+        person_failed = show(*p.browser);
         const bool done = person_failed.empty();
-        if (auto p = (*browser)->press(done ? "done" : "cancel"); !p.ok() && person_failed.empty())
-            person_failed = p.error().message();
-        for (int i = 0; i < 100 && pressed == 0; ++i)
+        if (auto pressed = p.browser->press(done ? "done" : "cancel"); !pressed.ok() && person_failed.empty())
+            person_failed = pressed.error().message();
+        for (int i = 0; i < 100 && p.pressed == 0; ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (pressed != (done ? 1 : 2)) {
+        if (p.pressed != (done ? 1 : 2)) {
             if (person_failed.empty())
                 person_failed = "rote never heard the page's Done";
             human.finish(false);

@@ -3,6 +3,7 @@
 // What the end-to-end tests share: a store in a fresh directory, the example workflows, a run that reports
 // each step as a test message, and the demo sites' server-side records.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include <rote/agent/agent.h>
 #include <rote/agent/human.h>
 #include <rote/desktop/desktop.h>
+#include <rote/liveview/live_view.h>
 #include <rote/liveview/rfb_relay.h>
 #include <rote/store/store.h>
 
@@ -100,12 +102,18 @@ private:
     std::optional<runtime::VncEndpoint> m_endpoint;
 };
 
-// A person's viewer: libvncclient through a live view's relay whose input the human planner watches.
-struct Viewer {
-    std::unique_ptr<runtime::RfbRelay> relay;
-    std::unique_ptr<runtime::Desktop> desktop;
+// A person's live view (with its bar: teach.html) on a run's desktop, open in a real headless Chromium:
+// the bar's Done and Cancel go to `human`, as do the person's keys and clicks. Ready once the page shows the
+// desktop and the bar.
+struct PersonAtView {
+    std::filesystem::path dir;
+    std::unique_ptr<runtime::LiveView> view;
+    std::unique_ptr<test::BrowserPerson> browser;
+    std::atomic<int> pressed {0}; // 1: Done, 2: Cancel, as rote heard them from the page
+    ~PersonAtView();
 };
-Result<Viewer> through_relay(const runtime::VncEndpoint& endpoint, runtime::HumanInput& human);
+Result<std::unique_ptr<PersonAtView>> open_person_view(const runtime::VncEndpoint& endpoint, runtime::HumanInput& human,
+    const runtime::Workflow& w, const std::map<std::string, std::string>& given);
 
 // Runs `w` with the human planner and a person at its desktop: a live view with its bar (teach.html), open in
 // a real headless Chromium (test::BrowserPerson), where `show` does the task and then presses Done (Cancel if

@@ -1,8 +1,7 @@
 // Teaching by showing end to end: a person at the live view's page (teach.html: noVNC under rote's bar) in a
 // real headless Chromium clicks and types on its canvas with a person's timing; the keys and clicks reach a
 // real sandbox through websockify and the view's relay, the run records them with the human planner, the
-// person presses the bar's Done, and the trace replays for other inputs with no planner call. (The repair
-// test's person speaks RFB through the relay with libvncclient, as any other viewer would.)
+// person presses the bar's Done, and the trace replays for other inputs with no planner call.
 
 #include <doctest/doctest.h>
 
@@ -273,14 +272,16 @@ TEST_CASE("--planner human, and --ask where the hints cannot go on: a person rep
             }
         }
         auto endpoint = up.wait(1s);
-        auto viewer = endpoint ? through_relay(*endpoint, human) : Result<Viewer>(Error(Error::Code::timeout, "no desktop"));
-        if (!viewer.ok()) {
-            person_failed = viewer.error().message();
+        auto at = endpoint ? open_person_view(*endpoint, human, repaired_with, {{"company", "Northwind Traders Ltd"}})
+                           : Result<std::unique_ptr<PersonAtView>>(Error(Error::Code::timeout, "no desktop"));
+        if (!at.ok()) {
+            person_failed = at.error().message();
             human.finish(false);
             return;
         }
-        auto dialog = test::wait_for_text(*viewer->desktop, "Accept all cookies", 20s);
-        if (!dialog.where || !viewer->desktop->click(dialog.where->center()).ok()) {
+        test::BrowserPerson& browser = *(*at)->browser;
+        auto dialog = test::wait_for_text(eyes(browser), "Accept all cookies", 20s);
+        if (!dialog.where || !browser.click(dialog.where->center()).ok()) {
             person_failed = "no cookie dialog to accept";
             human.finish(false);
             return;
