@@ -9,6 +9,9 @@
 //    out (the first event of a gesture: held until the run has looked at the screen), and keys inside a
 //    typed word (not held), each measured from the client's send to the first frame that shows the change.
 //    The same through a relay with nobody watching, and straight to the sandbox's VNC server, for comparison.
+//    And as a person has it: the view's page (teach.html, noVNC) in a real headless Chromium, the mouse and
+//    keys dispatched by the browser, measured in the page from the canvas's own mousedown or keydown to the
+//    first animation frame whose canvas pixels in the field's box changed.
 
 #include <algorithm>
 #include <chrono>
@@ -33,10 +36,12 @@
 #include <rote/agent/workflow.h>
 #include <rote/base/log.h>
 #include <rote/desktop/desktop.h>
+#include <rote/liveview/live_view.h>
 #include <rote/liveview/rfb_relay.h>
 #include <rote/recorder/demonstration.h>
 #include <rote/store/store.h>
 
+#include "runtime/browser.h"
 #include "runtime/support.h"
 
 namespace {
@@ -166,9 +171,79 @@ Figures measure(runtime::Desktop& d, int samples)
     return f;
 }
 
+// In the page: from the canvas's next mousedown or keydown to the first animation frame whose pixels in the
+// box differ from now; kept in window.roteLatency (-1: no change within 5 s).
+constexpr const char* kWatch = R"js((([x, y, w, h]) => {
+    const canvas = document.querySelector('#screen canvas');
+    if (!canvas) { window.roteLatency = 'the page shows no desktop: ' + document.getElementById('state').textContent; return; }
+    const context = canvas.getContext('2d');
+    const sum = () => {
+        const d = context.getImageData(x, y, w, h).data;
+        let s = 0;
+        for (let i = 0; i < d.length; i += 4) s = (s * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) | 0;
+        return s;
+    };
+    const base = sum(), armed = performance.now();
+    let from = null;
+    window.roteLatency = null;
+    const start = () => { if (from === null) from = performance.now(); };
+    canvas.addEventListener('mousedown', start, { capture: true, once: true });
+    canvas.addEventListener('keydown', start, { capture: true, once: true });
+    const frame = () => {
+        if (from !== null && sum() !== base) window.roteLatency = performance.now() - from;
+        else if (performance.now() - armed > 8000) window.roteLatency = -1;
+        else requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+}))js";
+
+double on_page(test::BrowserPerson& person, const cv::Rect& box, const std::function<void()>& act)
+{
+    must(person.evaluate(std::string(kWatch) + "([" + std::to_string(box.x) + "," + std::to_string(box.y) + ","
+             + std::to_string(box.width) + "," + std::to_string(box.height) + "])"),
+        "the page's watch");
+    act();
+    for (int i = 0; i < 200; ++i) {
+        auto latency = must(person.evaluate("window.roteLatency"), "the page's figure");
+        if (latency.is_number())
+            return latency.get<double>();
+        if (latency.is_string())
+            die(latency.get<std::string>());
+        std::this_thread::sleep_for(50ms);
+    }
+    return -1;
+}
+
+// measure(), by a person at the view's page in a browser.
+Figures measure_page(test::BrowserPerson& person, int samples)
+{
+    auto label = test::wait_for_text([&person] { return person.screenshot(); }, "Company name", 30s);
+    if (!label.where)
+        die("no search field on the view's page");
+    const cv::Mat& screen = label.screen;
+    const Point field {label.where->x + 40, label.where->y + label.where->h + 30};
+    const Point blank {screen.cols - 150, screen.rows - 120};
+    const cv::Rect box(std::max(0, field.x - 60), std::max(0, field.y - 30), 420, 60);
+    Figures f;
+    for (int i = 0; i < samples; ++i) {
+        f.add(f.clicks, on_page(person, box, [&] { (void)person.click(field); }));
+        std::this_thread::sleep_for(300ms);
+        for (char c : std::string("acme")) {
+            f.add(f.keys, on_page(person, box, [&] { (void)person.type(std::string(1, c)); }));
+            std::this_thread::sleep_for(120ms);
+        }
+        for (int k = 0; k < 4; ++k)
+            (void)person.key("backspace");
+        std::this_thread::sleep_for(200ms);
+        f.add(f.clicks, on_page(person, box, [&] { (void)person.click(blank); }));
+        std::this_thread::sleep_for(300ms);
+    }
+    return f;
+}
+
 void print(const char* how, const Figures& f)
 {
-    std::printf("%-46s clicks p50 %6.1f ms  p90 %6.1f ms   keys p50 %6.1f ms  p90 %6.1f ms   (%zu, %zu%s)\n", how,
+    std::printf("%-50s clicks p50 %6.1f ms  p90 %6.1f ms   keys p50 %6.1f ms  p90 %6.1f ms   (%zu, %zu%s)\n", how,
         percentile(f.clicks, 0.5), percentile(f.clicks, 0.9), percentile(f.keys, 0.5), percentile(f.keys, 0.9),
         f.clicks.size(), f.keys.size(), f.lost ? (", " + std::to_string(f.lost) + " never showed").c_str() : "");
     std::fflush(stdout);
@@ -223,7 +298,12 @@ int main(int argc, char** argv)
         up.changed.notify_all();
     };
     std::optional<Result<runtime::RunResult>> ended;
-    std::thread run([&] { ended = runtime::run_workflow(*store, workflow, inputs, options); });
+    std::thread run([&] {
+        ended = runtime::run_workflow(*store, workflow, inputs, options);
+        std::fprintf(stderr, "teach_bench: the watching run ended: %s\n",
+            !ended->ok() ? ended->error().message().c_str()
+                         : (std::string(store::to_string((*ended)->status)) + ": " + (*ended)->error).c_str());
+    });
     runtime::VncEndpoint endpoint;
     {
         std::unique_lock lock(up.mutex);
@@ -252,11 +332,20 @@ int main(int argc, char** argv)
         auto viewer = must(runtime::Desktop::connect(through), "a client through the watched relay");
         print("through the relay, the human planner watching", measure(*viewer, samples));
     }
+    {
+        runtime::ViewBar bar;
+        bar.task = workflow.goal;
+        bar.inputs.push_back({"company", "Acme Robotics Ltd", false});
+        auto view = must(runtime::LiveView::start({endpoint, runtime::ViewMode::control, 0, dir, "bench",
+                             [&human](const InputEvent& e) { human.observe(e); }, std::move(bar)}),
+            "the view's page");
+        auto person = must(test::BrowserPerson::open(view->url(), dir / "browser"), "a headless Chromium");
+        if (!person->wait_for("document.getElementById('state').textContent === 'recording'", 30s))
+            die("the view's page never showed the desktop");
+        print("the view page in Chromium, the planner watching", measure_page(*person, samples));
+    }
     human.finish(false);
     run.join();
-    if (ended && ended->ok())
-        std::printf("\nthe watching run ended %s: %s\n", std::string(store::to_string((*ended)->status)).c_str(),
-            (*ended)->error.c_str());
     store.reset();
     fs::remove_all(dir);
     return 0;

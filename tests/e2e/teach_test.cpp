@@ -6,10 +6,13 @@
 #include <doctest/doctest.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include <cstdio>
@@ -321,7 +324,7 @@ namespace {
 // would cancel), its outputs in files under `dir`.
 class Teaching {
 public:
-    Teaching(const fs::path& dir, const std::string& company, const test::DemoSite& site)
+    Teaching(const fs::path& dir, const std::string& company, const test::DemoSite& site, const std::string& options = "")
         : m_dir(dir)
     {
         const fs::path in = dir / "in";
@@ -330,7 +333,7 @@ public:
         for (const char* file : {"rc", "out", "err"})
             fs::remove(dir / file);
         const std::string command = "(ROTE_HOME='" + (dir / "home").string() + "' " ROTE_BINARY
-            " teach registry-lookup -i company='" + company + "' --json --route registry.example.test="
+            " teach registry-lookup -i company='" + company + "' --json " + options + " --route registry.example.test="
             + site.registry_route() + " <'" + in.string() + "' >'" + (dir / "out").string() + "' 2>'"
             + (dir / "err").string() + "'; echo $? >'" + (dir / "rc").string() + "') & echo $!";
         FILE* shell = ::popen(command.c_str(), "r");
@@ -364,13 +367,21 @@ public:
             ::close(m_stdin);
             m_stdin = -1;
         }
-        const std::string code = test::read_file(m_dir / "rc"), out = test::read_file(m_dir / "out");
-        const size_t nl = out.find('\n');
-        return {code.empty() ? -1 : std::stoi(code),
-            nl == std::string::npos ? nlohmann::json() : nlohmann::json::parse(out.substr(nl + 1), nullptr, false)};
+        const std::string code = test::read_file(m_dir / "rc");
+        const auto printed = lines();
+        return {code.empty() ? -1 : std::stoi(code), printed.size() > 1 ? printed[1] : nlohmann::json()};
     }
 
     std::string err() const { return test::read_file(m_dir / "err"); }
+    // Every line rote printed, parsed (the URL's, the run's, and with --verify the verifying run's).
+    std::vector<nlohmann::json> lines() const
+    {
+        std::vector<nlohmann::json> parsed;
+        std::istringstream out(test::read_file(m_dir / "out"));
+        for (std::string line; std::getline(out, line);)
+            parsed.push_back(nlohmann::json::parse(line, nullptr, false));
+        return parsed;
+    }
 
 private:
     fs::path m_dir;
@@ -384,7 +395,7 @@ const char* kRecording = "document.getElementById('state').textContent === 'reco
 } // namespace
 
 TEST_CASE("rote teach's view page in a real browser: a page without the view's tokens gets nothing, Cancel keeps "
-          "nothing, Done keeps a trace that replays")
+          "nothing, Done keeps a trace that replays (--verify says so at once)")
 {
     auto site = test::DemoSite::start("baseline");
     REQUIRE(site.ok());
@@ -426,18 +437,30 @@ TEST_CASE("rote teach's view page in a real browser: a page without the view's t
         CHECK((!run.is_object() || run.value("status", "") != "succeeded"));
     }
     {
-        Teaching teaching(dir, "Acme Robotics Ltd", *site);
+        Teaching teaching(dir, "Acme Robotics Ltd", *site, "--verify");
         auto person = test::BrowserPerson::open(teaching.url(), dir / "person");
         REQUIRE_MESSAGE(person.ok(), person.error().message());
         REQUIRE((*person)->wait_for(kRecording, 30s));
         const std::string failed = show_lookup(**person);
         REQUIRE_MESSAGE(failed.empty(), failed);
+        // ROTE_TEACH_SCREENSHOT: a file for the page as the person sees it now (docs/teach-view.png).
+        if (const char* file = std::getenv("ROTE_TEACH_SCREENSHOT")) {
+            auto png = (*person)->page_png();
+            REQUIRE(png.ok());
+            std::ofstream(file, std::ios::binary) << *png;
+        }
         REQUIRE((*person)->press("done").ok());
         auto [rc, run] = teaching.end();
         CHECK_MESSAGE(rc == 0, teaching.err());
         REQUIRE(run.is_object());
         CHECK(run["status"] == "succeeded");
         CHECK(run["outputs"]["registration_number"] == "08431277");
+        // --verify: replayed at once in a fresh sandbox, with no planner call.
+        const auto printed = teaching.lines();
+        REQUIRE(printed.size() == 3);
+        CHECK(printed[2]["verified"] == true);
+        CHECK(printed[2]["verify"]["planner_calls"] == 0);
+        CHECK(printed[2]["verify"]["status"] == "succeeded");
     }
     // One trace, from the Done; it replays for another company with no planner call.
     auto listed = rote_cli(dir, "list --json");

@@ -180,6 +180,13 @@ Result<cv::Mat> BrowserPerson::screenshot()
     return image;
 }
 
+Result<std::string> BrowserPerson::page_png()
+{
+    auto shot = ROTE_TRY(call("Page.captureScreenshot", {{"format", "png"}}));
+    const auto png = ROTE_TRY(base64_decode(shot["data"].get<std::string>()));
+    return std::string(png.begin(), png.end());
+}
+
 Result<void> BrowserPerson::mouse(const std::string& type, double x, double y, int buttons)
 {
     json params {{"type", type}, {"x", x}, {"y", y}, {"buttons", buttons}};

@@ -41,6 +41,8 @@ public:
     Result<void> type(std::string_view text);
     // One named key: "return", "backspace", "tab", "escape".
     Result<void> key(std::string_view name);
+    // The whole page as the browser shows it, a PNG's bytes (for docs/).
+    Result<std::string> page_png();
     // Clicks the page's element with this id (the bar's "done" or "cancel").
     Result<void> press(const std::string& id);
 

@@ -375,11 +375,12 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
     m_run->add_flag("--json", m_as_json, "Print the runs as JSON");
 
     m_teach_cmd = app.add_subcommand("teach",
-        "Teach a workflow by showing it: starts its sandbox and prints a live view's URL (127.0.0.1, with control); "
-        "do the task there once, then press Enter here. Each click, drag, scroll, typed text (corrections applied) "
+        "Teach a workflow by showing it: starts its sandbox and prints a live view page's URL (127.0.0.1, with "
+        "control; a bar names the task and the inputs to type); do the task there once, then press Done on the page "
+        "(or Enter here). Each click, drag, scroll, typed text (corrections applied) "
         "and key becomes a trace step, recorded as a planner's would be; the trace is kept only if the success "
-        "check and the outputs hold. Typed input values become {{name}}, a secret's {{secret:name}}. Ctrl-C, or the "
-        "end of standard input, cancels and keeps nothing (docs/teach.md)");
+        "check and the outputs hold. Typed input values become {{name}}, a secret's {{secret:name}}. Cancel on the "
+        "page, Ctrl-C or the end of standard input cancels and keeps nothing (docs/teach.md)");
     m_teach_cmd->add_option("WORKFLOW", m_workflow, "A workflow file, or a name (as for rote run)")->required();
     m_teach_cmd->add_option("-i,--input", m_inputs,
         "NAME=VALUE for one input (repeatable): the values to type while showing. A secret input not given is read "

@@ -189,7 +189,9 @@ struct RfbRelay::Impl {
     VncEndpoint target;
     ViewMode mode = ViewMode::view_only;
     InputObserver observer;
-    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    // One epoch for every relay of the process: a person's input through two views (one closed, another
+    // opened) stays in time order for the one HumanInput that follows it.
+    static inline const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     int listener = -1;
     int stop_pipe[2] = {-1, -1};
     std::atomic<std::uint64_t> dropped {0};

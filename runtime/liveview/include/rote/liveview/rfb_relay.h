@@ -72,8 +72,8 @@ enum class ViewMode { view_only, control };
 class RfbRelay {
 public:
     // Called on a connection's thread for each key and pointer event passed to the desktop, its time in ms
-    // since the relay started (teaching by showing records them). Must not block for long: the person's
-    // input waits on it.
+    // on one clock for every relay of the process (teaching by showing records them). Must not block for
+    // long: the person's input waits on it.
     using InputObserver = std::function<void(const InputEvent&)>;
 
     // Listens on `listen_path` (made anew, 0600: only this user, rote's, connects) and connects each client to
