@@ -127,7 +127,7 @@ struct Machine {
     fs::path dir; // sockets and logs
     fs::path proxy_socket; // the egress proxy; empty: the guest's connections to it fail at once
     bool incoming = false; // wait for a saved state (migrate-incoming) instead of booting
-    uid_t runas = 0; // as root: the sandbox's own uid QEMU drops to (0: nobody, for the image's own boots)
+    uid_t runas = 0; // as root: the sandbox's (or the boot's) own uid QEMU drops to; 0: nobody
     std::vector<std::string> prefix; // put before QEMU's command line (joining the sandbox's control group)
 };
 
@@ -180,18 +180,28 @@ Result<pid_t> spawn_qemu_reaper(const std::vector<fs::path>& owned, uid_t uid, c
     return spawn_reaper(owned, uid, by_pidfile + also);
 }
 
-// A reaper for a boot of the image's own (a ready state, a measurement), ended with it.
+// What a boot of the image's own (a ready state, a measurement) runs as, as a sandbox does: as root, a uid of
+// its own (QEMU drops to it) and a control group with a sandbox's default limits (QEMU joins it before it
+// executes); and a reaper told both, for a rote that dies first. Everything ends with it.
 class BootReaper {
 public:
     static Result<BootReaper> start(const fs::path& dir)
     {
-        BootReaper reaper;
-        reaper.m_dir = dir;
-        reaper.m_pid = ROTE_TRY(spawn_qemu_reaper({dir}, 0, {}));
-        return reaper;
+        BootReaper boot;
+        boot.m_dir = dir;
+        if (::geteuid() == 0)
+            boot.m_uid = ROTE_TRY(SandboxUid::claim());
+        boot.m_cgroup = Cgroup::named(random_sandbox_id());
+        boot.m_pid = ROTE_TRY(spawn_qemu_reaper({dir}, boot.m_uid.uid(), boot.m_cgroup.reaper_script()));
+        ResourceLimits limits; // QEMU's own memory is the guest's RAM and its needs beside (as a sandbox's)
+        limits.memory_bytes += static_cast<std::uint64_t>(kMemoryMiB) << 20;
+        ROTE_TRY(boot.m_cgroup.create(limits));
+        return boot;
     }
     BootReaper(BootReaper&& other) noexcept
         : m_dir(std::move(other.m_dir))
+        , m_uid(std::move(other.m_uid))
+        , m_cgroup(std::move(other.m_cgroup))
         , m_pid(std::exchange(other.m_pid, -1))
     {
     }
@@ -200,14 +210,24 @@ public:
     ~BootReaper()
     {
         if (m_pid <= 0)
-            return; // moved from
+            return; // moved from (or never started: the group and the uid go by their own destructors)
         ::unlink((m_dir / "qemu.pid").c_str());
         finish_reaper(m_pid);
+    }
+
+    // The machine of this boot: its QEMU drops to the boot's uid and starts in its group.
+    Machine machine(Machine m) const
+    {
+        m.runas = m_uid.uid();
+        m.prefix = m_cgroup.join_prefix();
+        return m;
     }
 
 private:
     BootReaper() = default;
     fs::path m_dir;
+    SandboxUid m_uid; // declared before the group: freed last
+    Cgroup m_cgroup;
     pid_t m_pid = -1;
 };
 
@@ -801,8 +821,8 @@ Result<std::string> ensure_ready_state(const fs::path& image_dir, Accelerator ac
     std::error_code ignored;
     fs::remove(partial_disk, ignored);
     ROTE_TRY(create_overlay(partial_disk, (image_dir / "root.img").string(), dir / "qemu-img.log"));
-    Machine m {image_dir, accelerator, width, height, window, partial_disk, dir, {}, false, 0, {}};
     BootReaper reaper = ROTE_TRY(BootReaper::start(dir));
+    const Machine m = reaper.machine({image_dir, accelerator, width, height, window, partial_disk, dir, {}, false, 0, {}});
     QemuProcess qemu = ROTE_TRY(launch(m));
     ROTE_TRY(wait_waiting_page(qemu, dir, width, height, seconds(600), "booting the guest", progress));
     auto agent = ROTE_TRY(GuestAgent::connect((dir / "agent.sock").string(), seconds(10)));
@@ -826,8 +846,8 @@ Result<ColdBoot> measure_cold_boot(
     TempDir temp = ROTE_TRY(TempDir::make("boot-"));
     const fs::path& dir = temp.path();
     ROTE_TRY(create_overlay(dir / "disk.qcow2", (image_dir / "root.img").string(), dir / "qemu-img.log"));
-    Machine m {image_dir, accelerator, width, height, window, dir / "disk.qcow2", dir, {}, false, 0, {}};
     BootReaper reaper = ROTE_TRY(BootReaper::start(dir));
+    const Machine m = reaper.machine({image_dir, accelerator, width, height, window, dir / "disk.qcow2", dir, {}, false, 0, {}});
     const auto began = Clock::now();
     QemuProcess qemu = ROTE_TRY(launch(m));
     ColdBoot boot;
