@@ -7,7 +7,6 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <mutex>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -101,8 +100,8 @@ Result<void> make_web_root(const std::filesystem::path& dir)
 } // namespace
 
 // The bar's channel: a unix socket (0600) that websockify connects the page's control WebSocket to. Each
-// connection is told the bar (one JSON line) and may then say "done" or "cancel", each line once per
-// connection; anything else ends the connection. One thread serves every connection.
+// connection is told the bar (one JSON line) and may then say "done" or "cancel", a line each; anything
+// else ends the connection. One thread serves every connection (at most 8 at once).
 class LiveView::Control {
 public:
     static Result<std::unique_ptr<Control>> start(const std::filesystem::path& path, ViewBar bar)
