@@ -27,19 +27,6 @@ Result<store::Hash> add_artifact(const cv::Mat& image, store::NewTrace& trace, s
     return hash;
 }
 
-Rect bounding(const std::vector<Rect>& rects)
-{
-    Rect all = rects.front();
-    for (const auto& r : rects) {
-        const int x0 = std::min(all.x, r.x);
-        const int y0 = std::min(all.y, r.y);
-        const int x1 = std::max(all.x + all.w, r.x + r.w);
-        const int y1 = std::max(all.y + all.h, r.y + r.h);
-        all = {x0, y0, x1 - x0, y1 - y0};
-    }
-    return all;
-}
-
 // True when `text` shows one of the inputs' values within it ("3 results for “Acme”").
 bool shows_input(const std::string& text, const std::map<std::string, std::string>& inputs)
 {

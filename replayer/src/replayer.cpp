@@ -348,9 +348,10 @@ EffectJudgement judge_pixels(const PreparedStep& prepared, const cv::Mat& before
         return out;
     }
     const Rect& r = *step.effect_region;
-    std::int64_t changed_area = 0;
-    for (const auto& c : check.changed)
-        changed_area += std::int64_t(c.w) * c.h;
+    // Measured as the recorded region was: the box around everything that changed (focus leaving one field
+    // for another far below changes two thin rings, whose box is large both times).
+    const Rect around = bounding(check.changed);
+    const std::int64_t changed_area = std::int64_t(around.w) * around.h;
     // Shares of the screen each run had (a run in a smaller window than the recorded one changes fewer pixels
     // for the same new page, and a region of the same size is more of its screen).
     const double recorded_share = double(r.w) * r.h / (double(std::max(1, prepared.pre.width)) * std::max(1, prepared.pre.height));

@@ -155,6 +155,25 @@ TEST_CASE("the effect is judged by each run's own screen: a smaller window does 
     CHECK(judge_effect(step, before, after, {}).as_recorded);
 }
 
+TEST_CASE("the effect: focus leaving one field for another far below is as recorded when it happens again")
+{
+    const cv::Mat form = page("registry-search.baseline.png");
+    // Two thin rings far apart (one field's focus ring gone, another's drawn): recorded, their box is a large
+    // part of the screen; a run that changes the same two rings has the same box, not a hover's share of it.
+    cv::Mat focused = form.clone();
+    cv::rectangle(focused, {200, 190}, {1190, 222}, {200, 120, 40}, 2);
+    cv::Mat moved_on = form.clone();
+    cv::rectangle(moved_on, {200, 585}, {606, 610}, {200, 120, 40}, 2);
+    const auto step = recorded(focused, click_at({300, 597}), moved_on);
+    REQUIRE(step.step.effect_region.has_value());
+    REQUIRE(double(step.step.effect_region->w) * step.step.effect_region->h * 4 >= double(form.cols) * form.rows);
+    const auto again = judge_effect(step, focused, moved_on, {});
+    CHECK_MESSAGE(again.as_recorded, again.why);
+    // One of the two rings alone is still not the effect.
+    const auto half = judge_effect(step, focused, form, {});
+    CHECK_FALSE(half.as_recorded);
+}
+
 TEST_CASE("a target named by an input is found by this run's value, confirmed by its landmarks")
 {
     const cv::Mat results = page("registry-results.baseline.png");
