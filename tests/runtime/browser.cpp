@@ -111,12 +111,11 @@ Result<json> BrowserPerson::call(const std::string& method, json params, bool in
     const std::string bytes = message.dump() + '\0';
     if (::send(m_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size()))
         return failed("the pipe is closed");
-    static thread_local std::string pending;
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     while (true) {
-        for (size_t end; (end = pending.find('\0')) != std::string::npos;) {
-            json reply = json::parse(pending.substr(0, end), nullptr, false);
-            pending.erase(0, end + 1);
+        for (size_t end; (end = m_pending.find('\0')) != std::string::npos;) {
+            json reply = json::parse(m_pending.substr(0, end), nullptr, false);
+            m_pending.erase(0, end + 1);
             if (!reply.is_object() || reply.value("id", 0) != id)
                 continue; // an event, or an answer nobody waits for
             if (reply.contains("error"))
@@ -132,7 +131,7 @@ Result<json> BrowserPerson::call(const std::string& method, json params, bool in
         const ssize_t n = ::recv(m_fd, buffer, sizeof buffer, 0);
         if (n <= 0)
             return failed("the browser closed its pipe");
-        pending.append(buffer, static_cast<size_t>(n));
+        m_pending.append(buffer, static_cast<size_t>(n));
     }
 }
 

@@ -63,6 +63,7 @@ private:
     std::filesystem::path m_dir;
     std::string m_session;
     int m_next = 1;
+    std::string m_pending; // what the pipe said after the last whole message
     double m_x = 10, m_y = 10; // where the pointer is, in page pixels
     unsigned m_rhythm = 0; // steps through the key intervals
 };
