@@ -124,8 +124,11 @@ Result<json> workflows_json(const std::vector<runtime::Workflow>& workflows, sto
     json list = json::array();
     for (const auto& w : workflows) {
         json inputs = json::array();
-        for (const auto& in : w.inputs)
+        for (const auto& in : w.inputs) {
             inputs.push_back({{"name", in.name}, {"type", runtime::to_string(in.type)}});
+            if (in.default_value)
+                inputs.back()["default"] = *in.default_value;
+        }
         json outputs = json::array();
         for (const auto& out : w.outputs)
             outputs.push_back(out.name);

@@ -48,8 +48,8 @@ json error_message(const json& id, const RpcError& e)
     return {{"jsonrpc", "2.0"}, {"id", id}, {"error", error}};
 }
 
-// The input schema of a workflow's tool: every input but the secrets, all required (a run needs every
-// input), nothing else allowed.
+// The input schema of a workflow's tool: every input but the secrets, required unless it has a default (a
+// run needs every input), nothing else allowed.
 json input_schema(const runtime::Workflow& w)
 {
     json properties = json::object();
@@ -62,8 +62,11 @@ json input_schema(const runtime::Workflow& w)
             p["description"] = in.description;
         if (in.example)
             p["examples"] = json::array({*in.example});
+        if (in.default_value)
+            p["default"] = in.type == runtime::InputType::number ? json(std::stod(*in.default_value)) : json(*in.default_value);
         properties[in.name] = p;
-        required.push_back(in.name);
+        if (!in.default_value)
+            required.push_back(in.name);
     }
     return {{"type", "object"}, {"properties", properties}, {"required", required}, {"additionalProperties", false}};
 }

@@ -270,7 +270,8 @@ constexpr const char* kDocument = R"json({
           "type": "object", "required": ["name", "goal", "inputs", "outputs", "effect", "trace_versions", "figures"],
           "properties": {
             "name": {"type": "string"}, "goal": {"type": "string"},
-            "inputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "type": {"type": "string"}}}},
+            "inputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "type": {"type": "string"},
+              "default": {"type": "string", "description": "The value a run types when the input is not given"}}}},
             "outputs": {"type": "array", "items": {"type": "string"}},
             "effect": {"type": "string", "enum": ["read", "add", "change"]},
             "trace_versions": {"type": "integer"},

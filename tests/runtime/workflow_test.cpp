@@ -179,6 +179,73 @@ TEST_CASE("run inputs are checked against the workflow, and secrets kept apart")
     CHECK(nan.error().message().find("hunter2") == std::string::npos);
 }
 
+TEST_CASE("an input with a default may be left out; a secret has none, a number's is a number")
+{
+    auto w = parse_workflow("name: t\ngoal: Look a thing up.\ninputs:\n  company: string\n  note: {type: string, default: Met at the fair}\n"
+                            "  seats: {type: number, default: 3}\nstart: {url: http://a.test/}\nsuccess: {text: Done}\n",
+        "t.yaml");
+    REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.error().message()));
+    CHECK(w->input("note")->default_value == "Met at the fair");
+    auto given = check_inputs(*w, {{"company", "Acme"}});
+    REQUIRE(given.ok());
+    CHECK(given->values.at("note") == "Met at the fair");
+    CHECK(given->values.at("seats") == "3");
+    CHECK(check_inputs(*w, {{"company", "Acme"}, {"note", "Other"}})->values.at("note") == "Other");
+    CHECK_FALSE(check_inputs(*w, {{"note", "Other"}}).ok()); // company has no default
+    const std::string head = "name: t\ngoal: Look a thing up.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\n";
+    CHECK(parse_error(head + "inputs:\n  pin: {type: secret, default: '1234'}\n").message().find("must not have a default")
+        != std::string::npos);
+    CHECK(parse_error(head + "inputs:\n  seats: {type: number, default: many}\n").message().find("the default must be a number")
+        != std::string::npos);
+}
+
+TEST_CASE("inputs added to a workflow's text: below the others, comments and layout kept, checked by parsing it again")
+{
+    InputSpec note;
+    note.name = "note";
+    note.description = "Typed into \"Notes\" when the task was shown";
+    note.default_value = "Met at: the fair, \"booth 4\"";
+    // Below the last input, at its indent, before the comment that belongs to the next key.
+    const std::string text = "# The lookup.\nname: t\ngoal: Look a thing up.\ninputs:\n    company: string   # the name\n\n"
+                             "    count: {type: number}\n# where it starts\nstart: {url: http://a.test/}\nsuccess: {text: Done}\n";
+    auto added = with_inputs_added(text, {note}, "added by a test", "t.yaml");
+    REQUIRE_MESSAGE(added.ok(), (added.ok() ? "" : added.error().message()));
+    CHECK(added->starts_with("# The lookup.\nname: t\ngoal: Look a thing up.\ninputs:\n    company: string   # the name\n\n"
+                             "    count: {type: number}\n    # added by a test\n    note: {"));
+    CHECK(added->find("\n# where it starts\nstart:") != std::string::npos);
+    auto w = parse_workflow(*added, "t.yaml");
+    REQUIRE(w.ok());
+    REQUIRE(w->inputs.size() == 3);
+    CHECK(w->inputs[2].default_value == note.default_value);
+    CHECK(w->inputs[2].description == note.description);
+    // No inputs yet: a new mapping at the end; an empty flow one becomes a block.
+    const std::string bare = "name: t\ngoal: Look a thing up.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\n\n";
+    for (const std::string& t : std::vector<std::string> {bare, "name: t\ngoal: Look a thing up.\ninputs: {}\nstart: {url: http://a.test/}\nsuccess: {text: Done}"}) {
+        auto one = with_inputs_added(t, {note}, "", "t.yaml");
+        REQUIRE_MESSAGE(one.ok(), (one.ok() ? "" : one.error().message()));
+        auto parsed = parse_workflow(*one, "t.yaml");
+        REQUIRE(parsed.ok());
+        REQUIRE(parsed->inputs.size() == 1);
+        CHECK(parsed->inputs[0].default_value == note.default_value);
+    }
+    // What rote cannot add safely, or must not: refused, naming why.
+    auto flow = with_inputs_added("name: t\ngoal: Look a thing up.\ninputs: {company: string}\nstart: {url: http://a.test/}\n"
+                                  "success: {text: Done}\n",
+        {note}, "", "t.yaml");
+    REQUIRE_FALSE(flow.ok());
+    CHECK(flow.error().message().find("flow style") != std::string::npos);
+    InputSpec again = note;
+    again.name = "company";
+    CHECK(with_inputs_added(text, {again}, "", "t.yaml").error().message().find("has an input named company") != std::string::npos);
+    InputSpec secret = note;
+    secret.type = InputType::secret;
+    CHECK_FALSE(with_inputs_added(text, {secret}, "", "t.yaml").ok());
+    InputSpec bad = note;
+    bad.name = "Note";
+    CHECK_FALSE(with_inputs_added(text, {bad}, "", "t.yaml").ok());
+    CHECK_FALSE(with_inputs_added("name: [", {note}, "", "t.yaml").ok());
+}
+
 TEST_CASE("hint labels with alternatives and if present")
 {
     auto ok = parse_workflow("name: t\ngoal: Look a thing up.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\nhints:\n"

@@ -27,6 +27,7 @@ inputs:
     type: secret
   seats:
     type: number
+  region: {type: string, default: EMEA}
 outputs:
   plan:
     anchor: Plan
@@ -146,6 +147,7 @@ TEST_CASE("mcp: a workflow's tool: inputs but the secret, outputs, annotations f
     CHECK_FALSE(t["inputSchema"]["properties"].contains("password"));
     CHECK(t["inputSchema"]["properties"]["seats"]["type"] == "number");
     CHECK(t["inputSchema"]["properties"]["user"]["examples"] == json::array({"demo"}));
+    CHECK(t["inputSchema"]["properties"]["region"]["default"] == "EMEA"); // not required: it has a default
     CHECK(t["inputSchema"]["additionalProperties"] == false);
     CHECK(t["outputSchema"]["required"] == json::array({"plan"}));
     CHECK(t["description"].get<std::string>().find("Secrets (password) come from the server") != std::string::npos);

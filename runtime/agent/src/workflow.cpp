@@ -296,10 +296,12 @@ bool valid_name(const std::string& s)
     return std::regex_match(s, name);
 }
 
-bool valid_input_name(const std::string& s)
+
+bool is_number(const std::string& value)
 {
-    static const std::regex name("[a-z_][a-z0-9_]{0,62}");
-    return std::regex_match(s, name);
+    char* end = nullptr;
+    std::strtod(value.c_str(), &end);
+    return !value.empty() && *end == '\0';
 }
 
 Result<Workflow> read(const YAML::Node& root, const Reader& r)
@@ -332,7 +334,7 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
             if (entry.second.IsScalar()) {
                 type = entry.second.Scalar();
             } else if (entry.second.IsMap()) {
-                ROTE_TRY(r.only(entry.second, "input " + in.name, {"type", "description", "example"}));
+                ROTE_TRY(r.only(entry.second, "input " + in.name, {"type", "description", "example", "default"}));
                 if (!entry.second["type"])
                     return r.error(entry.second, "input " + in.name + " has no type");
                 type = ROTE_TRY(r.text(entry.second["type"], "inputs." + in.name + ".type"));
@@ -340,6 +342,8 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
                     in.description = ROTE_TRY(r.text(entry.second["description"], "description"));
                 if (entry.second["example"])
                     in.example = ROTE_TRY(r.text(entry.second["example"], "example"));
+                if (entry.second["default"])
+                    in.default_value = ROTE_TRY(r.text(entry.second["default"], "default"));
             } else {
                 return r.error(entry.second, "input " + in.name + " must be a type or a mapping with type:");
             }
@@ -353,6 +357,10 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
                 return r.error(entry.second, "input " + in.name + " has unknown type '" + type + "' (string, number, secret)");
             if (in.type == InputType::secret && in.example)
                 return r.error(entry.second, "secret input " + in.name + " must not have an example (it would be stored)");
+            if (in.type == InputType::secret && in.default_value)
+                return r.error(entry.second, "secret input " + in.name + " must not have a default (it would be stored)");
+            if (in.type == InputType::number && in.default_value && !is_number(*in.default_value))
+                return r.error(entry.second["default"], "input " + in.name + ": the default must be a number");
             w.inputs.push_back(std::move(in));
         }
     }
@@ -542,6 +550,12 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
 
 } // namespace
 
+bool valid_input_name(std::string_view name)
+{
+    static const std::regex pattern("[a-z_][a-z0-9_]{0,62}");
+    return std::regex_match(name.begin(), name.end(), pattern);
+}
+
 Result<Workflow> parse_workflow(std::string_view text, const std::filesystem::path& file)
 {
     Reader r(file);
@@ -566,6 +580,114 @@ Result<Workflow> load_workflow(const std::filesystem::path& file)
     return parse_workflow(text.str(), file);
 }
 
+namespace {
+
+// One new input as the line the inputs: mapping holds it in: `NAME: {type: string, default: VALUE}`, the
+// values quoted where YAML needs it.
+std::string input_line(const InputSpec& in)
+{
+    YAML::Emitter line;
+    line << YAML::Flow << YAML::BeginMap << YAML::Key << "type" << YAML::Value << std::string(to_string(in.type));
+    if (!in.description.empty())
+        line << YAML::Key << "description" << YAML::Value << in.description;
+    line << YAML::Key << "default" << YAML::Value << *in.default_value << YAML::EndMap;
+    return in.name + ": " + line.c_str();
+}
+
+std::size_t indent_of(const std::string& line)
+{
+    return line.find_first_not_of(' ') == std::string::npos ? line.size() : line.find_first_not_of(' ');
+}
+
+bool blank_or_comment(const std::string& line)
+{
+    const std::size_t at = line.find_first_not_of(" \t\r");
+    return at == std::string::npos || line[at] == '#';
+}
+
+} // namespace
+
+Result<std::string> with_inputs_added(
+    std::string_view text, const std::vector<InputSpec>& added, const std::string& why, const std::filesystem::path& file)
+{
+    const Workflow before = ROTE_TRY(parse_workflow(text, file));
+    for (const auto& in : added) {
+        if (!valid_input_name(in.name))
+            return Error(Error::Code::invalid_argument, "input name '" + in.name + "' must be lower-case letters, digits and _");
+        if (before.input(in.name) != nullptr)
+            return Error(Error::Code::invalid_argument, file.string() + " has an input named " + in.name + " already");
+        if (in.type == InputType::secret || !in.default_value)
+            return Error(Error::Code::invalid_argument, "input " + in.name + ": only a string or number input with a default is added");
+    }
+    std::vector<std::string> lines;
+    {
+        std::string all(text);
+        std::istringstream in(all);
+        for (std::string line; std::getline(in, line);)
+            lines.push_back(line);
+    }
+    // Where the new lines go, and how far in: below the inputs: mapping's last entry (block style), or a new
+    // inputs: at the end of the file.
+    std::size_t at = lines.size();
+    std::string indent = "  ";
+    std::vector<std::string> block;
+    const auto key = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.starts_with("inputs:"); });
+    if (key == lines.end()) {
+        while (at > 0 && blank_or_comment(lines[at - 1]) && lines[at - 1].find_first_not_of(" \t\r") == std::string::npos)
+            --at;
+        block.push_back("inputs:");
+    } else {
+        const std::size_t first = static_cast<std::size_t>(key - lines.begin());
+        std::string rest = key->substr(7);
+        if (const std::size_t comment = rest.find(" #"); comment != std::string::npos)
+            rest.erase(comment);
+        rest.erase(0, rest.find_first_not_of(" \t\r"));
+        rest.erase(rest.find_last_not_of(" \t\r") + 1);
+        if (rest == "{}")
+            lines[first] = "inputs:";
+        else if (!rest.empty())
+            return Error(Error::Code::invalid_argument,
+                file.string() + ": inputs: is written in flow style ({...}); add the new inputs to it by hand");
+        at = first + 1;
+        for (std::size_t j = first + 1; j < lines.size(); ++j) {
+            if (blank_or_comment(lines[j]))
+                continue;
+            if (indent_of(lines[j]) == 0)
+                break;
+            if (at == first + 1)
+                indent = std::string(indent_of(lines[j]), ' ');
+            at = j + 1;
+        }
+    }
+    if (!why.empty())
+        block.push_back(indent + "# " + why);
+    for (const auto& in : added)
+        block.push_back(indent + input_line(in));
+    lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(at), block.begin(), block.end());
+    std::string out;
+    for (const auto& line : lines)
+        out += line + "\n";
+
+    // Nothing but the new inputs may have changed.
+    auto after = parse_workflow(out, file);
+    if (!after.ok())
+        return after.error().with_context("adding inputs to " + file.string());
+    bool same = after->inputs.size() == before.inputs.size() + added.size() && after->name == before.name
+        && after->goal == before.goal && after->hints.size() == before.hints.size()
+        && after->outputs.size() == before.outputs.size() && after->start_url == before.start_url
+        && after->success_text == before.success_text;
+    for (std::size_t i = 0; same && i < before.inputs.size(); ++i)
+        same = after->inputs[i].name == before.inputs[i].name && after->inputs[i].default_value == before.inputs[i].default_value;
+    for (std::size_t i = 0; same && i < added.size(); ++i) {
+        const InputSpec& got = after->inputs[before.inputs.size() + i];
+        same = got.name == added[i].name && got.type == added[i].type && got.default_value == added[i].default_value;
+    }
+    if (!same)
+        return Error(Error::Code::invalid_argument,
+            file.string() + ": its layout is one rote cannot add inputs to safely; add them by hand");
+    return out;
+}
+
 Result<RunInputs> check_inputs(const Workflow& workflow, const std::map<std::string, std::string>& given)
 {
     RunInputs out;
@@ -573,18 +695,17 @@ Result<RunInputs> check_inputs(const Workflow& workflow, const std::map<std::str
         const InputSpec* spec = workflow.input(name);
         if (spec == nullptr)
             return Error(Error::Code::invalid_argument, "workflow " + workflow.name + " has no input '" + name + "'");
-        if (spec->type == InputType::number) {
-            char* end = nullptr;
-            std::strtod(value.c_str(), &end);
-            if (value.empty() || *end != '\0')
-                return Error(Error::Code::invalid_argument, "input " + name + " must be a number, not '" + value + "'");
-        }
+        if (spec->type == InputType::number && !is_number(value))
+            return Error(Error::Code::invalid_argument, "input " + name + " must be a number, not '" + value + "'");
         (spec->type == InputType::secret ? out.secrets : out.values)[name] = value;
     }
     for (const auto& spec : workflow.inputs) {
-        if (!given.contains(spec.name))
+        if (given.contains(spec.name))
+            continue;
+        if (!spec.default_value)
             return Error(Error::Code::invalid_argument,
                 "workflow " + workflow.name + " needs input '" + spec.name + "' (" + std::string(to_string(spec.type)) + ")");
+        out.values[spec.name] = *spec.default_value;
     }
     return out;
 }

@@ -28,6 +28,9 @@ struct InputSpec {
     InputType type = InputType::string;
     std::string description;
     std::optional<std::string> example; // never set for a secret
+    // The value a run types when it is not given (`default:`): such an input may be left out. Never set for a
+    // secret. An input that teaching by showing added to a workflow has the value the person typed.
+    std::optional<std::string> default_value;
 };
 
 // Where an output is read on the final screen: the text next to (right of, or below) an anchor text, and/or
@@ -100,13 +103,23 @@ Result<Workflow> load_workflow(const std::filesystem::path& file);
 // The same from text; `file` only names it in errors.
 Result<Workflow> parse_workflow(std::string_view text, const std::filesystem::path& file);
 
-// The values for one run, checked against the workflow's inputs: every input given, none unknown, numbers
-// that parse. Secrets come apart from the other inputs. Errors name the input, never a secret's value.
+// The values for one run, checked against the workflow's inputs: every input given or with a default, none
+// unknown, numbers that parse. Secrets come apart from the other inputs. Errors name the input, never a secret's value.
 struct RunInputs {
     std::map<std::string, std::string> values;
     std::map<std::string, std::string> secrets;
 };
 Result<RunInputs> check_inputs(const Workflow& workflow, const std::map<std::string, std::string>& given);
+// An input's (or output's) name: lower-case letters, digits and _, not starting with a digit, at most 63.
+bool valid_input_name(std::string_view name);
+
+// The workflow file's text with `added` inputs (each a string or a number, with a default) in its inputs:
+// mapping, one line each below a comment that says why, and nothing else changed, comments and layout kept.
+// The text is checked by parsing it again. Errors: an input the workflow has already, a text whose inputs:
+// is written in flow style (other than `{}`), a result that does not parse to the same workflow plus them.
+Result<std::string> with_inputs_added(
+    std::string_view text, const std::vector<InputSpec>& added, const std::string& why, const std::filesystem::path& file);
+
 // Secret inputs not in `given` are read from ROTE_SECRET_<NAME> (the name upper-cased): a password on a
 // command line or in a tool call would be in a shell's history, a process listing or a model's context.
 void secrets_from_environment(const Workflow& workflow, std::map<std::string, std::string>& given);
