@@ -272,22 +272,6 @@ bool may_extend(const DemonstratedAction& last, const InputEvent& next, const Co
         && next.at_ms - last.end_ms <= options.double_click_ms && near(last.action.at, next.at, options.slop_px);
 }
 
-std::vector<std::string> proposed_inputs(const std::vector<DemonstratedAction>& actions,
-    const std::map<std::string, std::string>& inputs, const std::map<std::string, std::string>& secrets)
-{
-    std::vector<std::string> proposed;
-    for (const DemonstratedAction& d : actions) {
-        if (d.action.kind != ActionKind::type)
-            continue;
-        auto templated = text_template(d.action.text, inputs, secrets);
-        if (!templated || templated->find("{{") != std::string::npos)
-            continue;
-        if (std::find(proposed.begin(), proposed.end(), d.action.text) == proposed.end())
-            proposed.push_back(d.action.text);
-    }
-    return proposed;
-}
-
 namespace {
 
 // A keysym as the stream's JSON names it: the key's name where it reads back as the same keysym, the

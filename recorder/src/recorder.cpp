@@ -107,6 +107,86 @@ Result<std::string> text_template(const std::string& typed, const std::map<std::
     return templatize(literal, inputs, secrets);
 }
 
+namespace {
+
+// What a field is called, as a person reads it: its label, else its placeholder, name or id.
+std::string field_called(const ElementIdentity& field)
+{
+    for (const std::string* s : {&field.label, &field.placeholder, &field.name, &field.id}) {
+        if (!s->empty())
+            return *s;
+    }
+    return {};
+}
+
+// Whether a field looks like one for a password, a PIN or a token, by its names (a password input's role is a
+// text box's, like any other).
+bool secret_field(const ElementIdentity& field)
+{
+    std::string names;
+    for (const std::string* s : {&field.label, &field.placeholder, &field.name, &field.id})
+        names += " " + *s;
+    std::transform(names.begin(), names.end(), names.begin(), [](unsigned char c) { return std::tolower(c); });
+    for (const char* word : {"pass", "pwd", "secret", "token", "otp", "pin code", "pin:", " pin"}) {
+        if (names.find(word) != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
+// "Company name:" → "company_name"; "" when nothing of it is a letter or digit.
+std::string as_input_name(const std::string& called)
+{
+    std::string name;
+    for (const char c : called) {
+        const auto u = static_cast<unsigned char>(c);
+        if (std::isalnum(u) && u < 0x80)
+            name += static_cast<char>(std::tolower(u));
+        else if (!name.empty() && name.back() != '_')
+            name += '_';
+    }
+    while (!name.empty() && name.back() == '_')
+        name.pop_back();
+    if (name.size() > 40)
+        name.resize(40);
+    if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0])))
+        name = "input_" + name;
+    return name;
+}
+
+} // namespace
+
+std::vector<ProposedInput> proposed_inputs(const std::vector<Observed>& observed,
+    const std::map<std::string, std::string>& inputs, const std::map<std::string, std::string>& secrets)
+{
+    std::vector<ProposedInput> proposed;
+    std::set<std::string> taken;
+    for (const auto& [name, _] : inputs)
+        taken.insert(name);
+    for (const auto& [name, _] : secrets)
+        taken.insert(name);
+    for (const Observed& o : observed) {
+        if (o.action.kind != ActionKind::type)
+            continue;
+        auto templated = text_template(o.action.text, inputs, secrets);
+        if (!templated || templated->find("{{") != std::string::npos
+            || templated->find_first_not_of(" \t") == std::string::npos)
+            continue;
+        if (std::any_of(proposed.begin(), proposed.end(), [&](const ProposedInput& p) { return p.value == *templated; }))
+            continue;
+        if (secret_field(o.focus))
+            continue; // a mistyped password is nearly the password: never written into a workflow
+        ProposedInput p {*templated, field_called(o.focus), {}};
+        const std::string base = as_input_name(p.field).empty() ? "input" : as_input_name(p.field);
+        p.name = base;
+        for (int n = 2; taken.contains(p.name); ++n)
+            p.name = base + "_" + std::to_string(n);
+        taken.insert(p.name);
+        proposed.push_back(std::move(p));
+    }
+    return proposed;
+}
+
 Result<store::NewTrace> record(const std::vector<Observed>& observed, const RecordOptions& options, vision::Ocr& ocr)
 {
     store::NewTrace trace;

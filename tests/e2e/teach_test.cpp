@@ -320,11 +320,11 @@ TEST_CASE("--planner human, and --ask where the hints cannot go on: a person rep
 
 namespace {
 
-// `rote teach registry-lookup` in the background, its standard input a FIFO held open by the test (its end
-// would cancel), its outputs in files under `dir`.
+// `rote teach WHAT` (a workflow and its inputs) in the background, its standard input a FIFO held open by
+// the test (its end would cancel), its outputs in files under `dir`.
 class Teaching {
 public:
-    Teaching(const fs::path& dir, const std::string& company, const test::DemoSite& site, const std::string& options = "")
+    Teaching(const fs::path& dir, const std::string& what, const test::DemoSite& site, const std::string& options = "")
         : m_dir(dir)
     {
         const fs::path in = dir / "in";
@@ -333,7 +333,7 @@ public:
         for (const char* file : {"rc", "out", "err"})
             fs::remove(dir / file);
         const std::string command = "(ROTE_HOME='" + (dir / "home").string() + "' " ROTE_BINARY
-            " teach registry-lookup -i company='" + company + "' --json " + options + " --route registry.example.test="
+            " teach " + what + " --json " + options + " --route registry.example.test="
             + site.registry_route() + " <'" + in.string() + "' >'" + (dir / "out").string() + "' 2>'"
             + (dir / "err").string() + "'; echo $? >'" + (dir / "rc").string() + "') & echo $!";
         FILE* shell = ::popen(command.c_str(), "r");
@@ -373,6 +373,22 @@ public:
     }
 
     std::string err() const { return test::read_file(m_dir / "err"); }
+    // Waits (up to `timeout`) for rote to write `text` to its standard error.
+    bool said(const std::string& text, std::chrono::milliseconds timeout)
+    {
+        for (auto end = std::chrono::steady_clock::now() + timeout; std::chrono::steady_clock::now() < end;) {
+            if (err().find(text) != std::string::npos)
+                return true;
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }
+    // A line on rote's standard input (an answer to its question).
+    void answer(const std::string& line)
+    {
+        const std::string text = line + "\n";
+        REQUIRE(::write(m_stdin, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    }
     // Every line rote printed, parsed (the URL's, the run's, and with --verify the verifying run's).
     std::vector<nlohmann::json> lines() const
     {
@@ -404,7 +420,7 @@ TEST_CASE("rote teach's view page in a real browser: a page without the view's t
     fs::create_directories(dir);
 
     {
-        Teaching teaching(dir, "Acme Robotics Ltd", *site);
+        Teaching teaching(dir, "registry-lookup -i company='Acme Robotics Ltd'", *site);
         const std::string url = teaching.url();
         REQUIRE_MESSAGE(url.find("http://127.0.0.1:") == 0, teaching.err());
         CHECK(url.find("/teach.html#view=") != std::string::npos);
@@ -437,7 +453,7 @@ TEST_CASE("rote teach's view page in a real browser: a page without the view's t
         CHECK((!run.is_object() || run.value("status", "") != "succeeded"));
     }
     {
-        Teaching teaching(dir, "Acme Robotics Ltd", *site, "--verify");
+        Teaching teaching(dir, "registry-lookup -i company='Acme Robotics Ltd'", *site, "--verify");
         auto person = test::BrowserPerson::open(teaching.url(), dir / "person");
         REQUIRE_MESSAGE(person.ok(), person.error().message());
         REQUIRE((*person)->wait_for(kRecording, 30s));
@@ -476,5 +492,99 @@ TEST_CASE("rote teach's view page in a real browser: a page without the view's t
     CHECK(again["status"] == "succeeded");
     CHECK(again["planner_calls"] == 0);
     CHECK(again["outputs"]["registration_number"] == "07266019");
+    fs::remove_all(dir);
+}
+
+TEST_CASE("rote teach proposes a typed value that no input names as a new input: the person names it, the workflow's "
+          "file gets it with the value as its default, and the trace replays for other values and for none")
+{
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    const fs::path dir = fs::temp_directory_path() / ("rote-teach-new-input-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    // registry-lookup without its input: the company the person types is a value no input names.
+    std::string text = test::read_file(fs::path(ROTE_WORKFLOWS) / "registry-lookup.yaml");
+    const auto cut = [&text](const std::string& from, const std::string& to) {
+        const size_t at = text.find(from);
+        REQUIRE(at != std::string::npos);
+        text.erase(at, to.empty() ? std::string::npos : text.find(to, at) - at);
+    };
+    cut("inputs:\n", "outputs:\n");
+    cut("# RPA-style", "");
+    text.replace(text.find("name: registry-lookup"), 21, "name: lookup-any");
+    const fs::path file = dir / "home" / "workflows" / "lookup-any.yaml";
+    fs::create_directories(file.parent_path());
+    std::ofstream(file) << text;
+    std::string same = text;
+    same.replace(same.find("name: lookup-any"), 16, "name: lookup-yes");
+    std::ofstream(dir / "home" / "workflows" / "lookup-yes.yaml") << same;
+
+    {
+        Teaching teaching(dir, "lookup-any", *site);
+        auto person = test::BrowserPerson::open(teaching.url(), dir / "person");
+        REQUIRE_MESSAGE(person.ok(), person.error().message());
+        REQUIRE((*person)->wait_for(kRecording, 30s));
+        const std::string failed = show_lookup(**person);
+        REQUIRE_MESSAGE(failed.empty(), failed);
+        REQUIRE((*person)->press("done").ok());
+        // Asked in the terminal, the person first gives a name that is no input name, then one.
+        REQUIRE_MESSAGE(teaching.said("You typed \"Acme Robotics Ltd\" into \"Company name\", which no input of "
+                                      "lookup-any names",
+                            60s),
+            teaching.err());
+        CHECK(teaching.err().find("Enter: yes, as company_name;") != std::string::npos);
+        teaching.answer("Firm Name");
+        REQUIRE_MESSAGE(teaching.said("Firm Name is no input name", 10s), teaching.err());
+        teaching.answer("firm");
+        auto [rc, run] = teaching.end();
+        CHECK_MESSAGE(rc == 0, teaching.err());
+        REQUIRE(run.is_object());
+        CHECK(run["status"] == "succeeded");
+        CHECK(run["new_inputs"] == nlohmann::json {{"firm", "Acme Robotics Ltd"}});
+        CHECK(run["workflow_file"] == file.string());
+    }
+    {
+        // --yes: the name proposed (the field's), unasked; --verify replays with the input's default.
+        Teaching teaching(dir, "lookup-yes", *site, "--yes --verify");
+        auto person = test::BrowserPerson::open(teaching.url(), dir / "person");
+        REQUIRE_MESSAGE(person.ok(), person.error().message());
+        REQUIRE((*person)->wait_for(kRecording, 30s));
+        const std::string failed = show_lookup(**person);
+        REQUIRE_MESSAGE(failed.empty(), failed);
+        REQUIRE((*person)->press("done").ok());
+        auto [rc, run] = teaching.end();
+        CHECK_MESSAGE(rc == 0, teaching.err());
+        CHECK(teaching.err().find("You typed") == std::string::npos);
+        REQUIRE(run.is_object());
+        CHECK(run["new_inputs"] == nlohmann::json {{"company_name", "Acme Robotics Ltd"}});
+        const auto printed = teaching.lines();
+        REQUIRE(printed.size() == 3);
+        CHECK(printed[2]["verified"] == true);
+        CHECK(printed[2]["verify"]["inputs"] == nlohmann::json {{"company_name", "Acme Robotics Ltd"}});
+        CHECK(printed[2]["verify"]["outputs"]["registration_number"] == "08431277");
+    }
+    // The file: the new input with what was typed as its default, everything else as it was.
+    const std::string now = test::read_file(file);
+    CHECK(now == text + "inputs:\n  # added by rote teach: values typed while showing the task\n  firm: "
+                        "{type: string, description: Typed into \"Company name\" when the task was shown, default: Acme Robotics Ltd}\n");
+    auto changed = runtime::load_workflow(file);
+    REQUIRE(changed.ok());
+    REQUIRE(changed->inputs.size() == 1);
+    CHECK(changed->inputs[0].name == "firm");
+    CHECK(changed->inputs[0].default_value == "Acme Robotics Ltd");
+    CHECK(changed->inputs[0].description == "Typed into \"Company name\" when the task was shown");
+    // The trace types the input's value: another company's, and the default when none is given.
+    const std::string route = " --json --route registry.example.test=" + site->registry_route();
+    for (auto [given, number] : {std::pair {std::string("-i firm='Initech Software Ltd'"), "07266019"},
+             std::pair {std::string(), "08431277"}}) {
+        CAPTURE(given);
+        auto replayed = rote_cli(dir, "run lookup-any " + given + route);
+        const auto printed = nlohmann::json::parse(replayed.out, nullptr, false);
+        REQUIRE_MESSAGE((printed.is_object() && printed["runs"].size() == 1), (replayed.out + replayed.err));
+        const auto& again = printed["runs"][0];
+        CHECK(again["status"] == "succeeded");
+        CHECK(again["planner_calls"] == 0);
+        CHECK(again["outputs"]["registration_number"] == number);
+    }
     fs::remove_all(dir);
 }

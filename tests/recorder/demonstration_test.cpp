@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <rote/recorder/demonstration.h>
+#include <rote/recorder/recorder.h>
 
 using namespace rote;
 using namespace rote::recorder;
@@ -112,13 +113,57 @@ TEST_CASE("a gesture the stream ends in the middle of is no action")
     CHECK(r->empty());
 }
 
-TEST_CASE("typed values that no input or secret names are proposed as new inputs, once each")
+// A text field of this name and label.
+ElementIdentity field(const std::string& name, const std::string& label)
 {
-    auto actions = compiled("typo.json");
-    actions.push_back(actions[1]);
-    CHECK(proposed_inputs(actions, {}, {}) == std::vector<std::string> {"Acme Corp"});
-    CHECK(proposed_inputs(actions, {{"company", "Acme Corp"}}, {}).empty());
-    CHECK(proposed_inputs(actions, {}, {{"password", "Acme Corp"}}).empty());
+    ElementIdentity f;
+    f.tag = "input";
+    f.name = name;
+    f.label = label;
+    return f;
+}
+
+TEST_CASE("typed values that no input or secret names are proposed as new inputs, once each, named after their field")
+{
+    // The corrected typo's text, typed twice into a field labelled "Company name:", and once into another.
+    std::vector<Observed> observed;
+    for (const auto& d : compiled("typo.json")) {
+        observed.push_back({});
+        observed.back().action = d.action;
+        observed.back().focus = field("q", "Company name:");
+    }
+    REQUIRE(observed.size() == 3);
+    REQUIRE(observed[1].action.text == "Acme Corp");
+    observed.push_back(observed[1]);
+    observed.push_back(observed[1]);
+    observed.back().action.text = "Widgets 42";
+    observed.back().focus = field("2nd-line", "");
+    observed.push_back(observed[1]);
+    observed.back().action.text = "   "; // nothing to name
+
+    auto proposed = proposed_inputs(observed, {}, {});
+    REQUIRE(proposed.size() == 2);
+    CHECK(proposed[0].value == "Acme Corp");
+    CHECK(proposed[0].field == "Company name:");
+    CHECK(proposed[0].name == "company_name");
+    CHECK(proposed[1].value == "Widgets 42");
+    CHECK(proposed[1].field == "2nd-line");
+    CHECK(proposed[1].name == "input_2nd_line");
+    // A name an input or a secret has already is not proposed again; a field with no name gives "input".
+    proposed = proposed_inputs(observed, {{"company_name", "Other"}}, {{"input_2nd_line", "s3cret"}});
+    REQUIRE(proposed.size() == 2);
+    CHECK(proposed[0].name == "company_name_2");
+    CHECK(proposed[1].name == "input_2nd_line_2");
+    observed[1].focus = {};
+    CHECK(proposed_inputs(observed, {}, {})[0].name == "input");
+    // Values that are an input's or a secret's, or hold one, are no proposal.
+    CHECK(proposed_inputs(observed, {{"company", "Acme Corp"}, {"part", "Widgets 42"}}, {}).empty());
+    CHECK(proposed_inputs(observed, {{"part", "Widgets"}}, {{"password", "Acme Corp"}}).empty());
+    // Nothing typed into a password's field, by its label or name.
+    observed[1].focus = field("pwd", "");
+    observed[3].focus = field("", "Password");
+    REQUIRE(proposed_inputs(observed, {}, {}).size() == 1);
+    CHECK(proposed_inputs(observed, {}, {})[0].value == "Widgets 42");
 }
 
 TEST_CASE("a stream reads back as it was written, and bad JSON names the event")

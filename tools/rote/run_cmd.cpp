@@ -14,16 +14,19 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <iostream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 
 #include <rote/agent/agent.h>
 #include <rote/agent/human.h>
 #include <rote/agent/workflow.h>
+#include <rote/base/files.h>
 #include <rote/base/paths.h>
 #include <rote/base/text.h>
 #include <rote/base/token.h>
@@ -207,6 +210,7 @@ public:
                         std::_Exit(128 + signal);
                     }
                     std::cerr << "rote: cancelled\n";
+                    m_cancelled = true;
                     m_human.finish(false);
                 }
             }
@@ -234,6 +238,32 @@ public:
         options.person = [this](bool needed) { needed ? open() : close(); };
     }
 
+    // A question for the person, in the terminal, once they are done showing: their answer's line (without
+    // its end). Standard input's end, Ctrl-C or SIGTERM cancel: an error.
+    Result<std::string> ask(const std::string& question)
+    {
+        m_asking = true; // the Done reader stops reading lines: they are answers now
+        if (m_done_reader.joinable())
+            m_done_reader.join();
+        std::cerr << question << std::flush;
+        std::string line;
+        while (!m_cancelled) {
+            pollfd in {STDIN_FILENO, POLLIN, 0};
+            if (::poll(&in, 1, 200) <= 0)
+                continue;
+            char c = 0;
+            const ssize_t n = ::read(STDIN_FILENO, &c, 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return Error(Error::Code::cancelled, "standard input ended before the question was answered: cancelled");
+            if (c == '\n')
+                return line;
+            line += c;
+        }
+        return Error(Error::Code::cancelled, "cancelled");
+    }
+
     // The run is over: the view closes and the threads that listen for Done and Cancel end.
     void end()
     {
@@ -251,12 +281,7 @@ private:
         std::lock_guard lock(m_mutex);
         if (m_view || !m_endpoint)
             return;
-        runtime::ViewBar bar;
-        bar.task = m_workflow.goal;
-        for (const auto& [name, value] : m_inputs.values)
-            bar.inputs.push_back({name, value, false});
-        for (const auto& [name, _] : m_inputs.secrets)
-            bar.inputs.push_back({name, "", true});
+        auto bar = runtime::ViewBar::of_run(m_workflow.goal, m_inputs.values, m_inputs.secrets);
         bar.on_end = [this](bool done) {
             if (!done)
                 std::cerr << "rote: cancelled on the view's page\n";
@@ -296,7 +321,7 @@ private:
 
     void read_done()
     {
-        while (!m_over) {
+        while (!m_over && !m_asking) {
             pollfd in {STDIN_FILENO, POLLIN, 0};
             if (::poll(&in, 1, 200) <= 0)
                 continue;
@@ -332,8 +357,87 @@ private:
     std::optional<runtime::VncEndpoint> m_endpoint;
     std::unique_ptr<runtime::LiveView> m_view;
     std::atomic<bool> m_over {false};
+    std::atomic<bool> m_asking {false}; // standard input's lines answer ask()
+    std::atomic<bool> m_cancelled {false}; // by a signal
     std::thread m_done_reader, m_signal_waiter;
 };
+
+// The workflow file teaching adds inputs to, and its text: the workflow's own file, or for a built-in
+// workflow a copy in $ROTE_HOME/workflows (found before the built-in one from then on).
+Result<std::pair<fs::path, std::string>> workflow_source(const runtime::Workflow& w)
+{
+    for (const auto& [name, text] : kBuiltinWorkflows) {
+        if (w.file == "built-in " + std::string(name) + ".yaml")
+            return std::pair {ROTE_TRY(rote_home()) / "workflows" / (std::string(name) + ".yaml"), std::string(text)};
+    }
+    std::ifstream in(w.file, std::ios::binary);
+    std::stringstream text;
+    if (!(in && text << in.rdbuf()))
+        return Error(Error::Code::io, w.file.string() + ": cannot be read");
+    return std::pair {w.file, text.str()};
+}
+
+// rote teach, once the task is shown: each typed value no input names is offered to the person, in the
+// terminal (`yes`: all are taken, under the names proposed); those taken are added to the workflow's file
+// as inputs whose default is the value typed, so that runs may leave them out and type what was shown.
+// `written`: the file, when one was.
+Result<std::map<std::string, std::string>> name_typed_values(const std::vector<recorder::ProposedInput>& proposed,
+    const runtime::Workflow& w, bool yes, Showing& showing, fs::path& written)
+{
+    std::map<std::string, std::string> named; // name → value
+    std::vector<runtime::InputSpec> added;
+    const auto taken = [&](const std::string& name) { return w.input(name) != nullptr || named.contains(name); };
+    for (const auto& p : proposed) {
+        std::string name = p.name;
+        for (int n = 2; taken(name); ++n)
+            name = p.name + "_" + std::to_string(n);
+        if (!yes) {
+            std::string question = "\nYou typed \"" + p.value + "\"" + (p.field.empty() ? "" : " into \"" + p.field + "\"")
+                + ", which no input of " + w.name + " names.\nMake it an input, so that each run can type its own "
+                "value (what you typed is its default)?\n  Enter: yes, as " + name
+                + "; n: no, every run types it as you did; or another name: ";
+            for (;;) {
+                std::string answer = ROTE_TRY(showing.ask(question));
+                answer.erase(0, answer.find_first_not_of(" \t\r"));
+                answer.erase(answer.find_last_not_of(" \t\r") + 1);
+                if (answer.empty() || answer == "y" || answer == "yes")
+                    break;
+                if (answer == "n" || answer == "no") {
+                    name.clear();
+                    break;
+                }
+                if (!runtime::valid_input_name(answer))
+                    question = "  " + answer + " is no input name (lower-case letters, digits and _); another: ";
+                else if (taken(answer))
+                    question = "  " + w.name + " has an input " + answer + " already; another: ";
+                else {
+                    name = answer;
+                    break;
+                }
+            }
+        }
+        if (name.empty())
+            continue;
+        named[name] = p.value;
+        runtime::InputSpec spec;
+        spec.name = name;
+        spec.description = "Typed" + (p.field.empty() ? std::string() : " into \"" + p.field + "\"") + " when the task was shown";
+        spec.default_value = p.value;
+        added.push_back(std::move(spec));
+    }
+    if (added.empty())
+        return named;
+    auto [file, text] = ROTE_TRY(workflow_source(w));
+    const auto updated = ROTE_TRY(runtime::with_inputs_added(text, added, "added by rote teach: values typed while showing the task", file));
+    std::error_code ec;
+    fs::create_directories(file.parent_path(), ec);
+    const auto mode = fs::exists(file) ? static_cast<mode_t>(fs::status(file).permissions() & fs::perms::all) : mode_t {0644};
+    ROTE_TRY(write_file_atomically(file, updated, mode));
+    for (const auto& in : added)
+        std::cerr << "rote: input " << in.name << " (default \"" << *in.default_value << "\") added to " << file.string() << "\n";
+    written = file;
+    return named;
+}
 
 } // namespace
 
@@ -379,7 +483,8 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
         "control; a bar names the task and the inputs to type); do the task there once, then press Done on the page "
         "(or Enter here). Each click, drag, scroll, typed text (corrections applied) "
         "and key becomes a trace step, recorded as a planner's would be; the trace is kept only if the success "
-        "check and the outputs hold. Typed input values become {{name}}, a secret's {{secret:name}}. Cancel on the "
+        "check and the outputs hold. Typed input values become {{name}}, a secret's {{secret:name}}; each other typed "
+        "value is offered as a new input here (the workflow's file gets it, with the value as its default). Cancel on the "
         "page, Ctrl-C or the end of standard input cancels and keeps nothing (docs/teach.md)");
     m_teach_cmd->add_option("WORKFLOW", m_workflow, "A workflow file, or a name (as for rote run)")->required();
     m_teach_cmd->add_option("-i,--input", m_inputs,
@@ -394,6 +499,9 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
     m_teach_cmd->add_flag("--verify", m_verify,
         "Replay the new trace at once in a fresh sandbox for the same inputs; fail unless it replays with no "
         "planner call");
+    m_teach_cmd->add_flag("--yes", m_yes,
+        "Make every typed value that no input names a new input, under the name proposed, without asking (the "
+        "workflow's file gets it, with the value typed as its default)");
     m_teach_cmd->add_flag("--json", m_as_json, "Print the view's URL, then the run, as JSON lines");
 
     m_mcp = app.add_subcommand("mcp",
@@ -705,18 +813,34 @@ int RunCommands::teach(const Globals& g)
         options.progress = [](const std::string& line) { std::cerr << "  " << line << "\n"; };
     Showing showing(*workflow, *inputs, *root, m_view_port, m_as_json);
     showing.wire(options);
+    fs::path rewritten; // the workflow's file, when typed values became inputs
+    options.name_inputs = [&](const std::vector<recorder::ProposedInput>& proposed) {
+        return name_typed_values(proposed, *workflow, m_yes, showing, rewritten);
+    };
     auto result = runtime::run_workflow(**s, *workflow, *inputs, options);
     showing.end();
     if (!result.ok())
         return fail(result.error());
-    if (m_as_json)
-        std::cout << server::run_json(*workflow, *inputs, *result).dump() << std::endl;
-    else
+    if (m_as_json) {
+        auto printed = server::run_json(*workflow, *inputs, *result);
+        printed["new_inputs"] = result->new_inputs;
+        printed["workflow_file"] = rewritten.empty() ? json(nullptr) : json(rewritten.string());
+        std::cout << printed.dump() << std::endl;
+    } else {
         std::cout << summary(*result) << std::endl;
+    }
     if (result->status != store::RunStatus::succeeded)
         return kExitFailed;
     if (!m_verify)
         return 0;
+    if (!rewritten.empty()) {
+        // The trace types the new inputs: the workflow as it is now has them, with the values shown as defaults.
+        workflow = runtime::load_workflow(rewritten);
+        if (workflow.ok())
+            inputs = runtime::check_inputs(*workflow, *given);
+        if (!workflow.ok() || !inputs.ok())
+            return fail(workflow.ok() ? inputs.error() : workflow.error());
+    }
     runtime::RunOptions again;
     again.provider = m_provider;
     again.image = m_image;

@@ -70,6 +70,7 @@ private:
     bool m_ask = false; // rote run --ask
     int m_view_port = 0; // rote teach: the live view's port (0: a free one)
     bool m_verify = false; // rote teach: replay the new trace at once
+    bool m_yes = false; // rote teach: every typed value no input names becomes one, unasked
 };
 
 } // namespace rote::cli

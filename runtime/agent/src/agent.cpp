@@ -1507,6 +1507,29 @@ private:
         return {};
     }
 
+    // The typed values no input names, offered to RunOptions::name_inputs; those it names join `inputs`, so
+    // that the trace types them as their placeholders.
+    Result<void> name_new_inputs(std::map<std::string, std::string>& inputs)
+    {
+        if (!m_options.name_inputs)
+            return {};
+        const auto proposed = recorder::proposed_inputs(m_observed, inputs, m_inputs.secrets);
+        if (proposed.empty())
+            return {};
+        auto named = m_options.name_inputs(proposed);
+        if (!named.ok())
+            return named.error().with_context("naming the typed values as inputs");
+        for (const auto& [name, value] : *named) {
+            const bool offered = std::any_of(proposed.begin(), proposed.end(), [&](const auto& p) { return p.value == value; });
+            if (!offered || inputs.contains(name) || m_inputs.secrets.contains(name))
+                return Error(Error::Code::invalid_argument, "'" + name + "' is no new input for a typed value");
+            inputs[name] = value;
+            progress("input " + name + " = " + value + " (typed; now an input)");
+        }
+        m_result.new_inputs = *named;
+        return {};
+    }
+
     // The trace this run made (taught, or repaired from `replayed`), stored with the run's end (m_made).
     Result<void> record_trace(const std::optional<store::Trace>& replayed)
     {
@@ -1515,6 +1538,7 @@ private:
         options.goal = m_workflow.goal;
         options.inputs = m_inputs.values;
         options.secrets = m_inputs.secrets;
+        ROTE_TRY(name_new_inputs(options.inputs));
         options.note = replayed ? "repaired by run " + std::to_string(m_result.run_id) + " from v"
                 + std::to_string(replayed->version) + " (" + std::to_string(m_result.planned) + " planned actions)"
                                 : "taught by run " + std::to_string(m_result.run_id) + " with the "

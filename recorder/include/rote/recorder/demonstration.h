@@ -55,11 +55,6 @@ Result<std::vector<DemonstratedAction>> compile_demonstration(
 // waits for it.
 bool may_extend(const DemonstratedAction& last, const InputEvent& next, const CompileOptions& options = {});
 
-// The typed texts that are neither an input's value nor a secret's, nor hold one: values the person typed
-// that the workflow does not name yet, proposed as new inputs (in order, each once).
-std::vector<std::string> proposed_inputs(const std::vector<DemonstratedAction>& actions,
-    const std::map<std::string, std::string>& inputs, const std::map<std::string, std::string>& secrets);
-
 // A recorded event stream as JSON and back: an array of {"t": ms, "pointer": [x, y, buttons]} and
 // {"t": ms, "key": "a" | "return" | "0xff0d", "down": true}. Reading names the first bad event.
 std::string input_events_to_json(const std::vector<InputEvent>& events);

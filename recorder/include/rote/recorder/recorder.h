@@ -51,6 +51,20 @@ Result<store::NewTrace> record(const std::vector<Observed>& observed, const Reco
 Result<std::string> text_template(const std::string& typed, const std::map<std::string, std::string>& inputs,
     const std::map<std::string, std::string>& secrets);
 
+// A value the person typed that is no input's value, holds none and holds no secret: proposed as a new input
+// when a task is taught by showing (docs/teach.md), so that each run can type its own.
+struct ProposedInput {
+    std::string value;
+    std::string field; // what the field it was typed into is called (its label, placeholder, name or id); may be ""
+    std::string name; // a name for it: the field's, as an input name ("company_name"), else "input"; unique
+};
+
+// The typed values of `observed` to propose, in order, each once; their names differ from every input's
+// and secret's and from each other. Nothing typed into a field named like a password's, a PIN's or a
+// token's is proposed (a mistyped password is nearly the password).
+std::vector<ProposedInput> proposed_inputs(const std::vector<Observed>& observed,
+    const std::map<std::string, std::string>& inputs, const std::map<std::string, std::string>& secrets);
+
 // An anchor label as a trace keeps it: a label that reads as an input's value (a search result named after
 // the company searched for) becomes that input's placeholder, and one that shows the value as whole words
 // among others ("Stark Components @partners") takes the placeholder there ("{{partner}} @partners"), so

@@ -21,6 +21,7 @@
 #include <rote/base/result.h>
 #include <rote/desktop/desktop.h>
 #include <rote/llm/provider.h>
+#include <rote/recorder/recorder.h>
 #include <rote/session/pool.h>
 #include <rote/store/store.h>
 #include <rote/vision/ocr.h>
@@ -54,6 +55,12 @@ struct RunOptions {
     std::string keep; // qemu: run in this kept sandbox (its files survive between runs); empty: a fresh VM
     std::map<std::string, std::string> routes; // host → 127.0.0.1:PORT, added to the workflow's
     bool teach = false; // teach afresh even if a trace exists (the old versions are kept)
+    // The typed values no input names (recorder::proposed_inputs), offered before a trace the run made is kept
+    // (its success check and outputs hold): it returns those to make inputs, name → value (a proposal's name
+    // or another), and the trace types them as {{name}}, so the workflow must have them from then on (rote
+    // teach adds them to its file, with the value as the default). An error fails the run: nothing is kept.
+    // Unset: typed values stay in the trace as typed.
+    std::function<Result<std::map<std::string, std::string>>(const std::vector<recorder::ProposedInput>&)> name_inputs;
     std::chrono::milliseconds quiet {300}; // the screen is stable after this long without a change
     // With the browser's document as a witness, the screen and the traffic need only this long without a
     // change once the document has loaded (readyState complete): the document says the page is done.
@@ -124,6 +131,7 @@ struct RunResult {
     // without the sandbox's start and stop).
     std::int64_t work_ms = 0;
     bool warm = false; // its sandbox came ready from a warm pool
+    std::map<std::string, std::string> new_inputs; // typed values made inputs (RunOptions::name_inputs), name → value
 };
 
 // Runs `workflow` once with `inputs`. The Result fails only when the store cannot record the run; a run that
