@@ -142,35 +142,6 @@ struct Figures {
     }
 };
 
-// Clicks into the search field and out again, and types a word and takes it back, `samples` times each.
-Figures measure(runtime::Desktop& d, int samples)
-{
-    auto label = test::wait_for_text(d, "Company name", 30s);
-    if (!label.where)
-        die("no search field on the registry's page");
-    const Point field {label.where->x + 40, label.where->y + label.where->h + 30};
-    const Point blank {d.width() - 150, d.height() - 120};
-    // The field's own box (its focus ring), and the text in it.
-    const cv::Rect box(std::max(0, field.x - 60), std::max(0, field.y - 30), 420, 60);
-    Figures f;
-    for (int i = 0; i < samples; ++i) {
-        f.add(f.clicks, to_changed_frame(d, box, [&] { (void)d.click(field); }));
-        std::this_thread::sleep_for(300ms);
-        for (char c : std::string("acme")) {
-            f.add(f.keys, to_changed_frame(d, box, [&] { (void)d.key(std::string(1, c)); }));
-            std::this_thread::sleep_for(120ms);
-        }
-        for (int k = 0; k < 4; ++k) {
-            (void)d.key("backspace");
-            std::this_thread::sleep_for(60ms);
-        }
-        std::this_thread::sleep_for(200ms);
-        f.add(f.clicks, to_changed_frame(d, box, [&] { (void)d.click(blank); }));
-        std::this_thread::sleep_for(300ms);
-    }
-    return f;
-}
-
 // In the page: from the canvas's next mousedown or keydown to the first animation frame whose pixels in the
 // box differ from now; kept in window.roteLatency (-1: no change within 5 s).
 constexpr const char* kWatch = R"js((([x, y, w, h]) => {
@@ -214,28 +185,54 @@ double on_page(test::BrowserPerson& person, const cv::Rect& box, const std::func
     return -1;
 }
 
-// measure(), by a person at the view's page in a browser.
-Figures measure_page(test::BrowserPerson& person, int samples)
+// What measure() acts and looks with: a VNC client's, or a person's at the view page in a browser.
+struct Hands {
+    std::function<Result<cv::Mat>()> look;
+    // The time from the act to the first frame that changes the box (ms; -1: none within 5 s).
+    std::function<double(const cv::Rect&, const std::function<void()>&)> timed;
+    std::function<void(Point)> click;
+    std::function<void(char)> type;
+    std::function<void()> backspace;
+};
+
+Hands hands_of(runtime::Desktop& d)
 {
-    auto label = test::wait_for_text([&person] { return person.screenshot(); }, "Company name", 30s);
+    return {[&d] { return d.screenshot(); }, [&d](const cv::Rect& box, const std::function<void()>& act) { return to_changed_frame(d, box, act); },
+        [&d](Point at) { (void)d.click(at); }, [&d](char c) { (void)d.key(std::string(1, c)); }, [&d] { (void)d.key("backspace"); }};
+}
+
+Hands hands_of(test::BrowserPerson& person)
+{
+    return {[&person] { return person.screenshot(); },
+        [&person](const cv::Rect& box, const std::function<void()>& act) { return on_page(person, box, act); },
+        [&person](Point at) { (void)person.click(at); }, [&person](char c) { (void)person.type(std::string(1, c)); },
+        [&person] { (void)person.key("backspace"); }};
+}
+
+// Clicks into the search field and out again, and types a word and takes it back, `samples` times each.
+Figures measure(const Hands& hands, int samples)
+{
+    auto label = test::wait_for_text(hands.look, "Company name", 30s);
     if (!label.where)
-        die("no search field on the view's page");
-    const cv::Mat& screen = label.screen;
+        die("no search field on the registry's page");
     const Point field {label.where->x + 40, label.where->y + label.where->h + 30};
-    const Point blank {screen.cols - 150, screen.rows - 120};
+    const Point blank {label.screen.cols - 150, label.screen.rows - 120};
+    // The field's own box (its focus ring), and the text in it.
     const cv::Rect box(std::max(0, field.x - 60), std::max(0, field.y - 30), 420, 60);
     Figures f;
     for (int i = 0; i < samples; ++i) {
-        f.add(f.clicks, on_page(person, box, [&] { (void)person.click(field); }));
+        f.add(f.clicks, hands.timed(box, [&] { hands.click(field); }));
         std::this_thread::sleep_for(300ms);
         for (char c : std::string("acme")) {
-            f.add(f.keys, on_page(person, box, [&] { (void)person.type(std::string(1, c)); }));
+            f.add(f.keys, hands.timed(box, [&] { hands.type(c); }));
             std::this_thread::sleep_for(120ms);
         }
-        for (int k = 0; k < 4; ++k)
-            (void)person.key("backspace");
+        for (int k = 0; k < 4; ++k) {
+            hands.backspace();
+            std::this_thread::sleep_for(60ms);
+        }
         std::this_thread::sleep_for(200ms);
-        f.add(f.clicks, on_page(person, box, [&] { (void)person.click(blank); }));
+        f.add(f.clicks, hands.timed(box, [&] { hands.click(blank); }));
         std::this_thread::sleep_for(300ms);
     }
     return f;
@@ -313,7 +310,7 @@ int main(int argc, char** argv)
     }
     {
         auto direct = must(runtime::Desktop::connect(endpoint), "a direct client");
-        print("straight to the sandbox's VNC server", measure(*direct, samples));
+        print("straight to the sandbox's VNC server", measure(hands_of(*direct), samples));
     }
     const fs::path plain_socket = dir / "plain.sock", watched_socket = dir / "watched.sock";
     {
@@ -321,7 +318,7 @@ int main(int argc, char** argv)
         runtime::VncEndpoint through;
         through.unix_path = plain_socket.string();
         auto viewer = must(runtime::Desktop::connect(through), "a client through the relay");
-        print("through the live view's relay, nobody watching", measure(*viewer, samples));
+        print("through the live view's relay, nobody watching", measure(hands_of(*viewer), samples));
     }
     {
         auto relay = must(runtime::RfbRelay::start(watched_socket, endpoint, runtime::ViewMode::control,
@@ -330,7 +327,7 @@ int main(int argc, char** argv)
         runtime::VncEndpoint through;
         through.unix_path = watched_socket.string();
         auto viewer = must(runtime::Desktop::connect(through), "a client through the watched relay");
-        print("through the relay, the human planner watching", measure(*viewer, samples));
+        print("through the relay, the human planner watching", measure(hands_of(*viewer), samples));
     }
     {
         runtime::ViewBar bar;
@@ -342,7 +339,7 @@ int main(int argc, char** argv)
         auto person = must(test::BrowserPerson::open(view->url(), dir / "browser"), "a headless Chromium");
         if (!person->wait_for("document.getElementById('state').textContent === 'recording'", 30s))
             die("the view's page never showed the desktop");
-        print("the view page in Chromium, the planner watching", measure_page(*person, samples));
+        print("the view page in Chromium, the planner watching", measure(hands_of(*person), samples));
     }
     human.finish(false);
     run.join();

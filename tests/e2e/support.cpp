@@ -213,12 +213,7 @@ Result<std::unique_ptr<PersonAtView>> open_person_view(const runtime::VncEndpoin
     at->dir = std::filesystem::temp_directory_path()
         / ("rote-person-" + std::to_string(::getpid()) + "-" + std::to_string(++views));
     std::filesystem::create_directories(at->dir);
-    runtime::ViewBar bar;
-    bar.task = w.goal;
-    for (const auto& [name, value] : inputs.values)
-        bar.inputs.push_back({name, value, false});
-    for (const auto& [name, _] : inputs.secrets)
-        bar.inputs.push_back({name, "", true});
+    auto bar = runtime::ViewBar::of_run(w.goal, inputs.values, inputs.secrets);
     PersonAtView* raw = at.get();
     bar.on_end = [&human, raw](bool done) {
         raw->pressed = done ? 1 : 2;

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,19 @@ struct ViewBar {
     std::vector<Input> inputs;
     // Done (true) or Cancel (false), pressed on the page; on the control channel's thread.
     std::function<void(bool done)> on_end;
+
+    // The bar of a run: its task, its inputs' values to type, and its secrets by name alone.
+    static ViewBar of_run(std::string task, const std::map<std::string, std::string>& values,
+        const std::map<std::string, std::string>& secrets)
+    {
+        ViewBar bar;
+        bar.task = std::move(task);
+        for (const auto& [name, value] : values)
+            bar.inputs.push_back({name, value, false});
+        for (const auto& [name, _] : secrets)
+            bar.inputs.push_back({name, "", true});
+        return bar;
+    }
 };
 
 struct LiveViewOptions {
