@@ -15,6 +15,7 @@
 //        realapp_bench --serve dokuwiki|redmine [--lang L] [--theme T] [--notice] [--structure S]   serve one by hand
 // Sends traffic only to 127.0.0.1 (the apps) and inside the sandboxes' own network namespaces.
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -152,7 +153,7 @@ struct Bench {
 
 } // namespace
 
-constexpr const char* kUsage = R"(usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--drift NAME] [--inputs N] [--baseline-only] [--verbose] [--json FILE]
+constexpr const char* kUsage = R"(usage: realapp_bench [--app dokuwiki|redmine] [--workflow NAME] [--drift NAME] [--inputs N] [--baseline-only] [--verbose] [--keep] [--json FILE]
        realapp_bench --serve dokuwiki|redmine [--lang de] [--theme NAME] [--notice] [--structure renamed|extra-step]
 
 The real-app matrix (docs/realapps.md): every workflow of tests/realapps/workflows taught once, then replayed
@@ -160,6 +161,7 @@ for N inputs (default: all) on the unchanged app and under each drift (--drift: 
 theme-contrast or theme-alternate, notice, size-1024x768, size-1600x1000, scale-1.25; structural:
 DokuWiki's renamed and both apps' extra-step, each followed by a run on the unchanged app), judged from the apps' own state.
 --verbose prints every run's progress and log lines (where a drifted run diverged, and why).
+--keep keeps the runs' stores (one SQLite file per workflow and drift: their divergence screenshots).
 --serve starts one app on loopback and prints the --route to reach it, until interrupted.
 )";
 
@@ -181,7 +183,7 @@ int main(int argc, char** argv)
             knobs.theme = argv[++i];
         else if (a == "--structure" && has_value)
             knobs.structure = argv[++i];
-        else if (a == "--notice" || a == "--baseline-only" || a == "--verbose")
+        else if (a == "--notice" || a == "--baseline-only" || a == "--verbose" || a == "--keep")
             continue;
         else if ((a == "--app" || a == "--workflow" || a == "--drift" || a == "--inputs" || a == "--json") && has_value)
             ++i;
@@ -367,6 +369,9 @@ int main(int argc, char** argv)
         std::printf("  none\n");
     if (!json_file.empty())
         std::ofstream(json_file) << bench.runs.dump(2) << "\n";
-    fs::remove_all(dir);
+    if (std::any_of(argv + 1, argv + argc, [](const char* a) { return std::strcmp(a, "--keep") == 0; }))
+        std::printf("\nThe stores are kept in %s (rote --db FILE show --divergences RUN -o DIR)\n", dir.c_str());
+    else
+        fs::remove_all(dir);
     return 0;
 }

@@ -61,6 +61,7 @@ constexpr const char* kPage = R"html(<!doctype html>
 <p><span>Renewal</span> <span>2027-03-01</span></p>
 <table><tr><th>Owner</th><th>Team</th></tr><tr><td>Ben Carter</td><td>Field Ops</td></tr></table>
 <p style="margin-top: 4000px">Terms of the fold</p>
+<p style="position: absolute; top: calc(100vh - 8px); left: 300px; margin: 0; font-size: 18px">Cut by the edge</p>
 </body></html>)html";
 
 // Ways to leave a document and ways that only look like it: a link to a fragment of it, a link its own
@@ -356,6 +357,8 @@ void check_document(BrowserWindow window, double scale)
     CHECK(witness->text_place("1999-01-01").value().place == Place::absent);
     CHECK(witness->text_place("Terms of the fold").value().place == Place::out_of_view);
     CHECK(witness->text_place("Terms of the fold").value().boxes.empty());
+    // Its top 8 pixels at the view's bottom edge: not readable there, so not in view (it was, with a box 8 px high).
+    CHECK(witness->text_place("Cut by the edge").value().place == Place::out_of_view);
 
     // Not in the document.
     CHECK(beside(*witness, "Incorporated").empty());

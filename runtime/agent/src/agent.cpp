@@ -1433,8 +1433,22 @@ private:
         if (m_success_lookalike)
             return "\"" + success_text() + "\" is not on the final screen: words there read alike, but the page's "
                    "document holds it nowhere";
-        return m_workflow.success_text.empty() ? std::string("not every output could be read on the final screen")
-                                               : "\"" + success_text() + "\" is not on the final screen";
+        if (m_workflow.success_text.empty())
+            return "not every output could be read on the final screen";
+        std::string why = "\"" + success_text() + "\" is not on the final screen";
+        if (!m_witness)
+            return why;
+        // What the document says of it, for whoever reads why the run failed.
+        auto place = m_witness->text_place(success_text());
+        if (!place.ok())
+            return why + " (the page's document could not say where it is: " + place.error().message() + ")";
+        if (place->place == Witness::TextPlace::absent)
+            return why + " (nor in the page's document)";
+        if (place->place == Witness::TextPlace::out_of_view)
+            return why + " (the page's document has it out of the screen's view)";
+        const Rect at = place->boxes.empty() ? Rect {} : place->boxes.front();
+        return why + " (the page's document draws it at (" + std::to_string(at.x) + ", " + std::to_string(at.y) + ") "
+            + std::to_string(at.w) + "x" + std::to_string(at.h) + ", where OCR did not read it)";
     }
 
     Result<cv::Mat> check_success(cv::Mat screen)

@@ -427,12 +427,16 @@ constexpr const char* text_place_js = R"js(function (text) {
   };
   descend(document.body);
   out.place = 'out_of_view';
+  // What the screen shows of the page: the viewport without its scroll bars. A text is in view when its lines
+  // are there from top to bottom; one cut by the view's edge (a footer's top pixels above a scroll bar) is not
+  // readable there, and counts as out of view.
+  const vw = visualViewport ? visualViewport.width : innerWidth, vh = visualViewport ? visualViewport.height : innerHeight;
   for (const el of holders) {
     for (const r of el.getClientRects()) {
-      if (r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth) {
+      if (r.width > 0 && r.height > 0 && r.top >= 0 && r.bottom <= vh && r.right > 0 && r.left < vw) {
         out.place = 'in_view';
-        const x = Math.max(0, r.left), y = Math.max(0, r.top);
-        out.values.push({ box: { x: x, y: y, w: Math.min(innerWidth, r.right) - x, h: Math.min(innerHeight, r.bottom) - y } });
+        const x = Math.max(0, r.left), y = r.top;
+        out.values.push({ box: { x: x, y: y, w: Math.min(vw, r.right) - x, h: r.bottom - y } });
       }
     }
   }
