@@ -408,6 +408,22 @@ private:
 const char* kRecording = "document.getElementById('state').textContent === 'recording'"
                          " && !document.getElementById('done').disabled";
 
+// A person at the teaching's page who shows the lookup and presses Done (`before_done` first); the browser,
+// kept open until the teaching ends.
+std::unique_ptr<test::BrowserPerson> show_lookup_done(
+    Teaching& teaching, const fs::path& dir, const std::function<void(test::BrowserPerson&)>& before_done = {})
+{
+    auto person = test::BrowserPerson::open(teaching.url(), dir / "person");
+    REQUIRE_MESSAGE(person.ok(), person.error().message());
+    REQUIRE((*person)->wait_for(kRecording, 30s));
+    const std::string failed = show_lookup(**person);
+    REQUIRE_MESSAGE(failed.empty(), failed);
+    if (before_done)
+        before_done(**person);
+    REQUIRE((*person)->press("done").ok());
+    return std::move(*person);
+}
+
 } // namespace
 
 TEST_CASE("rote teach's view page in a real browser: a page without the view's tokens gets nothing, Cancel keeps "
@@ -454,18 +470,14 @@ TEST_CASE("rote teach's view page in a real browser: a page without the view's t
     }
     {
         Teaching teaching(dir, "registry-lookup -i company='Acme Robotics Ltd'", *site, "--verify");
-        auto person = test::BrowserPerson::open(teaching.url(), dir / "person");
-        REQUIRE_MESSAGE(person.ok(), person.error().message());
-        REQUIRE((*person)->wait_for(kRecording, 30s));
-        const std::string failed = show_lookup(**person);
-        REQUIRE_MESSAGE(failed.empty(), failed);
-        // ROTE_TEACH_SCREENSHOT: a file for the page as the person sees it now (docs/teach-view.png).
-        if (const char* file = std::getenv("ROTE_TEACH_SCREENSHOT")) {
-            auto png = (*person)->page_png();
-            REQUIRE(png.ok());
-            std::ofstream(file, std::ios::binary) << *png;
-        }
-        REQUIRE((*person)->press("done").ok());
+        auto person = show_lookup_done(teaching, dir, [](test::BrowserPerson& at_page) {
+            // ROTE_TEACH_SCREENSHOT: a file for the page as the person sees it now (docs/teach-view.png).
+            if (const char* file = std::getenv("ROTE_TEACH_SCREENSHOT")) {
+                auto png = at_page.page_png();
+                REQUIRE(png.ok());
+                std::ofstream(file, std::ios::binary) << *png;
+            }
+        });
         auto [rc, run] = teaching.end();
         CHECK_MESSAGE(rc == 0, teaching.err());
         REQUIRE(run.is_object());
@@ -521,12 +533,7 @@ TEST_CASE("rote teach proposes a typed value that no input names as a new input:
 
     {
         Teaching teaching(dir, "lookup-any", *site);
-        auto person = test::BrowserPerson::open(teaching.url(), dir / "person");
-        REQUIRE_MESSAGE(person.ok(), person.error().message());
-        REQUIRE((*person)->wait_for(kRecording, 30s));
-        const std::string failed = show_lookup(**person);
-        REQUIRE_MESSAGE(failed.empty(), failed);
-        REQUIRE((*person)->press("done").ok());
+        auto person = show_lookup_done(teaching, dir);
         // Asked in the terminal, the person first gives a name that is no input name, then one.
         REQUIRE_MESSAGE(teaching.said("You typed \"Acme Robotics Ltd\" into \"Company name\", which no input of "
                                       "lookup-any names",
@@ -546,12 +553,7 @@ TEST_CASE("rote teach proposes a typed value that no input names as a new input:
     {
         // --yes: the name proposed (the field's), unasked; --verify replays with the input's default.
         Teaching teaching(dir, "lookup-yes", *site, "--yes --verify");
-        auto person = test::BrowserPerson::open(teaching.url(), dir / "person");
-        REQUIRE_MESSAGE(person.ok(), person.error().message());
-        REQUIRE((*person)->wait_for(kRecording, 30s));
-        const std::string failed = show_lookup(**person);
-        REQUIRE_MESSAGE(failed.empty(), failed);
-        REQUIRE((*person)->press("done").ok());
+        auto person = show_lookup_done(teaching, dir);
         auto [rc, run] = teaching.end();
         CHECK_MESSAGE(rc == 0, teaching.err());
         CHECK(teaching.err().find("You typed") == std::string::npos);
