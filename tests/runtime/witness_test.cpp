@@ -62,6 +62,8 @@ constexpr const char* kPage = R"html(<!doctype html>
 <table><tr><th>Owner</th><th>Team</th></tr><tr><td>Ben Carter</td><td>Field Ops</td></tr></table>
 <p style="margin-top: 4000px">Terms of the fold</p>
 <p style="position: absolute; top: calc(100vh - 8px); left: 300px; margin: 0; font-size: 18px">Cut by the edge</p>
+<p style="position: absolute; top: calc(100vh - 60px); left: 900px; width: 160px; margin: 0; font-size: 18px; line-height: 24px">
+Two lines and more of a block the edge cuts below its second line</p>
 </body></html>)html";
 
 // Ways to leave a document and ways that only look like it: a link to a fragment of it, a link its own
@@ -359,6 +361,12 @@ void check_document(BrowserWindow window, double scale)
     CHECK(witness->text_place("Terms of the fold").value().boxes.empty());
     // Its top 8 pixels at the view's bottom edge: not readable there, so not in view (it was, with a box 8 px high).
     CHECK(witness->text_place("Cut by the edge").value().place == Place::out_of_view);
+    // A block of several lines, two of them whole in the view: in view, its box clipped to the view.
+    auto block = witness->text_place("a block the edge cuts");
+    REQUIRE(block.ok());
+    CHECK(block->place == Place::in_view);
+    REQUIRE(block->boxes.size() == 1);
+    CHECK(block->boxes[0].h < 90); // 60 CSS px shown (75 screen px at scale 1.25), of the 96 or more it takes
 
     // Not in the document.
     CHECK(beside(*witness, "Incorporated").empty());

@@ -1219,6 +1219,11 @@ private:
                 continue;
             }
             situation.follows_verified = true;
+            if (ROTE_TRY(await_focus(s, steps, i, focus, last_action, patience))) {
+                screen = ROTE_TRY(stable());
+                m_observed.back().after = screen;
+                m_observed.back().focus = focus;
+            }
             ++i;
         }
         // Past the last step: the success check decides whether the planner must finish the job.
@@ -1228,6 +1233,36 @@ private:
             screen = ROTE_TRY(diverge(steps, static_cast<int>(steps.size()),
                 "the trace's steps are done but the success check does not hold: " + success_failure(), std::move(screen)));
         return screen;
+    }
+
+    // After step `i`, which the trace says left the focus in a field, and before keys that go where the focus
+    // is: the focus there. A page's script may place it a moment after the page has settled (DokuWiki's editor
+    // on a busy machine: the next step's ctrl+End went to the page instead of the text), so replay waits for
+    // it within the step's patience. True when it came late (`focus` is it now); false when it was there, or
+    // never came (the next step's own judgement decides then).
+    Result<bool> await_focus(const replayer::PreparedStep& s, const std::vector<replayer::PreparedStep>& steps, int i,
+        ElementIdentity& focus, Clock::time_point last_action, milliseconds patience)
+    {
+        const ElementIdentity& recorded = s.step.anchor.focus;
+        const auto next = static_cast<std::size_t>(i) + 1;
+        if (!m_witness || recorded.empty() || next >= steps.size() || same_element(recorded, focus))
+            return false;
+        const ActionKind kind = steps[next].step.action.kind;
+        if (kind != ActionKind::key && kind != ActionKind::type)
+            return false;
+        while (Clock::now() - last_action < patience) {
+            ROTE_TRY(check_stop());
+            std::this_thread::sleep_for(milliseconds(100));
+            const auto state = document_state();
+            if (!state)
+                return false;
+            if (state->focus_is_field && same_element(recorded, state->focus)) {
+                focus = state->focus;
+                progress("the focus came to " + describe(focus) + ", where step " + std::to_string(i) + " left it when recorded");
+                return true;
+            }
+        }
+        return false;
     }
 
     // How long a step's screen may take to show what replay expects after the previous action: the time the

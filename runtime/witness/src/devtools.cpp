@@ -427,16 +427,21 @@ constexpr const char* text_place_js = R"js(function (text) {
   };
   descend(document.body);
   out.place = 'out_of_view';
-  // What the screen shows of the page: the viewport without its scroll bars. A text is in view when its lines
-  // are there from top to bottom; one cut by the view's edge (a footer's top pixels above a scroll bar) is not
-  // readable there, and counts as out of view.
+  // What the screen shows of the page: the viewport without its scroll bars. A line of text cut by the view's
+  // edge (a footer's top pixels above a scroll bar) is not readable there, and counts as out of view; a block
+  // of several lines is in view when a whole line of it is.
   const vw = visualViewport ? visualViewport.width : innerWidth, vh = visualViewport ? visualViewport.height : innerHeight;
   for (const el of holders) {
+    const style = getComputedStyle(el);
+    const line = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize) || 16;
     for (const r of el.getClientRects()) {
-      if (r.width > 0 && r.height > 0 && r.top >= 0 && r.bottom <= vh && r.right > 0 && r.left < vw) {
+      if (!(r.width > 0 && r.height > 0 && r.right > 0 && r.left < vw)) continue;
+      const top = Math.max(0, r.top), bottom = Math.min(vh, r.bottom);
+      const whole = r.top >= 0 && r.bottom <= vh;
+      if (whole || (r.height > 1.5 * line && bottom - top >= line)) {
         out.place = 'in_view';
-        const x = Math.max(0, r.left), y = r.top;
-        out.values.push({ box: { x: x, y: y, w: Math.min(vw, r.right) - x, h: r.bottom - y } });
+        const x = Math.max(0, r.left);
+        out.values.push({ box: { x: x, y: top, w: Math.min(vw, r.right) - x, h: bottom - top } });
       }
     }
   }

@@ -114,10 +114,10 @@ public:
     // text; always of the recorded tag. Document order.
     virtual Result<std::vector<FoundElement>> find(const ElementIdentity& recorded) = 0;
     // Where the page's rendered text holds `text` (case and white space aside; hidden text does not count):
-    // nowhere, drawn inside the window's view (the screen should show it: an element that holds it is there
-    // from its top to its bottom, above the scroll bars), or only scrolled out of it (or cut by the view's
-    // edge); when in the view, the boxes of the innermost elements that hold it, in screen pixels, clipped to
-    // the view's sides.
+    // nowhere, drawn inside the window's view (the screen should show it: the view is the window's above its
+    // scroll bars, and an element that holds it is in it when a whole line of it is, or all of it when it is a
+    // single line), or only scrolled out of it (or cut by the view's edge); when in the view, the boxes of the
+    // innermost elements that hold it, in screen pixels, clipped to the view.
     enum class TextPlace { absent, in_view, out_of_view };
     struct TextPlacement {
         TextPlace place = TextPlace::absent;
