@@ -2,6 +2,8 @@
 
 #include <csignal>
 #include <cstring>
+#include <string_view>
+#include <vector>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/wait.h>
@@ -180,6 +182,20 @@ bool Alerter::post(const Alert& alert, std::string& why) const
 
 bool Alerter::run_command(const Alert& alert, std::string& why) const
 {
+    // Everything the child needs is made before fork: between fork and exec a child of this multi-threaded
+    // process may call only async-signal-safe functions (setenv or malloc there can wait forever on a lock
+    // another thread held at the fork; under ASan one did, and the alert was dropped after its timeout).
+    std::vector<std::string> variables {"ROTE_ALERT_EVENT=" + alert.event, "ROTE_ALERT_SCHEDULE=" + alert.schedule};
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string_view v(*e);
+        if (!v.starts_with("ROTE_ALERT_EVENT=") && !v.starts_with("ROTE_ALERT_SCHEDULE="))
+            variables.emplace_back(v);
+    }
+    std::vector<char*> envp;
+    for (auto& v : variables)
+        envp.push_back(v.data());
+    envp.push_back(nullptr);
+    const char* argv[] = {"sh", "-c", alert.command.c_str(), nullptr};
     int in[2];
     if (::pipe2(in, O_CLOEXEC) != 0) {
         why = std::string("pipe: ") + std::strerror(errno);
@@ -197,9 +213,7 @@ bool Alerter::run_command(const Alert& alert, std::string& why) const
         const int null = ::open("/dev/null", O_WRONLY);
         if (null >= 0)
             ::dup2(null, 1);
-        ::setenv("ROTE_ALERT_EVENT", alert.event.c_str(), 1);
-        ::setenv("ROTE_ALERT_SCHEDULE", alert.schedule.c_str(), 1);
-        ::execl("/bin/sh", "sh", "-c", alert.command.c_str(), static_cast<char*>(nullptr));
+        ::execve("/bin/sh", const_cast<char* const*>(argv), envp.data());
         _exit(127);
     }
     ::close(in[0]);
