@@ -12,7 +12,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   # libraries (style.md 3: Debian packages, found by CMake, never fetched)
   libsqlite3-dev libssl-dev nlohmann-json3-dev libspdlog-dev libcli11-dev doctest-dev libopencv-dev
-  libtesseract-dev tesseract-ocr-eng libvncserver-dev libcpp-httplib-dev libboost-dev libpng-dev libcurl4-openssl-dev libyaml-cpp-dev libcsv-dev libidn2-dev
+  libtesseract-dev tesseract-ocr-eng libvncserver-dev libcpp-httplib-dev libboost-dev libpng-dev libcurl4-openssl-dev libyaml-cpp-dev libcsv-dev libidn2-dev libxml2-dev zlib1g-dev
   # time zones for schedules: Howard Hinnant's date library over the system's tzdata
   libhowardhinnant-date-dev tzdata
   # the local sandbox: its desktop, browser and plumbing (setpriv comes with util-linux)

@@ -112,6 +112,15 @@ std::string hide_secrets(std::string_view text, const std::map<std::string, std:
             spellings.emplace_back(form, placeholder);
         }
         spellings.emplace_back(value, placeholder);
+        // As a JSON string and as HTML text or an attribute carry it (captured bodies, docs/api.md).
+        std::string json, html;
+        for (char c : value) {
+            json += c == '"' ? "\\\"" : c == '\\' ? "\\\\" : std::string(1, c);
+            html += c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&quot;"
+                : c == '\'' ? "&#39;" : std::string(1, c);
+        }
+        spellings.emplace_back(json, placeholder);
+        spellings.emplace_back(html, placeholder);
     }
     std::stable_sort(spellings.begin(), spellings.end(),
         [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });

@@ -28,7 +28,8 @@ json run_json(const runtime::Workflow& w, const runtime::RunInputs& inputs, cons
         {"new_trace_id", r.new_trace_id ? json(*r.new_trace_id) : json(nullptr)}, {"steps", r.steps},
         {"replayed", r.replayed}, {"relocated", r.relocated}, {"planned", r.planned},
         {"planner_calls", r.planner_calls}, {"cost_microusd", r.cost_microusd}, {"wall_ms", r.wall_ms},
-        {"divergences", divergences}};
+        {"divergences", divergences}, {"mode", r.mode}, {"mode_why", r.mode_why.empty() ? json(nullptr) : json(r.mode_why)},
+        {"plan_id", r.plan_id ? json(*r.plan_id) : json(nullptr)}};
 }
 
 json figures_json(const store::CostFigures& f)

@@ -271,7 +271,31 @@ ALTER TABLE runs ADD COLUMN fire_id INTEGER REFERENCES schedule_fires(id) ON DEL
 CREATE INDEX runs_by_fire ON runs(fire_id) WHERE fire_id IS NOT NULL;
 )sql";
 
-constexpr std::array<const char*, 7> kMigrations {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
+// Version 8: what the egress proxy captured of each plain-http exchange (headers without cookie or credential
+// values, bodies up to a bound, secrets replaced), the step it came in, and the API plans mined from it.
+constexpr const char* kV8 = R"sql(
+ALTER TABLE run_requests ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run_requests ADD COLUMN captured INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run_requests ADD COLUMN request_headers TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE run_requests ADD COLUMN request_body BLOB;
+ALTER TABLE run_requests ADD COLUMN response_headers TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE run_requests ADD COLUMN response_body BLOB;
+ALTER TABLE run_requests ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE api_plans (
+    id          INTEGER PRIMARY KEY,
+    workflow_id INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+    trace_id    INTEGER REFERENCES traces(id) ON DELETE SET NULL,   -- its GUI parent
+    run_id      INTEGER REFERENCES runs(id) ON DELETE SET NULL,     -- the run it was mined from
+    plan        TEXT NOT NULL,
+    writes      INTEGER NOT NULL,
+    standing    TEXT NOT NULL CHECK (standing IN ('unproven', 'proved', 'failed')),
+    proof       TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX api_plans_by_workflow ON api_plans(workflow_id);
+)sql";
+
+constexpr std::array<const char*, 8> kMigrations {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
 static_assert(kMigrations.size() == kSchemaVersion, "every schema version needs its migration");
 
 } // namespace

@@ -915,7 +915,11 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
         return Error(Error::Code::not_found, "no running run " + std::to_string(run_id));
     auto insert = ROTE_TRY(sql::Stmt::prepare(m_db,
         "INSERT INTO run_requests (run_id, idx, at, method, host, port, path, status, bytes_in, bytes_out, ms, framing,"
-        " error, refused) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"));
+        " error, refused, step, captured, request_headers, request_body, response_headers, response_body, truncated)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"));
+    auto bytes = [](const std::string& s) {
+        return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+    };
     for (std::size_t i = 0; i < end.requests.size(); ++i) {
         const RunRequest& r = end.requests[i];
         insert.reset();
@@ -932,7 +936,18 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
             .bind(11, r.ms)
             .bind(12, r.framing)
             .bind(13, r.error)
-            .bind(14, r.refused);
+            .bind(14, r.refused)
+            .bind(15, r.step)
+            .bind(16, r.capture ? 1 : 0);
+        if (r.capture) {
+            insert.bind(17, nlohmann::json(r.capture->request_headers).dump())
+                .bind_blob(18, bytes(r.capture->request_body))
+                .bind(19, nlohmann::json(r.capture->response_headers).dump())
+                .bind_blob(20, bytes(r.capture->response_body))
+                .bind(21, r.capture->truncated ? 1 : 0);
+        } else {
+            insert.bind(17, "[]").bind_null(18).bind(19, "[]").bind_null(20).bind(21, 0);
+        }
         ROTE_TRY(insert.run());
     }
     return tx.commit();
@@ -942,8 +957,17 @@ Result<std::vector<RunRequest>> Store::run_requests(std::int64_t run_id)
 {
     ROTE_TRY(run_exists(m_db, run_id));
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
-        "SELECT at, method, host, port, path, status, bytes_in, bytes_out, ms, framing, error, refused FROM run_requests"
+        "SELECT at, method, host, port, path, status, bytes_in, bytes_out, ms, framing, error, refused, step, captured,"
+        " request_headers, request_body, response_headers, response_body, truncated FROM run_requests"
         " WHERE run_id = ?1 ORDER BY idx"));
+    auto fields = [](const std::string& text) -> Result<std::vector<std::pair<std::string, std::string>>> {
+        try {
+            return nlohmann::json::parse(text).get<std::vector<std::pair<std::string, std::string>>>();
+        } catch (const std::exception& e) {
+            return Error(Error::Code::corrupt, std::string("a captured request's header fields: ") + e.what());
+        }
+    };
+    auto text_of = [](const std::vector<std::uint8_t>& b) { return std::string(b.begin(), b.end()); };
     stmt.bind(1, run_id);
     std::vector<RunRequest> out;
     while (ROTE_TRY(stmt.step())) {
@@ -960,6 +984,16 @@ Result<std::vector<RunRequest>> Store::run_requests(std::int64_t run_id)
         r.framing = stmt.text(9);
         r.error = stmt.text(10);
         r.refused = stmt.text(11);
+        r.step = static_cast<int>(stmt.i64(12));
+        if (stmt.i64(13) != 0) {
+            store::CapturedExchange c;
+            c.request_headers = ROTE_TRY(fields(stmt.text(14)));
+            c.request_body = text_of(stmt.blob(15));
+            c.response_headers = ROTE_TRY(fields(stmt.text(16)));
+            c.response_body = text_of(stmt.blob(17));
+            c.truncated = stmt.i64(18) != 0;
+            r.capture = std::move(c);
+        }
         out.push_back(std::move(r));
     }
     return out;

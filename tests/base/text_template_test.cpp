@@ -41,6 +41,14 @@ TEST_CASE("rendering fails clearly, and never shows a secret")
     CHECK(*ok == "s3cret");
 }
 
+TEST_CASE("a secret is hidden in a JSON string and in HTML as they escape it")
+{
+    const std::map<std::string, std::string> secrets {{"pw", "a\"b\\c<&'d"}};
+    CHECK(rote::hide_secrets(R"({"password":"a\"b\\c<&'d"})", secrets) == R"({"password":"{{secret:pw}}"})");
+    CHECK(rote::hide_secrets(R"(<input value="a&quot;b\c&lt;&amp;&#39;d">)", secrets)
+        == R"(<input value="{{secret:pw}}">)");
+}
+
 TEST_CASE("a secret is hidden in a URL as written, percent-encoded and form-encoded")
 {
     const std::map<std::string, std::string> secrets {{"pw", "p@ss word/1"}, {"token", "abc"}, {"empty", ""}};

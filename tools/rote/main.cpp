@@ -26,6 +26,7 @@
 #include "run_cmd.h"
 #include "image_cmd.h"
 #include "sandbox_cmd.h"
+#include "api_cmd.h"
 #include "schedule_cmd.h"
 #include "table.h"
 
@@ -744,6 +745,8 @@ int main(int argc, char** argv)
     auto* llm_prices = llm->add_subcommand("prices", "The price table: built-in prices and the config file's overrides");
     add_json(llm_prices);
 
+    ApiCommands api_commands(app, as_json);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -785,6 +788,8 @@ int main(int argc, char** argv)
         return images.run();
     if (schedules.parsed())
         return schedules.run(g);
+    if (api_commands.parsed())
+        return api_commands.run(g);
     if (llm_config->parsed())
         return cmd_llm_config(g, llm_provider, as_json);
     if (llm_prices->parsed())

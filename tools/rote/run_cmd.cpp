@@ -94,6 +94,17 @@ std::string summary(const runtime::RunResult& r)
 {
     std::string line = "run " + std::to_string(r.run_id) + " " + std::string(store::to_string(r.status)) + " in "
         + seconds(r.wall_ms) + ": ";
+    if (r.mode == "api") {
+        line += "API plan " + std::to_string(r.plan_id.value_or(0)) + ", " + std::to_string(r.steps) + " requests, "
+            + dollars(0);
+        for (const auto& [name, value] : r.outputs)
+            line += "\n    " + name + " = " + value;
+        if (!r.error.empty())
+            line += "\n    error: " + r.error;
+        return line;
+    }
+    if (!r.mode_why.empty())
+        line += "(" + r.mode_why + ") ";
     if (r.trace_id)
         line += std::to_string(r.replayed + r.relocated) + " steps replayed (" + std::to_string(r.relocated)
             + " relocated), ";
@@ -463,6 +474,12 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
               "and what they do becomes the repair; one run at a time)")
         ->check(CLI::IsMember({"hints", "llm", "human"}))
         ->capture_default_str();
+    m_run->add_option("--mode", m_mode,
+              "How the work is done: auto (the workflow's proved API plan when it has one, else the GUI; the GUI "
+              "also where the plan could not reach the site or found an answer it did not expect, before any write), "
+              "api (the proved plan only), gui (the trace in a sandbox). docs/api.md")
+        ->check(CLI::IsMember({"auto", "api", "gui"}))
+        ->capture_default_str();
     m_run->add_flag("--ask", m_ask,
         "Where the hints or the model cannot go on (no hint for the step, a hint that finds nothing, a model that "
         "gives up or is over budget), ask a person instead of failing: a live view's URL is printed and what they "
@@ -725,6 +742,7 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     options.keep = m_keep;
     options.routes = *routes;
     options.teach = m_teach;
+    options.mode = *runtime::parse_run_mode(m_mode); // CLI11 checked it
     std::optional<Showing> showing;
     if (m_ask && m_planner == "human")
         return fail(Error(Error::Code::invalid_argument,

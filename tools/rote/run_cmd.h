@@ -61,6 +61,7 @@ private:
     std::string m_workflow;
     std::vector<std::string> m_inputs;
     std::string m_inputs_csv;
+    std::string m_mode = "auto";
     std::string m_planner = "hints";
     std::string m_provider;
     std::string m_image;

@@ -1,4 +1,5 @@
 #include <rote/agent/agent.h>
+#include <rote/agent/api_plans.h>
 
 #include <rote/agent/human.h>
 
@@ -28,6 +29,8 @@ namespace rote::runtime {
 namespace {
 
 constexpr std::string_view kCancelled = "the run was cancelled";
+// How much of each body the egress proxy keeps for API plans (pages and JSON answers are far smaller).
+constexpr std::size_t kCaptureLimit = 512 * 1024;
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -264,6 +267,19 @@ private:
             kept.framing = r.framing;
             kept.error = hide_secrets(r.error, m_inputs.secrets);
             kept.refused = hide_secrets(r.refused, m_inputs.secrets);
+            kept.step = r.step;
+            if (r.capture) {
+                const auto& secrets = m_inputs.secrets;
+                auto hidden = [&](const HeaderFields& fields) {
+                    std::vector<std::pair<std::string, std::string>> out;
+                    for (const auto& [name, value] : fields)
+                        out.emplace_back(name, hide_secrets(value, secrets));
+                    return out;
+                };
+                kept.capture = store::CapturedExchange {hidden(r.capture->request_headers),
+                    hide_secrets(r.capture->request_body, secrets), hidden(r.capture->response_headers),
+                    hide_secrets(r.capture->response_body, secrets), r.capture->truncated};
+            }
             m_traffic.push_back(std::move(kept));
         }
     }
@@ -610,6 +626,8 @@ private:
     Result<void> add_step(store::RunStep step)
     {
         step.index = m_run_step++;
+        if (m_session)
+            m_session->proxy().set_step(m_run_step); // what comes now is the next step's
         return stored(m_store.add_run_step(m_result.run_id, step));
     }
 
@@ -1798,6 +1816,7 @@ SessionSpec session_spec(const Workflow& workflow, const RunOptions& options)
     spec.start_url = workflow.start_url;
     spec.allowlist = workflow.policy.allow;
     spec.routes = workflow.policy.routes;
+    spec.capture_limit = workflow.policy.capture ? kCaptureLimit : 0;
     for (const auto& [host, to] : options.routes)
         spec.routes[host] = to;
     spec.width = workflow.width;
@@ -1812,8 +1831,14 @@ SessionSpec session_spec(const Workflow& workflow, const RunOptions& options)
 Result<RunResult> run_workflow(
     store::Store& store, const Workflow& workflow, const RunInputs& inputs, const RunOptions& options)
 {
+    std::string plan_why;
+    if (auto by_plan = ROTE_TRY(run_by_plan(store, workflow, inputs, options, plan_why)))
+        return std::move(*by_plan);
     AgentRun run(store, workflow, inputs, options);
-    return run.run();
+    auto result = run.run();
+    if (result.ok() && !plan_why.empty())
+        result->mode_why = plan_why;
+    return result;
 }
 
 } // namespace rote::runtime

@@ -463,7 +463,8 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
         if (!policy.IsMap())
             return r.error(policy, "policy must be a mapping");
         ROTE_TRY(r.only(policy, "policy",
-            {"allow", "routes", "max_steps", "max_planner_calls", "max_cost_usd", "effect", "idempotent"}));
+            {"allow", "routes", "max_steps", "max_planner_calls", "max_cost_usd", "effect", "idempotent", "capture",
+                "api_check_writes"}));
         if (const auto allow = policy["allow"]) {
             if (!allow.IsSequence())
                 return r.error(allow, "policy.allow must be a list of domains");
@@ -505,6 +506,15 @@ Result<Workflow> read(const YAML::Node& root, const Reader& r)
             if (v != "true" && v != "false")
                 return r.error(idempotent, "policy.idempotent must be true or false, not '" + v + "'");
             w.policy.idempotent = v == "true";
+        }
+        for (auto [key, flag] : {std::pair {"capture", &w.policy.capture}, {"api_check_writes", &w.policy.api_check_writes}}) {
+            if (const auto node = policy[key]) {
+                const std::string where = std::string("policy.") + key;
+                const auto v = ROTE_TRY(r.text(node, where));
+                if (v != "true" && v != "false")
+                    return r.error(node, where + " must be true or false, not '" + v + "'");
+                *flag = v == "true";
+            }
         }
     }
     if (w.policy.allow.empty()) {

@@ -301,6 +301,7 @@ struct EgressProxy::Impl {
     std::string start_url; // options.start_url, or what release_start() named (guarded by mutex)
     bool start_held = false; // options.hold_start, until release_start()
     int in_flight = 0; // requests between their headers and the end of their answer
+    int step = 0; // set_step's
     Clock::time_point last_activity = Clock::now();
     std::ofstream log_file;
 
@@ -609,6 +610,10 @@ struct EgressProxy::Impl {
             auto& req = parser.get();
             ProxyRequest entry;
             entry.method = std::string(req.method_string());
+            {
+                std::lock_guard lock(mutex);
+                entry.step = step;
+            }
 
             // CONNECT host:port, or the absolute form http://host[:port]/path; anything else is not for a proxy.
             const bool connect = req.method() == http::verb::connect;
@@ -691,6 +696,10 @@ struct EgressProxy::Impl {
         } else {
             req.keep_alive(false);
         }
+        if (options.capture_limit > 0) {
+            entry.capture.emplace();
+            entry.capture->request_headers = captured_fields(req);
+        }
         boost::system::error_code ec;
         if (expects_continue) {
             // The browser waits for a go-ahead before it sends the body; the proxy gives it, and sends the site
@@ -701,7 +710,7 @@ struct EgressProxy::Impl {
                 return false;
             }
         }
-        Relayed sent = relay(parser, client, buffer, upstream);
+        Relayed sent = relay(parser, client, buffer, upstream, kept_body(entry, true));
         entry.bytes_in = sent.bytes;
         if (!sent.error.empty()) {
             entry.status = 502;
@@ -745,6 +754,8 @@ struct EgressProxy::Impl {
                 continue;
             }
             entry.status = status;
+            if (entry.capture)
+                entry.capture->response_headers = captured_fields(res);
             const bool bodyless = head || status == 204 || status == 304 || status == 101;
             const bool until_close = !bodyless && answer.need_eof();
             entry.framing = bodyless ? "none" : answer.chunked() ? "chunked" : until_close ? "close" : "length";
@@ -764,7 +775,8 @@ struct EgressProxy::Impl {
             } else {
                 res.keep_alive(keep_alive);
             }
-            Relayed got = relay(answer, upstream, upstream_buffer, client);
+            const bool keep_body = entry.capture && textual(std::string(res[http::field::content_type]));
+            Relayed got = relay(answer, upstream, upstream_buffer, client, keep_body ? kept_body(entry, false) : Keep {});
             entry.bytes_out = got.bytes;
             if (!got.error.empty()) {
                 // Headers already sent cannot be taken back: the browser sees a cut-off body on a closed
@@ -787,6 +799,36 @@ struct EgressProxy::Impl {
         }
     }
 
+    template<bool isRequest, typename Fields> static HeaderFields captured_fields(const http::header<isRequest, Fields>& h)
+    {
+        HeaderFields out;
+        for (const auto& field : h) {
+            std::string_view name(field.name_string().data(), field.name_string().size());
+            out.emplace_back(std::string(name), capture_header(name, {field.value().data(), field.value().size()}));
+        }
+        return out;
+    }
+
+    // A body worth keeping for API plans: a page, JSON, XML, text, a form; not images, scripts, styles, fonts.
+    static bool textual(std::string_view content_type)
+    {
+        const std::string type = ascii_lower(content_type.substr(0, content_type.find(';')));
+        return type.starts_with("text/html") || type == "text/plain" || type.ends_with("json") || type.ends_with("xml")
+            || type == "application/x-www-form-urlencoded";
+    }
+
+    // Where relay() keeps a copy of the body it relays (nullptr: nowhere).
+    struct Keep {
+        std::string* body = nullptr;
+        bool* truncated = nullptr;
+    };
+    static Keep kept_body(ProxyRequest& entry, bool request)
+    {
+        if (!entry.capture)
+            return {};
+        return {request ? &entry.capture->request_body : &entry.capture->response_body, &entry.capture->truncated};
+    }
+
     struct Relayed {
         std::uint64_t bytes = 0; // body bytes relayed
         bool header_sent = false;
@@ -797,7 +839,8 @@ struct EgressProxy::Impl {
     // Writes the message whose header `p` has read from `from` to `to`, then its body as it arrives, in
     // pieces of at most 64 KiB: a body is never held whole, however large or slow.
     template<bool isRequest, typename From, typename To>
-    Relayed relay(http::parser<isRequest, http::buffer_body>& p, From& from, boost::beast::flat_buffer& buffer, To& to)
+    Relayed relay(http::parser<isRequest, http::buffer_body>& p, From& from, boost::beast::flat_buffer& buffer, To& to,
+        Keep keep = {})
     {
         Relayed out;
         boost::system::error_code ec;
@@ -831,6 +874,12 @@ struct EgressProxy::Impl {
                 ec = {};
             const boost::system::error_code read_error = ec;
             const std::size_t n = chunk.size() - p.get().body().size;
+            if (keep.body && n > 0) {
+                const std::size_t room = options.capture_limit - std::min(options.capture_limit, keep.body->size());
+                keep.body->append(chunk.data(), std::min(room, n));
+                if (n > room)
+                    *keep.truncated = true;
+            }
             // What arrived before a read error still goes on: the browser gets all the site sent.
             if (n > 0 && !send(chunk.data(), n, false))
                 return out;
@@ -1041,6 +1090,49 @@ Result<void> EgressProxy::release_start(const std::string& url)
     m_impl->start_held = false;
     m_impl->start_url = url;
     return {};
+}
+
+void EgressProxy::set_step(int step)
+{
+    std::lock_guard lock(m_impl->mutex);
+    m_impl->step = step;
+}
+
+std::string capture_header(std::string_view name, std::string_view value)
+{
+    const std::string field = ascii_lower(name);
+    auto trimmed = [](std::string_view v) {
+        while (!v.empty() && v.front() == ' ')
+            v.remove_prefix(1);
+        while (!v.empty() && v.back() == ' ')
+            v.remove_suffix(1);
+        return std::string(v);
+    };
+    if (field == "cookie") {
+        // "a=1; b=2" -> "a; b"
+        std::string names;
+        for (std::string_view rest = value; !rest.empty();) {
+            const std::size_t semi = rest.find(';');
+            std::string_view pair = rest.substr(0, semi);
+            rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+            std::string name_only = trimmed(pair.substr(0, pair.find('=')));
+            if (name_only.empty())
+                continue;
+            names += (names.empty() ? "" : "; ") + name_only;
+        }
+        return names;
+    }
+    if (field == "set-cookie") {
+        // "session=abc; Path=/; HttpOnly" -> "session; Path=/; HttpOnly"
+        const std::size_t semi = value.find(';');
+        std::string out = trimmed(value.substr(0, value.find('=')).substr(0, semi));
+        if (semi != std::string_view::npos)
+            out += ";" + std::string(value.substr(semi + 1));
+        return out;
+    }
+    if (field == "authorization" || field == "proxy-authorization")
+        return trimmed(value.substr(0, value.find(' ')));
+    return std::string(value);
 }
 
 EgressProxy::Activity EgressProxy::activity() const

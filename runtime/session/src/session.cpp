@@ -53,6 +53,7 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     proxy.log_path = root / (name + ".log");
     proxy.allowlist = session->m_spec.allowlist;
     proxy.routes = spec.routes;
+    proxy.capture_limit = spec.capture_limit;
     if (vm) {
         proxy.start_url = spec.start_url; // a restored VM's waiting page asks the proxy where to go
         proxy.hold_start = spec.hold_start; // ... or waits, ready, until a run names it

@@ -199,6 +199,17 @@ struct LlmCall {
     std::string created_at; // empty: now
 };
 
+// What the egress proxy captured of one plain-http exchange (runtime::Capture), secret values replaced by
+// {{secret:NAME}}: header fields in order (cookie and credential values never kept), bodies up to the proxy's
+// bound.
+struct CapturedExchange {
+    std::vector<std::pair<std::string, std::string>> request_headers;
+    std::string request_body;
+    std::vector<std::pair<std::string, std::string>> response_headers;
+    std::string response_body;
+    bool truncated = false;
+};
+
 // One request of a run's sandbox through rote's egress proxy (runtime::ProxyRequest, kept with the run).
 struct RunRequest {
     std::string at; // ISO 8601, UTC
@@ -213,6 +224,8 @@ struct RunRequest {
     std::string framing;
     std::string error;
     std::string refused;
+    int step = 0; // the run's step being carried out when it was made
+    std::optional<CapturedExchange> capture;
 };
 
 struct RunEnd {
@@ -225,6 +238,38 @@ struct RunEnd {
     std::int64_t sandbox_ms = 0;
     std::string finished_at; // empty: now
     std::vector<RunRequest> requests; // the sandbox's traffic, in the proxy's order
+};
+
+// A finished run as the API plans need it (api/): what it was given and what it read.
+struct RunOutcome {
+    std::int64_t id = 0;
+    std::optional<std::int64_t> trace_id; // the trace it replayed in the end, or the one it made
+    std::string provider; // "local", "qemu"; "api" for a plan's run
+    RunStatus status = RunStatus::running;
+    std::map<std::string, std::string> inputs;
+    std::map<std::string, std::string> outputs;
+    std::string started_at;
+};
+
+// An API plan (docs/api.md): requests mined from a run's traffic that do what a GUI trace does. Its text is
+// api/'s JSON; the store keeps it beside the trace it was mined for, with its standing.
+enum class PlanStanding {
+    unproven, // never run, or a write plan the workflow does not let rote re-run for checking
+    proved, // gave the GUI runs' outputs for their inputs: used by --mode auto
+    failed, // its proof gave other outputs, or none: never used
+};
+std::string_view to_string(PlanStanding standing);
+
+struct ApiPlan {
+    std::int64_t id = 0;
+    std::string workflow;
+    std::optional<std::int64_t> trace_id; // its GUI parent
+    std::optional<std::int64_t> run_id; // the run whose traffic it was mined from
+    std::string plan; // JSON
+    bool writes = false; // a request in it may change the site's state
+    PlanStanding standing = PlanStanding::unproven;
+    std::string proof; // what proving it found, in words
+    std::string created_at;
 };
 
 // A workflow on a schedule (docs/schedules.md). The store keeps it and its fires; when it fires is the

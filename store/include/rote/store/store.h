@@ -31,7 +31,7 @@ namespace rote::store {
 // "ROTE" in ASCII, written at offset 68 of the SQLite header.
 inline constexpr std::int32_t kApplicationId = 0x524f5445;
 // The schema this build writes. Files at a lower version are migrated; higher ones are refused.
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 
 // Called while a long write proceeds: (items done, items in all).
 using Progress = std::function<void(std::size_t done, std::size_t total)>;
@@ -101,6 +101,18 @@ public:
     Result<std::vector<RunStep>> run_steps(std::int64_t run_id);
     // The run's model calls, in the order they were made.
     Result<std::vector<LlmCall>> run_calls(std::int64_t run_id);
+    // The newest `limit` finished runs of a workflow, newest first (any provider, any end); none for a workflow
+    // the store does not know.
+    Result<std::vector<RunOutcome>> run_outcomes(const std::string& workflow, int limit);
+
+    // API plans (api_plans.cpp). save_api_plan keeps a new one (its id); a plan's standing changes only with
+    // what proving it found.
+    Result<std::int64_t> save_api_plan(const ApiPlan& plan);
+    Result<void> set_api_plan_standing(std::int64_t id, PlanStanding standing, const std::string& proof);
+    Result<ApiPlan> api_plan(std::int64_t id);
+    // A workflow's plans, newest first (none for a workflow the store does not know).
+    Result<std::vector<ApiPlan>> api_plans(const std::string& workflow);
+
     // A run's end as one transaction: the trace it made (taught or repaired; its id becomes the end's
     // new_trace_id), its end, and the standing of the trace it replayed (record_trace_run, when `replayed`).
     // A crash leaves either all of it or none (the run then still `running`, ended `interrupted` later).

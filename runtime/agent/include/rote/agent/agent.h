@@ -38,6 +38,14 @@ enum class PlannerKind {
 };
 std::string_view to_string(PlannerKind kind);
 
+// How a run is carried out (docs/api.md): `gui` replays the trace in a sandbox; `api` runs the workflow's
+// proved API plan (an error when there is none); `automatic` ("auto") runs a proved plan when there is one, and
+// the GUI otherwise, or where the plan could not do the work and did nothing there (a site it could not
+// reach, an answer it did not expect before any write). A plan that sent a write and then failed is never
+// followed by the GUI: the run halts.
+enum class RunMode { gui, api, automatic };
+Result<RunMode> parse_run_mode(const std::string& text);
+
 struct RunOptions {
     PlannerKind planner = PlannerKind::hints;
     llm::LlmProvider* llm = nullptr; // the model, for PlannerKind::llm
@@ -76,6 +84,7 @@ struct RunOptions {
     // the sandbox is stopped and the run is stored as cancelled (nothing it made is kept as a trace).
     std::stop_token stop;
     std::optional<std::int64_t> fire_id; // the schedule's fire this run is for (the scheduler's)
+    RunMode mode = RunMode::automatic; // a proved API plan does the work where there is one
     // A budget beside the workflow's policy, for model calls only (the scheduler's daily budget of a schedule:
     // what is left of it when the run starts). Spent, no model call is made: a screen that needs one fails
     // the run with "budget spent: " + `what`.
@@ -132,6 +141,9 @@ struct RunResult {
     std::int64_t work_ms = 0;
     bool warm = false; // its sandbox came ready from a warm pool
     std::map<std::string, std::string> new_inputs; // typed values made inputs (RunOptions::name_inputs), name → value
+    std::string mode = "gui"; // "api" when an API plan did the work
+    std::string mode_why; // why that mode ("plan 3 is proved", "plan 3 could not reach the site: ...")
+    std::optional<std::int64_t> plan_id; // the API plan it ran (or tried, before the GUI)
 };
 
 // Runs `workflow` once with `inputs`. The Result fails only when the store cannot record the run; a run that

@@ -75,6 +75,11 @@ struct Policy {
     enum class Effect { read, add, change };
     Effect effect = Effect::change; // unless the workflow says less, assume the most
     bool idempotent = false; // running it twice with the same inputs does no more than once (implied by read)
+    // The egress proxy keeps what the site was sent and answered, for API plans (docs/api.md); off for sites
+    // whose traffic must not be kept at all.
+    bool capture = true;
+    // An API plan that writes may be run again to prove it (test systems only: proving sends its writes).
+    bool api_check_writes = false;
 };
 
 struct Workflow {

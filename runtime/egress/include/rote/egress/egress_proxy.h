@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +34,27 @@ std::string forbidden_address(std::string_view address);
 // The one spelling of a host name the proxy matches and resolves: lower case, without a trailing dot.
 std::string normalize_host(std::string_view host);
 
+// One captured message's header fields, in order. The values of Cookie, Set-Cookie, Authorization and
+// Proxy-Authorization are never kept (capture_header): a cookie is its name ("session"), a Set-Cookie its name
+// and attributes ("session; Path=/; HttpOnly"), credentials their scheme ("Basic").
+using HeaderFields = std::vector<std::pair<std::string, std::string>>;
+
+// What the proxy keeps of a request and its answer when EgressProxyOptions::capture_limit is set (plain
+// http:// only: a CONNECT tunnel's bytes are TLS, and are not read).
+struct Capture {
+    HeaderFields request_headers; // as sent to the site (origin form, Host from the target)
+    std::string request_body; // at most capture_limit bytes
+    HeaderFields response_headers; // the final answer's
+    // As the site sent it (still compressed if it was), at most capture_limit bytes; kept only for pages, JSON,
+    // XML, plain text and forms (not images, scripts, styles or fonts).
+    std::string response_body;
+    bool truncated = false; // a body was longer than capture_limit
+};
+
+// A captured header field's value as it may be kept (see HeaderFields): the name's value itself for every
+// other field.
+std::string capture_header(std::string_view name, std::string_view value);
+
 struct ProxyRequest {
     std::string time; // ISO 8601, UTC
     std::string method; // GET, POST, CONNECT, ...
@@ -52,6 +75,8 @@ struct ProxyRequest {
     // Set when the proxy answered itself instead of the site (a host not allowed, one it cannot reach, a
     // request it cannot read): why, as its error page says.
     std::string refused;
+    int step = 0; // EgressProxy::set_step's value when its headers came: the step of the run being carried out
+    std::optional<Capture> capture; // with capture_limit, for every exchange with a site over plain http
 };
 
 struct EgressProxyOptions {
@@ -80,6 +105,9 @@ struct EgressProxyOptions {
     // A VM kept ready in a warm pool: its waiting page is answered 404 (it polls on) until release_start()
     // names the run's start URL; start_url is not used.
     bool hold_start = false;
+    // Above 0: every plain-http exchange with a site is kept in ProxyRequest::capture, bodies up to this many
+    // bytes each (traffic for API plans, docs/api.md). Bodies still stream through; only the kept copy is cut.
+    std::size_t capture_limit = 0;
 };
 
 // The name the proxy answers itself for a VM's waiting page (.invalid never resolves anywhere).
@@ -110,6 +138,10 @@ public:
         std::chrono::steady_clock::time_point last;
     };
     Activity activity() const;
+
+    // Tags the requests whose headers come from now on (ProxyRequest::step): the agent sets the index of the
+    // step it is carrying out.
+    void set_step(int step);
 
     struct Impl;
 

@@ -34,6 +34,8 @@ struct SessionSpec {
     // qemu: the restored VM waits on its waiting page until proxy().release_start() names the page to go to
     // (a warm pool's VM); start_url is then only for the allowlist.
     bool hold_start = false;
+    // EgressProxyOptions::capture_limit: above 0, the proxy keeps each plain-http exchange (API plans).
+    std::size_t capture_limit = 0;
 };
 
 // The host of an http(s) URL ("http://registry.example.test:8080/x" -> "registry.example.test"); empty for

@@ -1,0 +1,141 @@
+#include "body.h"
+
+#include <cctype>
+#include <regex>
+
+#include <zlib.h>
+
+#include <rote/base/text.h>
+
+namespace rote::api::body {
+
+std::string header(const Fields& fields, const std::string& name)
+{
+    const std::string wanted = ascii_lower(name);
+    for (const auto& [n, v] : fields) {
+        if (ascii_lower(n) == wanted)
+            return v;
+    }
+    return {};
+}
+
+std::string media_type(const std::string& content_type)
+{
+    std::string type = ascii_lower(content_type.substr(0, content_type.find(';')));
+    while (!type.empty() && type.back() == ' ')
+        type.pop_back();
+    return type;
+}
+
+std::optional<std::string> decoded(const Fields& headers, const std::string& raw)
+{
+    const std::string encoding = ascii_lower(header(headers, "content-encoding"));
+    if (encoding.empty() || encoding == "identity")
+        return raw;
+    if (encoding != "gzip" && encoding != "deflate" && encoding != "x-gzip")
+        return std::nullopt;
+    z_stream z {};
+    if (inflateInit2(&z, 15 + 32) != Z_OK) // 32: a gzip or a zlib header, whichever it is
+        return std::nullopt;
+    std::string out;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
+    z.avail_in = static_cast<uInt>(raw.size());
+    char chunk[16384];
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        z.next_out = reinterpret_cast<Bytef*>(chunk);
+        z.avail_out = sizeof chunk;
+        rc = inflate(&z, Z_NO_FLUSH);
+        out.append(chunk, sizeof chunk - z.avail_out);
+        if (rc == Z_BUF_ERROR && z.avail_in == 0)
+            break;
+    }
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END && rc != Z_OK && rc != Z_BUF_ERROR)
+        return std::nullopt;
+    return out;
+}
+
+std::string url_decode(const std::string& text, bool form)
+{
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '+' && form) {
+            out += ' ';
+        } else if (c == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1]))
+            && std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+            out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+            i += 2;
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::string url_encode(const std::string& text, bool form)
+{
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+            out += static_cast<char>(c);
+        else if (c == ' ' && form)
+            out += '+';
+        else
+            out += std::string("%") + hex[c >> 4] + hex[c & 15];
+    }
+    return out;
+}
+
+Parsed parse(const Fields& headers, const std::string& raw)
+{
+    Parsed p;
+    p.media = media_type(header(headers, "content-type"));
+    p.text = decoded(headers, raw).value_or(std::string());
+    if (p.media == "text/html" || p.media == "application/xhtml+xml")
+        p.page = html::Page::parse(p.text);
+    else if (p.media.ends_with("json")) {
+        auto j = nlohmann::json::parse(p.text, nullptr, false);
+        if (!j.is_discarded())
+            p.json = std::move(j);
+    }
+    return p;
+}
+
+std::optional<std::string> read(const Parsed& answer, const Fields& headers, const std::string& from,
+    const std::string& path, const std::string& pattern, const std::map<std::string, std::string>& variables)
+{
+    std::optional<std::string> value;
+    if (from == "html") {
+        if (answer.page)
+            value = answer.page->value(path, variables);
+    } else if (from == "json") {
+        if (answer.json) {
+            try {
+                const auto& v = answer.json->at(nlohmann::json::json_pointer(path));
+                value = v.is_string() ? v.get<std::string>() : v.dump();
+            } catch (const std::exception&) {
+            }
+        }
+    } else if (from == "header") {
+        const std::string v = header(headers, path);
+        if (!v.empty())
+            value = v;
+    } else if (from == "text") {
+        value = answer.text;
+    }
+    if (!value || pattern.empty())
+        return value;
+    try {
+        std::smatch m;
+        if (!std::regex_search(*value, m, std::regex(pattern)))
+            return std::nullopt;
+        return m.size() > 1 && m[1].matched ? m[1].str() : m[0].str();
+    } catch (const std::regex_error&) {
+        return std::nullopt;
+    }
+}
+
+} // namespace rote::api::body

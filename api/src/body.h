@@ -1,0 +1,44 @@
+#pragma once
+
+// What mining and the runner share about a captured or received message.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "html.h"
+
+namespace rote::api::body {
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+// A header's value (case-insensitive name), the first; empty when absent.
+std::string header(const Fields& fields, const std::string& name);
+// "text/html" from "Text/HTML; charset=utf-8".
+std::string media_type(const std::string& content_type);
+// The body as the page or JSON it is: decompressed as Content-Encoding says (gzip, deflate); nullopt for an
+// encoding it cannot undo.
+std::optional<std::string> decoded(const Fields& headers, const std::string& raw);
+
+// Percent-decoding (a form's "+" as a space when `form`), and encoding for a path segment or a query/form
+// value.
+std::string url_decode(const std::string& text, bool form);
+std::string url_encode(const std::string& text, bool form);
+
+// A body read as what it is, once.
+struct Parsed {
+    std::string text; // decoded
+    std::string media; // media type
+    std::optional<html::Page> page; // for HTML
+    std::optional<nlohmann::json> json; // for JSON
+};
+Parsed parse(const Fields& headers, const std::string& raw);
+
+// The value a rule reads from an answer (plan.h, Rule), or nullopt with nothing there.
+std::optional<std::string> read(const Parsed& answer, const Fields& headers, const std::string& from,
+    const std::string& path, const std::string& pattern, const std::map<std::string, std::string>& variables);
+
+} // namespace rote::api::body

@@ -1,0 +1,232 @@
+#include <rote/api/runner.h>
+
+#include <filesystem>
+#include <cstdlib>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include <rote/base/text.h>
+#include <rote/base/text_template.h>
+#include <rote/egress/egress_proxy.h>
+
+#include "body.h"
+
+namespace rote::api {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace fs = std::filesystem;
+
+std::string_view to_string(Outcome outcome)
+{
+    switch (outcome) {
+    case Outcome::done: return "done";
+    case Outcome::unreachable: return "unreachable";
+    case Outcome::changed: return "changed";
+    case Outcome::unknown: return "unknown";
+    }
+    return "unknown";
+}
+
+namespace {
+
+constexpr std::uint64_t kAnswerLimit = 16 * 1024 * 1024;
+
+struct Answer {
+    int status = 0;
+    body::Fields headers;
+    body::Parsed parsed;
+    std::string url;
+};
+
+std::string origin_of(const PlanRequest& p)
+{
+    return "http://" + p.host + (p.port == 80 ? "" : ":" + std::to_string(p.port));
+}
+
+// The link's URL, made absolute against the page it was read from (as the browser did).
+std::string resolved(const std::string& link, const std::string& base)
+{
+    if (link.starts_with("http://") || link.starts_with("https://"))
+        return link;
+    const std::size_t path_start = base.find('/', base.find("//") + 2);
+    const std::string origin = base.substr(0, path_start);
+    if (link.starts_with('/'))
+        return origin + link;
+    const std::string base_path = path_start == std::string::npos ? "/" : base.substr(path_start, base.find('?', path_start) - path_start);
+    if (link.starts_with('?'))
+        return origin + base_path + link;
+    return origin + base_path.substr(0, base_path.rfind('/') + 1) + link;
+}
+
+} // namespace
+
+Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<std::string, std::string>& inputs,
+    const std::map<std::string, std::string>& secrets)
+{
+    const auto began = std::chrono::steady_clock::now();
+    // A proxy of the run's own, with the workflow's policy: the plan reaches only what its sandbox could.
+    // Its socket in a directory of our own (0700): nothing else on this machine can use the plan's proxy.
+    std::string dir_template = (fs::temp_directory_path() / "rote-api-XXXXXX").string();
+    if (!::mkdtemp(dir_template.data()))
+        return Error(Error::Code::io, "cannot make a directory for the plan's egress proxy in " + fs::temp_directory_path().string());
+    struct Remove {
+        fs::path dir;
+        ~Remove()
+        {
+            std::error_code ignored;
+            fs::remove_all(dir, ignored);
+        }
+    } remove_dir {dir_template};
+    runtime::EgressProxyOptions options;
+    options.socket_path = fs::path(dir_template) / "proxy.sock";
+    options.allowlist = policy.allow;
+    options.routes = policy.routes;
+    options.upstream_timeout = policy.timeout;
+    auto proxy = ROTE_TRY(runtime::EgressProxy::start(options));
+
+    PlanRun run;
+    std::map<std::string, std::string> vars = inputs; // inputs, then each {{got_R_N}} as it is read
+    std::map<std::string, std::map<std::string, std::string>> jar; // host -> cookie name -> value
+    std::vector<Answer> answers;
+    auto stop = [&](Outcome outcome, int at, std::string why) {
+        run.outcome = outcome;
+        run.failed_request = at;
+        run.why = std::move(why);
+        run.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
+        return run;
+    };
+    for (int i = 0; i < static_cast<int>(plan.requests.size()); ++i) {
+        const PlanRequest& p = plan.requests[static_cast<std::size_t>(i)];
+        std::string url;
+        if (!p.link.from.empty()) {
+            const Answer& from = answers[static_cast<std::size_t>(p.link_request)];
+            auto link = body::read(from.parsed, from.headers, p.link.from, p.link.path, p.link.pattern, inputs);
+            if (!link || link->empty())
+                return stop(Outcome::changed, i,
+                    "request " + std::to_string(i) + " follows a link that answer " + std::to_string(p.link_request)
+                        + " no longer holds (" + p.link.path + ")");
+            url = resolved(*link, from.url);
+            if (!url.starts_with("http://"))
+                return stop(Outcome::changed, i, "the link to follow is no http:// URL: " + hide_secrets(url, secrets));
+        } else {
+            url = origin_of(p);
+            for (const auto& seg : p.path)
+                url += "/" + body::url_encode(ROTE_TRY(render_template(seg, vars, secrets)), false);
+            if (p.path.empty() || p.trailing_slash)
+                url += "/";
+            for (std::size_t q = 0; q < p.query.size(); ++q) {
+                url += (q == 0 ? "?" : "&") + body::url_encode(p.query[q].first, true) + "="
+                    + body::url_encode(ROTE_TRY(render_template(p.query[q].second, vars, secrets)), true);
+            }
+        }
+        http::request<http::string_body> req;
+        req.method_string(p.method);
+        req.target(url);
+        req.version(11);
+        const std::string host = url.substr(7, url.find_first_of("/?", 7) - 7);
+        req.set(http::field::host, host);
+        for (const auto& [name, value] : p.headers)
+            req.set(name, ROTE_TRY(render_template(value, vars, secrets)));
+        req.set(http::field::accept_encoding, "gzip, deflate");
+        const std::string host_name = ascii_lower(host.substr(0, host.find(':')));
+        std::string cookie;
+        for (const auto& [name, value] : jar[host_name])
+            cookie += (cookie.empty() ? "" : "; ") + name + "=" + value;
+        if (!cookie.empty())
+            req.set(http::field::cookie, cookie);
+        if (p.body_kind == "form") {
+            std::string text;
+            for (const auto& [name, value] : p.form)
+                text += (text.empty() ? "" : "&") + body::url_encode(name, true) + "="
+                    + body::url_encode(ROTE_TRY(render_template(value, vars, secrets)), true);
+            req.body() = text;
+            req.set(http::field::content_type, "application/x-www-form-urlencoded");
+        } else if (p.body_kind == "raw") {
+            req.body() = ROTE_TRY(render_template(p.body, vars, secrets));
+            if (!p.content_type.empty())
+                req.set(http::field::content_type, p.content_type);
+        }
+        if (p.body_kind.empty() && p.writes())
+            req.content_length(0);
+        else if (!p.body_kind.empty())
+            req.prepare_payload();
+        req.keep_alive(false);
+
+        const auto sent_at = std::chrono::steady_clock::now();
+        const std::size_t logged_before = proxy->requests().size();
+        asio::io_context io;
+        asio::local::stream_protocol::socket socket(io);
+        boost::system::error_code ec;
+        socket.connect(options.socket_path.string(), ec);
+        if (ec)
+            return Error(Error::Code::io, "the plan's egress proxy: " + ec.message());
+        http::write(socket, req, ec);
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(kAnswerLimit);
+        boost::beast::flat_buffer buffer;
+        if (!ec)
+            http::read(socket, buffer, parser, ec);
+        run.requests.push_back({p.method, hide_secrets(url, secrets), ec ? 0 : static_cast<int>(parser.get().result_int()),
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent_at).count()});
+        if (p.writes())
+            run.wrote = true;
+        // What the proxy says of it: whether it reached the site at all.
+        const auto logged = proxy->requests();
+        const runtime::ProxyRequest* entry = logged.size() > logged_before ? &logged.back() : nullptr;
+        const bool never_reached = entry && !entry->refused.empty()
+            && (entry->error.empty() || entry->error.starts_with("connecting to"));
+        if (never_reached)
+            return stop(Outcome::unreachable, i, p.method + " " + hide_secrets(url, secrets) + " never reached the site: " + entry->refused);
+        if (ec || (entry && !entry->error.empty())) {
+            const std::string why = p.method + " " + hide_secrets(url, secrets) + ": "
+                + (entry && !entry->error.empty() ? entry->error : ec.message());
+            return stop(p.writes() ? Outcome::unknown : Outcome::unreachable, i,
+                p.writes() ? why + " (it was sent; what it did is not known)" : why);
+        }
+        auto& res = parser.get();
+        Answer answer;
+        answer.status = static_cast<int>(res.result_int());
+        for (const auto& f : res)
+            answer.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+        answer.parsed = body::parse(answer.headers, res.body());
+        answer.url = url;
+        for (const auto& [name, value] : answer.headers) {
+            if (ascii_lower(name) != "set-cookie")
+                continue;
+            const std::string pair = value.substr(0, value.find(';'));
+            const std::size_t eq = pair.find('=');
+            if (eq != std::string::npos)
+                jar[host_name][html::normalize_space(pair.substr(0, eq))] = pair.substr(eq + 1);
+        }
+        if (answer.status / 100 != p.status / 100)
+            return stop(Outcome::changed, i,
+                p.method + " " + hide_secrets(url, secrets) + " was answered " + std::to_string(answer.status) + ", not "
+                    + std::to_string(p.status) + " as when recorded");
+        if (!p.media_type.empty() && answer.status / 100 == 2 && answer.parsed.media != p.media_type)
+            return stop(Outcome::changed, i,
+                p.method + " " + hide_secrets(url, secrets) + " answered " + answer.parsed.media + ", not " + p.media_type);
+        for (std::size_t k = 0; k < p.reads.size(); ++k) {
+            const Rule& rule = p.reads[k];
+            auto v = body::read(answer.parsed, answer.headers, rule.from, rule.path, rule.pattern, inputs);
+            if (!v)
+                return stop(Outcome::changed, i,
+                    "the answer to " + p.method + " " + hide_secrets(url, secrets) + " holds nothing at " + rule.path);
+            vars["got_" + std::to_string(i) + "_" + std::to_string(k)] = *v;
+        }
+        answers.push_back(std::move(answer));
+    }
+    for (const auto& [name, o] : plan.outputs) {
+        const Answer& a = answers[static_cast<std::size_t>(o.request)];
+        auto v = body::read(a.parsed, a.headers, o.rule.from, o.rule.path, o.rule.pattern, inputs);
+        if (!v || v->empty())
+            return stop(Outcome::changed, o.request, "output " + name + " is not where the plan reads it (" + o.rule.path + ")");
+        run.outputs[name] = hide_secrets(*v, secrets);
+    }
+    run.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
+    return run;
+}
+
+} // namespace rote::api
