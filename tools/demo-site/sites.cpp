@@ -274,6 +274,8 @@ constexpr std::array companies {
     Company {"10045562", "Wayne Foods Ltd", "45 Market Square, Leeds LS1 6DT", "Active", "3 March 2016"},
     Company {"13378204", "Hooli Cloud Ltd", "9 Silicon Way, Edinburgh EH3 9QG", "Active", "30 April 2021"},
     Company {"04790012", "Soylent Nutrition Ltd", "16 Mill Street, Norwich NR3 1DE", "Dissolved", "11 June 2003"},
+    Company {"14402218", "Cyberdyne Systems Ltd", "2 Skyline Drive, Milton Keynes MK9 2AB", "Active", "5 May 2022"},
+    Company {"03318845", "Tyrell Genetics plc", "100 Offworld Row, Liverpool L3 4AF", "Liquidation", "8 Aug 1997"},
 };
 
 const Company* find_company(std::string_view number)
@@ -399,7 +401,7 @@ struct Lead {
 struct CrmState {
     std::mutex mutex;
     std::vector<Lead> leads;
-    std::set<std::string> sessions;
+    std::map<std::string, std::string> sessions; // session cookie -> its CSRF token (the lead form's hidden field)
     int next_id = 1001;
 };
 
@@ -430,9 +432,10 @@ std::string login_page(const Context& context, std::string_view error)
     return page(context, crm_brand, "Sign in", body + "</div>");
 }
 
-std::string lead_form(const Context& context, std::string_view error)
+// The form carries the session's CSRF token; POST /leads refuses a lead without it (403).
+std::string lead_form(const Context& context, std::string_view error, const std::string& csrf)
 {
-    std::string fields;
+    std::string fields = "<input type=\"hidden\" name=\"csrf_token\" value=\"" + csrf + "\">";
     auto field = [&](const char* baseline_id, const char* baseline, const char* renamed, const char* type) {
         const std::string id = context.field(baseline_id);
         fields += "<label for=\"" + id + "\">" + context.word(baseline, renamed) + "</label>";
@@ -539,6 +542,11 @@ void mount_crm(httplib::Server& server, const SiteOptions& options)
         std::lock_guard lock(state->mutex);
         return state->sessions.contains(cookie(request, "session"));
     };
+    auto csrf_of = [state](const httplib::Request& request) {
+        std::lock_guard lock(state->mutex);
+        const auto it = state->sessions.find(cookie(request, "session"));
+        return it == state->sessions.end() ? std::string() : it->second;
+    };
 
     server.Get("/", [options, signed_in](const httplib::Request& request, httplib::Response& response) {
         Context context = context_for(request, response, options);
@@ -554,25 +562,31 @@ void mount_crm(httplib::Server& server, const SiteOptions& options)
         std::string token = random_token();
         {
             std::lock_guard lock(state->mutex);
-            state->sessions.insert(token);
+            state->sessions[token] = random_token();
         }
         response.set_header("Set-Cookie", "session=" + token + "; Path=/; HttpOnly");
         redirect(response, "/leads/new");
     });
-    server.Get("/leads/new", [options, signed_in](const httplib::Request& request, httplib::Response& response) {
+    server.Get("/leads/new", [options, signed_in, csrf_of](const httplib::Request& request, httplib::Response& response) {
         Context context = context_for(request, response, options);
         if (!signed_in(request))
             return redirect(response, "/");
-        send_html(response, lead_form(context, ""));
+        send_html(response, lead_form(context, "", csrf_of(request)));
     });
-    server.Post("/leads", [options, state, signed_in](const httplib::Request& request, httplib::Response& response) {
+    server.Post("/leads", [options, state, signed_in, csrf_of](const httplib::Request& request, httplib::Response& response) {
         Context context = context_for(request, response, options);
         if (!signed_in(request))
             return redirect(response, "/");
+        if (param(request, "csrf_token") != csrf_of(request))
+            return send_html(response,
+                page(context, crm_brand, "Forbidden",
+                    "<div class=\"card\"><h1>This form has expired</h1><p>Open the form again and resend it.</p></div>"),
+                403);
         Lead lead {"", param(request, "name"), param(request, "email"), param(request, "company"), param(request, "notes"),
             options.crm_user};
         if (lead.name.empty() || lead.email.find('@') == std::string::npos)
-            return send_html(response, lead_form(context, "A lead needs a name and a valid email address."), 422);
+            return send_html(
+                response, lead_form(context, "A lead needs a name and a valid email address.", csrf_of(request)), 422);
         {
             std::lock_guard lock(state->mutex);
             lead.id = "L-" + std::to_string(state->next_id++);

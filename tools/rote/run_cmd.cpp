@@ -476,7 +476,7 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
         ->capture_default_str();
     m_run->add_option("--mode", m_mode,
               "How the work is done: auto (the workflow's proved API plan when it has one, else the GUI; the GUI "
-              "also where the plan could not reach the site or found an answer it did not expect, before any write), "
+              "also where a plan that only reads could not reach the site or found an answer it did not expect), "
               "api (the proved plan only), gui (the trace in a sandbox). docs/api.md")
         ->check(CLI::IsMember({"auto", "api", "gui"}))
         ->capture_default_str();

@@ -280,11 +280,13 @@ Result<std::optional<RunResult>> run_by_plan(store::Store& store, const Workflow
     ROTE_TRY(store.close_run(result.run_id, end, nullptr, std::nullopt));
     if (result.status == store::RunStatus::succeeded)
         return std::optional<RunResult>(std::move(result));
-    // Where the GUI may take over: the plan did nothing at the site that a GUI run would do again.
+    // Where the GUI may take over: a plan that only reads. One that writes halts: what its requests did is
+    // the site's to say, and a GUI run could do it twice.
     const bool wrote = got.ok() && got->wrote;
-    if (options.mode == RunMode::api || wrote || !got.ok()) {
-        if (wrote)
-            result.error += " (it sent a write, so the GUI does not do the work again: the run halts)";
+    if (options.mode == RunMode::api || plan.writes() || !got.ok()) {
+        if (options.mode != RunMode::api && plan.writes())
+            result.error += wrote ? " (it sent a write: the GUI does not do the work again, the run halts)"
+                                  : " (a plan that writes: the GUI does not take over, the run halts)";
         result.mode_why = "API plan " + std::to_string(kept->id);
         return std::optional<RunResult>(std::move(result));
     }

@@ -40,9 +40,8 @@ std::string_view to_string(PlannerKind kind);
 
 // How a run is carried out (docs/api.md): `gui` replays the trace in a sandbox; `api` runs the workflow's
 // proved API plan (an error when there is none); `automatic` ("auto") runs a proved plan when there is one, and
-// the GUI otherwise, or where the plan could not do the work and did nothing there (a site it could not
-// reach, an answer it did not expect before any write). A plan that sent a write and then failed is never
-// followed by the GUI: the run halts.
+// the GUI otherwise, or where a plan that only reads could not do the work (a site it could not reach, an
+// answer it did not expect). A plan that writes and fails is never followed by the GUI: the run halts.
 enum class RunMode { gui, api, automatic };
 Result<RunMode> parse_run_mode(const std::string& text);
 

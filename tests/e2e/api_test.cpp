@@ -1,0 +1,246 @@
+// API plans end to end (docs/api.md): GUI runs in a real sandbox whose traffic the egress proxy captures, a
+// plan mined from it and proved against them, then runs by the plan checked against the demo sites' own state,
+// and the faults that must send a read back to the GUI and halt a write.
+
+#include <doctest/doctest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include <rote/agent/api_plans.h>
+
+#include "e2e/support.h"
+
+namespace rote::e2e {
+
+namespace {
+
+using runtime::RunMode;
+using runtime::RunOptions;
+using runtime::Workflow;
+
+RunOptions in_mode(RunOptions options, RunMode mode)
+{
+    options.mode = mode;
+    return options;
+}
+
+// A site that takes a request and never answers it: the connection is closed once the request has come.
+class BlackHole {
+public:
+    BlackHole()
+    {
+        m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a {};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(m_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        socklen_t len = sizeof a;
+        ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+        REQUIRE(::listen(m_fd, 16) == 0);
+        m_thread = std::thread([this] {
+            while (true) {
+                const int c = ::accept(m_fd, nullptr, nullptr);
+                if (c < 0)
+                    return;
+                char buffer[4096];
+                (void)::read(c, buffer, sizeof buffer); // the request's head (and its small body) came
+                ++taken;
+                ::close(c);
+            }
+        });
+    }
+    ~BlackHole()
+    {
+        ::shutdown(m_fd, SHUT_RDWR);
+        ::close(m_fd);
+        m_thread.join();
+    }
+    int port = 0;
+    std::atomic<int> taken = 0;
+
+private:
+    int m_fd = -1;
+    std::thread m_thread;
+};
+
+} // namespace
+
+TEST_CASE("registry-lookup: a plan mined from GUI runs is proved, reads 10 other companies as the GUI does, and "
+          "hands a changed or unreachable site back to the GUI")
+{
+    Fixture f;
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    const Workflow w = load("registry-lookup");
+    const RunOptions gui = in_mode(routed_to(*site), RunMode::gui);
+
+    // No plan yet: --mode api says so, auto runs the GUI.
+    auto none = runtime::run_workflow(*f.store, w, *runtime::check_inputs(w, {{"company", "Acme Robotics Ltd"}}),
+        in_mode(routed_to(*site), RunMode::api));
+    REQUIRE_FALSE(none.ok());
+    CHECK(none.error().message().find("has no proved API plan") != std::string::npos);
+
+    auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, routed_to(*site));
+    REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
+    CHECK(taught.mode == "gui");
+    auto replayed = run(*f.store, w, {{"company", "Northwind Traders Ltd"}}, gui);
+    REQUIRE_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
+
+    runtime::DeriveOptions derive;
+    derive.routes = gui.routes;
+    auto d = runtime::derive_plan(*f.store, w, derive);
+    REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
+    CHECK_MESSAGE(d->standing == store::PlanStanding::proved, d->proof);
+    CHECK(d->cases == 2);
+    CHECK(d->run_id == replayed.run_id);
+    CHECK_FALSE(d->plan.writes());
+    // The search the input makes, then the result's link; the page's assets and the start page are not needed.
+    REQUIRE(d->plan.requests.size() == 2);
+    CHECK(d->plan.requests[0].query.size() == 1);
+    CHECK(d->plan.requests[0].query[0].second == "{{company}}");
+    CHECK(d->plan.requests[1].link_request == 0);
+
+    // Ten other companies, each by the GUI and by the plan: the same outputs, and the registry's own.
+    auto companies = nlohmann::json::parse(*test::http_get(site->registry_port, "/api/companies"));
+    int compared = 0;
+    for (const auto& c : companies) {
+        const std::string name = c["name"];
+        if (name == "Acme Robotics Ltd" || name == "Northwind Traders Ltd")
+            continue;
+        auto by_gui = run(*f.store, w, {{"company", name}}, gui);
+        auto by_api = run(*f.store, w, {{"company", name}}, routed_to(*site));
+        CHECK_MESSAGE(by_gui.status == store::RunStatus::succeeded, by_gui.error);
+        CHECK_MESSAGE(by_api.status == store::RunStatus::succeeded, by_api.error);
+        CHECK(by_gui.mode == "gui");
+        CHECK(by_api.mode == "api");
+        CHECK(by_api.plan_id == d->plan_id);
+        CHECK(by_api.outputs == by_gui.outputs);
+        CHECK(by_api.outputs["registration_number"] == c["number"]);
+        CHECK(by_api.outputs["status"] == c["status"]);
+        ++compared;
+    }
+    CHECK(compared == 10);
+    // The registry saw the plan's searches and page views as it saw the GUI's.
+    const auto log = registry_log(*site);
+    CHECK(std::count(log["searches"].begin(), log["searches"].end(), "Tyrell Genetics plc") == 2);
+    CHECK(std::count(log["opened"].begin(), log["opened"].end(), "03318845") == 2);
+
+    // A changed site: the plan's rule finds no label there; the run is recorded, and the GUI does the work.
+    auto renamed = test::DemoSite::start("renamed");
+    REQUIRE(renamed.ok());
+    auto changed = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, routed_to(*renamed));
+    CHECK_MESSAGE(changed.status == store::RunStatus::succeeded, changed.error);
+    CHECK(changed.mode == "gui");
+    CHECK_MESSAGE(changed.mode_why.find("API plan " + std::to_string(d->plan_id) + " failed in run ") != std::string::npos,
+        changed.mode_why);
+    CHECK(changed.outputs["registration_number"] == "09917744");
+    auto outcomes = f.store->run_outcomes(w.name, 3);
+    REQUIRE(outcomes.ok());
+    const auto api_failure = std::find_if(outcomes->begin(), outcomes->end(),
+        [](const store::RunOutcome& o) { return o.provider == "api" && o.status == store::RunStatus::failed; });
+    CHECK(api_failure != outcomes->end());
+
+    // A site that cannot be reached: the plan did nothing there; the GUI is tried (and fails as well).
+    RunOptions down = routed_to(*site);
+    down.routes["registry.example.test"] = "127.0.0.1:" + std::to_string(test::free_loopback_port());
+    auto unreachable = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, down);
+    CHECK(unreachable.status == store::RunStatus::failed);
+    CHECK(unreachable.mode == "gui");
+    CHECK_MESSAGE(unreachable.mode_why.find("(unreachable: ") != std::string::npos, unreachable.mode_why);
+    // --mode api does not fall back.
+    auto only_api = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, in_mode(down, RunMode::api));
+    CHECK(only_api.status == store::RunStatus::failed);
+    CHECK(only_api.mode == "api");
+    CHECK(only_api.error.find("never reached the site") != std::string::npos);
+}
+
+TEST_CASE("crm-add-lead: a plan that signs in, carries the form's CSRF token and the session cookie, and creates "
+          "10 leads the CRM holds; proved only where writes may be re-run; a write whose answer never comes halts")
+{
+    Fixture f;
+    auto site = test::DemoSite::start("baseline");
+    REQUIRE(site.ok());
+    Workflow w = load("crm-add-lead");
+    const RunOptions gui = in_mode(routed_to(*site), RunMode::gui);
+    auto ada = run(*f.store, w, kAda, gui);
+    REQUIRE_MESSAGE(ada.status == store::RunStatus::succeeded, ada.error);
+    auto grace = run(*f.store, w, kGrace, gui);
+    REQUIRE_MESSAGE(grace.status == store::RunStatus::succeeded, grace.error);
+
+    // The workflow as shipped does not let rote send its writes again to prove a plan: kept unproven, unused.
+    runtime::DeriveOptions derive;
+    derive.routes = gui.routes;
+    auto unproven = runtime::derive_plan(*f.store, w, derive);
+    REQUIRE_MESSAGE(unproven.ok(), (unproven.ok() ? "" : unproven.error().message()));
+    CHECK(unproven->standing == store::PlanStanding::unproven);
+    CHECK(unproven->proof.find("policy.api_check_writes") != std::string::npos);
+    CHECK(crm_leads(*site).size() == 2); // proving sent nothing
+    auto still_gui = run(*f.store, w, kAda, routed_to(*site));
+    CHECK(still_gui.mode == "gui");
+
+    // On a test system it may: proved by sending the leads again, then used. Proving reads the password
+    // where every run without a typed one does: ROTE_SECRET_CRM_PASSWORD.
+    w.policy.api_check_writes = true;
+    ::setenv("ROTE_SECRET_CRM_PASSWORD", "demo-pass", 1);
+    auto d = runtime::derive_plan(*f.store, w, derive);
+    REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
+    CHECK_MESSAGE(d->standing == store::PlanStanding::proved, d->proof);
+    CHECK(d->plan.writes());
+    // Sign in, the lead form (its CSRF token), the lead, the page the redirect names.
+    REQUIRE(d->plan.requests.size() == 4);
+    const auto& lead = d->plan.requests[2];
+    CHECK(lead.method == "POST");
+    const auto token = std::find_if(lead.form.begin(), lead.form.end(), [](const auto& p) { return p.first == "csrf_token"; });
+    REQUIRE(token != lead.form.end());
+    CHECK(token->second == "{{got_1_0}}");
+    CHECK(std::find(lead.cookies.begin(), lead.cookies.end(), "session") != lead.cookies.end());
+    const auto password = std::find_if(d->plan.requests[0].form.begin(), d->plan.requests[0].form.end(),
+        [](const auto& p) { return p.first == "password"; });
+    REQUIRE(password != d->plan.requests[0].form.end());
+    CHECK(password->second == "{{secret:crm_password}}");
+
+    for (int i = 0; i < 10; ++i) {
+        const std::string n = std::to_string(i);
+        std::map<std::string, std::string> given {{"name", "Lead Number " + n}, {"email", "lead" + n + "@example.test"},
+            {"company", "Firm & Sons " + n}, {"crm_user", "demo"}, {"crm_password", "demo-pass"}};
+        auto by_api = run(*f.store, w, given, routed_to(*site));
+        CHECK_MESSAGE(by_api.status == store::RunStatus::succeeded, by_api.error);
+        CHECK(by_api.mode == "api");
+        const auto leads = crm_leads(*site);
+        const auto it = std::find_if(leads.begin(), leads.end(), [&](const auto& l) { return l["id"] == by_api.outputs["lead_id"]; });
+        REQUIRE(it != leads.end());
+        CHECK((*it)["name"] == given["name"]);
+        CHECK((*it)["email"] == given["email"]);
+        CHECK((*it)["company"] == given["company"]);
+    }
+    // The password is nowhere in the store, plain or encoded.
+    for (const char* spelling : {"demo-pass", "demo%2Dpass", "ZGVtby1wYXNz"})
+        CHECK_FALSE(store_contains(f.db(), spelling));
+
+    // A write sent whose answer never comes: what it did is unknown, so the run halts, and no GUI repeats it.
+    BlackHole hole;
+    RunOptions lost = routed_to(*site);
+    lost.routes["crm.example.test"] = "127.0.0.1:" + std::to_string(hole.port);
+    auto halted = run(*f.store, w, kGrace, lost);
+    CHECK(halted.status == store::RunStatus::failed);
+    CHECK(halted.mode == "api");
+    CHECK_MESSAGE(halted.error.find("what it did is not known") != std::string::npos, halted.error);
+    CHECK(halted.error.find("the run halts") != std::string::npos);
+    CHECK(hole.taken == 1);
+    ::unsetenv("ROTE_SECRET_CRM_PASSWORD");
+    // The site down: a write plan halts too (the GUI does not take over a plan that writes).
+    RunOptions down = routed_to(*site);
+    down.routes["crm.example.test"] = "127.0.0.1:" + std::to_string(test::free_loopback_port());
+    auto refused = run(*f.store, w, kGrace, down);
+    CHECK(refused.status == store::RunStatus::failed);
+    CHECK(refused.mode == "api");
+    CHECK(refused.error.find("never reached the site") != std::string::npos);
+}
+
+} // namespace rote::e2e
