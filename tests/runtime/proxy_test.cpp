@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <rote/base/text.h>
 #include <rote/egress/egress_proxy.h>
 #include <rote/sandbox/sandbox.h>
 
@@ -211,4 +212,71 @@ TEST_CASE("a held start: the waiting page's poll gets 404 until release_start na
     auto other = runtime::EgressProxy::start(plain);
     REQUIRE(other);
     CHECK((*other)->release_start("http://registry.example.test/").error().code() == Error::Code::conflict);
+}
+
+TEST_CASE("with capture, the proxy keeps each exchange's headers and text bodies, never a cookie's or a credential's "
+          "value, bodies cut at the bound, and the step each came in")
+{
+    auto site = test::DemoSite::start();
+    REQUIRE(site);
+    auto root = runtime::runtime_root();
+    REQUIRE(root);
+    runtime::EgressProxyOptions options;
+    options.socket_path = *root / ("test-capture-" + std::to_string(::getpid()) + ".sock");
+    options.allowlist = {"registry.example.test", "crm.example.test"};
+    options.routes = {{"registry.example.test", site->registry_route()}, {"crm.example.test", site->crm_route()}};
+    options.capture_limit = 600;
+    auto proxy = runtime::EgressProxy::start(options);
+    REQUIRE(proxy);
+
+    (*proxy)->set_step(3);
+    const std::string body = "user=demo&password=demo-pass";
+    std::string answer = test::ask_proxy(options.socket_path,
+        "POST http://crm.example.test/login HTTP/1.1\r\nHost: crm.example.test\r\nContent-Type: "
+        "application/x-www-form-urlencoded\r\nCookie: consent=yes; variant=baseline\r\nAuthorization: Basic "
+        "ZGVtbzpkZW1vLXBhc3M=\r\nContent-Length: "
+            + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    REQUIRE(answer.starts_with("HTTP/1.1 303"));
+    (*proxy)->set_step(4);
+    answer = test::ask_proxy(options.socket_path,
+        "GET http://registry.example.test/company/08431277 HTTP/1.1\r\nHost: registry.example.test\r\nConnection: close\r\n\r\n");
+    REQUIRE(answer.starts_with("HTTP/1.1 200"));
+
+    const auto log = (*proxy)->requests();
+    REQUIRE(log.size() == 2);
+    REQUIRE(log[0].capture);
+    CHECK(log[0].step == 3);
+    CHECK(log[1].step == 4);
+    const auto& login = *log[0].capture;
+    CHECK(login.request_body == body); // the agent replaces secrets before anything is stored
+    auto field = [](const runtime::HeaderFields& fields, const std::string& name) {
+        for (const auto& [n, v] : fields) {
+            if (ascii_lower(n) == name)
+                return v;
+        }
+        return std::string("(none)");
+    };
+    CHECK(field(login.request_headers, "cookie") == "consent; variant");
+    CHECK(field(login.request_headers, "authorization") == "Basic");
+    const std::string set_cookie = field(login.response_headers, "set-cookie");
+    CHECK(set_cookie.starts_with("session;"));
+    CHECK(set_cookie.find("Path=/") != std::string::npos);
+    CHECK(field(login.response_headers, "location") == "/leads/new");
+    // The company page is longer than the bound: its first 600 bytes are kept, and it says so.
+    const auto& page = *log[1].capture;
+    CHECK(page.response_body.size() == 600);
+    CHECK(page.truncated);
+    CHECK(page.response_body.starts_with("<!doctype html>"));
+    // Nothing captured without a bound (the default).
+    CHECK_FALSE(runtime::EgressProxyOptions {}.capture_limit > 0);
+}
+
+TEST_CASE("capture_header keeps a cookie's name, a Set-Cookie's name and attributes, a credential's scheme")
+{
+    CHECK(runtime::capture_header("Cookie", "a=1; b = two;c") == "a; b; c");
+    CHECK(runtime::capture_header("set-cookie", "session=abc123; Path=/; HttpOnly") == "session; Path=/; HttpOnly");
+    CHECK(runtime::capture_header("Set-Cookie", "flag") == "flag");
+    CHECK(runtime::capture_header("Authorization", "Bearer eyJhbGciOi") == "Bearer");
+    CHECK(runtime::capture_header("Proxy-Authorization", "Basic dXNlcjpwdw==") == "Basic");
+    CHECK(runtime::capture_header("Content-Type", "text/html") == "text/html");
 }

@@ -90,11 +90,15 @@ TEST_CASE("a workflow file reads into its parts")
     CHECK(w->policy.effect == Policy::Effect::change); // unless it says less, a run may change anything
     CHECK_FALSE(w->policy.idempotent);
     auto reads = parse_workflow("name: t\ngoal: Find the company.\nstart: {url: http://a.test/}\nsuccess: {text: Done}\n"
-                                "policy: {effect: read, idempotent: true}\n",
+                                "policy: {effect: read, idempotent: true, capture: false, api_check_writes: true}\n",
         "t.yaml");
     REQUIRE_MESSAGE(reads.ok(), (reads.ok() ? "" : reads.error().message()));
     CHECK(reads->policy.effect == Policy::Effect::read);
     CHECK(reads->policy.idempotent);
+    CHECK(w->policy.capture); // traffic is captured for API plans unless a workflow says not
+    CHECK_FALSE(w->policy.api_check_writes);
+    CHECK_FALSE(reads->policy.capture);
+    CHECK(reads->policy.api_check_writes);
     REQUIRE(w->hints.size() == 9);
     CHECK(w->hints[1].kind == StepHint::Kind::type);
     CHECK(w->hints[1].text == "{{company}}");
@@ -138,6 +142,8 @@ TEST_CASE("every malformed workflow is an error naming the file, the line and th
         {head + "policy: {max_cost_usd: lots}\n", "policy.max_cost_usd must be dollars"},
         {head + "policy: {effect: delete}\n", "bad.yaml:5: policy.effect must be read, add or change, not 'delete'"},
         {head + "policy: {idempotent: yes}\n", "policy.idempotent must be true or false"},
+        {head + "policy: {capture: off}\n", "policy.capture must be true or false, not 'off'"},
+        {head + "policy: {api_check_writes: 1}\n", "policy.api_check_writes must be true or false"},
         {"name: x\ngoal: Find the company.\nstart: {url: http://a.test/}\nsuccess: {text: Done, url: \"(unclosed\"}\n",
             "bad.yaml:4: success.url is not a regular expression"},
         {head + "hints:\n  - press \"Search\"\n", "bad.yaml:6: step hint: unknown step 'press'"},

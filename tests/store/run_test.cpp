@@ -279,3 +279,65 @@ TEST_CASE("a run's steps keep the screen before and after them, and its model ca
     CHECK(report->runs[0].error == "the page was gone");
     CHECK_FALSE(report->runs[0].trace_id.has_value());
 }
+
+TEST_CASE("a run's captured exchanges read back byte for byte, and API plans keep their standing and proof")
+{
+    TempDir dir;
+    auto s = Store::open(dir / "rote.db");
+    REQUIRE(s.ok());
+    auto id = (*s)->begin_run({"registry-lookup", std::nullopt, {{"company", "Acme"}}, "local", "hints", "", std::nullopt});
+    REQUIRE(id.ok());
+    RunEnd end;
+    end.outputs = {{"registration_number", "08431277"}};
+    RunRequest plain;
+    plain.method = "CONNECT";
+    plain.host = "tracker.example.com";
+    plain.port = 443;
+    RunRequest captured;
+    captured.method = "GET";
+    captured.host = "registry.example.test";
+    captured.port = 80;
+    captured.path = "/search?q=Acme";
+    captured.status = 200;
+    captured.step = 2;
+    const std::string binary("\x1f\x8b\x08\x00\x00\xff", 6); // a gzip body's first bytes, a NUL among them
+    captured.capture = CapturedExchange {{{"Accept", "text/html"}, {"Cookie", "consent; session"}}, "",
+        {{"Content-Type", "text/html"}, {"Content-Encoding", "gzip"}}, binary, true};
+    end.requests = {plain, captured};
+    REQUIRE((*s)->finish_run(*id, end).ok());
+    auto back = (*s)->run_requests(*id);
+    REQUIRE(back.ok());
+    REQUIRE(back->size() == 2);
+    CHECK_FALSE((*back)[0].capture.has_value());
+    REQUIRE((*back)[1].capture.has_value());
+    CHECK((*back)[1].step == 2);
+    CHECK((*back)[1].capture->response_body == binary);
+    CHECK((*back)[1].capture->truncated);
+    CHECK((*back)[1].capture->request_headers == captured.capture->request_headers);
+    CHECK((*back)[1].capture->response_headers == captured.capture->response_headers);
+
+    auto outcomes = (*s)->run_outcomes("registry-lookup", 10);
+    REQUIRE(outcomes.ok());
+    REQUIRE(outcomes->size() == 1);
+    CHECK((*outcomes)[0].inputs.at("company") == "Acme");
+    CHECK((*outcomes)[0].outputs.at("registration_number") == "08431277");
+    CHECK((*s)->run_outcomes("never-run", 10)->empty());
+
+    ApiPlan plan;
+    plan.workflow = "registry-lookup";
+    plan.run_id = *id;
+    plan.plan = R"({"format":"rote-api-plan/1"})";
+    auto plan_id = (*s)->save_api_plan(plan);
+    REQUIRE(plan_id.ok());
+    CHECK((*s)->api_plan(*plan_id)->standing == PlanStanding::unproven);
+    REQUIRE((*s)->set_api_plan_standing(*plan_id, PlanStanding::proved, "gave runs 1 and 2's outputs").ok());
+    auto plans = (*s)->api_plans("registry-lookup");
+    REQUIRE(plans.ok());
+    REQUIRE(plans->size() == 1);
+    CHECK((*plans)[0].standing == PlanStanding::proved);
+    CHECK((*plans)[0].proof == "gave runs 1 and 2's outputs");
+    CHECK((*plans)[0].run_id == *id);
+    CHECK((*s)->set_api_plan_standing(999, PlanStanding::failed, "").error().code() == Error::Code::not_found);
+    plan.workflow = "unknown-flow";
+    CHECK_FALSE((*s)->save_api_plan(plan).ok());
+}
