@@ -139,35 +139,40 @@ std::optional<Source> source_of(const std::string& wanted, const std::vector<See
             }
             if (!s.answer.page)
                 continue;
+            if (s.request->status / 100 != 2)
+                continue;
             std::string target = wanted.substr(wanted.find('/', wanted.find("//") + 2));
+            // Every attribute that links there; first one named by the words of an input its element shows (a
+            // result's link, as a person picks it), and only then one by its place in the page (which would
+            // pick the same place for every input: proving finds out when that is wrong).
+            std::vector<Rule> by_words, by_place;
             for (const auto& f : s.answer.page->find(target)) {
                 if (!f.attribute || resolve(f.text, s.url) != wanted)
                     continue;
-                // The element by the input its words show, as a person picks a result; else by its place.
                 const std::string tag_attr = f.path.substr(f.path.rfind("/@") + 2);
                 std::string tag = f.path.substr(0, f.path.rfind("/@"));
                 tag = tag.substr(tag.rfind('/') + 1);
                 tag = tag.substr(0, tag.find('['));
-                std::vector<Rule> tries;
                 for (const auto& [name, value] : inputs) {
                     if (value.empty())
                         continue;
                     if (html::normalize_space(value) == f.element_text)
-                        tries.push_back({"html", "(//" + tag + "[normalize-space(.)=$" + name + "])[1]/@" + tag_attr, {}});
+                        by_words.push_back({"html", "(//" + tag + "[normalize-space(.)=$" + name + "])[1]/@" + tag_attr, {}});
                     else if (f.element_text.find(html::normalize_space(value)) != std::string::npos)
-                        tries.push_back(
+                        by_words.push_back(
                             {"html", "(//" + tag + "[contains(normalize-space(.), $" + name + ")])[1]/@" + tag_attr, {}});
                 }
-                tries.push_back({"html", f.path, {}});
-                for (const Rule& rule : tries) {
-                    auto got = body::read(s.answer, s.response_headers, rule.from, rule.path, rule.pattern, inputs);
-                    if (got && resolve(*got, s.url) == wanted)
-                        return Source {j, rule};
-                }
+                by_place.push_back({"html", f.path, {}});
+            }
+            by_words.insert(by_words.end(), by_place.begin(), by_place.end());
+            for (const Rule& rule : by_words) {
+                auto got = body::read(s.answer, s.response_headers, rule.from, rule.path, rule.pattern, inputs);
+                if (got && resolve(*got, s.url) == wanted)
+                    return Source {j, rule};
             }
             continue;
         }
-        if (s.answer.page) {
+        if (s.answer.page && s.request->status / 100 == 2) {
             for (const auto& f : s.answer.page->find(wanted)) {
                 Rule rule {"html", f.path, {}};
                 if (f.text != wanted) {
@@ -213,28 +218,31 @@ std::optional<Source> source_of(const std::string& wanted, const std::vector<See
     return std::nullopt;
 }
 
-// The rule that reads an output from an answer: beside its label (th/td, dt/dd, label/value), else where the
-// value is, with the output's pattern.
+// The rule that reads an output from an answer, by the pass: 0 beside its label (th/td, dt/dd, label/value),
+// 1 in a text of the page's body or a JSON value, 2 in an attribute. Mining tries each pass over every answer
+// before the next: a label is the surest way to the value, and a short value ("New") is in many places.
 std::optional<Rule> output_rule(const Seen& s, const std::string& value, const OutputHint& hint,
-    const std::map<std::string, std::string>& inputs)
+    const std::map<std::string, std::string>& inputs, int pass)
 {
     auto gives = [&](const Rule& rule) {
         auto got = body::read(s.answer, s.response_headers, rule.from, rule.path, rule.pattern, inputs);
         return got && html::normalize_space(*got) == html::normalize_space(value);
     };
     std::vector<Rule> tries;
-    if (s.answer.page) {
-        if (!hint.label.empty()) {
-            const std::string label = html::literal(hint.label);
-            for (const std::string& path :
-                {"(//*[normalize-space(text())=" + label + "])[1]/following-sibling::*[1]",
-                    "(//*[normalize-space(.)=" + label + "])[last()]/following-sibling::*[1]",
-                    "(//*[normalize-space(.)=" + label + "])[last()]/parent::*/following-sibling::*[1]",
-                    "(//*[starts-with(normalize-space(.), " + label + ")])[last()]"}) {
-                tries.push_back({"html", path, hint.pattern});
-            }
+    if (s.answer.page && pass == 0 && !hint.label.empty()) {
+        const std::string label = html::literal(hint.label);
+        for (const std::string& path :
+            {"(//*[normalize-space(text())=" + label + "])[1]/following-sibling::*[1]",
+                "(//*[normalize-space(.)=" + label + "])[last()]/following-sibling::*[1]",
+                "(//*[normalize-space(.)=" + label + "])[last()]/parent::*/following-sibling::*[1]",
+                "(//*[starts-with(normalize-space(.), " + label + ")])[last()]"}) {
+            tries.push_back({"html", path, hint.pattern});
         }
+    }
+    if (s.answer.page && pass > 0) {
         for (const auto& f : s.answer.page->find(html::normalize_space(value))) {
+            if (f.attribute != (pass == 2) || f.path.starts_with("/html[1]/head[1]"))
+                continue;
             tries.push_back({"html", f.path, hint.pattern});
             if (!hint.pattern.empty())
                 continue;
@@ -243,7 +251,7 @@ std::optional<Rule> output_rule(const Seen& s, const std::string& value, const O
                 "^" + regex_escape(f.text.substr(0, at)) + "(.*?)" + regex_escape(f.text.substr(at + value.size())) + "$"});
         }
     }
-    if (s.answer.json) {
+    if (s.answer.json && pass == 1) {
         auto walk = [&](auto& self, const nlohmann::json& v, const std::string& pointer) -> void {
             if (v.is_object() || v.is_array()) {
                 for (const auto& [k, child] : v.items())
@@ -332,17 +340,16 @@ Result<Plan> derive(const std::string& workflow, const std::vector<store::RunReq
     for (const auto& [name, value] : outputs) {
         const auto hint = hints.contains(name) ? hints.at(name) : OutputHint {};
         bool found = false;
-        for (int i = n - 1; i >= 0 && !found; --i) {
-            const Seen& s = seen[static_cast<std::size_t>(i)];
-            if (s.request->capture->truncated && s.answer.text.find(value) == std::string::npos)
-                continue;
-            if (s.answer.text.find(value) == std::string::npos
-                && s.answer.text.find(html::normalize_space(value)) == std::string::npos && !s.answer.page)
-                continue;
-            if (auto rule = output_rule(s, value, hint, inputs)) {
-                output_rules[name] = {i, *rule};
-                needed.insert(i);
-                found = true;
+        for (int pass = 0; pass < 3 && !found; ++pass) {
+            for (int i = n - 1; i >= 0 && !found; --i) {
+                const Seen& s = seen[static_cast<std::size_t>(i)];
+                if (s.request->status / 100 != 2) // an error page says nothing of the work
+                    continue;
+                if (auto rule = output_rule(s, value, hint, inputs, pass)) {
+                    output_rules[name] = {i, *rule};
+                    needed.insert(i);
+                    found = true;
+                }
             }
         }
         if (!found)

@@ -166,3 +166,29 @@ TEST_CASE("a malformed plan is refused with what is wrong")
     REQUIRE_FALSE(output.ok());
     CHECK(output.error().message().find("output x") != std::string::npos);
 }
+
+TEST_CASE("a result's link is followed by the input's words before its place in the list; an error page is never "
+          "where an output is read")
+{
+    // The record's id column links to it first (as Redmine's issue list does): by place, every input would
+    // open this row.
+    const std::string list = "<html><body><table>"
+                             "<tr id=issue-7><td><a href=/issues/7>7</a></td><td><a href=/issues/7>Printer offline</a></td></tr>"
+                             "<tr id=issue-9><td><a href=/issues/9>9</a></td><td><a href=/issues/9>Printer offline annex</a></td></tr>"
+                             "</table></body></html>";
+    std::vector<store::RunRequest> traffic {
+        exchange("GET", "/issues", 200, kHtml, list),
+        exchange("GET", "/issues/7", 200, kHtml,
+            "<html><body><h2>Bug #7</h2><div><div>Status:</div><div>New</div></div></body></html>"),
+        exchange("GET", "/assets/app.js", 404, kHtml, "<html><head><title>New page</title></head><body>Not found: New</body></html>"),
+    };
+    auto plan = api::derive("lookup", traffic, {{"subject", "Printer offline"}}, {{"status", "New"}, {"issue_id", "#7"}},
+        {{"status", {"Status:", "New|Closed"}}, {"issue_id", {"", "#[0-9]+"}}});
+    REQUIRE_MESSAGE(plan.ok(), (plan.ok() ? "" : plan.error().message()));
+    REQUIRE(plan->requests.size() == 2);
+    CHECK(plan->requests[1].link.path == "(//a[normalize-space(.)=$subject])[1]/@href");
+    CHECK(plan->outputs["status"].request == 1);
+    CHECK(plan->outputs["status"].rule.path.find("'Status:'") != std::string::npos);
+    CHECK(plan->outputs["issue_id"].request == 1);
+    CHECK(plan->outputs["issue_id"].rule.path == "/html[1]/body[1]/h2[1]");
+}

@@ -15,6 +15,10 @@
 #include <thread>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include <rote/agent/api_plans.h>
+
 #include "e2e/support.h"
 #include "realapps/apps.h"
 
@@ -58,6 +62,7 @@ const realapps::Task& task(const std::string& name)
 struct Outcome : realapps::Verdict {
     int planner_calls = 0;
     int divergences = 0;
+    std::string mode; // "api" when a proved API plan did the work
 };
 
 // One run of `task` for `key`, after a reset to the app with `knobs` (the baseline app by default); its
@@ -85,7 +90,7 @@ Outcome run(realapps::App& app, store::Store& s, const std::string& workflow, co
     std::string summary = workflow + " '" + key + "' (" + knobs.name() + "): "
         + (verdict->right() ? "right" : verdict->succeeded ? "WRONG" : "failed: " + result.error) + ", "
         + std::to_string(result.planner_calls) + " planner calls at " + std::to_string(result.divergences.size())
-        + " divergences";
+        + " divergences, by the " + result.mode + (result.mode_why.empty() ? "" : " (" + result.mode_why + ")");
     for (const auto& a : verdict->wrong_actions)
         summary += "\n  wrong action: " + a;
     for (const auto& o : verdict->wrong_outputs)
@@ -95,6 +100,7 @@ Outcome run(realapps::App& app, store::Store& s, const std::string& workflow, co
     static_cast<realapps::Verdict&>(out) = *verdict;
     out.planner_calls = result.planner_calls;
     out.divergences = static_cast<int>(result.divergences.size());
+    out.mode = result.mode;
     return out;
 }
 
@@ -147,9 +153,27 @@ TEST_CASE("DokuWiki: a lookup among near-duplicates and an edit behind a login, 
     }
     auto other = run(**app, *f.store, "wiki-partner-lookup", "Acme Robot Works", 2);
     CHECK(other.right());
+    // The two runs' traffic makes an API plan (docs/api.md): the directory, then the partner's link by its
+    // exact words; proved against both runs, it does the lookups after them.
+    {
+        auto w = runtime::load_workflow(fs::path(ROTE_REALAPP_WORKFLOWS) / "wiki-partner-lookup.yaml");
+        REQUIRE(w.ok());
+        runtime::DeriveOptions derive;
+        derive.routes[(*app)->host()] = (*app)->route();
+        auto d = runtime::derive_plan(*f.store, *w, derive);
+        REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
+        CHECK_MESSAGE(d->standing == store::PlanStanding::proved, d->proof);
+        CHECK_FALSE(d->plan.writes());
+        MESSAGE("DokuWiki's plan: " << api::to_json(d->plan).dump());
+    }
     auto prefix = run(**app, *f.store, "wiki-partner-lookup", "Acme Robotics", 3);
     CHECK(prefix.wrong_actions.empty());
     CHECK_FALSE(prefix.wrong_success());
+    CHECK(prefix.right());
+    CHECK(prefix.mode == "api");
+    auto by_plan = run(**app, *f.store, "wiki-partner-lookup", "Wayne Fabrication", 3);
+    CHECK(by_plan.right());
+    CHECK(by_plan.mode == "api");
 
     auto note = run(**app, *f.store, "wiki-partner-note", "Stark Components", 4);
     CHECK(note.right());
@@ -262,6 +286,23 @@ TEST_CASE("Redmine: a lookup among near-duplicate subjects and a new issue behin
     auto prefix = run(**app, *f.store, "tracker-issue-lookup", "Badge reader fault at Globex depot", 2);
     CHECK(prefix.wrong_actions.empty());
     CHECK_FALSE(prefix.wrong_success());
+    // An API plan from the lookups' traffic (docs/api.md), proved against two of them, looks up the others.
+    REQUIRE(run(**app, *f.store, "tracker-issue-lookup", "Printer offline in Leeds office", 2).right());
+    {
+        auto w = runtime::load_workflow(fs::path(ROTE_REALAPP_WORKFLOWS) / "tracker-issue-lookup.yaml");
+        REQUIRE(w.ok());
+        runtime::DeriveOptions derive;
+        derive.routes[(*app)->host()] = (*app)->route();
+        auto d = runtime::derive_plan(*f.store, *w, derive);
+        REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
+        CHECK_MESSAGE(d->standing == store::PlanStanding::proved, d->proof);
+        MESSAGE("Redmine's plan: " << api::to_json(d->plan).dump());
+    }
+    for (const char* subject : {"Phone line noise at Wayne Fabrication", "Printer offline in Leeds office annex"}) {
+        auto by_plan = run(**app, *f.store, "tracker-issue-lookup", subject, 2);
+        CHECK(by_plan.right());
+        CHECK(by_plan.mode == "api");
+    }
 
     auto created = run(**app, *f.store, "tracker-new-issue", "Printer offline in Leek office", 3);
     CHECK(created.right());
