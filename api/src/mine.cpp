@@ -92,7 +92,8 @@ struct Seen {
 
 std::string url_of(const store::RunRequest& r)
 {
-    return "http://" + r.host + (r.port == 80 ? "" : ":" + std::to_string(r.port)) + r.path;
+    const bool standard = r.port == (r.scheme == "https" ? 443 : 80);
+    return r.scheme + "://" + r.host + (standard ? "" : ":" + std::to_string(r.port)) + r.path;
 }
 
 // `link` (an href, an action, a Location) as the absolute URL the browser made of it on `base`'s page.
@@ -104,7 +105,7 @@ std::string resolve(const std::string& link, const std::string& base)
     const std::size_t path_start = base.find('/', scheme_end);
     const std::string origin = base.substr(0, path_start);
     if (link.starts_with("//"))
-        return "http:" + link;
+        return base.substr(0, base.find(':') + 1) + link;
     if (link.starts_with('/'))
         return origin + link;
     std::string dir = path_start == std::string::npos ? "/" : base.substr(path_start, base.find('?', path_start) - path_start);
@@ -326,7 +327,7 @@ Result<Plan> derive(const std::string& workflow, const std::vector<store::RunReq
         std::string why = "the run's traffic holds no captured exchange";
         if (tunnels > 0)
             why += ": its " + std::to_string(tunnels)
-                + " HTTPS connections passed the proxy as tunnels, which it does not open (plans are http only, for now)";
+                + " HTTPS connections passed the proxy as tunnels, unopened (a qemu sandbox's, or capture was off)";
         else if (uncaptured > 0)
             why += ": capture was off (policy.capture: false, or a run from before capture)";
         return Error(Error::Code::not_found, why);
@@ -389,6 +390,7 @@ Result<Plan> derive(const std::string& workflow, const std::vector<store::RunReq
         const Seen& s = seen[static_cast<std::size_t>(i)];
         const auto& r = *s.request;
         PlanRequest& p = made[i];
+        p.scheme = r.scheme;
         p.method = r.method;
         p.host = r.host;
         p.port = r.port;

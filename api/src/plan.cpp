@@ -123,8 +123,8 @@ Result<Plan> plan_from_json(const nlohmann::json& j)
             const auto& r = plan.requests[static_cast<std::size_t>(i)];
             if (!r.link.from.empty() && (r.link_request < 0 || r.link_request >= i))
                 return Error(Error::Code::corrupt, "request " + std::to_string(i) + " follows a link of a later request");
-            if (r.scheme != "http")
-                return Error(Error::Code::unsupported, "request " + std::to_string(i) + " is " + r.scheme + ": plans are http only");
+            if (r.scheme != "http" && r.scheme != "https")
+                return Error(Error::Code::unsupported, "request " + std::to_string(i) + " is " + r.scheme + ", not http(s)");
         }
         return plan;
     } catch (const std::exception& e) {

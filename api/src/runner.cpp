@@ -5,6 +5,8 @@
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 
 #include <rote/base/text.h>
@@ -18,6 +20,7 @@ namespace rote::api {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 namespace fs = std::filesystem;
+namespace ssl = asio::ssl;
 
 std::string_view to_string(Outcome outcome)
 {
@@ -43,7 +46,75 @@ struct Answer {
 
 std::string origin_of(const PlanRequest& p)
 {
-    return "http://" + p.host + (p.port == 80 ? "" : ":" + std::to_string(p.port));
+    const bool standard = p.port == (p.scheme == "https" ? 443 : 80);
+    return p.scheme + "://" + p.host + (standard ? "" : ":" + std::to_string(p.port));
+}
+
+// One request on a fresh connection to the plan's proxy: absolute-form for http; for https a CONNECT, then
+// TLS of our own through the tunnel (the site's certificate and name checked), then origin-form.
+struct Sent {
+    boost::system::error_code ec;
+    std::string stage; // where it failed: "tunnel", "tls", "" (the exchange)
+    int tunnel_status = 0;
+    http::response<http::string_body> res;
+};
+
+Sent send(const fs::path& socket_path, const std::string& url, http::request<http::string_body>& req, ssl::context& tls)
+{
+    Sent out;
+    asio::io_context io;
+    asio::local::stream_protocol::socket socket(io);
+    socket.connect(socket_path.string(), out.ec);
+    if (out.ec) {
+        out.stage = "proxy";
+        return out;
+    }
+    boost::beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kAnswerLimit);
+    if (url.starts_with("http://")) {
+        req.target(url);
+        http::write(socket, req, out.ec);
+        if (!out.ec)
+            http::read(socket, buffer, parser, out.ec);
+        out.res = parser.release();
+        return out;
+    }
+    const std::string rest = url.substr(8);
+    std::string authority = rest.substr(0, rest.find_first_of("/?"));
+    std::string target = rest.substr(authority.size());
+    if (target.empty() || target[0] != '/')
+        target.insert(0, "/");
+    const std::string host = authority.substr(0, authority.rfind(':') == std::string::npos || authority.back() == ']'
+            ? authority.size() : authority.rfind(':'));
+    if (authority.find(':') == std::string::npos)
+        authority += ":443";
+    const std::string connect = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n";
+    asio::write(socket, asio::buffer(connect), out.ec);
+    http::response_parser<http::empty_body> opened;
+    opened.skip(true); // a CONNECT's answer has no body
+    if (!out.ec)
+        http::read_header(socket, buffer, opened, out.ec);
+    if (out.ec || opened.get().result_int() != 200) {
+        out.stage = "tunnel";
+        out.tunnel_status = out.ec ? 0 : static_cast<int>(opened.get().result_int());
+        return out;
+    }
+    ssl::stream<asio::local::stream_protocol::socket&> stream(socket, tls);
+    SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
+    stream.set_verify_callback(ssl::host_name_verification(host));
+    stream.handshake(ssl::stream_base::client, buffer.data(), out.ec);
+    buffer.consume(buffer.size());
+    if (out.ec) {
+        out.stage = "tls";
+        return out;
+    }
+    req.target(target);
+    http::write(stream, req, out.ec);
+    if (!out.ec)
+        http::read(stream, buffer, parser, out.ec);
+    out.res = parser.release();
+    return out;
 }
 
 // The link's URL, made absolute against the page it was read from (as the browser did).
@@ -86,6 +157,17 @@ Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<
     options.routes = policy.routes;
     options.upstream_timeout = policy.timeout;
     auto proxy = ROTE_TRY(runtime::EgressProxy::start(options));
+    ssl::context tls(ssl::context::tls_client);
+    tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3
+        | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    tls.set_verify_mode(ssl::verify_peer);
+    tls.set_default_verify_paths();
+    if (!policy.ca_file.empty()) {
+        boost::system::error_code ec;
+        tls.load_verify_file(policy.ca_file.string(), ec);
+        if (ec)
+            return Error(Error::Code::invalid_argument, "the CA file " + policy.ca_file.string() + ": " + ec.message());
+    }
 
     PlanRun run;
     std::map<std::string, std::string> vars = inputs; // inputs, then each {{got_R_N}} as it is read
@@ -109,8 +191,8 @@ Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<
                     "request " + std::to_string(i) + " follows a link that answer " + std::to_string(p.link_request)
                         + " no longer holds (" + p.link.path + ")");
             url = resolved(*link, from.url);
-            if (!url.starts_with("http://"))
-                return stop(Outcome::changed, i, "the link to follow is no http:// URL: " + hide_secrets(url, secrets));
+            if (!url.starts_with("http://") && !url.starts_with("https://"))
+                return stop(Outcome::changed, i, "the link to follow is no http(s) URL: " + hide_secrets(url, secrets));
         } else {
             url = origin_of(p);
             for (const auto& seg : p.path)
@@ -124,9 +206,9 @@ Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<
         }
         http::request<http::string_body> req;
         req.method_string(p.method);
-        req.target(url);
         req.version(11);
-        const std::string host = url.substr(7, url.find_first_of("/?", 7) - 7);
+        const std::size_t host_at = url.find("//") + 2;
+        const std::string host = url.substr(host_at, url.find_first_of("/?", host_at) - host_at);
         req.set(http::field::host, host);
         for (const auto& [name, value] : p.headers)
             req.set(name, ROTE_TRY(render_template(value, vars, secrets)));
@@ -157,22 +239,12 @@ Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<
 
         const auto sent_at = std::chrono::steady_clock::now();
         const std::size_t logged_before = proxy->requests().size();
-        asio::io_context io;
-        asio::local::stream_protocol::socket socket(io);
-        boost::system::error_code ec;
-        socket.connect(options.socket_path.string(), ec);
-        if (ec)
+        Sent sent = send(options.socket_path, url, req, tls);
+        boost::system::error_code ec = sent.ec;
+        if (sent.stage == "proxy")
             return Error(Error::Code::io, "the plan's egress proxy: " + ec.message());
-        http::write(socket, req, ec);
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(kAnswerLimit);
-        boost::beast::flat_buffer buffer;
-        if (!ec)
-            http::read(socket, buffer, parser, ec);
-        run.requests.push_back({p.method, hide_secrets(url, secrets), ec ? 0 : static_cast<int>(parser.get().result_int()),
+        run.requests.push_back({p.method, hide_secrets(url, secrets), ec || !sent.stage.empty() ? 0 : static_cast<int>(sent.res.result_int()),
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent_at).count()});
-        if (p.writes())
-            run.wrote = true;
         // What the proxy says of it: whether it reached the site at all.
         const auto logged = proxy->requests();
         const runtime::ProxyRequest* entry = logged.size() > logged_before ? &logged.back() : nullptr;
@@ -180,13 +252,21 @@ Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<
             && (entry->error.empty() || entry->error.starts_with("connecting to"));
         if (never_reached)
             return stop(Outcome::unreachable, i, p.method + " " + hide_secrets(url, secrets) + " never reached the site: " + entry->refused);
+        if (sent.stage == "tunnel")
+            return stop(Outcome::unreachable, i, p.method + " " + hide_secrets(url, secrets) + ": the proxy opened no tunnel ("
+                + (ec ? ec.message() : std::to_string(sent.tunnel_status)) + ")");
+        if (sent.stage == "tls")
+            return stop(Outcome::unreachable, i, p.method + " " + hide_secrets(url, secrets)
+                + ": the site's TLS was refused before anything was sent (" + ec.message() + ")");
+        if (p.writes())
+            run.wrote = true;
         if (ec || (entry && !entry->error.empty())) {
             const std::string why = p.method + " " + hide_secrets(url, secrets) + ": "
                 + (entry && !entry->error.empty() ? entry->error : ec.message());
             return stop(p.writes() ? Outcome::unknown : Outcome::unreachable, i,
                 p.writes() ? why + " (it was sent; what it did is not known)" : why);
         }
-        auto& res = parser.get();
+        auto& res = sent.res;
         Answer answer;
         answer.status = static_cast<int>(res.result_int());
         for (const auto& f : res)

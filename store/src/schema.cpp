@@ -274,6 +274,7 @@ CREATE INDEX runs_by_fire ON runs(fire_id) WHERE fire_id IS NOT NULL;
 // Version 8: what the egress proxy captured of each plain-http exchange (headers without cookie or credential
 // values, bodies up to a bound, secrets replaced), the step it came in, and the API plans mined from it.
 constexpr const char* kV8 = R"sql(
+ALTER TABLE run_requests ADD COLUMN scheme TEXT NOT NULL DEFAULT 'http';
 ALTER TABLE run_requests ADD COLUMN step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE run_requests ADD COLUMN captured INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE run_requests ADD COLUMN request_headers TEXT NOT NULL DEFAULT '[]';

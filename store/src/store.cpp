@@ -915,8 +915,9 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
         return Error(Error::Code::not_found, "no running run " + std::to_string(run_id));
     auto insert = ROTE_TRY(sql::Stmt::prepare(m_db,
         "INSERT INTO run_requests (run_id, idx, at, method, host, port, path, status, bytes_in, bytes_out, ms, framing,"
-        " error, refused, step, captured, request_headers, request_body, response_headers, response_body, truncated)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"));
+        " error, refused, step, captured, request_headers, request_body, response_headers, response_body, truncated,"
+        " scheme) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
+        " ?22)"));
     auto bytes = [](const std::string& s) {
         return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
     };
@@ -938,7 +939,8 @@ Result<void> Store::finish_run(std::int64_t run_id, const RunEnd& end)
             .bind(13, r.error)
             .bind(14, r.refused)
             .bind(15, r.step)
-            .bind(16, r.capture ? 1 : 0);
+            .bind(16, r.capture ? 1 : 0)
+            .bind(22, r.scheme);
         if (r.capture) {
             insert.bind(17, nlohmann::json(r.capture->request_headers).dump())
                 .bind_blob(18, bytes(r.capture->request_body))
@@ -958,7 +960,7 @@ Result<std::vector<RunRequest>> Store::run_requests(std::int64_t run_id)
     ROTE_TRY(run_exists(m_db, run_id));
     auto stmt = ROTE_TRY(sql::Stmt::prepare(m_db,
         "SELECT at, method, host, port, path, status, bytes_in, bytes_out, ms, framing, error, refused, step, captured,"
-        " request_headers, request_body, response_headers, response_body, truncated FROM run_requests"
+        " request_headers, request_body, response_headers, response_body, truncated, scheme FROM run_requests"
         " WHERE run_id = ?1 ORDER BY idx"));
     auto fields = [](const std::string& text) -> Result<std::vector<std::pair<std::string, std::string>>> {
         try {
@@ -985,6 +987,7 @@ Result<std::vector<RunRequest>> Store::run_requests(std::int64_t run_id)
         r.error = stmt.text(10);
         r.refused = stmt.text(11);
         r.step = static_cast<int>(stmt.i64(12));
+        r.scheme = stmt.text(19);
         if (stmt.i64(13) != 0) {
             store::CapturedExchange c;
             c.request_headers = ROTE_TRY(fields(stmt.text(14)));

@@ -163,8 +163,8 @@ TEST_CASE("rote traffic lists a run's requests through the egress proxy, as a ta
         REQUIRE(s.ok());
         run = *(*s)->begin_run({"registry-lookup", std::nullopt, {}, "local", "hints", "", std::nullopt});
         RunEnd end;
-        end.requests.push_back({"2026-12-01T09:00:00Z", "GET", "registry.example.test", 80, "/search?q=Acme", 200, 0, 5120, 12.5, "length", "", "", 0, std::nullopt});
-        end.requests.push_back({"2026-12-01T09:00:01Z", "CONNECT", "tracker.example.com", 443, "", 403, 0, 0, 0.4, "none", "", "host not allowed", 0, std::nullopt});
+        end.requests.push_back({"2026-12-01T09:00:00Z", "GET", "registry.example.test", 80, "/search?q=Acme", 200, 0, 5120, 12.5, "length", "", "", "http", 0, std::nullopt});
+        end.requests.push_back({"2026-12-01T09:00:01Z", "CONNECT", "tracker.example.com", 443, "", 403, 0, 0, 0.4, "none", "", "host not allowed", "http", 0, std::nullopt});
         REQUIRE((*s)->finish_run(run, end).ok());
     }
     auto table = run_rote(dir, "--db " + db + " traffic " + std::to_string(run));

@@ -11,7 +11,14 @@
 #include <cstdlib>
 #include <thread>
 
+#include <fstream>
+
+#include <httplib.h>
+
 #include <rote/agent/api_plans.h>
+#include <rote/egress/tls_authority.h>
+
+#include "sites.h"
 
 #include "e2e/support.h"
 
@@ -69,7 +76,98 @@ private:
     std::thread m_thread;
 };
 
+// The demo registry served over HTTPS on loopback, its certificate for registry.example.test from `ca` (a
+// test CA the host side trusts through RunOptions::ca_file; no sandbox's browser trusts it).
+class TlsRegistry {
+public:
+    TlsRegistry(runtime::TlsAuthority& ca, const std::filesystem::path& dir)
+    {
+        auto leaf = ca.leaf("registry.example.test");
+        REQUIRE(leaf.ok());
+        const auto chain = dir / "registry.pem", key = dir / "registry.key";
+        std::ofstream(chain) << leaf->chain_pem;
+        std::ofstream(key) << leaf->key_pem;
+        ca_file = dir / "test-ca.pem";
+        std::ofstream(ca_file) << ca.certificate_pem();
+        m_server = std::make_unique<httplib::SSLServer>(chain.c_str(), key.c_str());
+        REQUIRE(m_server->is_valid());
+        m_server->set_logger([this](const httplib::Request&, const httplib::Response&) { ++requests; });
+        demo::mount_registry(*m_server, demo::SiteOptions {});
+        port = m_server->bind_to_any_port("127.0.0.1");
+        REQUIRE(port > 0);
+        m_thread = std::thread([this] { m_server->listen_after_bind(); });
+    }
+    ~TlsRegistry()
+    {
+        m_server->stop();
+        m_thread.join();
+    }
+    int port = 0;
+    std::filesystem::path ca_file;
+    std::atomic<int> requests = 0;
+
+private:
+    std::unique_ptr<httplib::SSLServer> m_server;
+    std::thread m_thread;
+};
+
 } // namespace
+
+TEST_CASE("registry-lookup over HTTPS: the sandbox's own CA opens its traffic to capture, a plan is mined and run "
+          "in TLS of its own; a certificate no trusted CA signed is refused by the proxy and by another browser")
+{
+    Fixture f;
+    auto test_ca = runtime::TlsAuthority::make("test");
+    REQUIRE(test_ca.ok());
+    TlsRegistry site(**test_ca, f.dir);
+    Workflow w = load("registry-lookup");
+    w.start_url = "https://registry.example.test/";
+    RunOptions options;
+    options.routes["registry.example.test"] = "127.0.0.1:" + std::to_string(site.port);
+    options.ca_file = site.ca_file;
+
+    auto taught = run(*f.store, w, {{"company", "Acme Robotics Ltd"}}, in_mode(options, RunMode::gui));
+    REQUIRE_MESSAGE(taught.status == store::RunStatus::succeeded, taught.error);
+    CHECK(taught.outputs["registration_number"] == "08431277");
+    auto replayed = run(*f.store, w, {{"company", "Globex Corporation Ltd"}}, in_mode(options, RunMode::gui));
+    REQUIRE_MESSAGE(replayed.status == store::RunStatus::succeeded, replayed.error);
+    auto traffic = f.store->run_requests(replayed.run_id);
+    REQUIRE(traffic.ok());
+    CHECK(std::any_of(traffic->begin(), traffic->end(), [](const store::RunRequest& r) {
+        return r.scheme == "https" && r.path.starts_with("/search?") && r.capture && !r.capture->response_body.empty();
+    }));
+
+    runtime::DeriveOptions derive;
+    derive.routes = options.routes;
+    derive.ca_file = options.ca_file;
+    auto d = runtime::derive_plan(*f.store, w, derive);
+    REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
+    CHECK_MESSAGE(d->standing == store::PlanStanding::proved, d->proof);
+    REQUIRE(d->plan.requests.size() == 2);
+    CHECK(d->plan.requests[0].scheme == "https");
+    auto by_api = run(*f.store, w, {{"company", "Initech Software Ltd"}}, options);
+    CHECK_MESSAGE(by_api.status == store::RunStatus::succeeded, by_api.error);
+    CHECK(by_api.mode == "api");
+    CHECK(by_api.outputs["registration_number"] == "07266019");
+    CHECK(by_api.outputs["status"] == "Dissolved");
+
+    // Without the test CA the proxy refuses the site's certificate, as a browser would: nothing is served.
+    RunOptions untrusted = in_mode(options, RunMode::gui);
+    untrusted.ca_file.clear();
+    const int before = site.requests;
+    auto refused = run(*f.store, w, {{"company", "Initech Software Ltd"}}, untrusted);
+    CHECK(refused.status == store::RunStatus::failed);
+    CHECK_MESSAGE(refused.error.find("certificate") != std::string::npos, refused.error);
+    CHECK(site.requests == before);
+    // A browser trusts its own sandbox's CA only: with capture off its TLS goes straight to the site, whose
+    // certificate an authority made as a sandbox's is (here the test CA, which no browser was told of): the
+    // browser refuses it, and the site serves nothing.
+    Workflow tunnelled = w;
+    tunnelled.policy.capture = false;
+    auto foreign = run(*f.store, tunnelled, {{"company", "Initech Software Ltd"}}, in_mode(options, RunMode::gui));
+    CHECK(foreign.status == store::RunStatus::failed);
+    CHECK(site.requests == before);
+}
 
 TEST_CASE("registry-lookup: a plan mined from GUI runs is proved, reads 10 other companies as the GUI does, and "
           "hands a changed or unreachable site back to the GUI")

@@ -91,11 +91,13 @@ ApiCommands::ApiCommands(CLI::App& app, bool& as_json)
     m_derive->add_option("WORKFLOW", m_workflow, "The workflow (a file or a name)")->required();
     m_derive->add_option("--run", m_run, "Mine this run (ids are in `rote report`)");
     m_derive->add_option("--route", m_routes, "HOST=ADDR:PORT: reach HOST at ADDR:PORT while proving (repeatable)");
+    m_derive->add_option("--ca-file", m_ca_file, "A CA (PEM) sites' certificates may chain to beside the system's, while proving");
     m_derive->add_flag("--json", m_as_json, "Print the result as JSON");
     m_prove = m_root->add_subcommand("prove", "Prove a kept plan again, as derive does (after more GUI runs, or a site's change)");
     m_prove->add_option("PLAN", m_plan, "The plan's id (rote api list)")->required();
     m_prove->add_option("WORKFLOW", m_workflow, "Its workflow, if not found by its name (a file)");
     m_prove->add_option("--route", m_routes, "HOST=ADDR:PORT: reach HOST at ADDR:PORT (repeatable)");
+    m_prove->add_option("--ca-file", m_ca_file, "A CA (PEM) sites' certificates may chain to beside the system's");
     m_prove->add_flag("--json", m_as_json, "Print the result as JSON");
     m_list = m_root->add_subcommand("list", "A workflow's plans, newest first, with their standing and proof");
     m_list->add_option("WORKFLOW", m_workflow, "The workflow's name")->required();
@@ -134,6 +136,7 @@ int ApiCommands::derive(const Globals& g)
     runtime::DeriveOptions options;
     options.run_id = m_run;
     options.routes = *routes;
+    options.ca_file = m_ca_file;
     if (!m_as_json)
         options.progress = [](const std::string& line) { std::cerr << "  " << line << "\n"; };
     auto d = runtime::derive_plan(**s, *workflow, options);
@@ -156,7 +159,7 @@ int ApiCommands::prove(const Globals& g)
     auto workflow = find_workflow(m_workflow.empty() ? kept->workflow : m_workflow);
     if (!workflow.ok())
         return fail(workflow.error());
-    auto d = runtime::prove_plan(**s, *workflow, m_plan, *routes,
+    auto d = runtime::prove_plan(**s, *workflow, m_plan, runtime::plan_policy(*workflow, *routes, m_ca_file),
         m_as_json ? std::function<void(const std::string&)>() : [](const std::string& line) { std::cerr << "  " << line << "\n"; });
     if (!d.ok())
         return fail(d.error());

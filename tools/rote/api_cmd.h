@@ -35,6 +35,7 @@ private:
     std::optional<std::int64_t> m_run;
     std::int64_t m_plan = 0;
     std::vector<std::string> m_routes;
+    std::string m_ca_file;
 };
 
 } // namespace rote::cli

@@ -492,6 +492,9 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
         "qemu: run in the kept sandbox of this name, made on first use: its files and browser profile survive "
         "between runs (default: a fresh VM each run)");
     m_run->add_option("--route", m_routes, "HOST=ADDR:PORT: serve an allowed host from this address (repeatable)");
+    m_run->add_option("--ca-file", m_ca_file,
+        "A CA (PEM) that sites' certificates may chain to beside the system's (a company's own): for the egress "
+        "proxy, which opens HTTPS to capture it, and for API plans");
     m_run->add_flag("--teach", m_teach, "Teach afresh even if a trace exists (older versions are kept)");
     m_run->add_flag("--json", m_as_json, "Print the runs as JSON");
 
@@ -741,6 +744,7 @@ int RunCommands::run_workflow_cmd(const Globals& g)
     options.image = m_image;
     options.keep = m_keep;
     options.routes = *routes;
+    options.ca_file = m_ca_file;
     options.teach = m_teach;
     options.mode = *runtime::parse_run_mode(m_mode); // CLI11 checked it
     std::optional<Showing> showing;

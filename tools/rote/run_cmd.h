@@ -62,6 +62,7 @@ private:
     std::vector<std::string> m_inputs;
     std::string m_inputs_csv;
     std::string m_mode = "auto";
+    std::string m_ca_file;
     std::string m_planner = "hints";
     std::string m_provider;
     std::string m_image;

@@ -268,6 +268,7 @@ private:
             kept.error = hide_secrets(r.error, m_inputs.secrets);
             kept.refused = hide_secrets(r.refused, m_inputs.secrets);
             kept.step = r.step;
+            kept.scheme = r.scheme;
             if (r.capture) {
                 const auto& secrets = m_inputs.secrets;
                 auto hidden = [&](const HeaderFields& fields) {
@@ -1817,6 +1818,7 @@ SessionSpec session_spec(const Workflow& workflow, const RunOptions& options)
     spec.allowlist = workflow.policy.allow;
     spec.routes = workflow.policy.routes;
     spec.capture_limit = workflow.policy.capture ? kCaptureLimit : 0;
+    spec.upstream_ca_file = options.ca_file;
     for (const auto& [host, to] : options.routes)
         spec.routes[host] = to;
     spec.width = workflow.width;

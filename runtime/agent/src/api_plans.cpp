@@ -92,9 +92,11 @@ Result<RunMode> parse_run_mode(const std::string& text)
     return Error(Error::Code::invalid_argument, "a run's mode is auto, api or gui, not '" + text + "'");
 }
 
-api::Policy plan_policy(const Workflow& workflow, const std::map<std::string, std::string>& routes)
+api::Policy plan_policy(const Workflow& workflow, const std::map<std::string, std::string>& routes,
+    const std::filesystem::path& ca_file)
 {
     api::Policy policy;
+    policy.ca_file = ca_file;
     policy.allow = workflow.policy.allow;
     policy.routes = workflow.policy.routes;
     for (const auto& [host, to] : routes)
@@ -140,11 +142,11 @@ Result<Derived> derive_plan(store::Store& store, const Workflow& workflow, const
     kept.writes = plan->writes();
     kept.proof = "not proved yet";
     const std::int64_t id = ROTE_TRY(store.save_api_plan(kept));
-    return prove_plan(store, workflow, id, options.routes, options.progress);
+    return prove_plan(store, workflow, id, plan_policy(workflow, options.routes, options.ca_file), options.progress);
 }
 
-Result<Derived> prove_plan(store::Store& store, const Workflow& workflow, std::int64_t plan_id,
-    const std::map<std::string, std::string>& routes, const std::function<void(const std::string&)>& progress)
+Result<Derived> prove_plan(store::Store& store, const Workflow& workflow, std::int64_t plan_id, const api::Policy& policy,
+    const std::function<void(const std::string&)>& progress)
 {
     const auto kept = ROTE_TRY(store.api_plan(plan_id));
     if (kept.workflow != workflow.name)
@@ -185,7 +187,6 @@ Result<Derived> prove_plan(store::Store& store, const Workflow& workflow, std::i
             "no succeeded GUI run for an input other than run " + std::to_string(d.run_id)
                 + "'s to prove it against: run the workflow for another input, then rote api prove "
                 + std::to_string(plan_id));
-    const auto policy = plan_policy(workflow, routes);
     std::string runs_named;
     for (const auto* c : cases) {
         d.cases += 1;
@@ -241,7 +242,7 @@ Result<std::optional<RunResult>> run_by_plan(store::Store& store, const Workflow
     result.trace_id = kept->trace_id;
     if (options.progress)
         options.progress("API plan " + std::to_string(kept->id) + ": " + std::to_string(plan.requests.size()) + " requests");
-    auto got = api::run_plan(plan, plan_policy(workflow, options.routes), inputs.values, inputs.secrets);
+    auto got = api::run_plan(plan, plan_policy(workflow, options.routes, options.ca_file), inputs.values, inputs.secrets);
     store::RunEnd end;
     if (got.ok()) {
         for (const auto& r : got->requests) {

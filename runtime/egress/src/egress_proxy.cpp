@@ -25,6 +25,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include <rote/base/files.h>
@@ -38,6 +39,7 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 using local = asio::local::stream_protocol;
+namespace ssl = asio::ssl;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -278,6 +280,15 @@ bool host_allowed(const std::vector<std::string>& allowlist, std::string_view ho
     return false;
 }
 
+// The socket under a stream: itself, or what a TLS stream runs over.
+template<typename S> auto& lowest(S& s)
+{
+    if constexpr (requires { s.next_layer(); })
+        return lowest(s.next_layer());
+    else
+        return s;
+}
+
 struct EgressProxy::Impl {
     EgressProxyOptions options;
     asio::io_context io;
@@ -304,6 +315,8 @@ struct EgressProxy::Impl {
     int step = 0; // set_step's
     Clock::time_point last_activity = Clock::now();
     std::ofstream log_file;
+    std::map<std::string, std::shared_ptr<ssl::context>> tls_servers; // per host (intercept)
+    std::shared_ptr<ssl::context> tls_client;
 
     // Marks traffic now; `delta` counts a request in (+1) or out (-1).
     void touch(int delta = 0)
@@ -478,8 +491,8 @@ struct EgressProxy::Impl {
         return a.host + " is " + first_refusal + "; only a route may point the sandbox there";
     }
 
-    void send_page(
-        local::socket& client, unsigned version, http::status status, std::string_view title, std::string_view why)
+    template<typename Client>
+    void send_page(Client& client, unsigned version, http::status status, std::string_view title, std::string_view why)
     {
         http::response<http::string_body> res {status, version};
         res.set(http::field::content_type, "text/html; charset=utf-8");
@@ -496,7 +509,8 @@ struct EgressProxy::Impl {
     }
 
     // Answers with an error page that says why, and logs the request with that status.
-    void refuse(local::socket& client, unsigned version, http::status status, std::string_view title,
+    template<typename Client>
+    void refuse(Client& client, unsigned version, http::status status, std::string_view title,
         std::string_view why, ProxyRequest entry, Clock::time_point began)
     {
         entry.status = static_cast<int>(status);
@@ -677,8 +691,9 @@ struct EgressProxy::Impl {
     // Connection: close without a length) re-framed as chunked, or for an HTTP/1.0 browser ended by closing.
     // Bodies stream through in pieces (compressed ones untouched); interim answers (1xx) are passed on;
     // a 101 (WebSocket upgrade) becomes a tunnel.
-    bool exchange(local::socket& client, boost::beast::flat_buffer& buffer,
-        http::request_parser<http::buffer_body>& parser, tcp::socket& upstream, const Authority& a, ProxyRequest& entry)
+    template<typename Client, typename Upstream>
+    bool exchange(Client& client, boost::beast::flat_buffer& buffer, http::request_parser<http::buffer_body>& parser,
+        Upstream& upstream, const Authority& a, ProxyRequest& entry)
     {
         auto& req = parser.get();
         const unsigned version = req.version();
@@ -697,6 +712,10 @@ struct EgressProxy::Impl {
             req.keep_alive(false);
         }
         if (options.capture_limit > 0) {
+            // Answers come compressed only as a plan's miner can read them back (gzip, deflate): not brotli or
+            // zstd, which a browser offers over HTTPS.
+            if (!req[http::field::accept_encoding].empty())
+                req.set(http::field::accept_encoding, "gzip, deflate");
             entry.capture.emplace();
             entry.capture->request_headers = captured_fields(req);
         }
@@ -899,11 +918,12 @@ struct EgressProxy::Impl {
 
     // Both directions of an upgraded connection until either side ends, the bytes each side had already
     // buffered first.
-    void splice(local::socket& client, boost::beast::flat_buffer& client_buffer, tcp::socket& upstream,
+    template<typename Client, typename Upstream>
+    void splice(Client& client, boost::beast::flat_buffer& client_buffer, Upstream& upstream,
         boost::beast::flat_buffer& upstream_buffer, std::uint64_t& in, std::uint64_t& out)
     {
         boost::system::error_code ec;
-        int upstream_fd = upstream.native_handle();
+        int upstream_fd = lowest(upstream).native_handle();
         {
             std::lock_guard lock(mutex);
             open_sockets.insert(upstream_fd); // so that stopping the proxy ends it
@@ -926,7 +946,8 @@ struct EgressProxy::Impl {
     }
 
     // An error page where the browser may still be waiting for an answer; nothing if it has gone.
-    void send_page_quietly(local::socket& client, unsigned version, http::status status, std::string_view title,
+    template<typename Client>
+    void send_page_quietly(Client& client, unsigned version, http::status status, std::string_view title,
         std::string_view why)
     {
         try {
@@ -947,6 +968,8 @@ struct EgressProxy::Impl {
     void tunnel(local::socket& client, boost::beast::flat_buffer& buffer, const Authority& a, ProxyRequest entry,
         Clock::time_point began)
     {
+        if (options.intercept && options.capture_limit > 0)
+            return intercept(client, buffer, a, std::move(entry), began);
         boost::system::error_code ec;
         auto where = destination(a);
         tcp::socket upstream(io);
@@ -969,6 +992,127 @@ struct EgressProxy::Impl {
         record(std::move(entry), began);
     }
 
+    // The TLS a server of `host` speaks to the sandbox: a certificate from the sandbox's authority, made once.
+    std::shared_ptr<ssl::context> server_context(const std::string& host)
+    {
+        {
+            std::lock_guard lock(mutex);
+            if (auto it = tls_servers.find(host); it != tls_servers.end())
+                return it->second;
+        }
+        auto leaf = options.intercept->leaf(host);
+        if (!leaf.ok())
+            return nullptr;
+        auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+        ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3
+            | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+        boost::system::error_code ec;
+        ctx->use_certificate_chain(asio::buffer(leaf->chain_pem), ec);
+        if (!ec)
+            ctx->use_private_key(asio::buffer(leaf->key_pem), ssl::context::pem, ec);
+        if (ec)
+            return nullptr;
+        std::lock_guard lock(mutex);
+        tls_servers[host] = ctx;
+        return ctx;
+    }
+
+    // The TLS the proxy speaks to sites: their certificates checked against the system's CAs and
+    // upstream_ca_file, TLS 1.2 at least.
+    std::shared_ptr<ssl::context> client_context()
+    {
+        std::lock_guard lock(mutex);
+        if (tls_client)
+            return tls_client;
+        auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+        ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3
+            | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+        ctx->set_verify_mode(ssl::verify_peer);
+        boost::system::error_code ec;
+        ctx->set_default_verify_paths(ec);
+        if (!options.upstream_ca_file.empty())
+            ctx->load_verify_file(options.upstream_ca_file.string(), ec);
+        tls_client = ctx;
+        return ctx;
+    }
+
+    // A CONNECT opened (EgressProxyOptions::intercept): the sandbox's TLS ends here, each request in it is read
+    // and captured, and goes on to the site in TLS of the proxy's own, checked as a browser checks it.
+    void intercept(local::socket& client, boost::beast::flat_buffer& buffer, const Authority& a, ProxyRequest entry,
+        Clock::time_point began)
+    {
+        auto server = server_context(a.host);
+        if (!server)
+            return refuse(client, 11, http::status::bad_gateway, "Cannot open the connection",
+                "no certificate could be made for " + a.host, std::move(entry), began);
+        boost::system::error_code ec;
+        asio::write(client, asio::buffer(std::string_view("HTTP/1.1 200 Connection Established\r\n\r\n")), ec);
+        if (ec)
+            return;
+        ssl::stream<local::socket&> tls(client, *server);
+        // A ClientHello that came with the CONNECT is in `buffer` already: the handshake reads it first.
+        tls.handshake(ssl::stream_base::server, buffer.data(), ec);
+        buffer.consume(buffer.size());
+        if (ec) {
+            // The browser refused the certificate (not this sandbox's browser?) or went away.
+            entry.status = 200;
+            entry.framing = "tunnel";
+            entry.error = "the browser's TLS handshake failed: " + ec.message();
+            return record(std::move(entry), began);
+        }
+        boost::beast::flat_buffer inner;
+        const int fd = client.native_handle();
+        bool served_one = false;
+        while (true) {
+            http::request_parser<http::buffer_body> parser;
+            parser.header_limit(kHeaderLimit);
+            parser.body_limit(kNoBodyLimit);
+            expect_headers(fd, served_one ? options.idle_timeout : options.header_timeout);
+            http::read_header(tls, inner, parser, ec);
+            expect_headers(fd, std::nullopt);
+            if (ec)
+                return; // the browser closed, idled out or sent what is not HTTP
+            served_one = true;
+            const auto at = Clock::now();
+            InFlight answering(*this);
+            auto& req = parser.get();
+            ProxyRequest e;
+            e.method = std::string(req.method_string());
+            e.scheme = "https";
+            e.host = a.host;
+            e.port = a.port;
+            e.path = std::string(req.target());
+            {
+                std::lock_guard lock(mutex);
+                e.step = step;
+            }
+            if (!e.path.starts_with('/'))
+                return refuse(tls, req.version(), http::status::bad_request, "Bad request",
+                    "inside TLS a request names a path, not '" + e.path + "'", std::move(e), at);
+            auto where = destination(a);
+            if (auto* why = std::get_if<std::string>(&where))
+                return refuse(tls, req.version(), http::status::bad_gateway, "Cannot reach the site", *why, std::move(e), at);
+            tcp::socket socket(io);
+            socket.connect(std::get<tcp::endpoint>(where), ec);
+            if (ec)
+                return refuse(tls, req.version(), http::status::bad_gateway, "Cannot reach the site",
+                    "connecting to " + a.host + " failed: " + ec.message(), std::move(e), at);
+            set_timeouts(socket.native_handle());
+            ssl::stream<tcp::socket> upstream(std::move(socket), *client_context());
+            // The site's name as the browser would check it: SNI, and the certificate's names.
+            SSL_set_tlsext_host_name(upstream.native_handle(), a.host.c_str());
+            upstream.set_verify_callback(ssl::host_name_verification(a.host));
+            upstream.handshake(ssl::stream_base::client, ec);
+            if (ec)
+                return refuse(tls, req.version(), http::status::bad_gateway, "The site's certificate was refused",
+                    a.host + ": " + ec.message(), std::move(e), at);
+            const bool keep_alive = exchange(tls, inner, parser, upstream, a, e);
+            record(std::move(e), at);
+            if (!keep_alive)
+                return;
+        }
+    }
+
     // Copies from `from` to `to` until `from` ends, then ends `to`'s writing side.
     template<typename From, typename To> std::uint64_t pump(From& from, To& to)
     {
@@ -985,7 +1129,7 @@ struct EgressProxy::Impl {
             total += n;
             touch();
         }
-        to.shutdown(asio::socket_base::shutdown_send, ec);
+        lowest(to).shutdown(asio::socket_base::shutdown_send, ec);
         return total;
     }
 };

@@ -117,6 +117,7 @@ std::string init_script(const SandboxOptions& options, bool network, bool sealed
               " --window-position=0,0 --window-size="
         + std::to_string(options.width) + "," + std::to_string(options.height) + " --start-maximized "
         + (options.scale != 1.0 ? "--force-device-scale-factor=" + scale_text(options.scale) + " " : "")
+        + (options.trusted_spki.empty() ? "" : "--ignore-certificate-errors-spki-list='" + options.trusted_spki + "' ")
         + (options.window == BrowserWindow::app ? "--app=\"$1\"" : "\"$1\"") + " >/run/rote/chromium.log 2>&1 &\n";
     script += "wait $xvnc\n";
     return script;

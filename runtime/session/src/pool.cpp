@@ -33,7 +33,7 @@ std::string SessionPool::key(const SessionSpec& spec)
         k += "allow " + host + "\n";
     for (const auto& [host, to] : spec.routes)
         k += "route " + host + "=" + to + "\n";
-    k += "capture " + std::to_string(spec.capture_limit) + "\n";
+    k += "capture " + std::to_string(spec.capture_limit) + " " + spec.upstream_ca_file.string() + "\n";
     if (spec.allowlist.empty()) // then the start URL's host is the allowlist
         k += "start " + url_host(spec.start_url) + "\n";
     return k;

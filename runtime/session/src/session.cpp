@@ -54,6 +54,13 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     proxy.allowlist = session->m_spec.allowlist;
     proxy.routes = spec.routes;
     proxy.capture_limit = spec.capture_limit;
+    proxy.upstream_ca_file = spec.upstream_ca_file;
+    // HTTPS captured too (local sandboxes): a CA of this sandbox's own, trusted by its browser alone. The qemu
+    // guest's browser has its flags baked into its image: its HTTPS stays tunnels.
+    if (spec.capture_limit > 0 && !vm) {
+        proxy.intercept = ROTE_TRY(TlsAuthority::make(name));
+        session->m_trusted_spki = proxy.intercept->spki_hash();
+    }
     if (vm) {
         proxy.start_url = spec.start_url; // a restored VM's waiting page asks the proxy where to go
         proxy.hold_start = spec.hold_start; // ... or waits, ready, until a run names it
@@ -68,6 +75,7 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     options.scale = spec.scale;
     options.window = spec.window;
     options.proxy_socket = session->m_proxy->socket_path();
+    options.trusted_spki = session->m_trusted_spki;
     // If we die without stopping, the sandbox's reaper removes the proxy's files with the sandbox's own.
     options.cleanup_paths = {proxy.socket_path, proxy.log_path};
     if (!vm) {

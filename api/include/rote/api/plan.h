@@ -34,7 +34,7 @@ using Param = std::pair<std::string, std::string>;
 
 struct PlanRequest {
     std::string method;
-    std::string scheme = "http"; // http only, for now: https exchanges pass the proxy as tunnels, not captured
+    std::string scheme = "http"; // or "https"
     std::string host;
     int port = 80;
     // The URL: a link an earlier answer gave (`link` read from request `link_request`'s answer, resolved

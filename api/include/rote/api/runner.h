@@ -4,6 +4,7 @@
 // allowlist and routes (the same policy a sandbox gets), values carried by its rules, outputs read.
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ struct Policy {
     std::vector<std::string> allow;
     std::map<std::string, std::string> routes;
     std::chrono::milliseconds timeout {30000};
+    // HTTPS goes through the proxy's tunnel, in TLS of the runner's own: sites' certificates are checked
+    // against the system's CAs and this one (a company's own; tests), and their names.
+    std::filesystem::path ca_file;
 };
 
 // How a plan's run ended.

@@ -224,6 +224,7 @@ struct RunRequest {
     std::string framing;
     std::string error;
     std::string refused;
+    std::string scheme = "http"; // "https" for one read inside TLS the proxy opened (captured)
     int step = 0; // the run's step being carried out when it was made
     std::optional<CapturedExchange> capture;
 };

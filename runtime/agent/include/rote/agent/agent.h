@@ -61,6 +61,9 @@ struct RunOptions {
     std::filesystem::path image; // qemu: the guest image (empty: the default one)
     std::string keep; // qemu: run in this kept sandbox (its files survive between runs); empty: a fresh VM
     std::map<std::string, std::string> routes; // host → 127.0.0.1:PORT, added to the workflow's
+    // A CA that sites' certificates may chain to beside the system's (a company's own): for the egress proxy,
+    // which opens a sandbox's HTTPS to capture it, and for API plans' runs.
+    std::filesystem::path ca_file;
     bool teach = false; // teach afresh even if a trace exists (the old versions are kept)
     // The typed values no input names (recorder::proposed_inputs), offered before a trace the run made is kept
     // (its success check and outputs hold): it returns those to make inputs, name → value (a proposal's name

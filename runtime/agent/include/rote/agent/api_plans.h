@@ -17,6 +17,7 @@ namespace rote::runtime {
 struct DeriveOptions {
     std::optional<std::int64_t> run_id; // the run to mine; default: the newest succeeded GUI run with traffic
     std::map<std::string, std::string> routes; // added to the workflow's, as for a run
+    std::filesystem::path ca_file; // RunOptions::ca_file
     std::function<void(const std::string&)> progress;
 };
 
@@ -38,8 +39,8 @@ struct Derived {
 Result<Derived> derive_plan(store::Store& store, const Workflow& workflow, const DeriveOptions& options);
 
 // Proves (again) a kept plan, as derive_plan does.
-Result<Derived> prove_plan(store::Store& store, const Workflow& workflow, std::int64_t plan_id,
-    const std::map<std::string, std::string>& routes, const std::function<void(const std::string&)>& progress = {});
+Result<Derived> prove_plan(store::Store& store, const Workflow& workflow, std::int64_t plan_id, const api::Policy& policy,
+    const std::function<void(const std::string&)>& progress = {});
 
 // The workflow's newest proved plan, if any.
 Result<std::optional<store::ApiPlan>> proved_plan(store::Store& store, const std::string& workflow);
@@ -50,7 +51,8 @@ Result<std::optional<store::ApiPlan>> proved_plan(store::Store& store, const std
 Result<std::optional<RunResult>> run_by_plan(store::Store& store, const Workflow& workflow, const RunInputs& inputs,
     const RunOptions& options, std::string& why);
 
-// The policy a plan runs under: the workflow's allowlist and routes, with `routes` added.
-api::Policy plan_policy(const Workflow& workflow, const std::map<std::string, std::string>& routes);
+// The policy a plan runs under: the workflow's allowlist and routes, with `routes` added, and `ca_file`.
+api::Policy plan_policy(const Workflow& workflow, const std::map<std::string, std::string>& routes,
+    const std::filesystem::path& ca_file = {});
 
 } // namespace rote::runtime

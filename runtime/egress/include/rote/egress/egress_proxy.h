@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <rote/base/result.h>
+#include <rote/egress/tls_authority.h>
 
 namespace rote::runtime {
 
@@ -39,8 +40,9 @@ std::string normalize_host(std::string_view host);
 // and attributes ("session; Path=/; HttpOnly"), credentials their scheme ("Basic").
 using HeaderFields = std::vector<std::pair<std::string, std::string>>;
 
-// What the proxy keeps of a request and its answer when EgressProxyOptions::capture_limit is set (plain
-// http:// only: a CONNECT tunnel's bytes are TLS, and are not read).
+// What the proxy keeps of a request and its answer when EgressProxyOptions::capture_limit is set: plain
+// http://, and https:// where the proxy opens the TLS (EgressProxyOptions::intercept); a tunnel's bytes are
+// never read.
 struct Capture {
     HeaderFields request_headers; // as sent to the site (origin form, Host from the target)
     std::string request_body; // at most capture_limit bytes
@@ -58,6 +60,7 @@ std::string capture_header(std::string_view name, std::string_view value);
 struct ProxyRequest {
     std::string time; // ISO 8601, UTC
     std::string method; // GET, POST, CONNECT, ...
+    std::string scheme = "http"; // "https" for a request the proxy read inside TLS it opened (intercept)
     std::string host;
     int port = 0;
     std::string path; // origin-form path and query; empty for CONNECT
@@ -108,6 +111,13 @@ struct EgressProxyOptions {
     // Above 0: every plain-http exchange with a site is kept in ProxyRequest::capture, bodies up to this many
     // bytes each (traffic for API plans, docs/api.md). Bodies still stream through; only the kept copy is cut.
     std::size_t capture_limit = 0;
+    // With capture_limit: HTTPS is captured too. A CONNECT to an allowed host is answered by the proxy itself
+    // in TLS, with a certificate for the host from this authority (the sandbox's own, trusted by its browser
+    // alone); each request inside goes on to the site in TLS of the proxy's own, the site's certificate checked
+    // against the system's CAs and upstream_ca_file, and its name, as strictly as a browser does. A site that
+    // fails the check is refused with a 502 page that says why. Null: CONNECT opens a tunnel, never read.
+    std::shared_ptr<TlsAuthority> intercept;
+    std::filesystem::path upstream_ca_file; // a CA sites may chain to beside the system's (a company's own; tests)
 };
 
 // The name the proxy answers itself for a VM's waiting page (.invalid never resolves anywhere).

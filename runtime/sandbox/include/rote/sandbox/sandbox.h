@@ -44,6 +44,9 @@ struct SandboxOptions {
     // The egress proxy's unix socket on the host (EgressProxy::socket_path). Inside the sandbox it is
     // reached at 127.0.0.1:3128, where the browser is pointed. Empty: the sandbox has no network at all.
     std::filesystem::path proxy_socket;
+    // local only: the base64 SHA-256 of a certificate authority's key the browser trusts beside the system's
+    // (the sandbox's own, EgressProxyOptions::intercept), for this sandbox alone. Empty: none.
+    std::string trusted_spki;
     // Where the sandbox's own directory (its VNC socket and logs) is made; empty: runtime_root().
     std::filesystem::path runtime_root;
     std::chrono::milliseconds start_timeout {20000};

@@ -36,6 +36,8 @@ struct SessionSpec {
     bool hold_start = false;
     // EgressProxyOptions::capture_limit: above 0, the proxy keeps each plain-http exchange (API plans).
     std::size_t capture_limit = 0;
+    // A CA the proxy trusts for sites beside the system's (EgressProxyOptions::upstream_ca_file).
+    std::filesystem::path upstream_ca_file;
 };
 
 // The host of an http(s) URL ("http://registry.example.test:8080/x" -> "registry.example.test"); empty for
@@ -72,6 +74,7 @@ private:
     std::unique_ptr<EgressProxy> m_proxy;
     std::unique_ptr<Sandbox> m_sandbox;
     std::filesystem::path m_proxy_log;
+    std::string m_trusted_spki; // its own CA's, which its browser trusts (capture of HTTPS)
     std::function<void()> m_on_stop;
 };
 
