@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <cstdlib>
+#include <thread>
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -245,8 +246,13 @@ Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<
             return Error(Error::Code::io, "the plan's egress proxy: " + ec.message());
         run.requests.push_back({p.method, hide_secrets(url, secrets), ec || !sent.stage.empty() ? 0 : static_cast<int>(sent.res.result_int()),
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent_at).count()});
-        // What the proxy says of it: whether it reached the site at all.
-        const auto logged = proxy->requests();
+        // What the proxy says of it: whether it reached the site at all. The proxy logs an exchange once its
+        // answer has gone out, a moment after we have read it: wait for that line (or 2 s).
+        auto logged = proxy->requests();
+        for (int waited = 0; logged.size() <= logged_before && waited < 2000; ++waited) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            logged = proxy->requests();
+        }
         const runtime::ProxyRequest* entry = logged.size() > logged_before ? &logged.back() : nullptr;
         const bool never_reached = entry && !entry->refused.empty()
             && (entry->error.empty() || entry->error.starts_with("connecting to"));

@@ -148,6 +148,7 @@ struct HttpServer::Impl {
             doc["run_id"] = run.result["run_id"];
             doc["error"] = run.result["error"];
             doc["planner_calls"] = run.result["planner_calls"];
+            doc["mode"] = run.result["mode"];
             doc["cost_microusd"] = run.result["cost_microusd"];
             doc["cost"] = dollars(run.result["cost_microusd"].get<std::int64_t>());
         }

@@ -38,6 +38,7 @@ json figures_json(const store::CostFigures& f)
     return {
         {"runs", f.runs},
         {"succeeded", f.succeeded},
+        {"api_runs", f.api_runs},
         {"llm_calls", f.llm_calls},
         {"tokens",
             {{"input", f.input_tokens}, {"output", f.output_tokens}, {"cache_read", f.cache_read_tokens},

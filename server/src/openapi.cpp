@@ -250,6 +250,7 @@ constexpr const char* kDocument = R"json({
           "run_id": {"type": ["integer", "null"], "description": "The run's id in the store (rote show, rote report)"},
           "error": {"type": ["string", "null"]},
           "planner_calls": {"type": "integer"},
+          "mode": {"type": "string", "enum": ["gui", "api"], "description": "Once ended: whether the GUI or a proved API plan did the work (docs/api.md)"},
           "cost_microusd": {"type": "integer"},
           "cost": {"type": "string", "description": "Dollars, as rote prints them: $0.0123"},
           "run": {"type": ["object", "null"], "description": "Once ended: the run as rote run --json prints it (trace, step counts, divergences)"}
@@ -258,7 +259,7 @@ constexpr const char* kDocument = R"json({
       "Figures": {
         "type": "object",
         "properties": {
-          "runs": {"type": "integer"}, "succeeded": {"type": "integer"}, "llm_calls": {"type": "integer"},
+          "runs": {"type": "integer"}, "succeeded": {"type": "integer"}, "api_runs": {"type": "integer"}, "llm_calls": {"type": "integer"},
           "tokens": {"type": "object"}, "cost_microusd": {"type": "integer"}, "cost_usd": {"type": "number"},
           "steps": {"type": "integer"}, "steps_replayed": {"type": "integer"},
           "replay_share": {"type": ["number", "null"]}, "wall_ms": {"type": "integer"}, "sandbox_ms": {"type": "integer"}

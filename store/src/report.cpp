@@ -13,6 +13,7 @@ void add(CostFigures& into, const CostFigures& f)
 {
     into.runs += f.runs;
     into.succeeded += f.succeeded;
+    into.api_runs += f.api_runs;
     into.llm_calls += f.llm_calls;
     into.input_tokens += f.input_tokens;
     into.output_tokens += f.output_tokens;
@@ -61,7 +62,8 @@ Result<Report> Store::report(const ReportQuery& query)
                coalesce(c.calls, 0), coalesce(c.tokens_in, 0), coalesce(c.tokens_out, 0),
                coalesce(c.cache_read, 0), coalesce(c.cache_write, 0), coalesce(c.cost, 0),
                r.trace_id, r.planner, r.error,
-               (SELECT sc.name FROM schedule_fires f JOIN schedules sc ON sc.id = f.schedule_id WHERE f.id = r.fire_id)
+               (SELECT sc.name FROM schedule_fires f JOIN schedules sc ON sc.id = f.schedule_id WHERE f.id = r.fire_id),
+               r.provider = 'api'
         FROM runs r
         JOIN workflows w ON w.id = r.workflow_id
         LEFT JOIN (SELECT run_id, count(*) AS steps,
@@ -92,6 +94,7 @@ Result<Report> Store::report(const ReportQuery& query)
         CostFigures& f = run.figures;
         f.runs = 1;
         f.succeeded = run.status == RunStatus::succeeded ? 1 : 0;
+        f.api_runs = stmt.i64(18);
         f.wall_ms = stmt.i64(4);
         f.sandbox_ms = stmt.i64(5);
         f.steps = stmt.i64(6);

@@ -159,14 +159,23 @@ TEST_CASE("registry-lookup over HTTPS: the sandbox's own CA opens its traffic to
     CHECK(refused.status == store::RunStatus::failed);
     CHECK_MESSAGE(refused.error.find("certificate") != std::string::npos, refused.error);
     CHECK(site.requests == before);
-    // A browser trusts its own sandbox's CA only: with capture off its TLS goes straight to the site, whose
-    // certificate an authority made as a sandbox's is (here the test CA, which no browser was told of): the
-    // browser refuses it, and the site serves nothing.
+    // A browser trusts its own sandbox's CA only. Another sandbox's CA signs the site's certificate; this
+    // run's TLS goes straight to the site (capture off: a tunnel): its browser refuses it, and the site serves
+    // nothing. The same site is served to the sandbox whose CA it is.
+    runtime::SessionSpec other_spec;
+    other_spec.capture_limit = 1024;
+    auto other = runtime::Session::start(other_spec);
+    REQUIRE_MESSAGE(other.ok(), (other.ok() ? "" : other.error().message()));
+    REQUIRE((*other)->authority());
+    std::filesystem::create_directories(f.dir / "other");
+    TlsRegistry others_site(*(*other)->authority(), f.dir / "other");
     Workflow tunnelled = w;
     tunnelled.policy.capture = false;
-    auto foreign = run(*f.store, tunnelled, {{"company", "Initech Software Ltd"}}, in_mode(options, RunMode::gui));
+    RunOptions to_others = in_mode(options, RunMode::gui);
+    to_others.routes["registry.example.test"] = "127.0.0.1:" + std::to_string(others_site.port);
+    auto foreign = run(*f.store, tunnelled, {{"company", "Initech Software Ltd"}}, to_others);
     CHECK(foreign.status == store::RunStatus::failed);
-    CHECK(site.requests == before);
+    CHECK(others_site.requests == 0);
 }
 
 TEST_CASE("registry-lookup: a plan mined from GUI runs is proved, reads 10 other companies as the GUI does, and "
@@ -266,6 +275,7 @@ TEST_CASE("crm-add-lead: a plan that signs in, carries the form's CSRF token and
     REQUIRE(site.ok());
     Workflow w = load("crm-add-lead");
     const RunOptions gui = in_mode(routed_to(*site), RunMode::gui);
+    CapturedLogs logs; // every component's log lines, at debug: the password must be in none
     auto ada = run(*f.store, w, kAda, gui);
     REQUIRE_MESSAGE(ada.status == store::RunStatus::succeeded, ada.error);
     auto grace = run(*f.store, w, kGrace, gui);
@@ -318,8 +328,12 @@ TEST_CASE("crm-add-lead: a plan that signs in, carries the form's CSRF token and
         CHECK((*it)["company"] == given["company"]);
     }
     // The password is nowhere in the store, plain or encoded.
-    for (const char* spelling : {"demo-pass", "demo%2Dpass", "ZGVtby1wYXNz"})
+    const std::string logged = logs.text();
+    CHECK(logged.find("POST crm.example.test:80/leads") != std::string::npos); // the plan's requests are logged
+    for (const char* spelling : {"demo-pass", "demo%2Dpass", "ZGVtby1wYXNz"}) {
         CHECK_FALSE(store_contains(f.db(), spelling));
+        CHECK(logged.find(spelling) == std::string::npos);
+    }
 
     // A write sent whose answer never comes: what it did is unknown, so the run halts, and no GUI repeats it.
     BlackHole hole;
@@ -338,7 +352,7 @@ TEST_CASE("crm-add-lead: a plan that signs in, carries the form's CSRF token and
     auto refused = run(*f.store, w, kGrace, down);
     CHECK(refused.status == store::RunStatus::failed);
     CHECK(refused.mode == "api");
-    CHECK(refused.error.find("never reached the site") != std::string::npos);
+    CHECK_MESSAGE(refused.error.find("never reached the site") != std::string::npos, refused.error);
 }
 
 } // namespace rote::e2e

@@ -373,7 +373,9 @@ int cmd_report(
         schedules.print(std::cout);
     }
     const auto& t = report->total;
-    std::cout << "\nTotal: " << t.runs << " runs (" << t.succeeded << " succeeded), " << t.llm_calls << " LLM calls, "
+    std::cout << "\nTotal: " << t.runs << " runs (" << t.succeeded << " succeeded"
+              << (t.api_runs > 0 ? ", " + std::to_string(t.api_runs) + " by API plans" : std::string()) << "), "
+              << t.llm_calls << " LLM calls, "
               << dollars(t.cost_microusd) << ", " << percent(t.replay_share()) << " of " << t.steps
               << " steps replayed without a planner, " << seconds(t.wall_ms) << " wall time\n";
     return 0;

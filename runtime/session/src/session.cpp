@@ -59,6 +59,7 @@ Result<std::unique_ptr<Session>> Session::start(const SessionSpec& spec)
     // guest's browser has its flags baked into its image: its HTTPS stays tunnels.
     if (spec.capture_limit > 0 && !vm) {
         proxy.intercept = ROTE_TRY(TlsAuthority::make(name));
+        session->m_authority = proxy.intercept;
         session->m_trusted_spki = proxy.intercept->spki_hash();
     }
     if (vm) {

@@ -340,6 +340,7 @@ struct ReportQuery {
 struct CostFigures {
     std::int64_t runs = 0;
     std::int64_t succeeded = 0;
+    std::int64_t api_runs = 0; // of `runs`, those an API plan did (docs/api.md): no sandbox, no model
     std::int64_t llm_calls = 0;
     std::int64_t input_tokens = 0;
     std::int64_t output_tokens = 0;

@@ -58,6 +58,9 @@ public:
     EgressProxy& proxy() { return *m_proxy; }
     const SessionSpec& spec() const { return m_spec; }
     const std::filesystem::path& proxy_log() const { return m_proxy_log; }
+    // The certificate authority its proxy opens HTTPS with, which its browser alone trusts (capture on, local
+    // provider); null otherwise.
+    const std::shared_ptr<TlsAuthority>& authority() const { return m_authority; }
     // Destroys the sandbox and stops the proxy, removing their files; idempotent.
     Result<void> stop();
     // A VM started with its start held (SessionSpec::hold_start, a warm pool's): its waiting page is sent to
@@ -75,6 +78,7 @@ private:
     std::unique_ptr<Sandbox> m_sandbox;
     std::filesystem::path m_proxy_log;
     std::string m_trusted_spki; // its own CA's, which its browser trusts (capture of HTTPS)
+    std::shared_ptr<TlsAuthority> m_authority;
     std::function<void()> m_on_stop;
 };
 
