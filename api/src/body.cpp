@@ -1,5 +1,6 @@
 #include "body.h"
 
+#include <algorithm>
 #include <cctype>
 #include <regex>
 
@@ -104,6 +105,60 @@ Parsed parse(const Fields& headers, const std::string& raw)
     return p;
 }
 
+const nlohmann::json* json_at(
+    const nlohmann::json& root, const std::string& path, const std::map<std::string, std::string>& variables)
+{
+    const nlohmann::json* at = &root;
+    for (std::size_t i = 1; !path.empty() && i <= path.size();) {
+        const std::size_t slash = path.find('/', i);
+        std::string token = path.substr(i, slash - i);
+        i = slash == std::string::npos ? path.size() + 1 : slash + 1;
+        if (token.size() > 2 && token.front() == '[' && token.back() == ']') {
+            // [key=$input]: the first element of an array whose `key` is the input's value.
+            const std::size_t eq = token.find("=$");
+            if (!at->is_array() || eq == std::string::npos)
+                return nullptr;
+            const std::string key = token.substr(1, eq - 1);
+            const auto wanted = variables.find(token.substr(eq + 2, token.size() - eq - 3));
+            if (wanted == variables.end())
+                return nullptr;
+            const nlohmann::json* found = nullptr;
+            for (const auto& element : *at) {
+                if (element.is_object() && element.contains(key)) {
+                    const auto& v = element[key];
+                    if ((v.is_string() ? v.get<std::string>() : v.dump()) == wanted->second) {
+                        found = &element;
+                        break;
+                    }
+                }
+            }
+            if (!found)
+                return nullptr;
+            at = found;
+            continue;
+        }
+        std::string unescaped; // "~1" is "/", "~0" is "~"
+        for (std::size_t k = 0; k < token.size(); ++k) {
+            if (token[k] == '~' && k + 1 < token.size()) {
+                unescaped += token[k + 1] == '1' ? '/' : '~';
+                ++k;
+            } else {
+                unescaped += token[k];
+            }
+        }
+        token = unescaped;
+        if (at->is_object() && at->contains(token)) {
+            at = &(*at)[token];
+        } else if (at->is_array() && !token.empty() && std::all_of(token.begin(), token.end(), ::isdigit)
+            && std::stoul(token) < at->size()) {
+            at = &(*at)[std::stoul(token)];
+        } else {
+            return nullptr;
+        }
+    }
+    return at;
+}
+
 std::optional<std::string> read(const Parsed& answer, const Fields& headers, const std::string& from,
     const std::string& path, const std::string& pattern, const std::map<std::string, std::string>& variables)
 {
@@ -113,11 +168,8 @@ std::optional<std::string> read(const Parsed& answer, const Fields& headers, con
             value = answer.page->value(path, variables);
     } else if (from == "json") {
         if (answer.json) {
-            try {
-                const auto& v = answer.json->at(nlohmann::json::json_pointer(path));
-                value = v.is_string() ? v.get<std::string>() : v.dump();
-            } catch (const std::exception&) {
-            }
+            if (const auto* v = json_at(*answer.json, path, variables))
+                value = v->is_string() ? v->get<std::string>() : v->dump();
         }
     } else if (from == "header") {
         const std::string v = header(headers, path);

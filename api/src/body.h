@@ -38,6 +38,11 @@ struct Parsed {
 Parsed parse(const Fields& headers, const std::string& raw);
 
 // The value a rule reads from an answer (plan.h, Rule), or nullopt with nothing there.
+// A JSON pointer's value, where a token "[key=$name]" picks an array's first element whose `key` is the
+// variable's value (a search result named by the input); nullptr where there is none.
+const nlohmann::json* json_at(
+    const nlohmann::json& root, const std::string& path, const std::map<std::string, std::string>& variables);
+
 std::optional<std::string> read(const Parsed& answer, const Fields& headers, const std::string& from,
     const std::string& path, const std::string& pattern, const std::map<std::string, std::string>& variables);
 

@@ -71,6 +71,54 @@ bool variable_looking(const std::string& v)
     return digit || v.size() >= 16;
 }
 
+// Whether an element's path names it by what it is (a form field's or meta tag's name, an id that is not a
+// record's), not by its place: a value read by its place (the first row's link) would be another record's
+// for another input.
+bool named_place(const std::string& path)
+{
+    static const std::regex field(R"(^//(input|meta|select|textarea)\[@name='[^']*'\](/@[A-Za-z_:-]+)?$)");
+    static const std::regex by_id(R"(^//[A-Za-z0-9]+\[@id='([^']*)'\](/@[A-Za-z_:-]+)?$)");
+    std::smatch m;
+    if (std::regex_match(path, field))
+        return true;
+    return std::regex_match(path, m, by_id) && !variable_looking(m[1].str());
+}
+
+// `pointer` with each array index replaced by "[key=$input]" (the element whose field is an input's value),
+// or "" when an element on the way is named by no input: by its place, another input's list would give
+// another record's value.
+std::string by_words(const nlohmann::json& root, const std::string& pointer, const std::map<std::string, std::string>& inputs)
+{
+    std::string out;
+    const nlohmann::json* at = &root;
+    for (std::size_t i = 1; !pointer.empty() && i <= pointer.size();) {
+        const std::size_t slash = pointer.find('/', i);
+        const std::string token = pointer.substr(i, slash - i);
+        i = slash == std::string::npos ? pointer.size() + 1 : slash + 1;
+        if (at->is_array()) {
+            const auto& element = (*at)[std::stoul(token)];
+            std::string named;
+            if (element.is_object()) {
+                for (const auto& [key, v] : element.items()) {
+                    const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+                    for (const auto& [name, value] : inputs) {
+                        if (named.empty() && !value.empty() && text == value)
+                            named = "[" + key + "=$" + name + "]";
+                    }
+                }
+            }
+            if (named.empty())
+                return {};
+            out += "/" + named;
+            at = &element;
+        } else {
+            out += "/" + token;
+            at = &(*at)[token];
+        }
+    }
+    return out;
+}
+
 std::string regex_escape(const std::string& text)
 {
     static const std::string special = R"(\^$.|?*+()[]{}/)";
@@ -144,8 +192,9 @@ std::optional<Source> source_of(const std::string& wanted, const std::vector<See
                 continue;
             std::string target = wanted.substr(wanted.find('/', wanted.find("//") + 2));
             // Every attribute that links there; first one named by the words of an input its element shows (a
-            // result's link, as a person picks it), and only then one by its place in the page (which would
-            // pick the same place for every input: proving finds out when that is wrong).
+            // result's link, as a person picks it), and only then one by its place in the page, and that only
+            // for a link that names no record (no id, no long token): a record's link by its place would open
+            // whatever record is there for another input.
             std::vector<Rule> by_words, by_place;
             for (const auto& f : s.answer.page->find(target)) {
                 if (!f.attribute || resolve(f.text, s.url) != wanted)
@@ -163,7 +212,8 @@ std::optional<Source> source_of(const std::string& wanted, const std::vector<See
                         by_words.push_back(
                             {"html", "(//" + tag + "[contains(normalize-space(.), $" + name + ")])[1]/@" + tag_attr, {}});
                 }
-                by_place.push_back({"html", f.path, {}});
+                if (!variable_looking(target))
+                    by_place.push_back({"html", f.path, {}});
             }
             by_words.insert(by_words.end(), by_place.begin(), by_place.end());
             for (const Rule& rule : by_words) {
@@ -175,6 +225,8 @@ std::optional<Source> source_of(const std::string& wanted, const std::vector<See
         }
         if (s.answer.page && s.request->status / 100 == 2) {
             for (const auto& f : s.answer.page->find(wanted)) {
+                if (!named_place(f.path))
+                    continue;
                 Rule rule {"html", f.path, {}};
                 if (f.text != wanted) {
                     const std::size_t at = f.text.find(wanted);
@@ -197,9 +249,11 @@ std::optional<Source> source_of(const std::string& wanted, const std::vector<See
                 }
                 const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
                 if (text == wanted)
-                    found = Rule {"json", pointer, {}};
+                    found = Rule {"json", by_words(*s.answer.json, pointer, inputs), {}};
             };
             walk(walk, *s.answer.json, "");
+            if (found && found->path.empty())
+                found.reset(); // only by its place in a list: another input's list would give another record's
             if (found && check(*found))
                 return Source {j, *found};
         }
@@ -260,8 +314,9 @@ std::optional<Rule> output_rule(const Seen& s, const std::string& value, const O
                 return;
             }
             const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
-            if (text.find(value) != std::string::npos)
-                tries.push_back({"json", pointer, text == value ? hint.pattern : regex_escape(value)});
+            const std::string named = by_words(*s.answer.json, pointer, inputs); // not by a list's place
+            if (text.find(value) != std::string::npos && !named.empty())
+                tries.push_back({"json", named, text == value ? hint.pattern : regex_escape(value)});
         };
         walk(walk, *s.answer.json, "");
     }

@@ -69,7 +69,7 @@ TEST_CASE("a JSON API: the search carries the input, the record's id comes from 
     CHECK(search.query[1] == api::Param {"limit", "5"});
     REQUIRE(search.reads.size() == 1);
     CHECK(search.reads[0].from == "json");
-    CHECK(search.reads[0].path == "/results/0/id");
+    CHECK(search.reads[0].path == "/results/[name=$company]/id"); // the result the input names, not the first
     CHECK(plan->requests[1].path == std::vector<std::string> {"api", "companies", "{{got_0_0}}"});
     REQUIRE(plan->outputs.contains("number"));
     CHECK(plan->outputs["number"].request == 1);
@@ -191,4 +191,22 @@ TEST_CASE("a result's link is followed by the input's words before its place in 
     CHECK(plan->outputs["status"].rule.path.find("'Status:'") != std::string::npos);
     CHECK(plan->outputs["issue_id"].request == 1);
     CHECK(plan->outputs["issue_id"].rule.path == "/html[1]/body[1]/h2[1]");
+}
+
+TEST_CASE("a record's link that shows none of the inputs is never followed by its place in the page")
+{
+    // "Open the first result": the link shows the record's own name, not the input. By its place, another
+    // input's search would open whatever record came first; the plan keeps the recorded URL instead, which
+    // proving refutes on a second input.
+    std::vector<store::RunRequest> traffic {
+        exchange("GET", "/search?q=acme", 200, kHtml,
+            "<html><body><ol id=hits><li><a href=/company/08431277>Acme Robotics Ltd</a></li></ol></body></html>"),
+        exchange("GET", "/company/08431277", 200, kHtml,
+            "<html><body><dl><dt>Number</dt><dd>08431277</dd></dl></body></html>"),
+    };
+    auto plan = api::derive("first-hit", traffic, {{"q", "acme"}}, {{"number", "08431277"}}, {{"number", {"Number", ""}}});
+    REQUIRE_MESSAGE(plan.ok(), (plan.ok() ? "" : plan.error().message()));
+    REQUIRE(plan->requests.size() == 2);
+    CHECK(plan->requests[1].link.from.empty());
+    CHECK(plan->requests[1].path == std::vector<std::string> {"company", "08431277"});
 }
