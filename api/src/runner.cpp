@@ -1,7 +1,9 @@
 #include <rote/api/runner.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/local/stream_protocol.hpp>
@@ -60,7 +62,7 @@ struct Sent {
     http::response<http::string_body> res;
 };
 
-Sent send(const fs::path& socket_path, const std::string& url, http::request<http::string_body>& req, ssl::context& tls)
+Sent send(const fs::path& socket_path, const std::string& url, http::request<http::string_body>& req, ssl::context* tls)
 {
     Sent out;
     asio::io_context io;
@@ -101,7 +103,7 @@ Sent send(const fs::path& socket_path, const std::string& url, http::request<htt
         out.tunnel_status = out.ec ? 0 : static_cast<int>(opened.get().result_int());
         return out;
     }
-    ssl::stream<asio::local::stream_protocol::socket&> stream(socket, tls);
+    ssl::stream<asio::local::stream_protocol::socket&> stream(socket, *tls);
     SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
     stream.set_verify_callback(ssl::host_name_verification(host));
     stream.handshake(ssl::stream_base::client, buffer.data(), out.ec);
@@ -158,17 +160,24 @@ Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<
     options.routes = policy.routes;
     options.upstream_timeout = policy.timeout;
     auto proxy = ROTE_TRY(runtime::EgressProxy::start(options));
-    ssl::context tls(ssl::context::tls_client);
-    tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3
-        | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    tls.set_verify_mode(ssl::verify_peer);
-    tls.set_default_verify_paths();
-    if (!policy.ca_file.empty()) {
-        boost::system::error_code ec;
-        tls.load_verify_file(policy.ca_file.string(), ec);
-        if (ec)
-            return Error(Error::Code::invalid_argument, "the CA file " + policy.ca_file.string() + ": " + ec.message());
-    }
+    // TLS for the plan's HTTPS, made at its first HTTPS request (loading the system's CAs takes 20 ms).
+    std::optional<ssl::context> tls;
+    auto make_tls = [&]() -> Result<void> {
+        if (tls)
+            return {};
+        tls.emplace(ssl::context::tls_client);
+        tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3
+            | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+        tls->set_verify_mode(ssl::verify_peer);
+        tls->set_default_verify_paths();
+        if (!policy.ca_file.empty()) {
+            boost::system::error_code ec;
+            tls->load_verify_file(policy.ca_file.string(), ec);
+            if (ec)
+                return Error(Error::Code::invalid_argument, "the CA file " + policy.ca_file.string() + ": " + ec.message());
+        }
+        return {};
+    };
 
     PlanRun run;
     std::map<std::string, std::string> vars = inputs; // inputs, then each {{got_R_N}} as it is read
@@ -240,7 +249,9 @@ Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<
 
         const auto sent_at = std::chrono::steady_clock::now();
         const std::size_t logged_before = proxy->requests().size();
-        Sent sent = send(options.socket_path, url, req, tls);
+        if (url.starts_with("https://"))
+            ROTE_TRY(make_tls());
+        Sent sent = send(options.socket_path, url, req, tls ? &*tls : nullptr);
         boost::system::error_code ec = sent.ec;
         if (sent.stage == "proxy")
             return Error(Error::Code::io, "the plan's egress proxy: " + ec.message());
