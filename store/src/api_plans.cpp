@@ -15,14 +15,6 @@ namespace {
 constexpr std::array<std::pair<PlanStanding, std::string_view>, 3> kPlanStanding {
     {{PlanStanding::unproven, "unproven"}, {PlanStanding::proved, "proved"}, {PlanStanding::failed, "failed"}}};
 
-std::optional<PlanStanding> parse_plan_standing(std::string_view text)
-{
-    for (const auto& [value, name] : kPlanStanding) {
-        if (name == text)
-            return value;
-    }
-    return std::nullopt;
-}
 
 constexpr const char* kPlanColumns
     = "SELECT p.id, w.name, p.trace_id, p.run_id, p.plan, p.writes, p.standing, p.proof, p.created_at"
@@ -37,7 +29,7 @@ Result<ApiPlan> plan_row(const sql::Stmt& stmt)
     p.run_id = stmt.opt_i64(3);
     p.plan = stmt.text(4);
     p.writes = stmt.i64(5) != 0;
-    auto standing = parse_plan_standing(stmt.text(6));
+    auto standing = internal::parse_enum(kPlanStanding, stmt.text(6));
     if (!standing)
         return Error(Error::Code::corrupt, "API plan " + std::to_string(p.id) + " has the standing '" + stmt.text(6) + "'");
     p.standing = *standing;
@@ -48,14 +40,7 @@ Result<ApiPlan> plan_row(const sql::Stmt& stmt)
 
 } // namespace
 
-std::string_view to_string(PlanStanding standing)
-{
-    for (const auto& [value, name] : kPlanStanding) {
-        if (value == standing)
-            return name;
-    }
-    return "unproven";
-}
+std::string_view to_string(PlanStanding standing) { return internal::enum_name(kPlanStanding, standing); }
 
 Result<std::vector<RunOutcome>> Store::run_outcomes(const std::string& workflow, int limit)
 {
@@ -76,9 +61,9 @@ Result<std::vector<RunOutcome>> Store::run_outcomes(const std::string& workflow,
         r.provider = stmt.text(2);
         r.status = parse_run_status(stmt.text(3)).value_or(RunStatus::failed);
         const std::string where = "run " + std::to_string(r.id);
-        r.inputs = ROTE_TRY(codec::map_from_json(nlohmann::json::parse(stmt.text(4), nullptr, false), where + "'s inputs"));
-        r.outputs
-            = ROTE_TRY(codec::map_from_json(nlohmann::json::parse(stmt.text(5), nullptr, false), where + "'s outputs"));
+        r.inputs = ROTE_TRY(codec::map_from_json(ROTE_TRY(codec::parse_stored(stmt.text(4), where + "'s inputs")), where + "'s inputs"));
+        r.outputs = ROTE_TRY(
+            codec::map_from_json(ROTE_TRY(codec::parse_stored(stmt.text(5), where + "'s outputs")), where + "'s outputs"));
         r.started_at = stmt.text(6);
         out.push_back(std::move(r));
     }

@@ -1082,25 +1082,8 @@ Result<Store::RunClosed> Store::close_run(
 
 namespace {
 
-template<typename E, std::size_t N>
-std::optional<E> parse_enum(const std::array<std::pair<E, std::string_view>, N>& names, std::string_view s)
-{
-    for (const auto& [e, n] : names) {
-        if (n == s)
-            return e;
-    }
-    return std::nullopt;
-}
-
-template<typename E, std::size_t N>
-std::string_view enum_name(const std::array<std::pair<E, std::string_view>, N>& names, E e)
-{
-    for (const auto& [v, n] : names) {
-        if (v == e)
-            return n;
-    }
-    return "unknown";
-}
+using internal::enum_name;
+using internal::parse_enum;
 
 constexpr std::array<std::pair<Provenance, std::string_view>, 4> kProvenance {{{Provenance::llm, "llm"},
     {Provenance::human, "human"}, {Provenance::script, "script"}, {Provenance::repair, "repair"}}};

@@ -2,6 +2,7 @@
 
 // Helpers shared by the store's translation units (store.cpp, report.cpp, exchange.cpp).
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -16,6 +17,27 @@
 #include <rote/store/records.h>
 
 namespace rote::store::internal {
+
+// An enum's stored spelling, from a table of (value, spelling) pairs, and back.
+template<typename E, std::size_t N>
+std::optional<E> parse_enum(const std::array<std::pair<E, std::string_view>, N>& names, std::string_view s)
+{
+    for (const auto& [e, n] : names) {
+        if (n == s)
+            return e;
+    }
+    return std::nullopt;
+}
+
+template<typename E, std::size_t N>
+std::string_view enum_name(const std::array<std::pair<E, std::string_view>, N>& names, E e)
+{
+    for (const auto& [v, n] : names) {
+        if (v == e)
+            return n;
+    }
+    return "unknown";
+}
 
 Result<void> insert_artifact(
     sqlite3* db, const Hash& hash, std::string_view media_type, std::span<const std::uint8_t> data);

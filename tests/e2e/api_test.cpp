@@ -36,7 +36,8 @@ RunOptions in_mode(RunOptions options, RunMode mode)
     return options;
 }
 
-// A site that takes a request and never answers it: the connection is closed once the request has come.
+// A site that serves a sign-in page to every GET (a form token and its cookie, as the CRM's) and takes every
+// POST without ever answering it: the connection is closed once the request has come.
 class BlackHole {
 public:
     BlackHole()
@@ -56,8 +57,18 @@ public:
                 if (c < 0)
                     return;
                 char buffer[4096];
-                (void)::read(c, buffer, sizeof buffer); // the request's head (and its small body) came
-                ++taken;
+                const auto n = ::read(c, buffer, sizeof buffer); // the request's head (and its small body) came
+                if (n > 3 && std::string_view(buffer, 3) == "GET") {
+                    const std::string token(32, 'b');
+                    const std::string page = "<html><body><form method=post action=/login><input type=hidden "
+                                             "name=csrf_token value="
+                        + token + "></form></body></html>";
+                    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: login_csrf=" + token
+                        + "; Path=/\r\nContent-Length: " + std::to_string(page.size()) + "\r\nConnection: close\r\n\r\n" + page;
+                    (void)::write(c, answer.data(), answer.size());
+                } else {
+                    ++taken;
+                }
                 ::close(c);
             }
         });
@@ -300,17 +311,22 @@ TEST_CASE("crm-add-lead: a plan that signs in, carries the form's CSRF token and
     REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
     CHECK_MESSAGE(d->standing == store::PlanStanding::proved, d->proof);
     CHECK(d->plan.writes());
-    // Sign in, the lead form (its CSRF token), the lead, the page the redirect names.
-    REQUIRE(d->plan.requests.size() == 4);
-    const auto& lead = d->plan.requests[2];
+    // The sign-in page (its form's token and the cookie it must equal), sign in, the lead form (its CSRF
+    // token), the lead, the page the redirect names.
+    REQUIRE(d->plan.requests.size() == 5);
+    const auto& sign_in = d->plan.requests[1];
+    const auto login_token = std::find_if(sign_in.form.begin(), sign_in.form.end(), [](const auto& p) { return p.first == "csrf_token"; });
+    REQUIRE(login_token != sign_in.form.end());
+    CHECK(login_token->second == "{{got_0_0}}");
+    CHECK(std::find(sign_in.cookies.begin(), sign_in.cookies.end(), "login_csrf") != sign_in.cookies.end());
+    const auto& lead = d->plan.requests[3];
     CHECK(lead.method == "POST");
     const auto token = std::find_if(lead.form.begin(), lead.form.end(), [](const auto& p) { return p.first == "csrf_token"; });
     REQUIRE(token != lead.form.end());
-    CHECK(token->second == "{{got_1_0}}");
+    CHECK(token->second == "{{got_2_0}}");
     CHECK(std::find(lead.cookies.begin(), lead.cookies.end(), "session") != lead.cookies.end());
-    const auto password = std::find_if(d->plan.requests[0].form.begin(), d->plan.requests[0].form.end(),
-        [](const auto& p) { return p.first == "password"; });
-    REQUIRE(password != d->plan.requests[0].form.end());
+    const auto password = std::find_if(sign_in.form.begin(), sign_in.form.end(), [](const auto& p) { return p.first == "password"; });
+    REQUIRE(password != sign_in.form.end());
     CHECK(password->second == "{{secret:crm_password}}");
 
     for (int i = 0; i < 10; ++i) {

@@ -104,6 +104,20 @@ Outcome run(realapps::App& app, store::Store& s, const std::string& workflow, co
     return out;
 }
 
+// Derives `workflow`'s API plan from the store's runs of it (docs/api.md): a plan that only reads, proved.
+void derive_proved(const realapps::App& app, store::Store& s, const std::string& workflow)
+{
+    auto w = runtime::load_workflow(fs::path(ROTE_REALAPP_WORKFLOWS) / (workflow + ".yaml"));
+    REQUIRE(w.ok());
+    runtime::DeriveOptions derive;
+    derive.routes[app.host()] = app.route();
+    auto d = runtime::derive_plan(s, *w, derive);
+    REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
+    CHECK_MESSAGE(d->standing == store::PlanStanding::proved, d->proof);
+    CHECK_FALSE(d->plan.writes());
+    MESSAGE(app.name() << "'s plan for " << workflow << ": " << api::to_json(d->plan).dump());
+}
+
 // The app listens on 127.0.0.1 only: its port is bound to loopback in the kernel's socket table.
 void check_loopback_only(const realapps::App& app)
 {
@@ -155,17 +169,7 @@ TEST_CASE("DokuWiki: a lookup among near-duplicates and an edit behind a login, 
     CHECK(other.right());
     // The two runs' traffic makes an API plan (docs/api.md): the directory, then the partner's link by its
     // exact words; proved against both runs, it does the lookups after them.
-    {
-        auto w = runtime::load_workflow(fs::path(ROTE_REALAPP_WORKFLOWS) / "wiki-partner-lookup.yaml");
-        REQUIRE(w.ok());
-        runtime::DeriveOptions derive;
-        derive.routes[(*app)->host()] = (*app)->route();
-        auto d = runtime::derive_plan(*f.store, *w, derive);
-        REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
-        CHECK_MESSAGE(d->standing == store::PlanStanding::proved, d->proof);
-        CHECK_FALSE(d->plan.writes());
-        MESSAGE("DokuWiki's plan: " << api::to_json(d->plan).dump());
-    }
+    derive_proved(**app, *f.store, "wiki-partner-lookup");
     auto prefix = run(**app, *f.store, "wiki-partner-lookup", "Acme Robotics", 3);
     CHECK(prefix.wrong_actions.empty());
     CHECK_FALSE(prefix.wrong_success());
@@ -288,16 +292,7 @@ TEST_CASE("Redmine: a lookup among near-duplicate subjects and a new issue behin
     CHECK_FALSE(prefix.wrong_success());
     // An API plan from the lookups' traffic (docs/api.md), proved against two of them, looks up the others.
     REQUIRE(run(**app, *f.store, "tracker-issue-lookup", "Printer offline in Leeds office", 2).right());
-    {
-        auto w = runtime::load_workflow(fs::path(ROTE_REALAPP_WORKFLOWS) / "tracker-issue-lookup.yaml");
-        REQUIRE(w.ok());
-        runtime::DeriveOptions derive;
-        derive.routes[(*app)->host()] = (*app)->route();
-        auto d = runtime::derive_plan(*f.store, *w, derive);
-        REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
-        CHECK_MESSAGE(d->standing == store::PlanStanding::proved, d->proof);
-        MESSAGE("Redmine's plan: " << api::to_json(d->plan).dump());
-    }
+    derive_proved(**app, *f.store, "tracker-issue-lookup");
     for (const char* subject : {"Phone line noise at Wayne Fabrication", "Printer offline in Leeds office annex"}) {
         auto by_plan = run(**app, *f.store, "tracker-issue-lookup", subject, 2);
         CHECK(by_plan.right());

@@ -73,12 +73,31 @@ TEST_CASE("the CRM signs in, stores a lead, confirms it with an id and lists it 
     auto site = test::DemoSite::start();
     REQUIRE(site);
     httplib::Client crm("127.0.0.1", site->crm_port);
-    auto wrong = crm.Post("/login", "user=demo&password=nope", "application/x-www-form-urlencoded");
+    // The sign-in form's token comes with a cookie it must equal: without both, nothing is checked.
+    auto sign_in = crm.Get("/");
+    REQUIRE(sign_in);
+    std::string login_cookie = sign_in->get_header_value("Set-Cookie");
+    REQUIRE(login_cookie.starts_with("login_csrf="));
+    login_cookie = login_cookie.substr(0, login_cookie.find(';'));
+    const std::string login_token = login_cookie.substr(std::string("login_csrf=").size());
+    CHECK(has(sign_in->body, "name=\"csrf_token\" value=\"" + login_token + "\""));
+    const httplib::Headers with_cookie {{"Cookie", login_cookie}};
+    for (const auto& [headers, form] : std::vector<std::pair<httplib::Headers, std::string>> {
+             {{}, "csrf_token=" + login_token + "&user=demo&password=demo-pass"},
+             {with_cookie, "user=demo&password=demo-pass"},
+             {with_cookie, "csrf_token=" + std::string(32, 'a') + "&user=demo&password=demo-pass"}}) {
+        auto forged = crm.Post("/login", headers, form, "application/x-www-form-urlencoded");
+        REQUIRE(forged);
+        CHECK(forged->status == 403);
+    }
+    auto wrong = crm.Post("/login", with_cookie, "csrf_token=" + login_token + "&user=demo&password=nope",
+        "application/x-www-form-urlencoded");
     REQUIRE(wrong);
     CHECK(wrong->status == 401);
     CHECK(has(wrong->body, "Wrong user name or password"));
 
-    auto login = crm.Post("/login", "user=demo&password=demo-pass", "application/x-www-form-urlencoded");
+    auto login = crm.Post("/login", with_cookie, "csrf_token=" + login_token + "&user=demo&password=demo-pass",
+        "application/x-www-form-urlencoded");
     REQUIRE(login);
     CHECK(login->status == 303);
     std::string cookie = login->get_header_value("Set-Cookie");

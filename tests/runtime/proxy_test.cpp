@@ -59,11 +59,13 @@ TEST_CASE_FIXTURE(ProxyFixture, "absolute-URI requests to an allowed host are fo
     CHECK(answer.starts_with("HTTP/1.1 200"));
     CHECK(answer.find("Globex Corporation Ltd") != std::string::npos);
 
-    // A POST with a body, to a wildcard-allowed host: the CRM's login answers with a session cookie.
-    std::string body = "user=demo&password=demo-pass";
+    // A POST with a body, to a wildcard-allowed host: the CRM's login (its form's token, and the cookie it
+    // must equal) answers with a session cookie.
+    const std::string token(32, 'c');
+    std::string body = "csrf_token=" + token + "&user=demo&password=demo-pass";
     answer = test::ask_proxy(options.socket_path,
         "POST http://app.crm.test/login HTTP/1.1\r\nHost: app.crm.test\r\nContent-Type: "
-        "application/x-www-form-urlencoded\r\n"
+        "application/x-www-form-urlencoded\r\nCookie: login_csrf=" + token + "\r\n"
         "Content-Length: "
             + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
     CHECK(answer.starts_with("HTTP/1.1 303"));
@@ -230,10 +232,11 @@ TEST_CASE("with capture, the proxy keeps each exchange's headers and text bodies
     REQUIRE(proxy);
 
     (*proxy)->set_step(3);
-    const std::string body = "user=demo&password=demo-pass";
+    const std::string token(32, 'c');
+    const std::string body = "csrf_token=" + token + "&user=demo&password=demo-pass";
     std::string answer = test::ask_proxy(options.socket_path,
         "POST http://crm.example.test/login HTTP/1.1\r\nHost: crm.example.test\r\nContent-Type: "
-        "application/x-www-form-urlencoded\r\nCookie: consent=yes; variant=baseline\r\nAuthorization: Basic "
+        "application/x-www-form-urlencoded\r\nCookie: consent=yes; login_csrf=" + token + "\r\nAuthorization: Basic "
         "ZGVtbzpkZW1vLXBhc3M=\r\nContent-Length: "
             + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
     REQUIRE(answer.starts_with("HTTP/1.1 303"));
@@ -256,7 +259,7 @@ TEST_CASE("with capture, the proxy keeps each exchange's headers and text bodies
         }
         return std::string("(none)");
     };
-    CHECK(field(login.request_headers, "cookie") == "consent; variant");
+    CHECK(field(login.request_headers, "cookie") == "consent; login_csrf");
     CHECK(field(login.request_headers, "authorization") == "Basic");
     const std::string set_cookie = field(login.response_headers, "set-cookie");
     CHECK(set_cookie.starts_with("session;"));

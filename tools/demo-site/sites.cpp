@@ -417,10 +417,12 @@ std::string random_token()
     return token;
 }
 
-std::string login_page(const Context& context, std::string_view error)
+// The sign-in form carries a token that must come back with the cookie it was set in (POST /login refuses a
+// sign-in without both, equal: 403), as frameworks guard their login forms.
+std::string login_page(const Context& context, std::string_view error, const std::string& csrf)
 {
     const std::string user = context.field("user"), password = context.field("password");
-    std::string fields = "<label for=\"" + user + "\">" + std::string(context.word("User name", "Login"))
+    std::string fields = "<input type=\"hidden\" name=\"csrf_token\" value=\"" + csrf + "\"><label for=\"" + user + "\">" + std::string(context.word("User name", "Login"))
         + "</label><input type=\"text\" id=\"" + user + "\" name=\"" + user + "\" autocomplete=\"off\">"
         + "<label for=\"" + password + "\">Password</label><input type=\"password\" id=\"" + password + "\" name=\""
         + password + "\">";
@@ -548,16 +550,31 @@ void mount_crm(httplib::Server& server, const SiteOptions& options)
         return it == state->sessions.end() ? std::string() : it->second;
     };
 
-    server.Get("/", [options, signed_in](const httplib::Request& request, httplib::Response& response) {
+    // A sign-in form's token, set in a cookie beside it (the cookie kept if the browser has one).
+    auto login_token = [](const httplib::Request& request, httplib::Response& response) {
+        std::string token = cookie(request, "login_csrf");
+        if (token.size() != 32) {
+            token = random_token();
+            response.set_header("Set-Cookie", "login_csrf=" + token + "; Path=/; HttpOnly; SameSite=Strict");
+        }
+        return token;
+    };
+    server.Get("/", [options, signed_in, login_token](const httplib::Request& request, httplib::Response& response) {
         Context context = context_for(request, response, options);
         if (signed_in(request))
             return redirect(response, "/leads/new");
-        send_html(response, login_page(context, ""));
+        send_html(response, login_page(context, "", login_token(request, response)));
     });
-    server.Post("/login", [options, state](const httplib::Request& request, httplib::Response& response) {
+    server.Post("/login", [options, state, login_token](const httplib::Request& request, httplib::Response& response) {
         Context context = context_for(request, response, options);
+        const std::string form_token = cookie(request, "login_csrf");
+        if (form_token.size() != 32 || param(request, "csrf_token") != form_token)
+            return send_html(response,
+                page(context, crm_brand, "Forbidden",
+                    "<div class=\"card\"><h1>This form has expired</h1><p>Open the sign-in page again.</p></div>"),
+                403);
         if (param(request, "user") != options.crm_user || param(request, "password") != options.crm_password) {
-            return send_html(response, login_page(context, "Wrong user name or password."), 401);
+            return send_html(response, login_page(context, "Wrong user name or password.", login_token(request, response)), 401);
         }
         std::string token = random_token();
         {

@@ -230,6 +230,15 @@ int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
     auto standings = (*s)->trace_standings(trace->workflow);
     if (!standings.ok())
         return fail(standings.error());
+    // The API plans mined for this trace (docs/api.md): `rote api show PLAN` shows one.
+    auto all_plans = (*s)->api_plans(trace->workflow);
+    if (!all_plans.ok())
+        return fail(all_plans.error());
+    std::vector<store::ApiPlan> plans;
+    for (auto& p : *all_plans) {
+        if (p.trace_id == trace->id)
+            plans.push_back(std::move(p));
+    }
 
     if (as_json) {
         json steps = json::array();
@@ -247,7 +256,14 @@ int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
         print_json({{"id", trace->id}, {"workflow", trace->workflow}, {"version", trace->version},
             {"parent_id", trace->parent_id ? json(*trace->parent_id) : json(nullptr)},
             {"source_run_id", trace->source_run_id ? json(*trace->source_run_id) : json(nullptr)},
-            {"note", trace->note}, {"created_at", trace->created_at}, {"versions", all}, {"steps", steps}});
+            {"note", trace->note}, {"created_at", trace->created_at}, {"versions", all}, {"steps", steps},
+            {"api_plans", [&] {
+                 json rows = json::array();
+                 for (const auto& p : plans)
+                     rows.push_back({{"id", p.id}, {"standing", store::to_string(p.standing)}, {"writes", p.writes},
+                         {"run_id", p.run_id ? json(*p.run_id) : json(nullptr)}, {"proof", p.proof}});
+                 return rows;
+             }()}});
         return 0;
     }
     std::cout << "Trace " << trace->id << ": " << trace->workflow << " v" << trace->version << ", "
@@ -267,6 +283,11 @@ int cmd_show(const Globals& g, std::int64_t trace_id, bool as_json)
                 std::string(store::to_string(step.provenance)), std::to_string(step.settle_ms) + " ms"});
     }
     table.print(std::cout);
+    for (const auto& p : plans) {
+        std::cout << (&p == &plans.front() ? "\nAPI plans mined for this trace (rote api show PLAN):\n" : "") << "  plan "
+                  << p.id << "  " << store::to_string(p.standing) << (p.writes ? ", writes" : "") << "  from run "
+                  << p.run_id.value_or(0) << ": " << p.proof << "\n";
+    }
     return 0;
 }
 
