@@ -465,7 +465,9 @@ private:
 
     // A start page the egress proxy answered itself (its host not allowed, the site unreachable or silent)
     // shows the proxy's error page, not the site: the run fails here with the proxy's reason, never later
-    // with "text not on the screen". The first request for the start URL's host decides.
+    // with "text not on the screen". The first request for the start URL's host decides; a tunnel that broke
+    // off carrying nothing (a connection the browser opened ahead and closed, or whose TLS it did not take)
+    // does not.
     Result<void> start_page_served()
     {
         if (!m_session)
@@ -473,6 +475,8 @@ private:
         const std::string host = normalize_host(url_host(m_workflow.start_url));
         for (const auto& r : m_session->proxy().requests()) {
             if (normalize_host(r.host) != host)
+                continue;
+            if (r.method == "CONNECT" && r.refused.empty() && !r.error.empty())
                 continue;
             if (r.refused.empty())
                 return {};
