@@ -90,6 +90,23 @@ std::string url_encode(const std::string& text, bool form)
     return out;
 }
 
+std::string resolve(const std::string& link, const std::string& base)
+{
+    if (link.starts_with("http://") || link.starts_with("https://"))
+        return link;
+    if (link.starts_with("//"))
+        return base.substr(0, base.find(':') + 1) + link;
+    const std::size_t path_start = base.find('/', base.find("//") + 2);
+    const std::string origin = base.substr(0, path_start);
+    if (link.starts_with('/'))
+        return origin + link;
+    const std::string base_path
+        = path_start == std::string::npos ? "/" : base.substr(path_start, base.find('?', path_start) - path_start);
+    if (link.starts_with('?'))
+        return origin + base_path + link;
+    return origin + base_path.substr(0, base_path.rfind('/') + 1) + link;
+}
+
 Parsed parse(const Fields& headers, const std::string& raw)
 {
     Parsed p;

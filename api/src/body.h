@@ -28,6 +28,10 @@ std::optional<std::string> decoded(const Fields& headers, const std::string& raw
 std::string url_decode(const std::string& text, bool form);
 std::string url_encode(const std::string& text, bool form);
 
+// `link` (an href, a form's action, a Location) as the absolute URL a browser makes of it on the page at
+// `base` (an absolute http(s) URL). Mining compares links with it; the runner follows them with it.
+std::string resolve(const std::string& link, const std::string& base);
+
 // A body read as what it is, once.
 struct Parsed {
     std::string text; // decoded

@@ -144,24 +144,6 @@ std::string url_of(const store::RunRequest& r)
     return r.scheme + "://" + r.host + (standard ? "" : ":" + std::to_string(r.port)) + r.path;
 }
 
-// `link` (an href, an action, a Location) as the absolute URL the browser made of it on `base`'s page.
-std::string resolve(const std::string& link, const std::string& base)
-{
-    if (link.starts_with("http://") || link.starts_with("https://"))
-        return link;
-    const std::size_t scheme_end = base.find("//") + 2;
-    const std::size_t path_start = base.find('/', scheme_end);
-    const std::string origin = base.substr(0, path_start);
-    if (link.starts_with("//"))
-        return base.substr(0, base.find(':') + 1) + link;
-    if (link.starts_with('/'))
-        return origin + link;
-    std::string dir = path_start == std::string::npos ? "/" : base.substr(path_start, base.find('?', path_start) - path_start);
-    dir = dir.substr(0, dir.rfind('/') + 1);
-    if (link.starts_with('?'))
-        return origin + base.substr(path_start, base.find('?', path_start) - path_start) + link;
-    return origin + dir + link;
-}
 
 // A rule that reads `wanted` from an earlier answer, and the index of that answer: attributes first (a
 // link, a hidden field), then texts, then headers; a rule that names an element by an input's words where
@@ -183,7 +165,7 @@ std::optional<Source> source_of(const std::string& wanted, const std::vector<See
             // A link followed: an attribute or a Location whose value, resolved on that page, is the URL.
             for (const std::string& h : {std::string("location"), std::string("content-location")}) {
                 const std::string v = body::header(s.response_headers, h);
-                if (!v.empty() && resolve(v, s.url) == wanted)
+                if (!v.empty() && body::resolve(v, s.url) == wanted)
                     return Source {j, {"header", h, {}}};
             }
             if (!s.answer.page)
@@ -197,7 +179,7 @@ std::optional<Source> source_of(const std::string& wanted, const std::vector<See
             // whatever record is there for another input.
             std::vector<Rule> by_words, by_place;
             for (const auto& f : s.answer.page->find(target)) {
-                if (!f.attribute || resolve(f.text, s.url) != wanted)
+                if (!f.attribute || body::resolve(f.text, s.url) != wanted)
                     continue;
                 const std::string tag_attr = f.path.substr(f.path.rfind("/@") + 2);
                 std::string tag = f.path.substr(0, f.path.rfind("/@"));
@@ -218,7 +200,7 @@ std::optional<Source> source_of(const std::string& wanted, const std::vector<See
             by_words.insert(by_words.end(), by_place.begin(), by_place.end());
             for (const Rule& rule : by_words) {
                 auto got = body::read(s.answer, s.response_headers, rule.from, rule.path, rule.pattern, inputs);
-                if (got && resolve(*got, s.url) == wanted)
+                if (got && body::resolve(*got, s.url) == wanted)
                     return Source {j, rule};
             }
             continue;

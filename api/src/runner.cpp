@@ -120,20 +120,6 @@ Sent send(const fs::path& socket_path, const std::string& url, http::request<htt
     return out;
 }
 
-// The link's URL, made absolute against the page it was read from (as the browser did).
-std::string resolved(const std::string& link, const std::string& base)
-{
-    if (link.starts_with("http://") || link.starts_with("https://"))
-        return link;
-    const std::size_t path_start = base.find('/', base.find("//") + 2);
-    const std::string origin = base.substr(0, path_start);
-    if (link.starts_with('/'))
-        return origin + link;
-    const std::string base_path = path_start == std::string::npos ? "/" : base.substr(path_start, base.find('?', path_start) - path_start);
-    if (link.starts_with('?'))
-        return origin + base_path + link;
-    return origin + base_path.substr(0, base_path.rfind('/') + 1) + link;
-}
 
 } // namespace
 
@@ -200,7 +186,7 @@ Result<PlanRun> run_plan(const Plan& plan, const Policy& policy, const std::map<
                 return stop(Outcome::changed, i,
                     "request " + std::to_string(i) + " follows a link that answer " + std::to_string(p.link_request)
                         + " no longer holds (" + p.link.path + ")");
-            url = resolved(*link, from.url);
+            url = body::resolve(*link, from.url);
             if (!url.starts_with("http://") && !url.starts_with("https://"))
                 return stop(Outcome::changed, i, "the link to follow is no http(s) URL: " + hide_secrets(url, secrets));
         } else {

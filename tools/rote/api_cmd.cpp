@@ -91,13 +91,13 @@ ApiCommands::ApiCommands(CLI::App& app, bool& as_json)
     m_derive->add_option("WORKFLOW", m_workflow, "The workflow (a file or a name)")->required();
     m_derive->add_option("--run", m_run, "Mine this run (ids are in `rote report`)");
     m_derive->add_option("--route", m_routes, "HOST=ADDR:PORT: reach HOST at ADDR:PORT while proving (repeatable)");
-    m_derive->add_option("--ca-file", m_ca_file, "A CA (PEM) sites' certificates may chain to beside the system's, while proving");
+    m_derive->add_option("--ca-file", m_ca_file, "A CA (PEM) sites' certificates may chain to beside the system's, while proving")->check(CLI::ExistingFile);
     m_derive->add_flag("--json", m_as_json, "Print the result as JSON");
     m_prove = m_root->add_subcommand("prove", "Prove a kept plan again, as derive does (after more GUI runs, or a site's change)");
     m_prove->add_option("PLAN", m_plan, "The plan's id (rote api list)")->required();
     m_prove->add_option("WORKFLOW", m_workflow, "Its workflow, if not found by its name (a file)");
     m_prove->add_option("--route", m_routes, "HOST=ADDR:PORT: reach HOST at ADDR:PORT (repeatable)");
-    m_prove->add_option("--ca-file", m_ca_file, "A CA (PEM) sites' certificates may chain to beside the system's");
+    m_prove->add_option("--ca-file", m_ca_file, "A CA (PEM) sites' certificates may chain to beside the system's")->check(CLI::ExistingFile);
     m_prove->add_flag("--json", m_as_json, "Print the result as JSON");
     m_list = m_root->add_subcommand("list", "A workflow's plans, newest first, with their standing and proof");
     m_list->add_option("WORKFLOW", m_workflow, "The workflow's name")->required();

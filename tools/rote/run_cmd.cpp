@@ -494,7 +494,7 @@ RunCommands::RunCommands(CLI::App& app, bool& as_json)
     m_run->add_option("--route", m_routes, "HOST=ADDR:PORT: serve an allowed host from this address (repeatable)");
     m_run->add_option("--ca-file", m_ca_file,
         "A CA (PEM) that sites' certificates may chain to beside the system's (a company's own): for the egress "
-        "proxy, which opens HTTPS to capture it, and for API plans");
+        "proxy, which opens HTTPS to capture it, and for API plans")->check(CLI::ExistingFile);
     m_run->add_flag("--teach", m_teach, "Teach afresh even if a trace exists (older versions are kept)");
     m_run->add_flag("--json", m_as_json, "Print the runs as JSON");
 
